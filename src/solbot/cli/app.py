@@ -1,0 +1,101 @@
+"""Entry point of the `solbot` command.
+
+Every mistake the operator can make ends in one line on stderr and exit code 2: typer/click
+usage errors and our `UserError` alike. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
+
+from solbot import __version__
+from solbot.cli import backtest as backtest_cmd
+from solbot.cli import data as data_cmd
+from solbot.cli.context import set_settings
+from solbot.config import Settings
+from solbot.errors import UserError
+
+app = typer.Typer(
+    name="solbot",
+    help=(
+        "solbot: a self-hosted swing-trading bot for Solana tokens.\n\n"
+        "Simulated by default: nothing here touches real money unless you opt in explicitly."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+app.add_typer(data_cmd.app, name="data")
+app.command(name="backtest")(backtest_cmd.backtest)
+
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"solbot {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Where candles and reports live (default: $SOLBOT_DATA_DIR or ./data).",
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Load settings once per invocation; subcommands read them from the context."""
+    overrides = {"data_dir": data_dir} if data_dir is not None else {}
+    try:
+        set_settings(Settings(**overrides))
+    except ValueError as exc:
+        raise UserError(f"bad configuration: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print one error line and exit."""
+    _err.print(f"[bold red]error:[/] {message}", markup=True)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI, turning usage mistakes into one line and exit code 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except NoArgsIsHelpError:
+        sys.exit(0)  # the help text is already printed
+    except UsageError as exc:
+        fail(exc.format_message().replace("\n", " "))
+    except typer.TyperException as exc:
+        fail(exc.format_message().replace("\n", " "))
+    except UserError as exc:
+        fail(_first_line(exc))
+    except typer.Abort:
+        fail("aborted", code=130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        fail("interrupted", code=130)
+
+
+if __name__ == "__main__":
+    main()

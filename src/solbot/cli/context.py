@@ -1,0 +1,20 @@
+"""The settings of the running command, loaded once by the root callback."""
+
+from __future__ import annotations
+
+from solbot.config import Settings
+
+_settings: Settings | None = None
+
+
+def set_settings(settings: Settings) -> None:
+    global _settings
+    _settings = settings
+
+
+def settings() -> Settings:
+    """The current settings; loads defaults if the root callback did not run (direct calls)."""
+    global _settings
+    if _settings is None:
+        _settings = Settings()
+    return _settings

@@ -1,0 +1,165 @@
+"""Settings from the environment, `.env` and an optional `solbot.toml`, with safe defaults.
+
+Precedence (highest first): explicit arguments, environment (`SOLBOT_*`), `.env`, `solbot.toml`.
+The defaults run everything offline: the simulated network, a SQLite file, no real money.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from solbot.domain import Timeframe, TokenInfo
+
+
+class TokenConfig(BaseModel):
+    """One entry of the token list, as written in `solbot.toml` under `[[tokens]]`."""
+
+    symbol: str
+    mint: str
+    decimals: int = Field(ge=0, le=18)
+    pool: str = ""
+    liquidity_usd: float = Field(default=5_000_000.0, gt=0)
+
+    def to_domain(self) -> TokenInfo:
+        return TokenInfo(
+            self.symbol.upper(), self.mint, self.decimals, self.pool, self.liquidity_usd
+        )
+
+
+# Real mainnet mints. Pools are GeckoTerminal pool addresses used for history downloads; the
+# liquidity figure is the depth of the constant-product pool the backtester models for impact.
+DEFAULT_TOKENS: tuple[TokenConfig, ...] = (
+    TokenConfig(
+        symbol="SOL",
+        mint="So11111111111111111111111111111111111111112",
+        decimals=9,
+        pool="58oQChx4yWmvKdwLLZzBi4ChoCc2fqCUWBkwMihLYQo2",
+        liquidity_usd=20_000_000.0,
+    ),
+    TokenConfig(
+        symbol="USDC",
+        mint="EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v",
+        decimals=6,
+        pool="",
+        liquidity_usd=50_000_000.0,
+    ),
+    TokenConfig(
+        symbol="JUP",
+        mint="JUPyiwrYJFskUPiHa7hkeR8VUtAeFoSYbKedZNsDvCN",
+        decimals=6,
+        pool="C1MgLojNLWBKADvu9BHdtgzz1oZX4dZ5zGdGcgvvW8Wz",
+        liquidity_usd=3_000_000.0,
+    ),
+    TokenConfig(
+        symbol="BONK",
+        mint="DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263",
+        decimals=5,
+        pool="Ha4yLGtWNZ2FHavP5WXxGXpsPZJEBHWiHfFYuUUHJd2j",
+        liquidity_usd=2_000_000.0,
+    ),
+    TokenConfig(
+        symbol="WIF",
+        mint="EKpQGSJtjMFqKZ9KQanSqYXRcF8fBopzLHYxdM65zcjm",
+        decimals=6,
+        pool="EP2ib6dYdEeqD8MfE2ezHCxX3kP3K2eLKkirfPm5eyMx",
+        liquidity_usd=2_000_000.0,
+    ),
+    TokenConfig(
+        symbol="JTO",
+        mint="jtojtomepa8beP8AuQc6eXt5FriJwfFMwQx2v2f9mCL",
+        decimals=9,
+        pool="2LwL6ri9ma5Z2N2TYC9TVuwLG6dDVzyxPMcE4wj3XWvG",
+        liquidity_usd=1_000_000.0,
+    ),
+    TokenConfig(
+        symbol="PYTH",
+        mint="HZ1JovNiVvGrGNiiYvEozEVgZ58xaU3RKwX8eACQBCt3",
+        decimals=6,
+        pool="8sN9549P3Zn6xpQRqpApN57xzkCh6sJxLwuEjcG2W4Ji",
+        liquidity_usd=1_000_000.0,
+    ),
+    TokenConfig(
+        symbol="RAY",
+        mint="4k3Dyjzvzp8eMZWUXbBCjEvwSkkk59S5iCNLY3QrkX6R",
+        decimals=6,
+        pool="AVs9TA4nWDzfPJE9gGVNJMVhcQy3V9PGazuz33BfG2RA",
+        liquidity_usd=1_000_000.0,
+    ),
+)
+
+QUOTE_ASSETS = ("USDC", "SOL")
+
+
+class Settings(BaseSettings):
+    """Everything an operator can configure. See `.env.example` for the environment names."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SOLBOT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        toml_file="solbot.toml",
+    )
+
+    data_dir: Path = Path("data")
+    network: Literal["sim", "devnet", "mainnet"] = "sim"
+    quote: Literal["USDC", "SOL"] = "USDC"
+    timeframe: Timeframe = Timeframe.H1
+    strategy: str = "ema_trend"
+    strategy_params: dict[str, Any] = Field(default_factory=dict)
+    risk_tier: Literal["conservative", "moderate", "aggressive"] = "moderate"
+    trade_tokens: list[str] = Field(default_factory=lambda: ["JUP", "BONK", "WIF", "JTO"])
+    tokens: list[TokenConfig] = Field(default_factory=lambda: list(DEFAULT_TOKENS))
+    fee_bps: float = Field(default=25.0, ge=0, lt=10_000)
+    slippage_bps: float = Field(default=10.0, ge=0, lt=10_000)
+    geckoterminal_url: str = "https://api.geckoterminal.com/api/v2"
+
+    @field_validator("trade_tokens")
+    @classmethod
+    def _upper(cls, value: list[str]) -> list[str]:
+        return [v.upper() for v in value]
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            TomlConfigSettingsSource(settings_cls),
+        )
+
+    def token_map(self) -> dict[str, TokenInfo]:
+        return {t.symbol.upper(): t.to_domain() for t in self.tokens}
+
+    def token(self, symbol: str) -> TokenInfo:
+        """Look a token up by symbol; the error names the known ones."""
+        tokens = self.token_map()
+        try:
+            return tokens[symbol.upper()]
+        except KeyError:
+            known = ", ".join(sorted(tokens))
+            raise KeyError(f"unknown token {symbol!r}; known tokens: {known}") from None
+
+    @property
+    def candles_dir(self) -> Path:
+        return self.data_dir / "candles"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
