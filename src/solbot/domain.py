@@ -7,7 +7,7 @@ atoms and stored prices/PnL are `Decimal`; those types arrive with the execution
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
 
 import numpy as np
 import numpy.typing as npt
@@ -17,7 +17,7 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 
-class Timeframe(str, Enum):
+class Timeframe(StrEnum):
     """Candle widths the bot understands. The value is what users type."""
 
     M1 = "1m"

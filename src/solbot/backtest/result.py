@@ -104,7 +104,8 @@ class TradeLog:
 @dataclass(frozen=True)
 class BacktestResult:
     """A finished backtest. Arrays are indexed by bar of the common time index `open_time`;
-    `close[:, k]` is token k's close carried forward over its missing bars (NaN before its first)."""
+    `close[:, k]` is token k's close carried forward over its missing bars (NaN before the
+    first)."""
 
     strategy: str
     params: dict[str, Any]
