@@ -1,0 +1,231 @@
+"""Run a backtest: align tokens on one clock, compute signals once, simulate in the kernel.
+
+`simulate` takes ready arrays (what benchmarks and tests use); `backtest_strategy` takes a
+strategy and each token's candles, which is what `solbot backtest` does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from solbot.backtest import kernel
+from solbot.backtest.result import BacktestConfig, BacktestResult, TradeLog
+from solbot.domain import BlockReason, BoolArray, CandleSeries, FloatArray, IntArray, Timeframe
+from solbot.risk import limits_vector
+
+if TYPE_CHECKING:
+    from solbot.strategy.base import Strategy
+
+Progress = Callable[[str], None]
+
+
+def _as_2d(name: str, a: np.ndarray, n: int, dtype: type) -> np.ndarray:
+    arr = np.asarray(a, dtype=dtype)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[0] != n:
+        raise ValueError(f"{name} must have shape (n,) or (n, k) with n = {n}, got {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
+def simulate(
+    open_time: IntArray,
+    open_: FloatArray,
+    high: FloatArray,
+    low: FloatArray,
+    close: FloatArray,
+    entries: BoolArray,
+    exits: BoolArray,
+    *,
+    config: BacktestConfig,
+    tokens: tuple[str, ...] = ("TOKEN",),
+    timeframe: Timeframe = Timeframe.M1,
+    stop_loss: FloatArray | None = None,
+    take_profit: FloatArray | None = None,
+    liquidity: FloatArray | None = None,
+    strategy: str = "signals",
+    params: Mapping[str, Any] | None = None,
+) -> BacktestResult:
+    """Simulate one portfolio trading k tokens on a shared bar index.
+
+    Price arrays are (n,) or (n, k), NaN where a token has no bar; `stop_loss`/`take_profit` are
+    per-bar suggested distances (fractions, NaN = the configured default); `liquidity` is each
+    token's pool depth in quote units for the impact model (ignored unless
+    `config.price_impact`).
+    """
+    times = np.ascontiguousarray(open_time, dtype=np.int64)
+    n = len(times)
+    if n > 1 and not bool(np.all(np.diff(times) > 0)):
+        raise ValueError("open times must be strictly increasing")
+    o = _as_2d("open", open_, n, np.float64)
+    h = _as_2d("high", high, n, np.float64)
+    lo = _as_2d("low", low, n, np.float64)
+    c = _as_2d("close", close, n, np.float64)
+    k = c.shape[1]
+    if len(tokens) != k:
+        raise ValueError(f"{len(tokens)} token names for {k} price columns")
+    for name, arr in (("open", o), ("high", h), ("low", lo)):
+        if arr.shape != c.shape:
+            raise ValueError(f"{name} has shape {arr.shape}, close has {c.shape}")
+    ent = _as_2d("entries", entries, n, np.bool_)
+    ext = _as_2d("exits", exits, n, np.bool_)
+    none = np.empty((0, k))  # the kernel reads an empty matrix as "defaults on every bar"
+    sl = none if stop_loss is None else _as_2d("stop_loss", stop_loss, n, np.float64)
+    tp = none if take_profit is None else _as_2d("take_profit", take_profit, n, np.float64)
+    depth = np.zeros(k)
+    if config.price_impact and liquidity is not None:
+        depth = np.ascontiguousarray(liquidity, dtype=np.float64).reshape(k)
+    exits_cfg = config.exits
+    reserve = config.risk.fee_reserve_sol if config.quote == "SOL" else 0.0
+
+    equity, exposure, matrix, blocked = kernel.run(
+        times,
+        float(timeframe.seconds),
+        o,
+        h,
+        lo,
+        c,
+        ent,
+        ext,
+        sl,
+        tp,
+        exits_cfg.stop_loss_pct / 100.0,
+        exits_cfg.take_profit_pct / 100.0,
+        exits_cfg.trailing_stop_pct / 100.0,
+        exits_cfg.max_hold_minutes * 60.0,
+        config.fee_bps / 10_000.0,
+        config.slippage_bps / 10_000.0,
+        depth,
+        config.fill == "next_open",
+        config.initial_cash,
+        reserve,
+        limits_vector(config.risk),
+    )
+    return BacktestResult(
+        strategy=strategy,
+        params=dict(params or {}),
+        tokens=tuple(tokens),
+        timeframe=timeframe,
+        config=config,
+        open_time=times,
+        close=_carry_forward(c),
+        equity=equity,
+        exposure=exposure,
+        trades=_trade_log(matrix),
+        blocked={BlockReason(i).label: int(v) for i, v in enumerate(blocked) if i and int(v) > 0},
+    )
+
+
+def _carry_forward(close: FloatArray) -> FloatArray:
+    """Each column's last known close on every bar (NaN before its first bar)."""
+    if not np.isnan(close).any():
+        return close
+    n = close.shape[0]
+    idx = np.where(~np.isnan(close), np.arange(n)[:, None], 0)
+    np.maximum.accumulate(idx, axis=0, out=idx)
+    filled = np.take_along_axis(close, idx, axis=0)
+    return filled
+
+
+def _trade_log(m: np.ndarray) -> TradeLog:
+    if len(m) == 0:
+        return TradeLog.empty()
+    as_int = lambda col: m[:, col].astype(np.int64)  # noqa: E731
+    entry_value = m[:, kernel.T_ENTRY_VALUE]
+    pnl = m[:, kernel.T_PNL]
+    return TradeLog(
+        token=as_int(kernel.T_TOKEN),
+        entry_index=as_int(kernel.T_ENTRY_INDEX),
+        exit_index=as_int(kernel.T_EXIT_INDEX),
+        entry_time=as_int(kernel.T_ENTRY_TIME),
+        exit_time=as_int(kernel.T_EXIT_TIME),
+        entry_price=m[:, kernel.T_ENTRY_PRICE].copy(),
+        exit_price=m[:, kernel.T_EXIT_PRICE].copy(),
+        quantity=m[:, kernel.T_QUANTITY].copy(),
+        entry_value=entry_value.copy(),
+        exit_value=m[:, kernel.T_EXIT_VALUE].copy(),
+        fees=m[:, kernel.T_FEES].copy(),
+        pnl=pnl.copy(),
+        return_pct=100.0 * pnl / entry_value,
+        reason=as_int(kernel.T_REASON),
+    )
+
+
+def align(series: Mapping[str, CandleSeries]) -> tuple[IntArray, dict[str, FloatArray]]:
+    """Put tokens on the union of their open times; missing bars become NaN rows.
+
+    Returns the common index and, per column name (`open`, `high`, `low`, `close`), an (n, k)
+    matrix in the order of `series`.
+    """
+    if not series:
+        raise ValueError("no candles to backtest")
+    timeframes = {s.timeframe for s in series.values()}
+    if len(timeframes) != 1:
+        raise ValueError("all tokens must share one timeframe")
+    index = np.unique(np.concatenate([s.open_time for s in series.values()]))
+    n, k = len(index), len(series)
+    columns = {name: np.full((n, k), np.nan) for name in ("open", "high", "low", "close")}
+    for j, s in enumerate(series.values()):
+        rows = np.searchsorted(index, s.open_time)
+        for name, matrix in columns.items():
+            matrix[rows, j] = getattr(s, name)
+    return index, columns
+
+
+def _spread(index: IntArray, times: IntArray, values: np.ndarray, fill: Any) -> np.ndarray:
+    out = np.full(len(index), fill, dtype=values.dtype)
+    out[np.searchsorted(index, times)] = values
+    return out
+
+
+def backtest_strategy(
+    strategy: Strategy,
+    series: Mapping[str, CandleSeries],
+    config: BacktestConfig,
+    liquidity: Mapping[str, float] | None = None,
+    progress: Progress | None = None,
+) -> BacktestResult:
+    """Evaluate `strategy` once over each token's whole history, then simulate the portfolio.
+
+    Signals are computed per token on its own candles (so gaps in one token do not shift
+    another's indicators) and then placed on the common index.
+    """
+    say = progress or (lambda _msg: None)
+    index, prices = align(series)
+    n, k = len(index), len(series)
+    entries = np.zeros((n, k), dtype=np.bool_)
+    exits = np.zeros((n, k), dtype=np.bool_)
+    stops = np.full((n, k), np.nan)
+    targets = np.full((n, k), np.nan)
+    for j, (symbol, s) in enumerate(series.items()):
+        say(f"signals {symbol}")
+        sig = strategy.signals(s)
+        entries[:, j] = _spread(index, s.open_time, sig.entry, False)
+        exits[:, j] = _spread(index, s.open_time, sig.exit, False)
+        stops[:, j] = _spread(index, s.open_time, sig.stop_loss, math.nan)
+        targets[:, j] = _spread(index, s.open_time, sig.take_profit, math.nan)
+    depth = None
+    if liquidity is not None:
+        depth = np.array([liquidity[symbol] for symbol in series], dtype=np.float64)
+    say("simulating")
+    return simulate(
+        index,
+        prices["open"],
+        prices["high"],
+        prices["low"],
+        prices["close"],
+        entries,
+        exits,
+        config=config,
+        tokens=tuple(series),
+        timeframe=next(iter(series.values())).timeframe,
+        stop_loss=stops,
+        take_profit=targets,
+        liquidity=depth,
+        strategy=strategy.name,
+        params=strategy.params.model_dump(),
+    )

@@ -1,0 +1,469 @@
+"""The backtest loop, compiled: every bar, every token, the live rules, in one pass.
+
+Order of events inside bar t (the same order live trading follows as a candle closes):
+
+1. orders pending from the previous close fill at this bar's open (`next_open`): exits first,
+   so their cash is there for the entries;
+2. price exits (gap, stop, trailing stop, target; `execution.exits`) for positions opened
+   before this bar: a stop is active from the bar after the entry;
+3. the portfolio is marked at the close and the breakers see it (`risk.mark`);
+4. signal exits and maximum holding time, decided at the close;
+5. entries, through the risk gate, sized from the value at the close.
+
+With `close` fills, 4 and 5 fill at this bar's close; with `next_open`, at the next bar's open.
+A token with no bar at t (NaN open) does nothing at t and is valued at its last close.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from solbot.domain import BlockReason, ExitReason
+from solbot.execution.costs import buy_price, buy_quantity, sale_proceeds, sell_price
+from solbot.execution.exits import held_too_long, levels_from_fill, price_exit, stop_level
+from solbot.risk import (
+    STATE_SIZE,
+    check_entry,
+    entry_budget,
+    mark,
+    new_state,
+    record_trade,
+)
+
+# Columns of the trade matrix the kernel fills (one row per trade).
+T_TOKEN = 0
+T_ENTRY_INDEX = 1
+T_EXIT_INDEX = 2
+T_ENTRY_TIME = 3
+T_EXIT_TIME = 4
+T_ENTRY_PRICE = 5
+T_EXIT_PRICE = 6
+T_QUANTITY = 7
+T_ENTRY_VALUE = 8
+T_EXIT_VALUE = 9
+T_FEES = 10
+T_PNL = 11
+T_REASON = 12
+T_COLUMNS = 13
+
+_SIGNAL = int(ExitReason.SIGNAL)
+_MAX_HOLD = int(ExitReason.MAX_HOLD)
+_END = int(ExitReason.END_OF_DATA)
+_CASH = int(BlockReason.INSUFFICIENT_CASH)
+N_BLOCK_REASONS = max(int(r) for r in BlockReason) + 1
+
+
+@njit(cache=True, nogil=True)
+def _grow(trades: np.ndarray) -> np.ndarray:
+    bigger = np.empty((trades.shape[0] * 2, T_COLUMNS), dtype=np.float64)
+    bigger[: trades.shape[0]] = trades
+    return bigger
+
+
+@njit(cache=True, nogil=True)
+def _book(
+    trades: np.ndarray,
+    n_trades: int,
+    k: int,
+    entry_index: int,
+    entry_time: float,
+    entry_price: float,
+    quantity: float,
+    entry_value: float,
+    entry_fee: float,
+    exit_index: int,
+    exit_time: float,
+    exit_price: float,
+    exit_fee_rate: float,
+    reason: int,
+) -> tuple[np.ndarray, float]:
+    """Append a closed trade; returns the (possibly grown) matrix and the quote received."""
+    if n_trades == trades.shape[0]:
+        trades = _grow(trades)
+    proceeds = sale_proceeds(quantity, exit_price, exit_fee_rate)
+    row = trades[n_trades]
+    row[T_TOKEN] = k
+    row[T_ENTRY_INDEX] = entry_index
+    row[T_EXIT_INDEX] = exit_index
+    row[T_ENTRY_TIME] = entry_time
+    row[T_EXIT_TIME] = exit_time
+    row[T_ENTRY_PRICE] = entry_price
+    row[T_EXIT_PRICE] = exit_price
+    row[T_QUANTITY] = quantity
+    row[T_ENTRY_VALUE] = entry_value
+    row[T_EXIT_VALUE] = proceeds
+    row[T_FEES] = entry_fee + quantity * exit_price * exit_fee_rate
+    row[T_PNL] = proceeds - entry_value
+    row[T_REASON] = reason
+    return trades, proceeds
+
+
+@njit(cache=True, nogil=True)
+def _exit(
+    trades: np.ndarray,
+    n_trades: int,
+    state: np.ndarray,
+    limits: np.ndarray,
+    k: int,
+    qty: np.ndarray,
+    entry_index: np.ndarray,
+    entry_time: np.ndarray,
+    entry_price: np.ndarray,
+    entry_value: np.ndarray,
+    entry_fee: np.ndarray,
+    t: int,
+    when: float,
+    market_price: float,
+    reason: int,
+    liquidity: float,
+    slippage: float,
+    fee: float,
+) -> tuple[np.ndarray, float]:
+    """Sell token k's whole position at `market_price` (costs applied), book the trade, tell the
+    breakers; returns the trade matrix and the quote received."""
+    px = sell_price(market_price, qty[k] * market_price, liquidity, slippage)
+    trades, proceeds = _book(
+        trades,
+        n_trades,
+        k,
+        entry_index[k],
+        entry_time[k],
+        entry_price[k],
+        qty[k],
+        entry_value[k],
+        entry_fee[k],
+        t,
+        when,
+        px,
+        fee,
+        reason,
+    )
+    record_trade(state, limits, proceeds - entry_value[k], when)
+    qty[k] = 0.0
+    return trades, proceeds
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _enter(
+    k: int,
+    budget: float,
+    market_price: float,
+    t: int,
+    when: float,
+    stop_frac: float,
+    target_frac: float,
+    liquidity: float,
+    slippage: float,
+    fee: float,
+    qty: np.ndarray,
+    entry_index: np.ndarray,
+    entry_time: np.ndarray,
+    entry_price: np.ndarray,
+    entry_value: np.ndarray,
+    entry_fee: np.ndarray,
+    stop: np.ndarray,
+    target: np.ndarray,
+    highest: np.ndarray,
+) -> None:
+    """Spend `budget` of quote (fee included) on token k at `market_price`, costs applied."""
+    swap_value = budget / (1.0 + fee)
+    px = buy_price(market_price, swap_value, liquidity, slippage)
+    qty[k] = buy_quantity(budget, px, fee)
+    entry_price[k] = px
+    entry_value[k] = budget
+    entry_fee[k] = budget - swap_value
+    entry_index[k] = t
+    entry_time[k] = when
+    stop[k], target[k] = levels_from_fill(px, stop_frac, target_frac)
+    highest[k] = px
+
+
+@njit(cache=True, nogil=True)
+def run(
+    open_time: np.ndarray,
+    bar_seconds: float,
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    entries: np.ndarray,
+    exits: np.ndarray,
+    stop_frac: np.ndarray,
+    target_frac: np.ndarray,
+    default_stop: float,
+    default_target: float,
+    trail_frac: float,
+    max_hold_seconds: float,
+    fee: float,
+    slippage: float,
+    liquidity: np.ndarray,
+    next_open: bool,
+    initial_cash: float,
+    reserve: float,
+    limits: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Simulate; returns (equity per bar, exposure per bar, trades matrix, blocked counts).
+
+    `stop_frac`/`target_frac` are per-bar suggestions (NaN = default); an empty matrix means the
+    defaults everywhere, which spares callers an (n, k) array of NaN.
+    """
+    n, k_tokens = close.shape
+    has_stop_frac = stop_frac.shape[0] > 0
+    has_target_frac = target_frac.shape[0] > 0
+    equity = np.empty(n, dtype=np.float64)
+    exposure = np.zeros(n, dtype=np.bool_)
+    blocked = np.zeros(N_BLOCK_REASONS, dtype=np.int64)
+    trades = np.empty((max(16, min(1024, n)), T_COLUMNS), dtype=np.float64)
+    n_trades = 0
+
+    qty = np.zeros(k_tokens)
+    entry_price = np.zeros(k_tokens)
+    entry_value = np.zeros(k_tokens)
+    entry_fee = np.zeros(k_tokens)
+    entry_index = np.zeros(k_tokens, dtype=np.int64)
+    entry_time = np.zeros(k_tokens)
+    stop = np.full(k_tokens, np.nan)
+    target = np.full(k_tokens, np.nan)
+    highest = np.zeros(k_tokens)
+    last_close = np.full(k_tokens, np.nan)
+    pending_budget = np.zeros(k_tokens)
+    pending_stop = np.zeros(k_tokens)
+    pending_target = np.zeros(k_tokens)
+    pending_exit = np.zeros(k_tokens, dtype=np.int64)
+
+    state = np.zeros(STATE_SIZE)
+    cash = initial_cash
+    open_count = 0  # held positions plus entries waiting for the next open
+    held = 0
+    if n > 0:
+        new_state(state, initial_cash, float(open_time[0]))
+
+    for t in range(n):
+        bar_open_time = float(open_time[t])
+        now = bar_open_time + bar_seconds
+
+        # 1. Pending orders fill at this bar's open: exits first, then entries.
+        if next_open:
+            for k in range(k_tokens):
+                if pending_exit[k] != 0 and not math.isnan(open_[t, k]):
+                    trades, proceeds = _exit(
+                        trades,
+                        n_trades,
+                        state,
+                        limits,
+                        k,
+                        qty,
+                        entry_index,
+                        entry_time,
+                        entry_price,
+                        entry_value,
+                        entry_fee,
+                        t,
+                        bar_open_time,
+                        open_[t, k],
+                        pending_exit[k],
+                        liquidity[k],
+                        slippage,
+                        fee,
+                    )
+                    n_trades += 1
+                    cash += proceeds
+                    open_count -= 1
+                    held -= 1
+                    pending_exit[k] = 0
+            for k in range(k_tokens):
+                if pending_budget[k] > 0.0 and not math.isnan(open_[t, k]):
+                    budget = min(pending_budget[k], cash - reserve)
+                    pending_budget[k] = 0.0
+                    if budget <= 0.0:
+                        open_count -= 1
+                        blocked[_CASH] += 1
+                        continue
+                    _enter(
+                        k,
+                        budget,
+                        open_[t, k],
+                        t,
+                        bar_open_time,
+                        pending_stop[k],
+                        pending_target[k],
+                        liquidity[k],
+                        slippage,
+                        fee,
+                        qty,
+                        entry_index,
+                        entry_time,
+                        entry_price,
+                        entry_value,
+                        entry_fee,
+                        stop,
+                        target,
+                        highest,
+                    )
+                    cash -= budget
+                    held += 1
+
+        # 2. Price exits of positions opened before this bar.
+        for k in range(k_tokens):
+            if qty[k] <= 0.0 or entry_index[k] >= t or math.isnan(open_[t, k]):
+                continue
+            level, owner = stop_level(stop[k], highest[k], trail_frac)
+            reason, raw = price_exit(open_[t, k], high[t, k], low[t, k], level, owner, target[k])
+            if reason != 0:
+                trades, proceeds = _exit(
+                    trades,
+                    n_trades,
+                    state,
+                    limits,
+                    k,
+                    qty,
+                    entry_index,
+                    entry_time,
+                    entry_price,
+                    entry_value,
+                    entry_fee,
+                    t,
+                    bar_open_time,
+                    raw,
+                    reason,
+                    liquidity[k],
+                    slippage,
+                    fee,
+                )
+                n_trades += 1
+                cash += proceeds
+                open_count -= 1
+                held -= 1
+
+        # 3. Mark at the close; the breakers see realised and unrealised value.
+        value = cash
+        for k in range(k_tokens):
+            if not math.isnan(close[t, k]):
+                last_close[k] = close[t, k]
+            if qty[k] > 0.0:
+                value += qty[k] * last_close[k]
+        mark(state, limits, value, now)
+
+        # 4. Signal exits and maximum holding time, at the close.
+        for k in range(k_tokens):
+            if qty[k] <= 0.0 or pending_exit[k] != 0 or math.isnan(close[t, k]):
+                continue
+            why = 0
+            if exits[t, k]:
+                why = _SIGNAL
+            elif held_too_long(entry_time[k], now, max_hold_seconds):
+                why = _MAX_HOLD
+            if why == 0:
+                if high[t, k] > highest[k]:
+                    highest[k] = high[t, k]
+                continue
+            if next_open:
+                pending_exit[k] = why
+                continue
+            sold = qty[k]
+            trades, proceeds = _exit(
+                trades,
+                n_trades,
+                state,
+                limits,
+                k,
+                qty,
+                entry_index,
+                entry_time,
+                entry_price,
+                entry_value,
+                entry_fee,
+                t,
+                now,
+                close[t, k],
+                why,
+                liquidity[k],
+                slippage,
+                fee,
+            )
+            n_trades += 1
+            value += proceeds - sold * close[t, k]
+            cash += proceeds
+            open_count -= 1
+            held -= 1
+
+        # 5. Entries through the risk gate, sized from the value at the close.
+        for k in range(k_tokens):
+            if not entries[t, k] or qty[k] > 0.0 or pending_budget[k] > 0.0:
+                continue
+            if math.isnan(close[t, k]):
+                continue
+            why = check_entry(state, limits, now, open_count)
+            if why != 0:
+                blocked[why] += 1
+                continue
+            budget = entry_budget(limits, value, cash, reserve)
+            if budget <= 0.0:
+                blocked[_CASH] += 1
+                continue
+            s = stop_frac[t, k] if has_stop_frac else math.nan
+            if math.isnan(s):
+                s = default_stop
+            g = target_frac[t, k] if has_target_frac else math.nan
+            if math.isnan(g):
+                g = default_target
+            open_count += 1
+            if next_open:
+                pending_budget[k] = budget
+                pending_stop[k] = s
+                pending_target[k] = g
+                continue
+            _enter(
+                k,
+                budget,
+                close[t, k],
+                t,
+                now,
+                s,
+                g,
+                liquidity[k],
+                slippage,
+                fee,
+                qty,
+                entry_index,
+                entry_time,
+                entry_price,
+                entry_value,
+                entry_fee,
+                stop,
+                target,
+                highest,
+            )
+            cash -= budget
+            held += 1
+            value += qty[k] * close[t, k] - budget
+
+        equity[t] = value
+        exposure[t] = held > 0
+
+    # Positions still open are reported marked at the last close, without exit costs.
+    for k in range(k_tokens):
+        if qty[k] <= 0.0:
+            continue
+        trades, _ = _book(
+            trades,
+            n_trades,
+            k,
+            entry_index[k],
+            entry_time[k],
+            entry_price[k],
+            qty[k],
+            entry_value[k],
+            entry_fee[k],
+            n - 1,
+            float(open_time[n - 1]) + bar_seconds,
+            last_close[k],
+            0.0,
+            _END,
+        )
+        n_trades += 1
+
+    return equity, exposure, trades[:n_trades].copy(), blocked

@@ -1,0 +1,1 @@
+"""Execution: exits, costs, and (with the chain layer) the order lifecycle."""

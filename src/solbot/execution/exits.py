@@ -1,0 +1,123 @@
+"""Exit rules as pure functions, compiled once and shared by the backtester and live trading.
+
+Which rule fires first when one bar touches several (documented in docs/architecture.md):
+
+1. **Gap at the open.** If the bar opens at or beyond a level, the exit fills at the open,
+   because that is the first price anyone could trade at: the stop first (open <= stop), then the
+   take-profit (open >= target).
+2. **Stop before target inside the bar.** If the low reaches the stop and the high reaches the
+   target in the same bar, we cannot know which came first, so we assume the worse: the stop, at
+   its price. (Pessimistic on purpose: a backtest that assumes the lucky path lies.)
+3. **Target** at its price when only the high reaches it.
+4. **Signal exits and maximum holding time** are decided at the bar's close, after the price
+   rules, and fill like any signal (at that close, or at the next open).
+
+The trailing stop ratchets up from the highest high seen *before* the bar being checked: using
+the current bar's high to set the level that the same bar's low is tested against would need the
+intrabar order of high and low, which candles do not have.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from numba import njit
+
+from solbot.domain import Candle, ExitReason
+
+_NONE = int(ExitReason.NONE)
+_STOP = int(ExitReason.STOP_LOSS)
+_TARGET = int(ExitReason.TAKE_PROFIT)
+_TRAIL = int(ExitReason.TRAILING_STOP)
+
+
+@njit(cache=True, nogil=True)
+def stop_level(stop: float, highest: float, trail_frac: float) -> tuple[float, int]:
+    """The active stop and which rule owns it: the fixed stop or the trailing one (NaN = none)."""
+    if trail_frac > 0.0 and highest > 0.0:
+        trail = highest * (1.0 - trail_frac)
+        if math.isnan(stop) or trail > stop:
+            return trail, _TRAIL
+    return stop, _STOP
+
+
+@njit(cache=True, nogil=True)
+def price_exit(
+    open_: float, high: float, low: float, stop: float, stop_reason: int, target: float
+) -> tuple[int, float]:
+    """The exit a bar triggers against a stop and a target (NaN disables either).
+
+    Returns (reason, fill price before costs); reason 0 means the position survives the bar.
+    """
+    has_stop = not math.isnan(stop)
+    has_target = not math.isnan(target)
+    if has_stop and open_ <= stop:
+        return stop_reason, open_
+    if has_target and open_ >= target:
+        return _TARGET, open_
+    if has_stop and low <= stop:
+        return stop_reason, stop
+    if has_target and high >= target:
+        return _TARGET, target
+    return _NONE, math.nan
+
+
+@njit(cache=True, nogil=True)
+def held_too_long(entry_time: float, now: float, max_hold_seconds: float) -> bool:
+    """Whether a position has reached its maximum holding time (0 disables the rule)."""
+    return max_hold_seconds > 0.0 and now - entry_time >= max_hold_seconds
+
+
+@njit(cache=True, nogil=True)
+def levels_from_fill(
+    fill_price: float, stop_frac: float, target_frac: float
+) -> tuple[float, float]:
+    """Absolute stop and target prices from distances given as fractions of the fill price."""
+    stop = fill_price * (1.0 - stop_frac) if stop_frac > 0.0 else math.nan
+    target = fill_price * (1.0 + target_frac) if target_frac > 0.0 else math.nan
+    return stop, target
+
+
+@dataclass(frozen=True, slots=True)
+class ExitDecision:
+    """What the exit rules say about one bar for one position."""
+
+    reason: ExitReason
+    price: float | None
+
+    @property
+    def fired(self) -> bool:
+        return self.reason is not ExitReason.NONE
+
+
+@dataclass(frozen=True, slots=True)
+class PositionLevels:
+    """What the exit rules need to know about an open position (live side).
+
+    `highest` is the highest price seen since entry, excluding the candle being checked.
+    """
+
+    entry_time: float
+    stop: float | None
+    target: float | None
+    trail_frac: float
+    highest: float
+    max_hold_seconds: float
+
+
+def check_bar(levels: PositionLevels, candle: Candle) -> ExitDecision:
+    """Price exits of one closed candle, with the same compiled rules the backtester uses."""
+    stop, owner = stop_level(_nan(levels.stop), levels.highest, levels.trail_frac)
+    reason, price = price_exit(
+        candle.open, candle.high, candle.low, stop, owner, _nan(levels.target)
+    )
+    if reason != _NONE:
+        return ExitDecision(ExitReason(reason), float(price))
+    if held_too_long(levels.entry_time, float(candle.close_time), levels.max_hold_seconds):
+        return ExitDecision(ExitReason.MAX_HOLD, candle.close)
+    return ExitDecision(ExitReason.NONE, None)
+
+
+def _nan(x: float | None) -> float:
+    return math.nan if x is None else float(x)
