@@ -63,7 +63,7 @@ DEFAULT_TOKENS: tuple[TokenConfig, ...] = (
         symbol="BONK",
         mint="DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263",
         decimals=5,
-        pool="Ha4yLGtWNZ2FHavP5WXxGXpsPZJEBHWiHfFYuUUHJd2j",
+        pool="HVNwzt7Pxfu76KHCMQPTLuTCLTm6WnQ1esLv4eizseSv",
         liquidity_usd=2_000_000.0,
     ),
     TokenConfig(
@@ -77,14 +77,14 @@ DEFAULT_TOKENS: tuple[TokenConfig, ...] = (
         symbol="JTO",
         mint="jtojtomepa8beP8AuQc6eXt5FriJwfFMwQx2v2f9mCL",
         decimals=9,
-        pool="2LwL6ri9ma5Z2N2TYC9TVuwLG6dDVzyxPMcE4wj3XWvG",
+        pool="G2FiE1yn9N9ZJx5e1E2LxxMnHvb1H3hCuHLPfKJ98smA",
         liquidity_usd=1_000_000.0,
     ),
     TokenConfig(
         symbol="PYTH",
         mint="HZ1JovNiVvGrGNiiYvEozEVgZ58xaU3RKwX8eACQBCt3",
         decimals=6,
-        pool="8sN9549P3Zn6xpQRqpApN57xzkCh6sJxLwuEjcG2W4Ji",
+        pool="9n3dSLrERZQp95dHXywft7xV8D8xnGFLaUHtEhQVaXaC",
         liquidity_usd=1_000_000.0,
     ),
     TokenConfig(

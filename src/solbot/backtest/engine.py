@@ -82,7 +82,8 @@ def simulate(
     exits_cfg = config.exits
     reserve = config.risk.fee_reserve_sol if config.quote == "SOL" else 0.0
 
-    equity, exposure, matrix, blocked = kernel.run(
+    trades = np.empty((kernel.trade_capacity(ent), kernel.T_COLUMNS))
+    equity, exposure, n_trades, blocked = kernel.run(
         times,
         float(timeframe.seconds),
         o,
@@ -104,6 +105,7 @@ def simulate(
         config.initial_cash,
         reserve,
         limits_vector(config.risk),
+        trades,
     )
     return BacktestResult(
         strategy=strategy,
@@ -115,7 +117,7 @@ def simulate(
         close=_carry_forward(c),
         equity=equity,
         exposure=exposure,
-        trades=_trade_log(matrix),
+        trades=_trade_log(trades[:n_trades]),
         blocked={BlockReason(i).label: int(v) for i, v in enumerate(blocked) if i and int(v) > 0},
     )
 
@@ -166,7 +168,12 @@ def align(series: Mapping[str, CandleSeries]) -> tuple[IntArray, dict[str, Float
     timeframes = {s.timeframe for s in series.values()}
     if len(timeframes) != 1:
         raise ValueError("all tokens must share one timeframe")
-    index = np.unique(np.concatenate([s.open_time for s in series.values()]))
+    times = [s.open_time for s in series.values()]
+    if all(np.array_equal(t, times[0]) for t in times[1:]):
+        index = times[0]  # the common case, and np.unique on a million bars costs 0.5 s
+    else:
+        merged = np.sort(np.concatenate(times), kind="stable")
+        index = merged[np.concatenate(([True], merged[1:] != merged[:-1]))]
     n, k = len(index), len(series)
     columns = {name: np.full((n, k), np.nan) for name in ("open", "high", "low", "close")}
     for j, s in enumerate(series.values()):
