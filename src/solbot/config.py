@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -127,6 +127,17 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: list[str]) -> list[str]:
         return [v.upper() for v in value]
+
+    @model_validator(mode="after")
+    def _trade_tokens_are_known(self) -> Settings:
+        known = {t.symbol.upper() for t in self.tokens}
+        unknown = [s for s in self.trade_tokens if s not in known]
+        if unknown:
+            raise ValueError(
+                f"trade_tokens {', '.join(unknown)} not in the token list "
+                f"({', '.join(sorted(known))})"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -87,11 +87,15 @@ def test_synth_is_deterministic_per_seed_and_distinct_per_token(run: Run, data_d
     assert not np.array_equal(store.load("JUP", Timeframe.H1).close, jup.close)
 
 
-def test_synth_refuses_to_overwrite_without_replace(run: Run) -> None:
-    assert run("synth", "-t", "JUP", "--bars", "10")[0] == 0
-    code, _, err = run("synth", "-t", "JUP", "--bars", "10")
-    assert code == 2
-    assert "pass --replace" in one_line_error(err)
+def test_synth_keeps_stored_candles_without_replace(run: Run, data_dir: Path) -> None:
+    store = CandleStore(data_dir / "candles")
+    assert run("synth", "-t", "JUP", "--bars", "10", "--seed", "1")[0] == 0
+    before = store.load("JUP", Timeframe.H1).close
+    code, out, _ = run("synth", "-t", "JUP", "-t", "WIF", "--bars", "10", "--seed", "2")
+    assert code == 0
+    assert "JUP 1h: candles already stored, kept" in out
+    np.testing.assert_array_equal(store.load("JUP", Timeframe.H1).close, before)
+    assert len(store.load("WIF", Timeframe.H1)) == 10
 
 
 @pytest.mark.parametrize(

@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
 from solbot import __version__
 from solbot.cli import backtest as backtest_cmd
 from solbot.cli import data as data_cmd
+from solbot.cli import strategies as strategies_cmd
 from solbot.cli.context import set_settings
 from solbot.config import Settings
 from solbot.errors import UserError
@@ -34,6 +36,7 @@ app = typer.Typer(
 )
 app.add_typer(data_cmd.app, name="data")
 app.command(name="backtest")(backtest_cmd.backtest)
+app.command(name="strategies")(strategies_cmd.strategies)
 
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -62,8 +65,12 @@ def root(
     overrides = {"data_dir": data_dir} if data_dir is not None else {}
     try:
         set_settings(Settings(**overrides))
-    except ValueError as exc:
-        raise UserError(f"bad configuration: {_first_line(exc)}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "settings"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise UserError(f"bad configuration: {where}: {message}{more}") from None
 
 
 def _first_line(exc: BaseException) -> str:

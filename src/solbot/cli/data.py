@@ -246,8 +246,9 @@ def synth(
 
     A seeded random walk with bull, bear and sideways trends and calm and turbulent spells. The
     same seed gives the same prices every time. Each token starts near a plausible price.
-    Synthetic candles are for trying things out; they replace a token's stored candles only with
-    --replace, so real history is never overwritten by accident.
+    Synthetic candles are for trying things out: a token that already has candles is skipped
+    unless you pass --replace, so real history is never overwritten by accident, and running the
+    command twice is harmless.
     """
     cfg = settings()
     infos = [_token(cfg, symbol) for symbol in _symbols(cfg, tokens)]
@@ -258,16 +259,16 @@ def synth(
     if seed < 0:
         raise UserError(f"--seed must not be negative, got {seed}")
     store = CandleStore(cfg.candles_dir)
-    if not replace:
-        for info in infos:
-            cover = store.coverage(info.symbol, tf)
-            if cover is not None:
-                raise UserError(
-                    f"{info.symbol} {tf} already has {cover[2]:,} stored candles; "
-                    "pass --replace to overwrite them with synthetic ones"
-                )
-    start_time = tf.floor(int(_clock().now())) - count * tf.seconds
     console = _console()
+    if not replace:
+        kept = [info for info in infos if store.coverage(info.symbol, tf) is not None]
+        for info in kept:
+            console.print(
+                f"{info.symbol} {tf}: candles already stored, kept "
+                "(pass --replace to overwrite them with synthetic ones)"
+            )
+        infos = [info for info in infos if info not in kept]
+    start_time = tf.floor(int(_clock().now())) - count * tf.seconds
     for info in infos:
         profile = token_profile(info.symbol)
         series = synth_candles(
