@@ -58,6 +58,18 @@ N_BLOCK_REASONS = max(int(r) for r in BlockReason) + 1
 # Helpers called on every bar must not allocate: see solbot.risk for why.
 _NO_ALLOC = {"cache": True, "nogil": True, "_nrt": False}
 
+# Columns of the open-position matrix (one row per token; quantity 0 = flat).
+P_QTY = 0
+P_ENTRY_PRICE = 1
+P_ENTRY_VALUE = 2
+P_ENTRY_FEE = 3
+P_ENTRY_INDEX = 4
+P_ENTRY_TIME = 5
+P_STOP = 6
+P_TARGET = 7
+P_HIGHEST = 8
+P_COLUMNS = 9
+
 
 def trade_capacity(entries: np.ndarray) -> int:
     """An upper bound on the trades a run can book.
@@ -71,88 +83,8 @@ def trade_capacity(entries: np.ndarray) -> int:
 
 
 @njit(**_NO_ALLOC)
-def _book(
-    trades: np.ndarray,
-    n_trades: int,
-    k: int,
-    entry_index: int,
-    entry_time: float,
-    entry_price: float,
-    quantity: float,
-    entry_value: float,
-    entry_fee: float,
-    exit_index: int,
-    exit_time: float,
-    exit_price: float,
-    exit_fee_rate: float,
-    reason: int,
-) -> float:
-    """Write trade number `n_trades` into the preallocated matrix; returns the quote received."""
-    proceeds = sale_proceeds(quantity, exit_price, exit_fee_rate)
-    row = trades[n_trades]
-    row[T_TOKEN] = k
-    row[T_ENTRY_INDEX] = entry_index
-    row[T_EXIT_INDEX] = exit_index
-    row[T_ENTRY_TIME] = entry_time
-    row[T_EXIT_TIME] = exit_time
-    row[T_ENTRY_PRICE] = entry_price
-    row[T_EXIT_PRICE] = exit_price
-    row[T_QUANTITY] = quantity
-    row[T_ENTRY_VALUE] = entry_value
-    row[T_EXIT_VALUE] = proceeds
-    row[T_FEES] = entry_fee + quantity * exit_price * exit_fee_rate
-    row[T_PNL] = proceeds - entry_value
-    row[T_REASON] = reason
-    return proceeds
-
-
-@njit(**_NO_ALLOC)
-def _exit(
-    trades: np.ndarray,
-    n_trades: int,
-    state: np.ndarray,
-    limits: np.ndarray,
-    k: int,
-    qty: np.ndarray,
-    entry_index: np.ndarray,
-    entry_time: np.ndarray,
-    entry_price: np.ndarray,
-    entry_value: np.ndarray,
-    entry_fee: np.ndarray,
-    t: int,
-    when: float,
-    market_price: float,
-    reason: int,
-    liquidity: float,
-    slippage: float,
-    fee: float,
-) -> float:
-    """Sell token k's whole position at `market_price` (costs applied), book the trade, tell the
-    breakers; returns the quote received."""
-    px = sell_price(market_price, qty[k] * market_price, liquidity, slippage)
-    proceeds = _book(
-        trades,
-        n_trades,
-        k,
-        entry_index[k],
-        entry_time[k],
-        entry_price[k],
-        qty[k],
-        entry_value[k],
-        entry_fee[k],
-        t,
-        when,
-        px,
-        fee,
-        reason,
-    )
-    record_trade(state, limits, proceeds - entry_value[k], when)
-    qty[k] = 0.0
-    return proceeds
-
-
-@njit(**_NO_ALLOC)
 def _enter(
+    pos: np.ndarray,
     k: int,
     budget: float,
     market_price: float,
@@ -163,27 +95,79 @@ def _enter(
     liquidity: float,
     slippage: float,
     fee: float,
-    qty: np.ndarray,
-    entry_index: np.ndarray,
-    entry_time: np.ndarray,
-    entry_price: np.ndarray,
-    entry_value: np.ndarray,
-    entry_fee: np.ndarray,
-    stop: np.ndarray,
-    target: np.ndarray,
-    highest: np.ndarray,
 ) -> None:
     """Spend `budget` of quote (fee included) on token k at `market_price`, costs applied."""
     swap_value = budget / (1.0 + fee)
     px = buy_price(market_price, swap_value, liquidity, slippage)
-    qty[k] = buy_quantity(budget, px, fee)
-    entry_price[k] = px
-    entry_value[k] = budget
-    entry_fee[k] = budget - swap_value
-    entry_index[k] = t
-    entry_time[k] = when
-    stop[k], target[k] = levels_from_fill(px, stop_frac, target_frac)
-    highest[k] = px
+    p = pos[k]
+    p[P_QTY] = buy_quantity(budget, px, fee)
+    p[P_ENTRY_PRICE] = px
+    p[P_ENTRY_VALUE] = budget
+    p[P_ENTRY_FEE] = budget - swap_value
+    p[P_ENTRY_INDEX] = t
+    p[P_ENTRY_TIME] = when
+    p[P_STOP], p[P_TARGET] = levels_from_fill(px, stop_frac, target_frac)
+    p[P_HIGHEST] = px
+
+
+@njit(**_NO_ALLOC)
+def _close(
+    trades: np.ndarray,
+    n_trades: int,
+    pos: np.ndarray,
+    k: int,
+    t: int,
+    when: float,
+    exit_price: float,
+    fee: float,
+    reason: int,
+) -> float:
+    """Write token k's position as trade number `n_trades`, closed at `exit_price` (costs already
+    in it) less `fee`; flattens the position and returns the quote received."""
+    p = pos[k]
+    qty = p[P_QTY]
+    proceeds = sale_proceeds(qty, exit_price, fee)
+    row = trades[n_trades]
+    row[T_TOKEN] = k
+    row[T_ENTRY_INDEX] = p[P_ENTRY_INDEX]
+    row[T_EXIT_INDEX] = t
+    row[T_ENTRY_TIME] = p[P_ENTRY_TIME]
+    row[T_EXIT_TIME] = when
+    row[T_ENTRY_PRICE] = p[P_ENTRY_PRICE]
+    row[T_EXIT_PRICE] = exit_price
+    row[T_QUANTITY] = qty
+    row[T_ENTRY_VALUE] = p[P_ENTRY_VALUE]
+    row[T_EXIT_VALUE] = proceeds
+    row[T_FEES] = p[P_ENTRY_FEE] + qty * exit_price * fee
+    row[T_PNL] = proceeds - p[P_ENTRY_VALUE]
+    row[T_REASON] = reason
+    p[P_QTY] = 0.0
+    return proceeds
+
+
+@njit(**_NO_ALLOC)
+def _exit(
+    trades: np.ndarray,
+    n_trades: int,
+    state: np.ndarray,
+    limits: np.ndarray,
+    pos: np.ndarray,
+    k: int,
+    t: int,
+    when: float,
+    market_price: float,
+    reason: int,
+    liquidity: float,
+    slippage: float,
+    fee: float,
+) -> float:
+    """Sell token k's whole position at `market_price` with costs, book the trade and tell the
+    breakers; returns the quote received."""
+    px = sell_price(market_price, pos[k, P_QTY] * market_price, liquidity, slippage)
+    entry_value = pos[k, P_ENTRY_VALUE]
+    proceeds = _close(trades, n_trades, pos, k, t, when, px, fee, reason)
+    record_trade(state, limits, proceeds - entry_value, when)
+    return proceeds
 
 
 @njit(cache=True, nogil=True)
@@ -215,8 +199,8 @@ def run(
 
     Trades are written into `trades`, which must have `trade_capacity(entries)` rows: the
     matrix is allocated by the caller because growing an array inside the loop makes numba
-    reference-count it on every bar (measured: 10 ms per million bars).
-
+    reference-count it on every bar (measured: 10 ms per million bars); for the same reason the
+    loop indexes `pos[k, column]` rather than taking row views.
     `stop_frac`/`target_frac` are per-bar suggestions (NaN = default); an empty matrix means the
     defaults everywhere, which spares callers an (n, k) array of NaN.
     """
@@ -228,15 +212,7 @@ def run(
     blocked = np.zeros(N_BLOCK_REASONS, dtype=np.int64)
     n_trades = 0
 
-    qty = np.zeros(k_tokens)
-    entry_price = np.zeros(k_tokens)
-    entry_value = np.zeros(k_tokens)
-    entry_fee = np.zeros(k_tokens)
-    entry_index = np.zeros(k_tokens, dtype=np.int64)
-    entry_time = np.zeros(k_tokens)
-    stop = np.full(k_tokens, np.nan)
-    target = np.full(k_tokens, np.nan)
-    highest = np.zeros(k_tokens)
+    pos = np.zeros((k_tokens, P_COLUMNS))
     last_close = np.full(k_tokens, np.nan)
     pending_budget = np.zeros(k_tokens)
     pending_stop = np.zeros(k_tokens)
@@ -258,28 +234,11 @@ def run(
         if next_open:
             for k in range(k_tokens):
                 if pending_exit[k] != 0 and not math.isnan(open_[t, k]):
-                    proceeds = _exit(
-                        trades,
-                        n_trades,
-                        state,
-                        limits,
-                        k,
-                        qty,
-                        entry_index,
-                        entry_time,
-                        entry_price,
-                        entry_value,
-                        entry_fee,
-                        t,
-                        bar_open_time,
-                        open_[t, k],
-                        pending_exit[k],
-                        liquidity[k],
-                        slippage,
-                        fee,
-                    )
+                    cash += _exit(
+                        trades, n_trades, state, limits, pos, k, t, bar_open_time,
+                        open_[t, k], pending_exit[k], liquidity[k], slippage, fee,
+                    )  # fmt: skip
                     n_trades += 1
-                    cash += proceeds
                     open_count -= 1
                     held -= 1
                     pending_exit[k] = 0
@@ -292,58 +251,26 @@ def run(
                         blocked[_CASH] += 1
                         continue
                     _enter(
-                        k,
-                        budget,
-                        open_[t, k],
-                        t,
-                        bar_open_time,
-                        pending_stop[k],
-                        pending_target[k],
-                        liquidity[k],
-                        slippage,
-                        fee,
-                        qty,
-                        entry_index,
-                        entry_time,
-                        entry_price,
-                        entry_value,
-                        entry_fee,
-                        stop,
-                        target,
-                        highest,
-                    )
+                        pos, k, budget, open_[t, k], t, bar_open_time, pending_stop[k],
+                        pending_target[k], liquidity[k], slippage, fee,
+                    )  # fmt: skip
                     cash -= budget
                     held += 1
 
         # 2. Price exits of positions opened before this bar.
         for k in range(k_tokens):
-            if qty[k] <= 0.0 or entry_index[k] >= t or math.isnan(open_[t, k]):
+            if pos[k, P_QTY] <= 0.0 or pos[k, P_ENTRY_INDEX] >= t or math.isnan(open_[t, k]):
                 continue
-            level, owner = stop_level(stop[k], highest[k], trail_frac)
-            reason, raw = price_exit(open_[t, k], high[t, k], low[t, k], level, owner, target[k])
+            level, owner = stop_level(pos[k, P_STOP], pos[k, P_HIGHEST], trail_frac)
+            reason, raw = price_exit(
+                open_[t, k], high[t, k], low[t, k], level, owner, pos[k, P_TARGET]
+            )
             if reason != 0:
-                proceeds = _exit(
-                    trades,
-                    n_trades,
-                    state,
-                    limits,
-                    k,
-                    qty,
-                    entry_index,
-                    entry_time,
-                    entry_price,
-                    entry_value,
-                    entry_fee,
-                    t,
-                    bar_open_time,
-                    raw,
-                    reason,
-                    liquidity[k],
-                    slippage,
-                    fee,
-                )
+                cash += _exit(
+                    trades, n_trades, state, limits, pos, k, t, bar_open_time, raw, reason,
+                    liquidity[k], slippage, fee,
+                )  # fmt: skip
                 n_trades += 1
-                cash += proceeds
                 open_count -= 1
                 held -= 1
 
@@ -352,47 +279,31 @@ def run(
         for k in range(k_tokens):
             if not math.isnan(close[t, k]):
                 last_close[k] = close[t, k]
-            if qty[k] > 0.0:
-                value += qty[k] * last_close[k]
+            if pos[k, P_QTY] > 0.0:
+                value += pos[k, P_QTY] * last_close[k]
         mark(state, limits, value, now)
 
         # 4. Signal exits and maximum holding time, at the close.
         for k in range(k_tokens):
-            if qty[k] <= 0.0 or pending_exit[k] != 0 or math.isnan(close[t, k]):
+            if pos[k, P_QTY] <= 0.0 or pending_exit[k] != 0 or math.isnan(close[t, k]):
                 continue
             why = 0
             if exits[t, k]:
                 why = _SIGNAL
-            elif held_too_long(entry_time[k], now, max_hold_seconds):
+            elif held_too_long(pos[k, P_ENTRY_TIME], now, max_hold_seconds):
                 why = _MAX_HOLD
             if why == 0:
-                if high[t, k] > highest[k]:
-                    highest[k] = high[t, k]
+                if high[t, k] > pos[k, P_HIGHEST]:
+                    pos[k, P_HIGHEST] = high[t, k]
                 continue
             if next_open:
                 pending_exit[k] = why
                 continue
-            sold = qty[k]
+            sold = pos[k, P_QTY]
             proceeds = _exit(
-                trades,
-                n_trades,
-                state,
-                limits,
-                k,
-                qty,
-                entry_index,
-                entry_time,
-                entry_price,
-                entry_value,
-                entry_fee,
-                t,
-                now,
-                close[t, k],
-                why,
-                liquidity[k],
-                slippage,
-                fee,
-            )
+                trades, n_trades, state, limits, pos, k, t, now, close[t, k], why, liquidity[k],
+                slippage, fee,
+            )  # fmt: skip
             n_trades += 1
             value += proceeds - sold * close[t, k]
             cash += proceeds
@@ -401,7 +312,7 @@ def run(
 
         # 5. Entries through the risk gate, sized from the value at the close.
         for k in range(k_tokens):
-            if not entries[t, k] or qty[k] > 0.0 or pending_budget[k] > 0.0:
+            if not entries[t, k] or pos[k, P_QTY] > 0.0 or pending_budget[k] > 0.0:
                 continue
             if math.isnan(close[t, k]):
                 continue
@@ -425,54 +336,21 @@ def run(
                 pending_stop[k] = s
                 pending_target[k] = g
                 continue
-            _enter(
-                k,
-                budget,
-                close[t, k],
-                t,
-                now,
-                s,
-                g,
-                liquidity[k],
-                slippage,
-                fee,
-                qty,
-                entry_index,
-                entry_time,
-                entry_price,
-                entry_value,
-                entry_fee,
-                stop,
-                target,
-                highest,
-            )
+            _enter(pos, k, budget, close[t, k], t, now, s, g, liquidity[k], slippage, fee)
             cash -= budget
             held += 1
-            value += qty[k] * close[t, k] - budget
+            value += pos[k, P_QTY] * close[t, k] - budget
 
         equity[t] = value
         exposure[t] = held > 0
 
     # Positions still open are reported marked at the last close, without exit costs.
     for k in range(k_tokens):
-        if qty[k] <= 0.0:
-            continue
-        _book(
-            trades,
-            n_trades,
-            k,
-            entry_index[k],
-            entry_time[k],
-            entry_price[k],
-            qty[k],
-            entry_value[k],
-            entry_fee[k],
-            n - 1,
-            float(open_time[n - 1]) + bar_seconds,
-            last_close[k],
-            0.0,
-            _END,
-        )
-        n_trades += 1
+        if pos[k, P_QTY] > 0.0:
+            _close(
+                trades, n_trades, pos, k, n - 1, float(open_time[n - 1]) + bar_seconds,
+                last_close[k], 0.0, _END,
+            )  # fmt: skip
+            n_trades += 1
 
     return equity, exposure, n_trades, blocked
