@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from solbot.backtest.metrics import iso_utc
 from solbot.domain import CandleSeries, Timeframe, TokenInfo
 from solbot.errors import UserError
 from solbot.market.store import CandleStore
@@ -43,26 +44,44 @@ def load_universe(
     for token in tokens:
         if token.symbol == quote:
             raise UserError(f"{token.symbol} is the quote asset; it cannot also be traded")
-        s = store.load(token.symbol, timeframe, start, end)
-        if len(s) == 0:
-            raise UserError(
-                f"no {timeframe.value} candles for {token.symbol} in that period; "
-                f"run `solbot data synth` (offline) or `solbot data download` first"
-            )
-        series[token.symbol] = s
+        series[token.symbol] = _load(store, token.symbol, timeframe, start, end)
     liquidity = {t.symbol: t.liquidity_usd for t in tokens}
     if quote == "SOL":
         assert sol is not None
-        sol_series = store.load(sol.symbol, timeframe, start, end)
-        if len(sol_series) == 0:
-            raise UserError(
-                f"no {timeframe.value} candles for SOL to price the tokens in SOL; "
-                "add SOL with `solbot data synth --token SOL` or `solbot data download`"
-            )
+        sol_series = _load(store, sol.symbol, timeframe, start, end, " to price the tokens in SOL")
         series = {symbol: in_quote(s, sol_series, symbol) for symbol, s in series.items()}
         sol_price = float(sol_series.close[0])
         liquidity = {symbol: usd / sol_price for symbol, usd in liquidity.items()}
     return Universe(series, liquidity, quote)
+
+
+def _load(
+    store: CandleStore,
+    symbol: str,
+    timeframe: Timeframe,
+    start: int | None,
+    end: int | None,
+    purpose: str = "",
+) -> CandleSeries:
+    """A token's candles in `[start, end)`; the error tells nothing stored (and the exact
+    command that fetches them) from stored candles that miss the period (and what is stored),
+    because the fixes differ: `data synth` refuses to overwrite stored candles."""
+    s = store.load(symbol, timeframe, start, end)
+    if len(s) > 0:
+        return s
+    tf = timeframe.value
+    cover = store.coverage(symbol, timeframe)
+    if cover is None:
+        args = f"--token {symbol} --timeframe {tf}"
+        raise UserError(
+            f"no {tf} candles stored for {symbol}{purpose}; get them with "
+            f"`solbot data download {args}` or, offline, `solbot data synth {args}`"
+        )
+    first, last, count = cover
+    raise UserError(
+        f"no {tf} candles for {symbol} in the period asked (--start/--end){purpose}; "
+        f"stored: {count:,} from {iso_utc(first)} to {iso_utc(last)}"
+    )
 
 
 def in_quote(series: CandleSeries, quote: CandleSeries, symbol: str = "token") -> CandleSeries:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -24,7 +27,7 @@ from solbot.errors import UserError
 from solbot.market.store import CandleStore
 from solbot.risk import tier as risk_tier
 from solbot.strategy.base import Strategy
-from solbot.strategy.lookahead import check_lookahead
+from solbot.strategy.lookahead import LookaheadReport, check_lookahead
 from solbot.strategy.registry import load_strategy
 
 
@@ -34,85 +37,190 @@ def backtest(
         typer.Option(
             "--strategy",
             "-s",
-            help="Built-in name (ema_trend, donchian_breakout) or a dotted path "
+            metavar="NAME",
+            help="A built-in (see `solbot strategies`) or your own class as "
             "`package.module:Class`. Default: $SOLBOT_STRATEGY or ema_trend.",
+            show_default=False,
         ),
     ] = None,
     param: Annotated[
         list[str] | None,
-        typer.Option("--param", "-p", help="Strategy parameter as NAME=VALUE; repeatable."),
+        typer.Option(
+            "--param",
+            "-p",
+            metavar="NAME=VALUE",
+            help="Strategy parameter, e.g. fast=10; repeat for several.",
+            show_default=False,
+        ),
     ] = None,
     token: Annotated[
         list[str] | None,
-        typer.Option("--token", "-t", help="Token to trade; repeatable. Default: trade_tokens."),
+        typer.Option(
+            "--token",
+            "-t",
+            metavar="SYMBOL",
+            help="Token to trade; repeat for several. Default: the configured trade tokens.",
+            show_default=False,
+        ),
     ] = None,
     timeframe: Annotated[
-        str | None, typer.Option(help="Candle width: 1m 5m 15m 1h 4h 1d. Default: settings.")
+        str | None,
+        typer.Option(
+            metavar="TF",
+            help="Candle width: 1m, 5m, 15m, 1h, 4h or 1d. Default: the configured timeframe.",
+            show_default=False,
+        ),
     ] = None,
-    start: Annotated[str | None, typer.Option(help="First day, e.g. 2025-01-01 (UTC).")] = None,
-    end: Annotated[str | None, typer.Option(help="Day after the last one (UTC).")] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DATE",
+            help="First day to trade (YYYY-MM-DD or YYYY-MM-DDTHH:MM, UTC). "
+            "Default: the first stored candle.",
+            show_default=False,
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DATE",
+            help="Day to stop before: --end 2025-07-01 trades up to June 30 inclusive. "
+            "Default: after the last stored candle.",
+            show_default=False,
+        ),
+    ] = None,
     quote: Annotated[
-        str | None, typer.Option(help="Quote asset the portfolio holds: USDC or SOL.")
+        str | None,
+        typer.Option(
+            metavar="ASSET",
+            help="What the portfolio holds and prices are in: USDC, or SOL (token prices "
+            "divided by SOL's; needs SOL candles). Default: the configured quote.",
+            show_default=False,
+        ),
     ] = None,
     cash: Annotated[
-        float, typer.Option(min=0.000001, help="Starting cash in the quote asset.")
+        float,
+        typer.Option(metavar="AMOUNT", min=0.000001, help="Starting cash in the quote asset."),
     ] = 10_000.0,
     fill: Annotated[
         str,
         typer.Option(
-            help="next_open: signals fill at the next bar's open; close: at the signal bar's close."
+            metavar="WHEN",
+            help="next_open: a signal at a bar's close fills at the next bar's open (what live "
+            "trading can do); close: at the signal bar's own close (optimistic).",
         ),
     ] = "next_open",
     fee_bps: Annotated[
-        float | None, typer.Option(min=0, max=9_999, help="Fee per fill in basis points.")
+        float | None,
+        typer.Option(
+            metavar="BPS",
+            min=0,
+            max=9_999,
+            help="Fee per fill in basis points (25 = 0.25%). Default: the configured fee_bps.",
+            show_default=False,
+        ),
     ] = None,
     slippage_bps: Annotated[
-        float | None, typer.Option(min=0, max=9_999, help="Slippage per fill in basis points.")
+        float | None,
+        typer.Option(
+            metavar="BPS",
+            min=0,
+            max=9_999,
+            help="Slippage per fill in basis points. Default: the configured slippage_bps.",
+            show_default=False,
+        ),
     ] = None,
     impact: Annotated[
         bool, typer.Option(help="Model price impact from each token's pool liquidity.")
     ] = True,
     tier: Annotated[
         str | None,
-        typer.Option(help="Risk tier: conservative, moderate, aggressive. Default: settings."),
+        typer.Option(
+            metavar="TIER",
+            help="Risk tier (position size, circuit breakers): conservative, moderate or "
+            "aggressive. Default: the configured risk_tier.",
+            show_default=False,
+        ),
     ] = None,
     position_pct: Annotated[
         float | None,
-        typer.Option(min=0, max=100, help="Override the tier's position size (% of value)."),
+        typer.Option(
+            metavar="PCT",
+            min=0,
+            max=100,
+            help="Position size in % of portfolio value, instead of the tier's.",
+            show_default=False,
+        ),
     ] = None,
     max_open: Annotated[
-        int | None, typer.Option(min=1, help="Override the tier's maximum open positions.")
+        int | None,
+        typer.Option(
+            metavar="N",
+            min=1,
+            help="Most positions open at once, instead of the tier's.",
+            show_default=False,
+        ),
     ] = None,
     stop_loss_pct: Annotated[
         float,
-        typer.Option(min=0, max=99.99, help="Stop distance when the strategy suggests none."),
+        typer.Option(
+            metavar="PCT",
+            min=0,
+            max=99.99,
+            help="Stop loss in % below the entry price, for entries where the strategy "
+            "suggests no stop; 0 = none.",
+        ),
     ] = 5.0,
     take_profit_pct: Annotated[
-        float, typer.Option(min=0, help="Target distance when the strategy suggests none.")
+        float,
+        typer.Option(
+            metavar="PCT",
+            min=0,
+            help="Take profit in % above the entry price, for entries where the strategy "
+            "suggests no target; 0 = none.",
+        ),
     ] = 0.0,
     trailing_stop_pct: Annotated[
-        float, typer.Option(min=0, max=99.99, help="Trailing stop distance; 0 = off.")
+        float,
+        typer.Option(
+            metavar="PCT",
+            min=0,
+            max=99.99,
+            help="Trailing stop in % below the highest price since entry; 0 = off.",
+        ),
     ] = 0.0,
     max_hold_hours: Annotated[
-        float, typer.Option(min=0, help="Close positions held this long; 0 = off.")
+        float,
+        typer.Option(metavar="HOURS", min=0, help="Close positions held this long; 0 = off."),
     ] = 0.0,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print the result as JSON instead of tables.")
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the result (or the look-ahead check) as JSON on stdout instead of tables.",
+        ),
     ] = False,
     report: Annotated[bool, typer.Option(help="Write the HTML report and the equity PNG.")] = True,
     out: Annotated[
-        Path | None, typer.Option(help="Where to write reports. Default: <data dir>/reports.")
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            help="Folder for the reports. Default: DATA_DIR/reports.",
+            show_default=False,
+        ),
     ] = None,
     check_lookahead_: Annotated[
         bool,
         typer.Option(
             "--check-lookahead",
             help="Instead of a backtest, check the strategy for look-ahead bias: compare each "
-            "bar's signal on the whole history with the signal on the history up to that bar.",
+            "bar's signal on the whole history with the signal on the history up to that bar. "
+            "Exit code 1 if any differs.",
         ),
     ] = False,
     cuts: Annotated[
-        int, typer.Option(min=1, help="Random cut points per token for --check-lookahead.")
+        int,
+        typer.Option(metavar="N", min=1, help="Random cut points per token for --check-lookahead."),
     ] = 2000,
 ) -> None:
     """Backtest a strategy over stored candles with the live trading rules.
@@ -124,18 +232,45 @@ def backtest(
     No data yet? `solbot data synth` makes a year of candles offline.
     """
     cfg = settings()
-    strat = load_strategy(strategy or cfg.strategy, {**cfg.strategy_params, **_params(param)})
-    tf = parse_timeframe(timeframe or cfg.timeframe.value)
+    # Every option is checked before any candle is read or anything is written, so a typo costs
+    # one line of error and no waiting. An empty value (`--tier ""`) is a mistake too, not a
+    # request for the default: only an option left out falls back to the settings.
+    strat = load_strategy(
+        cfg.strategy if strategy is None else strategy,
+        {**cfg.strategy_params, **_params(param)},
+    )
+    tf = parse_timeframe(cfg.timeframe.value if timeframe is None else timeframe)
     known = cfg.token_map()
-    quote_asset = (quote or cfg.quote).upper()
+    quote_asset = (cfg.quote if quote is None else quote).strip().upper()
     if quote_asset not in ("USDC", "SOL"):
         raise UserError(f"unknown quote asset {quote!r}; choose USDC or SOL")
     if fill not in ("next_open", "close"):
         raise UserError(f"unknown fill convention {fill!r}; choose next_open or close")
-    first = parse_date(start, "--start") if start else None
-    last = parse_date(end, "--end") if end else None
+    first = parse_date(start, "--start") if start is not None else None
+    last = parse_date(end, "--end") if end is not None else None
     if first is not None and last is not None and last <= first:
-        raise UserError("--end must be after --start")
+        raise UserError(f"--end ({end}) must be after --start ({start})")
+    for option, value in (
+        ("--cash", cash),
+        ("--take-profit-pct", take_profit_pct),
+        ("--max-hold-hours", max_hold_hours),
+    ):
+        _finite(option, value)
+    config = BacktestConfig(
+        initial_cash=cash,
+        quote="SOL" if quote_asset == "SOL" else "USDC",
+        fee_bps=cfg.fee_bps if fee_bps is None else fee_bps,
+        slippage_bps=cfg.slippage_bps if slippage_bps is None else slippage_bps,
+        price_impact=impact,
+        fill=_fill(fill),
+        risk=_risk(cfg.risk_tier if tier is None else tier, position_pct, max_open),
+        exits=ExitRules(
+            stop_loss_pct=stop_loss_pct,
+            take_profit_pct=take_profit_pct,
+            trailing_stop_pct=trailing_stop_pct,
+            max_hold_minutes=max_hold_hours * 60.0,
+        ),
+    )
     universe = load_universe(
         CandleStore(cfg.candles_dir),
         tokens_by_symbol(known, token or cfg.trade_tokens),
@@ -147,28 +282,12 @@ def backtest(
     )
     console = Console()
     if check_lookahead_:
-        _check(strat, universe, cuts, console)
+        _check(strat, universe, cuts, console, as_json)
         return
-    config = BacktestConfig(
-        initial_cash=cash,
-        quote="SOL" if quote_asset == "SOL" else "USDC",
-        fee_bps=cfg.fee_bps if fee_bps is None else fee_bps,
-        slippage_bps=cfg.slippage_bps if slippage_bps is None else slippage_bps,
-        price_impact=impact,
-        fill=_fill(fill),
-        risk=_risk(tier or cfg.risk_tier, position_pct, max_open),
-        exits=ExitRules(
-            stop_loss_pct=stop_loss_pct,
-            take_profit_pct=take_profit_pct,
-            trailing_stop_pct=trailing_stop_pct,
-            max_hold_minutes=max_hold_hours * 60.0,
-        ),
-    )
+    folder = _report_folder(out or cfg.reports_dir) if report else None
     result = _run(strat, universe, config, quiet=as_json)
     metrics = compute_metrics(result)
-    written: list[Path] = []
-    if report:
-        written = _write_reports(result, metrics, out or cfg.reports_dir)
+    written = _write_reports(result, metrics, folder) if folder is not None else []
     if as_json:
         doc = to_json(result, metrics)
         doc["reports"] = [str(p) for p in written]
@@ -176,7 +295,8 @@ def backtest(
         return
     render_table(result, metrics, console)
     for path in written:
-        console.print(f"[dim]wrote[/] {path}")
+        # soft_wrap: a path longer than the terminal stays one line, whole for copy and paste.
+        console.print(f"[dim]wrote[/] {escape(str(path))}", soft_wrap=True)
 
 
 def _params(pairs: list[str] | None) -> dict[str, Any]:
@@ -193,7 +313,18 @@ def _fill(text: str) -> Literal["next_open", "close"]:
     return "close" if text == "close" else "next_open"
 
 
+def _finite(option: str, value: float) -> None:
+    """Typer's range checks let `inf` through; an infinite amount or distance is a typo, and an
+    infinite cash balance turns every metric into NaN."""
+    if not math.isfinite(value):
+        raise UserError(f"{option} must be a finite number, got {value}")
+
+
 def _risk(name: str, position_pct: float | None, max_open: int | None) -> RiskLimits:
+    # typer cannot express the open bound (0, 100]; RiskLimits' own message would name its
+    # field, not the option the operator typed.
+    if position_pct is not None and position_pct <= 0:
+        raise UserError(f"--position-pct must be above 0, got {position_pct:g}")
     try:
         limits = risk_tier(name)
         if position_pct is not None:
@@ -218,7 +349,9 @@ def _progress(console: Console, quiet: bool) -> Progress:
         TimeElapsedColumn(),
         console=console,
         transient=True,
-        disable=quiet,
+        # Not on a terminal (a pipe, a log, a test) the bar cannot redraw and would only leave a
+        # stray blank line on stderr.
+        disable=quiet or not console.is_terminal,
     )
 
 
@@ -249,36 +382,74 @@ def _run(
     return result
 
 
+def _report_folder(folder: Path) -> Path:
+    """Create the report folder before the run: a bad --out fails in one line at once, not
+    with a traceback after the whole backtest."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise UserError(f"cannot create the report folder {folder}: {reason}") from None
+    return folder
+
+
 def _write_reports(result: BacktestResult, metrics: Any, folder: Path) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
     first, last = int(result.open_time[0]), int(result.open_time[-1])
     span = f"{iso_utc(first)[:10]}_{iso_utc(last)[:10]}"
     stem = f"backtest_{result.strategy}_{result.timeframe.value}_{span}".replace(":", "-")
     html, png = folder / f"{stem}.html", folder / f"{stem}.png"
-    write_html(result, metrics, html)
-    write_equity_png(result, png)
+    try:
+        write_html(result, metrics, html)
+        write_equity_png(result, png)
+    except OSError as exc:
+        raise UserError(f"cannot write the report to {folder}: {exc.strerror or exc}") from None
     return [html, png]
 
 
-def _check(strategy: Strategy, universe: Universe, cuts: int, console: Console) -> None:
-    table = Table(title=f"look-ahead check: {strategy.name}")
-    table.add_column("token")
-    table.add_column("bars", justify="right")
-    table.add_column("cut points", justify="right")
-    table.add_column("result")
-    failed = False
-    with _progress(Console(stderr=True), quiet=False) as progress:
+def _check(
+    strategy: Strategy, universe: Universe, cuts: int, console: Console, as_json: bool
+) -> None:
+    """Check every token; exit code 1 if any has look-ahead, so scripts and CI can gate on it."""
+    reports: dict[str, LookaheadReport] = {}
+    with _progress(Console(stderr=True), quiet=as_json) as progress:
         for symbol, series in universe.series.items():
             task = progress.add_task(f"checking {symbol}", total=min(cuts, len(series)))
-            report = check_lookahead(
+            reports[symbol] = check_lookahead(
                 strategy,
                 series,
                 cuts=cuts,
                 progress=lambda done, _total, t=task: progress.update(t, completed=done),
             )
-            failed |= not report.passed
-            verdict = "[green]no look-ahead[/]" if report.passed else f"[red]{report.summary()}[/]"
-            table.add_row(symbol, str(report.bars), str(len(report.cuts)), verdict)
-    console.print(table)
-    if failed:
-        raise typer.Exit(code=1)
+    passed = all(r.passed for r in reports.values())
+    if as_json:
+        doc = {
+            "strategy": strategy.name,
+            "passed": passed,
+            "tokens": [
+                {
+                    "token": symbol,
+                    "bars": r.bars,
+                    "cut_points": len(r.cuts),
+                    "passed": r.passed,
+                    "bad_fields": list(r.bad_fields),
+                    "bad_bars": list(r.bad_bars),
+                    "summary": r.summary(),
+                }
+                for symbol, r in reports.items()
+            ],
+        }
+        typer.echo(json.dumps(doc, indent=2))
+    else:
+        table = Table(title=f"look-ahead check: {strategy.name}")
+        table.add_column("token")
+        table.add_column("bars", justify="right")
+        table.add_column("cut points", justify="right")
+        table.add_column("result")
+        for symbol, r in reports.items():
+            verdict = "[green]no look-ahead[/]" if r.passed else f"[red]{escape(r.summary())}[/]"
+            table.add_row(symbol, str(r.bars), str(len(r.cuts)), verdict)
+        console.print(table)
+    if not passed:
+        # Not typer.Exit: `main` runs typer with standalone_mode=False, where click turns Exit
+        # into a return value that `main` drops, and the failed check would exit 0.
+        sys.exit(1)
