@@ -89,27 +89,25 @@ def test_three_trades_close_fills():
 
 
 def test_three_trades_next_open_fills():
-    """Same signals, filled at the next open:
-    bar 1 opens 100: buys 5 (budget 500 from the value at bar 0's close); stops active from bar 2;
+    """Same signals, filled at the next open; a stop is live from the fill on:
+    bar 1 opens 100: buys 5 (budget 500 from the value at bar 0's close), stop 90, target 120;
     bar 2 high 121: target 120, +100, cash 1100;
-    bar 3 signal sizes 550 from the close value; bar 4 opens 95: buys 550/95 (stop 85.5);
-    bar 5 opens 85 <= 85.5: gapped stop fills at the open, 85 * 550/95 = 492.105..., pnl -57.89;
-    bar 5's entry signal fills at bar 6's open 90 with 522.5/2... (half of 1042.105);
-    bar 6's exit signal fills at bar 7's open 92."""
+    bar 3's signal sizes 550 from the close value; bar 4 opens 95: buys 550/95, stop 85.5;
+    bar 4's own low 80 (after the fill) hits 85.5: sells at 85.5 = 495, pnl -55, cash 1045;
+    bar 5's signal sizes 522.5; bar 6 opens 90: buys 522.5/90;
+    bar 6's exit signal fills at bar 7's open 92: 534.11..., pnl +11.61...; final 1056.61..."""
     r = run(BARS, flags(8, 0, 3, 5), flags(8, 6), config(fill="next_open"))
     t = r.trades
-    q2 = 550.0 / 95.0
-    cash_after_2 = 1100.0 - 550.0 + q2 * 85.0
-    budget3 = cash_after_2 / 2.0
-    q3 = budget3 / 90.0
+    q3 = 522.5 / 90.0
     assert list(t.entry_index) == [1, 4, 6]
-    assert list(t.exit_index) == [2, 5, 7]
+    assert list(t.exit_index) == [2, 4, 7]
     assert list(t.entry_price) == pytest.approx([100.0, 95.0, 90.0])
-    assert list(t.exit_price) == pytest.approx([120.0, 85.0, 92.0])
-    assert list(t.pnl) == pytest.approx([100.0, q2 * 85.0 - 550.0, q3 * 92.0 - budget3])
+    assert list(t.exit_price) == pytest.approx([120.0, 85.5, 92.0])
+    assert list(t.pnl) == pytest.approx([100.0, -55.0, q3 * 92.0 - 522.5])
     assert list(t.reason) == [ExitReason.TAKE_PROFIT, ExitReason.STOP_LOSS, ExitReason.SIGNAL]
     assert list(t.entry_time) == [H, 4 * H, 6 * H]  # next-open fills happen at the bar's open
-    assert r.final_equity == pytest.approx(cash_after_2 - budget3 + q3 * 92.0)
+    assert r.final_equity == pytest.approx(1045.0 - 522.5 + q3 * 92.0)
+    assert r.final_equity == pytest.approx(1056.6111, abs=1e-4)
 
 
 def test_stop_is_active_from_the_bar_after_entry():
@@ -118,6 +116,26 @@ def test_stop_is_active_from_the_bar_after_entry():
     r = run(bars, flags(3, 0), flags(3), config())
     assert list(r.trades.exit_index) == [2]
     assert r.trades.reason[0] == ExitReason.STOP_LOSS
+
+
+def test_next_open_fill_is_stopped_inside_its_own_bar():
+    """Bought at bar 1's open (100); bar 1's low of 90 comes after the fill: stopped at 95."""
+    bars = [(100, 100, 100, 100), (100, 101, 90, 99), (99, 99, 99, 99)]
+    cfg = config(fill="next_open", exits=ExitRules(stop_loss_pct=5.0))
+    r = run(bars, flags(3, 0), flags(3), cfg)
+    assert list(r.trades.entry_index) == [1]
+    assert list(r.trades.exit_index) == [1]
+    assert r.trades.reason[0] == ExitReason.STOP_LOSS
+    assert r.trades.exit_price[0] == pytest.approx(95.0)
+
+
+def test_trade_capacity_bound_holds_when_every_bar_signals():
+    """One trade per bar at most (next-open fill, stopped in the same bar), never more."""
+    bars = [(100, 100, 90, 100)] * 6
+    cfg = config(fill="next_open", risk=free_risk(max_open_positions=1))
+    r = run(bars, flags(6, 0, 1, 2, 3, 4, 5), flags(6), cfg)
+    assert len(r.trades) == 5
+    assert list(r.trades.entry_index) == [1, 2, 3, 4, 5]
 
 
 def test_fees_and_slippage_on_both_fills():

@@ -69,7 +69,8 @@ def test_synth_then_backtest_prints_the_tables_and_writes_a_self_contained_repor
     reports = sorted((data_dir / "reports").iterdir())
     assert [p.suffix for p in reports] == [".html", ".png"]
     html, png = reports
-    assert html.stem == "backtest_ema_trend_1h_2024-10-30_2024-12-31"
+    assert re.fullmatch(r"backtest_ema_trend_1h_2024-10-30_2024-12-31_[0-9a-f]{8}", html.stem)
+    assert png.stem == html.stem
     for path in reports:
         assert f"wrote {path}" in done.out.splitlines()  # whole, one line: copy and paste works
     page = html.read_text(encoding="utf-8")
@@ -397,7 +398,20 @@ def test_a_user_strategy_by_dotted_path_runs_a_backtest(
     assert done.code == 0, done.err
     assert MOMENTUM in done.out
     stems = {p.stem for p in (data_dir / "reports").iterdir()}
-    assert stems == {f"backtest_{MOMENTUM.replace(':', '-')}_1h_2024-10-30_2024-12-31"}
+    assert len(stems) == 1
+    assert stems.pop().startswith(
+        f"backtest_{MOMENTUM.replace(':', '-')}_1h_2024-10-30_2024-12-31_"
+    )
+
+
+@pytest.mark.usefixtures("market")
+def test_reports_of_different_runs_do_not_overwrite_each_other(run: Run, data_dir: Path) -> None:
+    assert run("backtest", "-t", "JUP").code == 0
+    assert run("backtest", "-t", "JUP").code == 0  # the same run again: same files
+    assert len(list((data_dir / "reports").iterdir())) == 2
+    assert run("backtest", "-t", "BONK").code == 0
+    assert run("backtest", "-t", "JUP", "-p", "fast=10").code == 0
+    assert len(list((data_dir / "reports").iterdir())) == 6
 
 
 def test_a_user_strategys_bad_parameter_is_one_line(run: Run, market: CandleStore) -> None:

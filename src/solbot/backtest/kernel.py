@@ -4,8 +4,9 @@ Order of events inside bar t (the same order live trading follows as a candle cl
 
 1. orders pending from the previous close fill at this bar's open (`next_open`): exits first,
    so their cash is there for the entries;
-2. price exits (gap, stop, trailing stop, target; `execution.exits`) for positions opened
-   before this bar: a stop is active from the bar after the entry;
+2. price exits (gap, stop, trailing stop, target; `execution.exits`) for positions held at
+   this bar's open: a stop is active from the moment of the fill (the bar after a close fill; the
+   fill bar itself after a next-open fill);
 3. the portfolio is marked at the close and the breakers see it (`risk.mark`);
 4. signal exits and maximum holding time, decided at the close;
 5. entries, through the risk gate, sized from the value at the close.
@@ -72,14 +73,8 @@ P_COLUMNS = 9
 
 
 def trade_capacity(entries: np.ndarray) -> int:
-    """An upper bound on the trades a run can book.
-
-    Every trade starts with an entry signal and lasts at least one bar (exits are checked from the
-    bar after the entry), so a token books at most min(entry signals, n/2 + 1) trades.
-    """
-    n = entries.shape[0]
-    per_token = np.minimum(entries.sum(axis=0), n // 2 + 1)
-    return int(per_token.sum()) + entries.shape[1]
+    """An upper bound on the trades a run can book: every trade begins with its own entry signal."""
+    return int(entries.sum())
 
 
 @njit(**_NO_ALLOC)
@@ -257,9 +252,11 @@ def run(
                     cash -= budget
                     held += 1
 
-        # 2. Price exits of positions opened before this bar.
+        # 2. Price exits. A close fill of this bar happens later (step 5), so a stop is armed from
+        # the next bar; a next-open fill happened at this bar's open, so the rest of this bar
+        # already trades against it, as it would live.
         for k in range(k_tokens):
-            if pos[k, P_QTY] <= 0.0 or pos[k, P_ENTRY_INDEX] >= t or math.isnan(open_[t, k]):
+            if pos[k, P_QTY] <= 0.0 or math.isnan(open_[t, k]):
                 continue
             level, owner = stop_level(pos[k, P_STOP], pos[k, P_HIGHEST], trail_frac)
             reason, raw = price_exit(

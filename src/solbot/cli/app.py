@@ -87,7 +87,8 @@ def fail(message: str, code: int = 2) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI, turning usage mistakes into one line and exit code 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode click returns a command's `typer.Exit` code instead of raising.
+        code = app(args=argv, standalone_mode=False)
     except NoArgsIsHelpError:
         sys.exit(0)  # the help text is already printed
     except UsageError as exc:
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         fail("interrupted", code=130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -396,7 +396,10 @@ def _report_folder(folder: Path) -> Path:
 def _write_reports(result: BacktestResult, metrics: Any, folder: Path) -> list[Path]:
     first, last = int(result.open_time[0]), int(result.open_time[-1])
     span = f"{iso_utc(first)[:10]}_{iso_utc(last)[:10]}"
-    stem = f"backtest_{result.strategy}_{result.timeframe.value}_{span}".replace(":", "-")
+    # Runs differing in anything but the data get different files; the same run overwrites.
+    setup = json.dumps([result.params, list(result.tokens), repr(result.config)], default=str)
+    digest = hashlib.sha256(setup.encode()).hexdigest()[:8]
+    stem = f"backtest_{result.strategy}_{result.timeframe.value}_{span}_{digest}".replace(":", "-")
     html, png = folder / f"{stem}.html", folder / f"{stem}.png"
     try:
         write_html(result, metrics, html)
@@ -450,6 +453,4 @@ def _check(
             table.add_row(symbol, str(r.bars), str(len(r.cuts)), verdict)
         console.print(table)
     if not passed:
-        # Not typer.Exit: `main` runs typer with standalone_mode=False, where click turns Exit
-        # into a return value that `main` drops, and the failed check would exit 0.
-        sys.exit(1)
+        raise typer.Exit(code=1)
