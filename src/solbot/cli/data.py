@@ -54,6 +54,7 @@ def import_csv(
     file: Annotated[
         Path,
         typer.Argument(
+            metavar="FILE.csv",
             help=(
                 "CSV with a header row: a time column named timestamp, time, open_time or date "
                 "(Unix seconds, Unix milliseconds or ISO-8601; UTC unless an offset is given) "
@@ -64,12 +65,18 @@ def import_csv(
     ],
     token: Annotated[
         str,
-        typer.Option("--token", "-t", help="Symbol of the token the candles price, e.g. JUP."),
+        typer.Option(
+            "--token",
+            "-t",
+            metavar="SYMBOL",
+            help="Symbol of the token the candles price, e.g. JUP.",
+        ),
     ],
     timeframe: Annotated[
         str,
         typer.Option(
             "--timeframe",
+            metavar="TF",
             help="Candle width in the file (1m, 5m, 15m, 1h, 4h, 1d); every time must start one.",
         ),
     ],
@@ -100,6 +107,7 @@ def download(
         typer.Option(
             "--token",
             "-t",
+            metavar="SYMBOL",
             help="Token to download; repeat for several. Default: the trade tokens and SOL.",
             show_default=False,
         ),
@@ -108,6 +116,7 @@ def download(
         str | None,
         typer.Option(
             "--timeframe",
+            metavar="TF",
             help="Candle width: 1m, 5m, 15m, 1h, 4h or 1d. Default: the configured timeframe.",
             show_default=False,
         ),
@@ -116,6 +125,7 @@ def download(
         int | None,
         typer.Option(
             "--days",
+            metavar="N",
             help=f"How many days back from now to cover (default {_DEFAULT_DAYS}).",
             show_default=False,
         ),
@@ -123,12 +133,17 @@ def download(
     start: Annotated[
         str | None,
         typer.Option(
-            "--start", help="First day to cover (YYYY-MM-DD or ISO-8601, UTC).", show_default=False
+            "--start",
+            metavar="DATE",
+            help="First day to cover (YYYY-MM-DD or ISO-8601, UTC).",
+            show_default=False,
         ),
     ] = None,
     end: Annotated[
         str | None,
-        typer.Option("--end", help="Day to stop before (default: now).", show_default=False),
+        typer.Option(
+            "--end", metavar="DATE", help="Day to stop before (default: now).", show_default=False
+        ),
     ] = None,
 ) -> None:
     """Download candles from GeckoTerminal's public API into the store.
@@ -216,6 +231,7 @@ def synth(
         typer.Option(
             "--token",
             "-t",
+            metavar="SYMBOL",
             help="Token to generate; repeat for several. Default: the trade tokens and SOL.",
             show_default=False,
         ),
@@ -224,6 +240,7 @@ def synth(
         str | None,
         typer.Option(
             "--timeframe",
+            metavar="TF",
             help="Candle width: 1m, 5m, 15m, 1h, 4h or 1d. Default: the configured timeframe.",
             show_default=False,
         ),
@@ -231,11 +248,15 @@ def synth(
     bars: Annotated[
         int | None,
         typer.Option(
-            "--bars", help="Candles per token (default: one year's worth).", show_default=False
+            "--bars",
+            metavar="N",
+            help="Candles per token (default: one year's worth).",
+            show_default=False,
         ),
     ] = None,
     seed: Annotated[
-        int, typer.Option("--seed", help="Base seed; each token derives its own from it.")
+        int,
+        typer.Option("--seed", metavar="N", help="Base seed; each token derives its own from it."),
     ] = 42,
     replace: Annotated[
         bool,
