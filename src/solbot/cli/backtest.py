@@ -21,7 +21,7 @@ from solbot.backtest.report import render_table, to_json, write_equity_png, writ
 from solbot.backtest.result import BacktestConfig, BacktestResult
 from solbot.backtest.universe import Universe, load_universe, tokens_by_symbol
 from solbot.cli.context import settings
-from solbot.cli.options import parse_date, parse_timeframe
+from solbot.cli.options import TimeframeOption, parse_date, parse_timeframe, tokens_option
 from solbot.domain import ExitRules, RiskLimits
 from solbot.errors import UserError
 from solbot.market.store import CandleStore
@@ -54,23 +54,9 @@ def backtest(
         ),
     ] = None,
     token: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--token",
-            "-t",
-            metavar="SYMBOL",
-            help="Token to trade; repeat for several. Default: the configured trade tokens.",
-            show_default=False,
-        ),
+        list[str] | None, tokens_option("trade. Default: the configured trade tokens")
     ] = None,
-    timeframe: Annotated[
-        str | None,
-        typer.Option(
-            metavar="TF",
-            help="Candle width: 1m, 5m, 15m, 1h, 4h or 1d. Default: the configured timeframe.",
-            show_default=False,
-        ),
-    ] = None,
+    timeframe: TimeframeOption = None,
     start: Annotated[
         str | None,
         typer.Option(

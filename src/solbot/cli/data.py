@@ -15,7 +15,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemaining
 from rich.table import Table
 
 from solbot.cli.context import settings
-from solbot.cli.options import parse_date, parse_timeframe
+from solbot.cli.options import TimeframeOption, parse_date, parse_timeframe, tokens_option
 from solbot.clock import Clock, WallClock
 from solbot.config import Settings
 from solbot.domain import Timeframe, TokenInfo
@@ -103,24 +103,9 @@ def import_csv(
 @app.command()
 def download(
     tokens: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--token",
-            "-t",
-            metavar="SYMBOL",
-            help="Token to download; repeat for several. Default: the trade tokens and SOL.",
-            show_default=False,
-        ),
+        list[str] | None, tokens_option("download. Default: the trade tokens and SOL")
     ] = None,
-    timeframe: Annotated[
-        str | None,
-        typer.Option(
-            "--timeframe",
-            metavar="TF",
-            help="Candle width: 1m, 5m, 15m, 1h, 4h or 1d. Default: the configured timeframe.",
-            show_default=False,
-        ),
-    ] = None,
+    timeframe: TimeframeOption = None,
     days: Annotated[
         int | None,
         typer.Option(
@@ -227,24 +212,9 @@ def _progress_updater(progress: Progress, task: TaskID) -> Callable[[DownloadPro
 @app.command()
 def synth(
     tokens: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--token",
-            "-t",
-            metavar="SYMBOL",
-            help="Token to generate; repeat for several. Default: the trade tokens and SOL.",
-            show_default=False,
-        ),
+        list[str] | None, tokens_option("generate. Default: the trade tokens and SOL")
     ] = None,
-    timeframe: Annotated[
-        str | None,
-        typer.Option(
-            "--timeframe",
-            metavar="TF",
-            help="Candle width: 1m, 5m, 15m, 1h, 4h or 1d. Default: the configured timeframe.",
-            show_default=False,
-        ),
-    ] = None,
+    timeframe: TimeframeOption = None,
     bars: Annotated[
         int | None,
         typer.Option(

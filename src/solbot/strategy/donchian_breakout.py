@@ -18,6 +18,7 @@ from pydantic import Field
 
 from solbot.domain import CandleSeries, Signals
 from solbot.strategy import indicators as ind
+from solbot.strategy.atr_exits import atr_convergence, atr_exits, atr_warmup
 from solbot.strategy.base import Strategy, StrategyParams
 
 
@@ -36,22 +37,19 @@ class DonchianBreakout(Strategy):
     params: DonchianBreakoutParams
 
     @property
-    def _uses_atr(self) -> bool:
-        return self.params.atr_stop > 0 or self.params.atr_target > 0
-
-    @property
     def warmup(self) -> int:
         p = self.params
         # Channels of the previous bars: one bar past the channel's own warm-up.
-        needed = [ind.donchian_warmup(p.entry_period) + 1, ind.donchian_warmup(p.exit_period) + 1]
-        if self._uses_atr:
-            needed.append(ind.atr_warmup(p.atr_period))
-        return max(needed)
+        return max(
+            ind.donchian_warmup(p.entry_period) + 1,
+            ind.donchian_warmup(p.exit_period) + 1,
+            atr_warmup(p),
+        )
 
     @property
     def convergence(self) -> int:
         # The channels are finite windows; only the ATR behind the stop is recursive.
-        return ind.wilder_convergence(self.params.atr_period) if self._uses_atr else 0
+        return atr_convergence(self.params)
 
     def compute(self, series: CandleSeries) -> Signals:
         p = self.params
@@ -62,9 +60,7 @@ class DonchianBreakout(Strategy):
         _, lower = ind.donchian(high, low, p.exit_period)
         entry = close > ind.shift(upper, 1)
         exit_ = close < ind.shift(lower, 1)
-        atr = ind.atr(high, low, close, p.atr_period) if self._uses_atr else None
-        stop = ind.atr_fraction(p.atr_stop, atr, close)
-        target = ind.atr_fraction(p.atr_target, atr, close)
+        stop, target = atr_exits(p, series)
         return Signals(entry, exit_, stop, target)
 
 

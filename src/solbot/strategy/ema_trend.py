@@ -19,6 +19,7 @@ from pydantic import Field, model_validator
 
 from solbot.domain import CandleSeries, Signals
 from solbot.strategy import indicators as ind
+from solbot.strategy.atr_exits import atr_convergence, atr_exits, atr_warmup
 from solbot.strategy.base import Strategy, StrategyParams
 
 
@@ -58,10 +59,6 @@ class EmaTrend(Strategy):
     params: EmaTrendParams
 
     @property
-    def _uses_atr(self) -> bool:
-        return self.params.atr_stop > 0 or self.params.atr_target > 0
-
-    @property
     def warmup(self) -> int:
         p = self.params
         # A crossover at bar i reads both EMAs at bar i-1: one bar past the slow EMA's warm-up.
@@ -69,9 +66,8 @@ class EmaTrend(Strategy):
             ind.ema_warmup(p.fast) + 1,
             ind.ema_warmup(p.slow) + 1,
             ind.rsi_warmup(p.rsi_period),
+            atr_warmup(p),
         ]
-        if self._uses_atr:
-            needed.append(ind.atr_warmup(p.atr_period))
         return max(needed)
 
     @property
@@ -81,9 +77,8 @@ class EmaTrend(Strategy):
             ind.ema_convergence(p.fast),
             ind.ema_convergence(p.slow),
             ind.wilder_convergence(p.rsi_period),
+            atr_convergence(p),
         ]
-        if self._uses_atr:
-            needed.append(ind.wilder_convergence(p.atr_period))
         return max(needed)
 
     def compute(self, series: CandleSeries) -> Signals:
@@ -96,9 +91,7 @@ class EmaTrend(Strategy):
         exit_ = ind.crossed_below(fast, slow)
         if p.rsi_exit is not None:
             exit_ |= rsi > p.rsi_exit
-        atr = ind.atr(series.high, series.low, close, p.atr_period) if self._uses_atr else None
-        stop = ind.atr_fraction(p.atr_stop, atr, close)
-        target = ind.atr_fraction(p.atr_target, atr, close)
+        stop, target = atr_exits(p, series)
         return Signals(entry, exit_, stop, target)
 
 
