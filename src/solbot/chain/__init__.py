@@ -1,0 +1,1 @@
+"""The chain port and its adapters: LiteSVM in-process, and JSON-RPC (sim, devnet, mainnet)."""

@@ -1,0 +1,87 @@
+"""What the bot needs from a Solana cluster, whichever cluster it is.
+
+The executor is written against this protocol only; `LiteSvmChain` (the embedded sim) and
+`RpcChain` (solana-py's `AsyncClient`: the sim's JSON-RPC server, devnet or mainnet) implement
+it, and the same tests run against both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from solders.hash import Hash
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.transaction import VersionedTransaction
+
+Commitment = Literal["processed", "confirmed", "finalized"]
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureStatus:
+    """Where a sent transaction stands. `err` is the runtime's error (None = it succeeded)."""
+
+    slot: int
+    err: str | None
+    confirmation: Commitment
+
+    @property
+    def ok(self) -> bool:
+        return self.err is None
+
+
+@dataclass(frozen=True, slots=True)
+class Simulation:
+    """A dry run of a transaction (preflight)."""
+
+    err: str | None
+    logs: tuple[str, ...]
+    units: int | None
+
+
+class SendError(Exception):
+    """The cluster refused a transaction without executing it.
+
+    `reason` is the runtime's error name (`BlockhashNotFound`, `AlreadyProcessed`, ...) or the
+    RPC error message; `logs` are the preflight logs when there are any. Never carries the
+    transaction's bytes or any key.
+    """
+
+    def __init__(self, reason: str, logs: Sequence[str] = ()) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.logs = tuple(logs)
+
+
+class ChainUnavailableError(Exception):
+    """The cluster could not be reached or answered garbage; the call may be retried."""
+
+
+class Chain(Protocol):
+    """Balances, blocks, and sending: everything the trading loop asks of a cluster."""
+
+    async def balance(self, owner: Pubkey) -> int:
+        """Lamports held by `owner`."""
+        ...
+
+    async def token_balance(self, owner: Pubkey, mint: Pubkey) -> int:
+        """Atoms of `mint` in `owner`'s associated token account (0 when it does not exist)."""
+        ...
+
+    async def latest_blockhash(self) -> tuple[Hash, int]:
+        """A recent blockhash and the last block height at which it is accepted."""
+        ...
+
+    async def block_height(self) -> int: ...
+
+    async def send(self, tx: VersionedTransaction) -> Signature:
+        """Submit without waiting; raises `SendError` when refused before execution."""
+        ...
+
+    async def statuses(self, signatures: Sequence[Signature]) -> list[SignatureStatus | None]:
+        """Status of each signature, None for one the cluster has not seen."""
+        ...
+
+    async def simulate(self, tx: VersionedTransaction) -> Simulation: ...

@@ -1,0 +1,293 @@
+"""The sim network's chain: LiteSVM made to behave like a cluster that produces blocks.
+
+LiteSVM is the real Solana runtime (programs, accounts, signature checks, fees), but it is a
+library, not a cluster: its clock stands still, and it accepts only its single latest blockhash.
+`SimLedger` adds what a client of a real cluster relies on:
+
+- **Blocks.** Slots advance with an injected clock (one slot per 400 ms of simulated time); each
+  new slot gets a new blockhash, and the block height follows the slot. The Clock sysvar's
+  `unix_timestamp` is kept at the simulated time.
+- **The validity window.** A transaction's recent blockhash is accepted while it is one of the
+  last 150 blocks' hashes (`lastValidBlockHeight` = the hash's height + 150), as on mainnet;
+  LiteSVM's own check (latest hash only) is switched off and this one is applied instead.
+- **Signature statuses.** Every processed transaction's slot, fee and error are remembered for
+  `getSignatureStatuses`; a re-sent transaction that already landed is reported as such.
+- **Snapshots.** The accounts the sim created or a transaction touched, the clock and the block
+  window serialise to JSON and restore, so a stopped sim continues the same world.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from solders.account import Account
+from solders.hash import Hash
+from solders.keypair import Keypair
+from solders.litesvm import LiteSVM
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.token.associated import get_associated_token_address
+from solders.token.state import Mint, TokenAccount, TokenAccountState
+from solders.transaction import VersionedTransaction
+from solders.transaction_metadata import FailedTransactionMetadata
+from spl.token.constants import TOKEN_PROGRAM_ID
+
+SLOT_SECONDS = 0.4
+VALIDITY_BLOCKS = 150
+FIRST_SLOT = 1_000
+_STATUS_MEMORY = 50_000  # signatures remembered for status queries (oldest dropped first)
+
+
+@dataclass(frozen=True, slots=True)
+class TxOutcome:
+    """What happened to a transaction: landed (err None) or failed, in which slot, at what fee."""
+
+    signature: Signature
+    slot: int
+    err: str | None
+    fee: int
+    logs: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.err is None
+
+
+class RejectedError(Exception):
+    """The cluster refused the transaction before executing it (no fee, nothing recorded).
+
+    `reason` is the runtime's error name, e.g. `BlockhashNotFound`, `AlreadyProcessed`.
+    """
+
+    def __init__(self, reason: str, logs: tuple[str, ...] = ()) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.logs = logs
+
+
+class SimLedger:
+    """A LiteSVM that produces blocks on a clock. Not thread-safe: one owner drives it."""
+
+    def __init__(self, now: float) -> None:
+        self.svm = LiteSVM().with_blockhash_check(False)
+        self._start_time = float(now)
+        self._now = float(now)
+        self.slot = FIRST_SLOT
+        self.block_height = 0
+        self._hashes: OrderedDict[str, int] = OrderedDict()  # blockhash -> block height
+        self._statuses: OrderedDict[Signature, TxOutcome] = OrderedDict()
+        self._touched: set[Pubkey] = set()
+        self._new_block()
+
+    # ------------------------------------------------------------------ time and blocks
+    @property
+    def now(self) -> float:
+        return self._now
+
+    def advance_to(self, now: float) -> None:
+        """Produce the blocks that fit between the last sync and `now` (time never goes back)."""
+        if now <= self._now:
+            return
+        target = FIRST_SLOT + math.floor((now - self._start_time) / SLOT_SECONDS)
+        self._now = float(now)
+        if target > self.slot:
+            skipped = target - self.slot
+            self.slot = target
+            self.block_height += skipped - 1  # the last of them is made by _new_block
+            self._new_block()
+        else:
+            self._set_clock()
+
+    def _new_block(self) -> None:
+        self.svm.expire_blockhash()
+        self.block_height += 1
+        self.svm.warp_to_slot(self.slot)
+        self._set_clock()
+        self._hashes[str(self.svm.latest_blockhash())] = self.block_height
+        while self._hashes:
+            oldest, height = next(iter(self._hashes.items()))
+            if height + VALIDITY_BLOCKS >= self.block_height:
+                break
+            del self._hashes[oldest]
+
+    def _set_clock(self) -> None:
+        clock = self.svm.get_clock()
+        clock.slot = self.slot
+        clock.unix_timestamp = int(self._now)
+        self.svm.set_clock(clock)
+
+    def latest_blockhash(self) -> tuple[Hash, int]:
+        """The newest blockhash and the last block height at which it is still accepted."""
+        blockhash = self.svm.latest_blockhash()
+        return blockhash, self._hashes[str(blockhash)] + VALIDITY_BLOCKS
+
+    def is_blockhash_valid(self, blockhash: Hash) -> bool:
+        return str(blockhash) in self._hashes
+
+    # ------------------------------------------------------------------ transactions
+    def send(self, tx: VersionedTransaction) -> TxOutcome:
+        """Execute a transaction now; raises `RejectedError` if the cluster would not take it."""
+        signature = tx.signatures[0]
+        if signature in self._statuses:
+            raise RejectedError("AlreadyProcessed")
+        if not self.is_blockhash_valid(tx.message.recent_blockhash):
+            raise RejectedError("BlockhashNotFound")
+        result = self.svm.send_transaction(tx)
+        if isinstance(result, FailedTransactionMetadata):
+            err = _error_name(result.err())
+            meta = result.meta()
+            if meta.fee() == 0:  # rejected before execution: signature, fee payer, ...
+                raise RejectedError(err, tuple(meta.logs()))
+            outcome = TxOutcome(signature, self.slot, err, meta.fee(), tuple(meta.logs()))
+        else:
+            outcome = TxOutcome(signature, self.slot, None, result.fee(), tuple(result.logs()))
+        self._touched.update(tx.message.account_keys)
+        self._remember(outcome)
+        return outcome
+
+    def simulate(self, tx: VersionedTransaction) -> TxOutcome:
+        """Run a transaction without committing it (preflight)."""
+        if not self.is_blockhash_valid(tx.message.recent_blockhash):
+            raise RejectedError("BlockhashNotFound")
+        result = self.svm.simulate_transaction(tx)
+        if isinstance(result, FailedTransactionMetadata):
+            meta = result.meta()
+            return TxOutcome(
+                tx.signatures[0], self.slot, _error_name(result.err()), meta.fee(),
+                tuple(meta.logs()),
+            )  # fmt: skip
+        meta = result.meta()
+        return TxOutcome(tx.signatures[0], self.slot, None, meta.fee(), tuple(meta.logs()))
+
+    def status(self, signature: Signature) -> TxOutcome | None:
+        return self._statuses.get(signature)
+
+    def _remember(self, outcome: TxOutcome) -> None:
+        self._statuses[outcome.signature] = outcome
+        while len(self._statuses) > _STATUS_MEMORY:
+            self._statuses.popitem(last=False)
+
+    # ------------------------------------------------------------------ accounts
+    def airdrop(self, owner: Pubkey, lamports: int) -> None:
+        self._touched.add(owner)
+        account = self.svm.get_account(owner)
+        balance = account.lamports if account is not None else 0
+        self._put(owner, Account(balance + lamports, b"", _SYSTEM_PROGRAM, False, 0))
+
+    def balance(self, owner: Pubkey) -> int:
+        return int(self.svm.get_balance(owner) or 0)
+
+    def create_mint(self, mint: Pubkey, decimals: int, authority: Pubkey) -> None:
+        """Place an SPL mint at a chosen address (the real mainnet address of a token)."""
+        self._write_mint(mint, decimals, authority, 0)
+
+    def _write_mint(
+        self, mint: Pubkey, decimals: int, authority: Pubkey | None, supply: int
+    ) -> None:
+        data = bytes(
+            Mint(
+                mint_authority=authority, supply=supply, decimals=decimals, is_initialized=True,
+                freeze_authority=None,
+            )
+        )  # fmt: skip
+        rent = self.svm.minimum_balance_for_rent_exemption(len(data))
+        self._put(mint, Account(rent, data, TOKEN_PROGRAM_ID, False, 0))
+
+    def mint_decimals(self, mint: Pubkey) -> int:
+        account = self.svm.get_account(mint)
+        if account is None:
+            raise KeyError(f"no mint at {mint}")
+        return Mint.from_bytes(bytes(account.data)).decimals
+
+    def set_token_balance(self, owner: Pubkey, mint: Pubkey, amount: int) -> Pubkey:
+        """Give `owner` an associated token account holding `amount` atoms (sim funding)."""
+        ata = get_associated_token_address(owner, mint)
+        state = TokenAccount(
+            mint=mint, owner=owner, amount=amount, delegate=None,
+            state=TokenAccountState.Initialized, is_native=None, delegated_amount=0,
+            close_authority=None,
+        )  # fmt: skip
+        data = bytes(state)
+        rent = self.svm.minimum_balance_for_rent_exemption(len(data))
+        self._put(ata, Account(rent, data, TOKEN_PROGRAM_ID, False, 0))
+        mint_account = self.svm.get_account(mint)
+        if mint_account is not None:
+            old = Mint.from_bytes(bytes(mint_account.data))
+            self._write_mint(mint, old.decimals, old.mint_authority, old.supply + amount)
+        return ata
+
+    def token_balance(self, owner: Pubkey, mint: Pubkey) -> int:
+        """Atoms of `mint` in `owner`'s associated token account (0 if it has none)."""
+        account = self.svm.get_account(get_associated_token_address(owner, mint))
+        if account is None or account.owner != TOKEN_PROGRAM_ID:
+            return 0
+        return int(TokenAccount.from_bytes(bytes(account.data)).amount)
+
+    def account(self, address: Pubkey) -> Account | None:
+        return self.svm.get_account(address)
+
+    def _put(self, address: Pubkey, account: Account) -> None:
+        self._touched.add(address)
+        self.svm.set_account(address, account)
+
+    # ------------------------------------------------------------------ persistence
+    def snapshot(self) -> dict[str, Any]:
+        """Everything needed to continue this world later, as JSON-ready data."""
+        accounts = {}
+        for address in sorted(self._touched, key=str):
+            account = self.svm.get_account(address)
+            # Programs and sysvars come with every LiteSVM; only state is the world's own.
+            if account is not None and not account.executable and account.owner != _SYSVAR_OWNER:
+                accounts[str(address)] = json.loads(account.to_json())
+        return {
+            "version": 1,
+            "start_time": self._start_time,
+            "now": self._now,
+            "slot": self.slot,
+            "block_height": self.block_height,
+            "accounts": accounts,
+        }
+
+    @classmethod
+    def restore(cls, snap: dict[str, Any]) -> SimLedger:
+        """A ledger continuing a snapshot: same accounts, same clock, a fresh block window.
+
+        Blockhashes from before the restart are not carried over (LiteSVM cannot be given
+        them), so a transaction signed before a restart needs a new blockhash, exactly as if it
+        had expired; the executor's journal handles that case.
+        """
+        if snap.get("version") != 1:
+            raise ValueError(f"unknown sim snapshot version {snap.get('version')!r}")
+        ledger = cls.__new__(cls)
+        ledger.svm = LiteSVM().with_blockhash_check(False)
+        ledger._start_time = float(snap["start_time"])
+        ledger._now = float(snap["now"])
+        ledger.slot = int(snap["slot"])
+        ledger.block_height = int(snap["block_height"])
+        ledger._hashes = OrderedDict()
+        ledger._statuses = OrderedDict()
+        ledger._touched = set()
+        for address, data in snap["accounts"].items():
+            ledger._put(Pubkey.from_string(address), Account.from_json(json.dumps(data)))
+        ledger.slot += 1
+        ledger._new_block()
+        return ledger
+
+
+_SYSTEM_PROGRAM = Pubkey.from_string("11111111111111111111111111111111")
+_SYSVAR_OWNER = Pubkey.from_string("Sysvar1111111111111111111111111111111111111")
+
+
+def _error_name(err: object) -> str:
+    """`TransactionErrorFieldless.BlockhashNotFound` -> `BlockhashNotFound`; keeps details."""
+    text = str(err)
+    return text.rsplit(".", 1)[-1] if text.startswith("TransactionErrorFieldless.") else text
+
+
+def new_keypair_from_seed(seed: bytes) -> Keypair:
+    """A deterministic keypair for sim actors (the maker, test wallets): never for users."""
+    return Keypair.from_seed(seed[:32].ljust(32, b"\0"))
