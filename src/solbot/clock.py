@@ -42,3 +42,28 @@ class ManualClock:
     async def sleep(self, seconds: float) -> None:
         self.advance(max(0.0, seconds))
         await asyncio.sleep(0)
+
+
+class ScaledClock:
+    """Simulated time running `speed` times faster than the wall (sim only: `--speed N`).
+
+    Starts at `start` (simulated Unix seconds) and advances with the monotonic clock, so it never
+    jumps when the system clock is adjusted; sleeping waits the wall time that corresponds.
+    """
+
+    def __init__(self, start: float, speed: float) -> None:
+        if not speed > 0:
+            raise ValueError(f"speed must be positive, got {speed}")
+        self._start = float(start)
+        self._speed = float(speed)
+        self._origin = time.monotonic()
+
+    @property
+    def speed(self) -> float:
+        return self._speed
+
+    def now(self) -> float:
+        return self._start + (time.monotonic() - self._origin) * self._speed
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds) / self._speed)

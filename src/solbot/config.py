@@ -9,7 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -123,6 +130,45 @@ class Settings(BaseSettings):
     slippage_bps: float = Field(default=10.0, ge=0, lt=10_000)
     geckoterminal_url: str = "https://api.geckoterminal.com/api/v2"
 
+    # Trading loop (solbot run).
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: a SQLite file in the data dir",
+        validation_alias=AliasChoices("DATABASE_URL", "SOLBOT_DATABASE_URL"),
+    )
+    poll_seconds: float = Field(default=10.0, gt=0)
+    price_max_age_seconds: float = Field(default=60.0, gt=0)
+    jupiter_url: str = "https://api.jup.ag"
+    jupiter_api_key: SecretStr | None = None
+    jupiter_route: Literal["v2", "v1"] = "v2"
+    jupiter_rps: float = Field(default=1.0, gt=0)
+    max_price_impact_pct: float = Field(default=1.0, gt=0, le=100)
+    rpc_url: str | None = None
+    live: str = Field(default="", description="must be I_UNDERSTAND to trade real money")
+
+    # Phase 0: one operator wallet from the environment (the seed's names, no prefix).
+    wallet_private_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("WALLET_PRIVATE_KEY", "SOLBOT_WALLET_PRIVATE_KEY"),
+    )
+    max_position_size_pct: float | None = Field(
+        default=None,
+        gt=0,
+        le=100,
+        validation_alias=AliasChoices("MAX_POSITION_SIZE_PCT", "SOLBOT_MAX_POSITION_SIZE_PCT"),
+    )
+    max_daily_loss_pct: float | None = Field(
+        default=None,
+        gt=0,
+        le=100,
+        validation_alias=AliasChoices("MAX_DAILY_LOSS_PCT", "SOLBOT_MAX_DAILY_LOSS_PCT"),
+    )
+
+    # The simulated network.
+    sim_seed: int = Field(default=7, ge=0)
+    sim_wallet_usdc: float = Field(default=10_000.0, ge=0)
+    sim_wallet_sol: float = Field(default=5.0, ge=0)
+
     @field_validator("trade_tokens")
     @classmethod
     def _upper(cls, value: list[str]) -> list[str]:
@@ -166,6 +212,23 @@ class Settings(BaseSettings):
         except KeyError:
             known = ", ".join(sorted(tokens))
             raise KeyError(f"unknown token {symbol!r}; known tokens: {known}") from None
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'solbot.db'}"
+
+    @property
+    def sim_state_path(self) -> Path:
+        return self.data_dir / "sim-state.json"
+
+    @property
+    def rpc(self) -> str:
+        if self.rpc_url:
+            return self.rpc_url
+        return {
+            "mainnet": "https://api.mainnet-beta.solana.com",
+            "devnet": "https://api.devnet.solana.com",
+        }.get(self.network, "")
 
     @property
     def candles_dir(self) -> Path:

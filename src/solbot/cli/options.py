@@ -52,3 +52,42 @@ def tokens_option(what: str) -> typer.models.OptionInfo:
         help=f"Token to {what}; repeat for several.",
         show_default=False,
     )
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str, option: str) -> float:
+    """Seconds in '90s', '30m', '6h', '1d', '1h30m' (units s m h d w; a bare number is seconds)."""
+    cleaned = text.strip().lower()
+    try:
+        return _duration(cleaned)
+    except ValueError:
+        raise UserError(
+            f"{option}: {text!r} is not a duration; use e.g. 90s, 30m, 6h, 1d or 1h30m"
+        ) from None
+
+
+def _duration(text: str) -> float:
+    if not text:
+        raise ValueError(text)
+    try:
+        value = float(text)
+    except ValueError:
+        pass
+    else:
+        if value <= 0 or value != value or value == float("inf"):
+            raise ValueError(text)
+        return value
+    total, number = 0.0, ""
+    for char in text:
+        if char.isdigit() or char == ".":
+            number += char
+        elif char in _UNITS and number:
+            total += float(number) * _UNITS[char]
+            number = ""
+        else:
+            raise ValueError(text)
+    if number or total <= 0:
+        raise ValueError(text)
+    return total

@@ -1,0 +1,77 @@
+"""A signing key that cannot leak by accident.
+
+`str(solders.Keypair)` is the whole base58 secret, so an f-string, a `%s` in a log call or an
+exception message built from a keypair publishes it. `SigningKey` holds the keypair privately,
+prints as its public key only, refuses pickling, and exposes exactly what signing needs; the
+explicit export is a separate, named method.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import NoReturn
+
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+
+from solbot.errors import UserError
+
+
+class SigningKey:
+    """A Solana keypair that shows only its public key."""
+
+    __slots__ = ("_keypair",)
+
+    def __init__(self, keypair: Keypair) -> None:
+        self._keypair = keypair
+
+    def pubkey(self) -> Pubkey:
+        return self._keypair.pubkey()
+
+    def sign_message(self, message: bytes) -> Signature:
+        return self._keypair.sign_message(message)
+
+    def export_base58(self) -> str:
+        """The 64-byte secret as base58 (what Phantom and Solflare import). Explicit export only."""
+        return str(self._keypair)
+
+    def __repr__(self) -> str:
+        return f"SigningKey(pubkey={self._keypair.pubkey()})"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a SigningKey cannot be pickled")
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(Keypair())
+
+
+def load_signing_key(value: str) -> SigningKey:
+    """A key from `WALLET_PRIVATE_KEY`: base58 of the 64-byte secret, or the path of a Solana
+    CLI JSON key file. Errors never repeat the value (it may be a secret)."""
+    text = value.strip()
+    if not text:
+        raise UserError("WALLET_PRIVATE_KEY is empty")
+    path = Path(text).expanduser()
+    looks_like_path = text.endswith(".json") or "/" in text or text.startswith("~")
+    if looks_like_path:
+        if not path.is_file():
+            raise UserError("WALLET_PRIVATE_KEY names a key file that does not exist")
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            return SigningKey(Keypair.from_bytes(bytes(raw)))
+        except (ValueError, TypeError):
+            raise UserError(
+                "the key file in WALLET_PRIVATE_KEY is not a Solana CLI key (a JSON array of 64 "
+                "bytes)"
+            ) from None
+    try:
+        return SigningKey(Keypair.from_base58_string(text))
+    except (ValueError, TypeError):
+        raise UserError(
+            "WALLET_PRIVATE_KEY is neither base58 of a 64-byte secret key nor a key file path"
+        ) from None
