@@ -16,11 +16,8 @@ limiter on the injected `Clock`, so tests never really wait), retries 429 (honou
 
 from __future__ import annotations
 
-import asyncio
-import math
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -29,6 +26,7 @@ import numpy as np
 from solbot.clock import Clock
 from solbot.domain import CandleSeries, Timeframe, TokenInfo
 from solbot.errors import UserError
+from solbot.http_retry import RateLimiter, RetriesExhaustedError, RetryPolicy, send_with_retries
 from solbot.market.store import CandleStore
 
 __all__ = [
@@ -68,35 +66,6 @@ def gecko_timeframe(timeframe: Timeframe) -> tuple[str, int]:
     return _TIMEFRAMES[timeframe]
 
 
-class RateLimiter:
-    """At most `calls` per `period` seconds, spaced evenly (30 a minute: one every 2 s).
-
-    Even spacing rather than bursts: a burst of 30 followed by a pause is also within the limit on
-    paper, but spacing never trips a server whose window is measured differently from ours.
-    """
-
-    def __init__(self, clock: Clock, calls: int = CALLS_PER_MINUTE, period: float = 60.0) -> None:
-        if calls < 1 or period <= 0:
-            raise ValueError("a rate limit needs at least one call in a positive period")
-        self._clock = clock
-        self._interval = period / calls
-        self._next = -math.inf
-        self._lock = asyncio.Lock()
-
-    @property
-    def interval(self) -> float:
-        return self._interval
-
-    async def acquire(self) -> None:
-        """Wait until the next call is allowed, then claim it."""
-        async with self._lock:
-            now = self._clock.now()
-            if self._next > now:
-                await self._clock.sleep(self._next - now)
-                now = self._clock.now()
-            self._next = max(now, self._next) + self._interval
-
-
 @dataclass(frozen=True, slots=True)
 class OhlcvPage:
     """One answer, oldest first. `repaired` rows had a high/low inside their open/close and were
@@ -125,17 +94,12 @@ class GeckoTerminalClient:
         max_backoff: float = 60.0,
         max_retry_after: float = 300.0,
     ) -> None:
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
+        self._policy = RetryPolicy(max_attempts, backoff, max_backoff, max_retry_after)
         self._http = http
         self._clock = clock
         self._base = base_url.rstrip("/")
         self._network = network
-        self._limiter = limiter if limiter is not None else RateLimiter(clock)
-        self._max_attempts = max_attempts
-        self._backoff = backoff
-        self._max_backoff = max_backoff
-        self._max_retry_after = max_retry_after
+        self._limiter = limiter if limiter is not None else RateLimiter(clock, CALLS_PER_MINUTE)
         self._requests = 0
 
     @property
@@ -205,51 +169,27 @@ class GeckoTerminalClient:
             before = oldest
 
     async def _get(self, url: str, params: dict[str, str | int], what: str) -> httpx.Response:
-        problem = ""
-        for attempt in range(1, self._max_attempts + 1):
-            await self._limiter.acquire()
-            self._requests += 1
-            delay = min(self._max_backoff, self._backoff * 2 ** (attempt - 1))
-            try:
-                response = await self._http.get(url, params=params, headers={"Accept": _ACCEPT})
-            except httpx.TransportError as exc:
-                problem = f"network error ({type(exc).__name__}: {exc})"
-            else:
-                status = response.status_code
-                if status == 200:
-                    return response
-                if status == 429:
-                    problem = "HTTP 429 Too Many Requests"
-                    retry_after = self._retry_after(response)
-                    if retry_after is not None:
-                        delay = retry_after
-                elif status >= 500:
-                    problem = f"HTTP {status}"
-                else:
-                    raise GeckoTerminalError(
-                        f"GeckoTerminal answered HTTP {status} for {what}: {_detail(response)}"
-                    )
-            if attempt < self._max_attempts:
-                await self._clock.sleep(delay)
-        raise GeckoTerminalError(
-            f"GeckoTerminal failed {self._max_attempts} times for {what}; last: {problem}"
-        )
-
-    def _retry_after(self, response: httpx.Response) -> float | None:
-        value = response.headers.get("Retry-After")
-        if value is None:
-            return None
-        value = value.strip()
         try:
-            seconds = float(value)
-        except ValueError:
-            try:
-                seconds = parsedate_to_datetime(value).timestamp() - self._clock.now()
-            except (TypeError, ValueError):
-                return None
-        if not math.isfinite(seconds):
-            return None
-        return min(max(0.0, seconds), self._max_retry_after)
+            response = await send_with_retries(
+                lambda: self._http.get(url, params=params, headers={"Accept": _ACCEPT}),
+                clock=self._clock,
+                limiter=self._limiter,
+                policy=self._policy,
+                on_send=self._count_request,
+            )
+        except RetriesExhaustedError as exc:
+            raise GeckoTerminalError(
+                f"GeckoTerminal failed {exc.attempts} times for {what}; last: {exc.problem}"
+            ) from None
+        if response.status_code != 200:
+            raise GeckoTerminalError(
+                f"GeckoTerminal answered HTTP {response.status_code} for {what}: "
+                f"{_detail(response)}"
+            )
+        return response
+
+    def _count_request(self) -> None:
+        self._requests += 1
 
 
 def _detail(response: httpx.Response) -> str:

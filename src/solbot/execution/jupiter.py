@@ -1,0 +1,958 @@
+"""Jupiter as a venue: Swap API v2 (order, execute), legacy Swap v1 (quote, swap) and the HTTP
+plumbing the Price API v3 feed shares, over an `httpx.AsyncClient` the caller owns.
+
+What was verified, and where (November 2026)
+-------------------------------------------
+Jupiter's own OpenAPI specifications in github.com/jup-ag/docs (`openapi-spec/swap/v2/swap.yaml`,
+`openapi-spec/swap/v1/swap.yaml`, `openapi-spec/price/v3/price.yaml`), the pages
+dev.jup.ag/docs/swap/v2/order-and-execute and dev.jup.ag/docs/portal/rate-limits, and the
+response examples Jupiter publishes in github.com/jup-ag/agent-skills (`responses/
+ultra-swap-order.md`, `responses/metis-swap.md`, `common-errors.md`):
+
+- Host `https://api.jup.ag`, header `x-api-key`. All endpoints of an account share one rate-limit
+  bucket on a 60 s sliding window: keyless 0.5 req/s, free 1, developer 10, launch 50, pro 150;
+  HTTP 429 beyond. The docs say "use exponential backoff"; they do not promise a `Retry-After`
+  header, so it is honoured when present and the back-off applies otherwise.
+- `GET /swap/v2/order` query `inputMint`, `outputMint`, `amount` (atoms, a string of digits),
+  `taker` (without it: a quote and no transaction), `slippageBps` (0..10000; absent = Jupiter
+  chooses), `excludeRouters`, `excludeDexes`, ... 200 answer: `inAmount`, `outAmount`,
+  `otherAmountThreshold` (decimal strings), `swapMode`, `slippageBps` (number), `priceImpact`
+  (number, percentage points: -0.1 = -0.1 %), `priceImpactPct` (string, deprecated, a *ratio*:
+  the example pairs "-0.0001311599520149334" with priceImpact -0.0131...), `routePlan[]`
+  (`swapInfo.label` ...), `feeBps`, `feeMint`, `platformFee {amount, feeBps, feeMint}`,
+  `signatureFeeLamports`/`prioritizationFeeLamports`/`rentFeeLamports` (numbers) and their
+  `...Payer` (string or null), `swapType` (deprecated), `router` (metis, jupiterz, dflow, okx;
+  older examples say "iris"), `mode`, `transaction` (base64; null without taker; "" when it could
+  not be built, then `errorCode` 1/2/3 and `errorMessage`), `lastValidBlockHeight` (string),
+  `gasless`, `requestId`, `taker`, `maker`, `quoteId`, `expireAt` (RFQ; Unix seconds as a
+  string), `inUsdValue`/`outUsdValue`. 400 answer: `{"error": "...", "requestId"?}`; the
+  published no-route example is `{"error": "Failed to get quotes"}`.
+- `POST /swap/v2/execute` body `{signedTransaction (base64), requestId, lastValidBlockHeight?}`.
+  200 answer: `status` "Success" | "Failed", `code` (0 = success), `signature`, `slot` (string),
+  `error`, `inputAmountResult`/`outputAmountResult`/`totalInputAmount`/`totalOutputAmount`
+  (strings), `swapEvents[]`. Codes: -1 missing cached order (requestId expired), -2 invalid
+  signed transaction, -3 invalid message bytes, -4/-5 missing fields; aggregator -1000 failed to
+  land, -1001 unknown, -1002 invalid, -1003 not fully signed, -1004 invalid block height,
+  -1005 expired, -1006 timed out; RFQ -2000 failed to land, -2001 unknown, -2002 invalid
+  payload, -2003 quote expired, -2004 swap rejected, -2005 internal; positive codes are program
+  errors (6001 slippage). 400 answer `{error, code}` (e.g. `{"code": -1, "error": "Order not
+  found, it might have expired"}`); 500 answer `{signature?, error}`. On an RFQ route the maker
+  is the fee payer (account 0) and signs at execute.
+- `GET /swap/v1/quote` query `inputMint`, `outputMint`, `amount` (integer atoms), `slippageBps`
+  (default 50), `swapMode`, `restrictIntermediateTokens`, `onlyDirectRoutes`, `maxAccounts`, ...
+  200 answer: `inputMint`, `inAmount`, `outputMint`, `outAmount`, `otherAmountThreshold`,
+  `swapMode`, `slippageBps`, `priceImpactPct` (string; a ratio, as `/swap/v2/build` documents
+  for the same Metis router: "0.001" = 0.1 %), `platformFee`, `routePlan[]`, `contextSlot`,
+  `timeTaken`. No route: HTTP 400 `{"error": "Could not find any route", "errorCode":
+  "COULD_NOT_FIND_ANY_ROUTE"}` (also `NO_ROUTES_FOUND`, `TOKEN_NOT_TRADABLE`; seen in many
+  public integrations, not in the spec, which documents no error bodies for v1).
+- `POST /swap/v1/swap` body `{quoteResponse (the quote as received), userPublicKey,
+  wrapAndUnwrapSol, dynamicComputeUnitLimit, prioritizationFeeLamports:
+  {priorityLevelWithMaxLamports: {priorityLevel: medium|high|veryHigh, maxLamports}}}`.
+  200 answer: `swapTransaction` (base64), `lastValidBlockHeight` (integer),
+  `prioritizationFeeLamports`, `computeUnitLimit`, `simulationError` (string or null; with
+  `swapTransaction: null` when the build failed). The caller sends the transaction itself.
+
+Assumed where the docs are silent
+---------------------------------
+- Any 400 whose `errorCode` is one of the no-route codes above, or whose `error` says "no
+  route(s)", "could not find any route" or "failed to get quotes", means no route.
+- A 429 body has no documented shape; only the status is used.
+- Re-posting the same `signedTransaction` and `requestId` to `/execute` cannot execute twice
+  (the transaction's signature is the same; Jupiter's Ultra docs described the call as
+  idempotent for about two minutes), so `/execute` is retried on 429, 5xx and network errors
+  like the read-only calls. When those retries run out the outcome is unknown and the error
+  says so: the journal must check the chain before signing anything new.
+- Price impact is capped on its absolute value: a large positive impact is no less a sign of a
+  thin or stale market than a negative one.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+import httpx
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.transaction import VersionedTransaction
+
+from solbot.clock import Clock
+from solbot.errors import UserError
+from solbot.http_retry import RateLimiter, RetriesExhaustedError, RetryPolicy, send_with_retries
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_PRICE_IMPACT_PCT",
+    "DEFAULT_REQUESTS_PER_SECOND",
+    "DEFAULT_RETRY",
+    "RATE_LIMIT_TIERS",
+    "BadResponseError",
+    "ExecuteResult",
+    "JupiterClient",
+    "NoRouteError",
+    "NotFullySignedError",
+    "OrderQuote",
+    "PriceImpactTooHighError",
+    "Quote",
+    "QuoteExpiredError",
+    "RateLimitedError",
+    "RequestRejectedError",
+    "SwapTransaction",
+    "VenueError",
+    "VenueServerError",
+]
+
+DEFAULT_BASE_URL = "https://api.jup.ag"
+RATE_LIMIT_TIERS: Mapping[str, float] = {
+    "keyless": 0.5,
+    "free": 1.0,
+    "developer": 10.0,
+    "launch": 50.0,
+    "pro": 150.0,
+}
+DEFAULT_REQUESTS_PER_SECOND = RATE_LIMIT_TIERS["free"]
+DEFAULT_MAX_PRICE_IMPACT_PCT = Decimal("1")
+DEFAULT_RETRY = RetryPolicy(max_attempts=4, backoff=1.0, max_backoff=30.0, max_retry_after=120.0)
+PRIORITY_LEVELS = ("medium", "high", "veryHigh")
+
+_NO_ROUTE_CODES = {"COULD_NOT_FIND_ANY_ROUTE", "NO_ROUTES_FOUND", "TOKEN_NOT_TRADABLE"}
+_NO_ROUTE_TEXT = re.compile(r"no routes? found|could not find any route|failed to get quotes", re.I)
+_QUOTE_EXPIRED_CODES = {-1, -1004, -1005, -2003}
+_NOT_SIGNED_CODES = {-2, -1003}
+# Runs of base64/base58 characters this long are transactions or key material, never a message.
+_BLOB = re.compile(r"[A-Za-z0-9+/=_-]{100,}")
+_MESSAGE_LIMIT = 200
+
+
+class VenueError(UserError):
+    """Jupiter could not give us what we asked for; the message is one line for the operator.
+
+    `status` is the HTTP status, `code` Jupiter's error code, `signature` a transaction signature
+    the answer named. `outcome_unknown` is True when a swap may have executed although we could
+    not learn it (an `/execute` call whose answers were lost): check the chain before retrying.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: int | str | None = None,
+        signature: str | None = None,
+        outcome_unknown: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.signature = signature
+        self.outcome_unknown = outcome_unknown
+
+
+class NoRouteError(VenueError):
+    """No route between the two tokens for this amount (no liquidity, or not tradable)."""
+
+
+class QuoteExpiredError(VenueError):
+    """The quote, its requestId or its transaction's blockhash expired: quote again."""
+
+
+class NotFullySignedError(VenueError):
+    """The transaction lacks a valid signature we owed it."""
+
+
+class RateLimitedError(VenueError):
+    """Jupiter kept answering 429 through every retry."""
+
+
+class PriceImpactTooHighError(VenueError):
+    """The quote moves the price more than the configured cap; nothing was executed."""
+
+    def __init__(self, message: str, *, impact_pct: Decimal, cap_pct: Decimal) -> None:
+        super().__init__(message)
+        self.impact_pct = impact_pct
+        self.cap_pct = cap_pct
+
+
+class VenueServerError(VenueError):
+    """Jupiter kept failing (5xx) or could not be reached through every retry."""
+
+
+class BadResponseError(VenueError):
+    """Jupiter answered something we cannot read (not JSON, or not the documented shape)."""
+
+
+class RequestRejectedError(VenueError):
+    """Jupiter refused the request (a 4xx other than no route), or quoted but could not build the
+    transaction (insufficient funds, simulation failed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderQuote:
+    """A Swap v2 `/order` answer. Amounts are atoms; `price_impact_pct` is in percent (1 = 1 %).
+
+    `transaction` holds the unsigned transaction's bytes (None when no taker was given); the
+    fee fields say who pays what, which differs between aggregator and RFQ routes.
+    """
+
+    request_id: str
+    input_mint: str
+    output_mint: str
+    in_amount: int
+    out_amount: int
+    other_amount_threshold: int
+    swap_mode: str
+    slippage_bps: int | None
+    price_impact_pct: Decimal
+    router: str | None
+    swap_type: str | None
+    mode: str | None
+    transaction: bytes | None = field(repr=False)
+    last_valid_block_height: int | None
+    fee_bps: int | None
+    fee_mint: str | None
+    platform_fee_amount: int | None
+    platform_fee_bps: int | None
+    signature_fee_lamports: int | None
+    signature_fee_payer: str | None
+    prioritization_fee_lamports: int | None
+    prioritization_fee_payer: str | None
+    rent_fee_lamports: int | None
+    rent_fee_payer: str | None
+    gasless: bool
+    taker: str | None
+    maker: str | None
+    quote_id: str | None
+    expire_at: int | None
+    in_usd_value: Decimal | None
+    out_usd_value: Decimal | None
+    route_labels: tuple[str, ...]
+    error_code: int | None
+    error_message: str | None
+
+    def unsigned_transaction(self) -> VersionedTransaction:
+        """The transaction to sign (`sign_own_slot`), decoded afresh."""
+        if self.transaction is None:
+            raise ValueError("this order was quoted without a taker: it has no transaction")
+        return VersionedTransaction.from_bytes(self.transaction)
+
+    def is_expired(self, now: float) -> bool:
+        """True once an RFQ quote's `expireAt` has passed (aggregator quotes carry none)."""
+        return self.expire_at is not None and now >= self.expire_at
+
+
+@dataclass(frozen=True, slots=True)
+class ExecuteResult:
+    """A Swap v2 `/execute` answer that is not one of the errors raised instead.
+
+    "Failed" results are returned, not raised: the transaction may have landed and failed on
+    chain (slippage, code 6001) and its signature and fee belong in the journal.
+    """
+
+    status: Literal["Success", "Failed"]
+    code: int
+    signature: str | None
+    slot: int | None
+    error: str | None
+    input_amount_result: int | None
+    output_amount_result: int | None
+    total_input_amount: int | None
+    total_output_amount: int | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "Success"
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A legacy Swap v1 `/quote` answer: the parsed fields, and the original text to post back
+    to `/swap` exactly as received (Jupiter rebuilds the route from it)."""
+
+    input_mint: str
+    output_mint: str
+    in_amount: int
+    out_amount: int
+    other_amount_threshold: int
+    swap_mode: str
+    slippage_bps: int
+    price_impact_pct: Decimal
+    route_labels: tuple[str, ...]
+    context_slot: int | None
+    raw_json: str = field(repr=False)
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """A fresh copy of the answer as received (callers cannot alter the stored one)."""
+        data = json.loads(self.raw_json)
+        if not isinstance(data, dict):  # checked when the quote was parsed
+            raise TypeError("quote is not an object")
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class SwapTransaction:
+    """A legacy Swap v1 `/swap` answer: an unsigned transaction the caller signs and sends."""
+
+    transaction: bytes = field(repr=False)
+    last_valid_block_height: int
+    prioritization_fee_lamports: int | None
+    compute_unit_limit: int | None
+
+    def unsigned_transaction(self) -> VersionedTransaction:
+        return VersionedTransaction.from_bytes(self.transaction)
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status: int
+    body: Any
+    text: str
+
+
+class JupiterClient:
+    """Jupiter's swap and price endpoints with one rate limiter, bounded retries and a cap on
+    price impact checked on every quote.
+
+    `requests_per_second` is the account's tier (`RATE_LIMIT_TIERS`); pass `limiter` instead to
+    share one budget with other clients of the same account. The `Clock` paces and backs off,
+    so tests with a `ManualClock` never really wait.
+    """
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        clock: Clock,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        api_key: str | None = None,
+        requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND,
+        limiter: RateLimiter | None = None,
+        max_price_impact_pct: Decimal = DEFAULT_MAX_PRICE_IMPACT_PCT,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        execute_timeout: float | None = 60.0,
+    ) -> None:
+        cap = Decimal(max_price_impact_pct)
+        if not cap.is_finite() or cap < 0:
+            raise ValueError(f"max_price_impact_pct must be a non-negative number, got {cap}")
+        self._http = http
+        self._clock = clock
+        self._base = base_url.rstrip("/")
+        self._headers = {"Accept": "application/json"}
+        self._secrets: tuple[str, ...] = ()
+        if api_key:
+            self._headers["x-api-key"] = api_key
+            self._secrets = (api_key,)
+        self._limiter = (
+            limiter if limiter is not None else RateLimiter.per_second(clock, requests_per_second)
+        )
+        self._max_impact = cap
+        self._retry = retry
+        self._execute_timeout = execute_timeout
+        self._requests = 0
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
+    def limiter(self) -> RateLimiter:
+        return self._limiter
+
+    @property
+    def max_price_impact_pct(self) -> Decimal:
+        return self._max_impact
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests sent so far, retries included."""
+        return self._requests
+
+    # Swap API v2 ---------------------------------------------------------------------------
+
+    async def order(
+        self,
+        input_mint: Pubkey | str,
+        output_mint: Pubkey | str,
+        amount: int,
+        *,
+        taker: Pubkey | str | None = None,
+        slippage_bps: int | None = None,
+        exclude_routers: Sequence[str] = (),
+        exclude_dexes: Sequence[str] = (),
+    ) -> OrderQuote:
+        """Quote `amount` atoms of `input_mint` into `output_mint` (and, with a `taker`, build
+        the transaction the taker signs). Raises `PriceImpactTooHighError` above the cap."""
+        in_mint, out_mint = _address(input_mint), _address(output_mint)
+        params = {"inputMint": in_mint, "outputMint": out_mint, "amount": str(_atoms(amount))}
+        if taker is not None:
+            params["taker"] = _address(taker)
+        if slippage_bps is not None:
+            params["slippageBps"] = str(_bps(slippage_bps))
+        if exclude_routers:
+            params["excludeRouters"] = ",".join(exclude_routers)
+        if exclude_dexes:
+            params["excludeDexes"] = ",".join(exclude_dexes)
+        what = f"order {in_mint} -> {out_mint}"
+        answer = await self._call("GET", "/swap/v2/order", what, params=params)
+        if answer.status != 200:
+            raise self._refusal(answer, what)
+        quote = _parse_order(answer.body, what, in_mint, out_mint)
+        self._check_impact(quote.price_impact_pct, what)
+        if taker is not None and quote.transaction is None:
+            detail = self._clean(quote.error_message or "no transaction in the answer")
+            raise RequestRejectedError(
+                f"Jupiter quoted {what} but could not build the transaction "
+                f"(router {quote.router}, errorCode {quote.error_code}): {detail}",
+                code=quote.error_code,
+            )
+        return quote
+
+    async def execute(
+        self,
+        request_id: str,
+        signed_transaction: VersionedTransaction,
+        *,
+        last_valid_block_height: int | None = None,
+    ) -> ExecuteResult:
+        """Hand a signed `/order` transaction to Jupiter, which lands and confirms it.
+
+        Checked before anything is sent: some slot carries a signature and every signature
+        present verifies (a signature over the wrong bytes would only come back as -1003).
+        Slots still all-zero are allowed: on an RFQ route the maker signs at execute.
+        """
+        _check_signed(signed_transaction)
+        first = signed_transaction.signatures[0]
+        signature = None if first == Signature.default() else str(first)  # RFQ: the maker's
+        encoded = base64.b64encode(bytes(signed_transaction)).decode()
+        body: dict[str, str] = {"signedTransaction": encoded, "requestId": request_id}
+        if last_valid_block_height is not None:
+            body["lastValidBlockHeight"] = str(last_valid_block_height)
+        what = f"execute of request {_one_line(request_id)[:80]}"
+        answer = await self._call(
+            "POST",
+            "/swap/v2/execute",
+            what,
+            json_body=body,
+            timeout=self._execute_timeout,
+            outcome_unknown=True,
+            secrets=(encoded,),
+        )
+        if answer.status != 200:
+            raise self._refusal(answer, what, secrets=(encoded,))
+        result = _parse_execute(answer.body, what)
+        if result.ok:
+            return result
+        detail = self._clean(result.error or "no reason given", (encoded,))
+        if result.code in _QUOTE_EXPIRED_CODES:
+            raise QuoteExpiredError(
+                f"Jupiter {what} failed: quote expired (code {result.code}): {detail}",
+                code=result.code,
+                signature=result.signature or signature,
+            )
+        if result.code in _NOT_SIGNED_CODES:
+            raise NotFullySignedError(
+                f"Jupiter {what} failed: transaction not fully signed (code {result.code}): "
+                f"{detail}",
+                code=result.code,
+                signature=result.signature or signature,
+            )
+        return result
+
+    # Legacy Swap API v1 --------------------------------------------------------------------
+
+    async def quote(
+        self,
+        input_mint: Pubkey | str,
+        output_mint: Pubkey | str,
+        amount: int,
+        *,
+        slippage_bps: int = 50,
+        swap_mode: Literal["ExactIn", "ExactOut"] = "ExactIn",
+        restrict_intermediate_tokens: bool = True,
+        only_direct_routes: bool = False,
+        max_accounts: int | None = None,
+    ) -> Quote:
+        """A legacy quote; raises `PriceImpactTooHighError` above the cap."""
+        in_mint, out_mint = _address(input_mint), _address(output_mint)
+        params = {
+            "inputMint": in_mint,
+            "outputMint": out_mint,
+            "amount": str(_atoms(amount)),
+            "slippageBps": str(_bps(slippage_bps)),
+            "swapMode": swap_mode,
+            "restrictIntermediateTokens": _flag(restrict_intermediate_tokens),
+            "onlyDirectRoutes": _flag(only_direct_routes),
+        }
+        if max_accounts is not None:
+            params["maxAccounts"] = str(max_accounts)
+        what = f"quote {in_mint} -> {out_mint}"
+        answer = await self._call("GET", "/swap/v1/quote", what, params=params)
+        if answer.status != 200:
+            raise self._refusal(answer, what)
+        quote = _parse_quote(answer.body, answer.text, what, in_mint, out_mint)
+        self._check_impact(quote.price_impact_pct, what)
+        return quote
+
+    async def swap_transaction(
+        self,
+        quote: Quote,
+        user_public_key: Pubkey | str,
+        *,
+        wrap_and_unwrap_sol: bool = True,
+        dynamic_compute_unit_limit: bool = True,
+        priority_level: str = "veryHigh",
+        max_priority_fee_lamports: int = 1_000_000,
+    ) -> SwapTransaction:
+        """Build the legacy quote's transaction for `user_public_key` (who signs and sends it)."""
+        if priority_level not in PRIORITY_LEVELS:
+            raise ValueError(f"priority_level must be one of {', '.join(PRIORITY_LEVELS)}")
+        body = {
+            "quoteResponse": quote.raw,
+            "userPublicKey": _address(user_public_key),
+            "wrapAndUnwrapSol": wrap_and_unwrap_sol,
+            "dynamicComputeUnitLimit": dynamic_compute_unit_limit,
+            "prioritizationFeeLamports": {
+                "priorityLevelWithMaxLamports": {
+                    "maxLamports": _atoms(max_priority_fee_lamports, allow_zero=True),
+                    "priorityLevel": priority_level,
+                }
+            },
+        }
+        what = f"swap {quote.input_mint} -> {quote.output_mint}"
+        answer = await self._call("POST", "/swap/v1/swap", what, json_body=body)
+        if answer.status != 200:
+            raise self._refusal(answer, what)
+        return self._parse_swap(answer.body, what)
+
+    # Shared plumbing (the price feed uses get_json) -----------------------------------------
+
+    async def get_json(self, path: str, params: Mapping[str, str], what: str) -> Any:
+        """GET `path` and return its JSON (floats as `Decimal`), or raise a `VenueError`."""
+        answer = await self._call("GET", path, what, params=dict(params))
+        if answer.status != 200:
+            raise self._refusal(answer, what)
+        return answer.body
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        params: dict[str, str] | None = None,
+        json_body: Any = None,
+        timeout: float | None = None,
+        outcome_unknown: bool = False,
+        secrets: Iterable[str] = (),
+    ) -> _Answer:
+        """One request with the limiter and retries; `timeout` None keeps the client's own."""
+        url = f"{self._base}{path}"
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+
+        def send() -> Awaitable[httpx.Response]:
+            return self._http.request(
+                method, url, params=params, json=json_body, headers=self._headers, **extra
+            )
+
+        try:
+            response = await send_with_retries(
+                send,
+                clock=self._clock,
+                limiter=self._limiter,
+                policy=self._retry,
+                on_send=self._count_request,
+            )
+        except RetriesExhaustedError as exc:
+            raise self._exhausted(exc, what, outcome_unknown, tuple(secrets)) from None
+        try:
+            body = response.json(parse_float=Decimal)
+        except ValueError:
+            if response.status_code == 200:
+                raise BadResponseError(
+                    f"Jupiter sent a non-JSON answer to {what}", status=200
+                ) from None
+            body = None
+        return _Answer(response.status_code, body, response.text)
+
+    def _count_request(self) -> None:
+        self._requests += 1
+
+    def _exhausted(
+        self,
+        exc: RetriesExhaustedError,
+        what: str,
+        outcome_unknown: bool,
+        secrets: tuple[str, ...],
+    ) -> VenueError:
+        signature = None
+        if exc.response is not None:
+            try:
+                data = exc.response.json()
+            except ValueError:
+                data = None
+            if isinstance(data, dict) and isinstance(data.get("signature"), str):
+                signature = data["signature"]
+        tail = ""
+        if outcome_unknown:
+            tail = "; the swap may have executed: check the chain before signing again"
+            if signature:
+                tail += f" (signature {signature})"
+        if exc.status == 429:
+            return RateLimitedError(
+                f"Jupiter rate-limited {what} {exc.attempts} times (HTTP 429); lower the request "
+                f"rate or use a higher plan{tail}",
+                status=429,
+                signature=signature,
+                outcome_unknown=outcome_unknown,
+            )
+        problem = self._clean(exc.problem, secrets)
+        return VenueServerError(
+            f"Jupiter failed {what} {exc.attempts} times; last: {problem}{tail}",
+            status=exc.status,
+            signature=signature,
+            outcome_unknown=outcome_unknown,
+        )
+
+    def _refusal(self, answer: _Answer, what: str, secrets: Iterable[str] = ()) -> VenueError:
+        """The error a final non-200 answer means."""
+        body = answer.body if isinstance(answer.body, dict) else {}
+        text = ""
+        for key in ("error", "errorMessage", "message"):
+            if isinstance(body.get(key), str) and body[key].strip():
+                text = body[key]
+                break
+        if not text and answer.body is None:
+            text = answer.text  # not JSON: an HTML error page, a proxy's message
+        detail = self._clean(text or f"HTTP {answer.status}", tuple(secrets))
+        raw_code = body.get("errorCode", body.get("code"))
+        code: int | str | None = (
+            raw_code if isinstance(raw_code, int | str) and not isinstance(raw_code, bool) else None
+        )
+        status = answer.status
+        if (isinstance(code, str) and code in _NO_ROUTE_CODES) or _NO_ROUTE_TEXT.search(text):
+            return NoRouteError(
+                f"Jupiter found no route for {what}: {detail}", status=status, code=code
+            )
+        if code in _QUOTE_EXPIRED_CODES:
+            return QuoteExpiredError(
+                f"Jupiter refused {what}: quote expired (code {code}): {detail}",
+                status=status,
+                code=code,
+            )
+        if code in _NOT_SIGNED_CODES:
+            return NotFullySignedError(
+                f"Jupiter refused {what}: transaction not fully signed (code {code}): {detail}",
+                status=status,
+                code=code,
+            )
+        hint = "; check the API key" if status in (401, 403) else ""
+        shown = f" (code {code})" if code is not None else ""
+        return RequestRejectedError(
+            f"Jupiter refused {what} with HTTP {status}{shown}: {detail}{hint}",
+            status=status,
+            code=code,
+        )
+
+    def _check_impact(self, impact_pct: Decimal, what: str) -> None:
+        if abs(impact_pct) > self._max_impact:
+            raise PriceImpactTooHighError(
+                f"Jupiter {what} has a price impact of {_pct(impact_pct)} %, above the "
+                f"{_pct(self._max_impact)} % cap; not trading",
+                impact_pct=impact_pct,
+                cap_pct=self._max_impact,
+            )
+
+    def _parse_swap(self, body: Any, what: str) -> SwapTransaction:
+        data = _object(body, what)
+        encoded = data.get("swapTransaction")
+        if encoded is None and data.get("simulationError") is not None:
+            detail = self._clean(str(data["simulationError"]))
+            raise RequestRejectedError(
+                f"Jupiter could not build {what}: simulation failed: {detail}"
+            )
+        transaction = _transaction(encoded, what, "swapTransaction")
+        if transaction is None:
+            raise BadResponseError(f"unexpected Jupiter answer to {what}: no swapTransaction")
+        height = _int(data, "lastValidBlockHeight", what)
+        if height is None:
+            raise BadResponseError(f"unexpected Jupiter answer to {what}: no lastValidBlockHeight")
+        return SwapTransaction(
+            transaction,
+            height,
+            _int(data, "prioritizationFeeLamports", what),
+            _int(data, "computeUnitLimit", what),
+        )
+
+    def _clean(self, text: str, secrets: Iterable[str] = ()) -> str:
+        return _one_line(text, (*self._secrets, *secrets))
+
+
+def _one_line(text: str, secrets: Iterable[str] = ()) -> str:
+    """Server text fit for an error message: one line, short, without secrets or blobs."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "<redacted>")
+    text = _BLOB.sub("<redacted>", " ".join(text.split()))
+    if len(text) > _MESSAGE_LIMIT:
+        text = text[: _MESSAGE_LIMIT - 3] + "..."
+    return text
+
+
+def _pct(value: Decimal) -> str:
+    return f"{value.normalize():f}"
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _address(value: Pubkey | str) -> str:
+    """A base58 address, checked: a stray comma or space would change what the query means."""
+    if isinstance(value, Pubkey):
+        return str(value)
+    try:
+        return str(Pubkey.from_string(value))
+    except ValueError:
+        raise ValueError(f"not a Solana address: {value!r}") from None
+
+
+def _atoms(value: int, *, allow_zero: bool = False) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"amounts are integer atoms, got {type(value).__name__}")
+    if value < 0 or (value == 0 and not allow_zero) or value >= 2**64:
+        raise ValueError(f"amount out of range for a u64 token amount: {value}")
+    return value
+
+
+def _bps(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10_000:
+        raise ValueError(f"slippage must be an integer number of basis points in 0..10000: {value}")
+    return value
+
+
+def _check_signed(tx: VersionedTransaction) -> None:
+    results = tx.verify_with_results()
+    empty = Signature.default()
+    present = [i for i, sig in enumerate(tx.signatures) if sig != empty]
+    if not present:
+        raise NotFullySignedError("transaction carries no signature; sign it before execute")
+    bad = [i for i in present if not results[i]]
+    if bad:
+        raise NotFullySignedError(
+            f"signature in slot {bad[0]} does not verify; sign the versioned message bytes"
+        )
+
+
+def _object(body: Any, what: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise BadResponseError(f"unexpected Jupiter answer to {what}: not a JSON object")
+    return body
+
+
+def _int(data: Mapping[str, Any], key: str, what: str) -> int | None:
+    """An integer field sent as a number or a decimal string; None when absent or null."""
+    value = data.get(key)
+    if value is None:
+        return None
+    parsed = _to_int(value)
+    if parsed is None:
+        raise BadResponseError(f"unexpected Jupiter answer to {what}: {key} is not an integer")
+    return parsed
+
+
+def _to_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"-?\d{1,30}", value.strip()):
+        return int(value)
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return int(value)
+    return None
+
+
+def _amount(data: Mapping[str, Any], key: str, what: str) -> int:
+    value = _int(data, key, what)
+    if value is None or value < 0:
+        raise BadResponseError(
+            f"unexpected Jupiter answer to {what}: {key} is missing or not a token amount"
+        )
+    return value
+
+
+def _decimal(data: Mapping[str, Any], key: str, what: str) -> Decimal | None:
+    value = data.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise BadResponseError(f"unexpected Jupiter answer to {what}: {key} is not a number")
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
+    except InvalidOperation:
+        raise BadResponseError(
+            f"unexpected Jupiter answer to {what}: {key} is not a number"
+        ) from None
+    if not number.is_finite():
+        raise BadResponseError(f"unexpected Jupiter answer to {what}: {key} is not finite")
+    return number
+
+
+def _text(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _transaction(value: Any, what: str, key: str) -> bytes | None:
+    """Decoded transaction bytes; None for null or "" (not built). Must parse as a transaction."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise BadResponseError(f"unexpected Jupiter answer to {what}: {key} is not a string")
+    try:
+        raw = base64.b64decode(value, validate=True)
+        VersionedTransaction.from_bytes(raw)
+    except (binascii.Error, ValueError):
+        raise BadResponseError(
+            f"unexpected Jupiter answer to {what}: {key} is not a base64 transaction"
+        ) from None
+    return raw
+
+
+def _impact_pct(data: Mapping[str, Any], what: str) -> Decimal:
+    """Price impact in percent: `priceImpactPct` is a ratio (×100), `priceImpact` is percent."""
+    ratio = _decimal(data, "priceImpactPct", what)
+    if ratio is not None:
+        return ratio * 100
+    percent = _decimal(data, "priceImpact", what)
+    if percent is not None:
+        return percent
+    raise BadResponseError(f"unexpected Jupiter answer to {what}: no price impact")
+
+
+def _route_labels(data: Mapping[str, Any], what: str) -> tuple[str, ...]:
+    plan = data.get("routePlan")
+    if plan is None:
+        return ()
+    if not isinstance(plan, list):
+        raise BadResponseError(f"unexpected Jupiter answer to {what}: routePlan is not a list")
+    labels = []
+    for step in plan:
+        info = step.get("swapInfo") if isinstance(step, dict) else None
+        if not isinstance(info, dict):
+            raise BadResponseError(f"unexpected Jupiter answer to {what}: bad routePlan step")
+        labels.append(str(info.get("label") or info.get("ammKey") or "?"))
+    return tuple(labels)
+
+
+def _check_mints(data: Mapping[str, Any], what: str, in_mint: str, out_mint: str) -> None:
+    for key, expected in (("inputMint", in_mint), ("outputMint", out_mint)):
+        got = data.get(key)
+        if got is not None and got != expected:
+            raise BadResponseError(
+                f"unexpected Jupiter answer to {what}: {key} {got} is not the one asked for"
+            )
+
+
+def _parse_order(body: Any, what: str, in_mint: str, out_mint: str) -> OrderQuote:
+    data = _object(body, what)
+    _check_mints(data, what, in_mint, out_mint)
+    request_id = _text(data, "requestId")
+    if request_id is None:
+        raise BadResponseError(f"unexpected Jupiter answer to {what}: no requestId")
+    platform = data.get("platformFee")
+    platform = platform if isinstance(platform, dict) else {}
+    expire_at = _int(data, "expireAt", what)
+    return OrderQuote(
+        request_id=request_id,
+        input_mint=in_mint,
+        output_mint=out_mint,
+        in_amount=_amount(data, "inAmount", what),
+        out_amount=_amount(data, "outAmount", what),
+        other_amount_threshold=_amount(data, "otherAmountThreshold", what),
+        swap_mode=_text(data, "swapMode") or "ExactIn",
+        slippage_bps=_int(data, "slippageBps", what),
+        price_impact_pct=_impact_pct(data, what),
+        router=_text(data, "router"),
+        swap_type=_text(data, "swapType"),
+        mode=_text(data, "mode"),
+        transaction=_transaction(data.get("transaction"), what, "transaction"),
+        last_valid_block_height=_int(data, "lastValidBlockHeight", what),
+        fee_bps=_int(data, "feeBps", what),
+        fee_mint=_text(data, "feeMint"),
+        platform_fee_amount=_int(platform, "amount", what),
+        platform_fee_bps=_int(platform, "feeBps", what),
+        signature_fee_lamports=_int(data, "signatureFeeLamports", what),
+        signature_fee_payer=_text(data, "signatureFeePayer"),
+        prioritization_fee_lamports=_int(data, "prioritizationFeeLamports", what),
+        prioritization_fee_payer=_text(data, "prioritizationFeePayer"),
+        rent_fee_lamports=_int(data, "rentFeeLamports", what),
+        rent_fee_payer=_text(data, "rentFeePayer"),
+        gasless=data.get("gasless") is True,
+        taker=_text(data, "taker"),
+        maker=_text(data, "maker"),
+        quote_id=_text(data, "quoteId"),
+        expire_at=expire_at,
+        in_usd_value=_decimal(data, "inUsdValue", what),
+        out_usd_value=_decimal(data, "outUsdValue", what),
+        route_labels=_route_labels(data, what),
+        error_code=_int(data, "errorCode", what),
+        error_message=_text(data, "errorMessage") or _text(data, "error"),
+    )
+
+
+def _parse_execute(body: Any, what: str) -> ExecuteResult:
+    data = _object(body, what)
+    code = _int(data, "code", what)
+    status = data.get("status")
+    if status is None and code not in (None, 0):
+        status = "Failed"  # the execute-level failures come without a status
+    if status not in ("Success", "Failed"):
+        raise BadResponseError(f"unexpected Jupiter answer to {what}: status {status!r}")
+    if code is None:
+        if status == "Failed":
+            raise BadResponseError(f"unexpected Jupiter answer to {what}: failure without code")
+        code = 0
+    signature = _text(data, "signature")
+    if status == "Success" and signature is None:
+        raise BadResponseError(f"unexpected Jupiter answer to {what}: success without signature")
+    slot = _int(data, "slot", what)
+    return ExecuteResult(
+        status=status,
+        code=code,
+        signature=signature,
+        slot=slot if slot else None,
+        error=_text(data, "error"),
+        input_amount_result=_int(data, "inputAmountResult", what),
+        output_amount_result=_int(data, "outputAmountResult", what),
+        total_input_amount=_int(data, "totalInputAmount", what),
+        total_output_amount=_int(data, "totalOutputAmount", what),
+    )
+
+
+def _parse_quote(body: Any, text: str, what: str, in_mint: str, out_mint: str) -> Quote:
+    data = _object(body, what)
+    _check_mints(data, what, in_mint, out_mint)
+    slippage = _int(data, "slippageBps", what)
+    if slippage is None:
+        raise BadResponseError(f"unexpected Jupiter answer to {what}: no slippageBps")
+    return Quote(
+        input_mint=in_mint,
+        output_mint=out_mint,
+        in_amount=_amount(data, "inAmount", what),
+        out_amount=_amount(data, "outAmount", what),
+        other_amount_threshold=_amount(data, "otherAmountThreshold", what),
+        swap_mode=_text(data, "swapMode") or "ExactIn",
+        slippage_bps=slippage,
+        price_impact_pct=_impact_pct(data, what),
+        route_labels=_route_labels(data, what),
+        context_slot=_int(data, "contextSlot", what),
+        raw_json=text,
+    )

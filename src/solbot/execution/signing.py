@@ -1,0 +1,81 @@
+"""Signing transactions that someone else built (Jupiter, a market maker), in our slot only.
+
+A swap transaction from Jupiter may need more than one signature: on a request-for-quote route
+the market maker is the fee payer (account 0) and signs at execution, the user is another
+required signer. solders' `VersionedTransaction(message, [keypair])` insists on every signer at
+once and fails with "not enough signers" there. And the bytes a Solana signature covers are the
+message's *versioned* serialisation (`solders.message.to_bytes_versioned`: a v0 message carries a
+version prefix that `bytes(message)` leaves out); signing `bytes(message)` gives a signature the
+runtime rejects. So `sign_own_slot` signs the versioned bytes, puts the signature at the signer's
+index among the message's required signers, and keeps every other slot as it came (a maker's
+signature, or the all-zero placeholder of a slot filled later).
+
+Signers are a protocol so that keys never have to leave the wallet vault: a solders `Keypair`
+satisfies it, and so will the vault, which decrypts a key just for `sign_message`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from solders.message import to_bytes_versioned
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.transaction import VersionedTransaction
+
+__all__ = ["Signer", "SigningError", "sign_own_slot", "signer_index"]
+
+
+@runtime_checkable
+class Signer(Protocol):
+    """Something that signs with one Ed25519 key without handing the key out."""
+
+    def pubkey(self) -> Pubkey: ...
+
+    def sign_message(self, message: bytes) -> Signature: ...
+
+
+class SigningError(ValueError):
+    """The transaction cannot carry this signer's signature (one line, never key material)."""
+
+
+def signer_index(tx: VersionedTransaction, pubkey: Pubkey) -> int:
+    """The slot of `pubkey` among the message's required signers.
+
+    Only the first `num_required_signatures` account keys sign; a key found later in the list is
+    an ordinary account, and signing for it would be meaningless.
+    """
+    message = tx.message
+    required = message.header.num_required_signatures
+    keys = message.account_keys[:required]
+    for index, key in enumerate(keys):
+        if key == pubkey:
+            return index
+    raise SigningError(
+        f"{pubkey} is not among the {required} required signer(s) of this transaction"
+    )
+
+
+def sign_own_slot(tx: VersionedTransaction, signer: Signer) -> VersionedTransaction:
+    """A copy of `tx` with `signer`'s signature in its slot and every other slot unchanged.
+
+    The new signature is checked against the signer's public key before it is used: a vault
+    that signed with the wrong key, or a signer that hashed the wrong bytes, is caught here
+    rather than by the network after a round trip.
+    """
+    message = tx.message
+    pubkey = signer.pubkey()
+    index = signer_index(tx, pubkey)
+    signatures = list(tx.signatures)
+    required = message.header.num_required_signatures
+    if len(signatures) != required:
+        raise SigningError(
+            f"transaction carries {len(signatures)} signature slot(s) for {required} "
+            "required signer(s)"
+        )
+    payload = to_bytes_versioned(message)
+    signature = signer.sign_message(payload)
+    if not signature.verify(pubkey, payload):
+        raise SigningError(f"the signature made for {pubkey} does not verify against its key")
+    signatures[index] = signature
+    return VersionedTransaction.populate(message, signatures)

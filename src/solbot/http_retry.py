@@ -1,0 +1,176 @@
+"""Polite HTTP for public APIs: a rate limiter and bounded retries on an injected `Clock`.
+
+Every HTTP client of the bot (GeckoTerminal candles, Jupiter swaps and prices) faces the same
+three facts: the provider allows a fixed number of calls per window and answers 429 beyond it,
+its servers fail now and then (5xx, dropped connections), and tests must never really wait. So
+the spacing of calls, the back-off and the reading of `Retry-After` live here once, on a `Clock`
+that tests replace with `ManualClock`; each client keeps only what is its own (URLs, headers,
+the meaning of a 4xx, the shape of an answer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+import httpx
+
+from solbot.clock import Clock
+
+__all__ = [
+    "RateLimiter",
+    "RetriesExhaustedError",
+    "RetryPolicy",
+    "is_retryable_status",
+    "retry_after_seconds",
+    "send_with_retries",
+]
+
+
+class RateLimiter:
+    """At most `calls` per `period` seconds, spaced evenly (30 a minute: one every 2 s).
+
+    Even spacing rather than bursts: a burst of 30 followed by a pause is also within the limit on
+    paper, but spacing never trips a server whose window is measured differently from ours.
+    One limiter is shared by every client that spends the same provider budget (Jupiter counts
+    swap, price and token calls of an account in one bucket).
+    """
+
+    def __init__(self, clock: Clock, calls: int = 30, period: float = 60.0) -> None:
+        if calls < 1 or not period > 0 or not math.isfinite(period):
+            raise ValueError("a rate limit needs at least one call in a positive period")
+        self._clock = clock
+        self._interval = period / calls
+        self._next = -math.inf
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def per_second(cls, clock: Clock, rate: float) -> RateLimiter:
+        """A limiter for a budget in requests per second (fractions allowed: 0.5 = one per 2 s)."""
+        if not rate > 0 or not math.isfinite(rate):
+            raise ValueError(f"a rate limit must be a positive number of requests, got {rate}")
+        return cls(clock, calls=1, period=1.0 / rate)
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two calls."""
+        return self._interval
+
+    async def acquire(self) -> None:
+        """Wait until the next call is allowed, then claim it."""
+        async with self._lock:
+            now = self._clock.now()
+            if self._next > now:
+                await self._clock.sleep(self._next - now)
+                now = self._clock.now()
+            self._next = max(now, self._next) + self._interval
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard to try: `max_attempts` sends in all, waiting `backoff * 2**(n-1)` seconds (capped
+    at `max_backoff`) after the n-th failure, or what the server's `Retry-After` asks (capped at
+    `max_retry_after`, so a confused server cannot park the bot for a day)."""
+
+    max_attempts: int = 5
+    backoff: float = 2.0
+    max_backoff: float = 60.0
+    max_retry_after: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.backoff < 0 or self.max_backoff < 0 or self.max_retry_after < 0:
+            raise ValueError("back-off delays cannot be negative")
+
+    def delay(self, attempt: int) -> float:
+        """The back-off after failed attempt number `attempt` (1-based)."""
+        return min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+
+
+class RetriesExhaustedError(Exception):
+    """Every attempt failed in a retryable way. `response` is the last answer (None when the last
+    attempt never got one, e.g. a refused connection); `problem` says what happened, briefly."""
+
+    def __init__(self, attempts: int, response: httpx.Response | None, problem: str) -> None:
+        super().__init__(f"failed {attempts} times; last: {problem}")
+        self.attempts = attempts
+        self.response = response
+        self.problem = problem
+
+    @property
+    def status(self) -> int | None:
+        """The last HTTP status, or None when the last attempt got no answer."""
+        return None if self.response is None else self.response.status_code
+
+
+def is_retryable_status(status: int) -> bool:
+    """429 and 5xx may succeed later; any other answer is final."""
+    return status == 429 or status >= 500
+
+
+def retry_after_seconds(response: httpx.Response, now: float, cap: float) -> float | None:
+    """The wait a `Retry-After` header asks for (seconds or an HTTP date), within `[0, cap]`;
+    None when absent or unreadable."""
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - now
+        except (TypeError, ValueError):
+            return None
+    if not math.isfinite(seconds):
+        return None
+    return min(max(0.0, seconds), cap)
+
+
+async def send_with_retries(
+    send: Callable[[], Awaitable[httpx.Response]],
+    *,
+    clock: Clock,
+    limiter: RateLimiter,
+    policy: RetryPolicy,
+    on_send: Callable[[], None] | None = None,
+) -> httpx.Response:
+    """Send until an answer is final, and return it (any status but 429 and 5xx).
+
+    Each attempt first waits for the limiter. A 429 waits what `Retry-After` asks, or the
+    back-off when it asks nothing; a 5xx or a transport error (refused, reset, timed out) waits
+    the back-off. Raises `RetriesExhaustedError` after `policy.max_attempts` retryable failures.
+    Only use it for requests that are safe to repeat.
+    """
+    problem = ""
+    last: httpx.Response | None = None
+    for attempt in range(1, policy.max_attempts + 1):
+        await limiter.acquire()
+        if on_send is not None:
+            on_send()
+        delay = policy.delay(attempt)
+        try:
+            response = await send()
+        except httpx.TransportError as exc:
+            last = None
+            detail = " ".join(str(exc).split())[:120]
+            problem = f"network error ({type(exc).__name__}{': ' + detail if detail else ''})"
+        else:
+            last = response
+            status = response.status_code
+            if not is_retryable_status(status):
+                return response
+            if status == 429:
+                problem = "HTTP 429 Too Many Requests"
+                asked = retry_after_seconds(response, clock.now(), policy.max_retry_after)
+                if asked is not None:
+                    delay = asked
+            else:
+                problem = f"HTTP {status}"
+        if attempt < policy.max_attempts:
+            await clock.sleep(delay)
+    raise RetriesExhaustedError(policy.max_attempts, last, problem)
