@@ -1,0 +1,164 @@
+"""The database handle: one async engine, SQLite made safe, one transaction per `session()`.
+
+SQLite settings and why:
+- WAL: readers do not block the writer and the writer does not block readers.
+- synchronous=FULL: a commit is on disk before it returns. The journal's promise (the signature
+  is stored before the transaction is sent) must survive a power cut, not only a process crash.
+- foreign_keys=ON: SQLite ignores foreign keys unless asked, per connection.
+- busy_timeout: a second writer waits for the lock instead of failing at once.
+- BEGIN IMMEDIATE for every transaction: the write lock is taken at the start, so a
+  transaction that reads and then writes cannot fail halfway with "database is locked" (SQLite
+  cannot upgrade a stale WAL read snapshot to a write; it gives up without waiting). Python's
+  sqlite3 would otherwise not begin a transaction before a SELECT or DDL at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from solbot.errors import UserError
+
+BUSY_TIMEOUT_MS = 10_000
+DB_FILENAME = "solbot.db"
+_ASYNC_POSTGRES_DRIVERS = ("postgresql+asyncpg", "postgresql+psycopg")
+
+
+def default_url(data_dir: Path) -> str:
+    """The database used unless `DATABASE_URL` says otherwise: a SQLite file in the data dir."""
+    return f"sqlite:///{data_dir / DB_FILENAME}"
+
+
+def async_url(url: str | Path) -> str:
+    """The async driver URL for what an operator may write.
+
+    A bare path or `sqlite:///path` becomes `sqlite+aiosqlite:///path`; `postgresql://` and
+    `postgres://` (or a sync driver) become `postgresql+asyncpg://`; asyncpg and psycopg (3) are
+    kept. In-memory
+    SQLite is refused: each connection would see its own empty database, and the migrations
+    would vanish with theirs.
+    """
+    text = str(url)
+    if "://" not in text:
+        if not text.strip():
+            raise UserError("the database URL is empty; give a file path or a URL")
+        text = f"sqlite:///{text}"
+    try:
+        parsed = make_url(text)
+    except ArgumentError:
+        raise UserError(f"cannot parse the database URL {_redact(text)!r}") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        database = parsed.database or ""
+        if not database or ":memory:" in database or "mode=memory" in text:
+            raise UserError("an in-memory SQLite database would not persist; give a file path")
+        return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
+    if backend in ("postgresql", "postgres"):
+        if parsed.drivername not in _ASYNC_POSTGRES_DRIVERS:
+            parsed = parsed.set(drivername="postgresql+asyncpg")
+        return parsed.render_as_string(hide_password=False)
+    raise UserError(f"unsupported database {backend!r}: use a SQLite path or a postgresql:// URL")
+
+
+def _redact(text: str) -> str:
+    try:
+        return make_url(text).render_as_string(hide_password=True)
+    except ArgumentError:
+        return text.split("@")[-1]
+
+
+def create_engine(url: str | Path, *, foreign_keys: bool = True, **kwargs: Any) -> AsyncEngine:
+    """An async engine for `url` with the SQLite settings above.
+
+    `foreign_keys=False` is for migrations only: SQLite rebuilds a table to alter it, and with
+    enforcement on, dropping the old copy would cascade or fail (SQLite's own advice is to turn
+    enforcement off and run `PRAGMA foreign_key_check` before committing, which `schema` does).
+    """
+    target = async_url(url)
+    parsed = make_url(target)
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = create_async_engine(target, **kwargs)
+    except (ModuleNotFoundError, NoSuchModuleError) as exc:
+        raise UserError(
+            f"the database driver for {parsed.drivername} is not installed ({exc}); "
+            "PostgreSQL needs the asyncpg package"
+        ) from None
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine, foreign_keys=foreign_keys)
+    return engine
+
+
+def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the driver; `_on_begin` emits BEGIN itself.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """The application's database: `async with db.session() as s:` is one transaction.
+
+    The session commits when the block ends normally and rolls back when it raises. Objects stay
+    usable after the commit (`expire_on_commit=False`), so a row returned by a repository can be
+    read outside the block without another query.
+    """
+
+    def __init__(self, url: str | Path, **engine_kwargs: Any) -> None:
+        self.url = async_url(url)
+        self.engine = create_engine(self.url, **engine_kwargs)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        """'sqlite' or 'postgresql'."""
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self._sessions() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        """Close every pooled connection (call once, at shutdown)."""
+        await self.engine.dispose()
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.dispose()
+
+    def __repr__(self) -> str:
+        return f"Database({make_url(self.url).render_as_string(hide_password=True)!r})"

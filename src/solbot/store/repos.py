@@ -1,0 +1,496 @@
+"""Repositories: the few queries the executor and the position manager need, and nothing else.
+
+A repository is bound to one `AsyncSession`, so several of them share one transaction:
+
+    async with db.session() as s:
+        orders, positions, trades = Orders(s, clock), Positions(s, clock), Trades(s, clock)
+        if await orders.advance(order.id, "confirmed", expect={"sent"}, filled_in=..., ...):
+            position = await positions.open(...)
+            await trades.record(order_id=order.id, position_id=position.id, ...)
+
+Changes are compare-and-set statements (`UPDATE ... WHERE state IN (...)`) rather than read,
+modify, write: two workers racing on one order cannot both win, on SQLite or PostgreSQL.
+Money arguments are checked here, eagerly, so a float fails with a plain TypeError at the call
+rather than as a wrapped error at flush time. Timestamps come from the injected `Clock`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Table, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from solbot.clock import Clock
+from solbot.domain import ExitReason
+from solbot.store.states import (
+    PENDING_STATES,
+    OrderState,
+    PositionStatus,
+    Purpose,
+    Route,
+    Side,
+    check_transition,
+)
+from solbot.store.tables import OrderRow, PositionRow, TradeRow
+from solbot.store.types import Atoms, Price, canonical_price, check_atoms, utc_from_timestamp
+
+
+class PositionAlreadyOpenError(Exception):
+    """The user already holds an open position in this token (one at a time, by design)."""
+
+    def __init__(self, user_id: str, token: str) -> None:
+        super().__init__(f"user {user_id} already has an open {token} position")
+        self.user_id = user_id
+        self.token = token
+
+
+# Fields `Orders.advance` may set. Identity (user, token, mints, side, amount) is fixed at
+# creation; state, attempts and timestamps are the repository's own business.
+ADVANCE_FIELDS = frozenset(
+    {
+        "quoted_out",
+        "min_out",
+        "route",
+        "request_id",
+        "signed_tx",
+        "signature",
+        "own_signature",
+        "balance_before",
+        "last_valid_block_height",
+        "filled_in",
+        "filled_out",
+        "fee_lamports",
+        "error",
+        "position_id",
+    }
+)
+
+# What an order must carry when it enters a state. `signed` is the crash-safety rule: the
+# signature and the exact bytes are journalled before the transaction can leave the process.
+REQUIRED_ON_ENTRY: dict[OrderState, tuple[str, ...]] = {
+    OrderState.SIGNED: ("own_signature", "signed_tx"),
+    OrderState.CONFIRMED: ("filled_in", "filled_out"),
+    OrderState.FAILED: ("error",),
+}
+
+
+def exit_reason_text(reason: ExitReason | str | None) -> str | None:
+    """The stored form of an exit reason: `ExitReason.STOP_LOSS` → 'stop_loss'."""
+    if reason is None:
+        return None
+    if isinstance(reason, ExitReason):
+        if reason is ExitReason.NONE:
+            raise ValueError("ExitReason.NONE is not a reason to exit")
+        return reason.name.lower()
+    if not reason:
+        raise ValueError("exit reason must not be empty")
+    return reason
+
+
+def _checked(table: Table, fields: dict[str, Any]) -> dict[str, Any]:
+    """Validate money values by their column's type, so mistakes surface at the call."""
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        column_type = table.c[name].type
+        if value is not None and isinstance(column_type, Atoms):
+            value = check_atoms(value)
+        elif value is not None and isinstance(column_type, Price):
+            value = canonical_price(value)
+        out[name] = value
+    return out
+
+
+class _Repo:
+    def __init__(self, session: AsyncSession, clock: Clock) -> None:
+        self.session = session
+        self.clock = clock
+
+    def _now(self) -> datetime:
+        return utc_from_timestamp(self.clock.now())
+
+    def _insert(self, entity: type[Any]) -> Any:
+        """INSERT with ON CONFLICT support, in the dialect of the session's database."""
+        dialect = self.session.get_bind().dialect.name
+        if dialect == "postgresql":
+            return postgresql.insert(entity)
+        if dialect == "sqlite":
+            return sqlite.insert(entity)
+        raise RuntimeError(f"unsupported database dialect {dialect!r}")
+
+
+class Orders(_Repo):
+    """The order journal."""
+
+    async def create(
+        self,
+        *,
+        idempotency_key: str,
+        user_id: str,
+        token: str,
+        input_mint: str,
+        output_mint: str,
+        side: Side | str,
+        purpose: Purpose | str,
+        amount_in: int,
+        route: Route | str = Route.V2,
+        exit_reason: ExitReason | str | None = None,
+        position_id: str | None = None,
+    ) -> OrderRow:
+        """Journal a new order in state `created`, or return the one with this key.
+
+        Idempotent and race-free: the insert is `ON CONFLICT (idempotency_key) DO NOTHING`,
+        so of two concurrent calls exactly one inserts and both get that row. An existing row
+        wins over the arguments (the journal is the truth after a restart), but a key reused
+        for another user, token or side is a bug in the caller and raises ValueError.
+        """
+        if not idempotency_key:
+            raise ValueError("idempotency_key must not be empty")
+        side, purpose, route = Side(side), Purpose(purpose), Route(route)
+        reason = exit_reason_text(exit_reason)
+        if reason is not None and purpose is not Purpose.EXIT:
+            raise ValueError("only exit orders have an exit reason")
+        now = self._now()
+        values = _checked(
+            OrderRow.__table__,
+            {
+                "id": str(uuid.uuid4()),
+                "idempotency_key": idempotency_key,
+                "user_id": user_id,
+                "token": token,
+                "input_mint": input_mint,
+                "output_mint": output_mint,
+                "side": side.value,
+                "purpose": purpose.value,
+                "exit_reason": reason,
+                "state": OrderState.CREATED.value,
+                "amount_in": amount_in,
+                "route": route.value,
+                "attempts": 0,
+                "position_id": position_id,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        stmt = (
+            self._insert(OrderRow)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        )
+        await self.session.execute(stmt)
+        row = await self.by_key(idempotency_key)
+        if row is None:
+            raise RuntimeError(f"order {idempotency_key!r} neither inserted nor found")
+        mismatch = [
+            f"{name} {getattr(row, name)!r} ≠ {values[name]!r}"
+            for name in ("user_id", "token", "side")
+            if getattr(row, name) != values[name]
+        ]
+        if mismatch:
+            raise ValueError(
+                f"idempotency key {idempotency_key!r} already names another order: "
+                + ", ".join(mismatch)
+            )
+        return row
+
+    async def get(self, order_id: str) -> OrderRow | None:
+        return await self._one(OrderRow.id == order_id)
+
+    async def by_key(self, idempotency_key: str) -> OrderRow | None:
+        return await self._one(OrderRow.idempotency_key == idempotency_key)
+
+    async def by_signature(self, signature: str) -> OrderRow | None:
+        return await self._one(OrderRow.signature == signature)
+
+    async def advance(
+        self,
+        order_id: str,
+        to_state: OrderState | str,
+        *,
+        expect: Iterable[OrderState | str],
+        **fields: Any,
+    ) -> bool:
+        """Move an order to `to_state` if it is in one of the `expect`ed states; set `fields`.
+
+        Returns False, changing nothing, when the order is not in an expected state (another
+        worker got there first, or it is already finished): the caller re-reads and decides.
+        Raises ValueError for a move the lifecycle forbids from any expected state, and for a
+        state entered without what it needs (`signed` without `own_signature` and `signed_tx`,
+        `confirmed` without `filled_in`/`filled_out`, `failed` without `error`); TypeError for a
+        field that cannot be set. Entering `sent` counts one attempt.
+        """
+        target = OrderState(to_state)
+        sources = {OrderState(s) for s in expect}
+        if not sources:
+            raise ValueError("expect must name at least one state")
+        for source in sources:
+            check_transition(source, target)
+        unknown = sorted(set(fields) - ADVANCE_FIELDS)
+        if unknown:
+            raise TypeError(f"advance() cannot set {', '.join(unknown)}")
+        missing = [f for f in REQUIRED_ON_ENTRY.get(target, ()) if fields.get(f) is None]
+        if missing:
+            raise ValueError(f"an order entering {target} needs {', '.join(missing)}")
+        if "route" in fields:
+            fields["route"] = Route(fields["route"]).value
+        values: dict[str, Any] = _checked(OrderRow.__table__, fields)
+        values["state"] = target.value
+        values["updated_at"] = self._now()
+        if target is OrderState.SENT:
+            values["attempts"] = OrderRow.attempts + 1
+        return await self._update_where(
+            OrderRow.id == order_id,
+            OrderRow.state.in_([s.value for s in sources]),
+            values=values,
+        )
+
+    async def record_resend(self, order_id: str) -> bool:
+        """Count one more broadcast of a `sent` order's same signed bytes; False if not sent."""
+        return await self._update_where(
+            OrderRow.id == order_id,
+            OrderRow.state == OrderState.SENT.value,
+            values={"attempts": OrderRow.attempts + 1, "updated_at": self._now()},
+        )
+
+    async def pending(self, user_id: str | None = None) -> list[OrderRow]:
+        """Orders not yet finished, oldest first: what a restart must resolve, in order."""
+        stmt = select(OrderRow).where(OrderRow.state.in_([s.value for s in PENDING_STATES]))
+        if user_id is not None:
+            stmt = stmt.where(OrderRow.user_id == user_id)
+        stmt = stmt.order_by(OrderRow.created_at, OrderRow.id)
+        result = await self.session.scalars(stmt.execution_options(populate_existing=True))
+        return list(result)
+
+    async def _one(self, *where: Any) -> OrderRow | None:
+        stmt = select(OrderRow).where(*where).execution_options(populate_existing=True)
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def _update_where(self, *where: Any, values: dict[str, Any]) -> bool:
+        stmt = (
+            update(OrderRow)
+            .where(*where)
+            .values(**values)
+            .execution_options(synchronize_session="fetch")
+        )
+        result = cast(CursorResult[Any], await self.session.execute(stmt))
+        return result.rowcount == 1
+
+
+class Positions(_Repo):
+    """Open and closed positions; at most one open per user and token."""
+
+    async def open(
+        self,
+        *,
+        user_id: str,
+        token: str,
+        mint: str,
+        quantity: int,
+        cost: int,
+        entry_price: Decimal,
+        stop_loss: Decimal | None = None,
+        take_profit: Decimal | None = None,
+        trailing_stop_pct: Decimal | None = None,
+    ) -> PositionRow:
+        """Record a new open position (its highest price starts at the entry price).
+
+        Raises `PositionAlreadyOpenError` if the user holds this token already; the insert runs in a
+        savepoint, so the surrounding transaction stays usable after that error.
+        """
+        values = _checked(
+            PositionRow.__table__,
+            {
+                "quantity": quantity,
+                "cost": cost,
+                "entry_price": entry_price,
+                "stop_loss": stop_loss,
+                "take_profit": take_profit,
+                "trailing_stop_pct": trailing_stop_pct,
+            },
+        )
+        if values["quantity"] == 0:
+            raise ValueError("an open position needs a quantity above 0")
+        if values["entry_price"] <= 0:
+            raise ValueError(f"entry price must be above 0, got {values['entry_price']}")
+        row = PositionRow(
+            id=str(uuid.uuid4()),
+            user_id=user_id,
+            token=token,
+            mint=mint,
+            status=PositionStatus.OPEN.value,
+            entry_time=self._now(),
+            highest_price=values["entry_price"],
+            **values,
+        )
+        try:
+            async with self.session.begin_nested():
+                self.session.add(row)
+        except IntegrityError:
+            if await self.open_for(user_id, token) is not None:
+                raise PositionAlreadyOpenError(user_id, token) from None
+            raise
+        return row
+
+    async def get(self, position_id: str) -> PositionRow | None:
+        return await self._one(PositionRow.id == position_id)
+
+    async def open_for(self, user_id: str, token: str) -> PositionRow | None:
+        return await self._one(
+            PositionRow.user_id == user_id,
+            PositionRow.token == token,
+            PositionRow.status == PositionStatus.OPEN.value,
+        )
+
+    async def all_open(self, user_id: str | None = None) -> list[PositionRow]:
+        """Open positions, oldest entry first (all users unless `user_id` is given)."""
+        stmt = select(PositionRow).where(PositionRow.status == PositionStatus.OPEN.value)
+        if user_id is not None:
+            stmt = stmt.where(PositionRow.user_id == user_id)
+        stmt = stmt.order_by(PositionRow.entry_time, PositionRow.id)
+        result = await self.session.scalars(stmt.execution_options(populate_existing=True))
+        return list(result)
+
+    async def close(
+        self,
+        position_id: str,
+        *,
+        exit_price: Decimal,
+        proceeds: int,
+        pnl: Decimal,
+        exit_reason: ExitReason | str,
+    ) -> bool:
+        """Close an open position at the clock's time; False if it was not open (already closed
+        by someone else, or unknown), so an exit is booked once."""
+        reason = exit_reason_text(exit_reason)
+        values = _checked(
+            PositionRow.__table__,
+            {"exit_price": exit_price, "proceeds": proceeds, "pnl": pnl},
+        )
+        return await self._update_where(
+            PositionRow.id == position_id,
+            PositionRow.status == PositionStatus.OPEN.value,
+            values={
+                **values,
+                "status": PositionStatus.CLOSED.value,
+                "exit_time": self._now(),
+                "exit_reason": reason,
+            },
+        )
+
+    async def update_highest(self, position_id: str, price: Decimal) -> bool:
+        """Raise an open position's highest price to `price` if it is higher; True if raised.
+
+        Prices are TEXT on SQLite, where `>` in SQL would compare text, so the comparison is
+        made here and the write is conditional on the value read (compare-and-set), retried
+        if another writer moved it in between.
+        """
+        new = canonical_price(price)
+        while True:
+            stmt = select(PositionRow.highest_price).where(
+                PositionRow.id == position_id,
+                PositionRow.status == PositionStatus.OPEN.value,
+            )
+            current = (await self.session.execute(stmt)).scalar_one_or_none()
+            if current is None or new <= current:
+                return False
+            if await self._update_where(
+                PositionRow.id == position_id,
+                PositionRow.status == PositionStatus.OPEN.value,
+                PositionRow.highest_price == current,
+                values={"highest_price": new},
+            ):
+                return True
+
+    async def _one(self, *where: Any) -> PositionRow | None:
+        stmt = select(PositionRow).where(*where).execution_options(populate_existing=True)
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def _update_where(self, *where: Any, values: dict[str, Any]) -> bool:
+        stmt = (
+            update(PositionRow)
+            .where(*where)
+            .values(**values)
+            .execution_options(synchronize_session="fetch")
+        )
+        result = cast(CursorResult[Any], await self.session.execute(stmt))
+        return result.rowcount == 1
+
+
+class Trades(_Repo):
+    """Fills, one per confirmed order."""
+
+    async def record(
+        self,
+        *,
+        user_id: str,
+        order_id: str,
+        position_id: str | None,
+        token: str,
+        side: Side | str,
+        price: Decimal,
+        quantity: int,
+        quote_amount: int,
+        fee_lamports: int,
+        pnl: Decimal | None = None,
+        signature: str | None = None,
+    ) -> TradeRow:
+        """Record the fill of `order_id` at the clock's time; a second call returns the first.
+
+        Idempotent on the order (`ON CONFLICT (order_id) DO NOTHING`), so recovery after a crash
+        can record a fill again without counting it twice.
+        """
+        values = _checked(
+            TradeRow.__table__,
+            {
+                "id": str(uuid.uuid4()),
+                "user_id": user_id,
+                "order_id": order_id,
+                "position_id": position_id,
+                "token": token,
+                "side": Side(side).value,
+                "price": price,
+                "quantity": quantity,
+                "quote_amount": quote_amount,
+                "fee_lamports": fee_lamports,
+                "pnl": pnl,
+                "signature": signature,
+                "timestamp": self._now(),
+            },
+        )
+        stmt = (
+            self._insert(TradeRow)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["order_id"])
+        )
+        await self.session.execute(stmt)
+        row = await self.for_order(order_id)
+        if row is None:
+            raise RuntimeError(f"trade of order {order_id} neither inserted nor found")
+        return row
+
+    async def for_order(self, order_id: str) -> TradeRow | None:
+        stmt = (
+            select(TradeRow)
+            .where(TradeRow.order_id == order_id)
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def for_user(self, user_id: str, limit: int = 100) -> list[TradeRow]:
+        """A user's latest trades, newest first."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        stmt = (
+            select(TradeRow)
+            .where(TradeRow.user_id == user_id)
+            .order_by(TradeRow.timestamp.desc(), TradeRow.id.desc())
+            .limit(limit)
+            .execution_options(populate_existing=True)
+        )
+        return list(await self.session.scalars(stmt))

@@ -1,0 +1,176 @@
+"""The trading tables: the order journal, positions, trades, and a key/value `meta`.
+
+Money columns use the exact types of `store.types`. Every constraint and index has a name (the
+naming convention below), because SQLite migrations rebuild tables and can only recreate or drop
+what they can name, and so that both databases carry identical names.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from solbot.store.states import OrderState, PositionStatus, Purpose, Route, Side, sql_in
+from solbot.store.types import Atoms, Price, UtcDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ID = String(36)  # a UUID in its 36-character text form, the same on both databases
+MINT = String(44)  # base58 of a 32-byte public key
+SIGNATURE = String(88)  # base58 of a 64-byte signature
+
+OPEN_POSITION = "status = 'open'"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class PositionRow(Base):
+    """A holding of one token by one user, from the entry fill to the exit fill.
+
+    `quantity` is what the chain says arrived (atoms of the token), `cost` what left the wallet
+    (atoms of the quote asset, fees included); prices are quote per whole token.
+    """
+
+    __tablename__ = "positions"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    user_id: Mapped[str] = mapped_column(ID)
+    token: Mapped[str] = mapped_column(String(32))
+    mint: Mapped[str] = mapped_column(MINT)
+    status: Mapped[str] = mapped_column(String(8))
+    quantity: Mapped[int] = mapped_column(Atoms())
+    cost: Mapped[int] = mapped_column(Atoms())
+    entry_price: Mapped[Decimal] = mapped_column(Price())
+    entry_time: Mapped[datetime] = mapped_column(UtcDateTime())
+    stop_loss: Mapped[Decimal | None] = mapped_column(Price())
+    take_profit: Mapped[Decimal | None] = mapped_column(Price())
+    trailing_stop_pct: Mapped[Decimal | None] = mapped_column(Price())
+    highest_price: Mapped[Decimal] = mapped_column(Price())
+    exit_time: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    exit_price: Mapped[Decimal | None] = mapped_column(Price())
+    proceeds: Mapped[int | None] = mapped_column(Atoms())
+    pnl: Mapped[Decimal | None] = mapped_column(Price())
+    exit_reason: Mapped[str | None] = mapped_column(String(32))
+
+    __table_args__ = (
+        CheckConstraint(f"status IN ({sql_in(PositionStatus)})", name="status"),
+        # At most one open position per user and token. Partial, so closed ones never collide;
+        # both SQLite (3.8+) and PostgreSQL support the WHERE clause on a unique index.
+        Index(
+            "uq_positions_open_user_token",
+            "user_id",
+            "token",
+            unique=True,
+            sqlite_where=text(OPEN_POSITION),
+            postgresql_where=text(OPEN_POSITION),
+        ),
+        Index("ix_positions_user_id_status", "user_id", "status"),
+    )
+
+
+class OrderRow(Base):
+    """One intent to swap, journalled before anything leaves the process.
+
+    After a crash, the state, the signature and `signed_tx` say what to ask the chain and what
+    to re-send, so an order is never executed twice and a fill is never lost.
+    """
+
+    __tablename__ = "orders"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    user_id: Mapped[str] = mapped_column(ID)
+    token: Mapped[str] = mapped_column(String(32))
+    input_mint: Mapped[str] = mapped_column(MINT)
+    output_mint: Mapped[str] = mapped_column(MINT)
+    side: Mapped[str] = mapped_column(String(4))
+    purpose: Mapped[str] = mapped_column(String(8))
+    exit_reason: Mapped[str | None] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    amount_in: Mapped[int] = mapped_column(Atoms())
+    quoted_out: Mapped[int | None] = mapped_column(Atoms())
+    min_out: Mapped[int | None] = mapped_column(Atoms())
+    route: Mapped[str] = mapped_column(String(4))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    signed_tx: Mapped[bytes | None] = mapped_column(LargeBinary())
+    signature: Mapped[str | None] = mapped_column(SIGNATURE, unique=True)
+    # Our own signature in the transaction. On a Jupiter v2 market-maker route the maker pays
+    # the fee, so the transaction id (slot 0) is the maker's signature, unknown until /execute
+    # answers; `own_signature` and `balance_before` (output-token atoms before the swap) let a
+    # restart settle such an order from balances.
+    own_signature: Mapped[str | None] = mapped_column(SIGNATURE)
+    balance_before: Mapped[int | None] = mapped_column(Atoms())
+    last_valid_block_height: Mapped[int | None] = mapped_column(BigInteger())
+    filled_in: Mapped[int | None] = mapped_column(Atoms())
+    filled_out: Mapped[int | None] = mapped_column(Atoms())
+    fee_lamports: Mapped[int | None] = mapped_column(Atoms())
+    error: Mapped[str | None] = mapped_column(Text())
+    attempts: Mapped[int] = mapped_column(default=0)
+    position_id: Mapped[str | None] = mapped_column(ID, ForeignKey("positions.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        CheckConstraint(f"side IN ({sql_in(Side)})", name="side"),
+        CheckConstraint(f"purpose IN ({sql_in(Purpose)})", name="purpose"),
+        CheckConstraint(f"state IN ({sql_in(OrderState)})", name="state"),
+        CheckConstraint(f"route IN ({sql_in(Route)})", name="route"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+        Index("ix_orders_state_created_at", "state", "created_at"),
+        Index("ix_orders_user_id_created_at", "user_id", "created_at"),
+    )
+
+
+class TradeRow(Base):
+    """A fill, as the chain reported it: one per confirmed order (`order_id` is unique)."""
+
+    __tablename__ = "trades"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    user_id: Mapped[str] = mapped_column(ID)
+    position_id: Mapped[str | None] = mapped_column(ID, ForeignKey("positions.id"), index=True)
+    order_id: Mapped[str] = mapped_column(ID, ForeignKey("orders.id"), unique=True)
+    token: Mapped[str] = mapped_column(String(32))
+    side: Mapped[str] = mapped_column(String(4))
+    price: Mapped[Decimal] = mapped_column(Price())
+    quantity: Mapped[int] = mapped_column(Atoms())
+    quote_amount: Mapped[int] = mapped_column(Atoms())
+    fee_lamports: Mapped[int] = mapped_column(Atoms())
+    pnl: Mapped[Decimal | None] = mapped_column(Price())
+    signature: Mapped[str | None] = mapped_column(SIGNATURE)
+    timestamp: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        CheckConstraint(f"side IN ({sql_in(Side)})", name="side"),
+        Index("ix_trades_user_id_timestamp", "user_id", "timestamp"),
+    )
+
+
+class MetaEntry(Base):
+    """Small facts about the database itself (e.g. the master-key check value)."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text())
