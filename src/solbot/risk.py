@@ -229,6 +229,16 @@ class RiskGate:
         self._state = np.zeros(STATE_SIZE, dtype=np.float64)
         new_state(self._state, equity, now)
 
+    def state(self) -> list[float]:
+        """The breakers' memory (day start, high-water mark, pauses, loss streak), to persist so
+        that a restart cannot reset a tripped breaker."""
+        return [float(x) for x in self._state]
+
+    def restore(self, state: list[float]) -> None:
+        if len(state) != STATE_SIZE:
+            raise ValueError(f"risk state needs {STATE_SIZE} numbers, got {len(state)}")
+        self._state[:] = np.asarray(state, dtype=np.float64)
+
     def mark(self, equity: float, now: float) -> BlockReason:
         """Feed the latest portfolio value; returns the breaker that just tripped, if any."""
         return BlockReason(mark(self._state, self._limits, equity, now))

@@ -127,3 +127,14 @@ def test_unknown_tier_names_the_choices():
 def test_limits_reject_bad_percentages(field, value):
     with pytest.raises(ValueError, match=field):
         limits(**{field: value})
+
+
+def test_state_survives_a_restart():
+    gate = RiskGate(limits(), 1_000.0, T0)
+    gate.mark(950.0, T0 + 60)  # trips the daily limit
+    again = RiskGate(limits(), 950.0, T0 + 120)
+    assert again.entry(950.0, 950.0, 0.0, 0, T0 + 120).allowed  # a fresh gate forgot the trip
+    again.restore(gate.state())
+    assert again.entry(950.0, 950.0, 0.0, 0, T0 + 120).blocked is BlockReason.DAILY_LOSS
+    with pytest.raises(ValueError, match="numbers"):
+        again.restore([1.0])

@@ -22,12 +22,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from solbot.domain import CandleSeries, IntArray, Timeframe
+from solbot.domain import CandleSeries, FloatArray, IntArray, Timeframe
 
 __all__ = [
     "DEFAULT_START_TIME",
+    "RegimeState",
     "TokenProfile",
+    "WalkSteps",
     "derive_seed",
+    "regime_walk",
     "synth_candles",
     "token_profile",
 ]
@@ -94,16 +97,15 @@ def synth_candles(
     if bars == 0:
         return CandleSeries.empty(timeframe)
     rng = np.random.default_rng(seed)
-    bar_days = timeframe.seconds / 86_400.0
-    trend = _regimes(rng, bars, trend_days / bar_days, len(_TREND_SHARPE))
-    calm_or_wild = _regimes(rng, bars, volatility_days / bar_days, len(_VOLATILITY))
-
-    dt = timeframe.seconds / _YEAR
-    sigma = _VOLATILITY[calm_or_wild] * volatility
-    sigma_bar = sigma * math.sqrt(dt)
-    drift = (_TREND_SHARPE[trend] * sigma - 0.5 * sigma**2) * dt
-    shocks = rng.standard_t(_TAIL_DF, bars) / math.sqrt(_TAIL_DF / (_TAIL_DF - 2.0))
-    moves = drift + sigma_bar * shocks
+    walk = regime_walk(
+        rng,
+        bars,
+        timeframe.seconds,
+        volatility=volatility,
+        trend_days=trend_days,
+        volatility_days=volatility_days,
+    )
+    calm_or_wild, sigma_bar, shocks, moves = walk.calm_or_wild, walk.sigma, walk.shocks, walk.moves
 
     gaps = np.where(rng.random(bars) < gap_probability, rng.normal(0.0, 0.5, bars), 0.0)
     gaps[0] = 0.0
@@ -132,20 +134,111 @@ def synth_candles(
     return CandleSeries(timeframe, times, open_, high, low, close, volume)
 
 
-def _regimes(rng: np.random.Generator, bars: int, mean_bars: float, states: int) -> IntArray:
-    """A Markov chain's state per bar: geometric spells, each in a state unlike the last."""
+@dataclass(frozen=True, slots=True)
+class RegimeState:
+    """Where the two regime chains stand after a stretch of the walk.
+
+    Each chain is in state `trend` / `volatility` (indices into the bull/bear/sideways and
+    low/high tables) with `*_left` more steps to go in the current spell; 0 means the next step
+    starts a new spell. Carrying this (with the RNG state) lets a walk be generated in pieces
+    whose regimes run on across the joins, a spell in progress continuing for exactly its
+    remaining steps: what the sim's live price process needs to grow its path lazily. (The pieces
+    are not the same draws as one long call: the draws are batched per call.)
+    """
+
+    trend: int
+    trend_left: int
+    volatility: int
+    volatility_left: int
+
+
+@dataclass(frozen=True, slots=True)
+class WalkSteps:
+    """A stretch of the regime-switching walk: per step, the regimes, the step volatility
+    (`sigma`, not annualised), the standardised fat-tailed shock, and the log-return `moves`."""
+
+    trend: IntArray
+    calm_or_wild: IntArray
+    sigma: FloatArray
+    shocks: FloatArray
+    moves: FloatArray
+    end: RegimeState
+
+
+def regime_walk(
+    rng: np.random.Generator,
+    steps: int,
+    step_seconds: float,
+    *,
+    volatility: float = 1.0,
+    trend_days: float = 12.0,
+    volatility_days: float = 4.0,
+    state: RegimeState | None = None,
+) -> WalkSteps:
+    """`steps` log-returns of the walk, `step_seconds` apart, continuing from `state`.
+
+    With `state=None` the chains start afresh (a random first state each); this is exactly what
+    `synth_candles` draws for its bars, in the same order (trend, volatility, shocks). Given the
+    `state` a previous stretch ended in (`WalkSteps.end`) and the same `rng`, the regimes carry on
+    where that stretch left them.
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    step_days = step_seconds / 86_400.0
+    trend_start = None if state is None else (state.trend, state.trend_left)
+    vol_start = None if state is None else (state.volatility, state.volatility_left)
+    trend, trend_end = _regimes(rng, steps, trend_days / step_days, len(_TREND_SHARPE), trend_start)
+    calm_or_wild, vol_end = _regimes(
+        rng, steps, volatility_days / step_days, len(_VOLATILITY), vol_start
+    )
+
+    dt = step_seconds / _YEAR
+    sigma = _VOLATILITY[calm_or_wild] * volatility
+    sigma_bar = sigma * math.sqrt(dt)
+    drift = (_TREND_SHARPE[trend] * sigma - 0.5 * sigma**2) * dt
+    shocks = rng.standard_t(_TAIL_DF, steps) / math.sqrt(_TAIL_DF / (_TAIL_DF - 2.0))
+    moves = drift + sigma_bar * shocks
+    end = RegimeState(trend_end[0], trend_end[1], vol_end[0], vol_end[1])
+    return WalkSteps(trend, calm_or_wild, sigma_bar, shocks, moves, end)
+
+
+def _regimes(
+    rng: np.random.Generator,
+    bars: int,
+    mean_bars: float,
+    states: int,
+    start: tuple[int, int] | None = None,
+) -> tuple[IntArray, tuple[int, int]]:
+    """A Markov chain's state per bar: geometric spells, each in a state unlike the last.
+
+    `start` is (state, bars left in its spell) to continue a chain, None to begin one. Returns
+    the states and the chain's end: (last state, bars left in that spell).
+    """
     p = min(1.0, 1.0 / max(mean_bars, 1.0))
-    batch = int(bars * p * 1.5) + 16
+    if start is None:
+        label, left = 0, 0
+    else:
+        label, left = start
+        if left >= bars:
+            return np.full(bars, label, dtype=np.int64), (label, left - bars)
+    need = bars - left
+    batch = int(need * p * 1.5) + 16
     lengths = rng.geometric(p, batch)
-    while int(lengths.sum()) < bars:
+    while int(lengths.sum()) < need:
         lengths = np.concatenate((lengths, rng.geometric(p, batch)))
-    spells = int(np.searchsorted(np.cumsum(lengths), bars)) + 1
+    spells = int(np.searchsorted(np.cumsum(lengths), need)) + 1
     lengths = lengths[:spells]
-    first = int(rng.integers(states))
-    steps = rng.integers(1, states, spells - 1)  # never 0: a new spell changes state
-    labels = (first + np.concatenate(([0], np.cumsum(steps)))) % states
-    out: IntArray = np.repeat(labels, lengths)[:bars].astype(np.int64)
-    return out
+    if start is None:
+        first = int(rng.integers(states))
+        steps = rng.integers(1, states, spells - 1)  # never 0: a new spell changes state
+        labels = (first + np.concatenate(([0], np.cumsum(steps)))) % states
+    else:
+        steps = rng.integers(1, states, spells)
+        labels = (label + np.cumsum(steps)) % states
+    out: IntArray = np.repeat(labels, lengths)[:need].astype(np.int64)
+    if left:
+        out = np.concatenate((np.full(left, label, dtype=np.int64), out))
+    return out, (int(labels[-1]), int(lengths.sum()) - need)
 
 
 def _check(

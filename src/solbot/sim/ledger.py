@@ -11,7 +11,13 @@ library, not a cluster: its clock stands still, and it accepts only its single l
   last 150 blocks' hashes (`lastValidBlockHeight` = the hash's height + 150), as on mainnet;
   LiteSVM's own check (latest hash only) is switched off and this one is applied instead.
 - **Signature statuses.** Every processed transaction's slot, fee and error are remembered for
-  `getSignatureStatuses`; a re-sent transaction that already landed is reported as such.
+  `getSignatureStatuses`; a re-sent transaction that already landed is reported as such. Errors
+  are written as the JSON-RPC API writes them (`BlockhashNotFound`,
+  `{"InstructionError":[0,{"Custom":1}]}`), so the embedded chain and the RPC one agree.
+- **Commitment.** The sim has one leader and no forks: a block is confirmed at once and
+  finalized (rooted) `FINALITY_SLOTS` slots later, about 12.8 s, as on mainnet.
+- **Transaction history.** The latest transactions are kept with their block time and the lamport
+  balances of their accounts before and after, for `getTransaction`.
 - **Snapshots.** The accounts the sim created or a transaction touched, the clock and the block
   window serialise to JSON and restore, so a stopped sim continues the same world.
 """
@@ -22,7 +28,7 @@ import json
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from solders.account import Account
 from solders.hash import Hash
@@ -34,12 +40,26 @@ from solders.token.associated import get_associated_token_address
 from solders.token.state import Mint, TokenAccount, TokenAccountState
 from solders.transaction import VersionedTransaction
 from solders.transaction_metadata import FailedTransactionMetadata
-from spl.token.constants import TOKEN_PROGRAM_ID
+from solders.transaction_status import (
+    InstructionErrorBorshIO,
+    InstructionErrorCustom,
+    InstructionErrorFieldless,
+    TransactionErrorDuplicateInstruction,
+    TransactionErrorFieldless,
+    TransactionErrorInstructionError,
+    TransactionErrorInsufficientFundsForRent,
+    TransactionErrorProgramExecutionTemporarilyRestricted,
+)
+from spl.token.constants import ACCOUNT_LEN, TOKEN_PROGRAM_ID
+
+from solbot.sim.sbf_thread import run_sbf
 
 SLOT_SECONDS = 0.4
 VALIDITY_BLOCKS = 150
 FIRST_SLOT = 1_000
+FINALITY_SLOTS = 32  # a block is rooted (finalized) this many slots after it is confirmed
 _STATUS_MEMORY = 50_000  # signatures remembered for status queries (oldest dropped first)
+_HISTORY_MEMORY = 10_000  # whole transactions remembered for getTransaction (oldest dropped first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +71,23 @@ class TxOutcome:
     err: str | None
     fee: int
     logs: tuple[str, ...]
+    units: int = 0  # compute units consumed
 
     @property
     def ok(self) -> bool:
         return self.err is None
+
+
+@dataclass(frozen=True, slots=True)
+class TxRecord:
+    """A processed transaction as `getTransaction` reports it: the transaction, its outcome, the
+    block time, and the lamports of its (static) account keys before and after."""
+
+    transaction: VersionedTransaction
+    outcome: TxOutcome
+    block_time: int
+    pre_balances: tuple[int, ...]
+    post_balances: tuple[int, ...]
 
 
 class RejectedError(Exception):
@@ -80,6 +113,7 @@ class SimLedger:
         self.block_height = 0
         self._hashes: OrderedDict[str, int] = OrderedDict()  # blockhash -> block height
         self._statuses: OrderedDict[Signature, TxOutcome] = OrderedDict()
+        self._history: OrderedDict[Signature, TxRecord] = OrderedDict()
         self._touched: set[Pubkey] = set()
         self._new_block()
 
@@ -136,35 +170,72 @@ class SimLedger:
             raise RejectedError("AlreadyProcessed")
         if not self.is_blockhash_valid(tx.message.recent_blockhash):
             raise RejectedError("BlockhashNotFound")
-        result = self.svm.send_transaction(tx)
+        keys = tx.message.account_keys
+        pre = tuple(self.balance(key) for key in keys)
+        result = run_sbf(lambda: self.svm.send_transaction(tx))  # see sim/sbf_thread.py
         if isinstance(result, FailedTransactionMetadata):
-            err = _error_name(result.err())
+            err = _error_text(result.err())
             meta = result.meta()
-            if meta.fee() == 0:  # rejected before execution: signature, fee payer, ...
+            # LiteSVM reports a fee even for a transaction it refused before execution (bad
+            # signature, unknown or broke fee payer, ...); only a committed one is in its history.
+            if err == "AlreadyProcessed" or self.svm.get_transaction(signature) is None:
                 raise RejectedError(err, tuple(meta.logs()))
-            outcome = TxOutcome(signature, self.slot, err, meta.fee(), tuple(meta.logs()))
+            outcome = TxOutcome(
+                signature, self.slot, err, meta.fee(), tuple(meta.logs()),
+                meta.compute_units_consumed(),
+            )  # fmt: skip
         else:
-            outcome = TxOutcome(signature, self.slot, None, result.fee(), tuple(result.logs()))
-        self._touched.update(tx.message.account_keys)
+            outcome = TxOutcome(
+                signature, self.slot, None, result.fee(), tuple(result.logs()),
+                result.compute_units_consumed(),
+            )  # fmt: skip
+        self._touched.update(keys)
         self._remember(outcome)
+        post = tuple(self.balance(key) for key in keys)
+        self._history[signature] = TxRecord(tx, outcome, int(self._now), pre, post)
+        while len(self._history) > _HISTORY_MEMORY:
+            self._history.popitem(last=False)
         return outcome
 
-    def simulate(self, tx: VersionedTransaction) -> TxOutcome:
-        """Run a transaction without committing it (preflight)."""
+    def simulate(self, tx: VersionedTransaction, *, sig_verify: bool = True) -> TxOutcome:
+        """Run a transaction without committing it (preflight).
+
+        Refuses, as `send` would (and in the same order), a transaction that already landed or
+        whose blockhash expired: the status-cache and age checks of a validator's preflight.
+        `sig_verify=False` skips signature checks, as `simulateTransaction` does by default.
+        """
+        if tx.signatures[0] in self._statuses:
+            raise RejectedError("AlreadyProcessed")
         if not self.is_blockhash_valid(tx.message.recent_blockhash):
             raise RejectedError("BlockhashNotFound")
-        result = self.svm.simulate_transaction(tx)
+        verifying = self.svm.get_sigverify()
+        self.svm.with_sigverify(sig_verify)  # LiteSVM's builders change it in place
+        try:
+            result = run_sbf(lambda: self.svm.simulate_transaction(tx))
+        finally:
+            self.svm.with_sigverify(verifying)
         if isinstance(result, FailedTransactionMetadata):
             meta = result.meta()
             return TxOutcome(
-                tx.signatures[0], self.slot, _error_name(result.err()), meta.fee(),
-                tuple(meta.logs()),
+                tx.signatures[0], self.slot, _error_text(result.err()), meta.fee(),
+                tuple(meta.logs()), meta.compute_units_consumed(),
             )  # fmt: skip
         meta = result.meta()
-        return TxOutcome(tx.signatures[0], self.slot, None, meta.fee(), tuple(meta.logs()))
+        return TxOutcome(
+            tx.signatures[0], self.slot, None, meta.fee(), tuple(meta.logs()),
+            meta.compute_units_consumed(),
+        )  # fmt: skip
 
     def status(self, signature: Signature) -> TxOutcome | None:
         return self._statuses.get(signature)
+
+    def transaction(self, signature: Signature) -> TxRecord | None:
+        """A recent processed transaction with its outcome and balances (None when unknown)."""
+        return self._history.get(signature)
+
+    def confirmation(self, outcome: TxOutcome) -> Literal["confirmed", "finalized"]:
+        """The commitment a processed transaction has reached by now."""
+        return "finalized" if self.slot - outcome.slot >= FINALITY_SLOTS else "confirmed"
 
     def _remember(self, outcome: TxOutcome) -> None:
         self._statuses[outcome.signature] = outcome
@@ -230,6 +301,26 @@ class SimLedger:
     def account(self, address: Pubkey) -> Account | None:
         return self.svm.get_account(address)
 
+    def token_accounts(
+        self, owner: Pubkey, mint: Pubkey | None = None
+    ) -> list[tuple[Pubkey, Account]]:
+        """`owner`'s SPL Token accounts (of `mint` only, if given), in address order.
+
+        The accounts this world created or a transaction touched are scanned, which stands in
+        for the owner index a validator keeps for `getTokenAccountsByOwner`.
+        """
+        found = []
+        for address in sorted(self._touched, key=str):
+            account = self.svm.get_account(address)
+            if account is None or account.owner != TOKEN_PROGRAM_ID:
+                continue
+            if len(account.data) != ACCOUNT_LEN:
+                continue  # a mint or a multisig
+            state = TokenAccount.from_bytes(bytes(account.data))
+            if state.owner == owner and (mint is None or state.mint == mint):
+                found.append((address, account))
+        return found
+
     def _put(self, address: Pubkey, account: Account) -> None:
         self._touched.add(address)
         self.svm.set_account(address, account)
@@ -270,6 +361,7 @@ class SimLedger:
         ledger.block_height = int(snap["block_height"])
         ledger._hashes = OrderedDict()
         ledger._statuses = OrderedDict()
+        ledger._history = OrderedDict()
         ledger._touched = set()
         for address, data in snap["accounts"].items():
             ledger._put(Pubkey.from_string(address), Account.from_json(json.dumps(data)))
@@ -282,10 +374,37 @@ _SYSTEM_PROGRAM = Pubkey.from_string("11111111111111111111111111111111")
 _SYSVAR_OWNER = Pubkey.from_string("Sysvar1111111111111111111111111111111111111")
 
 
-def _error_name(err: object) -> str:
-    """`TransactionErrorFieldless.BlockhashNotFound` -> `BlockhashNotFound`; keeps details."""
-    text = str(err)
-    return text.rsplit(".", 1)[-1] if text.startswith("TransactionErrorFieldless.") else text
+def _error_text(err: object) -> str:
+    """A runtime error as text: its name when it has no fields (`BlockhashNotFound`), else the
+    compact JSON the RPC answers (`{"InstructionError":[0,{"Custom":1}]}`)."""
+    value = error_json(err)
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+def error_json(err: object) -> str | dict[str, Any]:
+    """A solders `TransactionErrorType` in the JSON the Solana RPC uses (serde's externally tagged
+    form of agave's `TransactionError`); solders' own `to_json` drops the variant tags."""
+    if isinstance(err, TransactionErrorFieldless):
+        return str(err).rsplit(".", 1)[-1]
+    if isinstance(err, TransactionErrorInstructionError):
+        return {"InstructionError": [err.index, _instruction_error_json(err.err)]}
+    if isinstance(err, TransactionErrorInsufficientFundsForRent):
+        return {"InsufficientFundsForRent": {"account_index": err.account_index}}
+    if isinstance(err, TransactionErrorProgramExecutionTemporarilyRestricted):
+        return {"ProgramExecutionTemporarilyRestricted": {"account_index": err.account_index}}
+    if isinstance(err, TransactionErrorDuplicateInstruction):
+        return {"DuplicateInstruction": err.index}
+    return str(err)
+
+
+def _instruction_error_json(err: object) -> Any:
+    if isinstance(err, InstructionErrorCustom):
+        return {"Custom": err.code}
+    if isinstance(err, InstructionErrorBorshIO):
+        return {"BorshIoError": err.value}
+    if isinstance(err, InstructionErrorFieldless):
+        return str(err).rsplit(".", 1)[-1]
+    return str(err)
 
 
 def new_keypair_from_seed(seed: bytes) -> Keypair:

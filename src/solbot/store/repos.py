@@ -142,6 +142,8 @@ class Orders(_Repo):
         route: Route | str = Route.V2,
         exit_reason: ExitReason | str | None = None,
         position_id: str | None = None,
+        stop_frac: Decimal | None = None,
+        target_frac: Decimal | None = None,
     ) -> OrderRow:
         """Journal a new order in state `created`, or return the one with this key.
 
@@ -174,6 +176,8 @@ class Orders(_Repo):
                 "route": route.value,
                 "attempts": 0,
                 "position_id": position_id,
+                "stop_frac": stop_frac,
+                "target_frac": target_frac,
                 "created_at": now,
                 "updated_at": now,
             },

@@ -121,6 +121,10 @@ class OrderRow(Base):
     # restart settle such an order from balances.
     own_signature: Mapped[str | None] = mapped_column(SIGNATURE)
     balance_before: Mapped[int | None] = mapped_column(Atoms())
+    # An entry carries its exit levels (fractions of the fill price) so that the position opens
+    # in the same transaction that confirms the order, even when that happens after a restart.
+    stop_frac: Mapped[Decimal | None] = mapped_column(Price())
+    target_frac: Mapped[Decimal | None] = mapped_column(Price())
     last_valid_block_height: Mapped[int | None] = mapped_column(BigInteger())
     filled_in: Mapped[int | None] = mapped_column(Atoms())
     filled_out: Mapped[int | None] = mapped_column(Atoms())

@@ -1,1 +1,1 @@
-"""Wallets: keys held in memory behind redacting types; the encrypted vault comes with multi-user."""
+"""Wallets: keys in memory behind redacting types (the encrypted vault comes with multi-user)."""

@@ -85,6 +85,8 @@ def upgrade() -> None:
         sa.Column("signature", SIGNATURE, nullable=True),
         sa.Column("own_signature", SIGNATURE, nullable=True),
         sa.Column("balance_before", ATOMS, nullable=True),
+        sa.Column("stop_frac", PRICE, nullable=True),
+        sa.Column("target_frac", PRICE, nullable=True),
         sa.Column("last_valid_block_height", sa.BigInteger(), nullable=True),
         sa.Column("filled_in", ATOMS, nullable=True),
         sa.Column("filled_out", ATOMS, nullable=True),

@@ -1,0 +1,153 @@
+"""`solbot run`: the trading loop, on the simulated network unless told otherwise."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from solbot.cli.context import settings
+from solbot.cli.options import parse_duration
+from solbot.engine import Event
+from solbot.errors import UserError
+from solbot.runner import LIVE_OPT_IN, RunOptions, Runtime, Summary, build
+
+_STATUS_EVERY = 60  # ticks between status lines
+
+
+def run(
+    speed: Annotated[
+        float,
+        typer.Option(
+            min=0.001,
+            metavar="N",
+            help="Sim only: N simulated seconds per real second (600 runs a day in 2.4 min).",
+        ),
+    ] = 1.0,
+    stop_after: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DURATION",
+            help="Stop after this much bot time (e.g. 90m, 6h, 1d) and print a summary.",
+        ),
+    ] = None,
+    live: Annotated[
+        bool,
+        typer.Option(help="Allow mainnet (real money); you will be asked to type a confirmation."),
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every HTTP call.")] = False,
+) -> None:
+    """Run the bot: poll prices, build candles, trade on closed candles, manage exits.
+
+    By default everything runs offline on the embedded simulated Solana network (LiteSVM, the
+    real Solana runtime) with simulated money: real transactions, real signatures, a real
+    database. The sim's world (accounts, clock, prices) is saved next to the database, so
+    stopping and starting again continues it. Stop with Ctrl-C: the current tick finishes,
+    in-flight orders are journaled, and a summary is printed.
+    """
+    cfg = settings()
+    options = RunOptions(
+        speed=speed,
+        stop_after=parse_duration(stop_after, "--stop-after") if stop_after else None,
+        live=live,
+    )
+    if cfg.network == "mainnet":
+        _confirm_live(cfg.live == LIVE_OPT_IN, live)
+    _logging(verbose)
+    console = Console()
+    summary = asyncio.run(_main(options, console))
+    _print_summary(console, summary)
+    if not summary.consistent:
+        raise typer.Exit(code=1)
+
+
+async def _main(options: RunOptions, console: Console) -> Summary:
+    def show(event: Event) -> None:
+        if event.kind in ("entry", "exit", "breaker", "failed", "recovered"):
+            console.print(f"[dim]{_when(event.time)}[/] {event.kind:>9}  {event.text}")
+
+    async with build(settings(), options, on_event=show) as runtime:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, runtime.stop)
+        _banner(console, runtime)
+        return await runtime.run(on_tick=lambda rt: _status(console, rt))
+
+
+def _confirm_live(opted_in: bool, flag: bool) -> None:
+    if opted_in:
+        return
+    if not flag:
+        raise UserError(f"mainnet trades real money: set SOLBOT_LIVE={LIVE_OPT_IN} or pass --live")
+    if not sys.stdin.isatty():
+        raise UserError("--live needs a terminal to confirm; or set SOLBOT_LIVE=I_UNDERSTAND")
+    typed = typer.prompt("This trades REAL money on mainnet. Type 'trade real money' to go on")
+    if typed.strip() != "trade real money":
+        raise UserError("not confirmed; nothing was started")
+
+
+def _logging(verbose: bool) -> None:
+    settings().data_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        filename=str(settings().data_dir / "solbot.log"),
+    )
+    for noisy in ("httpx", "alembic", "sqlalchemy"):
+        logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def _banner(console: Console, runtime: Runtime) -> None:
+    cfg = runtime.settings
+    where = "embedded sim network" if runtime.network is not None else cfg.network
+    console.print(
+        f"[bold]solbot[/] on the {where} · wallet {runtime.signer.pubkey()} · "
+        f"{cfg.strategy} on {cfg.timeframe.value} · tier {cfg.risk_tier} · "
+        f"tokens {', '.join(t.symbol for t in runtime.engine.tokens)}"
+    )
+    if runtime.network is not None:
+        console.print(
+            f"[dim]simulated money; {runtime.options.speed:g}x speed; state in "
+            f"{cfg.sim_state_path}; log in {cfg.data_dir / 'solbot.log'}[/]"
+        )
+
+
+def _status(console: Console, runtime: Runtime) -> None:
+    stats = runtime.engine.stats
+    if stats.ticks % _STATUS_EVERY:
+        return
+    console.print(
+        f"[dim]{_when(runtime.clock.now())}  ticks {stats.ticks:,}  entries {stats.entries}  "
+        f"exits {stats.exits}  realised PnL {stats.realised_pnl:+.2f}[/]"
+    )
+
+
+def _print_summary(console: Console, summary: Summary) -> None:
+    hours = (summary.ended - summary.started) / 3600
+    table = Table(
+        title=f"run summary: {hours:.1f} h of bot time", title_justify="left", show_header=False
+    )
+    table.add_column("")
+    table.add_column("", justify="right")
+    table.add_row("ticks", f"{summary.ticks:,}")
+    table.add_row("entries / exits", f"{summary.entries} / {summary.exits}")
+    table.add_row("failed orders", str(summary.failed))
+    table.add_row("realised PnL", f"{summary.realised_pnl:+.2f} {summary.quote}")
+    table.add_row("cash", f"{summary.cash:,.2f} {summary.quote}")
+    for reason, n in sorted(summary.blocked.items()):
+        table.add_row(f"entries blocked: {reason}", str(n))
+    for token, db, chain in summary.open_positions:
+        mark = "[green]✓[/]" if db == chain else "[red]✗ chain differs[/]"
+        table.add_row(f"open {token}", f"{db:,} atoms (chain {chain:,}) {mark}")
+    console.print(table)
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")

@@ -1,0 +1,389 @@
+"""One tick of the trading loop: prices → candles → signals (once per token) → each user's
+exits, breakers and entries → the executor.
+
+The same rules as the backtester, called the same way:
+- a signal is computed once per token when its candle closes, from the rolling window
+  (`Strategy.signal_at_last`), and then fanned out to every user;
+- price exits (stop, trailing stop, target) are checked on every tick with the compiled exit
+  functions; signal exits and the maximum holding time when a candle closes;
+- entries pass the user's `RiskGate` (the compiled breakers) and are sized from the user's own
+  portfolio value.
+A missing or stale price never triggers anything: that token simply sits the tick out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from solders.pubkey import Pubkey
+from sqlalchemy import func, select
+
+from solbot.chain.port import Chain
+from solbot.clock import Clock
+from solbot.domain import (
+    BlockReason,
+    Candle,
+    CandleSeries,
+    ExitReason,
+    ExitRules,
+    Signal,
+    Timeframe,
+)
+from solbot.domain import TokenInfo as Token
+from solbot.execution.executor import Executor, Outcome, SwapIntent
+from solbot.execution.exits import held_too_long, price_exit, stop_level
+from solbot.execution.jupiter import VenueError
+from solbot.execution.signing import Signer
+from solbot.market.candles import CandleBook, CandleBuilder
+from solbot.market.feeds.jupiter_price import JupiterPriceFeed
+from solbot.market.store import CandleStore
+from solbot.risk import RiskGate
+from solbot.store.db import Database
+from solbot.store.repos import Positions
+from solbot.store.states import Purpose, Side
+from solbot.store.tables import MetaEntry, OrderRow, PositionRow
+from solbot.strategy.base import Strategy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Account:
+    """A user the loop trades for: their wallet, breakers and counters."""
+
+    user_id: str
+    signer: Signer
+    gate: RiskGate
+    reserve: float = 0.0  # quote units never traded (the SOL fee reserve when SOL is the quote)
+    active: bool = True
+
+
+@dataclass
+class Event:
+    """Something worth telling the operator (and, later, the user)."""
+
+    time: float
+    user_id: str | None
+    kind: str
+    text: str
+
+
+@dataclass
+class TickStats:
+    """Counters for the status line and the end-of-run summary."""
+
+    ticks: int = 0
+    candles: int = 0
+    entries: int = 0
+    exits: int = 0
+    failed: int = 0
+    blocked: dict[str, int] = field(default_factory=dict)
+    realised_pnl: Decimal = Decimal(0)
+
+
+class Engine:
+    """Runs ticks for a set of accounts over one token universe and one strategy."""
+
+    def __init__(
+        self,
+        *,
+        tokens: Sequence[Token],
+        quote: Token,
+        strategy: Strategy,
+        feed: JupiterPriceFeed,
+        executor: Executor,
+        chain: Chain,
+        db: Database,
+        clock: Clock,
+        exits: ExitRules,
+        timeframe: Timeframe,
+        accounts: Sequence[Account],
+        store: CandleStore | None = None,
+        max_price_age: float = 60.0,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
+        self.tokens = list(tokens)
+        self.quote = quote
+        self.strategy = strategy
+        self.feed = feed
+        self.executor = executor
+        self.chain = chain
+        self.db = db
+        self.clock = clock
+        self.exits = exits
+        self.accounts = list(accounts)
+        self.store = store
+        self.max_price_age = max_price_age
+        self.on_event = on_event or (lambda _e: None)
+        self.timeframe = timeframe
+        self.book = CandleBook(timeframe, strategy.samples_needed)
+        self.builders = {t.symbol: CandleBuilder(timeframe) for t in self.tokens}
+        self.prices: dict[str, Decimal] = {}  # last fresh USD price per symbol
+        self.stats = TickStats()
+
+    # ------------------------------------------------------------------ start-up
+    async def start(self) -> None:
+        """Warm the candle windows from stored history and finish what a crash left open."""
+        if self.store is not None:
+            now = self.clock.now()
+            start = int(now) - self.timeframe.seconds * (self.strategy.samples_needed + 1)
+            for token in self.tokens:
+                history = self.store.load(token.symbol, self.timeframe, start, int(now))
+                closed = _closed_before(history, now)
+                if len(closed):
+                    self.book.extend(token.symbol, closed)
+        for account in self.accounts:
+            await self._load_gate(account)
+            for outcome in await self.executor.recover(account.signer, account.user_id):
+                self._say(
+                    account.user_id, "recovered", f"order {outcome.order_id}: {outcome.state}"
+                )
+
+    # ------------------------------------------------------------------ one tick
+    async def tick(self) -> None:
+        now = self.clock.now()
+        self.stats.ticks += 1
+        try:
+            snapshot = await self.feed.snapshot([t.mint for t in self.tokens])
+        except VenueError as exc:
+            self._say(None, "prices", f"no prices this tick: {exc}")
+            return
+        fresh = snapshot.fresh(now, self.max_price_age)
+        closed: dict[str, Candle] = {}
+        for token in self.tokens:
+            usd = fresh.get(token.mint)
+            if usd is None:
+                continue
+            self.prices[token.symbol] = usd
+            for candle in self.builders[token.symbol].add(now, float(usd)):
+                self.book.append(token.symbol, candle)
+                closed[token.symbol] = candle
+                self.stats.candles += 1
+                if self.store is not None:
+                    self.store.merge(
+                        token.symbol, CandleSeries.from_candles([candle], candle.timeframe)
+                    )
+        signals = {
+            symbol: self.strategy.signal_at_last(self.book.series(symbol))
+            for symbol in closed
+            if self.book.is_warm(symbol)
+        }
+        for account in self.accounts:
+            if account.active:
+                await self._trade(account, fresh, signals, set(closed), now)
+
+    async def _trade(
+        self,
+        account: Account,
+        fresh: dict[str, Decimal],
+        signals: dict[str, Signal],
+        closed: set[str],
+        now: float,
+    ) -> None:
+        owner = account.signer.pubkey()
+        async with self.db.session() as s:
+            positions = await Positions(s, self.clock).all_open(account.user_id)
+        cash = self._units(self.quote, await self.chain.token_balance(owner, _pk(self.quote.mint)))
+        value = float(cash) + sum(
+            float(self._units_of(p) * self.prices.get(p.token, p.entry_price)) for p in positions
+        )
+        tripped = account.gate.mark(value, now)
+        if tripped is not BlockReason.NONE:
+            self._say(account.user_id, "breaker", account.gate.describe(tripped, now))
+        for position in positions:
+            reason = await self._exit_reason(position, fresh, signals, closed, now)
+            if reason is not None:
+                await self._exit(account, position, reason, now)
+        held = {p.token for p in positions}
+        open_count = len(positions)
+        for symbol, signal in signals.items():
+            if not signal.entry or symbol in held:
+                continue
+            verdict = account.gate.entry(value, float(cash), account.reserve, open_count, now)
+            if not verdict.allowed:
+                label = verdict.blocked.label
+                self.stats.blocked[label] = self.stats.blocked.get(label, 0) + 1
+                self._say(
+                    account.user_id,
+                    "blocked",
+                    f"{symbol}: {account.gate.describe(verdict.blocked, now)}",
+                )
+                continue
+            outcome = await self._enter(account, symbol, signal, verdict.budget, now)
+            if outcome is not None and outcome.confirmed:
+                open_count += 1
+                cash -= self._units(self.quote, outcome.filled_in or 0)
+        await self._save_gate(account)
+
+    async def _exit_reason(
+        self,
+        position: PositionRow,
+        fresh: dict[str, Decimal],
+        signals: dict[str, Signal],
+        closed: set[str],
+        now: float,
+    ) -> str | None:
+        """Why `position` should close now, or None. Price exits use the compiled rules on the
+        tick price; the trailing stop ratchets from prices seen before this tick."""
+        usd = fresh.get(_mint_of(self.tokens, position.token))
+        if usd is None:
+            return None
+        price = float(usd) / float(self._quote_usd(fresh))
+        stop = float(position.stop_loss) if position.stop_loss is not None else math.nan
+        target = float(position.take_profit) if position.take_profit is not None else math.nan
+        trail = float(position.trailing_stop_pct or 0) / 100.0
+        level, owner = stop_level(stop, float(position.highest_price), trail)
+        reason, _fill = price_exit(price, price, price, level, owner, target)
+        if reason:
+            return ExitReason(reason).name.lower()
+        if price > float(position.highest_price):
+            async with self.db.session() as s:
+                await Positions(s, self.clock).update_highest(position.id, Decimal(str(price)))
+        if position.token in closed:
+            signal = signals.get(position.token)
+            if signal is not None and signal.exit:
+                return ExitReason.SIGNAL.name.lower()
+            max_hold = self.exits.max_hold_minutes * 60.0
+            if held_too_long(position.entry_time.timestamp(), now, max_hold):
+                return ExitReason.MAX_HOLD.name.lower()
+        return None
+
+    async def _exit(self, account: Account, position: PositionRow, reason: str, now: float) -> None:
+        attempt = await self._exit_attempt(position.id)
+        intent = SwapIntent(
+            user_id=account.user_id,
+            token=position.token,
+            side=Side.SELL,
+            input_mint=position.mint,
+            output_mint=self.quote.mint,
+            amount_in=position.quantity,
+            purpose=Purpose.EXIT,
+            signal_key=f"{position.id}:exit:{attempt}",
+            exit_reason=reason,
+            position_id=position.id,
+        )
+        outcome = await self._submit(account, intent)
+        if outcome is not None and outcome.confirmed:
+            proceeds = self._units(self.quote, outcome.filled_out or 0)
+            pnl = proceeds - self._units(self.quote, position.cost)
+            self.stats.exits += 1
+            self.stats.realised_pnl += pnl
+            account.gate.record_trade(float(pnl), now)
+            self._say(
+                account.user_id,
+                "exit",
+                f"{position.token} closed ({reason}), PnL {pnl:+.2f} {self.quote.symbol}",
+            )
+
+    async def _enter(
+        self, account: Account, symbol: str, signal: Signal, budget: float, now: float
+    ) -> Outcome | None:
+        token = next(t for t in self.tokens if t.symbol == symbol)
+        amount = int(Decimal(str(budget)).scaleb(self.quote.decimals))
+        if amount <= 0:
+            return None
+        stop = signal.stop_loss if signal.stop_loss is not None else self.exits.stop_loss_pct / 100
+        target = (
+            signal.take_profit
+            if signal.take_profit is not None
+            else (self.exits.take_profit_pct / 100 or None)
+        )
+        candle = self.book.last(symbol)
+        intent = SwapIntent(
+            user_id=account.user_id,
+            token=symbol,
+            side=Side.BUY,
+            input_mint=self.quote.mint,
+            output_mint=token.mint,
+            amount_in=amount,
+            purpose=Purpose.ENTRY,
+            signal_key=f"{symbol}:{candle.open_time if candle else int(now)}:entry",
+            stop_frac=Decimal(str(stop)) if stop else None,
+            target_frac=Decimal(str(target)) if target else None,
+        )
+        outcome = await self._submit(account, intent)
+        if outcome is not None and outcome.confirmed:
+            self.stats.entries += 1
+            spent = self._units(self.quote, outcome.filled_in or 0)
+            self._say(
+                account.user_id, "entry", f"bought {symbol} for {spent:.2f} {self.quote.symbol}"
+            )
+        return outcome
+
+    async def _submit(self, account: Account, intent: SwapIntent) -> Outcome | None:
+        """One user's failure (no route, a refused transaction) never stops the loop."""
+        try:
+            outcome = await self.executor.submit(intent, account.signer)
+        except VenueError as exc:
+            self.stats.failed += 1
+            self._say(account.user_id, "failed", f"{intent.token} {intent.side}: {exc}")
+            return None
+        if not outcome.confirmed:
+            self.stats.failed += 1
+            self._say(
+                account.user_id,
+                "failed",
+                f"{intent.token} {intent.side}: {outcome.state} ({outcome.error})",
+            )
+        return outcome
+
+    async def _exit_attempt(self, position_id: str) -> int:
+        """Exit orders already made for this position: a failed one's key cannot be reused."""
+        async with self.db.session() as s:
+            count = await s.scalar(
+                select(func.count())
+                .select_from(OrderRow)
+                .where(OrderRow.position_id == position_id)
+            )
+        return int(count or 0)
+
+    # ------------------------------------------------------------------ helpers
+    async def _load_gate(self, account: Account) -> None:
+        async with self.db.session() as s:
+            row = await s.get(MetaEntry, f"risk:{account.user_id}")
+        if row is not None:
+            account.gate.restore(json.loads(row.value))
+
+    async def _save_gate(self, account: Account) -> None:
+        async with self.db.session() as s:
+            key = f"risk:{account.user_id}"
+            row = await s.get(MetaEntry, key)
+            value = json.dumps(account.gate.state())
+            if row is None:
+                s.add(MetaEntry(key=key, value=value))
+            else:
+                row.value = value
+
+    def _quote_usd(self, fresh: dict[str, Decimal]) -> Decimal:
+        return fresh.get(self.quote.mint, Decimal(1)) if self.quote.symbol != "USDC" else Decimal(1)
+
+    def _units(self, token: Token, atoms: int) -> Decimal:
+        return Decimal(atoms).scaleb(-token.decimals)
+
+    def _units_of(self, position: PositionRow) -> Decimal:
+        token = next(t for t in self.tokens if t.symbol == position.token)
+        return self._units(token, position.quantity)
+
+    def _say(self, user_id: str | None, kind: str, text: str) -> None:
+        event = Event(self.clock.now(), user_id, kind, text)
+        log.info("%s %s: %s", kind, user_id or "-", text)
+        self.on_event(event)
+
+
+def _pk(mint: str) -> Pubkey:
+    return Pubkey.from_string(mint)
+
+
+def _mint_of(tokens: Sequence[Token], symbol: str) -> str:
+    return next(t.mint for t in tokens if t.symbol == symbol)
+
+
+def _closed_before(series: CandleSeries, now: float) -> CandleSeries:
+    """Only candles whose close is at or before `now` (the last one may still be forming)."""
+    keep = series.open_time + series.timeframe.seconds <= now
+    return series[: int(keep.sum())]

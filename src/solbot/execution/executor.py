@@ -1,0 +1,467 @@
+"""The order lifecycle: journal, quote, sign, send, confirm, settle; and recovery after a crash.
+
+Every step is written to the journal (`orders`) before the next one can have effects:
+
+    created ─quote─► quoted ─sign─► signed ─send/execute─► sent ─► confirmed | failed | expired
+
+- The intent is journaled before quoting, under an idempotency key (user, signal, side), so a
+  signal that is acted on twice (a restart, a retry) finds its order instead of making another.
+- The signed bytes are journaled before they are sent, so after a crash the same bytes are
+  re-sent (never re-signed with a new blockhash while the old one could still land).
+- Legacy v1 swaps: the user pays the fee, the transaction id is our own signature; we send
+  through the chain and re-send the same bytes until a status appears or the block height passes
+  `lastValidBlockHeight`.
+- Swap v2 on a market-maker route: the maker pays the fee and signs at `/execute`, so the
+  transaction id is unknown until `/execute` answers. The journal keeps the signed bytes, the
+  `requestId`, our own signature and the output balance before the swap; if the answer is lost
+  (a crash, a timeout), the order is settled from balances once its blockhash has expired.
+- A confirmed order is settled in the same database transaction that records it: the position
+  opens (or closes) with the quantity the chain says was received, and the trade is recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.transaction import VersionedTransaction
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from solbot.chain.port import Chain, SendError, SignatureStatus
+from solbot.clock import Clock
+from solbot.execution.jupiter import JupiterClient, VenueError
+from solbot.execution.signing import Signer, sign_own_slot, signer_index
+from solbot.store.db import Database
+from solbot.store.repos import Orders, Positions, Trades
+from solbot.store.states import OrderState, Purpose, Route, Side
+from solbot.store.tables import OrderRow
+
+log = logging.getLogger(__name__)
+
+_PENDING_SEND = {OrderState.SIGNED}
+_IN_FLIGHT = {OrderState.SIGNED, OrderState.SENT}
+
+
+@dataclass(frozen=True, slots=True)
+class SwapIntent:
+    """What the trading loop wants done. `signal_key` names the decision being acted on (for
+    an entry: token and candle; for an exit: the position and attempt)."""
+
+    user_id: str
+    token: str
+    side: Side
+    input_mint: str
+    output_mint: str
+    amount_in: int
+    purpose: Purpose
+    signal_key: str
+    exit_reason: str | None = None
+    position_id: str | None = None
+    stop_frac: Decimal | None = None
+    target_frac: Decimal | None = None
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.user_id}:{self.signal_key}:{self.side.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How an order ended (or where it stands, if it could not be finished now)."""
+
+    order_id: str
+    state: OrderState
+    filled_in: int | None = None
+    filled_out: int | None = None
+    signature: str | None = None
+    error: str | None = None
+
+    @property
+    def confirmed(self) -> bool:
+        return self.state is OrderState.CONFIRMED
+
+
+class Executor:
+    """Drives orders through their lifecycle against a venue and a chain, journaling each step."""
+
+    def __init__(
+        self,
+        db: Database,
+        jupiter: JupiterClient,
+        chain: Chain,
+        clock: Clock,
+        *,
+        decimals: Mapping[str, int],
+        route: Route = Route.V2,
+        slippage_bps: int = 50,
+        trailing_stop_pct: Decimal | None = None,
+        poll_seconds: float = 1.0,
+        resend_seconds: float = 2.0,
+    ) -> None:
+        self.db = db
+        self.jupiter = jupiter
+        self.chain = chain
+        self.clock = clock
+        self.decimals = dict(decimals)
+        self.route = route
+        self.slippage_bps = slippage_bps
+        self.trailing_stop_pct = trailing_stop_pct
+        self.poll_seconds = poll_seconds
+        self.resend_seconds = resend_seconds
+        self._owners: dict[str, Pubkey] = {}
+
+    # ------------------------------------------------------------------ the normal path
+    async def submit(self, intent: SwapIntent, signer: Signer) -> Outcome:
+        """Carry `intent` out, or find the order it already produced and finish that one."""
+        self.register_owner(intent.user_id, signer.pubkey())
+        async with self.db.session() as s:
+            order = await Orders(s, self.clock).create(
+                idempotency_key=intent.idempotency_key,
+                user_id=intent.user_id,
+                token=intent.token,
+                input_mint=intent.input_mint,
+                output_mint=intent.output_mint,
+                side=intent.side,
+                purpose=intent.purpose,
+                amount_in=intent.amount_in,
+                route=self.route,
+                exit_reason=intent.exit_reason,
+                position_id=intent.position_id,
+                stop_frac=intent.stop_frac,
+                target_frac=intent.target_frac,
+            )
+        if OrderState(order.state) is not OrderState.CREATED:
+            return await self.resume(order, signer)
+        owner = signer.pubkey()
+        try:
+            before = await self.chain.token_balance(owner, Pubkey.from_string(order.output_mint))
+            if Route(order.route) is Route.V2:
+                return await self._swap_v2(order, signer, before)
+            return await self._swap_v1(order, signer, before)
+        except VenueError as exc:
+            return await self._fail_unsent(order, str(exc))
+
+    async def _swap_v2(self, order: OrderRow, signer: Signer, before: int) -> Outcome:
+        quote = await self.jupiter.order(
+            order.input_mint,
+            order.output_mint,
+            order.amount_in,
+            taker=signer.pubkey(),
+            slippage_bps=self.slippage_bps,
+        )
+        if quote.transaction is None:
+            return await self._fail_unsent(
+                order, quote.error_message or "the venue returned no transaction"
+            )
+        await self._advance(
+            order,
+            OrderState.QUOTED,
+            {OrderState.CREATED},
+            request_id=quote.request_id,
+            quoted_out=quote.out_amount,
+            min_out=quote.other_amount_threshold,
+            last_valid_block_height=quote.last_valid_block_height,
+            balance_before=before,
+        )
+        signed = sign_own_slot(quote.unsigned_transaction(), signer)
+        own = signed.signatures[signer_index(signed, signer.pubkey())]
+        await self._advance(
+            order,
+            OrderState.SIGNED,
+            {OrderState.QUOTED},
+            signed_tx=bytes(signed),
+            own_signature=str(own),
+        )
+        try:
+            result = await self.jupiter.execute(
+                quote.request_id, signed, last_valid_block_height=quote.last_valid_block_height
+            )
+        except VenueError as exc:
+            if exc.outcome_unknown:
+                log.warning("order %s: execute outcome unknown (%s); settling later", order.id, exc)
+                return await self.resume(await self._reload(order), signer)
+            await self._advance(order, OrderState.SENT, _PENDING_SEND)
+            return await self._end(order, OrderState.FAILED, error=str(exc))
+        await self._advance(order, OrderState.SENT, _PENDING_SEND, signature=result.signature)
+        if not result.ok:
+            return await self._end(
+                order, OrderState.FAILED, error=result.error or f"execute failed ({result.code})"
+            )
+        if result.signature is None:
+            return await self.resume(await self._reload(order), signer)
+        return await self._await_status(await self._reload(order))
+
+    async def _swap_v1(self, order: OrderRow, signer: Signer, before: int) -> Outcome:
+        quote = await self.jupiter.quote(
+            order.input_mint, order.output_mint, order.amount_in, slippage_bps=self.slippage_bps
+        )
+        swap = await self.jupiter.swap_transaction(quote, signer.pubkey())
+        await self._advance(
+            order,
+            OrderState.QUOTED,
+            {OrderState.CREATED},
+            quoted_out=quote.out_amount,
+            min_out=quote.other_amount_threshold,
+            last_valid_block_height=swap.last_valid_block_height,
+            balance_before=before,
+        )
+        signed = sign_own_slot(swap.unsigned_transaction(), signer)
+        own = signed.signatures[signer_index(signed, signer.pubkey())]
+        await self._advance(
+            order,
+            OrderState.SIGNED,
+            {OrderState.QUOTED},
+            signed_tx=bytes(signed),
+            own_signature=str(own),
+            signature=str(signed.signatures[0]),
+        )
+        return await self._broadcast(await self._reload(order), signed)
+
+    # ------------------------------------------------------------------ sending, confirming
+    async def _broadcast(self, order: OrderRow, tx: VersionedTransaction) -> Outcome:
+        """Send the journaled bytes, re-sending the same bytes until a status or expiry."""
+        await self._advance(order, OrderState.SENT, _PENDING_SEND)
+        signature = tx.signatures[0]
+        while True:
+            try:
+                await self.chain.send(tx)
+            except SendError as exc:
+                if exc.reason not in ("AlreadyProcessed", "BlockhashNotFound"):
+                    status = await self._status(signature)
+                    if status is None:
+                        return await self._end(order, OrderState.FAILED, error=exc.reason)
+            status = await self._status(signature)
+            if status is not None:
+                return await self._finish(order, status)
+            if await self._expired(order):
+                return await self._expire_unless_landed(order, signature)
+            await self.clock.sleep(self.resend_seconds)
+            async with self.db.session() as s:
+                await Orders(s, self.clock).record_resend(order.id)
+
+    async def _await_status(self, order: OrderRow) -> Outcome:
+        """Wait for a transaction someone else sent (the v2 maker) to show a status."""
+        signature = Signature.from_string(order.signature) if order.signature else None
+        while True:
+            if signature is not None:
+                status = await self._status(signature)
+                if status is not None:
+                    return await self._finish(order, status)
+            if await self._expired(order):
+                return await self._settle_from_balance(order)
+            await self.clock.sleep(self.poll_seconds)
+
+    async def _status(self, signature: Signature) -> SignatureStatus | None:
+        return (await self.chain.statuses([signature]))[0]
+
+    async def _expired(self, order: OrderRow) -> bool:
+        limit = order.last_valid_block_height
+        return limit is not None and await self.chain.block_height() > limit
+
+    async def _expire_unless_landed(self, order: OrderRow, signature: Signature) -> Outcome:
+        status = await self._status(signature)  # it may have landed in the last block
+        if status is not None:
+            return await self._finish(order, status)
+        return await self._end(order, OrderState.EXPIRED, error="blockhash expired before landing")
+
+    async def _finish(self, order: OrderRow, status: SignatureStatus) -> Outcome:
+        if status.err is not None:
+            return await self._end(order, OrderState.FAILED, error=f"failed on chain: {status.err}")
+        return await self._settle(order)
+
+    async def _settle_from_balance(self, order: OrderRow) -> Outcome:
+        """Decide an order whose transaction id is unknown, after its blockhash expired: it
+        landed if and only if the output balance grew (nothing else trades this wallet's token
+        while the order is in flight)."""
+        owner = await self._owner(order)
+        now = await self.chain.token_balance(owner, Pubkey.from_string(order.output_mint))
+        if order.balance_before is not None and now > order.balance_before:
+            return await self._settle(order)
+        return await self._end(order, OrderState.EXPIRED, error="did not land before expiry")
+
+    async def _settle(self, order: OrderRow) -> Outcome:
+        """Confirm with the amounts the chain shows, and update positions and trades with it, in
+        one database transaction."""
+        owner = await self._owner(order)
+        after = await self.chain.token_balance(owner, Pubkey.from_string(order.output_mint))
+        filled_out = after - (order.balance_before or 0)
+        if filled_out <= 0:
+            return await self._end(order, OrderState.FAILED, error="landed but nothing received")
+        filled_in = order.amount_in
+        async with self.db.session() as s:
+            orders = Orders(s, self.clock)
+            position_id = await self._apply_fill(s, order, filled_in, filled_out)
+            moved = await orders.advance(
+                order.id,
+                OrderState.CONFIRMED,
+                expect={OrderState.SENT},
+                filled_in=filled_in,
+                filled_out=filled_out,
+                position_id=position_id,
+            )
+            if not moved:
+                raise RuntimeError(f"order {order.id} changed state while being settled")
+        return Outcome(order.id, OrderState.CONFIRMED, filled_in, filled_out, order.signature)
+
+    async def _apply_fill(
+        self, s: AsyncSession, order: OrderRow, filled_in: int, filled_out: int
+    ) -> str:
+        """Open or close the order's position and record the trade (caller's transaction)."""
+        positions, trades = Positions(s, self.clock), Trades(s, self.clock)
+        if Purpose(order.purpose) is Purpose.ENTRY:
+            price = self._price(order.input_mint, filled_in, order.output_mint, filled_out)
+            stop = price * (1 - order.stop_frac) if order.stop_frac else None
+            target = price * (1 + order.target_frac) if order.target_frac else None
+            position = await positions.open(
+                user_id=order.user_id,
+                token=order.token,
+                mint=order.output_mint,
+                quantity=filled_out,
+                cost=filled_in,
+                entry_price=price,
+                stop_loss=stop,
+                take_profit=target,
+                trailing_stop_pct=self.trailing_stop_pct,
+            )
+            await trades.record(
+                user_id=order.user_id,
+                order_id=order.id,
+                position_id=position.id,
+                token=order.token,
+                side=Side.BUY,
+                price=price,
+                quantity=filled_out,
+                quote_amount=filled_in,
+                fee_lamports=0,
+                signature=order.signature,
+            )
+            return position.id
+        if order.position_id is None:
+            raise RuntimeError(f"exit order {order.id} names no position")
+        position = await positions.get(order.position_id)
+        if position is None:
+            raise RuntimeError(f"exit order {order.id} names a missing position")
+        price = self._price(order.output_mint, filled_out, order.input_mint, filled_in)
+        pnl = self._units(order.output_mint, filled_out - position.cost)
+        await positions.close(
+            position.id,
+            exit_price=price,
+            proceeds=filled_out,
+            pnl=pnl,
+            exit_reason=order.exit_reason or "signal",
+        )
+        await trades.record(
+            user_id=order.user_id,
+            order_id=order.id,
+            position_id=position.id,
+            token=order.token,
+            side=Side.SELL,
+            price=price,
+            quantity=filled_in,
+            quote_amount=filled_out,
+            fee_lamports=0,
+            pnl=pnl,
+            signature=order.signature,
+        )
+        return position.id
+
+    def _units(self, mint: str, atoms: int) -> Decimal:
+        return Decimal(atoms).scaleb(-self.decimals[mint])
+
+    def _price(
+        self, quote_mint: str, quote_atoms: int, token_mint: str, token_atoms: int
+    ) -> Decimal:
+        """Quote units per whole token."""
+        return self._units(quote_mint, quote_atoms) / self._units(token_mint, token_atoms)
+
+    # ------------------------------------------------------------------ recovery
+    async def recover(self, signer: Signer, user_id: str) -> list[Outcome]:
+        """Finish or close every order a previous run left unfinished, oldest first."""
+        self.register_owner(user_id, signer.pubkey())
+        async with self.db.session() as s:
+            pending = await Orders(s, self.clock).pending(user_id)
+        return [await self.resume(order, signer) for order in pending]
+
+    async def resume(self, order: OrderRow, signer: Signer) -> Outcome:
+        """Continue an order from its journaled state."""
+        state = OrderState(order.state)
+        if state.terminal:
+            return _outcome(order)
+        if state in (OrderState.CREATED, OrderState.QUOTED):
+            return await self._fail_unsent(order, "stopped before signing; nothing was sent")
+        if order.signature:
+            signature = Signature.from_string(order.signature)
+            status = await self._status(signature)
+            if status is not None:
+                await self._advance(order, OrderState.SENT, _PENDING_SEND)
+                return await self._finish(await self._reload(order), status)
+            if (
+                Route(order.route) is Route.V1
+                and order.signed_tx
+                and not await self._expired(order)
+            ):
+                tx = VersionedTransaction.from_bytes(order.signed_tx)
+                return await self._broadcast(order, tx)
+            await self._advance(order, OrderState.SENT, _PENDING_SEND)
+            return await self._expire_unless_landed(await self._reload(order), signature)
+        await self._advance(order, OrderState.SENT, _PENDING_SEND)
+        return await self._await_status(await self._reload(order))
+
+    # ------------------------------------------------------------------ journal helpers
+    async def _advance(
+        self, order: OrderRow, state: OrderState, expect: set[OrderState], **fields: object
+    ) -> None:
+        if OrderState(order.state) is state and not fields:
+            return
+        if OrderState(order.state) not in expect:
+            return  # a resumed order already took this step in an earlier run
+        async with self.db.session() as s:
+            moved = await Orders(s, self.clock).advance(order.id, state, expect=expect, **fields)
+        if not moved:
+            raise RuntimeError(f"order {order.id} left {order.state} behind our back")
+        order.state = state.value
+        for name, value in fields.items():
+            setattr(order, name, value)
+
+    async def _end(self, order: OrderRow, state: OrderState, *, error: str) -> Outcome:
+        await self._advance(order, state, {OrderState.SENT}, error=error)
+        log.info("order %s %s: %s", order.id, state.value, error)
+        return _outcome(order)
+
+    async def _fail_unsent(self, order: OrderRow, error: str) -> Outcome:
+        await self._advance(
+            order, OrderState.FAILED, {OrderState.CREATED, OrderState.QUOTED}, error=error
+        )
+        return _outcome(order)
+
+    async def _reload(self, order: OrderRow) -> OrderRow:
+        async with self.db.session() as s:
+            fresh = await Orders(s, self.clock).get(order.id)
+        if fresh is None:
+            raise RuntimeError(f"order {order.id} vanished from the journal")
+        return fresh
+
+    async def _owner(self, order: OrderRow) -> Pubkey:
+        try:
+            return self._owners[order.user_id]
+        except KeyError:
+            raise RuntimeError(f"no wallet registered for user {order.user_id!r}") from None
+
+    def register_owner(self, user_id: str, owner: Pubkey) -> None:
+        """The wallet address of a user (needed to read balances when settling)."""
+        self._owners[user_id] = owner
+
+
+def _outcome(order: OrderRow) -> Outcome:
+    return Outcome(
+        order.id,
+        OrderState(order.state),
+        order.filled_in,
+        order.filled_out,
+        order.signature,
+        order.error,
+    )

@@ -1,0 +1,188 @@
+"""The whole simulated network in one object: chain, prices, market maker, and their state file.
+
+`SimNetwork` is what `solbot run` embeds (in-process: the Jupiter API over httpx's ASGI
+transport, the chain through `LiteSvmChain`) and what `solbot sim serve` puts on sockets.
+
+- The price path starts `history_seconds` before the network's own start, so the bot can
+  back-fill the candles its strategy needs to warm up (`write_history`), built by the same
+  `CandleBuilder` the live loop uses, from the same path it will then trade on.
+- A test wallet is derived from the seed (like `solana-test-validator`'s known keys, it is a
+  sim-only key that holds sim-only money) and funded with SOL and USDC at creation.
+- `save` / `load` keep the world across restarts: the ledger's accounts, the clock and the price
+  process, written atomically next to the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+from starlette.applications import Starlette
+
+from solbot.clock import Clock
+from solbot.domain import CandleSeries, Timeframe, TokenInfo
+from solbot.market.candles import CandleBuilder
+from solbot.market.store import CandleStore
+from solbot.sim.jupiter_api import create_jupiter_app
+from solbot.sim.ledger import SimLedger, new_keypair_from_seed
+from solbot.sim.maker import MakerConfig, SimMaker
+from solbot.sim.prices import SimPrices
+
+STATE_VERSION = 1
+LAMPORTS_PER_SOL = 1_000_000_000
+
+
+def wallet_keypair(seed: int) -> Keypair:
+    """The sim's funded test wallet: derived from the seed, so it is the same after a restart."""
+    return new_keypair_from_seed(hashlib.sha256(f"solbot-sim-wallet:{seed}".encode()).digest())
+
+
+def maker_keypair(seed: int) -> Keypair:
+    return new_keypair_from_seed(hashlib.sha256(f"solbot-sim-maker:{seed}".encode()).digest())
+
+
+class SimNetwork:
+    """Ledger + prices + maker on one clock."""
+
+    def __init__(
+        self,
+        *,
+        tokens: Sequence[TokenInfo],
+        clock: Clock,
+        seed: int,
+        ledger: SimLedger,
+        prices: SimPrices,
+        maker_config: MakerConfig | None = None,
+    ) -> None:
+        self.tokens = list(tokens)
+        self.clock = clock
+        self.seed = seed
+        self.ledger = ledger
+        self.prices = prices
+        self.maker = SimMaker(
+            ledger, prices, self.tokens, clock, keypair=maker_keypair(seed), config=maker_config
+        )
+        self.wallet = wallet_keypair(seed)
+
+    # ------------------------------------------------------------------ creation
+    @classmethod
+    def create(
+        cls,
+        *,
+        tokens: Sequence[TokenInfo],
+        clock: Clock,
+        seed: int,
+        history_seconds: float,
+        wallet_sol: float,
+        wallet_usdc: float,
+        maker_config: MakerConfig | None = None,
+    ) -> SimNetwork:
+        """A new world starting at the clock's now, with `history_seconds` of price past."""
+        now = clock.now()
+        prices = SimPrices.for_tokens(tokens, seed, now - history_seconds, clock=clock)
+        network = cls(
+            tokens=tokens,
+            clock=clock,
+            seed=seed,
+            ledger=SimLedger(now),
+            prices=prices,
+            maker_config=maker_config,
+        )
+        network.maker.fund()
+        owner = network.wallet.pubkey()
+        network.ledger.airdrop(owner, int(wallet_sol * LAMPORTS_PER_SOL))
+        usdc = network.token("USDC")
+        network.ledger.set_token_balance(
+            owner, Pubkey.from_string(usdc.mint), int(wallet_usdc * 10**usdc.decimals)
+        )
+        return network
+
+    @classmethod
+    def load(
+        cls,
+        path: Path,
+        *,
+        tokens: Sequence[TokenInfo],
+        clock: Clock,
+        maker_config: MakerConfig | None = None,
+    ) -> SimNetwork:
+        """The world a state file describes, continuing where it stopped."""
+        state = json.loads(path.read_text(encoding="utf-8"))
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"{path}: unknown sim state version {state.get('version')!r}")
+        return cls(
+            tokens=tokens,
+            clock=clock,
+            seed=int(state["seed"]),
+            ledger=SimLedger.restore(state["ledger"]),
+            prices=SimPrices.restore(state["prices"], clock=clock),
+            maker_config=maker_config,
+        )
+
+    @staticmethod
+    def saved_time(path: Path) -> float | None:
+        """The simulated time a state file stopped at (None when there is no file)."""
+        if not path.exists():
+            return None
+        return float(json.loads(path.read_text(encoding="utf-8"))["ledger"]["now"])
+
+    def save(self, path: Path) -> None:
+        """Write the world atomically: a crash while saving leaves the previous file."""
+        self.ledger.advance_to(self.clock.now())
+        state: dict[str, Any] = {
+            "version": STATE_VERSION,
+            "seed": self.seed,
+            "ledger": self.ledger.snapshot(),
+            "prices": self.prices.snapshot(),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        with tmp.open("w", encoding="utf-8") as f:
+            json.dump(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    # ------------------------------------------------------------------ what the bot uses
+    def token(self, symbol: str) -> TokenInfo:
+        for token in self.tokens:
+            if token.symbol == symbol.upper():
+                return token
+        raise KeyError(f"the sim has no token {symbol!r}")
+
+    def jupiter_app(self) -> Starlette:
+        return create_jupiter_app(self.maker)
+
+    def history(self, symbol: str, timeframe: Timeframe, start: float, end: float) -> CandleSeries:
+        """Closed candles of the price path in `[start, end)`, built as the live loop builds
+        them: ticks through a `CandleBuilder`, one per grid step of the path."""
+        builder = CandleBuilder(timeframe)
+        step = self.prices.step_seconds
+        candles = []
+        t = float(max(start, self.prices.start_time))
+        while t < end:
+            candles.extend(builder.add(t, self.prices.price(symbol, t)))
+            t += step
+        candles.extend(builder.close_until(end))
+        return CandleSeries.from_candles(
+            [c for c in candles if c.open_time + timeframe.seconds <= end], timeframe
+        )
+
+    def write_history(
+        self, store: CandleStore, symbols: Sequence[str], timeframe: Timeframe, bars: int
+    ) -> None:
+        """Store the `bars` closed candles before now for each symbol (what a mainnet bot gets
+        from GeckoTerminal), unless the store already covers them."""
+        end = timeframe.floor(int(self.clock.now()))
+        start = end - bars * timeframe.seconds
+        for symbol in symbols:
+            cover = store.coverage(symbol, timeframe)
+            if cover is not None and cover[0] <= start and cover[1] >= end - timeframe.seconds:
+                continue
+            store.merge(symbol, self.history(symbol, timeframe, start, end))
