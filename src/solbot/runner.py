@@ -126,10 +126,7 @@ class Runtime:
                 last_save = now
             if deadline is not None and now >= deadline:
                 break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._stop.wait(), timeout=self._wall(self.settings.poll_seconds)
-                )
+            await self._sleep(self.settings.poll_seconds)
         if self.network is not None:
             self.network.save(self.settings.sim_state_path)
         return await self.summary(started)
