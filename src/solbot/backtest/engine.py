@@ -195,11 +195,14 @@ def backtest_strategy(
     config: BacktestConfig,
     liquidity: Mapping[str, float] | None = None,
     progress: Progress | None = None,
+    trade_from: int | None = None,
 ) -> BacktestResult:
     """Evaluate `strategy` once over each token's whole history, then simulate the portfolio.
 
     Signals are computed per token on its own candles (so gaps in one token do not shift
-    another's indicators) and then placed on the common index.
+    another's indicators) and then placed on the common index. With `trade_from` (Unix seconds)
+    the bars before it only warm the indicators up: no entry is taken on them, as a live bot
+    that starts at `trade_from` with that history back-filled.
     """
     say = progress or (lambda _msg: None)
     index, prices = align(series)
@@ -215,6 +218,8 @@ def backtest_strategy(
         exits[:, j] = _spread(index, s.open_time, sig.exit, False)
         stops[:, j] = _spread(index, s.open_time, sig.stop_loss, math.nan)
         targets[:, j] = _spread(index, s.open_time, sig.take_profit, math.nan)
+    if trade_from is not None:
+        entries[index < trade_from, :] = False
     depth = None
     if liquidity is not None:
         depth = np.array([liquidity[symbol] for symbol in series], dtype=np.float64)

@@ -22,7 +22,7 @@ Every step is written to the journal (`orders`) before the next one can have eff
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -101,6 +101,7 @@ class Executor:
         trailing_stop_pct: Decimal | None = None,
         poll_seconds: float = 1.0,
         resend_seconds: float = 2.0,
+        on_step: Callable[[OrderRow], None] | None = None,
     ) -> None:
         self.db = db
         self.jupiter = jupiter
@@ -112,6 +113,9 @@ class Executor:
         self.trailing_stop_pct = trailing_stop_pct
         self.poll_seconds = poll_seconds
         self.resend_seconds = resend_seconds
+        # Called after each journaled step, with the row as committed (the sim's crash tests
+        # kill the process here: `SOLBOT_SIM_CRASH_AFTER`).
+        self.on_step = on_step
         self._owners: dict[str, Pubkey] = {}
 
     # ------------------------------------------------------------------ the normal path
@@ -136,6 +140,8 @@ class Executor:
             )
         if OrderState(order.state) is not OrderState.CREATED:
             return await self.resume(order, signer)
+        if self.on_step is not None:
+            self.on_step(order)
         owner = signer.pubkey()
         try:
             before = await self.chain.token_balance(owner, Pubkey.from_string(order.output_mint))
@@ -162,6 +168,7 @@ class Executor:
             OrderState.QUOTED,
             {OrderState.CREATED},
             request_id=quote.request_id,
+            fee_bps=quote.fee_bps,
             quoted_out=quote.out_amount,
             min_out=quote.other_amount_threshold,
             last_valid_block_height=quote.last_valid_block_height,
@@ -305,6 +312,8 @@ class Executor:
             )
             if not moved:
                 raise RuntimeError(f"order {order.id} changed state while being settled")
+        if self.on_step is not None:
+            self.on_step(await self._reload(order))
         return Outcome(order.id, OrderState.CONFIRMED, filled_in, filled_out, order.signature)
 
     async def _apply_fill(
@@ -314,8 +323,10 @@ class Executor:
         positions, trades = Positions(s, self.clock), Trades(s, self.clock)
         if Purpose(order.purpose) is Purpose.ENTRY:
             price = self._price(order.input_mint, filled_in, order.output_mint, filled_out)
-            stop = price * (1 - order.stop_frac) if order.stop_frac else None
-            target = price * (1 + order.target_frac) if order.target_frac else None
+            # Exit levels from the price before the venue's fee, as the backtester sets them.
+            base = price / (1 + Decimal(order.fee_bps or 0) / 10_000)
+            stop = base * (1 - order.stop_frac) if order.stop_frac else None
+            target = base * (1 + order.target_frac) if order.target_frac else None
             position = await positions.open(
                 user_id=order.user_id,
                 token=order.token,
@@ -426,6 +437,8 @@ class Executor:
         order.state = state.value
         for name, value in fields.items():
             setattr(order, name, value)
+        if self.on_step is not None:
+            self.on_step(order)
 
     async def _end(self, order: OrderRow, state: OrderState, *, error: str) -> Outcome:
         await self._advance(order, state, {OrderState.SENT}, error=error)

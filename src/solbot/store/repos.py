@@ -63,6 +63,7 @@ ADVANCE_FIELDS = frozenset(
         "signature",
         "own_signature",
         "balance_before",
+        "fee_bps",
         "last_valid_block_height",
         "filled_in",
         "filled_out",

@@ -15,6 +15,7 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     MetaData,
     String,
@@ -125,6 +126,9 @@ class OrderRow(Base):
     # in the same transaction that confirms the order, even when that happens after a restart.
     stop_frac: Mapped[Decimal | None] = mapped_column(Price())
     target_frac: Mapped[Decimal | None] = mapped_column(Price())
+    # The venue's fee on this swap, when it says (Swap v2 does): exit levels are measured from
+    # the price before fees, as the backtester measures them.
+    fee_bps: Mapped[int | None] = mapped_column(Integer())
     last_valid_block_height: Mapped[int | None] = mapped_column(BigInteger())
     filled_in: Mapped[int | None] = mapped_column(Atoms())
     filled_out: Mapped[int | None] = mapped_column(Atoms())

@@ -87,6 +87,7 @@ def upgrade() -> None:
         sa.Column("balance_before", ATOMS, nullable=True),
         sa.Column("stop_frac", PRICE, nullable=True),
         sa.Column("target_frac", PRICE, nullable=True),
+        sa.Column("fee_bps", sa.Integer(), nullable=True),
         sa.Column("last_valid_block_height", sa.BigInteger(), nullable=True),
         sa.Column("filled_in", ATOMS, nullable=True),
         sa.Column("filled_out", ATOMS, nullable=True),
