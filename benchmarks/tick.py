@@ -1,0 +1,165 @@
+"""One tick for 20 tokens, from closed candles to signed, executed swaps, in the embedded sim.
+
+Every token's candle closes in the same tick and every one signals an entry, so the tick
+computes 20 signals, passes 20 entries through the risk gate, and drives 20 orders through the
+whole journaled lifecycle (quote over the Jupiter-shaped API, own-slot signing, execution by the
+Solana runtime in LiteSVM, settlement from balances, position and trade rows in SQLite).
+
+Printed next to it, measured in the same run: the cost of one ed25519 signature
+(`solders.Keypair.sign_message`), the unit the target is stated in: per-order overhead under 20
+signatures' worth. Medians of `--repeats` ticks, each on a fresh world.
+
+Run: `python benchmarks/tick.py [--tokens 20] [--repeats 5]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import ClassVar
+
+import httpx
+import numpy as np
+from solders.keypair import Keypair
+
+from solbot.chain.litesvm import LiteSvmChain
+from solbot.clock import ManualClock
+from solbot.domain import CandleSeries, ExitRules, RiskLimits, Signals, Timeframe, TokenInfo
+from solbot.engine import Account, Engine
+from solbot.execution.executor import Executor
+from solbot.execution.jupiter import JupiterClient
+from solbot.market.feeds.jupiter_price import JupiterPriceFeed
+from solbot.market.store import CandleStore
+from solbot.risk import RiskGate
+from solbot.sim.network import SimNetwork
+from solbot.store import schema
+from solbot.store.db import Database
+from solbot.store.states import Route
+from solbot.strategy.base import Strategy, StrategyParams
+from solbot.wallet.keys import SigningKey
+
+START = 1_800_000_000.0
+TF = Timeframe.M1
+
+
+class EnterEverything(Strategy):
+    """Signals an entry on every closed candle: the worst case for one tick."""
+
+    name: ClassVar[str] = "enter_everything"
+    summary: ClassVar[str] = "benchmark only"
+    Params = StrategyParams
+
+    @property
+    def warmup(self) -> int:
+        return 0
+
+    def compute(self, series: CandleSeries) -> Signals:
+        n = len(series)
+        return Signals(
+            np.ones(n, dtype=bool), np.zeros(n, dtype=bool), np.full(n, 0.05), np.full(n, np.nan)
+        )
+
+
+def tokens(count: int) -> list[TokenInfo]:
+    usdc = TokenInfo("USDC", "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", 6, "", 5e7)
+    sol = TokenInfo("SOL", "So11111111111111111111111111111111111111112", 9, "", 5e7)
+    made = [
+        TokenInfo(f"T{i:02d}", str(Keypair().pubkey()), 6, "", 5_000_000.0) for i in range(count)
+    ]
+    return [usdc, sol, *made]
+
+
+async def one_tick(count: int, route: Route, folder: Path) -> tuple[float, int]:
+    """Seconds for the tick that fires `count` entries, and how many orders confirmed."""
+    every = tokens(count)  # USDC (the quote), SOL (the maker pays fees in it), the traded ones
+    clock = ManualClock(START)
+    network = SimNetwork.create(
+        tokens=every,
+        clock=clock,
+        seed=1,
+        history_seconds=3600,
+        wallet_sol=10,
+        wallet_usdc=1_000_000,
+    )
+    traded = every[2:]
+    url = f"sqlite:///{folder / f'bench-{route.value}.db'}"
+    await schema.prepare(url)
+    db = Database(url)
+    http = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=network.jupiter_app()), base_url="http://sim"
+    )
+    jupiter = JupiterClient(http, clock, base_url="http://sim", requests_per_second=1e9)
+    chain = LiteSvmChain(network.ledger, clock)
+    executor = Executor(
+        db, jupiter, chain, clock, decimals={t.mint: t.decimals for t in every}, route=route
+    )
+    limits = RiskLimits(
+        position_size_pct=1.0, max_position_pct=1.0, max_open_positions=count, cooldown_losses=0
+    )
+    account = Account(
+        "bench", SigningKey(network.wallet), RiskGate(limits, 1_000_000.0, clock.now())
+    )
+    engine = Engine(
+        tokens=traded,
+        quote=every[0],
+        strategy=EnterEverything(),
+        feed=JupiterPriceFeed(jupiter),
+        executor=executor,
+        chain=chain,
+        db=db,
+        clock=clock,
+        exits=ExitRules(),
+        timeframe=TF,
+        accounts=[account],
+        store=CandleStore(folder / "candles"),
+    )
+    await engine.start()
+    await engine.tick()  # opens the first candle of every token
+    clock.advance(TF.seconds)
+    began = time.perf_counter()
+    await engine.tick()  # closes them: 20 signals, 20 entries
+    elapsed = time.perf_counter() - began
+    await http.aclose()
+    await db.dispose()
+    return elapsed, engine.stats.entries
+
+
+def signature_seconds(samples: int = 20_000) -> float:
+    key = Keypair()
+    message = bytes(range(256)) * 4
+    began = time.perf_counter()
+    for _ in range(samples):
+        key.sign_message(message)
+    return (time.perf_counter() - began) / samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tokens", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    sign = statistics.median(signature_seconds() for _ in range(3))
+    print(f"ed25519 signature (solders Keypair.sign_message, 1 KiB): {sign * 1e6:.1f} µs")
+    for route in (Route.V2, Route.V1):
+        times = []
+        for _ in range(args.repeats):
+            with tempfile.TemporaryDirectory() as folder:
+                elapsed, confirmed = asyncio.run(one_tick(args.tokens, route, Path(folder)))
+            if confirmed != args.tokens:
+                raise SystemExit(f"only {confirmed} of {args.tokens} orders confirmed")
+            times.append(elapsed)
+        tick = statistics.median(times)
+        per_order = tick / args.tokens
+        print(
+            f"route {route.value}: tick with {args.tokens} entries {tick * 1e3:.1f} ms "
+            f"(median of {args.repeats}); per order {per_order * 1e3:.2f} ms = "
+            f"{per_order / sign:.0f} signatures (target < 20)"
+        )
+
+
+if __name__ == "__main__":
+    main()
