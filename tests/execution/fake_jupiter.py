@@ -17,9 +17,9 @@ import uuid
 from collections import defaultdict, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -31,22 +31,14 @@ from solders.signature import Signature
 from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 
+from local_http import QuietHandler, Scripted, loopback_server, send_answer
+
 SOL_MINT = "So11111111111111111111111111111111111111112"
 USDC_MINT = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
 JUP_MINT = "JUPyiwrYJFskUPiHa7hkeR8VUtAeFoSYbKedZNsDvCN"
 BLOCKHASH = Hash(bytes([7]) * 32)
 LAST_VALID_BLOCK_HEIGHT = 279_632_475
 MAX_PRICE_IDS = 50
-
-
-@dataclass
-class Scripted:
-    """A forced answer: status, headers and body (JSON-able, or `bytes` sent as they are);
-    status 0 drops the connection without an answer."""
-
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: Any = None
 
 
 @dataclass
@@ -354,11 +346,11 @@ def dumps(value: Any) -> str:
 
 
 def _handler(fake: FakeJupiter) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
+    class Handler(QuietHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server names it)
             self._serve(None)
 
-        def do_POST(self) -> None:
+        def do_POST(self) -> None:  # noqa: N802
             length = int(self.headers.get("Content-Length", "0"))
             raw = self.rfile.read(length)
             try:
@@ -372,24 +364,7 @@ def _handler(fake: FakeJupiter) -> type[BaseHTTPRequestHandler]:
             params = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
             headers = {k.lower(): v for k, v in self.headers.items()}
             answer = fake.answer(Seen(self.command, url.path, params, headers, body))
-            if answer.status == 0:
-                self.close_connection = True
-                self.connection.shutdown(2)
-                return
-            if isinstance(answer.body, bytes):
-                payload = answer.body
-            else:
-                payload = dumps(answer.body if answer.body is not None else {}).encode()
-            self.send_response(answer.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in answer.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
+            send_answer(self, answer, dumps)
 
     return Handler
 
@@ -398,15 +373,6 @@ def _handler(fake: FakeJupiter) -> type[BaseHTTPRequestHandler]:
 def serve() -> Iterator[FakeJupiter]:
     """Run a fake Jupiter on an ephemeral port of 127.0.0.1 for the duration."""
     fake = FakeJupiter()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    host, port = server.server_address[:2]
-    fake.base_url = f"http://{host}:{port}"
-    try:
+    with loopback_server(_handler(fake)) as url:
+        fake.base_url = url
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from local_http import QuietHandler, Scripted, loopback_server, send_answer
 from solbot.domain import CandleSeries, Timeframe
 
 _GECKO_TIMEFRAMES = {
@@ -22,15 +22,6 @@ _GECKO_TIMEFRAMES = {
     ("hour", "4"): Timeframe.H4,
     ("day", "1"): Timeframe.D1,
 }
-
-
-@dataclass
-class Scripted:
-    """A forced answer: an HTTP status with headers and body, or status 0 to drop the line."""
-
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: Any = None
 
 
 @dataclass
@@ -123,25 +114,10 @@ def _error(status: int, title: str) -> Scripted:
 
 
 def _handler(fake: FakeGecko) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
+    class Handler(QuietHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server names it)
             url = urlsplit(self.path)
-            answer = fake.answer(url.path, url.query, dict(self.headers.items()))
-            if answer.status == 0:
-                self.close_connection = True
-                self.connection.shutdown(2)
-                return
-            payload = json.dumps(answer.body if answer.body is not None else {}).encode()
-            self.send_response(answer.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in answer.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
+            send_answer(self, fake.answer(url.path, url.query, dict(self.headers.items())))
 
     return Handler
 
@@ -150,15 +126,6 @@ def _handler(fake: FakeGecko) -> type[BaseHTTPRequestHandler]:
 def serve() -> Iterator[FakeGecko]:
     """Run a fake GeckoTerminal on an ephemeral port of 127.0.0.1 for the duration."""
     fake = FakeGecko()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-    host, port = server.server_address[:2]
-    fake.base_url = f"http://{host}:{port}/api/v2"
-    try:
+    with loopback_server(_handler(fake)) as url:
+        fake.base_url = f"{url}/api/v2"
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

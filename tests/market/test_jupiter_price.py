@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import itertools
-import sys
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import httpx
 import pytest
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
-
-# The fake Jupiter lives with the execution tests (a package under tests/); this directory is
-# not a package, so tests/ goes on the path to share it instead of copying it.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from execution.fake_jupiter import (
     JUP_MINT,
