@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from solbot.chain.port import Chain, SendError, SignatureStatus
 from solbot.clock import Clock
-from solbot.execution.jupiter import JupiterClient, VenueError
+from solbot.execution.jupiter import BadResponseError, JupiterClient, VenueError
 from solbot.execution.signing import Signer, sign_own_slot, signer_index
 from solbot.store.db import Database
 from solbot.store.repos import Orders, Positions, Trades
@@ -188,7 +188,8 @@ class Executor:
                 quote.request_id, signed, last_valid_block_height=quote.last_valid_block_height
             )
         except VenueError as exc:
-            if exc.outcome_unknown:
+            # An answer we could not read says no more than a lost one: the swap may have landed.
+            if exc.outcome_unknown or isinstance(exc, BadResponseError):
                 log.warning("order %s: execute outcome unknown (%s); settling later", order.id, exc)
                 return await self.resume(await self._reload(order), signer)
             await self._advance(order, OrderState.SENT, _PENDING_SEND)
@@ -251,7 +252,8 @@ class Executor:
                 await Orders(s, self.clock).record_resend(order.id)
 
     async def _await_status(self, order: OrderRow) -> Outcome:
-        """Wait for a transaction someone else sent (the v2 maker) to show a status."""
+        """Wait for a sent transaction (ours, or the v2 maker's) to show a status; once its
+        blockhash has expired without one, decide from balances."""
         signature = Signature.from_string(order.signature) if order.signature else None
         while True:
             if signature is not None:
@@ -417,8 +419,8 @@ class Executor:
             ):
                 tx = VersionedTransaction.from_bytes(order.signed_tx)
                 return await self._broadcast(order, tx)
-            await self._advance(order, OrderState.SENT, _PENDING_SEND)
-            return await self._expire_unless_landed(await self._reload(order), signature)
+            # No status yet is not "expired": the node asked may not have seen a transaction that
+            # landed. Wait for a status until the blockhash expires, then go by the balances.
         await self._advance(order, OrderState.SENT, _PENDING_SEND)
         return await self._await_status(await self._reload(order))
 
