@@ -5,9 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from solbot.backtest.engine import align, simulate
+from solbot.backtest.engine import align, backtest_strategy, simulate
 from solbot.backtest.result import BacktestConfig
 from solbot.domain import CandleSeries, ExitReason, ExitRules, RiskLimits, Timeframe
+from solbot.market.synth import synth_candles
+from solbot.strategy.registry import load_strategy
 
 H = 3600
 # Three trades, worked out by hand in test_three_trades_close_fills.
@@ -294,3 +296,21 @@ def test_bad_shapes_are_refused():
         simulate(np.arange(8) * H, o, h, lo, c[:5], flags(8), flags(8), config=config())
     with pytest.raises(ValueError, match="increasing"):
         simulate(np.zeros(8, dtype=np.int64), o, h, lo, c, flags(8), flags(8), config=config())
+
+
+def test_trade_from_warms_up_on_earlier_bars_and_reports_from_there():
+    """Bars before `trade_from` feed the indicators but take no trade and leave the report."""
+    series = synth_candles(Timeframe.H1, 3000, seed=5, start_price=1.0, start_time=0)
+    start = int(series.open_time[1000])
+    strategy = load_strategy("ema_trend", {})
+    cfg = config(fill="next_open", risk=free_risk(position_size_pct=10.0))
+    full = backtest_strategy(strategy, {"X": series}, cfg)
+    warm = backtest_strategy(strategy, {"X": series}, cfg, trade_from=start)
+    assert warm.open_time[0] == start
+    assert len(warm.equity) == len(series) - 1000
+    assert len(warm.trades) > 0
+    assert np.all(warm.trades.entry_time >= start)
+    assert np.all(warm.open_time[warm.trades.entry_index] == warm.trades.entry_time)
+    # The same signals as the full run from `start` on (the indicators were warm in both).
+    first_full = full.trades.entry_time[full.trades.entry_time >= start][0]
+    assert warm.trades.entry_time[0] >= first_full

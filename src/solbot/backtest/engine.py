@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -224,7 +225,7 @@ def backtest_strategy(
     if liquidity is not None:
         depth = np.array([liquidity[symbol] for symbol in series], dtype=np.float64)
     say("simulating")
-    return simulate(
+    result = simulate(
         index,
         prices["open"],
         prices["high"],
@@ -240,4 +241,21 @@ def backtest_strategy(
         liquidity=depth,
         strategy=strategy.name,
         params=strategy.params.model_dump(),
+    )
+    return result if trade_from is None else _from(result, trade_from)
+
+
+def _from(result: BacktestResult, start: int) -> BacktestResult:
+    """The result from bar `start` on: the warm-up bars before it took no trade, so the equity
+    there is the initial cash and nothing is lost by dropping them from the report."""
+    k = int(np.searchsorted(result.open_time, start))
+    trades = result.trades
+    shifted = replace(trades, entry_index=trades.entry_index - k, exit_index=trades.exit_index - k)
+    return replace(
+        result,
+        open_time=result.open_time[k:],
+        close=result.close[k:],
+        equity=result.equity[k:],
+        exposure=result.exposure[k:],
+        trades=shifted,
     )

@@ -262,7 +262,7 @@ def backtest(
         tokens_by_symbol(known, token or cfg.trade_tokens),
         tf,
         quote_asset,
-        first,
+        None if first is None else first - tf.seconds * strat.samples_needed,  # warm-up
         last,
         sol=known.get("SOL"),
     )
@@ -271,7 +271,7 @@ def backtest(
         _check(strat, universe, cuts, console, as_json)
         return
     folder = _report_folder(out or cfg.reports_dir) if report else None
-    result = _run(strat, universe, config, quiet=as_json)
+    result = _run(strat, universe, config, quiet=as_json, trade_from=first)
     metrics = compute_metrics(result)
     written = _write_reports(result, metrics, folder) if folder is not None else []
     if as_json:
@@ -342,8 +342,13 @@ def _progress(console: Console, quiet: bool) -> Progress:
 
 
 def _run(
-    strategy: Strategy, universe: Universe, config: BacktestConfig, quiet: bool
+    strategy: Strategy,
+    universe: Universe,
+    config: BacktestConfig,
+    quiet: bool,
+    trade_from: int | None = None,
 ) -> BacktestResult:
+    """Run with a progress bar; bars before `trade_from` only warm the indicators up."""
     steps = len(universe.series) + 1  # signals per token, then the simulation
     with _progress(Console(stderr=True), quiet) as progress:
         task = progress.add_task("backtest", total=steps)
@@ -363,6 +368,7 @@ def _run(
                 if message == "simulating"
                 else message
             ),
+            trade_from=trade_from,
         )
         progress.update(task, completed=steps)
     return result
