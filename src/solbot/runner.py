@@ -3,31 +3,53 @@
 - `sim` without URLs (the default): LiteSVM in-process; the sim maker's Jupiter API over
   httpx's ASGI transport; a simulated clock (`--speed`).
 - `sim` with `rpc_url` and `jupiter_url` (a `solbot sim serve` elsewhere): `RpcChain` and
-  `JupiterClient` over HTTP; the wall clock.
+  `JupiterClient` over HTTP; the wallet from `WALLET_PRIVATE_KEY`; the *sim's* clock, read once
+  from the server (`GET /sim/clock`: its time and speed) and then run locally at that speed, so
+  candles, price freshness and quote expiry agree with the chain however fast the sim runs; the
+  strategy's warm-up candles back-filled from the server (`GET /sim/candles`, the same candles
+  the embedded sim writes into the store) for the time the store does not cover.
 - `devnet` / `mainnet`: `RpcChain` and Jupiter's own API; the wall clock.
 
 Mainnet moves real money and is refused unless the operator opted in (`SOLBOT_LIVE=I_UNDERSTAND`,
 or `--live` and a typed confirmation, which the CLI asks for).
+
+Over RPC the chain is wrapped in `RetryingChain` (a node that is behind or unreachable for a moment
+must not stop the loop), and a tick that still fails on the chain is skipped; the orders it left
+mid-way are finished from the journal (`Executor.recover`) before the next tick.
+
+Sim fault injection: with `SOLBOT_SIM_CRASH_AFTER=<state>` (created, quoted, signed, sent,
+confirmed, failed or expired) in the environment, on the sim network only, the process kills
+itself with SIGKILL right after the executor journals that state for the first time, leaving the
+database and the chain as a power cut would. The crash-safety tests use it; on devnet and
+mainnet the variable is ignored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from collections.abc import AsyncIterator, Callable
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Any
 
 import httpx
+from solders.hash import Hash
 from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.transaction import VersionedTransaction
 
 from solbot.chain.litesvm import LiteSvmChain
-from solbot.chain.port import Chain
+from solbot.chain.port import Chain, ChainUnavailableError, SignatureStatus, Simulation
 from solbot.chain.rpc import RpcChain
 from solbot.clock import Clock, ScaledClock, WallClock
 from solbot.config import Settings
-from solbot.domain import ExitRules, TokenInfo
+from solbot.domain import Candle, CandleSeries, ExitRules, Timeframe, TokenInfo
 from solbot.engine import Account, Engine, Event
 from solbot.errors import UserError
 from solbot.execution.executor import Executor
@@ -40,7 +62,9 @@ from solbot.sim.network import SimNetwork
 from solbot.store import schema
 from solbot.store.db import Database
 from solbot.store.repos import Positions
-from solbot.store.states import Route
+from solbot.store.states import OrderState, Route
+from solbot.store.tables import OrderRow
+from solbot.strategy.base import Strategy
 from solbot.strategy.registry import load_strategy
 from solbot.wallet.keys import SigningKey, load_signing_key
 
@@ -49,6 +73,9 @@ log = logging.getLogger(__name__)
 OPERATOR = "operator"  # phase 0: the one user, trading the operator's wallet
 LIVE_OPT_IN = "I_UNDERSTAND"
 SAVE_EVERY_SECONDS = 300.0  # simulated time between sim state saves
+CRASH_AFTER_ENV = "SOLBOT_SIM_CRASH_AFTER"
+SIM_CLOCK_PATH = "/sim/clock"  # served by `solbot sim serve` next to the Jupiter API
+SIM_CANDLES_PATH = "/sim/candles"
 
 
 @dataclass(frozen=True)
@@ -95,6 +122,8 @@ class Runtime:
         signer: Signer,
         network: SimNetwork | None,
         closers: list[Callable[[], object]],
+        on_event: Callable[[Event], None] | None = None,
+        warm_up: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
         self.options = options
@@ -105,7 +134,10 @@ class Runtime:
         self.signer = signer
         self.network = network
         self._closers = closers
+        self._on_event = on_event or (lambda _e: None)
+        self._warm_up = warm_up
         self._stop = asyncio.Event()
+        self.chain_failures = 0  # ticks skipped because the chain could not be reached
 
     def stop(self) -> None:
         """Ask the loop to finish the current tick and stop (SIGINT/SIGTERM call this)."""
@@ -115,9 +147,25 @@ class Runtime:
         started = self.clock.now()
         deadline = started + self.options.stop_after if self.options.stop_after else None
         last_save = started
+        if self._warm_up is not None:
+            # Right before the engine loads the candles: on a fast sim clock, history written
+            # earlier (during start-up) would end minutes before the first tick, leaving a gap.
+            await self._warm_up()
         await self.engine.start()
+        unfinished = False  # a tick failed mid-way: orders may wait in a non-terminal state
         while not self._stop.is_set():
-            await self.engine.tick()
+            try:
+                if unfinished:
+                    await self._recover()
+                    unfinished = False
+                await self.engine.tick()
+            except ChainUnavailableError as exc:
+                # RetryingChain already retried; the node is down for longer. Skip the tick,
+                # keep the loop alive, and let the journal finish what the tick left behind.
+                self.chain_failures += 1
+                unfinished = True
+                log.warning("tick skipped, the chain is unavailable: %s", exc)
+                self._on_event(Event(self.clock.now(), None, "chain", f"tick skipped: {exc}"))
             if on_tick is not None:
                 on_tick(self)
             now = self.clock.now()
@@ -127,9 +175,22 @@ class Runtime:
             if deadline is not None and now >= deadline:
                 break
             await self._sleep(self.settings.poll_seconds)
+        if unfinished:
+            try:
+                await self._recover()
+            except ChainUnavailableError as exc:  # journaled: the next start finishes them
+                log.warning("orders left for the next start, the chain is unavailable: %s", exc)
         if self.network is not None:
             self.network.save(self.settings.sim_state_path)
         return await self.summary(started)
+
+    async def _recover(self) -> None:
+        """Finish every order a failed tick left mid-way, from the journal, as at start-up."""
+        for account in self.engine.accounts:
+            for outcome in await self.engine.executor.recover(account.signer, account.user_id):
+                text = f"order {outcome.order_id}: {outcome.state}"
+                log.info("recovered %s: %s", account.user_id, text)
+                self._on_event(Event(self.clock.now(), account.user_id, "recovered", text))
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep on the bot's clock, waking early when asked to stop."""
@@ -138,6 +199,7 @@ class Runtime:
         await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
         for task in (sleeper, stopper):
             task.cancel()
+        await asyncio.gather(sleeper, stopper, return_exceptions=True)
 
     async def summary(self, started: float) -> Summary:
         stats = self.engine.stats
@@ -167,10 +229,226 @@ class Runtime:
         )
 
     async def close(self) -> None:
-        for closer in reversed(self._closers):
-            result = closer()
-            if asyncio.iscoroutine(result):
-                await result
+        await _close_all(self._closers)
+
+
+class RetryingChain:
+    """A `Chain` whose calls are retried when the node is unavailable (`ChainUnavailableError`:
+    unreachable, HTTP 5xx/429, "node is behind", garbage), with exponential back-off on the
+    bot's clock.
+
+    Why here and not in the executor: every chain call of the loop (balances in a tick, the
+    executor's sends and status polls, the closing summary) needs the same patience, and a
+    provider that fails one call in ten is ordinary on mainnet. Retrying is safe for every
+    method: reads have no effect, and `send` re-sends the same signed bytes, which can never
+    execute twice (a second copy is refused as `AlreadyProcessed`, which the executor expects).
+    """
+
+    def __init__(
+        self,
+        inner: Chain,
+        clock: Clock,
+        *,
+        attempts: int = 6,
+        backoff: float = 0.5,
+        max_backoff: float = 8.0,
+    ) -> None:
+        if attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        self.inner = inner
+        self.clock = clock
+        self.attempts = attempts
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.retries = 0  # calls that failed and were tried again (for logs and tests)
+
+    async def _call(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return await call()
+            except ChainUnavailableError as exc:
+                if attempt == self.attempts:
+                    raise
+                self.retries += 1
+                delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+                log.info("%s: %s; retry %d in %.1f s", what, exc, attempt, delay)
+                await self.clock.sleep(delay)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def balance(self, owner: Pubkey) -> int:
+        return int(await self._call("getBalance", lambda: self.inner.balance(owner)))
+
+    async def token_balance(self, owner: Pubkey, mint: Pubkey) -> int:
+        return int(await self._call("token balance", lambda: self.inner.token_balance(owner, mint)))
+
+    async def latest_blockhash(self) -> tuple[Hash, int]:
+        result: tuple[Hash, int] = await self._call(
+            "getLatestBlockhash", self.inner.latest_blockhash
+        )
+        return result
+
+    async def block_height(self) -> int:
+        return int(await self._call("getBlockHeight", self.inner.block_height))
+
+    async def send(self, tx: VersionedTransaction) -> Signature:
+        result: Signature = await self._call("sendTransaction", lambda: self.inner.send(tx))
+        return result
+
+    async def statuses(self, signatures: Sequence[Signature]) -> list[SignatureStatus | None]:
+        result: list[SignatureStatus | None] = await self._call(
+            "getSignatureStatuses", lambda: self.inner.statuses(signatures)
+        )
+        return result
+
+    async def simulate(self, tx: VersionedTransaction) -> Simulation:
+        result: Simulation = await self._call(
+            "simulateTransaction", lambda: self.inner.simulate(tx)
+        )
+        return result
+
+
+# ---------------------------------------------------------------------------------- the sim
+def sim_start_time(settings: Settings) -> float:
+    """Where the sim's clock starts: where the saved world stopped, else the wall's now."""
+    saved = SimNetwork.saved_time(settings.sim_state_path)
+    return saved if saved is not None else float(WallClock().now())
+
+
+def open_sim_network(settings: Settings, clock: Clock, strategy: Strategy) -> SimNetwork:
+    """The saved sim world on `clock`, or a new one (saved at once) whose price path reaches back
+    far enough for `strategy` to warm up on `settings.timeframe`. `solbot run` (embedded) and
+    `solbot sim serve` share it, so both continue the same state file the same way."""
+    tokens = list(settings.token_map().values())
+    path = settings.sim_state_path
+    if path.exists():
+        return SimNetwork.load(path, tokens=tokens, clock=clock)
+    network = SimNetwork.create(
+        tokens=tokens,
+        clock=clock,
+        seed=settings.sim_seed,
+        history_seconds=settings.timeframe.seconds * (strategy.samples_needed + 2),
+        wallet_sol=settings.sim_wallet_sol,
+        wallet_usdc=settings.sim_wallet_usdc,
+    )
+    network.save(path)
+    return network
+
+
+async def remote_sim_clock(http: httpx.AsyncClient, base_url: str) -> ScaledClock:
+    """The clock of a `solbot sim serve`, continued locally.
+
+    The sim runs `speed` times faster than the wall from a simulated start; the bot must live on
+    that time, not its own, or its candles would take real minutes while the chain's blockhashes
+    and the maker's quotes expire in simulated seconds. One request gives the sim's now and
+    speed; half the round trip is added for the answer's flight. Both sides then advance with
+    their monotonic clocks at the same rate, so they stay together to within that half trip.
+    """
+    began = time.monotonic()
+    body = await _sim_get(http, base_url, SIM_CLOCK_PATH, {})
+    half_trip = (time.monotonic() - began) / 2
+    try:
+        now, speed = float(body["now"]), float(body["speed"])
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"{base_url}{SIM_CLOCK_PATH}: unexpected answer {body!r:.200}") from None
+    return ScaledClock(now + half_trip * speed, speed)
+
+
+async def backfill_from_sim(
+    http: httpx.AsyncClient,
+    base_url: str,
+    store: CandleStore,
+    symbols: Sequence[str],
+    timeframe: Timeframe,
+    bars: int,
+    now: float,
+) -> None:
+    """Store the `bars` closed candles before `now` for each symbol from a remote sim, unless
+    the store already covers them: the remote counterpart of `SimNetwork.write_history` (the
+    server builds them with it), what a mainnet bot gets from `solbot data download`."""
+    end = timeframe.floor(int(now))
+    start = end - bars * timeframe.seconds
+    for symbol in symbols:
+        cover = store.coverage(symbol, timeframe)
+        if cover is not None and cover[0] <= start and cover[1] >= end - timeframe.seconds:
+            continue
+        query = {"symbol": symbol, "timeframe": timeframe.value, "start": start, "end": end}
+        body = await _sim_get(http, base_url, SIM_CANDLES_PATH, query)
+        try:
+            candles = [
+                Candle(int(row[0]), *(float(x) for x in row[1:6]), timeframe)
+                for row in body["candles"]
+            ]
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise UserError(
+                f"{base_url}{SIM_CANDLES_PATH}: unexpected answer for {symbol}"
+            ) from None
+        store.merge(symbol, CandleSeries.from_candles(candles, timeframe))
+
+
+@dataclass(frozen=True)
+class _History:
+    """The candles a run warms its strategy up on, from the sim it trades on (embedded or
+    served); on devnet and mainnet they come from `solbot data download`."""
+
+    store: CandleStore
+    symbols: list[str]
+    timeframe: Timeframe
+    bars: int
+
+    async def from_network(self, network: SimNetwork) -> None:
+        network.write_history(self.store, self.symbols, self.timeframe, self.bars)
+
+    async def from_server(self, http: httpx.AsyncClient, base_url: str, clock: Clock) -> None:
+        await backfill_from_sim(
+            http, base_url, self.store, self.symbols, self.timeframe, self.bars, clock.now()
+        )
+
+
+async def _sim_get(
+    http: httpx.AsyncClient, base_url: str, path: str, params: dict[str, Any]
+) -> Any:
+    url = f"{base_url.rstrip('/')}{path}"
+    try:
+        response = await http.get(url, params=params)
+    except httpx.HTTPError as exc:
+        raise UserError(
+            f"cannot reach the sim at {url} ({type(exc).__name__}): is `solbot sim serve` running?"
+        ) from None
+    if response.status_code == 404:
+        raise UserError(
+            f"{url} answered 404: SOLBOT_JUPITER_URL must be the Jupiter URL that "
+            "`solbot sim serve` prints"
+        )
+    if response.status_code != 200:
+        raise UserError(f"{url} answered HTTP {response.status_code}: {response.text[:200]}")
+    return response.json()
+
+
+def crash_hook(settings: Settings) -> Callable[[OrderRow], None] | None:
+    """The `SOLBOT_SIM_CRASH_AFTER` fault injection: a hook for `Executor(on_step=...)` that
+    SIGKILLs this process once an order reaches the named state (sim network only).
+
+    SIGKILL, not an exception: nothing runs after it (no `finally`, no flush, no rollback), which
+    is what a power cut or the OOM killer does, so the restart sees exactly what the journal
+    had committed at that instant."""
+    value = os.environ.get(CRASH_AFTER_ENV, "").strip().lower()
+    if not value:
+        return None
+    if settings.network != "sim":
+        log.warning("%s is a sim fault injection; ignored on %s", CRASH_AFTER_ENV, settings.network)
+        return None
+    try:
+        target = OrderState(value)
+    except ValueError:
+        names = ", ".join(state.value for state in OrderState)
+        raise UserError(f"{CRASH_AFTER_ENV}={value!r}: use one of {names}") from None
+
+    def crash(order: OrderRow) -> None:
+        if order.state == target.value:
+            log.warning("%s=%s: order %s journaled; SIGKILL", CRASH_AFTER_ENV, value, order.id)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return crash
 
 
 @contextlib.asynccontextmanager
@@ -185,6 +463,24 @@ async def build(
     `clock` replaces the run's clock (tests drive the embedded sim with a `ManualClock`)."""
     _check_live(settings, options)
     closers: list[Callable[[], object]] = []
+    try:
+        runtime = await _assemble(settings, options, on_event, clock, closers)
+    except BaseException:
+        await _close_all(closers)  # what was opened before the failure (HTTP clients, DB)
+        raise
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+
+
+async def _assemble(
+    settings: Settings,
+    options: RunOptions,
+    on_event: Callable[[Event], None] | None,
+    clock: Clock | None,
+    closers: list[Callable[[], object]],
+) -> Runtime:
     tokens = settings.token_map()
     quote = _quote_token(settings, tokens)
     trade = [tokens[s] for s in settings.trade_tokens if s != quote.symbol]
@@ -192,65 +488,66 @@ async def build(
     timeframe = settings.timeframe
     store = CandleStore(settings.candles_dir)
     embedded = settings.network == "sim" and not settings.rpc_url
+    remote_sim = settings.network == "sim" and not embedded
+    on_step = crash_hook(settings)
+    impact_cap = Decimal(str(settings.max_price_impact_pct))
 
     network: SimNetwork | None = None
     if embedded:
-        saved = SimNetwork.saved_time(settings.sim_state_path)
-        start = saved if saved is not None else float(WallClock().now())
-        clock = clock or ScaledClock(start, options.speed)
-        if saved is not None:
-            network = SimNetwork.load(
-                settings.sim_state_path, tokens=list(tokens.values()), clock=clock
-            )
-        else:
-            history = timeframe.seconds * (strategy.samples_needed + 2)
-            network = SimNetwork.create(
-                tokens=list(tokens.values()),
-                clock=clock,
-                seed=settings.sim_seed,
-                history_seconds=history,
-                wallet_sol=settings.sim_wallet_sol,
-                wallet_usdc=settings.sim_wallet_usdc,
-            )
-            network.save(settings.sim_state_path)
-        network.write_history(
-            store, [t.symbol for t in trade], timeframe, strategy.samples_needed + 1
-        )
+        clock = clock or ScaledClock(sim_start_time(settings), options.speed)
+        network = open_sim_network(settings, clock, strategy)
         http = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=network.jupiter_app()), base_url="http://sim"
         )
+        closers.append(http.aclose)
         jupiter = JupiterClient(
             http,
             clock,
             base_url="http://sim",
             requests_per_second=1_000_000.0,
-            max_price_impact_pct=Decimal(str(settings.max_price_impact_pct)),
+            max_price_impact_pct=impact_cap,
         )
         chain: Chain = LiteSvmChain(network.ledger, clock)
         signer: Signer = SigningKey(network.wallet)
     else:
-        if options.speed != 1.0:
-            raise UserError("--speed only works on the embedded sim network")
-        clock = clock or WallClock()
         if not settings.rpc:
             raise UserError("set SOLBOT_RPC_URL for this network")
+        if remote_sim and settings.jupiter_url == Settings.model_fields["jupiter_url"].default:
+            raise UserError(
+                "a remote sim needs SOLBOT_JUPITER_URL too: the Jupiter URL `solbot sim serve` "
+                "prints (the sim has no business with api.jup.ag)"
+            )
+        if options.speed != 1.0:
+            where = "`solbot sim serve --speed`" if remote_sim else "the wall clock"
+            raise UserError(f"--speed only works on the embedded sim; here {where} sets time")
+        if settings.wallet_private_key is None:
+            raise UserError("set WALLET_PRIVATE_KEY (base58, or a Solana CLI key file path)")
+        signer = load_signing_key(settings.wallet_private_key.get_secret_value())
         http = httpx.AsyncClient(timeout=30.0)
+        closers.append(http.aclose)
+        if remote_sim:
+            clock = clock or await remote_sim_clock(http, settings.jupiter_url)
+        clock = clock or WallClock()
         key = settings.jupiter_api_key.get_secret_value() if settings.jupiter_api_key else None
         jupiter = JupiterClient(
             http,
             clock,
             base_url=settings.jupiter_url,
             api_key=key,
-            requests_per_second=settings.jupiter_rps,
-            max_price_impact_pct=Decimal(str(settings.max_price_impact_pct)),
+            # The sim's maker has no rate limit; Jupiter's own API has the account's.
+            requests_per_second=1_000_000.0 if remote_sim else settings.jupiter_rps,
+            max_price_impact_pct=impact_cap,
         )
         rpc = RpcChain(settings.rpc)
         closers.append(rpc.close)
-        chain = rpc
-        if settings.wallet_private_key is None:
-            raise UserError("set WALLET_PRIVATE_KEY (base58, or a Solana CLI key file path)")
-        signer = load_signing_key(settings.wallet_private_key.get_secret_value())
-    closers.append(http.aclose)
+        chain = RetryingChain(rpc, clock)
+
+    history = _History(store, [t.symbol for t in trade], timeframe, strategy.samples_needed + 1)
+    warm_up: Callable[[], Awaitable[None]] | None = None
+    if network is not None:
+        warm_up = functools.partial(history.from_network, network)
+    elif remote_sim:
+        warm_up = functools.partial(history.from_server, http, settings.jupiter_url, clock)
 
     url = settings.database
     await schema.prepare(url)
@@ -271,6 +568,7 @@ async def build(
         route=Route(settings.jupiter_route),
         poll_seconds=1.0,
         resend_seconds=2.0,
+        on_step=on_step,
     )
     cash_atoms = await chain.token_balance(signer.pubkey(), Pubkey.from_string(quote.mint))
     account = Account(
@@ -295,7 +593,7 @@ async def build(
         max_price_age=settings.price_max_age_seconds,
         on_event=on_event,
     )
-    runtime = Runtime(
+    return Runtime(
         settings=settings,
         options=options,
         clock=clock,
@@ -305,11 +603,16 @@ async def build(
         signer=signer,
         network=network,
         closers=closers,
+        on_event=on_event,
+        warm_up=warm_up,
     )
-    try:
-        yield runtime
-    finally:
-        await runtime.close()
+
+
+async def _close_all(closers: list[Callable[[], object]]) -> None:
+    for closer in reversed(closers):
+        result = closer()
+        if asyncio.iscoroutine(result):
+            await result
 
 
 def _check_live(settings: Settings, options: RunOptions) -> None:

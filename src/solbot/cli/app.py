@@ -19,6 +19,7 @@ from solbot import __version__
 from solbot.cli import backtest as backtest_cmd
 from solbot.cli import data as data_cmd
 from solbot.cli import run as run_cmd
+from solbot.cli import sim as sim_cmd
 from solbot.cli import strategies as strategies_cmd
 from solbot.cli.context import set_settings
 from solbot.config import Settings
@@ -39,6 +40,7 @@ app.add_typer(data_cmd.app, name="data")
 app.command(name="backtest")(backtest_cmd.backtest)
 app.command(name="strategies")(strategies_cmd.strategies)
 app.command(name="run")(run_cmd.run)
+app.add_typer(sim_cmd.app, name="sim")
 
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 

@@ -28,7 +28,10 @@ def run(
         typer.Option(
             min=0.001,
             metavar="N",
-            help="Sim only: N simulated seconds per real second (600 runs a day in 2.4 min).",
+            help=(
+                "Embedded sim only: N simulated seconds per real second (600 runs a day in "
+                "2.4 min). A `solbot sim serve` sets its own."
+            ),
         ),
     ] = 1.0,
     stop_after: Annotated[
@@ -49,7 +52,9 @@ def run(
     By default everything runs offline on the embedded simulated Solana network (LiteSVM, the
     real Solana runtime) with simulated money: real transactions, real signatures, a real
     database. The sim's world (accounts, clock, prices) is saved next to the database, so
-    stopping and starting again continues it. Stop with Ctrl-C: the current tick finishes,
+    stopping and starting again continues it. With `SOLBOT_RPC_URL`, `SOLBOT_JUPITER_URL` and
+    `WALLET_PRIVATE_KEY` from `solbot sim serve`, the bot uses the sim over HTTP instead, on the
+    sim's clock. Stop with Ctrl-C: the current tick finishes,
     in-flight orders are journaled, and a summary is printed.
     """
     cfg = settings()
@@ -70,7 +75,7 @@ def run(
 
 async def _main(options: RunOptions, console: Console) -> Summary:
     def show(event: Event) -> None:
-        if event.kind in ("entry", "exit", "breaker", "failed", "recovered"):
+        if event.kind in ("entry", "exit", "breaker", "failed", "recovered", "chain"):
             console.print(f"[dim]{_when(event.time)}[/] {event.kind:>9}  {event.text}")
 
     async with build(settings(), options, on_event=show) as runtime:
@@ -100,13 +105,18 @@ def _logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         filename=str(settings().data_dir / "solbot.log"),
     )
-    for noisy in ("httpx", "alembic", "sqlalchemy"):
+    for noisy in ("httpx", "httpx2", "alembic", "sqlalchemy"):  # httpx2: solana-py's transport
         logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 def _banner(console: Console, runtime: Runtime) -> None:
     cfg = runtime.settings
-    where = "embedded sim network" if runtime.network is not None else cfg.network
+    if runtime.network is not None:
+        where = "embedded sim network"
+    elif cfg.network == "sim":
+        where = f"sim network at {cfg.rpc_url}"
+    else:
+        where = cfg.network
     console.print(
         f"[bold]solbot[/] on the {where} · wallet {runtime.signer.pubkey()} · "
         f"{cfg.strategy} on {cfg.timeframe.value} · tier {cfg.risk_tier} · "
@@ -116,6 +126,12 @@ def _banner(console: Console, runtime: Runtime) -> None:
         console.print(
             f"[dim]simulated money; {runtime.options.speed:g}x speed; state in "
             f"{cfg.sim_state_path}; log in {cfg.data_dir / 'solbot.log'}[/]"
+        )
+    elif cfg.network == "sim":
+        speed = getattr(runtime.clock, "speed", 1.0)
+        console.print(
+            f"[dim]simulated money; the sim's clock ({speed:g}x speed) at "
+            f"{_when(runtime.clock.now())} UTC; log in {cfg.data_dir / 'solbot.log'}[/]"
         )
 
 
