@@ -163,25 +163,17 @@ class Executor:
             return await self._fail_unsent(
                 order, quote.error_message or "the venue returned no transaction"
             )
-        await self._advance(
+        signed = await self._sign_and_journal(
             order,
-            OrderState.QUOTED,
-            {OrderState.CREATED},
+            quote.unsigned_transaction(),
+            signer,
+            tx_id_is_ours=False,  # the maker pays the fee: slot 0 is its signature
             request_id=quote.request_id,
             fee_bps=quote.fee_bps,
             quoted_out=quote.out_amount,
             min_out=quote.other_amount_threshold,
             last_valid_block_height=quote.last_valid_block_height,
             balance_before=before,
-        )
-        signed = sign_own_slot(quote.unsigned_transaction(), signer)
-        own = signed.signatures[signer_index(signed, signer.pubkey())]
-        await self._advance(
-            order,
-            OrderState.SIGNED,
-            {OrderState.QUOTED},
-            signed_tx=bytes(signed),
-            own_signature=str(own),
         )
         try:
             result = await self.jupiter.execute(
@@ -208,26 +200,42 @@ class Executor:
             order.input_mint, order.output_mint, order.amount_in, slippage_bps=self.slippage_bps
         )
         swap = await self.jupiter.swap_transaction(quote, signer.pubkey())
-        await self._advance(
+        signed = await self._sign_and_journal(
             order,
-            OrderState.QUOTED,
-            {OrderState.CREATED},
+            swap.unsigned_transaction(),
+            signer,
+            tx_id_is_ours=True,  # we pay the fee: slot 0 is our signature, the transaction id
             quoted_out=quote.out_amount,
             min_out=quote.other_amount_threshold,
             last_valid_block_height=swap.last_valid_block_height,
             balance_before=before,
         )
-        signed = sign_own_slot(swap.unsigned_transaction(), signer)
+        return await self._broadcast(await self._reload(order), signed)
+
+    async def _sign_and_journal(
+        self,
+        order: OrderRow,
+        unsigned: VersionedTransaction,
+        signer: Signer,
+        *,
+        tx_id_is_ours: bool,
+        **quoted: object,
+    ) -> VersionedTransaction:
+        """Journal the quote, sign our own slot, and journal the signed bytes before anything
+        can send them."""
+        await self._advance(order, OrderState.QUOTED, {OrderState.CREATED}, **quoted)
+        signed = sign_own_slot(unsigned, signer)
         own = signed.signatures[signer_index(signed, signer.pubkey())]
+        tx_id = {"signature": str(signed.signatures[0])} if tx_id_is_ours else {}
         await self._advance(
             order,
             OrderState.SIGNED,
             {OrderState.QUOTED},
             signed_tx=bytes(signed),
             own_signature=str(own),
-            signature=str(signed.signatures[0]),
+            **tx_id,
         )
-        return await self._broadcast(await self._reload(order), signed)
+        return signed
 
     # ------------------------------------------------------------------ sending, confirming
     async def _broadcast(self, order: OrderRow, tx: VersionedTransaction) -> Outcome:
