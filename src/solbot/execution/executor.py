@@ -193,7 +193,7 @@ class Executor:
             )
         if result.signature is None:
             return await self.resume(await self._reload(order), signer)
-        return await self._await_status(await self._reload(order))
+        return await self._await_status(order)  # `_advance` kept the row current
 
     async def _swap_v1(self, order: OrderRow, signer: Signer, before: int) -> Outcome:
         quote = await self.jupiter.quote(
@@ -210,7 +210,7 @@ class Executor:
             last_valid_block_height=swap.last_valid_block_height,
             balance_before=before,
         )
-        return await self._broadcast(await self._reload(order), signed)
+        return await self._broadcast(order, signed)
 
     async def _sign_and_journal(
         self,
