@@ -42,7 +42,7 @@ from solbot.execution.signing import Signer
 from solbot.market.candles import CandleBook, CandleBuilder
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed
 from solbot.market.store import CandleStore
-from solbot.risk import RiskGate
+from solbot.risk import S_LAST_EQUITY, RiskGate
 from solbot.store.db import Database
 from solbot.store.repos import Positions
 from solbot.store.states import Purpose, Side
@@ -61,6 +61,7 @@ class Account:
     gate: RiskGate
     reserve: float = 0.0  # quote units never traded (the SOL fee reserve when SOL is the quote)
     active: bool = True
+    saved_gate: list[float] = field(default_factory=list)  # what `meta` holds for this user
 
 
 @dataclass
@@ -348,8 +349,15 @@ class Engine:
             row = await s.get(MetaEntry, f"risk:{account.user_id}")
         if row is not None:
             account.gate.restore(json.loads(row.value))
+        account.saved_gate = account.gate.state()
 
     async def _save_gate(self, account: Account) -> None:
+        """Persist the breakers' memory when it changed in a way a restart must not forget:
+        the last marked value alone moves every tick and is re-marked on the first tick anyway."""
+        state = account.gate.state()
+        if _without_last_equity(state) == _without_last_equity(account.saved_gate):
+            return
+        account.saved_gate = state
         async with self.db.session() as s:
             key = f"risk:{account.user_id}"
             row = await s.get(MetaEntry, key)
@@ -373,6 +381,10 @@ class Engine:
         event = Event(self.clock.now(), user_id, kind, text)
         log.info("%s %s: %s", kind, user_id or "-", text)
         self.on_event(event)
+
+
+def _without_last_equity(state: list[float]) -> list[float]:
+    return [x for i, x in enumerate(state) if i != S_LAST_EQUITY]
 
 
 def _pk(mint: str) -> Pubkey:
