@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 import sys
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from solbot.cli.context import settings
 from solbot.cli.options import parse_duration
 from solbot.engine import Event
 from solbot.errors import UserError
+from solbot.logs import log_to_file
 from solbot.runner import LIVE_OPT_IN, RunOptions, Runtime, Summary, build
 
 _STATUS_EVERY = 60  # ticks between status lines
@@ -99,14 +99,7 @@ def _confirm_live(opted_in: bool, flag: bool) -> None:
 
 
 def _logging(verbose: bool) -> None:
-    settings().data_dir.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        filename=str(settings().data_dir / "solbot.log"),
-    )
-    for noisy in ("httpx", "httpx2", "alembic", "sqlalchemy"):  # httpx2: solana-py's transport
-        logging.getLogger(noisy).setLevel(logging.INFO if verbose else logging.WARNING)
+    log_to_file(settings().data_dir / "solbot.log", verbose=verbose)
 
 
 def _banner(console: Console, runtime: Runtime) -> None:

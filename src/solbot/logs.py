@@ -1,0 +1,42 @@
+"""Structured logs: one JSON object per line, so `jq` and log shippers read them as they are.
+
+Each line has `time` (ISO-8601 UTC), `level`, `logger` and `message`, plus `error` with the
+exception's type and message when one is attached (not the traceback's locals: tracebacks can
+carry values such as request bodies). The wall time stamps a log line; the bot's own clock
+(simulated on the sim) is in the messages that matter.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+NOISY = ("httpx", "httpx2", "alembic", "sqlalchemy")  # httpx2: solana-py's transport
+
+
+class JsonLines(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            line["error"] = f"{type(exc).__name__}: {exc}"
+        return json.dumps(line, ensure_ascii=False)
+
+
+def log_to_file(path: Path, *, verbose: bool = False) -> None:
+    """Send every log record of the process to `path` as JSON lines (appending)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(JsonLines())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    for name in NOISY:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
