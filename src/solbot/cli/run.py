@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.console import Console, Group
+from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from solbot.cli.context import settings
 from solbot.cli.options import parse_duration
@@ -83,7 +85,10 @@ async def _main(options: RunOptions, console: Console) -> Summary:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, runtime.stop)
         _banner(console, runtime)
-        return await runtime.run(on_tick=lambda rt: _status(console, rt))
+        if not console.is_terminal:  # a log or a pipe: a status line now and then
+            return await runtime.run(on_tick=lambda rt: _status(console, rt))
+        with Live(_panel(runtime), console=console, refresh_per_second=4) as live:
+            return await runtime.run(on_tick=lambda rt: live.update(_panel(rt)))
 
 
 def _confirm_live(opted_in: bool, flag: bool) -> None:
@@ -136,6 +141,29 @@ def _status(console: Console, runtime: Runtime) -> None:
         f"[dim]{_when(runtime.clock.now())}  ticks {stats.ticks:,}  entries {stats.entries}  "
         f"exits {stats.exits}  realised PnL {stats.realised_pnl:+.2f}[/]"
     )
+
+
+def _panel(runtime: Runtime) -> Group:
+    """The live status on a terminal: the clock, the counters, and each token's last price."""
+    stats = runtime.engine.stats
+    headline = Text(
+        f"{_when(runtime.clock.now())} · ticks {stats.ticks:,} · entries {stats.entries} · "
+        f"exits {stats.exits} · failed {stats.failed} · "
+        f"realised PnL {stats.realised_pnl:+.2f} {runtime.engine.quote.symbol}",
+        style="bold",
+    )
+    table = Table(show_edge=False)
+    table.add_column("token")
+    table.add_column("price (USD)", justify="right")
+    table.add_column("candles", justify="right")
+    for token in runtime.engine.tokens:
+        price = runtime.engine.prices.get(token.symbol)
+        table.add_row(
+            token.symbol,
+            "–" if price is None else f"{float(price):.6g}",
+            f"{runtime.engine.book.count(token.symbol)}/{runtime.engine.book.capacity}",
+        )
+    return Group(headline, table)
 
 
 def _print_summary(console: Console, summary: Summary) -> None:
