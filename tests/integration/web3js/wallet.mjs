@@ -1,0 +1,76 @@
+// A web3.js wallet, as a dapp or a script would write one: read the balance, send SOL to a fresh
+// account, confirm it over the websocket (signatureSubscribe), read balances and status back.
+//
+//   node wallet.mjs RPC_URL BASE58_SECRET [LAMPORTS]
+//   (or SOLANA_RPC_URL, WALLET_PRIVATE_KEY, LAMPORTS in the environment)
+//
+// Prints one JSON line with the results; exits 1 on any error.
+import bs58 from "bs58";
+import {
+  Connection,
+  Keypair,
+  LAMPORTS_PER_SOL,
+  SystemProgram,
+  Transaction,
+  sendAndConfirmTransaction,
+} from "@solana/web3.js";
+
+const [rpcUrl = process.env.SOLANA_RPC_URL, secret = process.env.WALLET_PRIVATE_KEY] =
+  process.argv.slice(2);
+const lamports = Number(process.argv[4] ?? process.env.LAMPORTS ?? 0.01 * LAMPORTS_PER_SOL);
+if (!rpcUrl || !secret) throw new Error("usage: node wallet.mjs RPC_URL BASE58_SECRET [LAMPORTS]");
+
+// The PubSub endpoint is the RPC port + 1, as on solana-test-validator.
+const http = new URL(rpcUrl);
+const wsEndpoint = `ws://${http.hostname}:${Number(http.port) + 1}`;
+const connection = new Connection(rpcUrl, { commitment: "confirmed", wsEndpoint });
+
+const payer = Keypair.fromSecretKey(bs58.decode(secret));
+const recipient = Keypair.generate();
+
+const payerBefore = await connection.getBalance(payer.publicKey);
+const { blockhash, lastValidBlockHeight } = await connection.getLatestBlockhash();
+const transaction = new Transaction({ feePayer: payer.publicKey, blockhash, lastValidBlockHeight });
+transaction.add(
+  SystemProgram.transfer({ fromPubkey: payer.publicKey, toPubkey: recipient.publicKey, lamports }),
+);
+const signature = await sendAndConfirmTransaction(connection, transaction, [payer]);
+
+// sendAndConfirmTransaction races signatureSubscribe against one getSignatureStatuses, and the
+// sim confirms at once; so also wait on the websocket alone: a notification for the (already
+// confirmed) signature, as a validator sends on subscribe, and the next slot.
+const signatureNotification = await nextEvent((resolve) =>
+  connection.onSignature(signature, (result, context) => resolve({ ...result, ...context }))
+);
+const slotNotification = await nextEvent((resolve) => connection.onSlotChange(resolve));
+
+const payerAfter = await connection.getBalance(payer.publicKey);
+const recipientAfter = await connection.getBalance(recipient.publicKey);
+const { value: statuses } = await connection.getSignatureStatuses([signature]);
+
+console.log(
+  JSON.stringify({
+    payer: payer.publicKey.toBase58(),
+    recipient: recipient.publicKey.toBase58(),
+    lamports,
+    signatures: transaction.signatures.length,
+    payerBefore,
+    payerAfter,
+    recipientAfter,
+    blockhash,
+    signature,
+    status: statuses[0],
+    signatureNotification,
+    slotNotification,
+  }),
+);
+// web3.js keeps its websocket open (and retries it); the work is done, so leave.
+process.exit(0);
+
+/** The first event a web3.js subscription delivers, within 10 s. */
+function nextEvent(subscribe) {
+  return new Promise((resolve, reject) => {
+    setTimeout(() => reject(new Error("no websocket notification in 10 s")), 10_000);
+    subscribe(resolve);
+  });
+}
