@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import httpx
+
+from solbot.clock import Clock
 
 
 @dataclass
@@ -70,3 +74,18 @@ def loopback_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@asynccontextmanager
+async def loopback_client(clock: Clock, sent: list[float]) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client that fails a test sending anywhere but 127.0.0.1, and records in `sent`
+    the clock time at which each request left."""
+
+    async def stamp(request: httpx.Request) -> None:
+        assert request.url.host == "127.0.0.1"  # never anywhere else
+        sent.append(clock.now())
+
+    async with httpx.AsyncClient(
+        trust_env=False, timeout=10.0, event_hooks={"request": [stamp]}
+    ) as client:
+        yield client

@@ -14,6 +14,7 @@ from solders.message import to_bytes_versioned
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
+from local_http import loopback_client
 from solbot.clock import ManualClock
 from solbot.errors import UserError
 from solbot.execution.jupiter import (
@@ -67,13 +68,7 @@ def sent() -> list[float]:
 
 @pytest.fixture
 async def http(clock: ManualClock, sent: list[float]) -> AsyncIterator[httpx.AsyncClient]:
-    async def stamp(request: httpx.Request) -> None:
-        assert request.url.host == "127.0.0.1"  # never anywhere else
-        sent.append(clock.now())
-
-    async with httpx.AsyncClient(
-        trust_env=False, timeout=10.0, event_hooks={"request": [stamp]}
-    ) as client:
+    async with loopback_client(clock, sent) as client:
         yield client
 
 

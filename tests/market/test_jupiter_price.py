@@ -19,6 +19,7 @@ from execution.fake_jupiter import (
     Scripted,
     serve,
 )
+from local_http import loopback_client
 from solbot.clock import ManualClock
 from solbot.execution.jupiter import BadResponseError, JupiterClient, VenueServerError
 from solbot.market.feeds.jupiter_price import MAX_IDS_PER_CALL, JupiterPriceFeed
@@ -62,13 +63,7 @@ def sent() -> list[float]:
 
 @pytest.fixture
 async def http(clock: ManualClock, sent: list[float]) -> AsyncIterator[httpx.AsyncClient]:
-    async def stamp(request: httpx.Request) -> None:
-        assert request.url.host == "127.0.0.1"  # never anywhere else
-        sent.append(clock.now())
-
-    async with httpx.AsyncClient(
-        trust_env=False, timeout=10.0, event_hooks={"request": [stamp]}
-    ) as client:
+    async with loopback_client(clock, sent) as client:
         yield client
 
 
