@@ -348,42 +348,32 @@ class Executor:
                 take_profit=target,
                 trailing_stop_pct=self.trailing_stop_pct,
             )
-            await trades.record(
-                user_id=order.user_id,
-                order_id=order.id,
-                position_id=position.id,
-                token=order.token,
-                side=Side.BUY,
-                price=price,
-                quantity=filled_out,
-                quote_amount=filled_in,
-                fee_lamports=0,
-                signature=order.signature,
+            side, quantity, quote_amount, pnl = Side.BUY, filled_out, filled_in, None
+        else:
+            if order.position_id is None:
+                raise RuntimeError(f"exit order {order.id} names no position")
+            position = await positions.get(order.position_id)
+            if position is None:
+                raise RuntimeError(f"exit order {order.id} names a missing position")
+            price = self._price(order.output_mint, filled_out, order.input_mint, filled_in)
+            pnl = self._units(order.output_mint, filled_out - position.cost)
+            await positions.close(
+                position.id,
+                exit_price=price,
+                proceeds=filled_out,
+                pnl=pnl,
+                exit_reason=order.exit_reason or "signal",
             )
-            return position.id
-        if order.position_id is None:
-            raise RuntimeError(f"exit order {order.id} names no position")
-        position = await positions.get(order.position_id)
-        if position is None:
-            raise RuntimeError(f"exit order {order.id} names a missing position")
-        price = self._price(order.output_mint, filled_out, order.input_mint, filled_in)
-        pnl = self._units(order.output_mint, filled_out - position.cost)
-        await positions.close(
-            position.id,
-            exit_price=price,
-            proceeds=filled_out,
-            pnl=pnl,
-            exit_reason=order.exit_reason or "signal",
-        )
+            side, quantity, quote_amount = Side.SELL, filled_in, filled_out
         await trades.record(
             user_id=order.user_id,
             order_id=order.id,
             position_id=position.id,
             token=order.token,
-            side=Side.SELL,
+            side=side,
             price=price,
-            quantity=filled_in,
-            quote_amount=filled_out,
+            quantity=quantity,
+            quote_amount=quote_amount,
             fee_lamports=0,
             pnl=pnl,
             signature=order.signature,
