@@ -57,7 +57,8 @@ def root(
         Path | None,
         typer.Option(
             "--data-dir",
-            help="Where candles and reports live (default: $SOLBOT_DATA_DIR or ./data).",
+            help="Where solbot keeps candles, reports, the database, the sim's state and the log "
+            "(default: $SOLBOT_DATA_DIR or ./data).",
         ),
     ] = None,
     version: Annotated[
