@@ -23,7 +23,7 @@ from decimal import Decimal
 from solders.pubkey import Pubkey
 from sqlalchemy import func, select
 
-from solbot.chain.port import Chain
+from solbot.chain.port import Chain, holdings
 from solbot.clock import Clock
 from solbot.domain import (
     BlockReason,
@@ -125,6 +125,10 @@ class Engine:
         self.book = CandleBook(timeframe, strategy.samples_needed)
         self.builders = {t.symbol: CandleBuilder(timeframe) for t in self.tokens}
         self.prices: dict[str, Decimal] = {}  # last fresh USD price per symbol
+        # Prices come in USD; a quote asset other than USDC needs its own USD price too.
+        self._mints = [t.mint for t in self.tokens]
+        if quote.symbol != "USDC":
+            self._mints.append(quote.mint)
         self.stats = TickStats()
 
     # ------------------------------------------------------------------ start-up
@@ -150,7 +154,7 @@ class Engine:
         now = self.clock.now()
         self.stats.ticks += 1
         try:
-            snapshot = await self.feed.snapshot([t.mint for t in self.tokens])
+            snapshot = await self.feed.snapshot(self._mints)
         except VenueError as exc:
             self._say(None, "prices", f"no prices this tick: {exc}")
             return
@@ -187,17 +191,20 @@ class Engine:
         now: float,
     ) -> None:
         owner = account.signer.pubkey()
+        quote_usd = self._quote_usd(fresh)
+        if quote_usd is None:
+            return  # no fresh price of the quote asset: positions cannot be valued
         async with self.db.session() as s:
             positions = await Positions(s, self.clock).all_open(account.user_id)
-        cash = self._units(self.quote, await self.chain.token_balance(owner, _pk(self.quote.mint)))
+        cash = self._units(self.quote, await holdings(self.chain, owner, _pk(self.quote.mint)))
         value = float(cash) + sum(
-            float(self._units_of(p) * self.prices.get(p.token, p.entry_price)) for p in positions
+            float(self._units_of(p) * self._in_quote(p, quote_usd)) for p in positions
         )
         tripped = account.gate.mark(value, now)
         if tripped is not BlockReason.NONE:
             self._say(account.user_id, "breaker", account.gate.describe(tripped, now))
         for position in positions:
-            reason = await self._exit_reason(position, fresh, signals, closed, now)
+            reason = await self._exit_reason(position, fresh, signals, closed, now, quote_usd)
             if reason is not None:
                 await self._exit(account, position, reason, now)
         held = {p.token for p in positions}
@@ -228,13 +235,14 @@ class Engine:
         signals: dict[str, Signal],
         closed: set[str],
         now: float,
+        quote_usd: Decimal,
     ) -> str | None:
         """Why `position` should close now, or None. Price exits use the compiled rules on the
         tick price; the trailing stop ratchets from prices seen before this tick."""
         usd = fresh.get(_mint_of(self.tokens, position.token))
         if usd is None:
             return None
-        price = float(usd) / float(self._quote_usd(fresh))
+        price = float(usd / quote_usd)
         stop = float(position.stop_loss) if position.stop_loss is not None else math.nan
         target = float(position.take_profit) if position.take_profit is not None else math.nan
         trail = float(position.trailing_stop_pct or 0) / 100.0
@@ -367,8 +375,14 @@ class Engine:
             else:
                 row.value = value
 
-    def _quote_usd(self, fresh: dict[str, Decimal]) -> Decimal:
-        return fresh.get(self.quote.mint, Decimal(1)) if self.quote.symbol != "USDC" else Decimal(1)
+    def _quote_usd(self, fresh: dict[str, Decimal]) -> Decimal | None:
+        """The quote asset's fresh USD price (USDC is taken as 1)."""
+        return Decimal(1) if self.quote.symbol == "USDC" else fresh.get(self.quote.mint)
+
+    def _in_quote(self, position: PositionRow, quote_usd: Decimal) -> Decimal:
+        """A position's token priced in the quote asset (its entry price until it has a price)."""
+        usd = self.prices.get(position.token)
+        return position.entry_price if usd is None else usd / quote_usd
 
     def _units(self, token: Token, atoms: int) -> Decimal:
         return Decimal(atoms).scaleb(-token.decimals)

@@ -45,7 +45,13 @@ from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
 from solbot.chain.litesvm import LiteSvmChain
-from solbot.chain.port import Chain, ChainUnavailableError, SignatureStatus, Simulation
+from solbot.chain.port import (
+    Chain,
+    ChainUnavailableError,
+    SignatureStatus,
+    Simulation,
+    holdings,
+)
 from solbot.chain.rpc import RpcChain
 from solbot.clock import Clock, ScaledClock, WallClock
 from solbot.config import Settings
@@ -207,13 +213,13 @@ class Runtime:
         async with self.db.session() as s:
             positions = await Positions(s, self.clock).all_open(OPERATOR)
         held = [
-            (p.token, p.quantity, await self.chain.token_balance(owner, Pubkey.from_string(p.mint)))
+            (p.token, p.quantity, await holdings(self.chain, owner, Pubkey.from_string(p.mint)))
             for p in positions
         ]
         quote = self.engine.quote
-        cash = Decimal(
-            await self.chain.token_balance(owner, Pubkey.from_string(quote.mint))
-        ).scaleb(-quote.decimals)
+        cash = Decimal(await holdings(self.chain, owner, Pubkey.from_string(quote.mint))).scaleb(
+            -quote.decimals
+        )
         return Summary(
             started,
             self.clock.now(),
@@ -570,7 +576,7 @@ async def _assemble(
         resend_seconds=2.0,
         on_step=on_step,
     )
-    cash_atoms = await chain.token_balance(signer.pubkey(), Pubkey.from_string(quote.mint))
+    cash_atoms = await holdings(chain, signer.pubkey(), Pubkey.from_string(quote.mint))
     account = Account(
         OPERATOR,
         signer,
@@ -624,9 +630,14 @@ def _check_live(settings: Settings, options: RunOptions) -> None:
 
 
 def _quote_token(settings: Settings, tokens: dict[str, TokenInfo]) -> TokenInfo:
-    if settings.quote != "USDC":
+    """The asset the portfolio is held in. SOL works on the v2 route only: there the market
+    maker pays the network fees, so the wallet's lamports move by exactly the swaps; on v1 the
+    wallet pays them too, and a balance change would not be a swap's output."""
+    if settings.quote == "SOL" and settings.jupiter_route != "v2":
         raise UserError(
-            "solbot run trades against USDC for now; set SOLBOT_QUOTE=USDC (SOL-quoted live "
-            "trading needs native-SOL settlement, which is not built yet)"
+            "SOLBOT_QUOTE=SOL needs SOLBOT_JUPITER_ROUTE=v2 (on v1 the wallet's own fees blur "
+            "what a swap paid out in SOL)"
         )
-    return tokens["USDC"]
+    if settings.quote not in tokens:
+        raise UserError(f"the quote asset {settings.quote} is not in the token list")
+    return tokens[settings.quote]

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from solbot.clock import ManualClock
 from solbot.config import Settings
+from solbot.errors import UserError
 from solbot.runner import OPERATOR, RunOptions, build
 from solbot.sim.network import SimNetwork
 from solbot.store.states import OrderState
@@ -87,3 +88,35 @@ async def test_restarting_continues_the_same_world(tmp_path):
         second = await runtime.run()
     assert [(t, q) for t, q, _chain in second.open_positions] == open_before
     assert second.consistent
+
+
+async def test_a_sol_quoted_day_settles_in_native_sol_to_the_lamport(tmp_path):
+    """On the v2 route the maker pays every fee, so the wallet's lamports move by exactly what
+    the swaps spent and paid out."""
+    settings = day_settings(tmp_path, "v2").model_copy(update={"quote": "SOL"})
+    clock = ManualClock(START)
+    async with build(settings, RunOptions(stop_after=DAY / 2), clock=clock) as runtime:
+        owner = runtime.signer.pubkey()
+        lamports_before = await runtime.chain.balance(owner)
+        summary = await runtime.run()
+        lamports_after = await runtime.chain.balance(owner)
+        async with runtime.db.session() as s:
+            positions = (await s.scalars(select(PositionRow))).all()
+            for mint in {p.mint for p in positions}:
+                held = await runtime.chain.token_balance(owner, Pubkey.from_string(mint))
+                assert held == sum(
+                    p.quantity for p in positions if p.mint == mint and p.status == "open"
+                )
+    assert summary.quote == "SOL"
+    assert summary.entries > 0
+    assert summary.consistent
+    spent = sum(p.cost for p in positions)
+    received = sum(p.proceeds or 0 for p in positions)
+    assert lamports_after == lamports_before - spent + received
+
+
+async def test_sol_as_quote_on_the_v1_route_is_refused(tmp_path):
+    settings = day_settings(tmp_path, "v1").model_copy(update={"quote": "SOL"})
+    with pytest.raises(UserError, match="SOLBOT_JUPITER_ROUTE=v2"):
+        async with build(settings, RunOptions(stop_after=60), clock=ManualClock(START)):
+            pass

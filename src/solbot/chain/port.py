@@ -85,3 +85,14 @@ class Chain(Protocol):
         ...
 
     async def simulate(self, tx: VersionedTransaction) -> Simulation: ...
+
+
+NATIVE_MINT = Pubkey.from_string("So11111111111111111111111111111111111111112")
+
+
+async def holdings(chain: Chain, owner: Pubkey, mint: Pubkey) -> int:
+    """What `owner` holds of `mint`, in atoms: lamports for SOL (swaps against SOL move native
+    SOL, not wrapped SOL), the associated token account's balance for any other mint."""
+    if mint == NATIVE_MINT:
+        return await chain.balance(owner)
+    return await chain.token_balance(owner, mint)

@@ -31,7 +31,7 @@ from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from solbot.chain.port import Chain, SendError, SignatureStatus
+from solbot.chain.port import Chain, SendError, SignatureStatus, holdings
 from solbot.clock import Clock
 from solbot.execution.jupiter import BadResponseError, JupiterClient, VenueError
 from solbot.execution.signing import Signer, sign_own_slot, signer_index
@@ -144,7 +144,7 @@ class Executor:
             self.on_step(order)
         owner = signer.pubkey()
         try:
-            before = await self.chain.token_balance(owner, Pubkey.from_string(order.output_mint))
+            before = await holdings(self.chain, owner, Pubkey.from_string(order.output_mint))
             if Route(order.route) is Route.V2:
                 return await self._swap_v2(order, signer, before)
             return await self._swap_v1(order, signer, before)
@@ -295,7 +295,7 @@ class Executor:
         landed if and only if the output balance grew (nothing else trades this wallet's token
         while the order is in flight)."""
         owner = await self._owner(order)
-        now = await self.chain.token_balance(owner, Pubkey.from_string(order.output_mint))
+        now = await holdings(self.chain, owner, Pubkey.from_string(order.output_mint))
         if order.balance_before is not None and now > order.balance_before:
             return await self._settle(order)
         return await self._end(order, OrderState.EXPIRED, error="did not land before expiry")
@@ -304,7 +304,7 @@ class Executor:
         """Confirm with the amounts the chain shows, and update positions and trades with it, in
         one database transaction."""
         owner = await self._owner(order)
-        after = await self.chain.token_balance(owner, Pubkey.from_string(order.output_mint))
+        after = await holdings(self.chain, owner, Pubkey.from_string(order.output_mint))
         filled_out = after - (order.balance_before or 0)
         if filled_out <= 0:
             return await self._end(order, OrderState.FAILED, error="landed but nothing received")
