@@ -148,6 +148,11 @@ class Engine:
                 self._say(
                     account.user_id, "recovered", f"order {outcome.order_id}: {outcome.state}"
                 )
+                if outcome.confirmed:  # a fill this run finished counts in its summary
+                    if outcome.purpose is Purpose.ENTRY:
+                        self.stats.entries += 1
+                    else:
+                        self.stats.exits += 1
 
     # ------------------------------------------------------------------ one tick
     async def tick(self) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from solders.pubkey import Pubkey
@@ -79,6 +79,7 @@ class Outcome:
     filled_out: int | None = None
     signature: str | None = None
     error: str | None = None
+    purpose: Purpose | None = field(default=None, compare=False)  # which side of a trade
 
     @property
     def confirmed(self) -> bool:
@@ -324,7 +325,14 @@ class Executor:
                 raise RuntimeError(f"order {order.id} changed state while being settled")
         if self.on_step is not None:
             self.on_step(await self._reload(order))
-        return Outcome(order.id, OrderState.CONFIRMED, filled_in, filled_out, order.signature)
+        return Outcome(
+            order.id,
+            OrderState.CONFIRMED,
+            filled_in,
+            filled_out,
+            order.signature,
+            purpose=Purpose(order.purpose),
+        )
 
     async def _apply_fill(
         self, s: AsyncSession, order: OrderRow, filled_in: int, filled_out: int
@@ -477,4 +485,5 @@ def _outcome(order: OrderRow) -> Outcome:
         order.filled_out,
         order.signature,
         order.error,
+        Purpose(order.purpose),
     )
