@@ -62,6 +62,7 @@ from solbot.execution.executor import Executor
 from solbot.execution.jupiter import JupiterClient
 from solbot.execution.signing import Signer
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed
+from solbot.market.geckoterminal import GeckoTerminalClient, download
 from solbot.market.store import CandleStore
 from solbot.risk import RiskGate, tier
 from solbot.sim.network import SimNetwork
@@ -393,8 +394,9 @@ async def backfill_from_sim(
 
 @dataclass(frozen=True)
 class _History:
-    """The candles a run warms its strategy up on, from the sim it trades on (embedded or
-    served); on devnet and mainnet they come from `solbot data download`."""
+    """The candles a run warms its strategy up on: from the sim it trades on (embedded or
+    served), or on mainnet from GeckoTerminal (what `solbot data download` fetches); devnet has
+    no market history, so there they come from the store only."""
 
     store: CandleStore
     symbols: list[str]
@@ -408,6 +410,20 @@ class _History:
         await backfill_from_sim(
             http, base_url, self.store, self.symbols, self.timeframe, self.bars, clock.now()
         )
+
+    async def from_geckoterminal(
+        self, http: httpx.AsyncClient, base_url: str, clock: Clock, tokens: Sequence[TokenInfo]
+    ) -> None:
+        """Download what the store lacks of the warm-up window. A failure only costs the
+        warm-up: the bot starts anyway and fills its windows from live prices."""
+        client = GeckoTerminalClient(http, clock, base_url=base_url)
+        end = int(clock.now())
+        start = end - self.bars * self.timeframe.seconds
+        for token in tokens:
+            try:
+                await download(client, self.store, token, self.timeframe, start, end)
+            except UserError as exc:
+                log.warning("no history for %s from GeckoTerminal: %s", token.symbol, exc)
 
 
 async def _sim_get(
@@ -554,6 +570,10 @@ async def _assemble(
         warm_up = functools.partial(history.from_network, network)
     elif remote_sim:
         warm_up = functools.partial(history.from_server, http, settings.jupiter_url, clock)
+    elif settings.network == "mainnet":
+        warm_up = functools.partial(
+            history.from_geckoterminal, http, settings.geckoterminal_url, clock, trade
+        )
 
     url = settings.database
     await schema.prepare(url)
