@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import itertools
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import httpx
@@ -14,7 +14,6 @@ from solders.message import to_bytes_versioned
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
-from local_http import loopback_client
 from solbot.clock import ManualClock
 from solbot.errors import UserError
 from solbot.execution.jupiter import (
@@ -58,18 +57,6 @@ def fake() -> Iterator[FakeJupiter]:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(T0)
-
-
-@pytest.fixture
-def sent() -> list[float]:
-    """Clock time at which each request left the client."""
-    return []
-
-
-@pytest.fixture
-async def http(clock: ManualClock, sent: list[float]) -> AsyncIterator[httpx.AsyncClient]:
-    async with loopback_client(clock, sent) as client:
-        yield client
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 
 import httpx
@@ -19,7 +19,6 @@ from execution.fake_jupiter import (
     Scripted,
     serve,
 )
-from local_http import loopback_client
 from solbot.clock import ManualClock
 from solbot.execution.jupiter import BadResponseError, JupiterClient, VenueServerError
 from solbot.market.feeds.jupiter_price import MAX_IDS_PER_CALL, JupiterPriceFeed
@@ -54,17 +53,6 @@ def fake() -> Iterator[FakeJupiter]:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(T0)
-
-
-@pytest.fixture
-def sent() -> list[float]:
-    return []
-
-
-@pytest.fixture
-async def http(clock: ManualClock, sent: list[float]) -> AsyncIterator[httpx.AsyncClient]:
-    async with loopback_client(clock, sent) as client:
-        yield client
 
 
 @pytest.fixture
