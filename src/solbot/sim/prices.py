@@ -24,6 +24,7 @@ they happened, and inventing an order would invent fills.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -140,7 +141,29 @@ class _TokenPath:
         return prices
 
 
-class SimPrices:
+class _Prices(ABC):
+    """What both price sources share: fixed prices (USDC at 1) and "now" from an optional clock."""
+
+    clock: Clock | None
+    _fixed: dict[str, float]
+
+    def price(self, symbol: str, t: float | None = None) -> float:
+        """USD price of `symbol` at `t` (default: the clock's now)."""
+        key = symbol.upper()
+        if t is None:
+            if self.clock is None:
+                raise ValueError("no time given and no clock to ask")
+            t = self.clock.now()
+        if key in self._fixed:
+            return self._fixed[key]
+        return self._moving(key, symbol, t)
+
+    @abstractmethod
+    def _moving(self, key: str, symbol: str, t: float) -> float:
+        """The price of a token that moves (`key` is `symbol` upper-cased)."""
+
+
+class SimPrices(_Prices):
     """Seeded synthetic USD prices for a set of tokens (see the module docstring).
 
     `start_prices` and `volatilities` override the built-in token profiles
@@ -200,15 +223,7 @@ class SimPrices:
             raise ValueError(f"no sim price at {t}: the price process starts at {self.start_time}")
         return math.floor((t - self.start_time) / self.step_seconds)
 
-    def price(self, symbol: str, t: float | None = None) -> float:
-        """USD price of `symbol` at `t` (default: the clock's now)."""
-        key = symbol.upper()
-        if t is None:
-            if self.clock is None:
-                raise ValueError("no time given and no clock to ask")
-            t = self.clock.now()
-        if key in self._fixed:
-            return self._fixed[key]
+    def _moving(self, key: str, symbol: str, t: float) -> float:
         path = self._paths.get(key)
         if path is None:
             raise KeyError(f"no sim price for {symbol!r}; known: {', '.join(self.symbols())}")
@@ -271,7 +286,7 @@ class SimPrices:
         return prices
 
 
-class ReplayPrices:
+class ReplayPrices(_Prices):
     """USD prices that follow stored candles (see the module docstring for the exact rule)."""
 
     def __init__(
@@ -291,15 +306,7 @@ class ReplayPrices:
     def symbols(self) -> tuple[str, ...]:
         return (*self._fixed, *self._series)
 
-    def price(self, symbol: str, t: float | None = None) -> float:
-        """USD price of `symbol` at `t` (default: the clock's now)."""
-        key = symbol.upper()
-        if t is None:
-            if self.clock is None:
-                raise ValueError("no time given and no clock to ask")
-            t = self.clock.now()
-        if key in self._fixed:
-            return self._fixed[key]
+    def _moving(self, key: str, symbol: str, t: float) -> float:
         series = self._series.get(key)
         if series is None:
             raise KeyError(f"no replayed price for {symbol!r}; known: {', '.join(self.symbols())}")
