@@ -46,7 +46,12 @@ const slotNotification = await nextEvent((resolve) => connection.onSlotChange(re
 
 const payerAfter = await connection.getBalance(payer.publicKey);
 const recipientAfter = await connection.getBalance(recipient.publicKey);
-const { value: statuses } = await connection.getSignatureStatuses([signature]);
+// The sim may run hundreds of times faster than the wall (the tests use 600x): by now the
+// signature can be older than the 300-slot status cache a validator searches by default, so ask
+// for the history search, as a wallet reading back an older transaction does.
+const { value: statuses } = await connection.getSignatureStatuses([signature], {
+  searchTransactionHistory: true,
+});
 
 console.log(
   JSON.stringify({
