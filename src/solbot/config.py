@@ -146,6 +146,13 @@ class Settings(BaseSettings):
     rpc_url: str | None = None
     live: str = Field(default="", description="must be I_UNDERSTAND to trade real money")
 
+    # Paper trading: the network's real prices and quotes, fills booked in a database of its own.
+    paper: bool = False
+    paper_database_url: str | None = None
+    paper_cash: float | None = Field(
+        default=None, gt=0, description="starting paper balance in the quote asset"
+    )
+
     # Phase 0: one operator wallet from the environment (the seed's names, no prefix).
     wallet_private_key: SecretStr | None = Field(
         default=None,
@@ -215,7 +222,23 @@ class Settings(BaseSettings):
 
     @property
     def database(self) -> str:
+        """Where the trading state lives. Paper trading keeps its own SQLite file unless
+        `SOLBOT_PAPER_DATABASE_URL` says otherwise: paper positions must never be mistaken for
+        real ones by a live run on the same data."""
+        if self.paper:
+            return self.paper_database_url or f"sqlite:///{self.paper_dir / 'solbot.db'}"
         return self.database_url or f"sqlite:///{self.data_dir / 'solbot.db'}"
+
+    @property
+    def paper_dir(self) -> Path:
+        return self.data_dir / "paper"
+
+    @property
+    def paper_starting_cash(self) -> float:
+        """The quote units a new paper account starts with (10,000 USDC or 50 SOL by default)."""
+        if self.paper_cash is not None:
+            return self.paper_cash
+        return 50.0 if self.quote == "SOL" else 10_000.0
 
     @property
     def sim_state_path(self) -> Path:

@@ -9,6 +9,10 @@
   strategy's warm-up candles back-filled from the server (`GET /sim/candles`, the same candles
   the embedded sim writes into the store) for the time the store does not cover.
 - `devnet` / `mainnet`: `RpcChain` and Jupiter's own API; the wall clock.
+- paper (`SOLBOT_PAPER=true` or `--paper`, on any of the above): the network's prices and
+  quotes, but `PaperChain` instead of a chain and a watch-only paper address instead of a
+  wallet; orders fill at the quote in a database of their own (`data/paper/`). No key, no RPC
+  and no live opt-in are needed, because nothing can be signed or sent.
 
 Mainnet moves real money and is refused unless the operator opted in (`SOLBOT_LIVE=I_UNDERSTAND`,
 or `--live` and a typed confirmation, which the CLI asks for).
@@ -45,6 +49,7 @@ from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
 from solbot.chain.litesvm import LiteSvmChain
+from solbot.chain.paper import PaperChain
 from solbot.chain.port import (
     Chain,
     ChainUnavailableError,
@@ -73,7 +78,7 @@ from solbot.store.states import OrderState, Route
 from solbot.store.tables import OrderRow
 from solbot.strategy.base import Strategy
 from solbot.strategy.registry import load_strategy
-from solbot.wallet.keys import SigningKey, load_signing_key
+from solbot.wallet.keys import SigningKey, WatchOnly, load_signing_key, paper_address
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +112,7 @@ class Summary:
     quote: str
     open_positions: list[tuple[str, int, int]] = field(default_factory=list)  # token, db, chain
     cash: Decimal = Decimal(0)
+    paper: bool = False  # the "chain" figures are paper balances
 
     @property
     def consistent(self) -> bool:
@@ -233,6 +239,7 @@ class Runtime:
             quote.symbol,
             held,
             cash,
+            paper=self.settings.paper,
         )
 
     async def close(self) -> None:
@@ -509,10 +516,17 @@ async def _assemble(
     strategy = load_strategy(settings.strategy, settings.strategy_params)
     timeframe = settings.timeframe
     store = CandleStore(settings.candles_dir)
-    embedded = settings.network == "sim" and not settings.rpc_url
+    default_jupiter = settings.jupiter_url == Settings.model_fields["jupiter_url"].default
+    # A sim given by URL is remote; paper trading needs only its Jupiter URL (no RPC).
+    embedded = settings.network == "sim" and not settings.rpc_url and default_jupiter
     remote_sim = settings.network == "sim" and not embedded
     on_step = crash_hook(settings)
     impact_cap = Decimal(str(settings.max_price_impact_pct))
+
+    url = settings.database
+    await schema.prepare(url)
+    db = Database(url)
+    closers.append(db.dispose)
 
     network: SimNetwork | None = None
     if embedded:
@@ -532,9 +546,9 @@ async def _assemble(
         chain: Chain = LiteSvmChain(network.ledger, clock)
         signer: Signer = SigningKey(network.wallet)
     else:
-        if not settings.rpc:
+        if not settings.rpc and not settings.paper:
             raise UserError("set SOLBOT_RPC_URL for this network")
-        if remote_sim and settings.jupiter_url == Settings.model_fields["jupiter_url"].default:
+        if remote_sim and default_jupiter:
             raise UserError(
                 "a remote sim needs SOLBOT_JUPITER_URL too: the Jupiter URL `solbot sim serve` "
                 "prints (the sim has no business with api.jup.ag)"
@@ -542,9 +556,12 @@ async def _assemble(
         if options.speed != 1.0:
             where = "`solbot sim serve --speed`" if remote_sim else "the wall clock"
             raise UserError(f"--speed only works on the embedded sim; here {where} sets time")
-        if settings.wallet_private_key is None:
+        if settings.paper:
+            signer = WatchOnly(paper_address(OPERATOR))
+        elif settings.wallet_private_key is None:
             raise UserError("set WALLET_PRIVATE_KEY (base58, or a Solana CLI key file path)")
-        signer = load_signing_key(settings.wallet_private_key.get_secret_value())
+        else:
+            signer = load_signing_key(settings.wallet_private_key.get_secret_value())
         http = httpx.AsyncClient(timeout=30.0)
         closers.append(http.aclose)
         if remote_sim:
@@ -560,9 +577,17 @@ async def _assemble(
             requests_per_second=1_000_000.0 if remote_sim else settings.jupiter_rps,
             max_price_impact_pct=impact_cap,
         )
-        rpc = RpcChain(settings.rpc)
-        closers.append(rpc.close)
-        chain = RetryingChain(rpc, clock)
+        if not settings.paper:
+            rpc = RpcChain(settings.rpc)
+            closers.append(rpc.close)
+            chain = RetryingChain(rpc, clock)
+    if settings.paper:
+        # Prices and quotes from the network's venue; fills and balances in the database only.
+        paper = PaperChain(db, clock)
+        chain = paper
+        signer = WatchOnly(paper_address(OPERATOR))
+        cash = int(Decimal(str(settings.paper_starting_cash)).scaleb(quote.decimals))
+        await paper.fund_once(signer.pubkey(), Pubkey.from_string(quote.mint), cash)
 
     history = _History(store, [t.symbol for t in trade], timeframe, strategy.samples_needed + 1)
     warm_up: Callable[[], Awaitable[None]] | None = None
@@ -575,11 +600,6 @@ async def _assemble(
             history.from_geckoterminal, http, settings.geckoterminal_url, clock, trade
         )
 
-    url = settings.database
-    await schema.prepare(url)
-    db = Database(url)
-    closers.append(db.dispose)
-
     limits = tier(settings.risk_tier)
     if settings.max_position_size_pct is not None:
         limits = replace(limits, position_size_pct=settings.max_position_size_pct)
@@ -591,7 +611,7 @@ async def _assemble(
         chain,
         clock,
         decimals={t.mint: t.decimals for t in tokens.values()},
-        route=Route(settings.jupiter_route),
+        route=Route.PAPER if settings.paper else Route(settings.jupiter_route),
         poll_seconds=1.0,
         resend_seconds=2.0,
         on_step=on_step,
@@ -642,6 +662,8 @@ async def _close_all(closers: list[Callable[[], object]]) -> None:
 
 
 def _check_live(settings: Settings, options: RunOptions) -> None:
+    if settings.paper:
+        return  # paper trading signs and sends nothing: no money can move
     if settings.network == "mainnet" and settings.live != LIVE_OPT_IN and not options.live:
         raise UserError(
             "mainnet trades real money: set SOLBOT_LIVE=I_UNDERSTAND or pass --live (you will "
@@ -653,7 +675,7 @@ def _quote_token(settings: Settings, tokens: dict[str, TokenInfo]) -> TokenInfo:
     """The asset the portfolio is held in. SOL works on the v2 route only: there the market
     maker pays the network fees, so the wallet's lamports move by exactly the swaps; on v1 the
     wallet pays them too, and a balance change would not be a swap's output."""
-    if settings.quote == "SOL" and settings.jupiter_route != "v2":
+    if settings.quote == "SOL" and settings.jupiter_route != "v2" and not settings.paper:
         raise UserError(
             "SOLBOT_QUOTE=SOL needs SOLBOT_JUPITER_ROUTE=v2 (on v1 the wallet's own fees blur "
             "what a swap paid out in SOL)"

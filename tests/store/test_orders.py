@@ -23,6 +23,7 @@ LEGAL = {
     ("created", "failed"),
     ("quoted", "signed"),
     ("quoted", "failed"),
+    ("quoted", "confirmed"),  # paper orders only: see test_only_paper_orders_fill_at_the_quote
     ("signed", "sent"),
     ("sent", "confirmed"),
     ("sent", "failed"),
@@ -249,3 +250,22 @@ async def test_by_key_and_get_miss_cleanly(db: Database, clock: ManualClock) -> 
         assert await orders.by_key("nope") is None
         assert await orders.get("nope") is None
         assert await orders.by_signature("nope") is None
+
+
+async def test_only_paper_orders_fill_at_the_quote(db: Database, clock: ManualClock) -> None:
+    """`quoted → confirmed` skips signing and sending: the journal allows it for paper orders
+    only, and never lets a paper order be signed."""
+    fill = {"filled_in": 25_000_000, "filled_out": 31_000_000}
+    async with db.session() as s:
+        orders = Orders(s, clock)
+        real = await new_order(orders, "u1:real:buy", route="v2")
+        paper = await new_order(orders, "u1:paper:buy", route="paper")
+        for order in (real, paper):
+            assert await orders.advance(order.id, "quoted", expect={"created"}, quoted_out=31)
+        assert not await orders.advance(real.id, "confirmed", expect={"quoted"}, **fill)
+        assert not await orders.advance(paper.id, "signed", expect={"quoted"}, **signed_fields())
+        assert await orders.advance(paper.id, "confirmed", expect={"quoted"}, **fill)
+        assert await orders.advance(real.id, "signed", expect={"quoted"}, **signed_fields())
+    async with db.session() as s:
+        states = {o.route: o.state for o in await s.scalars(select(OrderRow))}
+    assert states == {"v2": "signed", "paper": "confirmed"}

@@ -18,13 +18,16 @@ from solbot.store.db import create_engine
 from solbot.store.tables import Base
 from solbot.store.types import Atoms, Price, UtcDateTime
 
-PROBE_REVISION = '''"""Probe: a revision newer than the packaged head, for tests."""
+HEAD = schema.head_revision()  # the packaged head
+NEXT = f"{int(HEAD) + 1:04d}"  # a revision newer than it, written by the tests below
+
+PROBE_REVISION = f'''"""Probe: a revision newer than the packaged head, for tests."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "{NEXT}"
+down_revision = "{HEAD}"
 branch_labels = None
 depends_on = None
 
@@ -112,7 +115,7 @@ async def test_migration_matches_create_all_in_every_name_and_constraint(
         await _run(empty_url, lambda c: c.execute(text("CREATE SCHEMA public")), begin=True)
     await _run(reference_url, Base.metadata.create_all, begin=True)
     reference = await _run(reference_url, _structure)
-    assert set(migrated) == {"meta", "orders", "positions", "trades"}
+    assert set(migrated) == {"meta", "orders", "paper_balances", "positions", "trades"}
     assert migrated == reference
     index = {i[0]: i for i in migrated["positions"]["indexes"]}["uq_positions_open_user_token"]
     assert bool(index[2]) is True
@@ -135,7 +138,7 @@ async def test_downgrade_removes_everything(empty_url: str) -> None:
 async def test_prepare_creates_a_new_database_then_leaves_it_alone(empty_url: str) -> None:
     assert await schema.current_revision(empty_url) is None
     assert await schema.prepare(empty_url) is True
-    assert await schema.current_revision(empty_url) == schema.head_revision() == "0001"
+    assert await schema.current_revision(empty_url) == schema.head_revision() == HEAD
     assert await schema.prepare(empty_url) is False
     await schema.check_current(empty_url)
 
@@ -147,7 +150,7 @@ async def test_prepare_refuses_a_database_with_tables_but_no_schema(empty_url: s
 
     await _run(empty_url, stamp_base_with_a_table, begin=True)
     message = (
-        "database schema is at base (no solbot schema), the code needs 0001; "
+        f"database schema is at base (no solbot schema), the code needs {HEAD}; "
         "run `solbot db upgrade`"
     )
     with pytest.raises(UserError) as caught:
@@ -156,7 +159,7 @@ async def test_prepare_refuses_a_database_with_tables_but_no_schema(empty_url: s
     with pytest.raises(UserError, match="at base"):
         await schema.check_current(empty_url)
     # What the hint says works, and keeps the foreign table.
-    assert await schema.upgrade(empty_url) == "0001"
+    assert await schema.upgrade(empty_url) == HEAD
     assert await schema.prepare(empty_url) is False
     tables = await _run(empty_url, lambda c: set(inspect(c).get_table_names()))
     assert {"dummy", "orders"} <= tables
@@ -164,25 +167,25 @@ async def test_prepare_refuses_a_database_with_tables_but_no_schema(empty_url: s
 
 @pytest.fixture
 def newer_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """This code plus a revision 0002, so that a database at 0001 is out of date."""
+    """This code plus a revision NEXT, so that a database at HEAD is out of date."""
     migrations = tmp_path / "migrations"
     shutil.copytree(schema.MIGRATIONS_DIR, migrations, ignore=shutil.ignore_patterns("__pycache__"))
-    (migrations / "versions" / "0002_probe.py").write_text(PROBE_REVISION)
+    (migrations / "versions" / f"{NEXT}_probe.py").write_text(PROBE_REVISION)
     monkeypatch.setattr(schema, "MIGRATIONS_DIR", migrations)
     return migrations
 
 
 async def test_prepare_refuses_an_out_of_date_database(db_url: str, newer_code: Path) -> None:
-    assert schema.head_revision() == "0002"
+    assert schema.head_revision() == NEXT
     with pytest.raises(UserError) as caught:
         await schema.prepare(db_url)
     assert str(caught.value) == (
-        "database schema is at 0001, the code needs 0002; run `solbot db upgrade`"
+        f"database schema is at {HEAD}, the code needs {NEXT}; run `solbot db upgrade`"
     )
-    with pytest.raises(UserError, match="at 0001, the code needs 0002"):
+    with pytest.raises(UserError, match=f"at {HEAD}, the code needs {NEXT}"):
         await schema.check_current(db_url)
-    assert await schema.current_revision(db_url) == "0001"  # refused means untouched
-    assert await schema.upgrade(db_url) == "0002"
+    assert await schema.current_revision(db_url) == HEAD  # refused means untouched
+    assert await schema.upgrade(db_url) == NEXT
     assert await schema.prepare(db_url) is False
 
 
@@ -210,7 +213,7 @@ async def test_a_failed_migration_leaves_nothing_behind(empty_url: str, newer_co
         'op.create_table("probe", sa.Column("id", sa.Integer(), primary_key=True))\n'
         '    op.execute("SELECT * FROM no_such_table")',
     )
-    (newer_code / "versions" / "0002_probe.py").write_text(broken)
+    (newer_code / "versions" / f"{NEXT}_probe.py").write_text(broken)
     with pytest.raises(Exception, match="no_such_table"):
         await schema.prepare(empty_url)
     tables = await _run(empty_url, lambda c: inspect(c).get_table_names())
@@ -233,13 +236,13 @@ async def test_autogenerate_finds_nothing_to_do_and_renders_the_template(
 
     def autogenerate(conn: Connection) -> None:
         config = schema.alembic_config(conn)
-        command.revision(config, message="nothing", autogenerate=True, rev_id="0002")
+        command.revision(config, message="nothing", autogenerate=True, rev_id=NEXT)
 
     await _run(db_url, autogenerate, begin=True)
-    (script,) = (migrations / "versions").glob("0002_*.py")
+    (script,) = (migrations / "versions").glob(f"{NEXT}_*.py")
     source = script.read_text()
     compile(source, str(script), "exec")
-    assert "down_revision: str | None = '0001'" in source
+    assert f"down_revision: str | None = '{HEAD}'" in source
     assert "def upgrade() -> None:\n    # ### commands auto generated by Alembic" in source
     assert "op." not in source.split("def upgrade")[1].split("def downgrade")[0]
 
@@ -262,14 +265,14 @@ async def test_autogenerated_money_columns_are_frozen_and_migrate(
     def autogenerate(conn: Connection) -> None:
         config = schema.alembic_config(conn)
         config.attributes["target_metadata"] = changed
-        command.revision(config, message="more", autogenerate=True, rev_id="0002")
+        command.revision(config, message="more", autogenerate=True, rev_id=NEXT)
 
     await _run(db_url, autogenerate, begin=True)
-    (script,) = (migrations / "versions").glob("0002_*.py")
+    (script,) = (migrations / "versions").glob(f"{NEXT}_*.py")
     source = script.read_text()
     assert "solbot" not in source
     assert 'sa.Text().with_variant(sa.Numeric(20, 0), "postgresql")' in source
     assert 'sa.Text().with_variant(sa.Numeric(38, 18), "postgresql")' in source
     assert "sa.DateTime(timezone=True)" in source
-    assert await schema.upgrade(db_url) == "0002"
+    assert await schema.upgrade(db_url) == NEXT
     assert await _run(db_url, lambda conn: _diffs(conn, changed)) == []

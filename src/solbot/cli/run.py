@@ -14,7 +14,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from solbot.cli.context import settings
+from solbot.cli.context import set_settings, settings
 from solbot.cli.options import parse_duration
 from solbot.engine import Event
 from solbot.errors import UserError
@@ -47,6 +47,17 @@ def run(
         bool,
         typer.Option(help="Allow mainnet (real money); you will be asked to type a confirmation."),
     ] = False,
+    paper: Annotated[
+        bool,
+        typer.Option(
+            "--paper",
+            help=(
+                "Paper trading: the network's real prices and quotes, fills booked at the quote "
+                "in data/paper/ (no key, no RPC; nothing signed or sent). Same as "
+                "SOLBOT_PAPER=true."
+            ),
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every HTTP call.")] = False,
 ) -> None:
     """Run the bot: poll prices, build candles, trade on closed candles, manage exits.
@@ -56,16 +67,20 @@ def run(
     database. The sim's world (accounts, clock, prices) is saved next to the database, so
     stopping and starting again continues it. With `SOLBOT_RPC_URL`, `SOLBOT_JUPITER_URL` and
     `WALLET_PRIVATE_KEY` from `solbot sim serve`, the bot uses the sim over HTTP instead, on the
-    sim's clock. Stop with Ctrl-C: the current tick finishes,
+    sim's clock. With `--paper`, the bot trades on the network's real prices and quotes but
+    books each fill at the quote in a database of its own, signing and sending nothing: a dry
+    run of mainnet needs no key and no opt-in. Stop with Ctrl-C: the current tick finishes,
     in-flight orders are journaled, and a summary is printed.
     """
+    if paper:
+        set_settings(settings().model_copy(update={"paper": True}))
     cfg = settings()
     options = RunOptions(
         speed=speed,
         stop_after=parse_duration(stop_after, "--stop-after") if stop_after else None,
         live=live,
     )
-    if cfg.network == "mainnet":
+    if cfg.network == "mainnet" and not cfg.paper:
         _confirm_live(cfg.live == LIVE_OPT_IN, live)
     _logging(verbose)
     console = Console()
@@ -112,14 +127,20 @@ def _banner(console: Console, runtime: Runtime) -> None:
     if runtime.network is not None:
         where = "embedded sim network"
     elif cfg.network == "sim":
-        where = f"sim network at {cfg.rpc_url}"
+        where = f"sim network at {cfg.rpc_url or cfg.jupiter_url}"
     else:
         where = cfg.network
+    account = "paper account" if cfg.paper else "wallet"
     console.print(
-        f"[bold]solbot[/] on the {where} · wallet {runtime.signer.pubkey()} · "
+        f"[bold]solbot[/] on the {where} · {account} {runtime.signer.pubkey()} · "
         f"{cfg.strategy} on {cfg.timeframe.value} · tier {cfg.risk_tier} · "
         f"tokens {', '.join(t.symbol for t in runtime.engine.tokens)}"
     )
+    if cfg.paper:
+        console.print(
+            f"[bold yellow]paper trading[/]: {where} prices and quotes, fills at the quote, "
+            f"nothing signed or sent; books in {runtime.db.safe_url}"
+        )
     if runtime.network is not None:
         console.print(
             f"[dim]simulated money; {runtime.options.speed:g}x speed; state in "
@@ -180,9 +201,10 @@ def _print_summary(console: Console, summary: Summary) -> None:
     table.add_row("cash", f"{summary.cash:,.2f} {summary.quote}")
     for reason, n in sorted(summary.blocked.items()):
         table.add_row(f"entries blocked: {reason}", str(n))
+    held = "paper balance" if summary.paper else "chain"
     for token, db, chain in summary.open_positions:
-        mark = "[green]✓[/]" if db == chain else "[red]✗ chain differs[/]"
-        table.add_row(f"open {token}", f"{db:,} atoms (chain {chain:,}) {mark}")
+        mark = "[green]✓[/]" if db == chain else f"[red]✗ {held} differs[/]"
+        table.add_row(f"open {token}", f"{db:,} atoms ({held} {chain:,}) {mark}")
     console.print(table)
 
 

@@ -17,6 +17,9 @@ Every step is written to the journal (`orders`) before the next one can have eff
   (a crash, a timeout), the order is settled from balances once its blockhash has expired.
 - A confirmed order is settled in the same database transaction that records it: the position
   opens (or closes) with the quantity the chain says was received, and the trade is recorded.
+- Paper orders (`Route.PAPER`) take a short cut, `created ─quote─► quoted ─► confirmed`: quoted
+  without a taker and filled at the quote, with the paper balances moved in the transaction
+  that books the fill. Nothing is signed, nothing is sent.
 """
 
 from __future__ import annotations
@@ -36,7 +39,13 @@ from solbot.clock import Clock
 from solbot.execution.jupiter import BadResponseError, JupiterClient, VenueError
 from solbot.execution.signing import Signer, sign_own_slot, signer_index
 from solbot.store.db import Database
-from solbot.store.repos import Orders, Positions, Trades
+from solbot.store.repos import (
+    InsufficientPaperFundsError,
+    Orders,
+    PaperBalances,
+    Positions,
+    Trades,
+)
 from solbot.store.states import OrderState, Purpose, Route, Side
 from solbot.store.tables import OrderRow
 
@@ -145,11 +154,37 @@ class Executor:
             self.on_step(order)
         owner = signer.pubkey()
         try:
+            if Route(order.route) is Route.PAPER:
+                return await self._fill_paper(order, owner)
             before = await holdings(self.chain, owner, Pubkey.from_string(order.output_mint))
             if Route(order.route) is Route.V2:
                 return await self._swap_v2(order, signer, before)
             return await self._swap_v1(order, signer, before)
         except VenueError as exc:
+            return await self._fail_unsent(order, str(exc))
+
+    async def _fill_paper(self, order: OrderRow, owner: Pubkey) -> Outcome:
+        """Paper trading: quote without a taker (a price, no transaction) and fill at the quote,
+        moving the paper balances in the transaction that books the fill. Nothing is signed or
+        sent, so a crash before the fill leaves nothing to recover but a failed order."""
+        quote = await self.jupiter.order(
+            order.input_mint, order.output_mint, order.amount_in, slippage_bps=self.slippage_bps
+        )
+        if quote.out_amount <= 0:
+            return await self._fail_unsent(order, "the venue quoted nothing for this amount")
+        await self._advance(
+            order,
+            OrderState.QUOTED,
+            {OrderState.CREATED},
+            quoted_out=quote.out_amount,
+            min_out=quote.other_amount_threshold,
+            fee_bps=quote.fee_bps,
+        )
+        try:
+            return await self._confirm(
+                order, order.amount_in, quote.out_amount, {OrderState.QUOTED}, paper_owner=owner
+            )
+        except InsufficientPaperFundsError as exc:
             return await self._fail_unsent(order, str(exc))
 
     async def _swap_v2(self, order: OrderRow, signer: Signer, before: int) -> Outcome:
@@ -309,14 +344,33 @@ class Executor:
         filled_out = after - (order.balance_before or 0)
         if filled_out <= 0:
             return await self._end(order, OrderState.FAILED, error="landed but nothing received")
-        filled_in = order.amount_in
+        return await self._confirm(order, order.amount_in, filled_out, {OrderState.SENT})
+
+    async def _confirm(
+        self,
+        order: OrderRow,
+        filled_in: int,
+        filled_out: int,
+        expect: set[OrderState],
+        *,
+        paper_owner: Pubkey | None = None,
+    ) -> Outcome:
+        """Book a fill in one database transaction: the position, the trade, the order's
+        confirmation, and for a paper fill the paper balances."""
         async with self.db.session() as s:
-            orders = Orders(s, self.clock)
+            if paper_owner is not None:
+                await PaperBalances(s, self.clock).swap(
+                    str(paper_owner),
+                    pay_mint=order.input_mint,
+                    pay=filled_in,
+                    get_mint=order.output_mint,
+                    get=filled_out,
+                )
             position_id = await self._apply_fill(s, order, filled_in, filled_out)
-            moved = await orders.advance(
+            moved = await Orders(s, self.clock).advance(
                 order.id,
                 OrderState.CONFIRMED,
-                expect={OrderState.SENT},
+                expect=expect,
                 filled_in=filled_in,
                 filled_out=filled_out,
                 position_id=position_id,
@@ -411,6 +465,8 @@ class Executor:
         if state.terminal:
             return _outcome(order)
         if state in (OrderState.CREATED, OrderState.QUOTED):
+            # A paper order is filled in the transaction that confirms it, so it too was
+            # never filled if it is still here.
             return await self._fail_unsent(order, "stopped before signing; nothing was sent")
         if order.signature:
             signature = Signature.from_string(order.signature)

@@ -160,5 +160,10 @@ class Database:
     ) -> None:
         await self.dispose()
 
+    @property
+    def safe_url(self) -> str:
+        """The URL with any password masked: what may be printed or logged."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
     def __repr__(self) -> str:
-        return f"Database({make_url(self.url).render_as_string(hide_password=True)!r})"
+        return f"Database({self.safe_url!r})"

@@ -22,7 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, select, update
+from sqlalchemy import CursorResult, Table, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,7 +38,7 @@ from solbot.store.states import (
     Side,
     check_transition,
 )
-from solbot.store.tables import OrderRow, PositionRow, TradeRow
+from solbot.store.tables import OrderRow, PaperBalanceRow, PositionRow, TradeRow
 from solbot.store.types import Atoms, Price, canonical_price, check_atoms, utc_from_timestamp
 
 
@@ -106,6 +106,20 @@ def _checked(table: Table, fields: dict[str, Any]) -> dict[str, Any]:
             value = canonical_price(value)
         out[name] = value
     return out
+
+
+def _route_rules(sources: set[OrderState], target: OrderState) -> list[Any]:
+    """Conditions that keep each route on its own path through `quoted`: a paper order is filled
+    at its quote (`quoted → confirmed`) and never signed; any other order must be signed and
+    sent before it can be confirmed. Part of the UPDATE's WHERE, so no caller can skip it."""
+    if OrderState.QUOTED not in sources:
+        return []
+    paper = OrderRow.route == Route.PAPER.value
+    if target is OrderState.CONFIRMED:
+        return [or_(OrderRow.state != OrderState.QUOTED.value, paper)]
+    if target is OrderState.SIGNED:
+        return [or_(OrderRow.state != OrderState.QUOTED.value, ~paper)]
+    return []
 
 
 class _Repo:
@@ -252,6 +266,7 @@ class Orders(_Repo):
         return await self._update_where(
             OrderRow.id == order_id,
             OrderRow.state.in_([s.value for s in sources]),
+            *_route_rules(sources, target),
             values=values,
         )
 
@@ -499,3 +514,67 @@ class Trades(_Repo):
             .execution_options(populate_existing=True)
         )
         return list(await self.session.scalars(stmt))
+
+
+class InsufficientPaperFundsError(Exception):
+    """A paper fill would take more than the paper account holds."""
+
+
+class PaperBalances(_Repo):
+    """The balances of paper-trading accounts: what the wallet would hold, in atoms."""
+
+    async def get(self, owner: str, mint: str) -> int:
+        row = await self.session.get(PaperBalanceRow, (owner, mint), populate_existing=True)
+        return 0 if row is None else row.atoms
+
+    async def all(self, owner: str) -> dict[str, int]:
+        stmt = select(PaperBalanceRow).where(PaperBalanceRow.owner == owner)
+        rows = await self.session.scalars(stmt.execution_options(populate_existing=True))
+        return {row.mint: row.atoms for row in rows}
+
+    async def fund_once(self, owner: str, mint: str, atoms: int) -> bool:
+        """Give a new paper account its starting balance; False (and nothing changes) when the
+        account already holds anything, so a restart never tops it up."""
+        if await self.all(owner):
+            return False
+        self.session.add(
+            PaperBalanceRow(
+                owner=owner, mint=mint, atoms=check_atoms(atoms), updated_at=self._now()
+            )
+        )
+        await self.session.flush()
+        return True
+
+    async def swap(self, owner: str, *, pay_mint: str, pay: int, get_mint: str, get: int) -> None:
+        """Move `pay` atoms out and `get` atoms in, as a fill does, in the caller's transaction.
+
+        The rows are read with `FOR UPDATE` (PostgreSQL; SQLite's BEGIN IMMEDIATE already holds
+        the write lock), so two fills of one account cannot both spend the same balance.
+        """
+        held = await self._locked(owner, pay_mint)
+        if held is None or held.atoms < check_atoms(pay):
+            have = 0 if held is None else held.atoms
+            raise InsufficientPaperFundsError(
+                f"paper account holds {have} atoms of {pay_mint}, the fill needs {pay}"
+            )
+        now = self._now()
+        held.atoms = held.atoms - pay
+        held.updated_at = now
+        received = await self._locked(owner, get_mint)
+        if received is None:
+            self.session.add(
+                PaperBalanceRow(owner=owner, mint=get_mint, atoms=check_atoms(get), updated_at=now)
+            )
+        else:
+            received.atoms = check_atoms(received.atoms + get)
+            received.updated_at = now
+        await self.session.flush()
+
+    async def _locked(self, owner: str, mint: str) -> PaperBalanceRow | None:
+        stmt = (
+            select(PaperBalanceRow)
+            .where(PaperBalanceRow.owner == owner, PaperBalanceRow.mint == mint)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.scalars(stmt)).one_or_none()

@@ -37,10 +37,12 @@ class Purpose(StrEnum):
 
 
 class Route(StrEnum):
-    """Which Jupiter swap API produced the transaction."""
+    """Which Jupiter swap API produced the transaction, or `paper`: filled at the quote, in the
+    database only (paper trading signs and sends nothing)."""
 
     V2 = "v2"
     V1 = "v1"
+    PAPER = "paper"
 
 
 class PositionStatus(StrEnum):
@@ -50,7 +52,9 @@ class PositionStatus(StrEnum):
 
 TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
     OrderState.CREATED: frozenset({OrderState.QUOTED, OrderState.FAILED}),
-    OrderState.QUOTED: frozenset({OrderState.SIGNED, OrderState.FAILED}),
+    # `quoted → confirmed` is a paper fill (at the quote, nothing signed or sent); the journal
+    # allows it for paper orders only (`Orders.advance` checks the route in the same UPDATE).
+    OrderState.QUOTED: frozenset({OrderState.SIGNED, OrderState.CONFIRMED, OrderState.FAILED}),
     # A signed transaction may already be on the wire (a crash can fall between sending and
     # recording it), so it can only go on to `sent`; what became of it is decided from there,
     # by asking the chain about its signature.

@@ -112,7 +112,7 @@ class OrderRow(Base):
     amount_in: Mapped[int] = mapped_column(Atoms())
     quoted_out: Mapped[int | None] = mapped_column(Atoms())
     min_out: Mapped[int | None] = mapped_column(Atoms())
-    route: Mapped[str] = mapped_column(String(4))
+    route: Mapped[str] = mapped_column(String(8))
     request_id: Mapped[str | None] = mapped_column(String(128))
     signed_tx: Mapped[bytes | None] = mapped_column(LargeBinary())
     signature: Mapped[str | None] = mapped_column(SIGNATURE, unique=True)
@@ -173,6 +173,21 @@ class TradeRow(Base):
         CheckConstraint(f"side IN ({sql_in(Side)})", name="side"),
         Index("ix_trades_user_id_timestamp", "user_id", "timestamp"),
     )
+
+
+class PaperBalanceRow(Base):
+    """What a paper-trading account holds of one mint, in atoms: the wallet it would have.
+
+    Keyed by the account's address, as a chain keys balances, so the paper chain answers the
+    same questions (`balance`, `token_balance`) that the real one does; lamports under SOL's
+    mint."""
+
+    __tablename__ = "paper_balances"
+
+    owner: Mapped[str] = mapped_column(MINT, primary_key=True)
+    mint: Mapped[str] = mapped_column(MINT, primary_key=True)
+    atoms: Mapped[int] = mapped_column(Atoms())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class MetaEntry(Base):

@@ -75,3 +75,34 @@ def load_signing_key(value: str) -> SigningKey:
         raise UserError(
             "WALLET_PRIVATE_KEY is neither base58 of a 64-byte secret key nor a key file path"
         ) from None
+
+
+class WatchOnly:
+    """An address without a key: what paper trading trades as. It signs nothing."""
+
+    __slots__ = ("_pubkey",)
+
+    def __init__(self, pubkey: Pubkey) -> None:
+        self._pubkey = pubkey
+
+    def pubkey(self) -> Pubkey:
+        return self._pubkey
+
+    def sign_message(self, message: bytes) -> NoReturn:
+        raise PermissionError(f"{self._pubkey} is watch-only (paper trading): it signs nothing")
+
+    def __repr__(self) -> str:
+        return f"WatchOnly(pubkey={self._pubkey})"
+
+
+PAPER_SEED = b"solbot-paper"
+_SYSTEM_PROGRAM = Pubkey.from_string("11111111111111111111111111111111")
+
+
+def paper_address(name: str) -> Pubkey:
+    """A stable address naming a paper account that has no wallet of its own.
+
+    It is a program-derived address, off the ed25519 curve: no private key exists for it, so it
+    can never be a wallet that signs (paper trading only needs a name for the balances)."""
+    address, _bump = Pubkey.find_program_address([PAPER_SEED, name.encode()], _SYSTEM_PROGRAM)
+    return address
