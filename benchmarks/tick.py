@@ -39,6 +39,7 @@ from solbot.sim.network import SimNetwork
 from solbot.store import schema
 from solbot.store.db import Database
 from solbot.store.states import Route
+from solbot.store.users import Users
 from solbot.strategy.base import Strategy, StrategyParams
 from solbot.wallet.keys import SigningKey
 
@@ -89,6 +90,8 @@ async def one_tick(count: int, route: Route, folder: Path) -> tuple[float, int]:
     url = f"sqlite:///{folder / f'bench-{route.value}.db'}"
     await schema.prepare(url)
     db = Database(url)
+    async with db.session() as s:
+        await Users(s, clock).ensure_external("bench", "bench", str(network.wallet.pubkey()))
     http = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=network.jupiter_app()), base_url="http://sim"
     )

@@ -1,4 +1,5 @@
-"""Fixtures shared by the tests of HTTP clients (each test module provides its own `clock`)."""
+"""Fixtures shared by all tests: loopback HTTP clients (each test module provides its own
+`clock`) and, from the `databases` plugin, test databases on SQLite and PostgreSQL."""
 
 from collections.abc import AsyncIterator
 
@@ -20,3 +21,6 @@ async def http(clock: ManualClock, sent: list[float]) -> AsyncIterator[httpx.Asy
     """An httpx client that may only talk to 127.0.0.1 and stamps each request in `sent`."""
     async with loopback_client(clock, sent) as client:
         yield client
+
+
+pytest_plugins = ["databases"]

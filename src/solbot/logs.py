@@ -3,7 +3,8 @@
 Each line has `time` (ISO-8601 UTC), `level`, `logger` and `message`, plus `error` with the
 exception's type and message when one is attached (not the traceback's locals: tracebacks can
 carry values such as request bodies). The wall time stamps a log line; the bot's own clock
-(simulated on the sim) is in the messages that matter.
+(simulated on the sim) is in the messages that matter. Every line passes `RedactSecrets`, which
+masks anything shaped like a private or master key that reached a message by accident.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import json
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
+
+from solbot.wallet.redact import RedactSecrets
 
 NOISY = ("httpx", "httpx2", "alembic", "sqlalchemy")  # httpx2: solana-py's transport
 
@@ -35,6 +38,7 @@ def log_to_file(path: Path, *, verbose: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(JsonLines())
+    handler.addFilter(RedactSecrets())  # the last line of defence: see `wallet.redact`
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)

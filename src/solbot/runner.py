@@ -76,6 +76,7 @@ from solbot.store.db import Database
 from solbot.store.repos import Positions
 from solbot.store.states import OrderState, Route
 from solbot.store.tables import OrderRow
+from solbot.store.users import Users
 from solbot.strategy.base import Strategy
 from solbot.strategy.registry import load_strategy
 from solbot.wallet.keys import SigningKey, WatchOnly, load_signing_key, paper_address
@@ -616,6 +617,11 @@ async def _assemble(
         resend_seconds=2.0,
         on_step=on_step,
     )
+    async with db.session() as s:
+        try:
+            await Users(s, clock).ensure_external(OPERATOR, OPERATOR, str(signer.pubkey()))
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
     cash_atoms = await holdings(chain, signer.pubkey(), Pubkey.from_string(quote.mint))
     account = Account(
         OPERATOR,

@@ -40,6 +40,7 @@ from solbot.store import schema
 from solbot.store.db import Database
 from solbot.store.states import OrderState, PositionStatus, Purpose, Route, Side
 from solbot.store.tables import OrderRow, PositionRow, TradeRow
+from solbot.store.users import Users
 from solbot.wallet.keys import SigningKey
 
 T0 = 1_800_000_000.0
@@ -332,6 +333,10 @@ async def make_rig(tmp_path: Path) -> AsyncIterator[Rig]:
     )
     url = f"sqlite:///{tmp_path / 'journal.db'}"
     await schema.prepare(url)
+    db = Database(url)
+    async with db.session() as s:  # the orders' user
+        await Users(s, clock).ensure_external(USER, USER, str(net.wallet.pubkey()))
+    await db.dispose()
     rig = Rig(
         clock=clock,
         net=net,

@@ -50,3 +50,27 @@ def signed_fields(n: int = 1) -> dict[str, Any]:
         "signed_tx": bytes(range(n, n + 200)),
         "last_valid_block_height": 2**40 + n,
     }
+
+
+TEST_USERS = ("u1", "u2", "u3")
+
+
+async def seed_users(url: str) -> None:
+    """The users the store tests trade for (the trading tables reference users)."""
+    from solbot.clock import ManualClock
+    from solbot.store.db import Database
+    from solbot.store.users import Users
+
+    db = Database(url)
+    try:
+        async with db.session() as s:
+            users = Users(s, ManualClock(0.0))
+            for n, user_id in enumerate(TEST_USERS, start=1):
+                await users.create(
+                    username=f"user_{user_id}",
+                    wallet_pubkey=f"{n}" * 32,
+                    custody="external",
+                    user_id=user_id,
+                )
+    finally:
+        await db.dispose()

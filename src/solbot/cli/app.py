@@ -16,11 +16,13 @@ from rich.console import Console
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
 from solbot import __version__
+from solbot.cli import admin as admin_cmd
 from solbot.cli import backtest as backtest_cmd
 from solbot.cli import data as data_cmd
 from solbot.cli import run as run_cmd
 from solbot.cli import sim as sim_cmd
 from solbot.cli import strategies as strategies_cmd
+from solbot.cli import users as users_cmd
 from solbot.cli.context import set_settings
 from solbot.config import Settings
 from solbot.errors import UserError
@@ -41,6 +43,20 @@ app.command(name="backtest")(backtest_cmd.backtest)
 app.command(name="strategies")(strategies_cmd.strategies)
 app.command(name="run")(run_cmd.run)
 app.add_typer(sim_cmd.app, name="sim")
+# Users and custody (the seed's CLI tools).
+app.command(name="add-user")(users_cmd.add_user)
+app.command(name="import-user")(users_cmd.import_user)
+app.command(name="list-users")(users_cmd.list_users)
+app.command(name="export-key")(users_cmd.export_key)
+app.command(name="pause")(users_cmd.pause)
+app.command(name="resume")(users_cmd.resume)
+app.command(name="set-risk")(users_cmd.set_risk)
+app.command(name="positions")(users_cmd.positions)
+app.command(name="trades")(users_cmd.trades)
+# The installation.
+app.command(name="gen-master-key")(admin_cmd.gen_master_key)
+app.add_typer(admin_cmd.db_app, name="db")
+app.add_typer(admin_cmd.audit_app, name="audit")
 
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 

@@ -122,7 +122,9 @@ def _route_rules(sources: set[OrderState], target: OrderState) -> list[Any]:
     return []
 
 
-class _Repo:
+class Repository:
+    """Base of the repositories: one session (one transaction) and the clock for timestamps."""
+
     def __init__(self, session: AsyncSession, clock: Clock) -> None:
         self.session = session
         self.clock = clock
@@ -140,7 +142,7 @@ class _Repo:
         raise RuntimeError(f"unsupported database dialect {dialect!r}")
 
 
-class Orders(_Repo):
+class Orders(Repository):
     """The order journal."""
 
     async def create(
@@ -302,7 +304,7 @@ class Orders(_Repo):
         return result.rowcount == 1
 
 
-class Positions(_Repo):
+class Positions(Repository):
     """Open and closed positions; at most one open per user and token."""
 
     async def open(
@@ -442,7 +444,7 @@ class Positions(_Repo):
         return result.rowcount == 1
 
 
-class Trades(_Repo):
+class Trades(Repository):
     """Fills, one per confirmed order."""
 
     async def record(
@@ -520,7 +522,7 @@ class InsufficientPaperFundsError(Exception):
     """A paper fill would take more than the paper account holds."""
 
 
-class PaperBalances(_Repo):
+class PaperBalances(Repository):
     """The balances of paper-trading accounts: what the wallet would hold, in atoms."""
 
     async def get(self, owner: str, mint: str) -> int:

@@ -45,6 +45,30 @@ class Route(StrEnum):
     PAPER = "paper"
 
 
+class Custody(StrEnum):
+    """Where a user's wallet key lives: sealed in the database, or outside it (never stored)."""
+
+    VAULT = "vault"
+    EXTERNAL = "external"
+
+
+class RiskTier(StrEnum):
+    CONSERVATIVE = "conservative"
+    MODERATE = "moderate"
+    AGGRESSIVE = "aggressive"
+
+
+class WithdrawalState(StrEnum):
+    """A withdrawal's life: journaled, signed (bytes stored), sent, then an outcome."""
+
+    CREATED = "created"
+    SIGNED = "signed"
+    SENT = "sent"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
 class PositionStatus(StrEnum):
     OPEN = "open"
     CLOSED = "closed"

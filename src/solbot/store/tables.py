@@ -1,4 +1,5 @@
-"""The trading tables: the order journal, positions, trades, and a key/value `meta`.
+"""The tables: users and their encrypted wallets, the order journal, positions, trades, the
+hash-chained audit log, withdrawals and their whitelist, paper balances, and a key/value `meta`.
 
 Money columns use the exact types of `store.types`. Every constraint and index has a name (the
 naming convention below), because SQLite migrations rebuild tables and can only recreate or drop
@@ -12,6 +13,7 @@ from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -24,7 +26,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from solbot.store.states import OrderState, PositionStatus, Purpose, Route, Side, sql_in
+from solbot.store.states import (
+    Custody,
+    OrderState,
+    PositionStatus,
+    Purpose,
+    RiskTier,
+    Route,
+    Side,
+    WithdrawalState,
+    sql_in,
+)
 from solbot.store.types import Atoms, Price, UtcDateTime
 
 NAMING_CONVENTION = {
@@ -46,6 +58,50 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+USER_FK = "users.id"
+
+
+class UserRow(Base):
+    """A person the bot trades for, with their dedicated wallet and their own risk limits.
+
+    `custody` says where the wallet's key is: `vault` (generated or imported by the bot, the
+    32-byte seed sealed with AES-256-GCM under the master key `master_key_id`, see
+    `solbot.wallet.envelope`) or `external` (the operator's own key from the environment, or the
+    sim's funded wallet: never stored). `portfolio_value` is the value last marked by the loop,
+    in the quote asset (for listings; the loop itself values from the chain).
+    """
+
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    username: Mapped[str] = mapped_column(String(32), unique=True)
+    wallet_pubkey: Mapped[str] = mapped_column(MINT, unique=True)
+    custody: Mapped[str] = mapped_column(String(8))
+    encrypted_private_key: Mapped[bytes | None] = mapped_column(LargeBinary())
+    master_key_id: Mapped[str | None] = mapped_column(String(16))
+    risk_tier: Mapped[str] = mapped_column(String(16))
+    max_position_size_pct: Mapped[Decimal | None] = mapped_column(Price())
+    max_daily_loss_pct: Mapped[Decimal | None] = mapped_column(Price())
+    portfolio_value: Mapped[Decimal] = mapped_column(Price())
+    is_active: Mapped[bool] = mapped_column(Boolean())
+    paused_reason: Mapped[str | None] = mapped_column(Text())
+    telegram_id: Mapped[int | None] = mapped_column(BigInteger(), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        CheckConstraint(f"custody IN ({sql_in(Custody)})", name="custody"),
+        CheckConstraint(f"risk_tier IN ({sql_in(RiskTier)})", name="risk_tier"),
+        # A vault wallet carries its sealed key and the id of the key that sealed it.
+        CheckConstraint(
+            "custody <> 'vault' OR "
+            "(encrypted_private_key IS NOT NULL AND master_key_id IS NOT NULL)",
+            name="vault_key",
+        ),
+        Index("ix_users_master_key_id", "master_key_id"),
+    )
+
+
 class PositionRow(Base):
     """A holding of one token by one user, from the entry fill to the exit fill.
 
@@ -56,7 +112,7 @@ class PositionRow(Base):
     __tablename__ = "positions"
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
-    user_id: Mapped[str] = mapped_column(ID)
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey(USER_FK))
     token: Mapped[str] = mapped_column(String(32))
     mint: Mapped[str] = mapped_column(MINT)
     status: Mapped[str] = mapped_column(String(8))
@@ -101,7 +157,7 @@ class OrderRow(Base):
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
-    user_id: Mapped[str] = mapped_column(ID)
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey(USER_FK))
     token: Mapped[str] = mapped_column(String(32))
     input_mint: Mapped[str] = mapped_column(MINT)
     output_mint: Mapped[str] = mapped_column(MINT)
@@ -156,7 +212,7 @@ class TradeRow(Base):
     __tablename__ = "trades"
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
-    user_id: Mapped[str] = mapped_column(ID)
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey(USER_FK))
     position_id: Mapped[str | None] = mapped_column(ID, ForeignKey("positions.id"), index=True)
     order_id: Mapped[str] = mapped_column(ID, ForeignKey("orders.id"), unique=True)
     token: Mapped[str] = mapped_column(String(32))
@@ -188,6 +244,73 @@ class PaperBalanceRow(Base):
     mint: Mapped[str] = mapped_column(MINT, primary_key=True)
     atoms: Mapped[int] = mapped_column(Atoms())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AuditRow(Base):
+    """One wallet operation, append-only: who did what to whose wallet, never a secret.
+
+    `seq` is assigned by the writer (the head's + 1, under a lock), not by the database, so a
+    deleted row leaves a gap; `mac` is HMAC-SHA256 over the row and the previous row's `mac`
+    (`solbot.wallet.audit`), so an edited, deleted or reordered row breaks the chain.
+    """
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(BigInteger(), primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str | None] = mapped_column(ID)
+    details: Mapped[str] = mapped_column(Text())
+    key_id: Mapped[str] = mapped_column(String(16))
+    mac: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_audit_log_user_id_seq", "user_id", "seq"),)
+
+
+class WithdrawalRow(Base):
+    """A transfer of SOL out of a user's wallet, journaled like an order: the signed bytes and
+    the signature are stored before sending, so a crash can never send it twice or lose it."""
+
+    __tablename__ = "withdrawals"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey(USER_FK))
+    destination: Mapped[str] = mapped_column(MINT)
+    lamports: Mapped[int] = mapped_column(Atoms())
+    state: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[str] = mapped_column(String(64))
+    signed_tx: Mapped[bytes | None] = mapped_column(LargeBinary())
+    signature: Mapped[str | None] = mapped_column(SIGNATURE, unique=True)
+    last_valid_block_height: Mapped[int | None] = mapped_column(BigInteger())
+    fee_lamports: Mapped[int | None] = mapped_column(Atoms())
+    error: Mapped[str | None] = mapped_column(Text())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        CheckConstraint(f"state IN ({sql_in(WithdrawalState)})", name="state"),
+        Index("ix_withdrawals_user_id_created_at", "user_id", "created_at"),
+    )
+
+
+class WithdrawalAddressRow(Base):
+    """An address a user may withdraw to, usable from `usable_from` (a time-lock against a
+    thief who adds their own address), until removed."""
+
+    __tablename__ = "withdrawal_addresses"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey(USER_FK))
+    address: Mapped[str] = mapped_column(MINT)
+    label: Mapped[str | None] = mapped_column(String(64))
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    usable_from: Mapped[datetime] = mapped_column(UtcDateTime())
+    removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        Index("uq_withdrawal_addresses_user_id_address", "user_id", "address", unique=True),
+    )
 
 
 class MetaEntry(Base):

@@ -1,0 +1,73 @@
+"""What the operator commands open: the database (at the current schema), the custody service
+with the master key from the environment, and a read view of the chain for balances."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from rich.console import Console
+
+from solbot.chain.litesvm import LiteSvmChain
+from solbot.chain.port import Chain
+from solbot.chain.rpc import RpcChain
+from solbot.clock import Clock, ManualClock, WallClock
+from solbot.config import Settings
+from solbot.custody import CustodyService
+from solbot.errors import UserError
+from solbot.sim.network import SimNetwork
+from solbot.store import schema
+from solbot.store.db import Database
+from solbot.wallet import master
+
+
+def clock() -> Clock:
+    """The clock commands read 'now' from (tests substitute a manual one)."""
+    return WallClock()
+
+
+def console() -> Console:
+    return Console(soft_wrap=True, highlight=False)
+
+
+@contextlib.asynccontextmanager
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    """The database at the schema this code needs: a new one is created, an old one refused
+    with the command that upgrades it (see `schema.prepare`)."""
+    url = settings.database
+    await schema.prepare(url)
+    db = Database(url)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+@contextlib.asynccontextmanager
+async def custody(settings: Settings, *, need_key: bool = True) -> AsyncIterator[CustodyService]:
+    key = master.require() if need_key else master.from_environment()
+    async with database(settings) as db:
+        yield CustodyService(db, clock(), key)
+
+
+@contextlib.asynccontextmanager
+async def chain_view(settings: Settings) -> AsyncIterator[tuple[Chain | None, str]]:
+    """A chain to read balances from, and a note on where they come from. On the embedded sim
+    that is the saved world (as the last `solbot run` left it); None when there is none yet."""
+    if settings.network == "sim" and not settings.rpc_url:
+        path = settings.sim_state_path
+        if not path.exists():
+            yield None, "no sim world yet (`solbot run` creates it)"
+            return
+        saved = SimNetwork.saved_time(path) or 0.0
+        sim_clock = ManualClock(saved)
+        network = SimNetwork.load(path, tokens=list(settings.token_map().values()), clock=sim_clock)
+        yield LiteSvmChain(network.ledger, sim_clock), "balances as the sim world was last saved"
+        return
+    if not settings.rpc:
+        raise UserError("set SOLBOT_RPC_URL to read balances on this network")
+    rpc = RpcChain(settings.rpc)
+    try:
+        yield rpc, f"balances from {settings.network}"
+    finally:
+        await rpc.close()

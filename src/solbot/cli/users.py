@@ -1,0 +1,444 @@
+"""Operator commands for users and their wallets (the seed's CLI tools): add, import, list,
+export, pause, resume, set risk, and their positions and trades.
+
+Every command that needs a key reads the master key from `MASTER_ENCRYPTION_KEY` and checks it
+against the database before changing anything. Private keys are printed only where that is the
+command's purpose (`add-user` once, `export-key`), and never appear in an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import sys
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from solders.pubkey import Pubkey
+from sqlalchemy import select
+
+from solbot.chain.port import holdings
+from solbot.cli import stores
+from solbot.cli.context import settings
+from solbot.custody import CustodyService, RiskChange, parse_pct
+from solbot.errors import UserError
+from solbot.store.repos import Positions
+from solbot.store.states import Custody, PositionStatus, RiskTier
+from solbot.store.tables import PositionRow, TradeRow, UserRow
+
+ACTOR = "cli"
+
+UsernameOption = Annotated[
+    str,
+    typer.Option(
+        "--username",
+        "-u",
+        metavar="NAME",
+        help="The user: 3-32 characters of a-z, 0-9 and _.",
+        show_default=False,
+    ),
+]
+
+
+def _tier(value: str) -> RiskTier:
+    try:
+        return RiskTier(value)
+    except ValueError:
+        raise UserError(
+            f"unknown risk tier {value!r}: use conservative, moderate or aggressive"
+        ) from None
+
+
+# ---------------------------------------------------------------------------------- wallets
+def add_user(
+    username: UsernameOption,
+    tier: Annotated[
+        str, typer.Option(metavar="TIER", help="conservative, moderate or aggressive.")
+    ] = "moderate",
+    show_key: Annotated[
+        bool,
+        typer.Option(
+            "--show-key/--no-show-key",
+            help="Print the new wallet's private key once (the only time it is shown).",
+        ),
+    ] = True,
+) -> None:
+    """Create a user with a new dedicated wallet.
+
+    The bot generates the keypair, seals it with AES-256-GCM under the master key, stores it,
+    and prints the address to deposit to. Unless `--no-show-key`, it also prints the private key
+    once, so the user can keep a copy: anyone who sees it controls the wallet.
+    """
+    chosen = _tier(tier)
+
+    async def main() -> None:
+        async with stores.custody(settings()) as service:
+            user, key = await service.create_user(username, actor=ACTOR, tier=chosen)
+        out = stores.console()
+        out.print(f"[green]✓[/] created wallet for [bold]{user.username}[/]")
+        out.print(f"address: [bold]{user.wallet_pubkey}[/]")
+        out.print(f"risk tier: {user.risk_tier}; deposit SOL to this address to start trading")
+        if show_key:
+            out.print(
+                "[bold red]private key (shown once; anyone who has it controls the wallet, "
+                "store it offline):[/]"
+            )
+            out.print(key.reveal(), markup=False)
+        out.print("[dim]the key is sealed (AES-256-GCM) in the database[/]")
+
+    asyncio.run(main())
+
+
+def import_user(
+    username: UsernameOption,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--key-file",
+            metavar="FILE",
+            help="A file holding the key: base58 or a Solana CLI JSON array. Without it, the "
+            "key is asked for at a hidden prompt.",
+            show_default=False,
+        ),
+    ] = None,
+    tier: Annotated[
+        str, typer.Option(metavar="TIER", help="conservative, moderate or aggressive.")
+    ] = "moderate",
+) -> None:
+    """Add a user whose wallet already exists (its private key is sealed like a generated one).
+
+    The key is never taken as an argument (shell history and `ps` would keep it): give a file
+    or type it at the hidden prompt.
+    """
+    chosen = _tier(tier)
+    if key_file is not None:
+        try:
+            secret = key_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"cannot read {key_file}: {exc.strerror}") from None
+    elif sys.stdin.isatty():
+        secret = typer.prompt("private key (base58 or JSON array)", hide_input=True)
+    else:
+        secret = sys.stdin.read()
+
+    async def main() -> None:
+        async with stores.custody(settings()) as service:
+            user = await service.import_user(username, secret, actor=ACTOR, tier=chosen)
+        out = stores.console()
+        out.print(f"[green]✓[/] imported the wallet of [bold]{user.username}[/]")
+        out.print(f"address: [bold]{user.wallet_pubkey}[/]")
+
+    asyncio.run(main())
+
+
+def export_key(
+    username: UsernameOption,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            metavar="FORMAT",
+            help="base58 (what Phantom and Solflare import) or json (the Solana CLI key file).",
+        ),
+    ] = "base58",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            metavar="FILE",
+            help="Write the key to FILE (created with mode 0600; an existing file is refused) "
+            "instead of printing it.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Export a user's private key, to import the wallet elsewhere. The export is audited."""
+    if out is not None and out.exists():
+        raise UserError(f"{out} exists; refusing to overwrite a file (choose another path)")
+
+    async def main() -> None:
+        async with stores.custody(settings()) as service:
+            key = await service.export_key(username, fmt, actor=ACTOR)
+        console = stores.console()
+        if out is None:
+            console.print(key.reveal(), markup=False)
+            return
+        try:
+            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
+        except OSError as exc:
+            raise UserError(f"cannot create {out}: {exc.strerror}") from None
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(key.reveal() + "\n")
+        console.print(f"[green]✓[/] key written to {out} (mode 0600)")
+
+    asyncio.run(main())
+
+
+# ---------------------------------------------------------------------------------- listing
+def list_users() -> None:
+    """A table of users: wallet, balances, value, open positions, today's PnL, tier, status."""
+
+    async def main() -> None:
+        cfg = settings()
+        async with stores.custody(cfg, need_key=False) as service:
+            users = await service.users()
+            async with service.db.session() as s:
+                positions = await Positions(s, service.clock).all_open()
+                day = datetime.fromtimestamp(service.clock.now(), UTC).replace(
+                    hour=0, minute=0, second=0, microsecond=0
+                )
+                today = list(await s.scalars(select(TradeRow).where(TradeRow.timestamp >= day)))
+        quote = cfg.token(cfg.quote)
+        console = stores.console()
+        if not users:
+            console.print("no users yet: `solbot add-user --username NAME` creates one")
+            return
+        async with stores.chain_view(cfg) as (chain, note):
+            table = Table(title=f"users ({note})", title_justify="left")
+            for name in (
+                "user",
+                "address",
+                "SOL",
+                quote.symbol,
+                "value",
+                "open",
+                "PnL today",
+                "tier",
+                "status",
+            ):
+                table.add_column(
+                    name,
+                    justify="right"
+                    if name in ("SOL", quote.symbol, "value", "open", "PnL today")
+                    else "left",
+                )
+            for user in users:
+                sol = cash = None
+                if chain is not None and not user.wallet_pubkey.startswith("unknown:"):
+                    owner = Pubkey.from_string(user.wallet_pubkey)
+                    sol = Decimal(await chain.balance(owner)).scaleb(-9)
+                    if quote.symbol != "SOL":
+                        atoms = await holdings(chain, owner, Pubkey.from_string(quote.mint))
+                        cash = Decimal(atoms).scaleb(-quote.decimals)
+                pnl = sum((t.pnl or Decimal(0)) for t in today if t.user_id == user.id)
+                table.add_row(
+                    user.username,
+                    _short(user.wallet_pubkey),
+                    _num(sol, 4),
+                    _num(cash if quote.symbol != "SOL" else sol, 2),
+                    _num(user.portfolio_value, 2),
+                    str(sum(1 for p in positions if p.user_id == user.id)),
+                    f"{pnl:+.2f}",
+                    _limits(user),
+                    _status(user),
+                )
+        console.print(table)
+
+    asyncio.run(main())
+
+
+def positions(
+    username: Annotated[
+        str | None,
+        typer.Option("--username", "-u", metavar="NAME", help="Only this user."),
+    ] = None,
+    closed: Annotated[bool, typer.Option("--closed", help="Closed positions instead.")] = False,
+) -> None:
+    """Open positions (or, with --closed, the last closed ones): entry, size, stop, target."""
+
+    async def main() -> None:
+        async with stores.custody(settings(), need_key=False) as service:
+            names = await _names(service)
+            stmt = select(PositionRow)
+            if username is not None:
+                stmt = stmt.where(PositionRow.user_id == (await service.user(username)).id)
+            status = PositionStatus.CLOSED if closed else PositionStatus.OPEN
+            stmt = stmt.where(PositionRow.status == status.value)
+            order = PositionRow.exit_time.desc() if closed else PositionRow.entry_time
+            async with service.db.session() as s:
+                rows = list(await s.scalars(stmt.order_by(order).limit(200)))
+        cfg = settings()
+        decimals = {t.symbol: t.decimals for t in cfg.token_map().values()}
+        table = Table(title=f"{'closed' if closed else 'open'} positions", title_justify="left")
+        columns = ["user", "token", "quantity", "entry", "stop", "target", "entered (UTC)"]
+        if closed:
+            columns += ["exit", "PnL", "reason"]
+        for name in columns:
+            table.add_column(name)
+        for p in rows:
+            cells = [
+                names.get(p.user_id, p.user_id),
+                p.token,
+                f"{Decimal(p.quantity).scaleb(-decimals.get(p.token, 0)):,.4f}",
+                f"{p.entry_price:.6g}",
+                "–" if p.stop_loss is None else f"{p.stop_loss:.6g}",
+                "–" if p.take_profit is None else f"{p.take_profit:.6g}",
+                p.entry_time.strftime("%Y-%m-%d %H:%M"),
+            ]
+            if closed:
+                cells += [
+                    "–" if p.exit_price is None else f"{p.exit_price:.6g}",
+                    "–" if p.pnl is None else f"{p.pnl:+.2f}",
+                    p.exit_reason or "",
+                ]
+            table.add_row(*cells)
+        stores.console().print(table if rows else "no positions")
+
+    asyncio.run(main())
+
+
+def trades(
+    username: Annotated[
+        str | None,
+        typer.Option("--username", "-u", metavar="NAME", help="Only this user."),
+    ] = None,
+    days: Annotated[int, typer.Option(min=1, help="How many days back.")] = 7,
+) -> None:
+    """Fills of the last days, newest first: side, price, size, PnL, transaction."""
+
+    async def main() -> None:
+        async with stores.custody(settings(), need_key=False) as service:
+            names = await _names(service)
+            since = datetime.fromtimestamp(service.clock.now(), UTC) - timedelta(days=days)
+            stmt = select(TradeRow).where(TradeRow.timestamp >= since)
+            if username is not None:
+                stmt = stmt.where(TradeRow.user_id == (await service.user(username)).id)
+            async with service.db.session() as s:
+                rows = list(await s.scalars(stmt.order_by(TradeRow.timestamp.desc()).limit(500)))
+        cfg = settings()
+        decimals = {t.symbol: t.decimals for t in cfg.token_map().values()}
+        quote = cfg.token(cfg.quote)
+        table = Table(title=f"trades, last {days} days", title_justify="left")
+        for name in (
+            "time (UTC)",
+            "user",
+            "side",
+            "token",
+            "quantity",
+            "price",
+            quote.symbol,
+            "PnL",
+            "transaction",
+        ):
+            table.add_column(name)
+        for t in rows:
+            table.add_row(
+                t.timestamp.strftime("%Y-%m-%d %H:%M"),
+                names.get(t.user_id, t.user_id),
+                t.side,
+                t.token,
+                f"{Decimal(t.quantity).scaleb(-decimals.get(t.token, 0)):,.4f}",
+                f"{t.price:.6g}",
+                f"{Decimal(t.quote_amount).scaleb(-quote.decimals):,.2f}",
+                "" if t.pnl is None else f"{t.pnl:+.2f}",
+                _short(t.signature) if t.signature else "",
+            )
+        stores.console().print(table if rows else f"no trades in the last {days} days")
+
+    asyncio.run(main())
+
+
+# ---------------------------------------------------------------------------------- settings
+def pause(
+    username: UsernameOption,
+    reason: Annotated[
+        str | None, typer.Option(metavar="TEXT", help="Why (kept with the user and audited).")
+    ] = None,
+) -> None:
+    """Stop opening positions for a user (open ones are still managed and exited).
+
+    Works without the master key, so trading can always be stopped; it is audited when the key
+    is set. A running bot picks it up within a tick.
+    """
+
+    async def main() -> None:
+        async with stores.custody(settings(), need_key=False) as service:
+            changed = await service.set_active(username, False, actor=ACTOR, reason=reason)
+        stores.console().print(
+            f"[green]✓[/] {username} paused" if changed else f"{username} was already paused"
+        )
+
+    asyncio.run(main())
+
+
+def resume(username: UsernameOption) -> None:
+    """Let a paused user trade again (needs the master key: resuming is audited)."""
+
+    async def main() -> None:
+        async with stores.custody(settings()) as service:
+            changed = await service.set_active(username, True, actor=ACTOR)
+        stores.console().print(
+            f"[green]✓[/] {username} resumed" if changed else f"{username} was not paused"
+        )
+
+    asyncio.run(main())
+
+
+def set_risk(
+    username: UsernameOption,
+    tier: Annotated[
+        str | None,
+        typer.Option(
+            metavar="TIER",
+            help="conservative, moderate or aggressive (drops earlier single-limit overrides).",
+        ),
+    ] = None,
+    max_position_pct: Annotated[
+        str | None,
+        typer.Option(metavar="PCT", help="Override: a position's share of portfolio value."),
+    ] = None,
+    max_daily_loss_pct: Annotated[
+        str | None,
+        typer.Option(metavar="PCT", help="Override: the day's loss that stops new entries."),
+    ] = None,
+) -> None:
+    """Change a user's risk tier, or override single limits of it (percent, 0 < PCT <= 100)."""
+    change = RiskChange(
+        tier=_tier(tier) if tier is not None else None,
+        max_position_size_pct=parse_pct(max_position_pct, "--max-position-pct")
+        if max_position_pct is not None
+        else None,
+        max_daily_loss_pct=parse_pct(max_daily_loss_pct, "--max-daily-loss-pct")
+        if max_daily_loss_pct is not None
+        else None,
+    )
+
+    async def main() -> None:
+        async with stores.custody(settings()) as service:
+            user = await service.set_risk(username, change, actor=ACTOR)
+        stores.console().print(f"[green]✓[/] {user.username}: {_limits(user)}")
+
+    asyncio.run(main())
+
+
+# ---------------------------------------------------------------------------------- helpers
+async def _names(service: CustodyService) -> dict[str, str]:
+    return {u.id: u.username for u in await service.users()}
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 12 else f"{text[:4]}…{text[-4:]}"
+
+
+def _num(value: Decimal | None, places: int) -> str:
+    return "–" if value is None else f"{value:,.{places}f}"
+
+
+def _limits(user: UserRow) -> str:
+    extra = []
+    if user.max_position_size_pct is not None:
+        extra.append(f"position {user.max_position_size_pct}%")
+    if user.max_daily_loss_pct is not None:
+        extra.append(f"daily loss {user.max_daily_loss_pct}%")
+    return user.risk_tier + (f" ({', '.join(extra)})" if extra else "")
+
+
+def _status(user: UserRow) -> str:
+    kind = "operator wallet" if user.custody == Custody.EXTERNAL.value else "vault"
+    state = "active" if user.is_active else "paused"
+    return f"{state} · {kind}"

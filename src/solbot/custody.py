@@ -1,0 +1,300 @@
+"""User and wallet operations, shared by the CLI and the Telegram bot.
+
+Each operation validates its input, checks the master key, changes the database and writes its
+audit row in one transaction, so an operation either happened and is recorded, or did neither.
+Bad input raises `UserError` (one line, nothing changed). Keys leave only through `RevealedKey`
+(which prints redacted) and only from `create_user` (once) and `export_key`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from solders.keypair import Keypair
+
+from solbot.clock import Clock
+from solbot.errors import UserError
+from solbot.store.db import Database
+from solbot.store.states import Custody, RiskTier
+from solbot.store.tables import UserRow
+from solbot.store.users import UserExistsError, Users, check_username
+from solbot.wallet import keycheck
+from solbot.wallet.audit import Action, AuditLog
+from solbot.wallet.envelope import EnvelopeError
+from solbot.wallet.master import MasterKey
+from solbot.wallet.vault import RevealedKey, Vault, VaultSigner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RiskChange:
+    tier: RiskTier | None = None
+    max_position_size_pct: Decimal | None = None
+    max_daily_loss_pct: Decimal | None = None
+
+
+class CustodyService:
+    """Operations on users and their wallets. `key` may be None for operations that never
+    touch a key (listing, pausing, risk); the others raise a `UserError` asking for it."""
+
+    def __init__(
+        self, db: Database, clock: Clock, key: MasterKey | None, vault: Vault | None = None
+    ):
+        self.db = db
+        self.clock = clock
+        self.key = key
+        self._vault = vault
+
+    @property
+    def vault(self) -> Vault:
+        if self._vault is None:
+            self._vault = Vault(self._need_key(), self.clock)
+        return self._vault
+
+    def _need_key(self) -> MasterKey:
+        if self.key is None:
+            raise UserError(
+                "MASTER_ENCRYPTION_KEY is not set: this needs the master key "
+                "(`solbot gen-master-key` makes one for a new installation)"
+            )
+        return self.key
+
+    # ------------------------------------------------------------------ wallets
+    async def create_user(
+        self,
+        username: str,
+        *,
+        actor: str,
+        tier: RiskTier | str = RiskTier.MODERATE,
+        telegram_id: int | None = None,
+    ) -> tuple[UserRow, RevealedKey]:
+        """A new user with a fresh wallet; the key comes back once, to show its owner."""
+        return await self._add(username, None, actor=actor, tier=tier, telegram_id=telegram_id)
+
+    async def import_user(
+        self, username: str, secret: str, *, actor: str, tier: RiskTier | str = RiskTier.MODERATE
+    ) -> UserRow:
+        """A new user whose wallet already exists: `secret` is base58 of the 64-byte key or the
+        Solana CLI JSON array. The error never repeats it."""
+        user, _key = await self._add(
+            username, parse_secret(secret), actor=actor, tier=tier, telegram_id=None
+        )
+        return user
+
+    async def _add(
+        self,
+        username: str,
+        keypair: Keypair | None,
+        *,
+        actor: str,
+        tier: RiskTier | str,
+        telegram_id: int | None,
+    ) -> tuple[UserRow, RevealedKey]:
+        name = _username(username)
+        key = self._need_key()
+        tier = _tier(tier)
+        async with self.db.session() as s:
+            await keycheck.check(s, key, register=True)
+            users = Users(s, self.clock)
+            if await users.by_username(name) is not None:
+                raise UserError(f"user {name!r} already exists")
+            user_id = _new_id()
+            if keypair is None:
+                sealed, revealed = self.vault.create(user_id)
+            else:
+                sealed, revealed = self.vault.adopt(user_id, keypair)
+            try:
+                user = await users.create(
+                    user_id=user_id,
+                    username=name,
+                    wallet_pubkey=sealed.pubkey,
+                    custody=Custody.VAULT,
+                    encrypted_private_key=sealed.sealed,
+                    master_key_id=sealed.key_id,
+                    risk_tier=tier,
+                    telegram_id=telegram_id,
+                )
+            except UserExistsError as exc:
+                raise UserError(str(exc)) from None
+            action = Action.CREATE if keypair is None else Action.IMPORT
+            await AuditLog(s, self.clock, key).append(
+                actor, action, user.id, username=name, wallet=sealed.pubkey, key_id=sealed.key_id
+            )
+        return user, revealed
+
+    async def export_key(self, username: str, fmt: str, *, actor: str) -> RevealedKey:
+        """The user's private key in a wallet's import format; audited before it is returned."""
+        if fmt not in ("base58", "json"):
+            raise UserError(f"unknown key format {fmt!r}: use base58 or json")
+        key = self._need_key()
+        async with self.db.session() as s:
+            await keycheck.check(s, key)
+            user = await self._vault_user(Users(s, self.clock), username)
+            revealed = self._open(
+                lambda: self.vault.export(user.id, user.wallet_pubkey, _sealed(user), fmt)
+            )
+            await AuditLog(s, self.clock, key).append(
+                actor, Action.EXPORT, user.id, username=user.username, format=fmt
+            )
+        return revealed
+
+    def signer(self, user: UserRow) -> VaultSigner:
+        """The user's wallet as a signer for the trading loop (decrypts per signature)."""
+        if user.custody != Custody.VAULT.value:
+            raise UserError(f"user {user.username!r} has no wallet in the vault")
+        return self.vault.signer(user.id, user.wallet_pubkey, _sealed(user))
+
+    # ------------------------------------------------------------------ settings
+    async def set_active(
+        self, username: str, active: bool, *, actor: str, reason: str | None = None
+    ) -> bool:
+        """Pause or resume a user's trading; False when it already was so."""
+        async with self.db.session() as s:
+            users = Users(s, self.clock)
+            user = await self.user(username, users)
+            if active:
+                self._need_key()  # resuming is audited; pausing must work in an emergency
+            changed = await users.set_active(user.id, active, reason)
+            if changed:
+                await self._audit(
+                    s, actor, Action.RESUME if active else Action.PAUSE, user, reason=reason
+                )
+        return changed
+
+    async def set_risk(self, username: str, change: RiskChange, *, actor: str) -> UserRow:
+        if change == RiskChange():
+            raise UserError("give --tier or a limit to change (--max-position-pct, ...)")
+        self._need_key()  # a risk change is audited
+        async with self.db.session() as s:
+            users = Users(s, self.clock)
+            user = await self.user(username, users)
+            try:
+                await users.set_risk(
+                    user.id,
+                    tier=change.tier,
+                    max_position_size_pct=change.max_position_size_pct,
+                    max_daily_loss_pct=change.max_daily_loss_pct,
+                    clear_overrides=change.tier is not None
+                    and change.max_position_size_pct is None
+                    and change.max_daily_loss_pct is None,
+                )
+            except ValueError as exc:
+                raise UserError(str(exc)) from None
+            await self._audit(
+                s,
+                actor,
+                Action.RISK,
+                user,
+                tier=change.tier.value if change.tier else None,
+                max_position_size_pct=change.max_position_size_pct,
+                max_daily_loss_pct=change.max_daily_loss_pct,
+            )
+            fresh = await users.get(user.id)
+        assert fresh is not None
+        return fresh
+
+    # ------------------------------------------------------------------ reading
+    async def user(self, username: str, users: Users | None = None) -> UserRow:
+        name = _username(username)
+        if users is None:
+            async with self.db.session() as s:
+                return await self.user(name, Users(s, self.clock))
+        found = await users.by_username(name)
+        if found is None:
+            raise UserError(f"no user named {name!r} (`solbot list-users` shows them)")
+        return found
+
+    async def users(self) -> list[UserRow]:
+        async with self.db.session() as s:
+            return await Users(s, self.clock).all()
+
+    # ------------------------------------------------------------------ helpers
+    async def _vault_user(self, users: Users, username: str) -> UserRow:
+        user = await self.user(username, users)
+        if user.custody != Custody.VAULT.value:
+            raise UserError(
+                f"user {user.username!r} trades the operator's own wallet, which solbot does not "
+                "store: there is no key to export"
+            )
+        return user
+
+    async def _audit(
+        self, session: object, actor: str, action: str, user: UserRow, **details: object
+    ) -> None:
+        """Audit rows need the master key (their MAC). Only a pause goes through without it
+        (stopping trading must never wait for a key); it is logged instead."""
+        if self.key is None:
+            log.warning("%s of %s by %s not audited: no master key", action, user.username, actor)
+            return
+        await keycheck.check(session, self.key)
+        await AuditLog(session, self.clock, self.key).append(
+            actor,
+            action,
+            user.id,
+            username=user.username,
+            **{k: v for k, v in details.items() if v is not None},
+        )
+
+    @staticmethod
+    def _open(call: Callable[[], RevealedKey]) -> RevealedKey:
+        try:
+            return call()
+        except EnvelopeError as exc:
+            raise UserError(f"cannot open the stored key: {exc}") from None
+
+
+def parse_secret(text: str) -> Keypair:
+    """A keypair from base58 of its 64 bytes or a Solana CLI JSON array; errors never quote."""
+    value = text.strip()
+    if not value:
+        raise UserError("the private key is empty")
+    try:
+        if value.startswith("["):
+            return Keypair.from_bytes(bytes(json.loads(value)))
+        return Keypair.from_base58_string(value)
+    except (ValueError, TypeError):
+        raise UserError(
+            "not a Solana private key: expected base58 of the 64-byte secret or a JSON array of "
+            "64 numbers (the Solana CLI key file)"
+        ) from None
+
+
+def parse_pct(text: str, name: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise UserError(f"{name} must be a number, got {text!r}") from None
+    if not value.is_finite() or not Decimal(0) < value <= Decimal(100):
+        raise UserError(f"{name} must be above 0 and at most 100, got {text}")
+    return value
+
+
+def _username(name: str) -> str:
+    try:
+        return check_username(name)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _tier(tier: RiskTier | str) -> RiskTier:
+    try:
+        return RiskTier(tier)
+    except ValueError:
+        names = ", ".join(t.value for t in RiskTier)
+        raise UserError(f"unknown risk tier {tier!r}: use {names}") from None
+
+
+def _sealed(user: UserRow) -> bytes:
+    if user.encrypted_private_key is None:
+        raise UserError(f"user {user.username!r} has no sealed key")
+    return user.encrypted_private_key
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
