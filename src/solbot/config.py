@@ -25,6 +25,7 @@ from pydantic_settings import (
 )
 
 from solbot.domain import Timeframe, TokenInfo
+from solbot.wallet.vault import DecryptLimits
 
 
 class TokenConfig(BaseModel):
@@ -171,10 +172,23 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("MAX_DAILY_LOSS_PCT", "SOLBOT_MAX_DAILY_LOSS_PCT"),
     )
 
+    # Users (the multi-user loop).
+    min_trade_cash: float | None = Field(
+        default=None,
+        ge=0,
+        description="quote a user needs before positions open (default 10 USDC or 0.1 SOL)",
+    )
+    decrypt_per_user_per_minute: int = Field(default=30, ge=1)
+    decrypt_per_minute: int = Field(default=50_000, ge=1)
+    decrypt_pause_minutes: float = Field(default=15.0, ge=0)
+
     # The simulated network.
     sim_seed: int = Field(default=7, ge=0)
     sim_wallet_usdc: float = Field(default=10_000.0, ge=0)
     sim_wallet_sol: float = Field(default=5.0, ge=0)
+    # What the sim's faucet deposits into each new user's wallet (the embedded sim only).
+    sim_user_usdc: float = Field(default=1_000.0, ge=0)
+    sim_user_sol: float = Field(default=1.0, ge=0)
 
     @field_validator("trade_tokens")
     @classmethod
@@ -228,6 +242,19 @@ class Settings(BaseSettings):
         if self.paper:
             return self.paper_database_url or f"sqlite:///{self.paper_dir / 'solbot.db'}"
         return self.database_url or f"sqlite:///{self.data_dir / 'solbot.db'}"
+
+    def min_trade_cash_for(self, quote: str) -> float:
+        if self.min_trade_cash is not None:
+            return self.min_trade_cash
+        return 0.1 if quote == "SOL" else 10.0
+
+    def decrypt_limits(self) -> DecryptLimits:
+        return DecryptLimits(
+            per_user=self.decrypt_per_user_per_minute,
+            overall=self.decrypt_per_minute,
+            window_seconds=60.0,
+            pause_seconds=self.decrypt_pause_minutes * 60.0,
+        )
 
     @property
     def paper_dir(self) -> Path:

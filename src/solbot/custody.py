@@ -19,6 +19,7 @@ from solders.keypair import Keypair
 
 from solbot.clock import Clock
 from solbot.errors import UserError
+from solbot.execution.signing import SigningError
 from solbot.store.db import Database
 from solbot.store.states import Custody, RiskTier
 from solbot.store.tables import UserRow
@@ -26,7 +27,7 @@ from solbot.store.users import UserExistsError, Users, check_username
 from solbot.wallet import keycheck
 from solbot.wallet.audit import Action, AuditLog
 from solbot.wallet.envelope import EnvelopeError
-from solbot.wallet.master import MasterKey
+from solbot.wallet.master import ENV_OLD, MasterKey
 from solbot.wallet.vault import RevealedKey, Vault, VaultSigner
 
 log = logging.getLogger(__name__)
@@ -54,10 +55,10 @@ class CustodyService:
     @property
     def vault(self) -> Vault:
         if self._vault is None:
-            self._vault = Vault(self._need_key(), self.clock)
+            self._vault = Vault(self.require_key(), self.clock)
         return self._vault
 
-    def _need_key(self) -> MasterKey:
+    def require_key(self) -> MasterKey:
         if self.key is None:
             raise UserError(
                 "MASTER_ENCRYPTION_KEY is not set: this needs the master key "
@@ -97,7 +98,7 @@ class CustodyService:
         telegram_id: int | None,
     ) -> tuple[UserRow, RevealedKey]:
         name = _username(username)
-        key = self._need_key()
+        key = self.require_key()
         tier = _tier(tier)
         async with self.db.session() as s:
             await keycheck.check(s, key, register=True)
@@ -132,7 +133,7 @@ class CustodyService:
         """The user's private key in a wallet's import format; audited before it is returned."""
         if fmt not in ("base58", "json"):
             raise UserError(f"unknown key format {fmt!r}: use base58 or json")
-        key = self._need_key()
+        key = self.require_key()
         async with self.db.session() as s:
             await keycheck.check(s, key)
             user = await self._vault_user(Users(s, self.clock), username)
@@ -159,7 +160,7 @@ class CustodyService:
             users = Users(s, self.clock)
             user = await self.user(username, users)
             if active:
-                self._need_key()  # resuming is audited; pausing must work in an emergency
+                self.require_key()  # resuming is audited; pausing must work in an emergency
             changed = await users.set_active(user.id, active, reason)
             if changed:
                 await self._audit(
@@ -170,7 +171,7 @@ class CustodyService:
     async def set_risk(self, username: str, change: RiskChange, *, actor: str) -> UserRow:
         if change == RiskChange():
             raise UserError("give --tier or a limit to change (--max-position-pct, ...)")
-        self._need_key()  # a risk change is audited
+        self.require_key()  # a risk change is audited
         async with self.db.session() as s:
             users = Users(s, self.clock)
             user = await self.user(username, users)
@@ -198,6 +199,68 @@ class CustodyService:
             fresh = await users.get(user.id)
         assert fresh is not None
         return fresh
+
+    # ------------------------------------------------------------------ the master key
+    async def rotate(self, old: MasterKey, *, actor: str) -> int:
+        """Re-seal every vault wallet under this service's key (the new one) instead of `old`,
+        re-chain the audit log under it, and make it the database's key: all in one
+        transaction, so an interrupted rotation leaves everything under the old key and simply
+        runs again. Returns how many wallets were re-sealed."""
+        new = self.require_key()
+        if old == new:
+            raise UserError("the old and the new master key are the same key")
+        async with self.db.session() as s:
+            current = await keycheck.current_key_id(s)
+            if current == new.key_id:
+                raise UserError(
+                    f"the database already uses the new key ({new.key_id}): nothing to rotate"
+                )
+            await keycheck.check(s, old, name=ENV_OLD)
+            users = Users(s, self.clock)
+            vault = Vault(new, self.clock)
+            count = 0
+            for user in await users.all(custody=Custody.VAULT):
+                if user.master_key_id != old.key_id:
+                    raise UserError(
+                        f"user {user.username!r} is sealed under key {user.master_key_id}, "
+                        f"neither the old ({old.key_id}) nor the new one; nothing was changed"
+                    )
+                try:
+                    sealed = vault.reseal(old, user.id, user.wallet_pubkey, _sealed(user))
+                except (EnvelopeError, SigningError) as exc:
+                    raise UserError(f"{user.username}: {exc}; nothing was changed") from None
+                await users.reseal(
+                    user.id,
+                    old_key_id=old.key_id,
+                    encrypted_private_key=sealed,
+                    master_key_id=new.key_id,
+                )
+                count += 1
+            log_ = AuditLog(s, self.clock, new)
+            try:
+                await log_.rechain(old)
+            except ValueError as exc:
+                raise UserError(f"{exc}; nothing was changed") from None
+            await keycheck.switch(s, old, new)
+            await log_.append(
+                actor, Action.ROTATE, None, old_key=old.key_id, new_key=new.key_id, wallets=count
+            )
+        self._vault = None
+        return count
+
+    async def verify_wallets(self) -> list[str]:
+        """Prove every vault wallet opens under the key and is the wallet it is stored as (the
+        backup drill); the problems, none when all is well. Decrypts without counting."""
+        key = self.require_key()
+        problems = []
+        async with self.db.session() as s:
+            await keycheck.check(s, key)
+            for user in await Users(s, self.clock).all(custody=Custody.VAULT):
+                try:
+                    Vault(key, self.clock).check(user.id, user.wallet_pubkey, _sealed(user))
+                except (EnvelopeError, SigningError) as exc:
+                    problems.append(f"{user.username}: {exc}")
+        return problems
 
     # ------------------------------------------------------------------ reading
     async def user(self, username: str, users: Users | None = None) -> UserRow:
@@ -245,7 +308,7 @@ class CustodyService:
     def _open(call: Callable[[], RevealedKey]) -> RevealedKey:
         try:
             return call()
-        except EnvelopeError as exc:
+        except (EnvelopeError, SigningError) as exc:
             raise UserError(f"cannot open the stored key: {exc}") from None
 
 

@@ -19,11 +19,12 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Protocol
 
 from solders.pubkey import Pubkey
 from sqlalchemy import func, select
 
-from solbot.chain.port import Chain, holdings
+from solbot.chain.port import Chain, ChainUnavailableError, holdings
 from solbot.clock import Clock
 from solbot.domain import (
     BlockReason,
@@ -47,6 +48,7 @@ from solbot.store.db import Database
 from solbot.store.repos import Positions
 from solbot.store.states import Purpose, Side
 from solbot.store.tables import MetaEntry, OrderRow, PositionRow
+from solbot.store.users import Users
 from solbot.strategy.base import Strategy
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Account:
-    """A user the loop trades for: their wallet, breakers and counters."""
+    """A user the loop trades for: their wallet, breakers and counters. An inactive (paused)
+    account opens nothing; its open positions are still exited as usual."""
 
     user_id: str
     signer: Signer
@@ -62,6 +65,32 @@ class Account:
     reserve: float = 0.0  # quote units never traded (the SOL fee reserve when SOL is the quote)
     active: bool = True
     saved_gate: list[float] = field(default_factory=list)  # what `meta` holds for this user
+    username: str = ""
+    told: str = ""  # the last standing condition the user was told about (e.g. "unfunded")
+    value: float | None = None  # portfolio value at the last mark, in the quote asset
+
+
+class AccountSource(Protocol):
+    """Where the accounts come from when they can change while running (`roster.Roster`)."""
+
+    accounts: list[Account]
+
+    async def refresh(self) -> Sequence[Notice]: ...
+
+    async def flush(self) -> Sequence[Notice]: ...
+
+
+class Notice(Protocol):
+    """A change to tell about (see `roster.Notice`)."""
+
+    @property
+    def user_id(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
 
 
 @dataclass
@@ -103,9 +132,11 @@ class Engine:
         clock: Clock,
         exits: ExitRules,
         timeframe: Timeframe,
-        accounts: Sequence[Account],
+        accounts: Sequence[Account] = (),
+        roster: AccountSource | None = None,
         store: CandleStore | None = None,
         max_price_age: float = 60.0,
+        min_cash: float = 0.0,
         on_event: Callable[[Event], None] | None = None,
     ) -> None:
         self.tokens = list(tokens)
@@ -117,7 +148,13 @@ class Engine:
         self.db = db
         self.clock = clock
         self.exits = exits
-        self.accounts = list(accounts)
+        self.roster = roster
+        self._accounts = list(accounts)
+        self.min_cash = min_cash  # quote units a user needs before the loop opens positions
+        self._turn = 0  # where the next fan-out starts: see `_fan_out_order`
+        self._names: dict[str, str] = {}
+        self.failed_accounts = 0  # users whose tick raised (each one is skipped, not the loop)
+        self.needs_recovery = False  # a user's tick failed mid-way: finish its orders first
         self.store = store
         self.max_price_age = max_price_age
         self.on_event = on_event or (lambda _e: None)
@@ -131,6 +168,10 @@ class Engine:
             self._mints.append(quote.mint)
         self.stats = TickStats()
 
+    @property
+    def accounts(self) -> list[Account]:
+        return self.roster.accounts if self.roster is not None else self._accounts
+
     # ------------------------------------------------------------------ start-up
     async def start(self) -> None:
         """Warm the candle windows from stored history and finish what a crash left open."""
@@ -142,8 +183,11 @@ class Engine:
                 closed = _closed_before(history, now)
                 if len(closed):
                     self.book.extend(token.symbol, closed)
+        if self.roster is not None:
+            self._tell(await self.roster.refresh())
         for account in self.accounts:
-            await self._load_gate(account)
+            if self.roster is None:
+                await self._load_gate(account)
             for outcome in await self.executor.recover(account.signer, account.user_id):
                 self._say(
                     account.user_id, "recovered", f"order {outcome.order_id}: {outcome.state}"
@@ -183,9 +227,34 @@ class Engine:
             for symbol in closed
             if self.book.is_warm(symbol)
         }
-        for account in self.accounts:
-            if account.active:
+        if closed and self.roster is not None:
+            self._tell(await self.roster.refresh())
+        for account in self._fan_out_order(bool(signals)):
+            try:
                 await self._trade(account, fresh, signals, set(closed), now)
+            except ChainUnavailableError:
+                raise  # the cluster is down for everyone: the runner skips the tick
+            except Exception as exc:  # one user's failure never stops the others
+                self.failed_accounts += 1
+                log.exception("tick of %s failed", account.username or account.user_id)
+                self._say(account.user_id, "failed", f"this tick was skipped: {exc}")
+                self.needs_recovery = True
+        if closed:
+            await self._save_values()
+            if self.roster is not None:
+                self._tell(await self.roster.flush())
+
+    def _fan_out_order(self, advance: bool) -> list[Account]:
+        """The accounts in the order they are served this tick. Under a venue rate limit the
+        last users wait longest (and see the price move), so the starting point rotates by one
+        with every tick that carries signals: over N signals each user is served first once."""
+        accounts = self.accounts
+        if not accounts:
+            return []
+        start = self._turn % len(accounts)
+        if advance:
+            self._turn += 1
+        return accounts[start:] + accounts[:start]
 
     async def _trade(
         self,
@@ -205,6 +274,7 @@ class Engine:
         value = float(cash) + sum(
             float(self._units_of(p) * self._in_quote(p, quote_usd)) for p in positions
         )
+        account.value = value
         tripped = account.gate.mark(value, now)
         if tripped is not BlockReason.NONE:
             self._say(account.user_id, "breaker", account.gate.describe(tripped, now))
@@ -214,9 +284,25 @@ class Engine:
                 await self._exit(account, position, reason, now)
         held = {p.token for p in positions}
         open_count = len(positions)
-        for symbol, signal in signals.items():
-            if not signal.entry or symbol in held:
-                continue
+        wanted = [s for s, signal in signals.items() if signal.entry and s not in held]
+        if not wanted or not account.active:
+            await self._save_gate(account)
+            return
+        if float(cash) < self.min_cash:
+            if account.told != "unfunded":
+                account.told = "unfunded"
+                self._say(
+                    account.user_id,
+                    "unfunded",
+                    f"not trading: {float(cash):,.2f} {self.quote.symbol} is below the "
+                    f"{self.min_cash:,.2f} {self.quote.symbol} minimum; deposit to "
+                    f"{owner} to start",
+                )
+            await self._save_gate(account)
+            return
+        account.told = ""
+        for symbol in wanted:
+            signal = signals[symbol]
             verdict = account.gate.entry(value, float(cash), account.reserve, open_count, now)
             if not verdict.allowed:
                 label = verdict.blocked.label
@@ -357,6 +443,21 @@ class Engine:
         return int(count or 0)
 
     # ------------------------------------------------------------------ helpers
+    async def _save_values(self) -> None:
+        """Each user's last marked value, for listings (once per closed candle)."""
+        marked = [a for a in self.accounts if a.value is not None]
+        if not marked:
+            return
+        async with self.db.session() as s:
+            users = Users(s, self.clock)
+            for account in marked:
+                value = Decimal(str(round(account.value or 0.0, 9)))
+                await users.set_portfolio_value(account.user_id, value)
+
+    def _tell(self, notices: Sequence[Notice]) -> None:
+        for notice in notices:
+            self._say(notice.user_id or None, notice.kind, notice.text)
+
     async def _load_gate(self, account: Account) -> None:
         async with self.db.session() as s:
             row = await s.get(MetaEntry, f"risk:{account.user_id}")
@@ -398,8 +499,16 @@ class Engine:
 
     def _say(self, user_id: str | None, kind: str, text: str) -> None:
         event = Event(self.clock.now(), user_id, kind, text)
-        log.info("%s %s: %s", kind, user_id or "-", text)
+        log.info("%s %s: %s", kind, self._name(user_id), text)
         self.on_event(event)
+
+    def _name(self, user_id: str | None) -> str:
+        """A user's name for logs (their id only if the loop does not know them)."""
+        if user_id is None:
+            return "-"
+        if len(self._names) != len(self.accounts) or user_id not in self._names:
+            self._names = {a.user_id: a.username or a.user_id for a in self.accounts}
+        return self._names.get(user_id, user_id)
 
 
 def _without_last_equity(state: list[float]) -> list[float]:

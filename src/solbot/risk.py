@@ -19,7 +19,7 @@ of portfolio value and by the cash available after the SOL fee reserve.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -66,6 +66,23 @@ RISK_TIERS: dict[str, RiskLimits] = {
         fee_reserve_sol=0.05,
     ),
 }
+
+
+def with_overrides(
+    limits: RiskLimits,
+    position_size_pct: float | None = None,
+    max_daily_loss_pct: float | None = None,
+) -> RiskLimits:
+    """A tier's limits with a user's single overrides (the seed's `max_position_size_pct` and
+    `max_daily_loss_pct`). A position-size override is the size of a position, so it sets the
+    sizing fraction and its cap alike."""
+    if position_size_pct is not None:
+        limits = replace(
+            limits, position_size_pct=position_size_pct, max_position_pct=position_size_pct
+        )
+    if max_daily_loss_pct is not None:
+        limits = replace(limits, max_daily_loss_pct=max_daily_loss_pct)
+    return limits
 
 
 def tier(name: str) -> RiskLimits:
@@ -228,6 +245,11 @@ class RiskGate:
         self._limits = limits_vector(limits)
         self._state = np.zeros(STATE_SIZE, dtype=np.float64)
         new_state(self._state, equity, now)
+
+    def set_limits(self, limits: RiskLimits) -> None:
+        """New limits (a risk change while running); the breakers' memory stays."""
+        self.limits = limits
+        self._limits = limits_vector(limits)
 
     def state(self) -> list[float]:
         """The breakers' memory (day start, high-water mark, pauses, loss streak), to persist so

@@ -38,7 +38,7 @@ import os
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -60,8 +60,9 @@ from solbot.chain.port import (
 from solbot.chain.rpc import RpcChain
 from solbot.clock import Clock, ScaledClock, WallClock
 from solbot.config import Settings
-from solbot.domain import Candle, CandleSeries, ExitRules, Timeframe, TokenInfo
-from solbot.engine import Account, Engine, Event
+from solbot.custody import CustodyService
+from solbot.domain import Candle, CandleSeries, ExitRules, RiskLimits, Timeframe, TokenInfo
+from solbot.engine import Engine, Event
 from solbot.errors import UserError
 from solbot.execution.executor import Executor
 from solbot.execution.jupiter import JupiterClient
@@ -69,21 +70,24 @@ from solbot.execution.signing import Signer
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed
 from solbot.market.geckoterminal import GeckoTerminalClient, download
 from solbot.market.store import CandleStore
-from solbot.risk import RiskGate, tier
-from solbot.sim.network import SimNetwork
+from solbot.risk import tier, with_overrides
+from solbot.roster import OPERATOR, Roster
+from solbot.sim.lock import SimLock
+from solbot.sim.network import LAMPORTS_PER_SOL, SimNetwork
 from solbot.store import schema
 from solbot.store.db import Database
 from solbot.store.repos import Positions
-from solbot.store.states import OrderState, Route
-from solbot.store.tables import OrderRow
+from solbot.store.states import Custody, OrderState, Route
+from solbot.store.tables import MetaEntry, OrderRow, UserRow
 from solbot.store.users import Users
 from solbot.strategy.base import Strategy
 from solbot.strategy.registry import load_strategy
+from solbot.wallet import keycheck, master
 from solbot.wallet.keys import SigningKey, WatchOnly, load_signing_key, paper_address
+from solbot.wallet.vault import Vault
 
 log = logging.getLogger(__name__)
 
-OPERATOR = "operator"  # phase 0: the one user, trading the operator's wallet
 LIVE_OPT_IN = "I_UNDERSTAND"
 SAVE_EVERY_SECONDS = 300.0  # simulated time between sim state saves
 CRASH_AFTER_ENV = "SOLBOT_SIM_CRASH_AFTER"
@@ -96,6 +100,16 @@ class RunOptions:
     speed: float = 1.0
     stop_after: float | None = None
     live: bool = False
+
+
+@dataclass(frozen=True)
+class Held:
+    """An open position as the books have it, and what the wallet holds of its token."""
+
+    user: str
+    token: str
+    quantity: int
+    on_chain: int
 
 
 @dataclass
@@ -111,14 +125,14 @@ class Summary:
     blocked: dict[str, int]
     realised_pnl: Decimal
     quote: str
-    open_positions: list[tuple[str, int, int]] = field(default_factory=list)  # token, db, chain
-    cash: Decimal = Decimal(0)
+    open_positions: list[Held] = field(default_factory=list)
+    cash: Decimal = Decimal(0)  # over every account
     paper: bool = False  # the "chain" figures are paper balances
 
     @property
     def consistent(self) -> bool:
         """Every open position's quantity equals what the wallet holds on chain."""
-        return all(db == chain for _token, db, chain in self.open_positions)
+        return all(h.quantity == h.on_chain for h in self.open_positions)
 
 
 class Runtime:
@@ -169,9 +183,9 @@ class Runtime:
         unfinished = False  # a tick failed mid-way: orders may wait in a non-terminal state
         while not self._stop.is_set():
             try:
-                if unfinished:
+                if unfinished or self.engine.needs_recovery:
                     await self._recover()
-                    unfinished = False
+                    unfinished = self.engine.needs_recovery = False
                 await self.engine.tick()
             except ChainUnavailableError as exc:
                 # RetryingChain already retried; the node is down for longer. Skip the tick,
@@ -217,17 +231,20 @@ class Runtime:
 
     async def summary(self, started: float) -> Summary:
         stats = self.engine.stats
-        owner = self.signer.pubkey()
-        async with self.db.session() as s:
-            positions = await Positions(s, self.clock).all_open(OPERATOR)
-        held = [
-            (p.token, p.quantity, await holdings(self.chain, owner, Pubkey.from_string(p.mint)))
-            for p in positions
-        ]
         quote = self.engine.quote
-        cash = Decimal(await holdings(self.chain, owner, Pubkey.from_string(quote.mint))).scaleb(
-            -quote.decimals
-        )
+        held: list[Held] = []
+        cash = Decimal(0)
+        for account in self.engine.accounts:
+            owner = account.signer.pubkey()
+            async with self.db.session() as s:
+                positions = await Positions(s, self.clock).all_open(account.user_id)
+            for p in positions:
+                on_chain = await holdings(self.chain, owner, Pubkey.from_string(p.mint))
+                held.append(
+                    Held(account.username or account.user_id, p.token, p.quantity, on_chain)
+                )
+            atoms = await holdings(self.chain, owner, Pubkey.from_string(quote.mint))
+            cash += Decimal(atoms).scaleb(-quote.decimals)
         return Summary(
             started,
             self.clock.now(),
@@ -531,6 +548,8 @@ async def _assemble(
 
     network: SimNetwork | None = None
     if embedded:
+        lock = SimLock.acquire(settings.sim_state_path)
+        closers.append(lock.release)
         clock = clock or ScaledClock(sim_start_time(settings), options.speed)
         network = open_sim_network(settings, clock, strategy)
         http = httpx.AsyncClient(
@@ -545,7 +564,7 @@ async def _assemble(
             max_price_impact_pct=impact_cap,
         )
         chain: Chain = LiteSvmChain(network.ledger, clock)
-        signer: Signer = SigningKey(network.wallet)
+        operator: Signer | None = SigningKey(network.wallet)
     else:
         if not settings.rpc and not settings.paper:
             raise UserError("set SOLBOT_RPC_URL for this network")
@@ -557,12 +576,9 @@ async def _assemble(
         if options.speed != 1.0:
             where = "`solbot sim serve --speed`" if remote_sim else "the wall clock"
             raise UserError(f"--speed only works on the embedded sim; here {where} sets time")
-        if settings.paper:
-            signer = WatchOnly(paper_address(OPERATOR))
-        elif settings.wallet_private_key is None:
-            raise UserError("set WALLET_PRIVATE_KEY (base58, or a Solana CLI key file path)")
-        else:
-            signer = load_signing_key(settings.wallet_private_key.get_secret_value())
+        operator = None
+        if settings.wallet_private_key is not None and not settings.paper:
+            operator = load_signing_key(settings.wallet_private_key.get_secret_value())
         http = httpx.AsyncClient(timeout=30.0)
         closers.append(http.aclose)
         if remote_sim:
@@ -586,9 +602,9 @@ async def _assemble(
         # Prices and quotes from the network's venue; fills and balances in the database only.
         paper = PaperChain(db, clock)
         chain = paper
-        signer = WatchOnly(paper_address(OPERATOR))
+        operator = WatchOnly(paper_address(OPERATOR))
         cash = int(Decimal(str(settings.paper_starting_cash)).scaleb(quote.decimals))
-        await paper.fund_once(signer.pubkey(), Pubkey.from_string(quote.mint), cash)
+        await paper.fund_once(operator.pubkey(), Pubkey.from_string(quote.mint), cash)
 
     history = _History(store, [t.symbol for t in trade], timeframe, strategy.samples_needed + 1)
     warm_up: Callable[[], Awaitable[None]] | None = None
@@ -601,11 +617,9 @@ async def _assemble(
             history.from_geckoterminal, http, settings.geckoterminal_url, clock, trade
         )
 
-    limits = tier(settings.risk_tier)
-    if settings.max_position_size_pct is not None:
-        limits = replace(limits, position_size_pct=settings.max_position_size_pct)
-    if settings.max_daily_loss_pct is not None:
-        limits = replace(limits, max_daily_loss_pct=settings.max_daily_loss_pct)
+    limits = with_overrides(
+        tier(settings.risk_tier), settings.max_position_size_pct, settings.max_daily_loss_pct
+    )
     executor = Executor(
         db,
         jupiter,
@@ -617,18 +631,7 @@ async def _assemble(
         resend_seconds=2.0,
         on_step=on_step,
     )
-    async with db.session() as s:
-        try:
-            await Users(s, clock).ensure_external(OPERATOR, OPERATOR, str(signer.pubkey()))
-        except ValueError as exc:
-            raise UserError(str(exc)) from None
-    cash_atoms = await holdings(chain, signer.pubkey(), Pubkey.from_string(quote.mint))
-    account = Account(
-        OPERATOR,
-        signer,
-        RiskGate(limits, float(Decimal(cash_atoms).scaleb(-quote.decimals)), clock.now()),
-        reserve=limits.fee_reserve_sol if quote.symbol == "SOL" else 0.0,
-    )
+    roster = await _roster(settings, db, clock, chain, quote, operator, limits, network)
     engine = Engine(
         tokens=trade,
         quote=quote,
@@ -640,9 +643,10 @@ async def _assemble(
         clock=clock,
         exits=ExitRules(),
         timeframe=timeframe,
-        accounts=[account],
+        roster=roster,
         store=store,
         max_price_age=settings.price_max_age_seconds,
+        min_cash=settings.min_trade_cash_for(quote.symbol),
         on_event=on_event,
     )
     return Runtime(
@@ -652,11 +656,93 @@ async def _assemble(
         engine=engine,
         chain=chain,
         db=db,
-        signer=signer,
+        signer=operator,
         network=network,
         closers=closers,
         on_event=on_event,
         warm_up=warm_up,
+    )
+
+
+async def _roster(
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    chain: Chain,
+    quote: TokenInfo,
+    operator: Signer | None,
+    operator_limits: RiskLimits,
+    network: SimNetwork | None,
+) -> Roster:
+    """The accounts to trade: the operator's wallet (the sim's funded one, `WALLET_PRIVATE_KEY`,
+    or the paper account) and, outside paper trading, every user with a wallet in the vault,
+    which needs `MASTER_ENCRYPTION_KEY` (checked against the database before anything runs)."""
+    key = None if settings.paper else master.from_environment()
+    async with db.session() as s:
+        users = Users(s, clock)
+        if operator is not None:
+            try:
+                await users.ensure_external(OPERATOR, OPERATOR, str(operator.pubkey()))
+            except ValueError as exc:
+                raise UserError(str(exc)) from None
+        if key is not None:
+            await keycheck.check(s, key)
+        in_vault = [] if settings.paper else await users.all(custody=Custody.VAULT)
+    if in_vault and key is None:
+        raise UserError(
+            f"{len(in_vault)} user(s) have wallets in the vault: set MASTER_ENCRYPTION_KEY "
+            "to trade for them"
+        )
+    if operator is None and not in_vault:
+        raise UserError(
+            "nothing to trade: add a user (`solbot add-user`) or set WALLET_PRIVATE_KEY"
+        )
+    roster = Roster(
+        db=db,
+        clock=clock,
+        chain=chain,
+        quote=quote,
+        custody=None,
+        operator=operator,
+        operator_limits=operator_limits,
+        on_new_wallet=(
+            functools.partial(_sim_deposit, settings, db, clock, network)
+            if network is not None
+            else None
+        ),
+    )
+    if key is not None:
+        vault = Vault(
+            key, clock, limits=settings.decrypt_limits(), on_alert=roster.on_decrypt_alert
+        )
+        roster.custody = CustodyService(db, clock, key, vault)
+    await roster.refresh()  # the accounts are known before the first tick (and the banner)
+    return roster
+
+
+async def _sim_deposit(
+    settings: Settings, db: Database, clock: Clock, network: SimNetwork, user: UserRow
+) -> None:
+    """On the embedded sim a new user's wallet receives a deposit from the sim's faucet, once
+    (what a friend sending SOL and USDC would do), so multi-user demos trade offline."""
+    marker = f"sim_deposit:{user.wallet_pubkey}"
+    async with db.session() as s:
+        if await s.get(MetaEntry, marker) is not None:
+            return
+        owner = Pubkey.from_string(user.wallet_pubkey)
+        network.ledger.advance_to(clock.now())
+        network.ledger.airdrop(owner, int(settings.sim_user_sol * LAMPORTS_PER_SOL))
+        usdc = network.token("USDC")
+        mint = Pubkey.from_string(usdc.mint)
+        held = network.ledger.token_balance(owner, mint)
+        deposit = int(Decimal(str(settings.sim_user_usdc)).scaleb(usdc.decimals))
+        network.ledger.set_token_balance(owner, mint, held + deposit)
+        s.add(MetaEntry(key=marker, value=str(clock.now())))
+    log.info(
+        "sim deposit to %s: %s SOL, %s USDC",
+        user.username,
+        settings.sim_user_sol,
+        settings.sim_user_usdc,
     )
 
 

@@ -78,7 +78,7 @@ async def test_restarting_continues_the_same_world(tmp_path):
     async with build(settings, RunOptions(stop_after=6 * 3600), clock=clock) as runtime:
         first = await runtime.run()
         wallet = runtime.signer.pubkey()
-        open_before = [(t, q) for t, q, _chain in first.open_positions]
+        open_before = [(h.token, h.quantity) for h in first.open_positions]
     saved = SimNetwork.saved_time(settings.sim_state_path)
     assert saved == pytest.approx(clock.now(), abs=1.0)
     async with build(settings, RunOptions(stop_after=60), clock=ManualClock(saved)) as runtime:
@@ -86,7 +86,7 @@ async def test_restarting_continues_the_same_world(tmp_path):
         usdc = Pubkey.from_string(settings.token("USDC").mint)
         assert await runtime.chain.token_balance(wallet, usdc) == int(first.cash.scaleb(6))
         second = await runtime.run()
-    assert [(t, q) for t, q, _chain in second.open_positions] == open_before
+    assert [(h.token, h.quantity) for h in second.open_positions] == open_before
     assert second.consistent
 
 

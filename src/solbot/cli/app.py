@@ -53,8 +53,11 @@ app.command(name="resume")(users_cmd.resume)
 app.command(name="set-risk")(users_cmd.set_risk)
 app.command(name="positions")(users_cmd.positions)
 app.command(name="trades")(users_cmd.trades)
+app.command(name="withdraw")(users_cmd.withdraw)
 # The installation.
 app.command(name="gen-master-key")(admin_cmd.gen_master_key)
+app.command(name="rotate-master-key")(admin_cmd.rotate_master_key)
+app.add_typer(admin_cmd.backup_app, name="backup")
 app.add_typer(admin_cmd.db_app, name="db")
 app.add_typer(admin_cmd.audit_app, name="audit")
 

@@ -22,6 +22,21 @@ from solbot.logs import log_to_file
 from solbot.runner import LIVE_OPT_IN, RunOptions, Runtime, Summary, build
 
 _STATUS_EVERY = 60  # ticks between status lines
+SHOWN_EVENTS = (
+    "entry",
+    "exit",
+    "breaker",
+    "failed",
+    "recovered",
+    "chain",
+    "paused",
+    "resumed",
+    "risk",
+    "added",
+    "unfunded",
+    "no_key",
+    "decrypt_alert",
+)
 
 
 def run(
@@ -92,7 +107,7 @@ def run(
 
 async def _main(options: RunOptions, console: Console) -> Summary:
     def show(event: Event) -> None:
-        if event.kind in ("entry", "exit", "breaker", "failed", "recovered", "chain"):
+        if event.kind in SHOWN_EVENTS:
             console.print(f"[dim]{_when(event.time)}[/] {event.kind:>9}  {event.text}")
 
     async with build(settings(), options, on_event=show) as runtime:
@@ -130,9 +145,16 @@ def _banner(console: Console, runtime: Runtime) -> None:
         where = f"sim network at {cfg.rpc_url or cfg.jupiter_url}"
     else:
         where = cfg.network
-    account = "paper account" if cfg.paper else "wallet"
+    users = [a.username for a in runtime.engine.accounts if a.username != "operator"]
+    who = []
+    if runtime.signer is not None:
+        kind = "paper account" if cfg.paper else "operator wallet"
+        who.append(f"{kind} {runtime.signer.pubkey()}")
+    if users:
+        shown = ", ".join(users[:5]) + (f" and {len(users) - 5} more" if len(users) > 5 else "")
+        who.append(f"{len(users)} user(s): {shown}")
     console.print(
-        f"[bold]solbot[/] on the {where} · {account} {runtime.signer.pubkey()} · "
+        f"[bold]solbot[/] on the {where} · {' · '.join(who)} · "
         f"{cfg.strategy} on {cfg.timeframe.value} · tier {cfg.risk_tier} · "
         f"tokens {', '.join(t.symbol for t in runtime.engine.tokens)}"
     )
@@ -202,9 +224,11 @@ def _print_summary(console: Console, summary: Summary) -> None:
     for reason, n in sorted(summary.blocked.items()):
         table.add_row(f"entries blocked: {reason}", str(n))
     held = "paper balance" if summary.paper else "chain"
-    for token, db, chain in summary.open_positions:
-        mark = "[green]✓[/]" if db == chain else f"[red]✗ {held} differs[/]"
-        table.add_row(f"open {token}", f"{db:,} atoms ({held} {chain:,}) {mark}")
+    several = len({h.user for h in summary.open_positions}) > 1
+    for h in summary.open_positions:
+        mark = "[green]✓[/]" if h.quantity == h.on_chain else f"[red]✗ {held} differs[/]"
+        label = f"open {h.user} {h.token}" if several else f"open {h.token}"
+        table.add_row(label, f"{h.quantity:,} atoms ({held} {h.on_chain:,}) {mark}")
     console.print(table)
 
 

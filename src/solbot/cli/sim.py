@@ -48,6 +48,7 @@ from solbot.runner import (
     sim_start_time,
 )
 from solbot.sim.jupiter_api import serve_jupiter
+from solbot.sim.lock import SimLock
 from solbot.sim.network import LAMPORTS_PER_SOL, SimNetwork
 from solbot.sim.rpc_server import Faults, serve_rpc
 from solbot.strategy.registry import load_strategy
@@ -128,6 +129,21 @@ async def _serve(
     speed: float,
     faults: Faults,
     *,
+    explicit_seed: int | None,
+) -> None:
+    lock = SimLock.acquire(cfg.sim_state_path)
+    try:
+        await _serve_locked(cfg, rpc_port, jupiter_port, speed, faults, explicit_seed)
+    finally:
+        lock.release()
+
+
+async def _serve_locked(
+    cfg: Settings,
+    rpc_port: int,
+    jupiter_port: int,
+    speed: float,
+    faults: Faults,
     explicit_seed: int | None,
 ) -> None:
     existed = cfg.sim_state_path.exists()

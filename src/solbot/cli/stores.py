@@ -15,6 +15,7 @@ from solbot.clock import Clock, ManualClock, WallClock
 from solbot.config import Settings
 from solbot.custody import CustodyService
 from solbot.errors import UserError
+from solbot.sim.lock import SimLock
 from solbot.sim.network import SimNetwork
 from solbot.store import schema
 from solbot.store.db import Database
@@ -27,7 +28,11 @@ def clock() -> Clock:
 
 
 def console() -> Console:
-    return Console(soft_wrap=True, highlight=False)
+    """Output for people; a pipe or a file gets wide lines, so tables keep whole addresses."""
+    out = Console(soft_wrap=True, highlight=False)
+    if not out.is_terminal:
+        out = Console(soft_wrap=True, highlight=False, width=160)
+    return out
 
 
 @contextlib.asynccontextmanager
@@ -69,5 +74,32 @@ async def chain_view(settings: Settings) -> AsyncIterator[tuple[Chain | None, st
     rpc = RpcChain(settings.rpc)
     try:
         yield rpc, f"balances from {settings.network}"
+    finally:
+        await rpc.close()
+
+
+@contextlib.asynccontextmanager
+async def writable_chain(settings: Settings) -> AsyncIterator[tuple[Chain, Clock]]:
+    """A chain to send transactions on, and the clock to wait on. The embedded sim's world is
+    locked (no `solbot run` may own it meanwhile), changed, and saved back."""
+    if settings.network == "sim" and not settings.rpc_url:
+        path = settings.sim_state_path
+        if not path.exists():
+            raise UserError("no sim world yet: `solbot run` creates it")
+        lock = SimLock.acquire(path)
+        try:
+            sim_clock = ManualClock(SimNetwork.saved_time(path) or 0.0)
+            tokens = list(settings.token_map().values())
+            network = SimNetwork.load(path, tokens=tokens, clock=sim_clock)
+            yield LiteSvmChain(network.ledger, sim_clock), sim_clock
+            network.save(path)
+        finally:
+            lock.release()
+        return
+    if not settings.rpc:
+        raise UserError("set SOLBOT_RPC_URL to send transactions on this network")
+    rpc = RpcChain(settings.rpc)
+    try:
+        yield rpc, WallClock()
     finally:
         await rpc.close()

@@ -27,9 +27,11 @@ from solbot.cli import stores
 from solbot.cli.context import settings
 from solbot.custody import CustodyService, RiskChange, parse_pct
 from solbot.errors import UserError
+from solbot.roster import limits_of
 from solbot.store.repos import Positions
-from solbot.store.states import Custody, PositionStatus, RiskTier
+from solbot.store.states import Custody, PositionStatus, RiskTier, WithdrawalState
 from solbot.store.tables import PositionRow, TradeRow, UserRow
+from solbot.withdrawals import LAMPORTS_PER_SOL, WithdrawalService, sol
 
 ACTOR = "cli"
 
@@ -412,6 +414,51 @@ def set_risk(
         async with stores.custody(settings()) as service:
             user = await service.set_risk(username, change, actor=ACTOR)
         stores.console().print(f"[green]✓[/] {user.username}: {_limits(user)}")
+
+    asyncio.run(main())
+
+
+# ---------------------------------------------------------------------------------- money out
+def withdraw(
+    username: UsernameOption,
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            metavar="ADDRESS",
+            help="The destination wallet (base58, exactly as copied).",
+            show_default=False,
+        ),
+    ],
+    amount: Annotated[
+        str,
+        typer.Option("--amount", metavar="SOL", help="SOL to send, e.g. 0.5.", show_default=False),
+    ],
+) -> None:
+    """Send SOL from a user's wallet to an address: a real transfer, signed by the vault.
+
+    The amount may be at most the balance less the fee reserve (0.05 SOL) and the network fee.
+    The withdrawal is journaled before it is sent (a crash never sends it twice) and audited.
+    """
+
+    async def main() -> None:
+        cfg = settings()
+        async with stores.custody(cfg) as service, stores.writable_chain(cfg) as (chain, clock):
+            user = await service.user(username)
+            reserve = int(limits_of(user).fee_reserve_sol * LAMPORTS_PER_SOL)
+            withdrawals = WithdrawalService(
+                service.db, clock, chain, service, fee_reserve_lamports=reserve
+            )
+            row = await withdrawals.withdraw(username, to, amount, actor=ACTOR)
+        out = stores.console()
+        if row.state == WithdrawalState.CONFIRMED.value:
+            out.print(
+                f"[green]✓[/] sent {sol(row.lamports)} SOL from {username} to {row.destination}"
+            )
+            out.print(f"transaction: {row.signature}")
+            return
+        out.print(f"[red]✗[/] withdrawal {row.state}: {row.error}")
+        raise typer.Exit(code=1)
 
     asyncio.run(main())
 

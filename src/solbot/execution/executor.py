@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from solbot.chain.port import Chain, SendError, SignatureStatus, holdings
 from solbot.clock import Clock
 from solbot.execution.jupiter import BadResponseError, JupiterClient, VenueError
-from solbot.execution.signing import Signer, sign_own_slot, signer_index
+from solbot.execution.signing import Signer, SigningError, sign_own_slot, signer_index
 from solbot.store.db import Database
 from solbot.store.repos import (
     InsufficientPaperFundsError,
@@ -162,6 +162,10 @@ class Executor:
             return await self._swap_v1(order, signer, before)
         except VenueError as exc:
             return await self._fail_unsent(order, str(exc))
+        except SigningError as exc:
+            # The vault refused (signing paused after a burst, a key that is not this wallet's):
+            # nothing was signed, so nothing can have been sent.
+            return await self._fail_unsent(order, f"not signed: {exc}")
 
     async def _fill_paper(self, order: OrderRow, owner: Pubkey) -> Outcome:
         """Paper trading: quote without a taker (a price, no transaction) and fill at the quote,

@@ -54,7 +54,7 @@ async def current_revision(url: str | Path) -> str | None:
     engine = create_engine(url)
     try:
         async with engine.connect() as conn:
-            return await conn.run_sync(_revision_of)
+            return await conn.run_sync(revision_of)
     finally:
         await engine.dispose()
 
@@ -75,10 +75,10 @@ async def check_current(url: str | Path) -> None:
     engine = create_engine(url)
     try:
         async with engine.connect() as conn:
-            current = await conn.run_sync(_revision_of)
+            current = await conn.run_sync(revision_of)
     finally:
         await engine.dispose()
-    _require_head(current)
+    require_head(current)
 
 
 async def prepare(url: str | Path) -> bool:
@@ -97,7 +97,7 @@ async def prepare(url: str | Path) -> bool:
                 return True
     finally:
         await engine.dispose()
-    _require_head(current)
+    require_head(current)
     return False
 
 
@@ -111,13 +111,13 @@ def _lock(conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
 
 
-def _revision_of(conn: Connection) -> str | None:
+def revision_of(conn: Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
 
 def _state_of(conn: Connection) -> tuple[str | None, bool]:
     tables = inspect(conn).get_table_names()
-    return _revision_of(conn), not tables
+    return revision_of(conn), not tables
 
 
 def _upgrade(conn: Connection, revision: str) -> str:
@@ -130,13 +130,14 @@ def _upgrade(conn: Connection, revision: str) -> str:
         broken = conn.execute(text("PRAGMA foreign_key_check")).fetchall()
         if broken:
             raise RuntimeError(f"migration left rows with dangling foreign keys: {broken[:5]}")
-    current = _revision_of(conn)
+    current = revision_of(conn)
     if current is None:
         raise RuntimeError("the migration finished without recording a revision")
     return current
 
 
-def _require_head(current: str | None) -> None:
+def require_head(current: str | None) -> None:
+    """Raise `UserError` unless `current` is the revision this code needs."""
     head = head_revision()
     if current == head:
         return

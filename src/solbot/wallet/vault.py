@@ -39,6 +39,10 @@ class KeyMismatchError(SigningError):
     """The sealed key does not belong to the wallet it is stored with."""
 
 
+class SealedKeyError(SigningError):
+    """The sealed key does not open (another master key, altered, or moved between rows)."""
+
+
 @dataclass(frozen=True, slots=True)
 class DecryptLimits:
     """At most `per_user` decryptions of one user's key and `overall` of all keys within any
@@ -227,6 +231,8 @@ class _Opened:
         try:
             envelope.open_into(key, sealed, user_id, pubkey, seed)
             self._keypair = _check_pubkey(seed, pubkey)
+        except envelope.EnvelopeError as exc:
+            raise SealedKeyError(f"the wallet of user {user_id} cannot be opened: {exc}") from None
         finally:
             _wipe(seed)
         return self._keypair

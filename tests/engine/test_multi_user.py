@@ -1,0 +1,231 @@
+"""The multi-user loop on the embedded sim: signals once per token, fanned out to every active
+user; each user trades their own wallet (signed by the vault, just in time) with their own
+breakers and sizing; a paused or broken user does not stop the others; changes made from another
+process (pause, risk) take effect while the loop runs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from solders.pubkey import Pubkey
+from sqlalchemy import select, update
+
+from solbot.clock import ManualClock
+from solbot.config import Settings
+from solbot.custody import CustodyService, RiskChange
+from solbot.engine import Event
+from solbot.errors import UserError
+from solbot.runner import OPERATOR, RunOptions, Runtime, build
+from solbot.store import schema
+from solbot.store.db import Database
+from solbot.store.tables import AuditRow, OrderRow, PositionRow, UserRow
+from solbot.wallet.master import MasterKey
+
+from .test_sim_day import DAY, START, day_settings
+
+KEY = MasterKey.generate()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("MASTER_ENCRYPTION_KEY", KEY.hex())
+    return day_settings(tmp_path, "v2")
+
+
+async def add_users(settings: Settings, *specs: tuple[str, str]) -> dict[str, str]:
+    """Create users (name, tier) through the custody service; name -> wallet address."""
+    await schema.prepare(settings.database)
+    db = Database(settings.database)
+    try:
+        service = CustodyService(db, ManualClock(START), KEY)
+        made = {}
+        for name, tier in specs:
+            user, _key = await service.create_user(name, actor="test", tier=tier)
+            made[name] = user.wallet_pubkey
+        return made
+    finally:
+        await db.dispose()
+
+
+async def test_every_user_trades_their_own_wallet_and_the_books_match_each_chain(
+    settings: Settings,
+) -> None:
+    wallets = await add_users(
+        settings, ("alice", "aggressive"), ("bob", "aggressive"), ("carol", "conservative")
+    )
+    events: list[Event] = []
+    clock = ManualClock(START)
+    async with build(settings, RunOptions(stop_after=DAY / 2), events.append, clock) as runtime:
+        names = {a.username for a in runtime.engine.accounts}
+        assert names == {OPERATOR, "alice", "bob", "carol"}
+        summary = await runtime.run()
+        network = runtime.network
+        assert network is not None
+        async with runtime.db.session() as s:
+            users = {u.id: u for u in await s.scalars(select(UserRow))}
+            positions = list(await s.scalars(select(PositionRow)))
+            orders = list(await s.scalars(select(OrderRow)))
+            audit = list(await s.scalars(select(AuditRow)))
+        usdc = Pubkey.from_string(settings.token("USDC").mint)
+        deposit = int(settings.sim_user_usdc * 10**6)
+        for user in users.values():
+            if user.username == OPERATOR:
+                continue
+            owner = Pubkey.from_string(user.wallet_pubkey)
+            mine = [p for p in positions if p.user_id == user.id]
+            cash = network.ledger.token_balance(owner, usdc)
+            spent = sum(p.cost for p in mine)
+            back = sum(p.proceeds or 0 for p in mine)
+            assert cash == deposit - spent + back, user.username  # to the atom
+            for mint in {p.mint for p in mine}:
+                held = network.ledger.token_balance(owner, Pubkey.from_string(mint))
+                assert held == sum(
+                    p.quantity for p in mine if p.mint == mint and p.status == "open"
+                )
+
+    assert summary.consistent
+    assert wallets["alice"] != wallets["bob"]
+    per_user = Counter(users[p.user_id].username for p in positions)
+    assert per_user["alice"] > 0
+    assert per_user["bob"] > 0
+    # The signal is the same for everyone; sizing is each user's own: conservative positions are
+    # a smaller share of the same deposit.
+    first = {}
+    for p in sorted(positions, key=lambda p: p.entry_time):
+        first.setdefault(users[p.user_id].username, p.cost)
+    assert first["carol"] < first["alice"]
+    assert not [e for e in events if e.kind == "added"]  # everyone was there from the start
+    assert any(a.action == "decryptions" for a in audit)  # the vault's work is audited
+    assert all(o.user_id in users for o in orders)
+
+
+def at(clock: ManualClock, moment: float, change: Callable[[], Awaitable[object]]):
+    """An `on_tick` hook that makes `change` (as another process would) once past `moment`."""
+    done: list[asyncio.Task[object]] = []
+
+    def hook(_runtime: Runtime) -> None:
+        if clock.now() >= moment and not done:
+            done.append(asyncio.ensure_future(change()))
+
+    return hook
+
+
+async def test_a_paused_user_opens_nothing_and_a_pause_while_running_takes_effect(
+    settings: Settings,
+) -> None:
+    await add_users(settings, ("alice", "aggressive"), ("bob", "aggressive"))
+    events: list[Event] = []
+    clock = ManualClock(START)
+    switch_at = START + DAY / 4
+    async with build(settings, RunOptions(stop_after=DAY / 2), events.append, clock) as runtime:
+        service = CustodyService(runtime.db, clock, KEY)
+        await service.set_active("bob", False, actor="test", reason="holiday")
+
+        async def switch() -> None:
+            await service.set_active("alice", False, actor="cli")
+            await service.set_active("bob", True, actor="cli")
+
+        await runtime.run(on_tick=at(clock, switch_at, switch))
+        async with runtime.db.session() as s:
+            users = {u.username: u.id for u in await s.scalars(select(UserRow))}
+            entries = list(
+                await s.scalars(
+                    select(OrderRow).where(
+                        OrderRow.purpose == "entry", OrderRow.state == "confirmed"
+                    )
+                )
+            )
+    bob_times = [o.created_at.timestamp() for o in entries if o.user_id == users["bob"]]
+    alice_times = [o.created_at.timestamp() for o in entries if o.user_id == users["alice"]]
+    assert alice_times
+    assert max(alice_times) < switch_at + settings.timeframe.seconds
+    assert bob_times, "bob trades once resumed"
+    assert min(bob_times) >= switch_at
+    kinds = [(e.kind, e.text) for e in events]
+    assert ("paused", "alice: trading paused; open positions are still managed") in kinds
+    assert ("resumed", "bob: trading resumed") in kinds
+
+
+async def test_one_users_broken_wallet_does_not_stop_the_others(settings: Settings) -> None:
+    await add_users(settings, ("alice", "aggressive"), ("bob", "aggressive"))
+    db = Database(settings.database)
+    async with db.session() as s:  # bob's row now carries alice's sealed key: it cannot open
+        rows = {u.username: u for u in await s.scalars(select(UserRow))}
+        await s.execute(
+            update(UserRow)
+            .where(UserRow.username == "bob")
+            .values(encrypted_private_key=rows["alice"].encrypted_private_key)
+        )
+    await db.dispose()
+    events: list[Event] = []
+    clock = ManualClock(START)
+    async with build(settings, RunOptions(stop_after=DAY / 4), events.append, clock) as runtime:
+        summary = await runtime.run()
+        async with runtime.db.session() as s:
+            ids = {u.username: u.id for u in await s.scalars(select(UserRow))}
+            orders = list(await s.scalars(select(OrderRow)))
+    bob = [o for o in orders if o.user_id == ids["bob"]]
+    alice = [o for o in orders if o.user_id == ids["alice"]]
+    assert bob
+    assert all(o.state == "failed" for o in bob)
+    assert all("not signed" in (o.error or "") for o in bob)
+    assert any(o.state == "confirmed" for o in alice)
+    assert summary.consistent
+
+
+async def test_a_risk_change_while_running_changes_the_limits(settings: Settings) -> None:
+    await add_users(settings, ("alice", "aggressive"))
+    events: list[Event] = []
+    clock = ManualClock(START)
+    async with build(settings, RunOptions(stop_after=3600.0), events.append, clock) as runtime:
+        (alice,) = [a for a in runtime.engine.accounts if a.username == "alice"]
+        assert alice.gate.limits.position_size_pct == 10.0
+        service = CustodyService(runtime.db, clock, KEY)
+        change = RiskChange(max_position_size_pct=Decimal("2"))
+        await runtime.run(
+            on_tick=at(clock, START + 600, lambda: service.set_risk("alice", change, actor="t"))
+        )
+    assert alice.gate.limits.position_size_pct == 2.0
+    assert alice.gate.limits.max_position_pct == 2.0
+    assert any(e.kind == "risk" and "alice" in e.text for e in events)
+
+
+async def test_vault_users_without_the_master_key_are_refused_at_start(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await add_users(settings, ("alice", "moderate"))
+    monkeypatch.delenv("MASTER_ENCRYPTION_KEY")
+    with pytest.raises(UserError, match="1 user\\(s\\) have wallets in the vault"):
+        async with build(settings, RunOptions(stop_after=60), clock=ManualClock(START)):
+            pass
+    monkeypatch.setenv("MASTER_ENCRYPTION_KEY", MasterKey.generate().hex())
+    with pytest.raises(UserError, match="is not this database's master key"):
+        async with build(settings, RunOptions(stop_after=60), clock=ManualClock(START)):
+            pass
+
+
+async def test_an_unfunded_user_is_skipped_and_told_once(settings: Settings) -> None:
+    wallets = await add_users(settings, ("alice", "aggressive"), ("dora", "aggressive"))
+    events: list[Event] = []
+    clock = ManualClock(START)
+    async with build(settings, RunOptions(stop_after=DAY / 4), events.append, clock) as runtime:
+        network = runtime.network
+        assert network is not None
+        usdc = Pubkey.from_string(settings.token("USDC").mint)
+        network.ledger.set_token_balance(Pubkey.from_string(wallets["dora"]), usdc, 5 * 10**6)
+        await runtime.run()
+        async with runtime.db.session() as s:
+            ids = {u.username: u.id for u in await s.scalars(select(UserRow))}
+            orders = list(await s.scalars(select(OrderRow)))
+    told = [e for e in events if e.kind == "unfunded"]
+    assert len(told) == 1
+    assert told[0].user_id == ids["dora"]
+    assert "5.00 USDC is below the 10.00 USDC minimum" in told[0].text
+    assert wallets["dora"] in told[0].text
+    assert not [o for o in orders if o.user_id == ids["dora"]]
+    assert [o for o in orders if o.user_id == ids["alice"]]
