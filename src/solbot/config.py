@@ -119,6 +119,7 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Path("data")
+    log_level: Literal["debug", "info"] = "info"
     network: Literal["sim", "devnet", "mainnet"] = "sim"
     quote: Literal["USDC", "SOL"] = "USDC"
     timeframe: Timeframe = Timeframe.H1

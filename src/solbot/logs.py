@@ -33,14 +33,19 @@ class JsonLines(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
-def log_to_file(path: Path, *, verbose: bool = False) -> None:
-    """Send every log record of the process to `path` as JSON lines (appending)."""
+def log_to_file(path: Path, *, verbose: bool = False, level: str = "info") -> None:
+    """Send every log record of the process to `path` as JSON lines (appending).
+
+    `level` "debug" logs everything, the libraries' chatter included (HTTP, SQL); otherwise the
+    noisy libraries log warnings only, or their info lines too with `verbose`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(JsonLines())
     handler.addFilter(RedactSecrets())  # the last line of defence: see `wallet.redact`
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
+    debug = level.lower() == "debug"
+    root.setLevel(logging.DEBUG if debug else logging.INFO)
     for name in NOISY:
-        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
+        noisy = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+        logging.getLogger(name).setLevel(noisy)

@@ -64,7 +64,8 @@ def clean_env(**extra: str) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith("SOLBOT_")
         and not k.lower().endswith("_proxy")
-        and k not in ("WALLET_PRIVATE_KEY", "DATABASE_URL")
+        and k not in ("WALLET_PRIVATE_KEY", "DATABASE_URL", "MASTER_ENCRYPTION_KEY")
+        and k != "MASTER_ENCRYPTION_KEY_OLD"
     }
     env.update(NO_PROXY="127.0.0.1", COLUMNS="120", PYTHONUNBUFFERED="1", **SETTINGS)
     env.update(extra)

@@ -134,7 +134,8 @@ def _confirm_live(opted_in: bool, flag: bool) -> None:
 
 
 def _logging(verbose: bool) -> None:
-    log_to_file(settings().data_dir / "solbot.log", verbose=verbose)
+    cfg = settings()
+    log_to_file(cfg.data_dir / "solbot.log", verbose=verbose, level=cfg.log_level)
 
 
 def _banner(console: Console, runtime: Runtime) -> None:
