@@ -301,22 +301,25 @@ class Engine:
             await self._save_gate(account)
             return
         account.told = ""
+        blocked: dict[BlockReason, list[str]] = {}
         for symbol in wanted:
             signal = signals[symbol]
             verdict = account.gate.entry(value, float(cash), account.reserve, open_count, now)
             if not verdict.allowed:
                 label = verdict.blocked.label
                 self.stats.blocked[label] = self.stats.blocked.get(label, 0) + 1
-                self._say(
-                    account.user_id,
-                    "blocked",
-                    f"{symbol}: {account.gate.describe(verdict.blocked, now)}",
-                )
+                blocked.setdefault(verdict.blocked, []).append(symbol)
                 continue
             outcome = await self._enter(account, symbol, signal, verdict.budget, now)
             if outcome is not None and outcome.confirmed:
                 open_count += 1
                 cash -= self._units(self.quote, outcome.filled_in or 0)
+        for reason, symbols in blocked.items():  # one line per reason, not one per token
+            self._say(
+                account.user_id,
+                "blocked",
+                f"{', '.join(symbols)}: {account.gate.describe(reason, now)}",
+            )
         await self._save_gate(account)
 
     async def _exit_reason(

@@ -1,0 +1,221 @@
+"""Fan-out: one closed candle, every user acted on, in the embedded sim.
+
+N users (vault wallets: sealed keys, decrypted per signature) × 20 tokens. All 20 candles close
+in one tick and one token signals an entry, so the tick computes 20 signals once and then every
+user's order goes through the whole path: portfolio valuation, breakers, sizing, the journal,
+a quote over the Jupiter-shaped API, the vault's decrypt-and-sign, execution by the Solana
+runtime (LiteSVM), settlement, position and trade rows in SQLite.
+
+Printed: the tick's total time, each user's latency from the candle close to their confirmed
+order (p50, p99, max), peak RSS of the process, and, measured in the same run, the cost of one
+decrypt + one signature (the vault's part of each order). Target: 10,000 users within 10 s of
+the candle close, under 400 MB peak RSS.
+
+Run: `python benchmarks/fanout.py [--users 1000] [--users 10000] [--tokens 20]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import statistics
+import tempfile
+import time
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import ClassVar
+
+import httpx
+import numpy as np
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+from sqlalchemy import insert
+
+from solbot.chain.litesvm import LiteSvmChain
+from solbot.clock import ManualClock
+from solbot.custody import CustodyService
+from solbot.domain import CandleSeries, ExitRules, Signals, Timeframe, TokenInfo
+from solbot.engine import Engine, Event
+from solbot.execution.executor import Executor
+from solbot.execution.jupiter import JupiterClient
+from solbot.market.feeds.jupiter_price import JupiterPriceFeed
+from solbot.roster import Roster
+from solbot.sim.network import LAMPORTS_PER_SOL, SimNetwork
+from solbot.store import schema
+from solbot.store.db import Database
+from solbot.store.tables import UserRow
+from solbot.strategy.base import Strategy, StrategyParams
+from solbot.wallet import keycheck
+from solbot.wallet.master import MasterKey
+from solbot.wallet.vault import DecryptLimits, Vault
+
+START = 1_800_000_000.0
+TF = Timeframe.M1
+USDC_EACH = 1_000  # each user's deposit
+
+
+class EnterEverything(Strategy):
+    """An entry on every closed candle of every token (each user may hold one position, so
+    every user makes exactly one order, and the other 19 signals are turned down by the
+    breakers)."""
+
+    name: ClassVar[str] = "enter_everything"
+    Params = StrategyParams
+
+    @property
+    def warmup(self) -> int:
+        return 0
+
+    def compute(self, series: CandleSeries) -> Signals:
+        n = len(series)
+        return Signals(
+            np.ones(n, dtype=bool), np.zeros(n, dtype=bool), np.full(n, 0.05), np.full(n, np.nan)
+        )
+
+
+def tokens(count: int) -> list[TokenInfo]:
+    usdc = TokenInfo("USDC", "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", 6, "", 5e9)
+    sol = TokenInfo("SOL", "So11111111111111111111111111111111111111112", 9, "", 5e9)
+    made = [TokenInfo(f"T{i:02d}", str(Keypair().pubkey()), 6, "", 5e9) for i in range(count)]
+    return [usdc, sol, *made]
+
+
+async def make_users(
+    db: Database, vault: Vault, network: SimNetwork, clock: ManualClock, count: int
+) -> None:
+    """`count` vault users, sealed and funded, written in one statement (setup, not timed)."""
+    usdc = Pubkey.from_string(network.token("USDC").mint)
+    now = datetime.fromtimestamp(clock.now(), UTC)
+    rows = []
+    for n in range(count):
+        user_id = str(uuid.uuid4())
+        sealed, _key = vault.create(user_id)
+        owner = Pubkey.from_string(sealed.pubkey)
+        network.ledger.airdrop(owner, LAMPORTS_PER_SOL // 10)
+        network.ledger.set_token_balance(owner, usdc, USDC_EACH * 10**6)
+        rows.append(
+            {
+                "id": user_id,
+                "username": f"user_{n:05d}",
+                "wallet_pubkey": sealed.pubkey,
+                "custody": "vault",
+                "encrypted_private_key": sealed.sealed,
+                "master_key_id": sealed.key_id,
+                "risk_tier": "aggressive",
+                "portfolio_value": Decimal(0),
+                "is_active": True,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    async with db.session() as s:
+        await keycheck.check(s, vault.key, register=True)
+        await s.execute(insert(UserRow), rows)
+
+
+async def one_candle(users: int, token_count: int, folder: Path) -> dict[str, float]:
+    every = tokens(token_count)
+    clock = ManualClock(START)
+    network = SimNetwork.create(
+        tokens=every, clock=clock, seed=1, history_seconds=3600, wallet_sol=1, wallet_usdc=0
+    )
+    url = f"sqlite:///{folder / 'fanout.db'}"
+    await schema.prepare(url)
+    db = Database(url)
+    key = MasterKey.generate()
+    limits = DecryptLimits(per_user=10, overall=10 * users + 100)
+    vault = Vault(key, clock, limits=limits)
+    await make_users(db, vault, network, clock, users)
+
+    http = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=network.jupiter_app()), base_url="http://sim"
+    )
+    jupiter = JupiterClient(http, clock, base_url="http://sim", requests_per_second=1e9)
+    chain = LiteSvmChain(network.ledger, clock)
+    executor = Executor(db, jupiter, chain, clock, decimals={t.mint: t.decimals for t in every})
+    roster = Roster(
+        db=db,
+        clock=clock,
+        chain=chain,
+        quote=every[0],
+        custody=CustodyService(db, clock, key, vault),
+    )
+    done_at: list[float] = []
+
+    def on_event(event: Event) -> None:
+        if event.kind == "entry":
+            done_at.append(time.perf_counter())
+
+    engine = Engine(
+        tokens=every[2:],
+        quote=every[0],
+        strategy=EnterEverything(),
+        feed=JupiterPriceFeed(jupiter),
+        executor=executor,
+        chain=chain,
+        db=db,
+        clock=clock,
+        exits=ExitRules(),
+        timeframe=TF,
+        roster=roster,
+        on_event=on_event,
+        max_price_age=3600.0,
+    )
+    await engine.start()
+    for account in engine.accounts:  # one position each: one order per user
+        account.gate.set_limits(replace(account.gate.limits, max_open_positions=1))
+    await engine.tick()  # opens the first candles
+    clock.advance(TF.seconds)
+    began = time.perf_counter()
+    await engine.tick()  # they close: 20 signals, one entry for every user
+    total = time.perf_counter() - began
+    await http.aclose()
+    await db.dispose()
+    if len(done_at) != users:
+        raise SystemExit(f"only {len(done_at)} of {users} users' orders confirmed")
+    latency = sorted(t - began for t in done_at)
+    return {
+        "total": total,
+        "p50": statistics.median(latency),
+        "p99": latency[min(len(latency) - 1, int(0.99 * len(latency)))],
+        "max": latency[-1],
+    }
+
+
+def decrypt_and_sign_seconds(samples: int = 2000) -> float:
+    clock = ManualClock(START)
+    vault = Vault(MasterKey.generate(), clock, limits=DecryptLimits(per_user=10**9, overall=10**9))
+    sealed, _ = vault.create("u")
+    signer = vault.signer("u", sealed.pubkey, sealed.sealed)
+    message = bytes(range(256)) * 2
+    began = time.perf_counter()
+    for _ in range(samples):
+        signer.sign_message(message)
+    return (time.perf_counter() - began) / samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, action="append", help="repeatable (default 1000)")
+    parser.add_argument("--tokens", type=int, default=20)
+    args = parser.parse_args()
+    unit = decrypt_and_sign_seconds()
+    print(f"one decrypt + one signature (vault): {unit * 1e6:.0f} µs")
+    for users in args.users or [1000]:
+        with tempfile.TemporaryDirectory() as folder:
+            figures = asyncio.run(one_candle(users, args.tokens, Path(folder)))
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(
+            f"{users:,} users × {args.tokens} tokens: all acted on in {figures['total']:.2f} s "
+            f"({figures['total'] / users * 1e3:.2f} ms a user); latency p50 "
+            f"{figures['p50']:.2f} s, p99 {figures['p99']:.2f} s, max {figures['max']:.2f} s; "
+            f"peak RSS so far {rss_mb:.0f} MB (target: 10,000 users < 10 s, < 400 MB)"
+        )
+
+
+if __name__ == "__main__":
+    main()
