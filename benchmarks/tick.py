@@ -74,7 +74,9 @@ def tokens(count: int) -> list[TokenInfo]:
     return [usdc, sol, *made]
 
 
-async def one_tick(count: int, route: Route, folder: Path) -> tuple[float, int]:
+async def one_tick(
+    count: int, route: Route, folder: Path, local_sqlite: bool = True
+) -> tuple[float, int]:
     """Seconds for the tick that fires `count` entries, and how many orders confirmed."""
     every = tokens(count)  # USDC (the quote), SOL (the maker pays fees in it), the traded ones
     clock = ManualClock(START)
@@ -89,7 +91,7 @@ async def one_tick(count: int, route: Route, folder: Path) -> tuple[float, int]:
     traded = every[2:]
     url = f"sqlite:///{folder / f'bench-{route.value}.db'}"
     await schema.prepare(url)
-    db = Database(url)
+    db = Database(url, local_sqlite=local_sqlite)
     async with db.session() as s:
         await Users(s, clock).ensure_external("bench", "bench", str(network.wallet.pubkey()))
     http = httpx.AsyncClient(
@@ -147,18 +149,22 @@ def main() -> None:
     args = parser.parse_args()
     sign = statistics.median(signature_seconds() for _ in range(3))
     print(f"ed25519 signature (solders Keypair.sign_message, 1 KiB): {sign * 1e6:.1f} µs")
-    for route in (Route.V2, Route.V1):
+    variants = [(route, True) for route in (Route.V2, Route.V1)] + [(Route.V2, False)]
+    for route, local in variants:
         times = []
         for _ in range(args.repeats):
             with tempfile.TemporaryDirectory() as folder:
-                elapsed, confirmed = asyncio.run(one_tick(args.tokens, route, Path(folder)))
+                elapsed, confirmed = asyncio.run(
+                    one_tick(args.tokens, route, Path(folder), local_sqlite=local)
+                )
             if confirmed != args.tokens:
                 raise SystemExit(f"only {confirmed} of {args.tokens} orders confirmed")
             times.append(elapsed)
         tick = statistics.median(times)
         per_order = tick / args.tokens
+        driver = "" if local else ", SQLite through aiosqlite (before)"
         print(
-            f"route {route.value}: tick with {args.tokens} entries {tick * 1e3:.1f} ms "
+            f"route {route.value}{driver}: tick with {args.tokens} entries {tick * 1e3:.1f} ms "
             f"(median of {args.repeats}); per order {per_order * 1e3:.2f} ms = "
             f"{per_order / sign:.0f} signatures (target < 20)"
         )

@@ -52,9 +52,16 @@ async def add_users(settings: Settings, *specs: tuple[str, str]) -> dict[str, st
         await db.dispose()
 
 
+@pytest.fixture
+def any_database(settings: Settings, empty_url: str) -> Settings:
+    """The same settings on SQLite or on PostgreSQL (the `empty_url` fixture's two backends)."""
+    return settings.model_copy(update={"database_url": empty_url})
+
+
 async def test_every_user_trades_their_own_wallet_and_the_books_match_each_chain(
-    settings: Settings,
+    any_database: Settings,
 ) -> None:
+    settings = any_database
     wallets = await add_users(
         settings, ("alice", "aggressive"), ("bob", "aggressive"), ("carol", "conservative")
     )

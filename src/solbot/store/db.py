@@ -196,12 +196,13 @@ class Database:
     (see there); on PostgreSQL an `AsyncSession` over asyncpg. Both offer the same calls.
     """
 
-    def __init__(self, url: str | Path, **engine_kwargs: Any) -> None:
+    def __init__(self, url: str | Path, *, local_sqlite: bool = True, **engine_kwargs: Any) -> None:
+        """`local_sqlite=False` keeps SQLite on aiosqlite too (benchmarks compare the two)."""
         self.url = async_url(url)
         self.engine = create_engine(self.url, **engine_kwargs)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._local: sessionmaker[Session] | None = None
-        if self.engine.dialect.name == "sqlite":
+        if self.engine.dialect.name == "sqlite" and local_sqlite:
             self._local = sessionmaker(_local_engine(self.url), expire_on_commit=False)
 
     @property
