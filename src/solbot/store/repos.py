@@ -17,12 +17,12 @@ rather than as a wrapped error at flush time. Timestamps come from the injected 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Table, or_, select, update
+from sqlalchemy import CursorResult, Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,6 +40,8 @@ from solbot.store.states import (
 )
 from solbot.store.tables import OrderRow, PaperBalanceRow, PositionRow, TradeRow
 from solbot.store.types import Atoms, Price, canonical_price, check_atoms, utc_from_timestamp
+
+_T = TypeVar("_T")
 
 
 class PositionAlreadyOpenError(Exception):
@@ -106,6 +108,14 @@ def _checked(table: Table, fields: dict[str, Any]) -> dict[str, Any]:
             value = canonical_price(value)
         out[name] = value
     return out
+
+
+_ROWS_PER_STATEMENT = 500  # rows (or ids) per statement: well inside SQLite's variable limit
+
+
+def _chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def _route_rules(sources: set[OrderState], target: OrderState) -> list[Any]:
@@ -219,6 +229,139 @@ class Orders(Repository):
                 + ", ".join(mismatch)
             )
         return row
+
+    async def create_many(self, specs: Sequence[dict[str, Any]]) -> list[OrderRow]:
+        """`create` for many orders in a few statements (group commit): the rows for the specs'
+        keys, in their order, new (`created`) or as earlier journaled. Same checks as
+        `create`, including a key reused for another user, token or side."""
+        if not specs:
+            return []
+        now = self._now()
+        rows: list[dict[str, Any]] = []
+        for spec in specs:
+            key = spec["idempotency_key"]
+            if not key:
+                raise ValueError("idempotency_key must not be empty")
+            purpose = Purpose(spec["purpose"])
+            reason = exit_reason_text(spec.get("exit_reason"))
+            if reason is not None and purpose is not Purpose.EXIT:
+                raise ValueError("only exit orders have an exit reason")
+            rows.append(
+                _checked(
+                    OrderRow.__table__,
+                    {
+                        "id": str(uuid.uuid4()),
+                        "idempotency_key": key,
+                        "user_id": spec["user_id"],
+                        "token": spec["token"],
+                        "input_mint": spec["input_mint"],
+                        "output_mint": spec["output_mint"],
+                        "side": Side(spec["side"]).value,
+                        "purpose": purpose.value,
+                        "exit_reason": reason,
+                        "state": OrderState.CREATED.value,
+                        "amount_in": spec["amount_in"],
+                        "route": Route(spec.get("route", Route.V2)).value,
+                        "attempts": 0,
+                        "position_id": spec.get("position_id"),
+                        "stop_frac": spec.get("stop_frac"),
+                        "target_frac": spec.get("target_frac"),
+                        "created_at": now,
+                        "updated_at": now,
+                    },
+                )
+            )
+        for chunk in _chunks(rows, _ROWS_PER_STATEMENT):
+            stmt = (
+                self._insert(OrderRow)
+                .values(chunk)
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            )
+            await self.session.execute(stmt)
+        found: dict[str, OrderRow] = {}
+        keys = [r["idempotency_key"] for r in rows]
+        for chunk_keys in _chunks(keys, _ROWS_PER_STATEMENT):
+            stmt = (
+                select(OrderRow)
+                .where(OrderRow.idempotency_key.in_(chunk_keys))
+                .execution_options(populate_existing=True)
+            )
+            for row in await self.session.scalars(stmt):
+                found[row.idempotency_key] = row
+        out = []
+        for values in rows:
+            row = found.get(values["idempotency_key"])
+            if row is None:
+                raise RuntimeError(
+                    f"order {values['idempotency_key']!r} neither inserted nor found"
+                )
+            mismatch = [
+                name for name in ("user_id", "token", "side") if getattr(row, name) != values[name]
+            ]
+            if mismatch:
+                raise ValueError(
+                    f"idempotency key {values['idempotency_key']!r} already names another "
+                    f"order ({', '.join(mismatch)} differ)"
+                )
+            out.append(row)
+        return out
+
+    async def advance_many(
+        self,
+        moves: Sequence[tuple[str, OrderState, OrderState, dict[str, Any]]],
+    ) -> None:
+        """Many `advance`s in the caller's transaction: (order id, from, to, fields) each, with
+        the same checks. Moves with the same target and fields run as one executemany; any
+        order not in its expected state fails the whole call (the caller's transaction rolls
+        back), because in a group commit that means another worker touched the order."""
+        groups: dict[tuple[OrderState, OrderState, tuple[str, ...]], list[dict[str, Any]]] = {}
+        for order_id, source, target, fields in moves:
+            check_transition(source, target)
+            unknown = sorted(set(fields) - ADVANCE_FIELDS)
+            if unknown:
+                raise TypeError(f"advance() cannot set {', '.join(unknown)}")
+            missing = [f for f in REQUIRED_ON_ENTRY.get(target, ()) if fields.get(f) is None]
+            if missing:
+                raise ValueError(f"an order entering {target} needs {', '.join(missing)}")
+            values = _checked(OrderRow.__table__, fields)
+            names = tuple(sorted(values))
+            groups.setdefault((source, target, names), []).append(
+                {"b_id": order_id, **{f"b_{n}": values[n] for n in names}}
+            )
+        table = OrderRow.__table__
+        now = self._now()
+        for (source, target, names), params in groups.items():
+            values: dict[str, Any] = {n: bindparam(f"b_{n}", type_=table.c[n].type) for n in names}
+            values["state"] = target.value
+            values["updated_at"] = now
+            if target is OrderState.SENT:
+                values["attempts"] = table.c.attempts + 1
+            stmt = (
+                update(table)
+                .where(
+                    table.c.id == bindparam("b_id"),
+                    table.c.state == source.value,
+                    *_route_rules({source}, target),
+                )
+                .values(**values)
+            )
+            await self.session.execute(stmt, params)
+            ids = [p["b_id"] for p in params]
+            moved = 0
+            for chunk in _chunks(ids, _ROWS_PER_STATEMENT):
+                moved += int(
+                    await self.session.scalar(
+                        select(func.count())
+                        .select_from(table)
+                        .where(table.c.id.in_(chunk), table.c.state == target.value)
+                    )
+                    or 0
+                )
+            if moved != len(ids):
+                raise RuntimeError(
+                    f"{len(ids) - moved} of {len(ids)} orders were not {source} when moving them "
+                    f"to {target}"
+                )
 
     async def get(self, order_id: str) -> OrderRow | None:
         return await self._one(OrderRow.id == order_id)
