@@ -162,7 +162,7 @@ def main() -> None:
             times.append(elapsed)
         tick = statistics.median(times)
         per_order = tick / args.tokens
-        driver = "" if local else ", SQLite through aiosqlite (before)"
+        driver = "" if local else ", SQLite through aiosqlite"
         print(
             f"route {route.value}{driver}: tick with {args.tokens} entries {tick * 1e3:.1f} ms "
             f"(median of {args.repeats}); per order {per_order * 1e3:.2f} ms = "

@@ -80,11 +80,21 @@ async def _crash_and_restart(
     )
     assert crashed.code == SIGKILL_CODE, crashed.describe()
     at_crash = read_books(folder)
-    victim = at_crash.orders[-1]  # orders run one at a time: the newest one was in flight
-    assert victim.state == step, crashed.describe()
-    assert all(OrderState(o.state).terminal for o in at_crash.orders[:-1])
+    # A tick's orders go through the journal as a group (one commit per step for all of
+    # them), so the process died with every order of the group at this step.
+    in_flight = [o for o in at_crash.orders if not OrderState(o.state).terminal]
+    if step == "confirmed":
+        assert not in_flight, crashed.describe()
+        victims = [at_crash.orders[-1]]
+    else:
+        assert in_flight, crashed.describe()
+        assert {o.state for o in in_flight} == {step}, crashed.describe()
+        victims = in_flight
+    assert all(v.state == step for v in victims)
     assert len(at_crash.trades) == len([o for o in at_crash.orders if o.state == "confirmed"])
-    victim_landed = await landed(client, victim.signature) if victim.signature else None
+    landed_before = {
+        v.id: (await landed(client, v.signature) if v.signature else None) for v in victims
+    }
 
     restarted = await run_bot(
         folder, sim, str(wallet), "--stop-after", "10m", SOLBOT_JUPITER_ROUTE=route
@@ -105,17 +115,23 @@ async def _crash_and_restart(
     exits = Counter(o.position_id for o in confirmed if o.purpose == "exit")
     assert max(exits.values(), default=0) <= 1
     assert Counter(t.order_id for t in books.trades) == Counter(o.id for o in confirmed)
-    # What the crashed order became follows from how far it got, and from the chain.
-    finished = next(o for o in books.orders if o.id == victim.id)
-    landed_after = await landed(client, finished.signature) if finished.signature else None
-    if step == "created":
-        assert finished.state == OrderState.FAILED  # nothing was signed: closed as unsent
-    elif step == "confirmed":
-        assert finished.state == OrderState.CONFIRMED
-        assert victim_landed
-    else:
-        # Confirmed exactly when its transaction landed; otherwise it ran out of blockhash.
-        assert (finished.state == OrderState.CONFIRMED) == bool(landed_after), finished.error
-        assert finished.state in (OrderState.CONFIRMED, OrderState.EXPIRED, OrderState.FAILED)
-        if route == "v1" or step == "signed":
-            assert victim_landed is None  # the crash came before anything was sent
+    # What each crashed order became follows from how far it got, and from the chain.
+    for victim in victims:
+        finished = next(o for o in books.orders if o.id == victim.id)
+        victim_landed = landed_before[victim.id]
+        landed_after = await landed(client, finished.signature) if finished.signature else None
+        if step == "created":
+            assert finished.state == OrderState.FAILED  # nothing was signed: closed as unsent
+        elif step == "confirmed":
+            assert finished.state == OrderState.CONFIRMED
+            assert victim_landed
+        else:
+            # Confirmed exactly when its transaction landed; otherwise it ran out of blockhash.
+            assert (finished.state == OrderState.CONFIRMED) == bool(landed_after), finished.error
+            assert finished.state in (
+                OrderState.CONFIRMED,
+                OrderState.EXPIRED,
+                OrderState.FAILED,
+            )
+            if route == "v1" or step == "signed":
+                assert victim_landed is None  # the crash came before anything was sent

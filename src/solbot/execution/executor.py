@@ -28,6 +28,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from solders.pubkey import Pubkey
 from solders.signature import Signature
@@ -396,7 +397,23 @@ class Executor:
         self, s: AsyncSession, order: OrderRow, filled_in: int, filled_out: int
     ) -> str:
         """Open or close the order's position and record the trade (caller's transaction)."""
-        positions, trades = Positions(s, self.clock), Trades(s, self.clock)
+        position_id, trade = await self._book_position(s, order, filled_in, filled_out)
+        await Trades(s, self.clock).record(**trade)
+        return position_id
+
+    async def _book_position(
+        self,
+        s: AsyncSession,
+        order: OrderRow,
+        filled_in: int,
+        filled_out: int,
+        *,
+        grouped: bool = False,
+    ) -> tuple[str, dict[str, Any]]:
+        """Open or close the order's position; the id and the trade to record for it. In a
+        group (`grouped`) a new position is only added to the session (the group flushes them
+        together) rather than inserted in a savepoint of its own."""
+        positions = Positions(s, self.clock)
         if Purpose(order.purpose) is Purpose.ENTRY:
             price = self._price(order.input_mint, filled_in, order.output_mint, filled_out)
             # Exit levels from the price before the venue's fee, as the backtester sets them.
@@ -413,6 +430,7 @@ class Executor:
                 stop_loss=stop,
                 take_profit=target,
                 trailing_stop_pct=self.trailing_stop_pct,
+                savepoint=not grouped,
             )
             side, quantity, quote_amount, pnl = Side.BUY, filled_out, filled_in, None
         else:
@@ -431,20 +449,20 @@ class Executor:
                 exit_reason=order.exit_reason or "signal",
             )
             side, quantity, quote_amount = Side.SELL, filled_in, filled_out
-        await trades.record(
-            user_id=order.user_id,
-            order_id=order.id,
-            position_id=position.id,
-            token=order.token,
-            side=side,
-            price=price,
-            quantity=quantity,
-            quote_amount=quote_amount,
-            fee_lamports=0,
-            pnl=pnl,
-            signature=order.signature,
-        )
-        return position.id
+        trade = {
+            "user_id": order.user_id,
+            "order_id": order.id,
+            "position_id": position.id,
+            "token": order.token,
+            "side": side,
+            "price": price,
+            "quantity": quantity,
+            "quote_amount": quote_amount,
+            "fee_lamports": 0,
+            "pnl": pnl,
+            "signature": order.signature,
+        }
+        return position.id, trade
 
     def _units(self, mint: str, atoms: int) -> Decimal:
         return Decimal(atoms).scaleb(-self.decimals[mint])

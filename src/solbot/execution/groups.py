@@ -39,7 +39,7 @@ from solbot.chain.port import SendError, SignatureStatus, holdings
 from solbot.execution.executor import Executor, Outcome, SwapIntent, _outcome
 from solbot.execution.jupiter import BadResponseError, VenueError
 from solbot.execution.signing import Signer, SigningError, sign_own_slot, signer_index
-from solbot.store.repos import InsufficientPaperFundsError, Orders, PaperBalances
+from solbot.store.repos import InsufficientPaperFundsError, Orders, PaperBalances, Trades
 from solbot.store.states import OrderState, Route
 from solbot.store.tables import OrderRow
 
@@ -338,14 +338,23 @@ class GroupExecutor:
             return
         moves = []
         async with ex.db.session() as s:
+            trades = []
             for order, filled_out in fills:
-                position_id = await ex._apply_fill(s, order.row, order.row.amount_in, filled_out)
+                position_id, trade = await ex._book_position(
+                    s, order.row, order.row.amount_in, filled_out, grouped=True
+                )
+                trades.append(trade)
                 fields = {
                     "filled_in": order.row.amount_in,
                     "filled_out": filled_out,
                     "position_id": position_id,
                 }
                 moves.append((order.row.id, OrderState.SENT, OrderState.CONFIRMED, fields))
+            await s.flush()  # the positions, before anything refers to them
+            book = Trades(s, ex.clock)
+            for trade in trades:
+                book.add_new(**trade)
+            await s.flush()
             for order, error in failures:
                 moves.append((order.row.id, OrderState.SENT, OrderState.FAILED, {"error": error}))
             await Orders(s, ex.clock).advance_many(moves)

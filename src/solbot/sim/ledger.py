@@ -106,7 +106,7 @@ class SimLedger:
     """A LiteSVM that produces blocks on a clock. Not thread-safe: one owner drives it."""
 
     def __init__(self, now: float) -> None:
-        self.svm = LiteSVM().with_blockhash_check(False)
+        self.svm = _new_svm()
         self._start_time = float(now)
         self._now = float(now)
         self.slot = FIRST_SLOT
@@ -354,7 +354,7 @@ class SimLedger:
         if snap.get("version") != 1:
             raise ValueError(f"unknown sim snapshot version {snap.get('version')!r}")
         ledger = cls.__new__(cls)
-        ledger.svm = LiteSVM().with_blockhash_check(False)
+        ledger.svm = _new_svm()
         ledger._start_time = float(snap["start_time"])
         ledger._now = float(snap["now"])
         ledger.slot = int(snap["slot"])
@@ -410,3 +410,14 @@ def _instruction_error_json(err: object) -> Any:
 def new_keypair_from_seed(seed: bytes) -> Keypair:
     """A deterministic keypair for sim actors (the maker, test wallets): never for users."""
     return Keypair.from_seed(seed[:32].ljust(32, b"\0"))
+
+
+# LiteSVM keeps transactions of its own (10,000 by default, natively, logs included); the ledger
+# asks it about a transaction only right after sending it (was a failed one committed?), and
+# keeps its own record for statuses and `getTransaction`. A short native history keeps a sim
+# with thousands of users from holding every transaction twice.
+_SVM_HISTORY = 1_000
+
+
+def _new_svm() -> LiteSVM:
+    return LiteSVM().with_blockhash_check(False).with_transaction_history(_SVM_HISTORY)

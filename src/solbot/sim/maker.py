@@ -538,9 +538,15 @@ class SimMaker:
         return str(uuid.UUID(bytes=digest[:16])), str(uuid.UUID(bytes=digest[16:32]))
 
     def _prune(self, now: float) -> None:
+        """Forget orders long past their expiry. Orders are kept in the order they were made,
+        and each expires a fixed time after it was quoted on a clock that only moves forward,
+        so the stale ones are at the front: stop at the first that is not (a scan of every
+        open order on every call made a fan-out of N users cost N² steps)."""
         horizon = now - self.config.execute_memory_seconds
-        stale = [k for k, o in self._orders.items() if o.quote.pricing.expires_at < horizon]
-        for key in stale:
+        while self._orders:
+            key = next(iter(self._orders))
+            if self._orders[key].quote.pricing.expires_at >= horizon:
+                break
             del self._orders[key]
 
 

@@ -271,13 +271,10 @@ class Orders(Repository):
                     },
                 )
             )
-        for chunk in _chunks(rows, _ROWS_PER_STATEMENT):
-            stmt = (
-                self._insert(OrderRow)
-                .values(chunk)
-                .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            )
-            await self.session.execute(stmt)
+        # One compiled statement, executed for every row (a VALUES list of hundreds of rows
+        # would be compiled anew for each size).
+        stmt = self._insert(OrderRow).on_conflict_do_nothing(index_elements=["idempotency_key"])
+        await self.session.execute(stmt, rows)
         found: dict[str, OrderRow] = {}
         keys = [r["idempotency_key"] for r in rows]
         for chunk_keys in _chunks(keys, _ROWS_PER_STATEMENT):
@@ -462,11 +459,14 @@ class Positions(Repository):
         stop_loss: Decimal | None = None,
         take_profit: Decimal | None = None,
         trailing_stop_pct: Decimal | None = None,
+        savepoint: bool = True,
     ) -> PositionRow:
         """Record a new open position (its highest price starts at the entry price).
 
         Raises `PositionAlreadyOpenError` if the user holds this token already; the insert runs in a
-        savepoint, so the surrounding transaction stays usable after that error.
+        savepoint, so the surrounding transaction stays usable after that error. Without
+        `savepoint` the row is only added to the session (a group flushes many in one
+        statement), and a duplicate fails the caller's whole transaction at the flush.
         """
         values = _checked(
             PositionRow.__table__,
@@ -493,6 +493,9 @@ class Positions(Repository):
             highest_price=values["entry_price"],
             **values,
         )
+        if not savepoint:
+            self.session.add(row)
+            return row
         try:
             async with self.session.begin_nested():
                 self.session.add(row)
@@ -637,6 +640,22 @@ class Trades(Repository):
         row = await self.for_order(order_id)
         if row is None:
             raise RuntimeError(f"trade of order {order_id} neither inserted nor found")
+        return row
+
+    def add_new(self, **values: Any) -> TradeRow:
+        """A fill of an order that cannot have one yet (it is being confirmed in this
+        transaction): only added to the session, for a group to flush many at once."""
+        checked = _checked(
+            TradeRow.__table__,
+            {
+                **values,
+                "id": str(uuid.uuid4()),
+                "side": Side(values["side"]).value,
+                "timestamp": self._now(),
+            },
+        )
+        row = TradeRow(**checked)
+        self.session.add(row)
         return row
 
     async def for_order(self, order_id: str) -> TradeRow | None:

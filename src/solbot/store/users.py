@@ -11,7 +11,7 @@ import uuid
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from solbot.store.repos import Repository
@@ -155,6 +155,22 @@ class Users(Repository):
 
     async def set_portfolio_value(self, user_id: str, value: Decimal) -> None:
         await self._update(user_id, portfolio_value=canonical_price(value))
+
+    async def set_portfolio_values(self, values: dict[str, Decimal]) -> None:
+        """Many users' last marked values in one executemany (once per closed candle)."""
+        if not values:
+            return
+        table = UserRow.__table__
+        stmt = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(
+                portfolio_value=bindparam("b_value", type_=table.c.portfolio_value.type),
+                updated_at=self._now(),
+            )
+        )
+        params = [{"b_id": k, "b_value": canonical_price(v)} for k, v in values.items()]
+        await self.session.execute(stmt, params)
 
     async def bind_wallet(self, user_id: str, wallet_pubkey: str) -> bool:
         """Fill in an adopted external user's wallet (a placeholder `unknown:*` until known)."""
