@@ -27,18 +27,15 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import ClassVar
 
 import httpx
-import numpy as np
-from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from sqlalchemy import insert
 
 from solbot.chain.litesvm import LiteSvmChain
 from solbot.clock import ManualClock
 from solbot.custody import CustodyService
-from solbot.domain import CandleSeries, ExitRules, Signals, Timeframe, TokenInfo
+from solbot.domain import ExitRules, Timeframe
 from solbot.engine import Engine, Event
 from solbot.execution.executor import Executor
 from solbot.execution.jupiter import JupiterClient
@@ -48,40 +45,14 @@ from solbot.sim.network import LAMPORTS_PER_SOL, SimNetwork
 from solbot.store import schema
 from solbot.store.db import Database
 from solbot.store.tables import UserRow
-from solbot.strategy.base import Strategy, StrategyParams
 from solbot.wallet import keycheck
 from solbot.wallet.master import MasterKey
 from solbot.wallet.vault import DecryptLimits, Vault
+from tick import EnterEverything, tokens  # the same worst-case strategy and token set
 
 START = 1_800_000_000.0
 TF = Timeframe.M1
 USDC_EACH = 1_000  # each user's deposit
-
-
-class EnterEverything(Strategy):
-    """An entry on every closed candle of every token (each user may hold one position, so
-    every user makes exactly one order, and the other 19 signals are turned down by the
-    breakers)."""
-
-    name: ClassVar[str] = "enter_everything"
-    Params = StrategyParams
-
-    @property
-    def warmup(self) -> int:
-        return 0
-
-    def compute(self, series: CandleSeries) -> Signals:
-        n = len(series)
-        return Signals(
-            np.ones(n, dtype=bool), np.zeros(n, dtype=bool), np.full(n, 0.05), np.full(n, np.nan)
-        )
-
-
-def tokens(count: int) -> list[TokenInfo]:
-    usdc = TokenInfo("USDC", "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", 6, "", 5e9)
-    sol = TokenInfo("SOL", "So11111111111111111111111111111111111111112", 9, "", 5e9)
-    made = [TokenInfo(f"T{i:02d}", str(Keypair().pubkey()), 6, "", 5e9) for i in range(count)]
-    return [usdc, sol, *made]
 
 
 async def make_users(
@@ -118,7 +89,7 @@ async def make_users(
 
 
 async def one_candle(users: int, token_count: int, folder: Path) -> dict[str, float]:
-    every = tokens(token_count)
+    every = tokens(token_count, liquidity_usd=5e9)  # deep enough for 10,000 buyers at once
     clock = ManualClock(START)
     network = SimNetwork.create(
         tokens=every, clock=clock, seed=1, history_seconds=3600, wallet_sol=1, wallet_usdc=0

@@ -65,11 +65,15 @@ class EnterEverything(Strategy):
         )
 
 
-def tokens(count: int) -> list[TokenInfo]:
-    usdc = TokenInfo("USDC", "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", 6, "", 5e7)
-    sol = TokenInfo("SOL", "So11111111111111111111111111111111111111112", 9, "", 5e7)
+def tokens(count: int, liquidity_usd: float = 5_000_000.0) -> list[TokenInfo]:
+    """USDC (the quote), SOL (the maker pays fees in it) and `count` made-up tokens whose
+    modelled pools hold `liquidity_usd` (the maker's depth and inventory follow it)."""
+    depth = max(5e7, liquidity_usd)
+    usdc = TokenInfo("USDC", "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", 6, "", depth)
+    sol = TokenInfo("SOL", "So11111111111111111111111111111111111111112", 9, "", depth)
     made = [
-        TokenInfo(f"T{i:02d}", str(Keypair().pubkey()), 6, "", 5_000_000.0) for i in range(count)
+        TokenInfo(f"T{i:02d}", str(Keypair().pubkey()), 6, "", liquidity_usd)
+        for i in range(count)
     ]
     return [usdc, sol, *made]
 

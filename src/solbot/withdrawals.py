@@ -29,7 +29,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from solbot.chain import builders
-from solbot.chain.port import Chain, SendError
+from solbot.chain.port import Chain
+from solbot.chain.sending import deliver
 from solbot.clock import Clock
 from solbot.custody import CustodyService
 from solbot.errors import UserError
@@ -203,34 +204,21 @@ class WithdrawalService:
     async def _broadcast(self, row: WithdrawalRow, tx: VersionedTransaction) -> WithdrawalRow:
         """Send the journaled bytes, again and again, until a status or the blockhash expires."""
         await self._advance(row, WithdrawalState.SENT)
-        signature = tx.signatures[0]
-        while True:
-            try:
-                await self.chain.send(tx)
-            except SendError as exc:
-                if exc.reason not in ("AlreadyProcessed", "BlockhashNotFound"):
-                    status = (await self.chain.statuses([signature]))[0]
-                    if status is None:
-                        return await self._end(row, WithdrawalState.FAILED, exc.reason)
-            status = (await self.chain.statuses([signature]))[0]
-            if status is not None:
-                if status.err is not None:
-                    return await self._end(
-                        row,
-                        WithdrawalState.FAILED,
-                        f"failed on chain: {status.err}",
-                        fee=SIGNATURE_FEE,
-                    )
-                return await self._end(row, WithdrawalState.CONFIRMED, None, fee=SIGNATURE_FEE)
-            limit = row.last_valid_block_height
-            if limit is not None and await self.chain.block_height() > limit:
-                status = (await self.chain.statuses([signature]))[0]
-                if status is None:
-                    return await self._end(
-                        row, WithdrawalState.EXPIRED, "blockhash expired before landing"
-                    )
-                continue
-            await self.clock.sleep(self.poll_seconds)
+        delivery = await deliver(
+            self.chain,
+            self.clock,
+            tx,
+            row.last_valid_block_height,
+            resend_seconds=self.poll_seconds,
+        )
+        if delivery.refused is not None:
+            return await self._end(row, WithdrawalState.FAILED, delivery.refused)
+        if delivery.status is None:
+            return await self._end(row, WithdrawalState.EXPIRED, "blockhash expired before landing")
+        if delivery.status.err is not None:
+            error = f"failed on chain: {delivery.status.err}"
+            return await self._end(row, WithdrawalState.FAILED, error, fee=SIGNATURE_FEE)
+        return await self._end(row, WithdrawalState.CONFIRMED, None, fee=SIGNATURE_FEE)
 
     async def recover(self) -> list[WithdrawalRow]:
         """Finish every withdrawal a previous run left unfinished (at start-up)."""

@@ -220,11 +220,12 @@ class Rig:
         *,
         stop_frac: Decimal | None = None,
         target_frac: Decimal | None = None,
+        user: str = USER,
     ) -> SwapIntent:
-        """An entry: spend `usdc` atoms of USDC on `symbol` (a new signal each time)."""
+        """An entry: `user` spends `usdc` atoms of USDC on `symbol` (a new signal each time)."""
         self._signals += 1
         return SwapIntent(
-            user_id=USER,
+            user_id=user,
             token=symbol,
             side=Side.BUY,
             input_mint=USDC,

@@ -46,19 +46,6 @@ async def friend(rig: Rig, name: str) -> SigningKey:
     return SigningKey(key)
 
 
-def buy(user: str, symbol: str, usdc: int, signal: str = "c1") -> SwapIntent:
-    return SwapIntent(
-        user_id=user,
-        token=symbol,
-        side=Side.BUY,
-        input_mint=USDC,
-        output_mint=MINTS[symbol],
-        amount_in=usdc,
-        purpose=Purpose.ENTRY,
-        signal_key=f"{symbol}:{signal}:entry",
-    )
-
-
 async def check_books(rig: Rig, wallets: dict[str, Pubkey]) -> None:
     """Each user's open positions are what their wallet holds, to the atom; one trade per
     confirmed order; each fill is the maker's quote."""
@@ -80,8 +67,8 @@ def held(rig: Rig, owner: Pubkey, symbol: str) -> int:
 
 def test_rounds_keep_colliding_mints_of_one_wallet_apart() -> None:
     a, b = SigningKey(Keypair()), SigningKey(Keypair())
-    entry = buy("a", "JUP", 1)
-    entry2 = buy("a", "BONK", 1)
+    entry = SwapIntent("a", "JUP", Side.BUY, USDC, MINTS["JUP"], 1, Purpose.ENTRY, "j:entry")
+    entry2 = replace(entry, token="BONK", output_mint=MINTS["BONK"], signal_key="b:entry")
     exit_ = SwapIntent("a", "WIF", Side.SELL, MINTS["WIF"], USDC, 1, Purpose.EXIT, "p:exit:0")
     exit2 = replace(exit_, token="JTO", input_mint=MINTS["JTO"], signal_key="q:exit:0")
     requests = [(entry, a), (entry2, a), (exit_, a), (exit2, a), (exit_, b), (entry, b)]
@@ -96,13 +83,15 @@ async def test_a_group_of_wallets_and_tokens_fills_like_one_by_one(rig: Rig, rou
     carol = await friend(rig, "carol")
     group = GroupExecutor(rig.executor(route))
     requests = [
-        (buy("alice", "JUP", 300 * USDC_UNITS), rig.signer),
-        (buy("alice", "BONK", 200 * USDC_UNITS), rig.signer),
-        (buy("bob", "JUP", 250 * USDC_UNITS), bob),
-        (buy("carol", "JTO", 150 * USDC_UNITS), carol),
+        (rig.buy("JUP", 300 * USDC_UNITS, user="alice"), rig.signer),
+        (rig.buy("BONK", 200 * USDC_UNITS, user="alice"), rig.signer),
+        (rig.buy("JUP", 250 * USDC_UNITS, user="bob"), bob),
+        (rig.buy("JTO", 150 * USDC_UNITS, user="carol"), carol),
         (
             replace(
-                buy("carol", "JUP", 50 * USDC_UNITS), token="NOPE", output_mint=NOT_TRADED_MINT
+                rig.buy("JUP", 50 * USDC_UNITS, user="carol"),
+                token="NOPE",
+                output_mint=NOT_TRADED_MINT,
             ),
             carol,
         ),
@@ -127,7 +116,7 @@ async def test_a_group_of_wallets_and_tokens_fills_like_one_by_one(rig: Rig, rou
 async def test_exits_and_entries_of_one_wallet_go_in_rounds(rig: Rig) -> None:
     group = GroupExecutor(rig.executor(Route.V2))
     first = await group.submit_many(
-        [(buy("alice", s, 200 * USDC_UNITS), rig.signer) for s in ("JUP", "BONK")]
+        [(rig.buy(s, 200 * USDC_UNITS), rig.signer) for s in ("JUP", "BONK")]
     )
     assert all(o.confirmed for o in first)
     positions = {p.token: p for p in await rig.positions()}
@@ -135,7 +124,7 @@ async def test_exits_and_entries_of_one_wallet_go_in_rounds(rig: Rig) -> None:
     sells = [rig.sell(s, positions[s].quantity, positions[s].id) for s in ("JUP", "BONK")]
     sells[1] = replace(sells[1], signal_key="exit:other")
     requests = [(sells[0], rig.signer), (sells[1], rig.signer)]
-    requests.append((buy("alice", "JTO", 100 * USDC_UNITS, "c2"), rig.signer))
+    requests.append((rig.buy("JTO", 100 * USDC_UNITS, user="alice"), rig.signer))
     outcomes = await group.submit_many(requests)
     assert all(o.confirmed for o in outcomes), [o.error for o in outcomes]
     await rig.check_books()
@@ -151,8 +140,8 @@ async def test_a_crash_in_any_phase_is_finished_from_the_journal(
 ) -> None:
     bob = await friend(rig, "bob")
     requests = [
-        (buy("alice", "JUP", 300 * USDC_UNITS), rig.signer),
-        (buy("bob", "BONK", 200 * USDC_UNITS), bob),
+        (rig.buy("JUP", 300 * USDC_UNITS, user="alice"), rig.signer),
+        (rig.buy("BONK", 200 * USDC_UNITS, user="bob"), bob),
     ]
     dying = GroupExecutor(rig.executor(route, on_step=crash_at(stopped)))
     with pytest.raises(SimulatedCrash):
@@ -195,7 +184,7 @@ async def test_the_group_writes_a_few_transactions_not_a_few_per_order(rig: Rig)
 
     group = GroupExecutor(ex)
     outcomes = await group.submit_many(
-        [(buy(f"user{n}", "JUP", 100 * USDC_UNITS), w) for n, w in enumerate(wallets)]
+        [(rig.buy("JUP", 100 * USDC_UNITS, user=f"user{n}"), w) for n, w in enumerate(wallets)]
     )
     assert all(o.confirmed for o in outcomes)
     assert commits <= 5  # created; signed; sent; confirmed (one each for all six)
@@ -204,8 +193,12 @@ async def test_the_group_writes_a_few_transactions_not_a_few_per_order(rig: Rig)
 async def test_stored_orders_match_the_single_path(rig: Rig) -> None:
     """A grouped order carries the same journal fields as one submitted alone."""
     group = GroupExecutor(rig.executor(Route.V2))
-    (grouped,) = await group.submit_many([(buy("alice", "JUP", 100 * USDC_UNITS), rig.signer)])
-    single = await rig.executor(Route.V2).submit(buy("alice", "BONK", 100 * USDC_UNITS), rig.signer)
+    (grouped,) = await group.submit_many(
+        [(rig.buy("JUP", 100 * USDC_UNITS, user="alice"), rig.signer)]
+    )
+    single = await rig.executor(Route.V2).submit(
+        rig.buy("BONK", 100 * USDC_UNITS, user="alice"), rig.signer
+    )
     rows = {o.id: o for o in await rig.orders()}
     a, b = rows[grouped.order_id], rows[single.order_id]
     fields = [c.name for c in OrderRow.__table__.columns]

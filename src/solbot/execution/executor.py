@@ -35,7 +35,8 @@ from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from solbot.chain.port import Chain, SendError, SignatureStatus, holdings
+from solbot.chain.port import Chain, SignatureStatus, holdings
+from solbot.chain.sending import deliver
 from solbot.clock import Clock
 from solbot.execution.jupiter import BadResponseError, JupiterClient, VenueError
 from solbot.execution.signing import Signer, SigningError, sign_own_slot, signer_index
@@ -282,23 +283,24 @@ class Executor:
     async def _broadcast(self, order: OrderRow, tx: VersionedTransaction) -> Outcome:
         """Send the journaled bytes, re-sending the same bytes until a status or expiry."""
         await self._advance(order, OrderState.SENT, _PENDING_SEND)
-        signature = tx.signatures[0]
-        while True:
-            try:
-                await self.chain.send(tx)
-            except SendError as exc:
-                if exc.reason not in ("AlreadyProcessed", "BlockhashNotFound"):
-                    status = await self._status(signature)
-                    if status is None:
-                        return await self._end(order, OrderState.FAILED, error=exc.reason)
-            status = await self._status(signature)
-            if status is not None:
-                return await self._finish(order, status)
-            if await self._expired(order):
-                return await self._expire_unless_landed(order, signature)
-            await self.clock.sleep(self.resend_seconds)
+
+        async def count_resend() -> None:
             async with self.db.session() as s:
                 await Orders(s, self.clock).record_resend(order.id)
+
+        delivery = await deliver(
+            self.chain,
+            self.clock,
+            tx,
+            order.last_valid_block_height,
+            resend_seconds=self.resend_seconds,
+            on_resend=count_resend,
+        )
+        if delivery.refused is not None:
+            return await self._end(order, OrderState.FAILED, error=delivery.refused)
+        if delivery.status is not None:
+            return await self._finish(order, delivery.status)
+        return await self._end(order, OrderState.EXPIRED, error="blockhash expired before landing")
 
     async def _await_status(self, order: OrderRow) -> Outcome:
         """Wait for a sent transaction (ours, or the v2 maker's) to show a status; once its
@@ -319,12 +321,6 @@ class Executor:
     async def _expired(self, order: OrderRow) -> bool:
         limit = order.last_valid_block_height
         return limit is not None and await self.chain.block_height() > limit
-
-    async def _expire_unless_landed(self, order: OrderRow, signature: Signature) -> Outcome:
-        status = await self._status(signature)  # it may have landed in the last block
-        if status is not None:
-            return await self._finish(order, status)
-        return await self._end(order, OrderState.EXPIRED, error="blockhash expired before landing")
 
     async def _finish(self, order: OrderRow, status: SignatureStatus) -> Outcome:
         if status.err is not None:
