@@ -19,14 +19,17 @@ import asyncio
 import statistics
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar, cast
 
 import httpx
 import numpy as np
 from solders.keypair import Keypair
 
 from solbot.chain.litesvm import LiteSvmChain
+from solbot.chain.port import Chain
 from solbot.clock import ManualClock
 from solbot.domain import CandleSeries, ExitRules, RiskLimits, Signals, Timeframe, TokenInfo
 from solbot.engine import Account, Engine
@@ -45,6 +48,7 @@ from solbot.wallet.keys import SigningKey
 
 START = 1_800_000_000.0
 TF = Timeframe.M1
+T = TypeVar("T")
 
 
 class EnterEverything(Strategy):
@@ -72,16 +76,63 @@ def tokens(count: int, liquidity_usd: float = 5_000_000.0) -> list[TokenInfo]:
     usdc = TokenInfo("USDC", "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v", 6, "", depth)
     sol = TokenInfo("SOL", "So11111111111111111111111111111111111111112", 9, "", depth)
     made = [
-        TokenInfo(f"T{i:02d}", str(Keypair().pubkey()), 6, "", liquidity_usd)
-        for i in range(count)
+        TokenInfo(f"T{i:02d}", str(Keypair().pubkey()), 6, "", liquidity_usd) for i in range(count)
     ]
     return [usdc, sol, *made]
 
 
+class Stopwatch:
+    """Seconds spent inside the world the bot talks to: the venue (the sim maker behind its
+    HTTP API, including LiteSVM executing v2 swaps) and the chain (balance reads, v1 sends)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    async def time(self, call: Awaitable[T]) -> T:
+        began = time.perf_counter()
+        try:
+            return await call
+        finally:
+            self.seconds += time.perf_counter() - began
+
+
+class TimedTransport(httpx.AsyncBaseTransport):
+    def __init__(self, inner: httpx.AsyncBaseTransport, watch: Stopwatch) -> None:
+        self.inner, self.watch = inner, watch
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.watch.time(self.inner.handle_async_request(request))
+
+
+class TimedChain:
+    """`LiteSvmChain` with every call timed."""
+
+    def __init__(self, inner: LiteSvmChain, watch: Stopwatch) -> None:
+        self.inner, self.watch = inner, watch
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+        method = getattr(self.inner, name)
+
+        async def timed(*args: Any) -> Any:
+            return await self.watch.time(method(*args))
+
+        return timed
+
+
+@dataclass(frozen=True)
+class TickFigures:
+    seconds: float  # the whole tick
+    outside: float  # of which inside the venue and the chain
+    confirmed: int
+
+
 async def one_tick(
     count: int, route: Route, folder: Path, local_sqlite: bool = True
-) -> tuple[float, int]:
-    """Seconds for the tick that fires `count` entries, and how many orders confirmed."""
+) -> TickFigures:
+    """The tick that fires `count` entries, from its start to the last fill: its time, the part
+    spent outside the bot, and how many orders confirmed. Orders are taken one at a time
+    within the group (concurrency 1), so that time inside the venue is never time the bot
+    spent on another order meanwhile."""
     every = tokens(count)  # USDC (the quote), SOL (the maker pays fees in it), the traded ones
     clock = ManualClock(START)
     network = SimNetwork.create(
@@ -98,11 +149,11 @@ async def one_tick(
     db = Database(url, local_sqlite=local_sqlite)
     async with db.session() as s:
         await Users(s, clock).ensure_external("bench", "bench", str(network.wallet.pubkey()))
-    http = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=network.jupiter_app()), base_url="http://sim"
-    )
+    watch = Stopwatch()
+    transport = TimedTransport(httpx.ASGITransport(app=network.jupiter_app()), watch)
+    http = httpx.AsyncClient(transport=transport, base_url="http://sim")
     jupiter = JupiterClient(http, clock, base_url="http://sim", requests_per_second=1e9)
-    chain = LiteSvmChain(network.ledger, clock)
+    chain = cast(Chain, TimedChain(LiteSvmChain(network.ledger, clock), watch))
     executor = Executor(
         db, jupiter, chain, clock, decimals={t.mint: t.decimals for t in every}, route=route
     )
@@ -126,15 +177,19 @@ async def one_tick(
         accounts=[account],
         store=CandleStore(folder / "candles"),
     )
+    engine.group.concurrency = 1
     await engine.start()
     await engine.tick()  # opens the first candle of every token
     clock.advance(TF.seconds)
+    watch.seconds = 0.0
+    last_fill: list[float] = []
+    engine.on_event = lambda e: last_fill.append(time.perf_counter()) if e.kind == "entry" else None
     began = time.perf_counter()
-    await engine.tick()  # closes them: 20 signals, 20 entries
-    elapsed = time.perf_counter() - began
+    await engine.tick()  # closes them: 20 signals, 20 entries (then stores the candles)
+    elapsed = (last_fill[-1] if last_fill else time.perf_counter()) - began
     await http.aclose()
     await db.dispose()
-    return elapsed, engine.stats.entries
+    return TickFigures(elapsed, watch.seconds, engine.stats.entries)
 
 
 def signature_seconds(samples: int = 20_000) -> float:
@@ -155,22 +210,24 @@ def main() -> None:
     print(f"ed25519 signature (solders Keypair.sign_message, 1 KiB): {sign * 1e6:.1f} µs")
     variants = [(route, True) for route in (Route.V2, Route.V1)] + [(Route.V2, False)]
     for route, local in variants:
-        times = []
+        runs = []
         for _ in range(args.repeats):
             with tempfile.TemporaryDirectory() as folder:
-                elapsed, confirmed = asyncio.run(
+                figures = asyncio.run(
                     one_tick(args.tokens, route, Path(folder), local_sqlite=local)
                 )
-            if confirmed != args.tokens:
-                raise SystemExit(f"only {confirmed} of {args.tokens} orders confirmed")
-            times.append(elapsed)
-        tick = statistics.median(times)
+            if figures.confirmed != args.tokens:
+                raise SystemExit(f"only {figures.confirmed} of {args.tokens} orders confirmed")
+            runs.append(figures)
+        tick = statistics.median(r.seconds for r in runs)
+        own = statistics.median((r.seconds - r.outside) / args.tokens for r in runs)
         per_order = tick / args.tokens
         driver = "" if local else ", SQLite through aiosqlite"
         print(
             f"route {route.value}{driver}: tick with {args.tokens} entries {tick * 1e3:.1f} ms "
-            f"(median of {args.repeats}); per order {per_order * 1e3:.2f} ms = "
-            f"{per_order / sign:.0f} signatures (target < 20)"
+            f"(median of {args.repeats}); per order {per_order * 1e3:.2f} ms, of which the "
+            f"bot's own (outside the venue and the chain) {own * 1e3:.2f} ms = "
+            f"{own / sign:.0f} signatures (target < 20)"
         )
 
 

@@ -239,10 +239,6 @@ class Engine:
                 self.book.append(token.symbol, candle)
                 closed[token.symbol] = candle
                 self.stats.candles += 1
-                if self.store is not None:
-                    self.store.merge(
-                        token.symbol, CandleSeries.from_candles([candle], candle.timeframe)
-                    )
         signals = {
             symbol: self.strategy.signal_at_last(self.book.series(symbol))
             for symbol in closed
@@ -255,6 +251,10 @@ class Engine:
         if accounts and quote_usd is not None:  # without it positions cannot be valued
             await self._trade_all(accounts, fresh, signals, set(closed), now, quote_usd)
         if closed:
+            # After the orders: storing a candle rewrites its token's file (milliseconds each),
+            # which must not delay a signal's fills. A crash in between loses only candles the
+            # next start back-fills.
+            self._store_candles(closed)
             await self._save_values()
             if self.roster is not None:
                 self._tell(await self.roster.flush())
@@ -579,6 +579,12 @@ class Engine:
         values = {a.user_id: Decimal(str(round(a.value or 0.0, 9))) for a in marked}
         async with self.db.session() as s:
             await Users(s, self.clock).set_portfolio_values(values)
+
+    def _store_candles(self, closed: dict[str, Candle]) -> None:
+        if self.store is None:
+            return
+        for symbol, candle in closed.items():
+            self.store.merge(symbol, CandleSeries.from_candles([candle], candle.timeframe))
 
     def _tell(self, notices: Sequence[Notice]) -> None:
         for notice in notices:

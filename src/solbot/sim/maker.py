@@ -264,6 +264,7 @@ class SimMaker:
         self.clock = clock
         self.config = config or MakerConfig()
         self._keypair = keypair or new_keypair_from_seed(b"solbot-sim-market-maker")
+        self._pubkey = self._keypair.pubkey()  # derived once: solders derives it on each call
         self.tokens: dict[Pubkey, TokenInfo] = {}
         for token in tokens:
             self.tokens[Pubkey.from_string(token.mint)] = token
@@ -272,7 +273,7 @@ class SimMaker:
 
     @property
     def pubkey(self) -> Pubkey:
-        return self._keypair.pubkey()
+        return self._pubkey
 
     def __repr__(self) -> str:  # never the keypair
         return f"SimMaker(pubkey={self.pubkey}, tokens={len(self.tokens)})"

@@ -22,13 +22,16 @@ from solbot.errors import UserError
 class SigningKey:
     """A Solana keypair that shows only its public key."""
 
-    __slots__ = ("_keypair",)
+    __slots__ = ("_keypair", "_pubkey")
 
     def __init__(self, keypair: Keypair) -> None:
         self._keypair = keypair
+        # `Keypair.pubkey()` derives the public key anew on every call (~30 µs); signing code
+        # asks for it many times per transaction.
+        self._pubkey = keypair.pubkey()
 
     def pubkey(self) -> Pubkey:
-        return self._keypair.pubkey()
+        return self._pubkey
 
     def sign_message(self, message: bytes) -> Signature:
         return self._keypair.sign_message(message)
@@ -38,7 +41,7 @@ class SigningKey:
         return str(self._keypair)
 
     def __repr__(self) -> str:
-        return f"SigningKey(pubkey={self._keypair.pubkey()})"
+        return f"SigningKey(pubkey={self._pubkey})"
 
     __str__ = __repr__
 
