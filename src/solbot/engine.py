@@ -46,7 +46,7 @@ from solbot.market.feeds.jupiter_price import JupiterPriceFeed
 from solbot.market.store import CandleStore
 from solbot.risk import S_LAST_EQUITY, RiskGate
 from solbot.store.db import Database
-from solbot.store.repos import Positions
+from solbot.store.repos import Equity, Positions
 from solbot.store.states import OrderState, Purpose, Side
 from solbot.store.tables import MetaEntry, OrderRow, PositionRow
 from solbot.store.users import Users
@@ -172,6 +172,7 @@ class Engine:
         self.min_cash = min_cash  # quote units a user needs before the loop opens positions
         self._turn = 0  # where the next fan-out starts: see `_fan_out_order`
         self._names: dict[str, str] = {}
+        self._equity_hour = 0  # the last hour whose equity points were written
         self.failed_accounts = 0  # users whose tick raised (each one is skipped, not the loop)
         self.needs_recovery = False  # a user's tick failed mid-way: finish its orders first
         self.store = store
@@ -577,8 +578,12 @@ class Engine:
         if not marked:
             return
         values = {a.user_id: Decimal(str(round(a.value or 0.0, 9))) for a in marked}
+        hour = int(self.clock.now()) // 3600 * 3600
         async with self.db.session() as s:
             await Users(s, self.clock).set_portfolio_values(values)
+            if hour > self._equity_hour:  # the equity curve: one point an hour
+                await Equity(s, self.clock).record(hour, values)
+                self._equity_hour = hour
 
     def _store_candles(self, closed: dict[str, Candle]) -> None:
         if self.store is None:

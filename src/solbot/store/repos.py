@@ -38,7 +38,7 @@ from solbot.store.states import (
     Side,
     check_transition,
 )
-from solbot.store.tables import OrderRow, PaperBalanceRow, PositionRow, TradeRow
+from solbot.store.tables import EquityRow, OrderRow, PaperBalanceRow, PositionRow, TradeRow
 from solbot.store.types import Atoms, Price, canonical_price, check_atoms, utc_from_timestamp
 
 _T = TypeVar("_T")
@@ -742,3 +742,28 @@ class PaperBalances(Repository):
             .execution_options(populate_existing=True)
         )
         return (await self.session.scalars(stmt)).one_or_none()
+
+
+class Equity(Repository):
+    """Points of users' equity curves (portfolio value in the quote asset)."""
+
+    async def record(self, at: int, values: dict[str, Decimal]) -> None:
+        """One point per user at `at` (Unix seconds); a point already there is kept."""
+        if not values:
+            return
+        when = utc_from_timestamp(at)
+        rows = [
+            {"user_id": user_id, "at": when, "value": canonical_price(value)}
+            for user_id, value in values.items()
+        ]
+        stmt = self._insert(EquityRow).on_conflict_do_nothing(index_elements=["user_id", "at"])
+        await self.session.execute(stmt, rows)
+
+    async def curve(
+        self, user_id: str, since: float | None = None
+    ) -> list[tuple[datetime, Decimal]]:
+        stmt = select(EquityRow.at, EquityRow.value).where(EquityRow.user_id == user_id)
+        if since is not None:
+            stmt = stmt.where(EquityRow.at >= utc_from_timestamp(since))
+        result = await self.session.execute(stmt.order_by(EquityRow.at))
+        return [(at, value) for at, value in result]

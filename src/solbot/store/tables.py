@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -88,6 +89,18 @@ class UserRow(Base):
     telegram_id: Mapped[int | None] = mapped_column(BigInteger(), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Telegram: the risk disclosure, notification switches (the seed's NotificationSettings),
+    # and the second factor: a TOTP secret sealed like a wallet key, the last time step
+    # accepted (a code is good once), and the lock-out after repeated wrong codes.
+    accepted_terms_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    notify_trade: Mapped[bool] = mapped_column(Boolean(), default=True, server_default=true())
+    notify_exit: Mapped[bool] = mapped_column(Boolean(), default=True, server_default=true())
+    notify_breaker: Mapped[bool] = mapped_column(Boolean(), default=True, server_default=true())
+    notify_daily: Mapped[bool] = mapped_column(Boolean(), default=True, server_default=true())
+    totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary())
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger())
+    totp_failures: Mapped[int] = mapped_column(Integer(), default=0, server_default="0")
+    totp_locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     __table_args__ = (
         CheckConstraint(f"custody IN ({sql_in(Custody)})", name="custody"),
@@ -311,6 +324,17 @@ class WithdrawalAddressRow(Base):
     __table_args__ = (
         Index("uq_withdrawal_addresses_user_id_address", "user_id", "address", unique=True),
     )
+
+
+class EquityRow(Base):
+    """A user's portfolio value at a moment (at most one an hour): the equity curve of `/pnl`
+    and the daily summary."""
+
+    __tablename__ = "equity"
+
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey(USER_FK), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    value: Mapped[Decimal] = mapped_column(Price())
 
 
 class MetaEntry(Base):
