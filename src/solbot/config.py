@@ -6,8 +6,9 @@ The defaults run everything offline: the simulated network, a SQLite file, no re
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -19,6 +20,7 @@ from pydantic import (
 )
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -183,6 +185,27 @@ class Settings(BaseSettings):
     decrypt_per_minute: int = Field(default=50_000, ge=1)
     decrypt_pause_minutes: float = Field(default=15.0, ge=0)
 
+    # Telegram (the seed's names, without the prefix).
+    telegram_bot_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN", "SOLBOT_TELEGRAM_BOT_TOKEN"),
+    )
+    telegram_allowed_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("TELEGRAM_ALLOWED_IDS", "SOLBOT_TELEGRAM_ALLOWED_IDS"),
+    )
+    telegram_operator_chat_id: int | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "TELEGRAM_OPERATOR_CHAT_ID", "SOLBOT_TELEGRAM_OPERATOR_CHAT_ID"
+        ),
+    )
+    telegram_api_url: str = Field(
+        default="https://api.telegram.org",
+        validation_alias=AliasChoices("TELEGRAM_API_URL", "SOLBOT_TELEGRAM_API_URL"),
+    )
+    telegram_commands_per_minute: int = Field(default=20, ge=1)
+
     # The simulated network.
     sim_seed: int = Field(default=7, ge=0)
     sim_wallet_usdc: float = Field(default=10_000.0, ge=0)
@@ -190,6 +213,17 @@ class Settings(BaseSettings):
     # What the sim's faucet deposits into each new user's wallet (the embedded sim only).
     sim_user_usdc: float = Field(default=1_000.0, ge=0)
     sim_user_sol: float = Field(default=1.0, ge=0)
+
+    @field_validator("telegram_allowed_ids", mode="before")
+    @classmethod
+    def _id_list(cls, value: Any) -> Any:
+        """Telegram user ids as `111,222` or as a JSON list `[111, 222]`."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @field_validator("trade_tokens")
     @classmethod

@@ -82,6 +82,8 @@ from solbot.store.tables import MetaEntry, OrderRow, UserRow
 from solbot.store.users import Users
 from solbot.strategy.base import Strategy
 from solbot.strategy.registry import load_strategy
+from solbot.telegram.bot import TelegramBot
+from solbot.telegram.services import BotServices
 from solbot.wallet import keycheck, master
 from solbot.wallet.keys import SigningKey, WatchOnly, load_signing_key, paper_address
 from solbot.wallet.vault import Vault
@@ -152,6 +154,7 @@ class Runtime:
         closers: list[Callable[[], object]],
         on_event: Callable[[Event], None] | None = None,
         warm_up: Callable[[], Awaitable[None]] | None = None,
+        telegram: TelegramBot | None = None,
     ) -> None:
         self.settings = settings
         self.options = options
@@ -164,6 +167,9 @@ class Runtime:
         self._closers = closers
         self._on_event = on_event or (lambda _e: None)
         self._warm_up = warm_up
+        self.telegram = telegram
+        if telegram is not None:
+            self._closers.append(telegram.stop)  # closers run in reverse: it stops first
         self._stop = asyncio.Event()
         self.chain_failures = 0  # ticks skipped because the chain could not be reached
 
@@ -180,6 +186,8 @@ class Runtime:
             # earlier (during start-up) would end minutes before the first tick, leaving a gap.
             await self._warm_up()
         await self.engine.start()
+        if self.telegram is not None and not self.telegram.running:
+            await self.telegram.start()
         unfinished = False  # a tick failed mid-way: orders may wait in a non-terminal state
         while not self._stop.is_set():
             try:
@@ -649,6 +657,9 @@ async def _assemble(
         min_cash=settings.min_trade_cash_for(quote.symbol),
         on_event=on_event,
     )
+    telegram = _telegram(settings, db, clock, chain, roster)
+    if telegram is not None and quote.symbol == "USDC":  # USD prices are quote prices then
+        telegram.services.prices = lambda: dict(engine.prices)
     return Runtime(
         settings=settings,
         options=options,
@@ -661,6 +672,7 @@ async def _assemble(
         closers=closers,
         on_event=on_event,
         warm_up=warm_up,
+        telegram=telegram,
     )
 
 
@@ -718,6 +730,24 @@ async def _roster(
         roster.custody = CustodyService(db, clock, key, vault)
     await roster.refresh()  # the accounts are known before the first tick (and the banner)
     return roster
+
+
+def _telegram(
+    settings: Settings, db: Database, clock: Clock, chain: Chain, roster: Roster
+) -> TelegramBot | None:
+    """The Telegram bot, when `TELEGRAM_BOT_TOKEN` is set (not in paper trading: its books are
+    not the users' wallets)."""
+    if settings.telegram_bot_token is None or settings.paper:
+        return None
+    if not settings.telegram_allowed_ids:
+        raise UserError("TELEGRAM_ALLOWED_IDS is empty: name the Telegram user ids of the friends")
+    custody = roster.custody or CustodyService(db, clock, master.from_environment())
+    services = BotServices(settings=settings, db=db, clock=clock, custody=custody, chain=chain)
+    return TelegramBot(
+        services,
+        token=settings.telegram_bot_token.get_secret_value(),
+        api_url=settings.telegram_api_url,
+    )
 
 
 async def _sim_deposit(

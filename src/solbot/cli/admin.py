@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,9 +15,12 @@ from sqlalchemy import func, select
 from solbot.cli import stores
 from solbot.cli.context import settings
 from solbot.custody import CustodyService
+from solbot.errors import UserError
 from solbot.store import backup, schema
 from solbot.store.db import Database
 from solbot.store.tables import AuditRow
+from solbot.telegram.bot import TelegramBot
+from solbot.telegram.services import BotServices
 from solbot.wallet import audit, keycheck, master
 
 db_app = typer.Typer(help="The database: schema migrations.", no_args_is_help=True)
@@ -186,3 +190,46 @@ def backup_restore(
         f"[green]✓[/] restored {sum(info.rows.values())} rows ({info.rows.get('users', 0)} "
         f"user(s)) from a backup made {info.created_at}; the schema is current"
     )
+
+
+def telegram() -> None:
+    """Run only the Telegram bot (without the trading loop), until Ctrl-C.
+
+    `solbot run` starts the bot by itself when TELEGRAM_BOT_TOKEN is set; this is for when the
+    loop runs elsewhere or is stopped. On the embedded sim the bot needs the sim world to itself
+    (stop `solbot run` first), since withdrawals change it.
+    """
+
+    async def main() -> None:
+        cfg = settings()
+        if cfg.telegram_bot_token is None:
+            raise UserError("set TELEGRAM_BOT_TOKEN (from @BotFather) to run the Telegram bot")
+        if not cfg.telegram_allowed_ids:
+            raise UserError("TELEGRAM_ALLOWED_IDS is empty: name the friends' Telegram user ids")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with (
+            stores.custody(cfg, need_key=False) as service,
+            stores.writable_chain(cfg) as (chain, clock),
+        ):
+            services = BotServices(
+                settings=cfg, db=service.db, clock=clock, custody=service, chain=chain
+            )
+            bot = TelegramBot(
+                services,
+                token=cfg.telegram_bot_token.get_secret_value(),
+                api_url=cfg.telegram_api_url,
+            )
+            await bot.start()
+            stores.console().print(
+                f"[green]✓[/] Telegram bot running for {len(cfg.telegram_allowed_ids)} "
+                "allowed user(s); Ctrl-C stops it"
+            )
+            try:
+                await stop.wait()
+            finally:
+                await bot.stop()
+
+    asyncio.run(main())

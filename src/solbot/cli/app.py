@@ -58,6 +58,7 @@ app.command(name="withdraw")(users_cmd.withdraw)
 app.command(name="gen-master-key")(admin_cmd.gen_master_key)
 app.command(name="rotate-master-key")(admin_cmd.rotate_master_key)
 app.add_typer(admin_cmd.backup_app, name="backup")
+app.command(name="telegram")(admin_cmd.telegram)
 app.add_typer(admin_cmd.db_app, name="db")
 app.add_typer(admin_cmd.audit_app, name="audit")
 

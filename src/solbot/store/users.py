@@ -153,6 +153,12 @@ class Users(Repository):
             raise ValueError("nothing to change")
         return await self._update(user_id, **values)
 
+    async def accept_terms(self, user_id: str) -> bool:
+        """Record that the user accepted the risk disclosure (first time only)."""
+        return await self._update(
+            user_id, UserRow.accepted_terms_at.is_(None), accepted_terms_at=self._now()
+        )
+
     async def set_portfolio_value(self, user_id: str, value: Decimal) -> None:
         await self._update(user_id, portfolio_value=canonical_price(value))
 

@@ -1,0 +1,36 @@
+"""Who may talk to the bot, where, and how often.
+
+Every update is checked on `from_user.id` against `TELEGRAM_ALLOWED_IDS` (the friends). Commands
+that show or move money or keys answer only in a private chat with the bot, never in a group
+where others read along. Each user has a command budget per minute, so a stuck client or a
+curious friend cannot flood the vault or the venue.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+from solbot.clock import Clock
+
+
+class Access:
+    def __init__(self, clock: Clock, allowed: Iterable[int], *, per_minute: int = 20) -> None:
+        self.clock = clock
+        self.allowed = frozenset(int(i) for i in allowed)
+        self.per_minute = per_minute
+        self._recent: dict[int, deque[float]] = {}
+
+    def is_allowed(self, user_id: int) -> bool:
+        return user_id in self.allowed
+
+    def take(self, user_id: int) -> bool:
+        """Count one command of `user_id`; False when over the budget of the last minute."""
+        now = self.clock.now()
+        recent = self._recent.setdefault(user_id, deque())
+        while recent and recent[0] <= now - 60.0:
+            recent.popleft()
+        if len(recent) >= self.per_minute:
+            return False
+        recent.append(now)
+        return True

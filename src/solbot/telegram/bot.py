@@ -1,0 +1,133 @@
+"""The Telegram bot: python-telegram-bot's `Application`, its handlers, and its lifecycle.
+
+It polls Telegram (`getUpdates`) and handles one update at a time, inside `solbot run` (when
+`TELEGRAM_BOT_TOKEN` is set) or alone (`solbot telegram`). `TELEGRAM_API_URL` points it at
+another Bot API server: a self-hosted one, or the tests' local one.
+
+Every update goes through `_guard`: a stranger is turned away, a command that needs a private
+chat is refused in a group, a user over their command budget is asked to slow down, a
+`UserError` becomes its one line, and anything else is logged and answered with an apology
+(never with details, which could hold something private).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from telegram import Update
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from solbot.errors import UserError
+from solbot.telegram import texts
+from solbot.telegram.access import Access
+from solbot.telegram.commands import Commands
+from solbot.telegram.services import BotServices
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+
+# command → (method of Commands, private chat only)
+COMMANDS: dict[str, tuple[str, bool]] = {
+    "start": ("start", True),
+    "help": ("help", False),
+    "balance": ("balance", False),
+    "positions": ("positions", False),
+    "trades": ("trades", False),
+    "risk": ("risk", False),
+    "pause": ("pause", False),
+    "resume": ("resume", False),
+}
+
+
+class TelegramBot:
+    """The bot around an `Application`; `start()` begins polling, `stop()` ends it."""
+
+    def __init__(self, services: BotServices, *, token: str, api_url: str) -> None:
+        self.services = services
+        cfg = services.settings
+        self.access = Access(
+            services.clock, cfg.telegram_allowed_ids, per_minute=cfg.telegram_commands_per_minute
+        )
+        self.application: Application[Any, Any, Any, Any, Any, Any] = (
+            Application.builder()
+            .token(token)
+            .base_url(f"{api_url.rstrip('/')}/bot")
+            .base_file_url(f"{api_url.rstrip('/')}/file/bot")
+            .build()
+        )
+        self.commands = Commands(services, self.application.bot)
+        for name, (method, private) in COMMANDS.items():
+            self.application.add_handler(
+                CommandHandler(name, self._guard(getattr(self.commands, method), private))
+            )
+        self.application.add_handler(
+            CallbackQueryHandler(self._guard(self.commands.button, True, button=True))
+        )
+        self.application.add_handler(
+            MessageHandler(filters.COMMAND, self._guard(self.commands.unknown, False))
+        )
+
+    @property
+    def running(self) -> bool:
+        return bool(self.application.running)
+
+    async def start(self) -> None:
+        await self.application.initialize()
+        await self.application.start()
+        assert self.application.updater is not None
+        await self.application.updater.start_polling(poll_interval=0.0, timeout=2)
+        log.info("telegram bot polling as @%s", self.application.bot.username)
+
+    async def stop(self) -> None:
+        """Stop polling and close; harmless when never started or already stopped."""
+        if self.application.updater is not None and self.application.updater.running:
+            await self.application.updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self.commands.close()
+        await self.application.shutdown()
+
+    def _guard(
+        self,
+        handler: Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]],
+        private: bool,
+        *,
+        button: bool = False,
+    ) -> Handler:
+        async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+            user, chat = update.effective_user, update.effective_chat
+            if user is None or chat is None:
+                return
+            reply = self.commands.reply_to(update)
+            if not self.access.is_allowed(user.id):
+                log.info("telegram: refused a stranger (%s)", user.id)
+                await reply(texts.STRANGER)
+                return
+            if button and update.callback_query is not None:
+                await update.callback_query.answer()
+            if private and chat.type != "private":
+                await reply(texts.PRIVATE_ONLY)
+                return
+            if not self.access.take(user.id):
+                await reply(texts.SLOW_DOWN)
+                await self.commands.alert(f"user {user.id} exceeded the command rate limit")
+                return
+            try:
+                await handler(update, context)
+            except UserError as exc:
+                await reply(str(exc).splitlines()[0])
+            except Exception:
+                log.exception("telegram: a command of %s failed", user.id)
+                await reply("Something went wrong on my side; the operator has been told.")
+
+        return guarded

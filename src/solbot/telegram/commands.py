@@ -1,0 +1,224 @@
+"""The commands friends send, each a thin shell over the services the CLI uses too.
+
+Replies are plain text, short, and never carry a key: the only message that ever holds one is
+`/export`'s, which is protected and deleted (see there).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+
+from solders.pubkey import Pubkey
+from telegram.ext import ContextTypes
+
+from solbot.chain.port import holdings
+from solbot.custody import RiskChange
+from solbot.errors import UserError
+from solbot.store.repos import Positions, Trades
+from solbot.store.states import RiskTier
+from solbot.store.tables import UserRow
+from solbot.store.users import Users
+from solbot.telegram import texts
+from solbot.telegram.services import BotServices
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
+
+log = logging.getLogger(__name__)
+
+Reply = Callable[..., Awaitable[object]]
+ACCEPT_TERMS = "terms:accept"
+
+
+class Commands:
+    def __init__(self, services: BotServices, bot: Bot) -> None:
+        self.s = services
+        self.bot = bot
+
+    # ------------------------------------------------------------------ plumbing
+    def reply_to(self, update: Update) -> Reply:
+        chat = update.effective_chat
+
+        async def reply(text: str, **kwargs: object) -> object:
+            if chat is None:
+                return None
+            return await self.bot.send_message(chat.id, text, **kwargs)  # type: ignore[arg-type]
+
+        return reply
+
+    async def alert(self, text: str) -> None:
+        """Tell the operator (TELEGRAM_OPERATOR_CHAT_ID) about something suspicious."""
+        chat = self.s.settings.telegram_operator_chat_id
+        log.warning("alert: %s", text)
+        if chat is not None:
+            await self.bot.send_message(chat, f"⚠️ solbot alert: {text}")
+
+    async def close(self) -> None:
+        return None
+
+    async def _user(self, update: Update) -> UserRow:
+        assert update.effective_user is not None
+        user = await self.s.user_of(update.effective_user.id)
+        if user is None:
+            raise UserError(texts.NO_WALLET)
+        return user
+
+    # ------------------------------------------------------------------ onboarding
+    async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        reply = self.reply_to(update)
+        assert update.effective_user is not None
+        user = await self.s.user_of(update.effective_user.id)
+        if user is not None:
+            await reply(
+                f"Welcome back! Your wallet: {user.wallet_pubkey}\n/balance shows what it holds."
+            )
+            return
+        markup = InlineKeyboardMarkup(
+            [[InlineKeyboardButton(texts.ACCEPT, callback_data=ACCEPT_TERMS)]]
+        )
+        await reply(texts.DISCLOSURE, reply_markup=markup)
+
+    async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None or query.data is None:
+            return
+        if query.data == ACCEPT_TERMS:
+            await self._accept_terms(update)
+            return
+        raise UserError("That button has expired; send the command again.")
+
+    async def _accept_terms(self, update: Update) -> None:
+        reply = self.reply_to(update)
+        assert update.effective_user is not None
+        telegram_id = update.effective_user.id
+        user = await self.s.user_of(telegram_id)
+        if user is None:
+            user, _key = await self.s.custody.create_user(
+                f"tg_{telegram_id}", actor=self.s.actor(telegram_id), telegram_id=telegram_id
+            )  # the key is not sent: /export is the one way to see it
+            async with self.s.db.session() as s:
+                await Users(s, self.s.clock).accept_terms(user.id)
+            await self.alert(f"new user {user.username} ({telegram_id}) created a wallet")
+        await reply(
+            "Your wallet is ready:\n"
+            f"{user.wallet_pubkey}\n\n"
+            f"Deposit SOL (for fees) and {self.s.settings.quote} to start trading. "
+            "Set up /2fa before you need /export or /withdraw. /help shows everything."
+        )
+
+    async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.reply_to(update)(texts.HELP)
+
+    async def unknown(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.reply_to(update)("I don't know that command. /help lists them.")
+
+    # ------------------------------------------------------------------ looking
+    async def balance(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        user = await self._user(update)
+        cfg = self.s.settings
+        quote = cfg.token(cfg.quote)
+        lines = [f"Wallet {user.wallet_pubkey}"]
+        if self.s.chain is not None:
+            owner = Pubkey.from_string(user.wallet_pubkey)
+            sol = Decimal(await self.s.chain.balance(owner)).scaleb(-9)
+            lines.append(f"SOL: {sol:,.4f}")
+            if quote.symbol != "SOL":
+                atoms = await holdings(self.s.chain, owner, Pubkey.from_string(quote.mint))
+                lines.append(f"{quote.symbol}: {Decimal(atoms).scaleb(-quote.decimals):,.2f}")
+        async with self.s.db.session() as s:
+            positions = await Positions(s, self.s.clock).all_open(user.id)
+        lines.append(f"Open positions: {len(positions)}")
+        lines.append(f"Portfolio value: {user.portfolio_value:,.2f} {quote.symbol} (last marked)")
+        state = "active" if user.is_active else "paused"
+        lines.append(f"Risk: {user.risk_tier}; trading {state}")
+        await self.reply_to(update)("\n".join(lines))
+
+    async def positions(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        user = await self._user(update)
+        async with self.s.db.session() as s:
+            open_ = await Positions(s, self.s.clock).all_open(user.id)
+        if not open_:
+            await self.reply_to(update)("No open positions.")
+            return
+        decimals = {t.symbol: t.decimals for t in self.s.settings.token_map().values()}
+        prices = self.s.prices() if self.s.prices is not None else {}
+        lines = ["Open positions:"]
+        for p in open_:
+            quantity = Decimal(p.quantity).scaleb(-decimals.get(p.token, 0))
+            line = f"{p.token}: {quantity:,.4f} at {p.entry_price:.6g}"
+            now = prices.get(p.token)
+            if now is not None:
+                change = (now / p.entry_price - 1) * 100
+                line += f", now {now:.6g} ({change:+.1f}%)"
+            if p.stop_loss is not None:
+                line += f", stop {p.stop_loss:.6g}"
+            if p.take_profit is not None:
+                line += f", target {p.take_profit:.6g}"
+            lines.append(line)
+        await self.reply_to(update)("\n".join(lines))
+
+    async def trades(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        args = context.args or []
+        if len(args) > 1 or (args and not (args[0].isdigit() and 1 <= int(args[0]) <= 50)):
+            raise UserError(texts.usage("trades") + " (N from 1 to 50)")
+        count = int(args[0]) if args else 10
+        user = await self._user(update)
+        async with self.s.db.session() as s:
+            rows = await Trades(s, self.s.clock).for_user(user.id, count)
+        if not rows:
+            await self.reply_to(update)("No trades yet.")
+            return
+        decimals = {t.symbol: t.decimals for t in self.s.settings.token_map().values()}
+        lines = [f"Last {len(rows)} trades:"]
+        for t in rows:
+            quantity = Decimal(t.quantity).scaleb(-decimals.get(t.token, 0))
+            pnl = "" if t.pnl is None else f", PnL {t.pnl:+.2f}"
+            when = t.timestamp.strftime("%m-%d %H:%M")
+            lines.append(f"{when} {t.side} {quantity:,.4f} {t.token} at {t.price:.6g}{pnl}")
+        await self.reply_to(update)("\n".join(lines))
+
+    # ------------------------------------------------------------------ settings
+    async def risk(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        args = context.args or []
+        tiers = [t.value for t in RiskTier]
+        if len(args) != 1 or args[0].lower() not in tiers:
+            raise UserError(texts.usage("risk"))
+        user = await self._user(update)
+        assert update.effective_user is not None
+        changed = await self.s.custody.set_risk(
+            user.username,
+            RiskChange(tier=RiskTier(args[0].lower())),
+            actor=self.s.actor(update.effective_user.id),
+        )
+        await self.reply_to(update)(f"Risk tier is now {changed.risk_tier}.")
+
+    async def pause(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if context.args:
+            raise UserError(texts.usage("pause"))
+        user = await self._user(update)
+        assert update.effective_user is not None
+        changed = await self.s.custody.set_active(
+            user.username, False, actor=self.s.actor(update.effective_user.id), reason="telegram"
+        )
+        await self.reply_to(update)(
+            "Paused: no new positions; open ones are still managed."
+            if changed
+            else "Already paused."
+        )
+
+    async def resume(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if context.args:
+            raise UserError(texts.usage("resume"))
+        user = await self._user(update)
+        assert update.effective_user is not None
+        changed = await self.s.custody.set_active(
+            user.username, True, actor=self.s.actor(update.effective_user.id)
+        )
+        await self.reply_to(update)("Trading resumed." if changed else "Not paused.")
+
+
+def keyboard(*rows: list[tuple[str, str]]) -> InlineKeyboardMarkup:
+    """Inline buttons: rows of (label, callback data)."""
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows]
+    )

@@ -1,0 +1,33 @@
+"""What the Telegram bot works with: the same services the CLI uses, plus the chain for balances
+and withdrawals, and the latest prices when it runs inside `solbot run`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from solbot.chain.port import Chain
+from solbot.clock import Clock
+from solbot.config import Settings
+from solbot.custody import CustodyService
+from solbot.store.db import Database
+from solbot.store.tables import UserRow
+from solbot.store.users import Users
+
+
+@dataclass
+class BotServices:
+    settings: Settings
+    db: Database
+    clock: Clock
+    custody: CustodyService
+    chain: Chain | None = None
+    prices: Callable[[], dict[str, Decimal]] | None = None  # symbol → USD, from the loop
+
+    async def user_of(self, telegram_id: int) -> UserRow | None:
+        async with self.db.session() as s:
+            return await Users(s, self.clock).by_telegram_id(telegram_id)
+
+    def actor(self, telegram_id: int) -> str:
+        return f"telegram:{telegram_id}"

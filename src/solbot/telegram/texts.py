@@ -1,0 +1,59 @@
+"""What the bot says: the disclosure, the help, and the one-line usage of every command."""
+
+from __future__ import annotations
+
+DISCLOSURE = (
+    "Before we start, please read this.\n\n"
+    "• solbot trades Solana tokens for you, around the clock, from a wallet made just for you. "
+    "Trading can lose money, quickly; past results say nothing about the future.\n"
+    "• Your wallet's key is kept encrypted by the operator's bot. You can export it (/export) "
+    "and withdraw (/withdraw) at any time; whoever runs the bot could, in principle, too.\n"
+    "• Only deposit what you can afford to lose.\n\n"
+    "Press the button if you understand and accept."
+)
+ACCEPT = "I understand and accept"
+
+USAGE = {
+    "start": "/start",
+    "balance": "/balance",
+    "positions": "/positions",
+    "trades": "/trades [N]",
+    "pnl": "/pnl",
+    "withdraw": "/withdraw <address> <amount in SOL>",
+    "export": "/export <2FA code>",
+    "risk": "/risk <conservative|moderate|aggressive>",
+    "pause": "/pause",
+    "resume": "/resume",
+    "close": "/close <token>",
+    "settings": "/settings",
+    "2fa": "/2fa [code]",
+    "whitelist": "/whitelist [add <address> [label] | remove <address>]",
+    "help": "/help",
+}
+
+HELP = "\n".join(
+    [
+        "solbot commands:",
+        "/balance – your wallet and its value",
+        "/positions – what you hold now",
+        "/trades [N] – your last trades",
+        "/pnl – profit and loss, with a chart",
+        "/risk <tier> – conservative, moderate or aggressive",
+        "/pause, /resume – stop or restart new trades (open ones are still managed)",
+        "/close <token> – sell a position now",
+        "/settings – which notifications you get",
+        "/2fa – set up the second factor (needed to export or withdraw)",
+        "/whitelist – addresses you may withdraw to",
+        "/withdraw <address> <SOL> – send SOL to a whitelisted address",
+        "/export <code> – your private key (shown for 60 s)",
+    ]
+)
+
+PRIVATE_ONLY = "Please send me this in a private chat, not in a group."
+STRANGER = "Sorry, this bot is private."
+SLOW_DOWN = "Too many commands; please wait a minute."
+NO_WALLET = "You have no wallet yet: send /start."
+
+
+def usage(command: str) -> str:
+    return f"Usage: {USAGE[command]}"
