@@ -21,14 +21,12 @@ from .fake_bot_api import TOKEN, FakeBotApi
 START = 1_800_000_000.0
 
 
-def settings_for(tmp_path: Path, api: FakeBotApi, **extra: object):
-
+def settings_for(tmp_path: Path, api: FakeBotApi) -> Settings:
     return day_settings(tmp_path, "v2").model_copy(
         update={
-            "telegram_bot_token": TOKEN,
+            "telegram_bot_token": SecretStr(TOKEN),
             "telegram_allowed_ids": [ALICE],
             "telegram_api_url": api.base_url,
-            **extra,
         }
     )
 
