@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from engine.test_sim_day import day_settings
 from solbot.clock import ManualClock
+from solbot.config import Settings
 from solbot.engine import Event
 from solbot.errors import UserError
 from solbot.runner import RunOptions, build
