@@ -205,6 +205,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("TELEGRAM_API_URL", "SOLBOT_TELEGRAM_API_URL"),
     )
     telegram_commands_per_minute: int = Field(default=20, ge=1)
+    # Friends' own withdrawals and exports (Telegram).
+    withdrawal_timelock_hours: float = Field(default=24.0, ge=0)
+    withdrawal_daily_limit_pct: float = Field(default=50.0, gt=0, le=100)
+    exports_per_day: int = Field(default=3, ge=1)
+    export_visible_seconds: float = Field(default=60.0, gt=0)
 
     # The simulated network.
     sim_seed: int = Field(default=7, ge=0)

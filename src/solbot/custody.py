@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 
 from solders.keypair import Keypair
 
+from solbot import second_factor
 from solbot.clock import Clock
 from solbot.errors import UserError
 from solbot.execution.signing import SigningError
@@ -236,6 +237,10 @@ class CustodyService:
                     master_key_id=new.key_id,
                 )
                 count += 1
+            for user in await users.all():  # second factors are sealed under the key too
+                if user.totp_secret is not None:
+                    secret = second_factor.unseal(old, user.totp_secret, user.id)
+                    user.totp_secret = second_factor.seal(new, secret, user.id)
             log_ = AuditLog(s, self.clock, new)
             try:
                 await log_.rechain(old)

@@ -49,7 +49,9 @@ RENT_EXEMPT_MINIMUM = 890_880  # lamports a new system account must hold (0-byte
 SYSTEM_PROGRAM = Pubkey.default()  # 32 zero bytes: on the curve, yet nobody's wallet
 PENDING = (WithdrawalState.CREATED, WithdrawalState.SIGNED, WithdrawalState.SENT)
 
-Check = Callable[[AsyncSession, UserRow, Pubkey, int], Awaitable[None]]
+# A policy run inside the journaling transaction: raises `UserError` to refuse, or returns
+# fields to store on the new withdrawal row.
+Check = Callable[[AsyncSession, UserRow, Pubkey, int], Awaitable[dict[str, Any] | None]]
 
 
 def parse_destination(text: str) -> Pubkey:
@@ -152,8 +154,7 @@ class WithdrawalService:
             )
         async with self.db.session() as s:
             await keycheck.check(s, key)
-            if check is not None:
-                await check(s, user, to, lamports)
+            extra = await check(s, user, to, lamports) if check is not None else None
             now = utc_from_timestamp(self.clock.now())
             row = WithdrawalRow(
                 id=str(uuid.uuid4()),
@@ -164,6 +165,7 @@ class WithdrawalService:
                 requested_by=actor,
                 created_at=now,
                 updated_at=now,
+                **(extra or {}),
             )
             s.add(row)
             await AuditLog(s, self.clock, key).append(

@@ -300,6 +300,9 @@ class WithdrawalRow(Base):
     error: Mapped[str | None] = mapped_column(Text())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The wallet's value (lamports) that the 24-hour limit of this withdrawal's window is a
+    # share of, fixed by the window's first withdrawal (see `withdrawal_policy`).
+    window_base: Mapped[int | None] = mapped_column(Atoms())
 
     __table_args__ = (
         CheckConstraint(f"state IN ({sql_in(WithdrawalState)})", name="state"),

@@ -46,6 +46,10 @@ COMMANDS: dict[str, tuple[str, bool]] = {
     "risk": ("risk", False),
     "pause": ("pause", False),
     "resume": ("resume", False),
+    "2fa": ("second_factor", True),
+    "export": ("export", True),
+    "whitelist": ("whitelist", True),
+    "withdraw": ("withdraw", True),
 }
 
 

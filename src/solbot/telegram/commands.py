@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 from solders.pubkey import Pubkey
+from telegram import Bot, Update
 from telegram.ext import ContextTypes
 
 from solbot.chain.port import holdings
@@ -21,8 +22,9 @@ from solbot.store.states import RiskTier
 from solbot.store.tables import UserRow
 from solbot.store.users import Users
 from solbot.telegram import texts
+from solbot.telegram.sensitive import WITHDRAW_NO, WITHDRAW_OK, Sensitive
 from solbot.telegram.services import BotServices
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from solbot.telegram.ui import keyboard
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,7 @@ class Commands:
     def __init__(self, services: BotServices, bot: Bot) -> None:
         self.s = services
         self.bot = bot
+        self.sensitive = Sensitive(services, bot, self.alert)
 
     # ------------------------------------------------------------------ plumbing
     def reply_to(self, update: Update) -> Reply:
@@ -54,7 +57,7 @@ class Commands:
             await self.bot.send_message(chat, f"⚠️ solbot alert: {text}")
 
     async def close(self) -> None:
-        return None
+        await self.sensitive.close()
 
     async def _user(self, update: Update) -> UserRow:
         assert update.effective_user is not None
@@ -73,10 +76,7 @@ class Commands:
                 f"Welcome back! Your wallet: {user.wallet_pubkey}\n/balance shows what it holds."
             )
             return
-        markup = InlineKeyboardMarkup(
-            [[InlineKeyboardButton(texts.ACCEPT, callback_data=ACCEPT_TERMS)]]
-        )
-        await reply(texts.DISCLOSURE, reply_markup=markup)
+        await reply(texts.DISCLOSURE, reply_markup=keyboard([(texts.ACCEPT, ACCEPT_TERMS)]))
 
     async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -84,6 +84,9 @@ class Commands:
             return
         if query.data == ACCEPT_TERMS:
             await self._accept_terms(update)
+            return
+        if query.data.startswith((WITHDRAW_OK, WITHDRAW_NO)):
+            await self.sensitive.withdraw_button(await self._user(update), update, query.data)
             return
         raise UserError("That button has expired; send the command again.")
 
@@ -105,6 +108,19 @@ class Commands:
             f"Deposit SOL (for fees) and {self.s.settings.quote} to start trading. "
             "Set up /2fa before you need /export or /withdraw. /help shows everything."
         )
+
+    # ------------------------------------------------------------------ keys and money
+    async def second_factor(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.sensitive.second_factor(await self._user(update), update, context.args or [])
+
+    async def export(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.sensitive.export(await self._user(update), update, context.args or [])
+
+    async def whitelist(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.sensitive.whitelist(await self._user(update), update, context.args or [])
+
+    async def withdraw(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.sensitive.withdraw(await self._user(update), update, context.args or [])
 
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.reply_to(update)(texts.HELP)
@@ -215,10 +231,3 @@ class Commands:
             user.username, True, actor=self.s.actor(update.effective_user.id)
         )
         await self.reply_to(update)("Trading resumed." if changed else "Not paused.")
-
-
-def keyboard(*rows: list[tuple[str, str]]) -> InlineKeyboardMarkup:
-    """Inline buttons: rows of (label, callback data)."""
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows]
-    )

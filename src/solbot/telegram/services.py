@@ -3,7 +3,7 @@ and withdrawals, and the latest prices when it runs inside `solbot run`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -24,6 +24,8 @@ class BotServices:
     custody: CustodyService
     chain: Chain | None = None
     prices: Callable[[], dict[str, Decimal]] | None = None  # symbol → USD, from the loop
+    # Quote units per SOL now, for the withdrawal limit (None: unknown; then only SOL counts).
+    sol_price: Callable[[], Awaitable[Decimal | None]] | None = None
 
     async def user_of(self, telegram_id: int) -> UserRow | None:
         async with self.db.session() as s:

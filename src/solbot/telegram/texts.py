@@ -19,7 +19,7 @@ USAGE = {
     "positions": "/positions",
     "trades": "/trades [N]",
     "pnl": "/pnl",
-    "withdraw": "/withdraw <address> <amount in SOL>",
+    "withdraw": "/withdraw <address> <amount in SOL> <2FA code>",
     "export": "/export <2FA code>",
     "risk": "/risk <conservative|moderate|aggressive>",
     "pause": "/pause",
@@ -44,7 +44,7 @@ HELP = "\n".join(
         "/settings – which notifications you get",
         "/2fa – set up the second factor (needed to export or withdraw)",
         "/whitelist – addresses you may withdraw to",
-        "/withdraw <address> <SOL> – send SOL to a whitelisted address",
+        "/withdraw <address> <SOL> <code> – send SOL to a whitelisted address",
         "/export <code> – your private key (shown for 60 s)",
     ]
 )

@@ -1,5 +1,6 @@
-"""Telegram: the risk disclosure, notification switches and the second factor on `users`, and
-the `equity` table (each user's portfolio value, at most one row an hour).
+"""Telegram: the risk disclosure, notification switches and the second factor on `users`, the
+base of the 24-hour withdrawal limit on `withdrawals`, and the `equity` table (each user's
+portfolio value, at most one row an hour).
 
 Revision ID: 0004
 Revises: 0003
@@ -19,6 +20,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 ID = sa.String(36)
+ATOMS = sa.Text().with_variant(sa.Numeric(20, 0), "postgresql")
 PRICE = sa.Text().with_variant(sa.Numeric(38, 18), "postgresql")
 TIME = sa.DateTime(timezone=True)
 SWITCHES = ("notify_trade", "notify_exit", "notify_breaker", "notify_daily")
@@ -37,6 +39,8 @@ def upgrade() -> None:
             sa.Column("totp_failures", sa.Integer(), server_default="0", nullable=False)
         )
         batch.add_column(sa.Column("totp_locked_until", TIME, nullable=True))
+    with op.batch_alter_table("withdrawals") as batch:
+        batch.add_column(sa.Column("window_base", ATOMS, nullable=True))
     op.create_table(
         "equity",
         sa.Column("user_id", ID, nullable=False),
@@ -49,6 +53,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("equity")
+    with op.batch_alter_table("withdrawals") as batch:
+        batch.drop_column("window_base")
     with op.batch_alter_table("users") as batch:
         for name in (
             "totp_locked_until",

@@ -1,0 +1,344 @@
+"""The commands that touch keys and money: `/2fa`, `/export`, `/whitelist`, `/withdraw`.
+
+The rules (the seed's security checklist):
+- `/export` and `/withdraw` need the second factor: set up (`/2fa`, confirmed by a first code)
+  before the first use, and a fresh code each time (a code is good once).
+- The key leaves only in `/export`'s message: protected (no forwarding, no saving) and deleted
+  after `EXPORT_VISIBLE_SECONDS`; at most `EXPORTS_PER_DAY` a day; audited; the operator told.
+  The QR code of `/2fa` (which holds the second factor's secret) is protected and deleted too,
+  and so are the user's own messages carrying a code.
+- `/withdraw` goes only to whitelisted addresses past their time-lock, within the 24-hour
+  limit (`withdrawal_policy`), after a confirmation button, as a real transfer on chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import segno
+from solders.pubkey import Pubkey
+from sqlalchemy import func, select
+from telegram import Bot, Update
+
+from solbot.errors import UserError
+from solbot.roster import limits_of
+from solbot.second_factor import SecondFactor
+from solbot.store.states import WithdrawalState
+from solbot.store.tables import AuditRow, UserRow
+from solbot.store.types import utc_from_timestamp
+from solbot.telegram import texts
+from solbot.telegram.services import BotServices
+from solbot.wallet import keycheck
+from solbot.wallet.audit import Action, AuditLog
+from solbot.withdrawal_policy import Limits, Policy, Whitelist, first_use
+from solbot.withdrawals import (
+    LAMPORTS_PER_SOL,
+    WithdrawalService,
+    parse_destination,
+    parse_sol,
+    sol,
+)
+
+log = logging.getLogger(__name__)
+
+QR_VISIBLE_SECONDS = 300.0
+CONFIRM_SECONDS = 120.0
+WITHDRAW_OK, WITHDRAW_NO = "wd:ok:", "wd:no:"
+
+
+@dataclass
+class _Pending:
+    telegram_id: int
+    username: str
+    address: str
+    amount: str
+    expires: float
+
+
+class Sensitive:
+    """`/2fa`, `/export`, `/whitelist`, `/withdraw` and the withdrawal buttons."""
+
+    def __init__(self, services: BotServices, bot: Bot, alert: object) -> None:
+        self.s = services
+        self.bot = bot
+        self.alert = alert  # async (text) -> None: tell the operator
+        self._pending: dict[str, _Pending] = {}
+        self._later: set[asyncio.Task[None]] = set()
+
+    async def close(self) -> None:
+        """Cancel scheduled deletions (at shutdown the messages are deleted at once)."""
+        for task in list(self._later):
+            task.cancel()
+        await asyncio.gather(*self._later, return_exceptions=True)
+
+    # ------------------------------------------------------------------ the second factor
+    def _factor(self) -> SecondFactor:
+        return SecondFactor(self.s.custody.require_key(), self.s.clock)
+
+    async def second_factor(self, user: UserRow, update: Update, args: list[str]) -> None:
+        chat = _chat(update)
+        if len(args) > 1:
+            raise UserError(texts.usage("2fa"))
+        if not args:
+            async with self.s.db.session() as s:
+                uri = await self._factor().enrol(s, user.id, user.username)
+            png = io.BytesIO()
+            segno.make(uri, error="m").save(png, kind="png", scale=8, border=2)
+            sent = await self.bot.send_photo(
+                chat,
+                photo=png.getvalue(),
+                caption=(
+                    "Scan this with your authenticator app (Google Authenticator, Aegis, "
+                    "1Password…), then send /2fa <code> to switch the second factor on. "
+                    f"This picture disappears in {QR_VISIBLE_SECONDS / 60:.0f} minutes."
+                ),
+                protect_content=True,
+            )
+            self._delete_later(chat, sent.message_id, QR_VISIBLE_SECONDS)
+            return
+        was_on = SecondFactor.enrolled(user)
+        await self.check_code(user, args[0], update)
+        await self.bot.send_message(
+            chat,
+            "Your code is right."
+            if was_on
+            else "The second factor is on: /export and /withdraw will ask for a code.",
+        )
+
+    async def check_code(self, user: UserRow, code: str, update: Update) -> None:
+        """Accept `code` or raise a one-line `UserError`; the message carrying it is deleted."""
+        await self._delete_now(update)
+        async with self.s.db.session() as s:
+            verdict = await self._factor().verify(s, user.id, code)
+        if verdict.locked_now:
+            await self.alert(f"{user.username}: 5 wrong second-factor codes; locked for an hour")
+        if not verdict.ok:
+            raise UserError(f"Second factor: {verdict.reason}.")
+
+    def _require_factor(self, user: UserRow, what: str) -> None:
+        if not SecondFactor.enrolled(user):
+            raise UserError(f"Set up the second factor first (/2fa): {what} needs it.")
+
+    # ------------------------------------------------------------------ export
+    async def export(self, user: UserRow, update: Update, args: list[str]) -> None:
+        if len(args) != 1:
+            await self._delete_now(update)
+            raise UserError(texts.usage("export"))
+        self._require_factor(user, "/export")
+        cfg = self.s.settings
+        if await self._exports_today(user) >= cfg.exports_per_day:
+            await self._delete_now(update)
+            raise UserError(f"You can export {cfg.exports_per_day} times a day; try again later.")
+        await self.check_code(user, args[0], update)
+        assert update.effective_user is not None
+        key = await self.s.custody.export_key(
+            user.username, "base58", actor=self.s.actor(update.effective_user.id)
+        )
+        chat = _chat(update)
+        sent = await self.bot.send_message(
+            chat,
+            f"Your private key (Phantom and Solflare import it). This message disappears in "
+            f"{cfg.export_visible_seconds:.0f} s and cannot be forwarded:\n\n{key.reveal()}",
+            protect_content=True,
+        )
+        self._delete_later(chat, sent.message_id, cfg.export_visible_seconds)
+        await self.alert(f"{user.username} exported their private key")
+
+    async def _exports_today(self, user: UserRow) -> int:
+        since = utc_from_timestamp(self.s.clock.now() - 86_400)
+        async with self.s.db.session() as s:
+            count = await s.scalar(
+                select(func.count())
+                .select_from(AuditRow)
+                .where(
+                    AuditRow.user_id == user.id,
+                    AuditRow.action == Action.EXPORT,
+                    AuditRow.actor.like("telegram:%"),
+                    AuditRow.at >= since,
+                )
+            )
+        return int(count or 0)
+
+    # ------------------------------------------------------------------ whitelist
+    async def whitelist(self, user: UserRow, update: Update, args: list[str]) -> None:
+        chat = _chat(update)
+        key = self.s.custody.require_key()
+        timelock = self.s.settings.withdrawal_timelock_hours * 3600
+        assert update.effective_user is not None
+        actor = self.s.actor(update.effective_user.id)
+        if not args:
+            async with self.s.db.session() as s:
+                rows = await Whitelist(s, self.s.clock).entries(user.id)
+            if not rows:
+                await self.bot.send_message(
+                    chat, "Your whitelist is empty. Add an address: /whitelist add <address>"
+                )
+                return
+            now = utc_from_timestamp(self.s.clock.now())
+            lines = ["Addresses you may withdraw to:"]
+            for row in rows:
+                state = (
+                    "usable" if row.usable_from <= now else f"usable from {_when(row.usable_from)}"
+                )
+                label = f" ({row.label})" if row.label else ""
+                lines.append(f"{row.address}{label}: {state}")
+            await self.bot.send_message(chat, "\n".join(lines))
+            return
+        verb = args[0].lower()
+        if verb == "add" and len(args) >= 2:
+            label = " ".join(args[2:])[:64] or None
+            async with self.s.db.session() as s:
+                await keycheck.check(s, key)
+                row = await Whitelist(s, self.s.clock).add(user, args[1], label, timelock)
+                await AuditLog(s, self.s.clock, key).append(
+                    actor, "whitelist_add", user.id, address=row.address, label=row.label
+                )
+            await self.bot.send_message(
+                chat,
+                f"Added {row.address}. It can receive withdrawals from {_when(row.usable_from)} "
+                f"(a {self.s.settings.withdrawal_timelock_hours:g}-hour safety delay).",
+            )
+            await self.alert(f"{user.username} added withdrawal address {row.address}")
+            return
+        if verb == "remove" and len(args) == 2:
+            async with self.s.db.session() as s:
+                await keycheck.check(s, key)
+                await Whitelist(s, self.s.clock).remove(user, args[1])
+                await AuditLog(s, self.s.clock, key).append(
+                    actor, "whitelist_remove", user.id, address=args[1]
+                )
+            await self.bot.send_message(chat, f"Removed {args[1]} from your whitelist.")
+            return
+        raise UserError(texts.usage("whitelist"))
+
+    # ------------------------------------------------------------------ withdraw
+    def _service(self) -> WithdrawalService:
+        if self.s.chain is None:
+            raise UserError("withdrawals are not available here (no chain connection)")
+        return WithdrawalService(
+            self.s.db, self.s.clock, self.s.chain, self.s.custody, fee_reserve_lamports=0
+        )
+
+    async def _policy(self, user: UserRow) -> Policy:
+        assert self.s.chain is not None
+        balance = await self.s.chain.balance(Pubkey.from_string(user.wallet_pubkey))
+        price = None
+        if self.s.settings.quote == "SOL":
+            price = Decimal(1)
+        elif self.s.sol_price is not None:
+            price = await self.s.sol_price()
+        limits = Limits(
+            timelock_seconds=self.s.settings.withdrawal_timelock_hours * 3600,
+            daily_limit_pct=Decimal(str(self.s.settings.withdrawal_daily_limit_pct)),
+        )
+        return Policy(self.s.clock, limits, sol_balance=balance, sol_price=price)
+
+    async def withdraw(self, user: UserRow, update: Update, args: list[str]) -> None:
+        if len(args) != 3:
+            await self._delete_now(update)
+            raise UserError(texts.usage("withdraw"))
+        self._require_factor(user, "/withdraw")
+        address, amount, code = args
+        to = parse_destination(address)
+        lamports = parse_sol(amount)
+        await self.check_code(user, code, update)
+        service = self._service()
+        reserve = int(limits_of(user).fee_reserve_sol * LAMPORTS_PER_SOL)
+        service.fee_reserve = reserve
+        available = await service.available(user)
+        if lamports > available:
+            raise UserError(
+                f"{sol(lamports)} SOL is more than can be withdrawn: {sol(available)} SOL (the "
+                f"balance less the {sol(reserve)} SOL fee reserve and the network fee)"
+            )
+        policy = await self._policy(user)
+        async with self.s.db.session() as s:  # the rules, checked now for a quick answer
+            await policy(s, user, to, lamports)
+        assert update.effective_user is not None
+        token = secrets.token_urlsafe(9)
+        self._pending[token] = _Pending(
+            update.effective_user.id,
+            user.username,
+            str(to),
+            amount,
+            self.s.clock.now() + CONFIRM_SECONDS,
+        )
+        from solbot.telegram.commands import keyboard
+
+        await self.bot.send_message(
+            _chat(update),
+            f"Send {sol(lamports)} SOL to {to}? This cannot be undone.",
+            reply_markup=keyboard(
+                [("Confirm", WITHDRAW_OK + token), ("Cancel", WITHDRAW_NO + token)]
+            ),
+        )
+
+    async def withdraw_button(self, user: UserRow, update: Update, data: str) -> None:
+        chat = _chat(update)
+        token = data.split(":", 2)[2]
+        pending = self._pending.pop(token, None)
+        assert update.effective_user is not None
+        if pending is None or pending.telegram_id != update.effective_user.id:
+            raise UserError("That withdrawal is no longer pending; send /withdraw again.")
+        if data.startswith(WITHDRAW_NO):
+            await self.bot.send_message(chat, "Withdrawal cancelled.")
+            return
+        if self.s.clock.now() > pending.expires:
+            raise UserError("That confirmation expired; send /withdraw again.")
+        service = self._service()
+        service.fee_reserve = int(limits_of(user).fee_reserve_sol * LAMPORTS_PER_SOL)
+        async with self.s.db.session() as s:
+            new_address = await first_use(s, user.id, pending.address)
+        policy = await self._policy(user)
+        row = await service.withdraw(
+            pending.username,
+            pending.address,
+            pending.amount,
+            actor=self.s.actor(pending.telegram_id),
+            check=policy,
+        )
+        if new_address:
+            await self.alert(f"{user.username} withdrew to a new address {pending.address}")
+        if row.state == WithdrawalState.CONFIRMED.value:
+            await self.bot.send_message(
+                chat,
+                f"Sent {sol(row.lamports)} SOL to {row.destination}.\nTransaction: {row.signature}",
+            )
+        else:
+            await self.bot.send_message(chat, f"The withdrawal {row.state}: {row.error}")
+
+    # ------------------------------------------------------------------ helpers
+    async def _delete_now(self, update: Update) -> None:
+        message = update.effective_message
+        if message is None:
+            return
+        try:
+            await self.bot.delete_message(message.chat_id, message.message_id)
+        except Exception as exc:  # deleting is hygiene; failing to must not block the command
+            log.info("could not delete a message with a code: %s", exc)
+
+    def _delete_later(self, chat: int, message_id: int, seconds: float) -> None:
+        async def later() -> None:
+            try:
+                await self.s.clock.sleep(seconds)
+            finally:
+                await self.bot.delete_message(chat, message_id)
+
+        task = asyncio.ensure_future(later())
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+
+
+def _chat(update: Update) -> int:
+    assert update.effective_chat is not None
+    return update.effective_chat.id
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
