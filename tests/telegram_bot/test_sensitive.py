@@ -135,7 +135,8 @@ async def test_exports_are_limited_to_three_a_day(world: World) -> None:
         mark = len(world.api.sent)
         world.api.say(ALICE, f"/export {await code(world, ALICE)}")
         key = await world.api.wait_for(lambda c: "disappears in" in c.text, after=mark)
-        await world.api.wait_for(lambda c: deleted(world, ALICE, key.result["message_id"]))
+        shown = key.result["message_id"]
+        await world.api.wait_for(lambda c, shown=shown: deleted(world, ALICE, shown))
     world.clock.advance(31)
     answer = await world.api.reply_to(ALICE, f"/export {await code(world, ALICE)}")
     assert answer.text == "You can export 3 times a day; try again later."
