@@ -209,6 +209,7 @@ class Settings(BaseSettings):
     withdrawal_timelock_hours: float = Field(default=24.0, ge=0)
     withdrawal_daily_limit_pct: float = Field(default=50.0, gt=0, le=100)
     exports_per_day: int = Field(default=3, ge=1)
+    daily_summary_utc: str = Field(default="20:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     export_visible_seconds: float = Field(default=60.0, gt=0)
 
     # The simulated network.

@@ -173,6 +173,7 @@ class Engine:
         self._turn = 0  # where the next fan-out starts: see `_fan_out_order`
         self._names: dict[str, str] = {}
         self._equity_hour = 0  # the last hour whose equity points were written
+        self._manual_exits: set[tuple[str, str]] = set()  # (user id, token) to sell now
         self.failed_accounts = 0  # users whose tick raised (each one is skipped, not the loop)
         self.needs_recovery = False  # a user's tick failed mid-way: finish its orders first
         self.store = store
@@ -189,6 +190,11 @@ class Engine:
         self.stats = TickStats()
         self.group = GroupExecutor(executor)
         self._positions: dict[str, list[PositionRow]] = {}
+
+    def request_exit(self, user_id: str, token: str) -> None:
+        """Sell the user's `token` position at the next tick (a user's `/close`). Taken by the
+        loop, never sold from outside it, so one position cannot get two exits."""
+        self._manual_exits.add((user_id, token))
 
     @property
     def accounts(self) -> list[Account]:
@@ -352,6 +358,9 @@ class Engine:
         plan = _Plan(account, positions, cash, value)
         for position in positions:
             reason = self._exit_reason(position, fresh, signals, closed, now, quote_usd, plan)
+            if (account.user_id, position.token) in self._manual_exits:
+                self._manual_exits.discard((account.user_id, position.token))
+                reason = reason or "manual"
             if reason is not None:
                 intent = SwapIntent(
                     user_id=account.user_id,

@@ -65,7 +65,7 @@ from solbot.domain import Candle, CandleSeries, ExitRules, RiskLimits, Timeframe
 from solbot.engine import Engine, Event
 from solbot.errors import UserError
 from solbot.execution.executor import Executor
-from solbot.execution.jupiter import JupiterClient
+from solbot.execution.jupiter import JupiterClient, VenueError
 from solbot.execution.signing import Signer
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed
 from solbot.market.geckoterminal import GeckoTerminalClient, download
@@ -658,8 +658,8 @@ async def _assemble(
         on_event=on_event,
     )
     telegram = _telegram(settings, db, clock, chain, roster)
-    if telegram is not None and quote.symbol == "USDC":  # USD prices are quote prices then
-        telegram.services.prices = lambda: dict(engine.prices)
+    if telegram is not None:
+        _connect(telegram, engine, quote, tokens)
     return Runtime(
         settings=settings,
         options=options,
@@ -748,6 +748,36 @@ def _telegram(
         token=settings.telegram_bot_token.get_secret_value(),
         api_url=settings.telegram_api_url,
     )
+
+
+def _connect(
+    telegram: TelegramBot, engine: Engine, quote: TokenInfo, tokens: dict[str, TokenInfo]
+) -> None:
+    """The bot and the loop in one process: events become notifications, `/close` goes to the
+    loop, and prices come from the loop's feed."""
+    told = engine.on_event
+    notify = telegram.notifier.on_event
+
+    def both(event: Event) -> None:
+        told(event)
+        notify(event)
+
+    engine.on_event = both
+    telegram.services.close_position = engine.request_exit
+    if quote.symbol == "USDC":  # USD prices are quote prices then
+        telegram.services.prices = lambda: dict(engine.prices)
+        sol = tokens["SOL"].mint if "SOL" in tokens else None
+
+        async def sol_price() -> Decimal | None:
+            if sol is None:
+                return None
+            try:
+                snapshot = await engine.feed.snapshot([sol])
+            except VenueError:
+                return None
+            return snapshot.usd().get(sol)
+
+        telegram.services.sol_price = sol_price
 
 
 async def _sim_deposit(

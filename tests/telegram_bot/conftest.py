@@ -69,6 +69,9 @@ async def world(api: FakeBotApi, db_url: str) -> AsyncIterator[World]:
         chain=LiteSvmChain(network.ledger, clock),
     )
     bot = TelegramBot(services, token=TOKEN, api_url=api.base_url)
+    # Tests move the clock by days; the daily summaries would interleave with the replies they
+    # wait for. The summary tests call them directly or shorten this.
+    bot.notifier.check_seconds = 10_000.0
     await bot.start()
     try:
         yield World(api, bot, services, network, clock)

@@ -55,6 +55,8 @@ async def test_a_friend_who_joins_on_telegram_is_traded_for(
     assert any(a for a in events if a.kind == "added" and alice.username in a.text)
     assert orders, "the new user was traded for"
     assert summary.consistent
+    told = [c.text for c in api.messages_to(ALICE)]
+    assert any(t.startswith("🟢 bought") for t in told), told  # the loop's events, in the chat
     assert not runtime.telegram.running  # stopped with the run
 
 

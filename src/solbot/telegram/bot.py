@@ -12,6 +12,8 @@ chat is refused in a group, a user over their command budget is asked to slow do
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -30,6 +32,7 @@ from solbot.errors import UserError
 from solbot.telegram import texts
 from solbot.telegram.access import Access
 from solbot.telegram.commands import Commands
+from solbot.telegram.notifier import Notifier
 from solbot.telegram.services import BotServices
 
 log = logging.getLogger(__name__)
@@ -46,6 +49,9 @@ COMMANDS: dict[str, tuple[str, bool]] = {
     "risk": ("risk", False),
     "pause": ("pause", False),
     "resume": ("resume", False),
+    "pnl": ("pnl", False),
+    "close": ("close_position", False),
+    "settings": ("settings", True),
     "2fa": ("second_factor", True),
     "export": ("export", True),
     "whitelist": ("whitelist", True),
@@ -70,6 +76,7 @@ class TelegramBot:
             .build()
         )
         self.commands = Commands(services, self.application.bot)
+        self.notifier = Notifier(services, self.application.bot)
         for name, (method, private) in COMMANDS.items():
             self.application.add_handler(
                 CommandHandler(name, self._guard(getattr(self.commands, method), private))
@@ -90,10 +97,16 @@ class TelegramBot:
         await self.application.start()
         assert self.application.updater is not None
         await self.application.updater.start_polling(poll_interval=0.0, timeout=2)
+        self.notifier.start()
         log.info("telegram bot polling as @%s", self.application.bot.username)
 
     async def stop(self) -> None:
-        """Stop polling and close; harmless when never started or already stopped."""
+        """Stop polling and close; harmless when never started or already stopped. Queued
+        notifications get a few seconds to go out first."""
+        if self.application.running:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.notifier.flush(), timeout=5.0)
+        await self.notifier.stop()
         if self.application.updater is not None and self.application.updater.running:
             await self.application.updater.stop()
         if self.application.running:

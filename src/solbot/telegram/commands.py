@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from solders.pubkey import Pubkey
-from telegram import Bot, Update
+from sqlalchemy import select
+from telegram import Bot, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
 from solbot.chain.port import holdings
 from solbot.custody import RiskChange
 from solbot.errors import UserError
-from solbot.store.repos import Positions, Trades
+from solbot.store.repos import Equity, Positions, Trades
 from solbot.store.states import RiskTier
-from solbot.store.tables import UserRow
+from solbot.store.tables import TradeRow, UserRow
 from solbot.store.users import Users
 from solbot.telegram import texts
+from solbot.telegram.charts import equity_png
 from solbot.telegram.sensitive import WITHDRAW_NO, WITHDRAW_OK, Sensitive
 from solbot.telegram.services import BotServices
 from solbot.telegram.ui import keyboard
@@ -30,6 +33,13 @@ log = logging.getLogger(__name__)
 
 Reply = Callable[..., Awaitable[object]]
 ACCEPT_TERMS = "terms:accept"
+SWITCH = "set:"
+SWITCHES = {
+    "notify_trade": "Trades opened",
+    "notify_exit": "Positions closed",
+    "notify_breaker": "Circuit breakers",
+    "notify_daily": "Daily summary",
+}
 
 
 class Commands:
@@ -85,6 +95,9 @@ class Commands:
         if query.data == ACCEPT_TERMS:
             await self._accept_terms(update)
             return
+        if query.data.startswith(SWITCH):
+            await self._toggle(update, query.data.removeprefix(SWITCH))
+            return
         if query.data.startswith((WITHDRAW_OK, WITHDRAW_NO)):
             await self.sensitive.withdraw_button(await self._user(update), update, query.data)
             return
@@ -121,6 +134,87 @@ class Commands:
 
     async def withdraw(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.sensitive.withdraw(await self._user(update), update, context.args or [])
+
+    # ------------------------------------------------------------------ results
+    async def pnl(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if context.args:
+            raise UserError(texts.usage("pnl"))
+        user = await self._user(update)
+        now = self.s.clock.now()
+        quote = self.s.settings.quote
+        midnight = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0)
+        periods = [
+            ("Today", midnight.timestamp()),
+            ("7 days", now - 7 * 86_400),
+            ("30 days", now - 30 * 86_400),
+            ("All time", None),
+        ]
+        async with self.s.db.session() as s:
+            trades = list(
+                await s.scalars(
+                    select(TradeRow).where(TradeRow.user_id == user.id, TradeRow.pnl.is_not(None))
+                )
+            )
+            open_ = await Positions(s, self.s.clock).all_open(user.id)
+            curve = await Equity(s, self.s.clock).curve(user.id, now - 30 * 86_400)
+        lines = [f"Realised PnL ({quote}):"]
+        for label, since in periods:
+            total = sum(
+                (t.pnl or Decimal(0))
+                for t in trades
+                if since is None or t.timestamp.timestamp() >= since
+            )
+            lines.append(f"{label}: {total:+,.2f}")
+        prices = self.s.prices() if self.s.prices is not None else {}
+        decimals = {t.symbol: t.decimals for t in self.s.settings.token_map().values()}
+        priced = [p for p in open_ if p.token in prices]
+        if priced:
+            unrealised = sum(
+                Decimal(p.quantity).scaleb(-decimals[p.token]) * prices[p.token]
+                - Decimal(p.cost).scaleb(-decimals[quote])
+                for p in priced
+            )
+            lines.append(f"Open positions now: {unrealised:+,.2f} (unrealised)")
+        png = equity_png(curve, quote, f"{user.username}: value, last 30 days")
+        assert update.effective_chat is not None
+        await self.bot.send_photo(update.effective_chat.id, photo=png, caption="\n".join(lines))
+
+    async def close_position(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        args = context.args or []
+        if len(args) != 1:
+            raise UserError(texts.usage("close"))
+        token = args[0].upper()
+        user = await self._user(update)
+        async with self.s.db.session() as s:
+            position = await Positions(s, self.s.clock).open_for(user.id, token)
+        if position is None:
+            raise UserError(f"You hold no open {token} position (/positions lists them).")
+        if self.s.close_position is None:
+            raise UserError("Closing needs the trading loop running (solbot run); try later.")
+        self.s.close_position(user.id, token)
+        await self.reply_to(update)(
+            f"Closing your {token} position at the next tick; you will be told when it is sold."
+        )
+
+    # ------------------------------------------------------------------ notifications
+    async def settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        user = await self._user(update)
+        await self.reply_to(update)("Notifications (tap to switch):", reply_markup=_switches(user))
+
+    async def _toggle(self, update: Update, field: str) -> None:
+        if field not in SWITCHES:
+            raise UserError("That button has expired; send /settings again.")
+        user = await self._user(update)
+        async with self.s.db.session() as s:
+            row = await Users(s, self.s.clock).get(user.id)
+            assert row is not None
+            setattr(row, field, not getattr(row, field))
+            user = row
+        query = update.callback_query
+        if query is not None and query.message is not None:
+            await self.bot.edit_message_reply_markup(
+                query.message.chat.id, query.message.message_id, reply_markup=_switches(user)
+            )
 
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.reply_to(update)(texts.HELP)
@@ -231,3 +325,12 @@ class Commands:
             user.username, True, actor=self.s.actor(update.effective_user.id)
         )
         await self.reply_to(update)("Trading resumed." if changed else "Not paused.")
+
+
+def _switches(user: UserRow) -> InlineKeyboardMarkup:
+    return keyboard(
+        *[
+            [(f"{'✅' if getattr(user, field) else '❌'} {label}", SWITCH + field)]
+            for field, label in SWITCHES.items()
+        ]
+    )

@@ -26,6 +26,8 @@ class BotServices:
     prices: Callable[[], dict[str, Decimal]] | None = None  # symbol → USD, from the loop
     # Quote units per SOL now, for the withdrawal limit (None: unknown; then only SOL counts).
     sol_price: Callable[[], Awaitable[Decimal | None]] | None = None
+    # Ask the running loop to sell a user's position at its next tick (None: no loop here).
+    close_position: Callable[[str, str], None] | None = None
 
     async def user_of(self, telegram_id: int) -> UserRow | None:
         async with self.db.session() as s:

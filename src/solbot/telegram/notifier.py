@@ -1,0 +1,165 @@
+"""Notifications: what the trading loop does for a user, told in their chat, as they chose.
+
+The loop reports events (`engine.Event`) as they happen; the notifier queues them and sends
+them from a task of its own, so a slow Telegram never slows a tick. Each user's switches
+(`/settings`, the seed's NotificationSettings) decide: trades opened (`notify_trade`), positions
+closed with their PnL (`notify_exit`), circuit breakers (`notify_breaker`); pauses and
+resumptions are always told. Alerts about the vault (decryption bursts) go to the operator.
+The daily summary (`notify_daily`) is sent at `SOLBOT_DAILY_SUMMARY_UTC` with the equity curve.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+from telegram import Bot
+
+from solbot.engine import Event
+from solbot.store.repos import Equity
+from solbot.store.tables import TradeRow, UserRow
+from solbot.store.types import utc_from_timestamp
+from solbot.telegram.charts import equity_png
+from solbot.telegram.services import BotServices
+
+log = logging.getLogger(__name__)
+
+SWITCH_OF_KIND = {"entry": "notify_trade", "exit": "notify_exit", "breaker": "notify_breaker"}
+ALWAYS = {"paused", "resumed", "unfunded"}
+OPERATOR_KINDS = {"decrypt_alert"}
+ICONS = {
+    "entry": "🟢",
+    "exit": "🔴",
+    "breaker": "⛔",
+    "paused": "⏸",
+    "resumed": "▶️",
+    "unfunded": "💸",
+}
+
+
+class Notifier:
+    def __init__(self, services: BotServices, bot: Bot) -> None:
+        self.s = services
+        self.bot = bot
+        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.sent = 0
+        self.check_seconds = 1.0
+        self._due = 0.0
+
+    def on_event(self, event: Event) -> None:
+        """The loop's event hook: queued, never awaited by the loop."""
+        if event.kind in SWITCH_OF_KIND or event.kind in ALWAYS or event.kind in OPERATOR_KINDS:
+            self._queue.put_nowait(event)
+
+    def start(self) -> None:
+        self._due = self._next_due(self.s.clock.now())  # the first summary after this moment
+        self._tasks = [
+            asyncio.ensure_future(self._drain()),
+            asyncio.ensure_future(self._daily()),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    async def flush(self) -> None:
+        """Wait until every queued event has been handled (tests, shutdown)."""
+        await self._queue.join()
+
+    # ------------------------------------------------------------------ events
+    async def _drain(self) -> None:
+        while True:
+            event = await self._queue.get()
+            try:
+                await self._tell(event)
+            except Exception:  # a failed message must not stop the next ones
+                log.exception("notification %s failed", event.kind)
+            finally:
+                self._queue.task_done()
+
+    async def _tell(self, event: Event) -> None:
+        if event.kind in OPERATOR_KINDS:
+            chat = self.s.settings.telegram_operator_chat_id
+            if chat is not None:
+                await self.bot.send_message(chat, f"⚠️ solbot alert: {event.text}")
+                self.sent += 1
+            return
+        if event.user_id is None:
+            return
+        async with self.s.db.session() as s:
+            user = await s.get(UserRow, event.user_id)
+        if user is None or user.telegram_id is None:
+            return
+        switch = SWITCH_OF_KIND.get(event.kind)
+        if switch is not None and not getattr(user, switch):
+            return
+        await self.bot.send_message(user.telegram_id, f"{ICONS.get(event.kind, '')} {event.text}")
+        self.sent += 1
+
+    # ------------------------------------------------------------------ the daily summary
+    async def _daily(self) -> None:
+        """Send the summaries when the bot's clock passes the summary time. The clock is
+        looked at every `check_seconds` of real time rather than slept on: the bot's clock may
+        be simulated (accelerated, or moved by hand in tests)."""
+        while True:
+            await asyncio.sleep(self.check_seconds)
+            now = self.s.clock.now()
+            if now < self._due:
+                continue
+            self._due = self._next_due(now)
+            try:
+                await self.send_daily_summaries()
+            except Exception:
+                log.exception("daily summaries failed")
+
+    def _next_due(self, now: float) -> float:
+        hour, minute = _parse_hhmm(self.s.settings.daily_summary_utc)
+        moment = datetime.fromtimestamp(now, UTC)
+        at = moment.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        if at <= moment:
+            at += timedelta(days=1)
+        return at.timestamp()
+
+    async def send_daily_summaries(self) -> int:
+        """Each subscribed user's day: value, PnL, trades, and the week's equity curve."""
+        now = self.s.clock.now()
+        day_start = utc_from_timestamp(now - 86_400)
+        quote = self.s.settings.quote
+        async with self.s.db.session() as s:
+            users = [
+                u
+                for u in await s.scalars(select(UserRow).where(UserRow.telegram_id.is_not(None)))
+                if u.notify_daily
+            ]
+        sent = 0
+        for user in users:
+            async with self.s.db.session() as s:
+                trades = list(
+                    await s.scalars(
+                        select(TradeRow).where(
+                            TradeRow.user_id == user.id, TradeRow.timestamp >= day_start
+                        )
+                    )
+                )
+                curve = await Equity(s, self.s.clock).curve(user.id, now - 7 * 86_400)
+            pnl = sum((t.pnl or Decimal(0)) for t in trades)
+            text = (
+                f"Your day: value {user.portfolio_value:,.2f} {quote}, realised PnL "
+                f"{pnl:+,.2f} {quote}, {len(trades)} trade(s). The chart shows the last 7 days."
+            )
+            png = equity_png(curve, quote, f"{user.username}: the last 7 days")
+            assert user.telegram_id is not None
+            await self.bot.send_photo(user.telegram_id, photo=png, caption=text)
+            sent += 1
+        return sent
+
+
+def _parse_hhmm(text: str) -> tuple[int, int]:
+    hour, minute = (int(part) for part in text.split(":"))
+    return hour, minute

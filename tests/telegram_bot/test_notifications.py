@@ -1,0 +1,182 @@
+"""Notifications as each user chose them, the daily summary with its chart, `/settings`,
+`/pnl` and `/close`, through the real bot."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from solbot.engine import Event
+from solbot.store.repos import Equity, Positions
+from solbot.store.tables import OrderRow, TradeRow, UserRow
+from solbot.store.types import utc_from_timestamp
+
+from .conftest import ALICE, BOB, OPERATOR, World
+from .test_basics import onboard
+
+
+async def user_of(world: World, telegram_id: int) -> UserRow:
+    async with world.services.db.session() as s:
+        return (await s.scalars(select(UserRow).where(UserRow.telegram_id == telegram_id))).one()
+
+
+async def test_settings_switch_each_notification(world: World) -> None:
+    await onboard(world, ALICE)
+    panel = await world.api.reply_to(ALICE, "/settings")
+    labels = [label for label, _ in panel.buttons]
+    assert labels == [
+        "✅ Trades opened",
+        "✅ Positions closed",
+        "✅ Circuit breakers",
+        "✅ Daily summary",
+    ]
+    mark = len(world.api.sent)
+    world.api.press(ALICE, panel.result, panel.buttons[0][1])
+    edited = await world.api.wait_for(lambda c: c.method == "editMessageReplyMarkup", after=mark)
+    assert edited.buttons[0][0] == "❌ Trades opened"
+    assert (await user_of(world, ALICE)).notify_trade is False
+
+
+async def test_events_reach_the_user_as_their_switches_say(world: World) -> None:
+    await onboard(world, ALICE)
+    user = await user_of(world, ALICE)
+    notifier = world.bot.notifier
+    now = world.clock.now()
+
+    def event(kind: str, text: str) -> Event:
+        return Event(now, user.id, kind, text)
+
+    notifier.on_event(event("entry", "bought JUP for 100.00 USDC"))
+    notifier.on_event(event("exit", "JUP closed (take_profit), PnL +5.00 USDC"))
+    notifier.on_event(event("blocked", "BONK: already 3 open positions"))  # not a notification
+    notifier.on_event(Event(now, None, "decrypt_alert", "31 key decryptions for tg_1 in 60 s"))
+    await notifier.flush()
+    texts = [c.text for c in world.api.messages_to(ALICE)]
+    assert "🟢 bought JUP for 100.00 USDC" in texts
+    assert "🔴 JUP closed (take_profit), PnL +5.00 USDC" in texts
+    assert not [t for t in texts if "open positions" in t]
+    operator = [c.text for c in world.api.messages_to(OPERATOR)]
+    assert "⚠️ solbot alert: 31 key decryptions for tg_1 in 60 s" in operator
+
+    async with world.services.db.session() as s:
+        row = await s.get(UserRow, user.id)
+        assert row is not None
+        row.notify_trade = False
+    notifier.on_event(event("entry", "bought WIF for 50.00 USDC"))
+    notifier.on_event(event("paused", "trading paused"))  # always told
+    await notifier.flush()
+    texts = [c.text for c in world.api.messages_to(ALICE)]
+    assert "🟢 bought WIF for 50.00 USDC" not in texts
+    assert "⏸ trading paused" in texts
+
+
+async def add_trade(world: World, user: UserRow, pnl: str, when: float) -> None:
+    async with world.services.db.session() as s:
+        order = OrderRow(
+            id=str(uuid.uuid4()),
+            idempotency_key=str(uuid.uuid4()),
+            user_id=user.id,
+            token="JUP",
+            input_mint="a",
+            output_mint="b",
+            side="sell",
+            purpose="exit",
+            state="confirmed",
+            amount_in=1,
+            route="v2",
+            attempts=1,
+            created_at=utc_from_timestamp(when),
+            updated_at=utc_from_timestamp(when),
+        )
+        s.add(order)
+        await s.flush()
+        s.add(
+            TradeRow(
+                id=str(uuid.uuid4()),
+                user_id=user.id,
+                order_id=order.id,
+                token="JUP",
+                side="sell",
+                price=Decimal("0.5"),
+                quantity=10**6,
+                quote_amount=10**6,
+                fee_lamports=0,
+                pnl=Decimal(pnl),
+                timestamp=utc_from_timestamp(when),
+            )
+        )
+
+
+async def test_pnl_sums_the_periods_and_draws_the_curve(world: World) -> None:
+    await onboard(world, BOB)
+    user = await user_of(world, BOB)
+    now = world.clock.now()
+    await add_trade(world, user, "12.5", now - 3600)
+    await add_trade(world, user, "-2.5", now - 3 * 86_400)
+    await add_trade(world, user, "100", now - 60 * 86_400)
+    async with world.services.db.session() as s:
+        await Equity(s, world.clock).record(int(now) - 7200, {user.id: Decimal(1000)})
+        await Equity(s, world.clock).record(int(now) - 3600, {user.id: Decimal(1010)})
+    answer = await world.api.reply_to(BOB, "/pnl")
+    assert answer.method == "sendPhoto"
+    assert answer.files["photo"].startswith(b"\x89PNG")
+    midnight = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0)
+    today = "+12.50" if now - 3600 >= midnight.timestamp() else "+0.00"
+    assert f"Today: {today}" in answer.text
+    assert "7 days: +10.00" in answer.text
+    assert "30 days: +10.00" in answer.text
+    assert "All time: +110.00" in answer.text
+    assert (await world.api.reply_to(BOB, "/pnl now")).text == "Usage: /pnl"
+
+
+async def test_the_daily_summary_goes_to_those_who_want_it(world: World) -> None:
+    await onboard(world, ALICE)
+    await onboard(world, BOB)
+    bob = await user_of(world, BOB)
+    async with world.services.db.session() as s:
+        row = await s.get(UserRow, bob.id)
+        assert row is not None
+        row.notify_daily = False
+    alice = await user_of(world, ALICE)
+    await add_trade(world, alice, "7", world.clock.now() - 60)
+    mark = len(world.api.sent)
+    notifier = world.bot.notifier
+    await notifier.stop()  # restarted, looking at the clock every 20 ms
+    notifier.check_seconds = 0.02
+    notifier.start()
+    due = notifier._next_due(world.clock.now())
+    world.clock.advance(due - world.clock.now() + 1)  # past the summary time
+    summary = await world.api.wait_for(lambda c: c.method == "sendPhoto", after=mark)
+    assert summary.chat_id == ALICE
+    assert summary.text.startswith(
+        "Your day: value 0.00 USDC, realised PnL +7.00 USDC, 1 trade(s)."
+    )
+    assert summary.files["photo"].startswith(b"\x89PNG")
+    assert not [c for c in world.api.sent[mark:] if c.chat_id == BOB]
+
+
+async def test_close_goes_to_the_loop(world: World) -> None:
+    await onboard(world, ALICE)
+    user = await user_of(world, ALICE)
+    answer = await world.api.reply_to(ALICE, "/close JUP")
+    assert answer.text == "You hold no open JUP position (/positions lists them)."
+    assert (await world.api.reply_to(ALICE, "/close")).text == "Usage: /close <token>"
+    async with world.services.db.session() as s:
+        await Positions(s, world.clock).open(
+            user_id=user.id,
+            token="JUP",
+            mint="JUPyiwrYJFskUPiHa7hkeR8VUtAeFoSYbKedZNsDvCN",
+            quantity=10**6,
+            cost=5 * 10**5,
+            entry_price=Decimal("0.5"),
+        )
+    answer = await world.api.reply_to(ALICE, "/close jup")
+    assert answer.text == "Closing needs the trading loop running (solbot run); try later."
+    asked: list[tuple[str, str]] = []
+    world.services.close_position = lambda user_id, token: asked.append((user_id, token))
+    answer = await world.api.reply_to(ALICE, "/close jup")
+    assert answer.text.startswith("Closing your JUP position at the next tick")
+    assert asked == [(user.id, "JUP")]
