@@ -16,8 +16,6 @@ OUTSIDE_SETTINGS = {  # read directly from the environment, on purpose
     "MASTER_ENCRYPTION_KEY",
     "MASTER_ENCRYPTION_KEY_OLD",
     "POSTGRES_PASSWORD",
-    "TELEGRAM_BOT_TOKEN",
-    "TELEGRAM_ALLOWED_IDS",
 }
 
 
