@@ -107,6 +107,7 @@ DEFAULT_TOKENS: tuple[TokenConfig, ...] = (
 )
 
 QUOTE_ASSETS = ("USDC", "SOL")
+LIVE_OPT_IN = "I_UNDERSTAND"  # the value of SOLBOT_LIVE that opts into real money
 
 
 class Settings(BaseSettings):

@@ -59,7 +59,7 @@ from solbot.chain.port import (
 )
 from solbot.chain.rpc import RpcChain
 from solbot.clock import Clock, ScaledClock, WallClock
-from solbot.config import Settings
+from solbot.config import LIVE_OPT_IN, Settings
 from solbot.custody import CustodyService
 from solbot.domain import Candle, CandleSeries, ExitRules, RiskLimits, Timeframe, TokenInfo
 from solbot.engine import Engine, Event
@@ -90,7 +90,6 @@ from solbot.wallet.vault import Vault
 
 log = logging.getLogger(__name__)
 
-LIVE_OPT_IN = "I_UNDERSTAND"
 SAVE_EVERY_SECONDS = 300.0  # simulated time between sim state saves
 CRASH_AFTER_ENV = "SOLBOT_SIM_CRASH_AFTER"
 SIM_CLOCK_PATH = "/sim/clock"  # served by `solbot sim serve` next to the Jupiter API

@@ -19,8 +19,6 @@ from solbot.errors import UserError
 from solbot.store import backup, schema
 from solbot.store.db import Database
 from solbot.store.tables import AuditRow
-from solbot.telegram.bot import TelegramBot
-from solbot.telegram.services import BotServices
 from solbot.wallet import audit, keycheck, master
 
 db_app = typer.Typer(help="The database: schema migrations.", no_args_is_help=True)
@@ -199,6 +197,9 @@ def telegram() -> None:
     loop runs elsewhere or is stopped. On the embedded sim the bot needs the sim world to itself
     (stop `solbot run` first), since withdrawals change it.
     """
+
+    from solbot.telegram.bot import TelegramBot  # python-telegram-bot: only for this command
+    from solbot.telegram.services import BotServices
 
     async def main() -> None:
         cfg = settings()

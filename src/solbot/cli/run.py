@@ -6,7 +6,7 @@ import asyncio
 import signal
 import sys
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console, Group
@@ -16,10 +16,13 @@ from rich.text import Text
 
 from solbot.cli.context import set_settings, settings
 from solbot.cli.options import parse_duration
-from solbot.engine import Event
+from solbot.config import LIVE_OPT_IN
 from solbot.errors import UserError
 from solbot.logs import log_to_file
-from solbot.runner import LIVE_OPT_IN, RunOptions, Runtime, Summary, build
+
+if TYPE_CHECKING:  # the trading stack is imported when the bot runs, not for `solbot --help`
+    from solbot.engine import Event
+    from solbot.runner import RunOptions, Runtime, Summary
 
 _STATUS_EVERY = 60  # ticks between status lines
 SHOWN_EVENTS = (
@@ -90,6 +93,8 @@ def run(
     if paper:
         set_settings(settings().model_copy(update={"paper": True}))
     cfg = settings()
+    from solbot.runner import RunOptions
+
     options = RunOptions(
         speed=speed,
         stop_after=parse_duration(stop_after, "--stop-after") if stop_after else None,
@@ -109,6 +114,8 @@ async def _main(options: RunOptions, console: Console) -> Summary:
     def show(event: Event) -> None:
         if event.kind in SHOWN_EVENTS:
             console.print(f"[dim]{_when(event.time)}[/] {event.kind:>9}  {event.text}")
+
+    from solbot.runner import build
 
     async with build(settings(), options, on_event=show) as runtime:
         loop = asyncio.get_running_loop()

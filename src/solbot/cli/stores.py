@@ -1,5 +1,9 @@
 """What the operator commands open: the database (at the current schema), the custody service
-with the master key from the environment, and a read view of the chain for balances."""
+with the master key from the environment, and a read view of the chain for balances.
+
+The chain adapters (solana-py, the sim's LiteSVM world) are imported when a command opens a
+chain, not when the `solbot` command starts: most commands never need one, and every command
+would otherwise pay for importing them."""
 
 from __future__ import annotations
 
@@ -8,15 +12,12 @@ from collections.abc import AsyncIterator
 
 from rich.console import Console
 
-from solbot.chain.litesvm import LiteSvmChain
 from solbot.chain.port import Chain
-from solbot.chain.rpc import RpcChain
 from solbot.clock import Clock, ManualClock, WallClock
 from solbot.config import Settings
 from solbot.custody import CustodyService
 from solbot.errors import UserError
 from solbot.sim.lock import SimLock
-from solbot.sim.network import SimNetwork
 from solbot.store import schema
 from solbot.store.db import Database
 from solbot.wallet import master
@@ -59,6 +60,10 @@ async def custody(settings: Settings, *, need_key: bool = True) -> AsyncIterator
 async def chain_view(settings: Settings) -> AsyncIterator[tuple[Chain | None, str]]:
     """A chain to read balances from, and a note on where they come from. On the embedded sim
     that is the saved world (as the last `solbot run` left it); None when there is none yet."""
+    from solbot.chain.litesvm import LiteSvmChain
+    from solbot.chain.rpc import RpcChain
+    from solbot.sim.network import SimNetwork
+
     if settings.network == "sim" and not settings.rpc_url:
         path = settings.sim_state_path
         if not path.exists():
@@ -82,6 +87,10 @@ async def chain_view(settings: Settings) -> AsyncIterator[tuple[Chain | None, st
 async def writable_chain(settings: Settings) -> AsyncIterator[tuple[Chain, Clock]]:
     """A chain to send transactions on, and the clock to wait on. The embedded sim's world is
     locked (no `solbot run` may own it meanwhile), changed, and saved back."""
+    from solbot.chain.litesvm import LiteSvmChain
+    from solbot.chain.rpc import RpcChain
+    from solbot.sim.network import SimNetwork
+
     if settings.network == "sim" and not settings.rpc_url:
         path = settings.sim_state_path
         if not path.exists():

@@ -1,0 +1,229 @@
+"""The simulated network on sockets (`solbot sim serve`), for a `solbot run` in another process.
+
+`solbot run` embeds the sim by default. Serving it instead puts the same world (the same state
+file, `sim-state.json` in the data dir) behind the wire protocols the bot speaks to a real
+cluster: Solana JSON-RPC over HTTP (and PubSub websockets on the next port) and Jupiter's Swap and
+Price APIs. The bot then runs its real HTTP code paths (`RpcChain`, `JupiterClient`), and can be
+killed and restarted while the chain keeps going, which is what the crash-safety tests need.
+
+Next to the Jupiter API the server answers two sim-only paths that `solbot run` uses when its
+network is a remote sim (see `solbot.runner`):
+- `GET /sim/clock`: `{"now", "speed"}`, the simulated time and how fast it runs, so the bot
+  lives on the sim's time however fast it is accelerated;
+- `GET /sim/candles?symbol=&timeframe=&start=&end=`: the closed candles of the price path in
+  `[start, end)` (never past the sim's now), built as `SimNetwork.write_history` builds them,
+  so the bot back-fills its strategy's warm-up as the embedded sim does.
+
+Everything listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+
+from rich.console import Console
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+
+from solbot.clock import ScaledClock
+from solbot.config import Settings
+from solbot.domain import Timeframe
+from solbot.errors import UserError
+from solbot.runner import (
+    SAVE_EVERY_SECONDS,
+    SIM_CANDLES_PATH,
+    SIM_CLOCK_PATH,
+    open_sim_network,
+    sim_start_time,
+)
+from solbot.sim.jupiter_api import serve_jupiter
+from solbot.sim.lock import SimLock
+from solbot.sim.network import LAMPORTS_PER_SOL, SimNetwork
+from solbot.sim.rpc_server import Faults, serve_rpc
+from solbot.strategy.registry import load_strategy
+
+HOST = "127.0.0.1"
+MIN_SAVE_WALL_SECONDS = 2.0  # at high speed, 300 simulated seconds pass too fast to save each
+MAX_STEPS = 2_000_000  # price-path steps per /sim/candles request (~230 days of 10 s steps)
+
+
+async def serve_sim(
+    cfg: Settings,
+    rpc_port: int,
+    jupiter_port: int,
+    speed: float,
+    faults: Faults,
+    *,
+    explicit_seed: int | None,
+) -> None:
+    lock = SimLock.acquire(cfg.sim_state_path)
+    try:
+        await _serve_locked(cfg, rpc_port, jupiter_port, speed, faults, explicit_seed)
+    finally:
+        lock.release()
+
+
+async def _serve_locked(
+    cfg: Settings,
+    rpc_port: int,
+    jupiter_port: int,
+    speed: float,
+    faults: Faults,
+    explicit_seed: int | None,
+) -> None:
+    existed = cfg.sim_state_path.exists()
+    clock = ScaledClock(sim_start_time(cfg), speed)
+    strategy = load_strategy(cfg.strategy, cfg.strategy_params)
+    network = open_sim_network(cfg, clock, strategy)
+    if existed and explicit_seed is not None and explicit_seed != network.seed:
+        raise UserError(
+            f"the world in {cfg.sim_state_path} was made with seed {network.seed}, not "
+            f"{explicit_seed}: drop --seed, or use another --data-dir"
+        )
+    try:
+        rpc = await serve_rpc(network.ledger, clock, host=HOST, port=rpc_port, faults=faults)
+    except OSError as exc:
+        raise UserError(f"cannot serve JSON-RPC on {HOST}:{rpc_port}: {exc}") from None
+    try:
+        jupiter = await serve_jupiter(sim_http_app(network), host=HOST, port=jupiter_port)
+    except OSError as exc:
+        await rpc.stop()
+        raise UserError(f"cannot serve Jupiter on {HOST}:{jupiter_port}: {exc}") from None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        _banner(cfg, network, rpc.url, rpc.ws_url, jupiter.url, speed, faults, existed)
+        await _keep_saving(cfg, network, clock, stop)
+    finally:
+        await jupiter.stop()
+        await rpc.stop()
+        network.save(cfg.sim_state_path)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    Console(highlight=False).print(f"[dim]stopped; the world is saved in {cfg.sim_state_path}[/]")
+
+
+async def _keep_saving(
+    cfg: Settings, network: SimNetwork, clock: ScaledClock, stop: asyncio.Event
+) -> None:
+    """Save every `SAVE_EVERY_SECONDS` of simulated time (but not more often than every
+    `MIN_SAVE_WALL_SECONDS` of real time), until asked to stop. A crash of the server then loses
+    minutes of the sim, never the state file (`save` replaces it atomically)."""
+    period = max(SAVE_EVERY_SECONDS / clock.speed, MIN_SAVE_WALL_SECONDS)
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=period)
+        if not stop.is_set():
+            network.save(cfg.sim_state_path)
+
+
+def sim_http_app(network: SimNetwork) -> Starlette:
+    """The maker's Jupiter API plus the sim-only `/sim/clock` and `/sim/candles`."""
+
+    async def clock_endpoint(_request: Request) -> JSONResponse:
+        return JSONResponse({"now": network.clock.now(), "speed": _speed(network)})
+
+    async def candles_endpoint(request: Request) -> JSONResponse:
+        params = request.query_params
+        try:
+            symbol = network.token(params.get("symbol", "")).symbol
+            timeframe = Timeframe.parse(params.get("timeframe", ""))
+            start, end = int(params["start"]), int(params["end"])
+        except (KeyError, ValueError) as exc:
+            return JSONResponse({"error": f"bad request: {exc}"}, status_code=400)
+        end = min(end, int(network.clock.now()))  # only the past: no candle that has not closed
+        if (end - start) / network.prices.step_seconds > MAX_STEPS:
+            # The candles are built step by step on the loop that also serves the RPC.
+            days = MAX_STEPS * network.prices.step_seconds / 86_400
+            return JSONResponse({"error": f"at most {days:.0f} days per request"}, status_code=400)
+        series = network.history(symbol, timeframe, start, end) if end > start else None
+        rows = (
+            []
+            if series is None
+            else [
+                [int(t), float(o), float(h), float(lo), float(c), float(v)]
+                for t, o, h, lo, c, v in zip(
+                    series.open_time,
+                    series.open,
+                    series.high,
+                    series.low,
+                    series.close,
+                    series.volume,
+                    strict=True,
+                )
+            ]
+        )
+        return JSONResponse({"symbol": symbol, "timeframe": timeframe.value, "candles": rows})
+
+    return Starlette(
+        routes=[
+            Route(SIM_CLOCK_PATH, clock_endpoint, methods=["GET"]),
+            Route(SIM_CANDLES_PATH, candles_endpoint, methods=["GET"]),
+            Mount("", app=network.jupiter_app()),
+        ]
+    )
+
+
+def _speed(network: SimNetwork) -> float:
+    clock = network.clock
+    return clock.speed if isinstance(clock, ScaledClock) else 1.0
+
+
+def _banner(
+    cfg: Settings,
+    network: SimNetwork,
+    rpc_url: str,
+    ws_url: str,
+    jupiter_url: str,
+    speed: float,
+    faults: Faults,
+    existed: bool,
+) -> None:
+    """What to connect to, and with which key. The key is printed on purpose: it is the sim's
+    test wallet, derived from the seed, holding only sim money (solana-test-validator prints its
+    known keys the same way)."""
+    console = Console(highlight=False, soft_wrap=True)
+    wallet: Keypair = network.wallet
+    owner = wallet.pubkey()
+    usdc = network.token("USDC")
+    sol = network.ledger.balance(owner) / LAMPORTS_PER_SOL
+    cash = network.ledger.token_balance(owner, Pubkey.from_string(usdc.mint)) / 10**usdc.decimals
+    world = "continued" if existed else "new world"
+    secret = str(wallet)
+    console.print(
+        f"[bold]solbot sim network[/] · {speed:g}x speed · seed {network.seed} · {world} · "
+        f"state in {cfg.sim_state_path}"
+    )
+    console.print(f"  JSON-RPC     {rpc_url}  (websockets {ws_url})")
+    console.print(
+        f"  Jupiter API  {jupiter_url}  (Swap v1/v2, Price v3; sim clock {SIM_CLOCK_PATH})"
+    )
+    if faults.drop_rate or faults.error_rate or faults.latency:
+        console.print(
+            f"  faults       {faults.drop_rate:.0%} of sends dropped, {faults.error_rate:.0%} of "
+            f"calls answered 503, +{faults.latency:g} s per answer"
+        )
+    console.print(f"  test wallet  {owner}  ({sol:,.4f} SOL, {cash:,.2f} USDC)")
+    console.print(f"  secret key   {secret}")
+    console.print(
+        "  [yellow]sim-only key holding sim-only money[/], derived from the seed like "
+        "solana-test-validator's known keys: anyone can derive it, never use it on a real network."
+    )
+    console.print("Point the bot at it (in another terminal):")
+    console.print(
+        f"SOLBOT_RPC_URL={rpc_url} SOLBOT_JUPITER_URL={jupiter_url} "
+        f"WALLET_PRIVATE_KEY={secret} solbot run",
+        markup=False,
+    )
+    console.print(f"[dim]Ctrl-C stops and saves · started {time.strftime('%H:%M:%S')}[/]")
+    sys.stdout.flush()
