@@ -196,6 +196,7 @@ def list_users() -> None:
                 )
                 today = list(await s.scalars(select(TradeRow).where(TradeRow.timestamp >= day)))
         quote = cfg.token(cfg.quote)
+        decimals = {t.symbol: t.decimals for t in cfg.token_map().values()}
         console = stores.console()
         if not users:
             console.print("no users yet: `solbot add-user --username NAME` creates one")
@@ -207,6 +208,7 @@ def list_users() -> None:
                 "address",
                 "SOL",
                 quote.symbol,
+                "tokens",
                 "value",
                 "open",
                 "PnL today",
@@ -228,11 +230,17 @@ def list_users() -> None:
                         atoms = await holdings(chain, owner, Pubkey.from_string(quote.mint))
                         cash = Decimal(atoms).scaleb(-quote.decimals)
                 pnl = sum((t.pnl or Decimal(0)) for t in today if t.user_id == user.id)
+                held = [p for p in positions if p.user_id == user.id]
+                tokens = ", ".join(
+                    f"{p.token} {_compact(Decimal(p.quantity).scaleb(-decimals.get(p.token, 0)))}"
+                    for p in held
+                )
                 table.add_row(
                     user.username,
                     _short(user.wallet_pubkey),
                     _num(sol, 4),
                     _num(cash if quote.symbol != "SOL" else sol, 2),
+                    tokens or "–",
                     _num(user.portfolio_value, 2),
                     str(sum(1 for p in positions if p.user_id == user.id)),
                     f"{pnl:+.2f}",
@@ -470,6 +478,14 @@ async def _names(service: CustodyService) -> dict[str, str]:
 
 def _short(text: str) -> str:
     return text if len(text) <= 12 else f"{text[:4]}…{text[-4:]}"
+
+
+def _compact(amount: Decimal) -> str:
+    """12,345 → 12.3k, 4,500,000 → 4.5M: token amounts at a glance."""
+    for size, suffix in ((Decimal(10**9), "B"), (Decimal(10**6), "M"), (Decimal(10**3), "k")):
+        if amount >= size:
+            return f"{amount / size:.1f}{suffix}"
+    return f"{amount:.4g}"
 
 
 def _num(value: Decimal | None, places: int) -> str:
