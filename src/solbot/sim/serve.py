@@ -64,6 +64,8 @@ async def serve_sim(
     *,
     explicit_seed: int | None,
 ) -> None:
+    """Serve the world in `cfg`'s data dir until SIGINT/SIGTERM, owning it (`SimLock`) for the
+    duration, and save it on the way out."""
     lock = SimLock.acquire(cfg.sim_state_path)
     try:
         await _serve_locked(cfg, rpc_port, jupiter_port, speed, faults, explicit_seed)
