@@ -1,7 +1,8 @@
 """Circuit breakers, position sizing and risk tiers: one implementation for backtest and live.
 
-The breaker logic is compiled (numba) over a small state vector so the backtest kernel runs it
-bar by bar at full speed; live trading calls the very same functions through `RiskGate`.
+The breaker logic works on a small state vector; the backtest kernel runs it compiled (numba,
+`solbot.rules`) bar by bar at full speed, and live trading interprets the very same functions
+through `RiskGate`.
 
 Breakers block **entries, never exits**:
 
@@ -23,9 +24,9 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
-from numba import njit
 
 from solbot.domain import BlockReason, FloatArray, RiskLimits
+from solbot.rules import rule
 
 RiskTier = Literal["conservative", "moderate", "aggressive"]
 
@@ -143,7 +144,7 @@ def limits_vector(limits: RiskLimits) -> FloatArray:
     return v
 
 
-@njit(**_NO_ALLOC)
+@rule(**_NO_ALLOC)
 def new_state(state: FloatArray, equity: float, now: float) -> None:
     """Start tracking a portfolio of `equity` at time `now`."""
     state[S_DAY_END] = (math.floor(now / _DAY) + 1.0) * _DAY
@@ -156,7 +157,7 @@ def new_state(state: FloatArray, equity: float, now: float) -> None:
     state[S_LAST_EQUITY] = equity
 
 
-@njit(**_NO_ALLOC)
+@rule(**_NO_ALLOC)
 def mark(state: FloatArray, limits: FloatArray, equity: float, now: float) -> int:
     """Update the breakers with the portfolio's value at `now`.
 
@@ -189,7 +190,7 @@ def mark(state: FloatArray, limits: FloatArray, equity: float, now: float) -> in
     return tripped
 
 
-@njit(**_NO_ALLOC)
+@rule(**_NO_ALLOC)
 def record_trade(state: FloatArray, limits: FloatArray, pnl: float, now: float) -> int:
     """Count a closed trade; returns `COOLDOWN` when this loss starts a cooldown, else 0."""
     if pnl >= 0.0:
@@ -203,7 +204,7 @@ def record_trade(state: FloatArray, limits: FloatArray, pnl: float, now: float) 
     return 0
 
 
-@njit(**_NO_ALLOC)
+@rule(**_NO_ALLOC)
 def check_entry(state: FloatArray, limits: FloatArray, now: float, open_positions: int) -> int:
     """Why a new entry is blocked now (a `BlockReason` value), or 0 if it may go ahead."""
     if state[S_DAILY_TRIPPED] != 0.0 and now < state[S_DAY_END]:
@@ -217,7 +218,7 @@ def check_entry(state: FloatArray, limits: FloatArray, now: float, open_position
     return 0
 
 
-@njit(**_NO_ALLOC)
+@rule(**_NO_ALLOC)
 def entry_budget(limits: FloatArray, equity: float, cash: float, reserve: float) -> float:
     """Quote to spend on a new position (fee included): the sizing fraction of portfolio value,
     capped by the maximum position size and by the cash left above the fee reserve."""
@@ -238,7 +239,7 @@ class EntryVerdict:
 
 
 class RiskGate:
-    """One portfolio's breakers for live trading, over the compiled backtest functions."""
+    """One portfolio's breakers for live trading, over the functions the backtester compiles."""
 
     def __init__(self, limits: RiskLimits, equity: float, now: float) -> None:
         self.limits = limits

@@ -22,17 +22,26 @@ import math
 import numpy as np
 from numba import njit
 
+from solbot import risk
 from solbot.domain import BlockReason, ExitReason
-from solbot.execution.costs import buy_price, buy_quantity, sale_proceeds, sell_price
-from solbot.execution.exits import held_too_long, levels_from_fill, price_exit, stop_level
-from solbot.risk import (
-    STATE_SIZE,
-    check_entry,
-    entry_budget,
-    mark,
-    new_state,
-    record_trade,
-)
+from solbot.execution import costs, exits
+from solbot.risk import STATE_SIZE
+from solbot.rules import compiled
+
+# The shared rules, compiled from the same source live trading interprets (solbot.rules).
+buy_price = compiled(costs.buy_price)
+sell_price = compiled(costs.sell_price)
+buy_quantity = compiled(costs.buy_quantity)
+sale_proceeds = compiled(costs.sale_proceeds)
+stop_level = compiled(exits.stop_level)
+price_exit = compiled(exits.price_exit)
+held_too_long = compiled(exits.held_too_long)
+levels_from_fill = compiled(exits.levels_from_fill)
+new_state = compiled(risk.new_state)
+mark = compiled(risk.mark)
+record_trade = compiled(risk.record_trade)
+check_entry = compiled(risk.check_entry)
+entry_budget = compiled(risk.entry_budget)
 
 # Columns of the trade matrix the kernel fills (one row per trade).
 T_TOKEN = 0

@@ -11,10 +11,10 @@ quote receives `A / (p·(1 + fee))` tokens; a sale of `q` tokens receives `q·p�
 
 from __future__ import annotations
 
-from numba import njit
+from solbot.rules import rule
 
 
-@njit(cache=True, nogil=True)
+@rule(cache=True, nogil=True)
 def buy_price(price: float, value: float, liquidity: float, slippage: float) -> float:
     """Average fill price of buying `value` of quote worth (fee excluded) at market `price`.
 
@@ -26,7 +26,7 @@ def buy_price(price: float, value: float, liquidity: float, slippage: float) -> 
     return fill
 
 
-@njit(cache=True, nogil=True)
+@rule(cache=True, nogil=True)
 def sell_price(price: float, value: float, liquidity: float, slippage: float) -> float:
     """Average fill price of selling tokens worth `value` at market `price`."""
     fill = price * (1.0 - slippage)
@@ -35,13 +35,13 @@ def sell_price(price: float, value: float, liquidity: float, slippage: float) ->
     return fill
 
 
-@njit(cache=True, nogil=True)
+@rule(cache=True, nogil=True)
 def buy_quantity(budget: float, fill_price: float, fee: float) -> float:
     """Tokens received for spending `budget` of quote, fee included."""
     return budget / (fill_price * (1.0 + fee))
 
 
-@njit(cache=True, nogil=True)
+@rule(cache=True, nogil=True)
 def sale_proceeds(quantity: float, fill_price: float, fee: float) -> float:
     """Quote received for `quantity` tokens, net of the fee."""
     return quantity * fill_price * (1.0 - fee)

@@ -1,4 +1,4 @@
-"""Exit rules as pure functions, compiled once and shared by the backtester and live trading.
+"""Exit rules as pure functions: one source, compiled for the backtester, interpreted live.
 
 Which rule fires first when one bar touches several (documented in docs/architecture.md):
 
@@ -22,9 +22,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from numba import njit
-
 from solbot.domain import Candle, ExitReason
+from solbot.rules import rule
 
 _NONE = int(ExitReason.NONE)
 _STOP = int(ExitReason.STOP_LOSS)
@@ -32,7 +31,7 @@ _TARGET = int(ExitReason.TAKE_PROFIT)
 _TRAIL = int(ExitReason.TRAILING_STOP)
 
 
-@njit(cache=True, nogil=True)
+@rule(cache=True, nogil=True)
 def stop_level(stop: float, highest: float, trail_frac: float) -> tuple[float, int]:
     """The active stop and which rule owns it: the fixed stop or the trailing one (NaN = none)."""
     if trail_frac > 0.0 and highest > 0.0:
@@ -42,7 +41,7 @@ def stop_level(stop: float, highest: float, trail_frac: float) -> tuple[float, i
     return stop, _STOP
 
 
-@njit(cache=True, nogil=True)
+@rule(cache=True, nogil=True)
 def price_exit(
     open_: float, high: float, low: float, stop: float, stop_reason: int, target: float
 ) -> tuple[int, float]:
@@ -63,13 +62,13 @@ def price_exit(
     return _NONE, math.nan
 
 
-@njit(cache=True, nogil=True)
+@rule(cache=True, nogil=True)
 def held_too_long(entry_time: float, now: float, max_hold_seconds: float) -> bool:
     """Whether a position has reached its maximum holding time (0 disables the rule)."""
     return max_hold_seconds > 0.0 and now - entry_time >= max_hold_seconds
 
 
-@njit(cache=True, nogil=True)
+@rule(cache=True, nogil=True)
 def levels_from_fill(
     fill_price: float, stop_frac: float, target_frac: float
 ) -> tuple[float, float]:
@@ -107,7 +106,7 @@ class PositionLevels:
 
 
 def check_bar(levels: PositionLevels, candle: Candle) -> ExitDecision:
-    """Price exits of one closed candle, with the same compiled rules the backtester uses."""
+    """Price exits of one closed candle, with the same rules the backtester compiles."""
     stop, owner = stop_level(_nan(levels.stop), levels.highest, levels.trail_frac)
     reason, price = price_exit(
         candle.open, candle.high, candle.low, stop, owner, _nan(levels.target)
