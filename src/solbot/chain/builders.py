@@ -10,6 +10,7 @@ built, because the helpers would otherwise fail late with an opaque packing erro
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
@@ -46,10 +47,15 @@ def sol_transfer(source: Pubkey, destination: Pubkey, lamports: int) -> Instruct
     return transfer(TransferParams(from_pubkey=source, to_pubkey=destination, lamports=lamports))
 
 
+@functools.lru_cache(maxsize=1 << 15)
 def associated_token_address(
     owner: Pubkey, mint: Pubkey, token_program: Pubkey = TOKEN_PROGRAM_ID
 ) -> Pubkey:
-    """The owner's associated token account for `mint` (where wallets look for a balance)."""
+    """The owner's associated token account for `mint` (where wallets look for a balance).
+
+    Remembered: the derivation searches for a program address with SHA-256 (~20 µs), and an
+    order asks for the same few addresses a dozen times (quote, balances, settlement).
+    """
     return get_associated_token_address(owner, mint, token_program)
 
 

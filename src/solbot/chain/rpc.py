@@ -57,8 +57,8 @@ from solders.signature import Signature
 from solders.token.state import TokenAccount
 from solders.transaction import VersionedTransaction
 from spl.token.constants import ACCOUNT_LEN, TOKEN_PROGRAM_ID
-from spl.token.instructions import get_associated_token_address
 
+from solbot.chain.builders import associated_token_address
 from solbot.chain.port import (
     ChainUnavailableError,
     Commitment,
@@ -116,7 +116,7 @@ class RpcChain:
         return int(response.value)
 
     async def token_balance(self, owner: Pubkey, mint: Pubkey) -> int:
-        ata = get_associated_token_address(owner, mint)
+        ata = associated_token_address(owner, mint)
         try:
             response = await self._client.get_account_info(
                 ata, RpcCommitment(self._commitment), encoding="base64"

@@ -49,7 +49,7 @@ T = TypeVar("T")
 Request = tuple[SwapIntent, Signer]
 
 
-@dataclass
+@dataclass(eq=False)  # an order is itself, not its fields' values
 class _Order:
     """One order on its way through the group."""
 
@@ -118,8 +118,9 @@ class GroupExecutor:
             rows = await Orders(s, ex.clock).create_many([_spec(i, ex.route) for i, _ in requests])
         orders = [_Order(signer, row) for (_, signer), row in zip(requests, rows, strict=True)]
         fresh = [o for o in orders if OrderState(o.row.state) is OrderState.CREATED]
+        is_fresh = {id(o) for o in fresh}  # `order in fresh` made a round O(n²)
         for order in orders:
-            if order in fresh:
+            if id(order) in is_fresh:
                 self._step(order.row)
             else:  # acted on before (a restart, a retry): finish that order, as `submit` does
                 order.outcome = await ex.resume(order.row, order.signer)

@@ -344,6 +344,7 @@ class JupiterClient:
         self._http = http
         self._clock = clock
         self._base = base_url.rstrip("/")
+        self._urls: dict[str, httpx.URL] = {}  # parsed once per path: httpx parses every str
         self._headers = {"Accept": "application/json"}
         self._secrets: tuple[str, ...] = ()
         if api_key:
@@ -553,7 +554,9 @@ class JupiterClient:
         secrets: Iterable[str] = (),
     ) -> _Answer:
         """One request with the limiter and retries; `timeout` None keeps the client's own."""
-        url = f"{self._base}{path}"
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = httpx.URL(f"{self._base}{path}")
         extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
 
         def send() -> Awaitable[httpx.Response]:

@@ -36,7 +36,6 @@ from solders.keypair import Keypair
 from solders.litesvm import LiteSVM
 from solders.pubkey import Pubkey
 from solders.signature import Signature
-from solders.token.associated import get_associated_token_address
 from solders.token.state import Mint, TokenAccount, TokenAccountState
 from solders.transaction import VersionedTransaction
 from solders.transaction_metadata import FailedTransactionMetadata
@@ -52,6 +51,7 @@ from solders.transaction_status import (
 )
 from spl.token.constants import ACCOUNT_LEN, TOKEN_PROGRAM_ID
 
+from solbot.chain.builders import associated_token_address
 from solbot.sim.sbf_thread import run_sbf
 
 SLOT_SECONDS = 0.4
@@ -276,7 +276,7 @@ class SimLedger:
 
     def set_token_balance(self, owner: Pubkey, mint: Pubkey, amount: int) -> Pubkey:
         """Give `owner` an associated token account holding `amount` atoms (sim funding)."""
-        ata = get_associated_token_address(owner, mint)
+        ata = associated_token_address(owner, mint)
         state = TokenAccount(
             mint=mint, owner=owner, amount=amount, delegate=None,
             state=TokenAccountState.Initialized, is_native=None, delegated_amount=0,
@@ -293,7 +293,7 @@ class SimLedger:
 
     def token_balance(self, owner: Pubkey, mint: Pubkey) -> int:
         """Atoms of `mint` in `owner`'s associated token account (0 if it has none)."""
-        account = self.svm.get_account(get_associated_token_address(owner, mint))
+        account = self.svm.get_account(associated_token_address(owner, mint))
         if account is None or account.owner != TOKEN_PROGRAM_ID:
             return 0
         return int(TokenAccount.from_bytes(bytes(account.data)).amount)

@@ -53,12 +53,12 @@ from solders.message import MessageV0, to_bytes_versioned
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.system_program import TransferParams, transfer
-from solders.token.associated import get_associated_token_address
 from solders.transaction import VersionedTransaction
 from spl.token.constants import TOKEN_PROGRAM_ID
 from spl.token.instructions import create_idempotent_associated_token_account, transfer_checked
 from spl.token.models import TransferCheckedParams
 
+from solbot.chain.builders import associated_token_address
 from solbot.clock import Clock
 from solbot.config import QUOTE_ASSETS
 from solbot.domain import TokenInfo
@@ -529,7 +529,7 @@ class SimMaker:
         return ExecuteOutcome("Failed", code, error, None, None, None, None, quote.pricing)
 
     def _missing_ata(self, owner: Pubkey, mint: Pubkey) -> bool:
-        return self.ledger.account(get_associated_token_address(owner, mint)) is None
+        return self.ledger.account(associated_token_address(owner, mint)) is None
 
     def _ids(self, message: MessageV0, blockhash: Hash) -> tuple[str, str]:
         """Request and quote ids: deterministic (tests, replays), unique per issued quote."""
@@ -597,9 +597,9 @@ def _spl(
     return transfer_checked(
         TransferCheckedParams(
             program_id=TOKEN_PROGRAM_ID,
-            source=get_associated_token_address(owner, mint),
+            source=associated_token_address(owner, mint),
             mint=mint,
-            dest=get_associated_token_address(dest_owner, mint),
+            dest=associated_token_address(dest_owner, mint),
             owner=owner,
             amount=amount,
             decimals=decimals,
