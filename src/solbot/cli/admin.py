@@ -1,4 +1,9 @@
-"""Operator commands for the installation itself: the master key, the schema, the audit log."""
+"""Operator commands for the installation itself: the master key, the schema, the audit log.
+
+Each command imports what it works with (SQLAlchemy, Alembic, the custody service) when it
+runs: `solbot` loads every command module to build its help, and each would otherwise make
+every invocation pay for all of them.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +12,17 @@ import signal
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy import func, select
 
 from solbot.cli import stores
 from solbot.cli.context import settings
-from solbot.custody import CustodyService
 from solbot.errors import UserError
-from solbot.store import backup, schema
-from solbot.store.db import Database
-from solbot.store.tables import AuditRow
-from solbot.wallet import audit, keycheck, master
+
+if TYPE_CHECKING:
+    from solbot.store import backup
+    from solbot.wallet import audit
 
 db_app = typer.Typer(help="The database: schema migrations.", no_args_is_help=True)
 backup_app = typer.Typer(
@@ -41,8 +44,9 @@ def gen_master_key() -> None:
     deployment's secret store): the database alone is useless without it, and the key alone is
     useless without the database. Lose it and every wallet in the vault is lost.
     """
-    key = master.MasterKey.generate()
-    typer.echo(key.hex())
+    from solbot.wallet.master import MasterKey
+
+    typer.echo(MasterKey.generate().hex())
 
 
 @db_app.command("upgrade")
@@ -52,6 +56,7 @@ def db_upgrade(
     ] = "head",
 ) -> None:
     """Apply the schema migrations this version of solbot needs, in one transaction."""
+    from solbot.store import schema
 
     async def main() -> tuple[str | None, str]:
         url = settings().database
@@ -71,6 +76,10 @@ def db_upgrade(
 def audit_verify() -> None:
     """Check every row of the audit log against its chained MAC: reports edited, deleted,
     inserted or reordered rows (exit code 1 if any)."""
+    from sqlalchemy import func, select
+
+    from solbot.store.tables import AuditRow
+    from solbot.wallet import audit, keycheck, master
 
     async def main() -> tuple[int, list[audit.Problem]]:
         key = master.require()
@@ -101,6 +110,7 @@ def rotate_master_key() -> None:
     `solbot run` with the new key afterwards (a running bot keeps signing with the wallets it
     loaded until then).
     """
+    from solbot.wallet import master
 
     async def main() -> int:
         old = master.require(master.ENV_OLD)
@@ -119,6 +129,7 @@ def backup_create(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="Where to write it (a new file).")],
 ) -> None:
     """Write a consistent snapshot of the database to FILE (mode 0600)."""
+    from solbot.store import backup, schema
 
     async def main() -> backup.BackupInfo:
         cfg = settings()
@@ -141,6 +152,10 @@ def backup_verify(
     """Restore FILE into a scratch database and prove it is whole: every sealed key opens under
     MASTER_ENCRYPTION_KEY to the address stored with it, and the audit log's chain holds. Exit
     code 1 if anything is wrong; the configured database is not touched."""
+    from solbot.custody import CustodyService
+    from solbot.store import backup
+    from solbot.store.db import Database
+    from solbot.wallet import audit, master
 
     async def main() -> tuple[backup.BackupInfo, list[str]]:
         document = backup.read(file)
@@ -178,6 +193,7 @@ def backup_restore(
 ) -> None:
     """Load FILE into the configured database, which must be empty (a new SQLite file, or a new
     PostgreSQL database in DATABASE_URL): a restore never overwrites data. One transaction."""
+    from solbot.store import backup
 
     async def main() -> backup.BackupInfo:
         document = backup.read(file)

@@ -1,26 +1,26 @@
 """What the operator commands open: the database (at the current schema), the custody service
 with the master key from the environment, and a read view of the chain for balances.
 
-The chain adapters (solana-py, the sim's LiteSVM world) are imported when a command opens a
-chain, not when the `solbot` command starts: most commands never need one, and every command
-would otherwise pay for importing them."""
+The database, the custody service and the chain adapters (solana-py, the sim's LiteSVM world)
+are imported when a command opens them, not when the `solbot` command starts: `solbot --help`
+or a typo should not wait for SQLAlchemy, Alembic and solders to load."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from solbot.chain.port import Chain
 from solbot.clock import Clock, ManualClock, WallClock
-from solbot.config import Settings
-from solbot.custody import CustodyService
 from solbot.errors import UserError
-from solbot.sim.lock import SimLock
-from solbot.store import schema
-from solbot.store.db import Database
-from solbot.wallet import master
+
+if TYPE_CHECKING:
+    from solbot.chain.port import Chain
+    from solbot.config import Settings
+    from solbot.custody import CustodyService
+    from solbot.store.db import Database
 
 
 def clock() -> Clock:
@@ -40,6 +40,9 @@ def console() -> Console:
 async def database(settings: Settings) -> AsyncIterator[Database]:
     """The database at the schema this code needs: a new one is created, an old one refused
     with the command that upgrades it (see `schema.prepare`)."""
+    from solbot.store import schema
+    from solbot.store.db import Database
+
     url = settings.database
     await schema.prepare(url)
     db = Database(url)
@@ -51,6 +54,9 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
 
 @contextlib.asynccontextmanager
 async def custody(settings: Settings, *, need_key: bool = True) -> AsyncIterator[CustodyService]:
+    from solbot.custody import CustodyService
+    from solbot.wallet import master
+
     key = master.require() if need_key else master.from_environment()
     async with database(settings) as db:
         yield CustodyService(db, clock(), key)
@@ -89,6 +95,7 @@ async def writable_chain(settings: Settings) -> AsyncIterator[tuple[Chain, Clock
     locked (no `solbot run` may own it meanwhile), changed, and saved back."""
     from solbot.chain.litesvm import LiteSvmChain
     from solbot.chain.rpc import RpcChain
+    from solbot.sim.lock import SimLock
     from solbot.sim.network import SimNetwork
 
     if settings.network == "sim" and not settings.rpc_url:

@@ -15,23 +15,19 @@ import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
-from solders.pubkey import Pubkey
-from sqlalchemy import select
 
-from solbot.chain.port import holdings
 from solbot.cli import stores
 from solbot.cli.context import settings
-from solbot.custody import CustodyService, RiskChange, parse_pct
 from solbot.errors import UserError
-from solbot.roster import limits_of
-from solbot.store.repos import Positions
 from solbot.store.states import Custody, PositionStatus, RiskTier, WithdrawalState
-from solbot.store.tables import PositionRow, TradeRow, UserRow
-from solbot.withdrawals import LAMPORTS_PER_SOL, WithdrawalService, sol
+
+if TYPE_CHECKING:  # the rest is imported by the commands that use it (see cli/stores.py)
+    from solbot.custody import CustodyService
+    from solbot.store.tables import UserRow
 
 ACTOR = "cli"
 
@@ -184,6 +180,12 @@ def export_key(
 # ---------------------------------------------------------------------------------- listing
 def list_users() -> None:
     """A table of users: wallet, balances, value, open positions, today's PnL, tier, status."""
+    from solders.pubkey import Pubkey
+    from sqlalchemy import select
+
+    from solbot.chain.port import holdings
+    from solbot.store.repos import Positions
+    from solbot.store.tables import TradeRow
 
     async def main() -> None:
         cfg = settings()
@@ -260,6 +262,9 @@ def positions(
     closed: Annotated[bool, typer.Option("--closed", help="Closed positions instead.")] = False,
 ) -> None:
     """Open positions (or, with --closed, the last closed ones): entry, size, stop, target."""
+    from sqlalchemy import select
+
+    from solbot.store.tables import PositionRow
 
     async def main() -> None:
         async with stores.custody(settings(), need_key=False) as service:
@@ -310,6 +315,9 @@ def trades(
     days: Annotated[int, typer.Option(min=1, help="How many days back.")] = 7,
 ) -> None:
     """Fills of the last days, newest first: side, price, size, PnL, transaction."""
+    from sqlalchemy import select
+
+    from solbot.store.tables import TradeRow
 
     async def main() -> None:
         async with stores.custody(settings(), need_key=False) as service:
@@ -408,6 +416,8 @@ def set_risk(
     ] = None,
 ) -> None:
     """Change a user's risk tier, or override single limits of it (percent, 0 < PCT <= 100)."""
+    from solbot.custody import RiskChange, parse_pct
+
     change = RiskChange(
         tier=_tier(tier) if tier is not None else None,
         max_position_size_pct=parse_pct(max_position_pct, "--max-position-pct")
@@ -448,6 +458,8 @@ def withdraw(
     The amount may be at most the balance less the fee reserve (0.05 SOL) and the network fee.
     The withdrawal is journaled before it is sent (a crash never sends it twice) and audited.
     """
+    from solbot.roster import limits_of
+    from solbot.withdrawals import LAMPORTS_PER_SOL, WithdrawalService, sol
 
     async def main() -> None:
         cfg = settings()
