@@ -313,7 +313,13 @@ class SwapTransaction:
 class _Answer:
     status: int
     body: Any
-    text: str
+    response: httpx.Response
+
+    @property
+    def text(self) -> str:
+        """The body as text, decoded only when asked for: finding the charset parses the
+        Content-Type header with `email.message`, and most answers are only read as JSON."""
+        return self.response.text
 
 
 class JupiterClient:
@@ -582,7 +588,7 @@ class JupiterClient:
                     f"Jupiter sent a non-JSON answer to {what}", status=200
                 ) from None
             body = None
-        return _Answer(response.status_code, body, response.text)
+        return _Answer(response.status_code, body, response)
 
     def _count_request(self) -> None:
         self._requests += 1
