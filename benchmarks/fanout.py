@@ -48,7 +48,11 @@ from solbot.store.tables import UserRow
 from solbot.wallet import keycheck
 from solbot.wallet.master import MasterKey
 from solbot.wallet.vault import DecryptLimits, Vault
-from tick import EnterEverything, tokens  # the same worst-case strategy and token set
+from tick import (  # the same worst-case strategy and token set
+    EnterEverything,
+    seconds_per_call,
+    tokens,
+)
 
 START = 1_800_000_000.0
 TF = Timeframe.M1
@@ -163,10 +167,7 @@ def decrypt_and_sign_seconds(samples: int = 2000) -> float:
     sealed, _ = vault.create("u")
     signer = vault.signer("u", sealed.pubkey, sealed.sealed)
     message = bytes(range(256)) * 2
-    began = time.perf_counter()
-    for _ in range(samples):
-        signer.sign_message(message)
-    return (time.perf_counter() - began) / samples
+    return seconds_per_call(lambda: signer.sign_message(message), samples)
 
 
 def main() -> None:

@@ -27,7 +27,6 @@ import time
 from collections.abc import Awaitable, Callable
 
 import httpx
-from solders.keypair import Keypair
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -35,6 +34,7 @@ from starlette.routing import Route
 
 from solbot.clock import ManualClock
 from solbot.execution.jupiter import JupiterClient
+from tick import report_signature  # the same unit as the tick benchmark
 
 USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
 SOL = "So11111111111111111111111111111111111111112"
@@ -102,21 +102,12 @@ async def measure(requests: int, repeats: int) -> dict[str, float]:
             await client.aclose()
 
 
-def signature_seconds(samples: int = 20_000) -> float:
-    key, message = Keypair(), bytes(range(256)) * 4
-    began = time.perf_counter()
-    for _ in range(samples):
-        key.sign_message(message)
-    return (time.perf_counter() - began) / samples
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    sign = statistics.median(signature_seconds() for _ in range(3))
-    print(f"ed25519 signature (solders Keypair.sign_message, 1 KiB): {sign * 1e6:.1f} µs")
+    sign = report_signature()
     for name, seconds in asyncio.run(measure(args.requests, args.repeats)).items():
         fanout = seconds * 2 * 10_000
         print(

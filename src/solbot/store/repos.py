@@ -110,6 +110,16 @@ def _checked(table: Table, fields: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _check_fields(target: OrderState, fields: dict[str, Any]) -> None:
+    """The fields an `advance` may set, and those the target state needs."""
+    unknown = sorted(set(fields) - ADVANCE_FIELDS)
+    if unknown:
+        raise TypeError(f"advance() cannot set {', '.join(unknown)}")
+    missing = [f for f in REQUIRED_ON_ENTRY.get(target, ()) if fields.get(f) is None]
+    if missing:
+        raise ValueError(f"an order entering {target} needs {', '.join(missing)}")
+
+
 _ROWS_PER_STATEMENT = 500  # rows (or ids) per statement: well inside SQLite's variable limit
 
 
@@ -314,12 +324,7 @@ class Orders(Repository):
         groups: dict[tuple[OrderState, OrderState, tuple[str, ...]], list[dict[str, Any]]] = {}
         for order_id, source, target, fields in moves:
             check_transition(source, target)
-            unknown = sorted(set(fields) - ADVANCE_FIELDS)
-            if unknown:
-                raise TypeError(f"advance() cannot set {', '.join(unknown)}")
-            missing = [f for f in REQUIRED_ON_ENTRY.get(target, ()) if fields.get(f) is None]
-            if missing:
-                raise ValueError(f"an order entering {target} needs {', '.join(missing)}")
+            _check_fields(target, fields)
             values = _checked(OrderRow.__table__, fields)
             names = tuple(sorted(values))
             groups.setdefault((source, target, names), []).append(
@@ -392,12 +397,7 @@ class Orders(Repository):
             raise ValueError("expect must name at least one state")
         for source in sources:
             check_transition(source, target)
-        unknown = sorted(set(fields) - ADVANCE_FIELDS)
-        if unknown:
-            raise TypeError(f"advance() cannot set {', '.join(unknown)}")
-        missing = [f for f in REQUIRED_ON_ENTRY.get(target, ()) if fields.get(f) is None]
-        if missing:
-            raise ValueError(f"an order entering {target} needs {', '.join(missing)}")
+        _check_fields(target, fields)
         if "route" in fields:
             fields["route"] = Route(fields["route"]).value
         values: dict[str, Any] = _checked(OrderRow.__table__, fields)
