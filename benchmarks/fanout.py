@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 from solders.pubkey import Pubkey
 from sqlalchemy import insert
 
@@ -38,7 +37,6 @@ from solbot.custody import CustodyService
 from solbot.domain import ExitRules, Timeframe
 from solbot.engine import Engine, Event
 from solbot.execution.executor import Executor
-from solbot.execution.jupiter import JupiterClient
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed
 from solbot.roster import Roster
 from solbot.sim.network import LAMPORTS_PER_SOL, SimNetwork
@@ -48,9 +46,12 @@ from solbot.store.tables import UserRow
 from solbot.wallet import keycheck
 from solbot.wallet.master import MasterKey
 from solbot.wallet.vault import DecryptLimits, Vault
-from tick import (  # the same worst-case strategy and token set
+from tick import (  # the same worst-case strategy, token set and venue
+    VENUES,
     EnterEverything,
+    Stopwatch,
     seconds_per_call,
+    timed_venue,
     tokens,
 )
 
@@ -92,7 +93,9 @@ async def make_users(
         await s.execute(insert(UserRow), rows)
 
 
-async def one_candle(users: int, token_count: int, folder: Path) -> dict[str, float]:
+async def one_candle(
+    users: int, token_count: int, folder: Path, venue: str = "in-process"
+) -> dict[str, float]:
     every = tokens(token_count, liquidity_usd=5e9)  # deep enough for 10,000 buyers at once
     clock = ManualClock(START)
     network = SimNetwork.create(
@@ -106,10 +109,7 @@ async def one_candle(users: int, token_count: int, folder: Path) -> dict[str, fl
     vault = Vault(key, clock, limits=limits)
     await make_users(db, vault, network, clock, users)
 
-    http = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=network.jupiter_app()), base_url="http://sim"
-    )
-    jupiter = JupiterClient(http, clock, base_url="http://sim", requests_per_second=1e9)
+    jupiter = timed_venue(network, clock, venue, Stopwatch())
     chain = LiteSvmChain(network.ledger, clock)
     executor = Executor(db, jupiter, chain, clock, decimals={t.mint: t.decimals for t in every})
     roster = Roster(
@@ -148,7 +148,6 @@ async def one_candle(users: int, token_count: int, folder: Path) -> dict[str, fl
     began = time.perf_counter()
     await engine.tick()  # they close: 20 signals, one entry for every user
     total = time.perf_counter() - began
-    await http.aclose()
     await db.dispose()
     if len(done_at) != users:
         raise SystemExit(f"only {len(done_at)} of {users} users' orders confirmed")
@@ -174,19 +173,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, action="append", help="repeatable (default 1000)")
     parser.add_argument("--tokens", type=int, default=20)
+    parser.add_argument(
+        "--venue",
+        choices=VENUES,
+        action="append",
+        help="the sim's Jupiter in process (what `solbot run` embeds; default) or over HTTP "
+        "(httpx's ASGI transport); repeat to run both, alternately",
+    )
     args = parser.parse_args()
     unit = decrypt_and_sign_seconds()
     print(f"one decrypt + one signature (vault): {unit * 1e6:.0f} µs")
     for users in args.users or [1000]:
-        with tempfile.TemporaryDirectory() as folder:
-            figures = asyncio.run(one_candle(users, args.tokens, Path(folder)))
-        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(
-            f"{users:,} users × {args.tokens} tokens: all acted on in {figures['total']:.2f} s "
-            f"({figures['total'] / users * 1e3:.2f} ms a user); latency p50 "
-            f"{figures['p50']:.2f} s, p99 {figures['p99']:.2f} s, max {figures['max']:.2f} s; "
-            f"peak RSS so far {rss_mb:.0f} MB (target: 10,000 users < 10 s, < 400 MB)"
-        )
+        for venue in args.venue or ["in-process"]:
+            with tempfile.TemporaryDirectory() as folder:
+                figures = asyncio.run(one_candle(users, args.tokens, Path(folder), venue))
+            rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(
+                f"{users:,} users × {args.tokens} tokens, venue {venue}: "
+                f"all acted on in {figures['total']:.2f} s "
+                f"({figures['total'] / users * 1e3:.2f} ms a user); latency p50 "
+                f"{figures['p50']:.2f} s, p99 {figures['p99']:.2f} s, max {figures['max']:.2f} s; "
+                f"peak RSS so far {rss_mb:.0f} MB (target: 10,000 users < 10 s, < 400 MB)"
+            )
 
 
 if __name__ == "__main__":

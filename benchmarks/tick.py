@@ -36,10 +36,11 @@ from solbot.clock import ManualClock
 from solbot.domain import CandleSeries, ExitRules, RiskLimits, Signals, Timeframe, TokenInfo
 from solbot.engine import Account, Engine
 from solbot.execution.executor import Executor
-from solbot.execution.jupiter import JupiterClient
+from solbot.execution.jupiter import HttpRequester, JupiterClient
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed
 from solbot.market.store import CandleStore
 from solbot.risk import RiskGate
+from solbot.sim.jupiter_api import InProcessJupiter
 from solbot.sim.network import SimNetwork
 from solbot.store import schema
 from solbot.store.db import Database
@@ -118,6 +119,33 @@ class TimedTransport(httpx.AsyncBaseTransport):
         return await self.watch.time(self.inner.handle_async_request(request))
 
 
+class TimedRequester:
+    """The embedded sim's in-process Jupiter (`InProcessJupiter`) with every request timed."""
+
+    def __init__(self, inner: InProcessJupiter, watch: Stopwatch) -> None:
+        self.inner, self.watch = inner, watch
+
+    async def request(self, method: str, url: httpx.URL, **kwargs: Any) -> httpx.Response:
+        return await self.watch.time(self.inner.request(method, url, **kwargs))
+
+
+def timed_venue(
+    network: SimNetwork, clock: ManualClock, venue: str, watch: Stopwatch
+) -> JupiterClient:
+    """A Jupiter client on the sim whose time inside the venue `watch` adds up: `venue` is
+    "in-process" (what `solbot run` embeds) or "http" (httpx's ASGI transport, as before)."""
+    http: HttpRequester
+    if venue == "http":
+        transport = TimedTransport(httpx.ASGITransport(app=network.jupiter_app()), watch)
+        http = httpx.AsyncClient(transport=transport, base_url="http://sim")
+    else:
+        http = TimedRequester(network.jupiter_in_process(), watch)
+    return JupiterClient(http, clock, base_url="http://sim", requests_per_second=1e9)
+
+
+VENUES = ("in-process", "http")
+
+
 class TimedChain:
     """`LiteSvmChain` with every call timed."""
 
@@ -141,7 +169,12 @@ class TickFigures:
 
 
 async def one_tick(
-    count: int, route: Route, folder: Path, local_sqlite: bool = True, warm: bool = False
+    count: int,
+    route: Route,
+    folder: Path,
+    local_sqlite: bool = True,
+    warm: bool = False,
+    venue: str = "in-process",
 ) -> TickFigures:
     """The tick that fires `count` entries, from its start to the last fill: its time, the part
     spent outside the bot, and how many orders confirmed. Orders are taken one at a time
@@ -169,9 +202,7 @@ async def one_tick(
     async with db.session() as s:
         await Users(s, clock).ensure_external("bench", "bench", str(network.wallet.pubkey()))
     watch = Stopwatch()
-    transport = TimedTransport(httpx.ASGITransport(app=network.jupiter_app()), watch)
-    http = httpx.AsyncClient(transport=transport, base_url="http://sim")
-    jupiter = JupiterClient(http, clock, base_url="http://sim", requests_per_second=1e9)
+    jupiter = timed_venue(network, clock, venue, watch)
     chain = cast(Chain, TimedChain(LiteSvmChain(network.ledger, clock), watch))
     executor = Executor(
         db, jupiter, chain, clock, decimals={t.mint: t.decimals for t in every}, route=route
@@ -213,7 +244,6 @@ async def one_tick(
     began = time.perf_counter()
     await engine.tick()  # closes them: 20 signals, 20 entries (then stores the candles)
     elapsed = (last_fill[-1] if last_fill else time.perf_counter()) - began
-    await http.aclose()
     await db.dispose()
     return TickFigures(elapsed, watch.seconds, engine.stats.entries - entries_before)
 
@@ -244,19 +274,23 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     sign = report_signature()
-    variants = [  # (route, SQLite on the loop's thread, warm)
-        (Route.V2, True, False),
-        (Route.V1, True, False),
-        (Route.V2, False, False),
-        (Route.V2, True, True),
-        (Route.V1, True, True),
+    variants = [  # (route, SQLite on the loop's thread, warm, venue)
+        (Route.V2, True, False, "in-process"),
+        (Route.V1, True, False, "in-process"),
+        (Route.V2, True, False, "http"),
+        (Route.V1, True, False, "http"),
+        (Route.V2, False, False, "in-process"),
+        (Route.V2, True, True, "in-process"),
+        (Route.V1, True, True, "in-process"),
     ]
-    for route, local, warm in variants:
+    for route, local, warm, venue in variants:
         runs = []
         for _ in range(args.repeats):
             with tempfile.TemporaryDirectory() as folder:
                 figures = asyncio.run(
-                    one_tick(args.tokens, route, Path(folder), local_sqlite=local, warm=warm)
+                    one_tick(
+                        args.tokens, route, Path(folder), local_sqlite=local, warm=warm, venue=venue
+                    )
                 )
             if figures.confirmed != args.tokens:
                 raise SystemExit(f"only {figures.confirmed} of {args.tokens} orders confirmed")
@@ -265,6 +299,7 @@ def main() -> None:
         own = statistics.median((r.seconds - r.outside) / args.tokens for r in runs)
         per_order = tick / args.tokens
         how = ("warm" if warm else "cold") + ("" if local else ", SQLite through aiosqlite")
+        how += ", venue over HTTP (ASGI)" if venue == "http" else ""
         print(
             f"route {route.value} ({how}): tick with {args.tokens} entries {tick * 1e3:.1f} ms "
             f"(median of {args.repeats}); per order {per_order * 1e3:.2f} ms, of which the "

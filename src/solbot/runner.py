@@ -1,7 +1,8 @@
 """Assemble and run the bot from settings: the adapters for the chosen network around the engine.
 
-- `sim` without URLs (the default): LiteSVM in-process; the sim maker's Jupiter API over
-  httpx's ASGI transport; a simulated clock (`--speed`).
+- `sim` without URLs (the default): LiteSVM in-process; the sim maker's Jupiter API called in
+  process (`InProcessJupiter`: the same handlers and JSON bytes as over HTTP, without HTTP); a
+  simulated clock (`--speed`).
 - `sim` with `rpc_url` and `jupiter_url` (a `solbot sim serve` elsewhere): `RpcChain` and
   `JupiterClient` over HTTP; the wallet from `WALLET_PRIVATE_KEY`; the *sim's* clock, read once
   from the server (`GET /sim/clock`: its time and speed) and then run locally at that speed, so
@@ -559,12 +560,8 @@ async def _assemble(
         closers.append(lock.release)
         clock = clock or ScaledClock(sim_start_time(settings), options.speed)
         network = open_sim_network(settings, clock, strategy)
-        http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=network.jupiter_app()), base_url="http://sim"
-        )
-        closers.append(http.aclose)
         jupiter = JupiterClient(
-            http,
+            network.jupiter_in_process(),
             clock,
             base_url="http://sim",
             requests_per_second=1_000_000.0,

@@ -76,7 +76,7 @@ import re
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import httpx
 from solders.pubkey import Pubkey
@@ -95,6 +95,7 @@ __all__ = [
     "RATE_LIMIT_TIERS",
     "BadResponseError",
     "ExecuteResult",
+    "HttpRequester",
     "JupiterClient",
     "NoRouteError",
     "NotFullySignedError",
@@ -129,6 +130,23 @@ _NOT_SIGNED_CODES = {-2, -1003}
 # Runs of base64/base58 characters this long are transactions or key material, never a message.
 _BLOB = re.compile(r"[A-Za-z0-9+/=_-]{100,}")
 _MESSAGE_LIMIT = 200
+
+
+class HttpRequester(Protocol):
+    """The one call the client makes of its HTTP client. `httpx.AsyncClient` is one; the
+    embedded sim passes `solbot.sim.jupiter_api.InProcessJupiter`, which answers the same bytes
+    without HTTP."""
+
+    def request(
+        self,
+        method: str,
+        url: httpx.URL,
+        *,
+        params: Mapping[str, str] | None = ...,
+        json: Any = ...,
+        headers: Mapping[str, str] | None = ...,
+        timeout: float | None = ...,
+    ) -> Awaitable[httpx.Response]: ...
 
 
 class VenueError(UserError):
@@ -324,7 +342,7 @@ class _Answer:
 
 class JupiterClient:
     """Jupiter's swap and price endpoints with one rate limiter, bounded retries and a cap on
-    price impact checked on every quote.
+    price impact checked on every quote, over any `HttpRequester`.
 
     `requests_per_second` is the account's tier (`RATE_LIMIT_TIERS`); pass `limiter` instead to
     share one budget with other clients of the same account. The `Clock` paces and backs off,
@@ -333,7 +351,7 @@ class JupiterClient:
 
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        http: HttpRequester,
         clock: Clock,
         *,
         base_url: str = DEFAULT_BASE_URL,

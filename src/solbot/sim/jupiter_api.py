@@ -1,4 +1,5 @@
-"""Jupiter's HTTP API, served by the sim market maker over the sim ledger (Starlette, ASGI).
+"""Jupiter's HTTP API, served by the sim market maker over the sim ledger: over HTTP (Starlette,
+ASGI) for `solbot sim serve`, and in process (`InProcessJupiter`) for the embedded sim.
 
 The bot's Jupiter client is written against Jupiter's documents, not against this module; this
 module answers in the shapes those documents give, so the two meet without knowing each other.
@@ -77,10 +78,11 @@ import json
 import math
 import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import uvicorn
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
@@ -101,13 +103,34 @@ from solbot.sim.maker import (
     SimMaker,
 )
 
-__all__ = ["MAX_PRICE_IDS", "JupiterServer", "create_jupiter_app", "quote_key", "serve_jupiter"]
+__all__ = [
+    "MAX_PRICE_IDS",
+    "ROUTES",
+    "InProcessJupiter",
+    "JupiterApi",
+    "JupiterServer",
+    "create_jupiter_app",
+    "json_bytes",
+    "quote_key",
+    "serve_jupiter",
+]
 
 MAX_PRICE_IDS = 50
 DEFAULT_V1_SLIPPAGE_BPS = 50
 _DAY = 86_400.0
 _RFQ_LABEL = "JupiterZ"
 _V1_LABEL = "SimMaker"
+# (method, path) -> the `JupiterApi` method that answers it
+ROUTES: Mapping[tuple[str, str], str] = {
+    ("GET", "/swap/v2/order"): "order",
+    ("POST", "/swap/v2/execute"): "execute",
+    ("GET", "/swap/v1/quote"): "quote",
+    ("POST", "/swap/v1/swap"): "swap",
+    ("GET", "/price/v3"): "price",
+}
+_JSON_HEADERS = (("content-type", "application/json"),)
+Reply = tuple[int, Any]  # HTTP status, JSON payload
+Handler = Callable[[Mapping[str, str], bytes], Reply]
 _KEY_FIELDS = (
     "inputMint",
     "inAmount",
@@ -150,13 +173,19 @@ def quote_key(quote: Mapping[str, Any]) -> str:
 
 def create_jupiter_app(maker: SimMaker) -> Starlette:
     """The ASGI app: Swap v2, legacy Swap v1 and Price v3 over `maker` (and its ledger)."""
-    api = _JupiterApi(maker)
+    api = JupiterApi(maker)
+
+    def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def answer(request: Request) -> Response:
+            body = await request.body() if request.method == "POST" else b""
+            status, payload = handler(request.query_params, body)
+            return Response(json_bytes(payload), status, media_type="application/json")
+
+        return answer
+
     routes = [
-        Route("/swap/v2/order", api.order, methods=["GET"]),
-        Route("/swap/v2/execute", api.execute, methods=["POST"]),
-        Route("/swap/v1/quote", api.quote, methods=["GET"]),
-        Route("/swap/v1/swap", api.swap, methods=["POST"]),
-        Route("/price/v3", api.price, methods=["GET"]),
+        Route(path, endpoint(getattr(api, name)), methods=[method])
+        for (method, path), name in ROUTES.items()
     ]
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -167,16 +196,64 @@ def create_jupiter_app(maker: SimMaker) -> Starlette:
     return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
 
 
-class _JupiterApi:
+class InProcessJupiter:
+    """The sim's Jupiter API called in process: what `JupiterClient` sends through instead of an
+    `httpx.AsyncClient` when the sim is embedded (`solbot run` on the default network).
+
+    Why: over httpx's ASGI transport, the HTTP framing (building the request, cookies, the
+    transport, Starlette's routing) cost the bot about 1.3 ms of the 5 ms each user's order
+    took in `benchmarks/fanout.py`, for no behaviour of either side. What stays is everything
+    both sides do with the bytes: the client's parameters, rate limiter, retries, JSON parsing
+    and error mapping; the API's checks and answers, encoded as the HTTP server encodes them.
+    The sim served over HTTP (`solbot sim serve`, the integration tests) runs the same handlers.
+    """
+
+    def __init__(self, maker: SimMaker) -> None:
+        self.api = JupiterApi(maker)
+
+    async def request(
+        self,
+        method: str,
+        url: httpx.URL | str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> httpx.Response:
+        """Answer as the HTTP server would (404/405 included). `headers` and `timeout` mean
+        nothing in process: the API checks no key, and a handler runs to its end."""
+        path = url.path if isinstance(url, httpx.URL) else httpx.URL(url).path
+        handler = self.api.handler(method, path)
+        if handler is not None:
+            body = b"" if json is None else json_bytes(json)
+            status, payload = handler(params or {}, body)
+        elif any(path == known for _, known in ROUTES):
+            status, payload = 405, {"error": "Method Not Allowed"}
+        else:
+            status, payload = 404, {"error": "Not Found"}
+        return httpx.Response(status, content=json_bytes(payload), headers=_JSON_HEADERS)
+
+
+class JupiterApi:
+    """The five endpoints as plain functions of (query, body) -> (status, JSON payload), so the
+    HTTP server and `InProcessJupiter` serve the very same answers."""
+
     def __init__(self, maker: SimMaker) -> None:
         self.maker = maker
         self._v1: dict[str, _V1Entry] = {}
         self._ids = 0
+        self._handlers: dict[tuple[str, str], Handler] = {
+            route: getattr(self, name) for route, name in ROUTES.items()
+        }
+
+    def handler(self, method: str, path: str) -> Handler | None:
+        """The handler of `method path`, or None when no route matches."""
+        return self._handlers.get((method, path))
 
     # ------------------------------------------------------------------ Swap v2
-    async def order(self, request: Request) -> Response:
+    def order(self, params: Mapping[str, str], body: bytes) -> Reply:
         began = time.perf_counter()
-        params = request.query_params
         try:
             input_mint, output_mint, amount = _swap_params(params)
             slippage = _bps(params.get("slippageBps"), 0)
@@ -269,9 +346,9 @@ class _JupiterApi:
         digest = hashlib.sha256(seed.encode()).hexdigest()
         return _uuid(digest[:32]), _uuid(digest[32:])
 
-    async def execute(self, request: Request) -> Response:
+    def execute(self, params: Mapping[str, str], raw: bytes) -> Reply:
         try:
-            body = await request.json()
+            body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             return _json({"code": -2, "error": "Invalid signed transaction: body is not JSON"}, 400)
         if not isinstance(body, dict):
@@ -326,9 +403,8 @@ class _JupiterApi:
         return _json(answer)
 
     # ------------------------------------------------------------------ legacy Swap v1
-    async def quote(self, request: Request) -> Response:
+    def quote(self, params: Mapping[str, str], body: bytes) -> Reply:
         began = time.perf_counter()
-        params = request.query_params
         try:
             input_mint, output_mint, amount = _swap_params(params)
             slippage = _bps(params.get("slippageBps"), DEFAULT_V1_SLIPPAGE_BPS)
@@ -345,7 +421,7 @@ class _JupiterApi:
                 400,
             )
         threshold = pricing.out_amount * (10_000 - slippage) // 10_000
-        body: dict[str, Any] = {
+        answer: dict[str, Any] = {
             "inputMint": str(pricing.input_mint),
             "inAmount": str(pricing.in_amount),
             "outputMint": str(pricing.output_mint),
@@ -360,12 +436,12 @@ class _JupiterApi:
             "timeTaken": round(time.perf_counter() - began, 6),
         }
         self._prune_v1(pricing.priced_at)
-        self._v1[quote_key(body)] = _V1Entry(pricing)
-        return _json(body)
+        self._v1[quote_key(answer)] = _V1Entry(pricing)
+        return _json(answer)
 
-    async def swap(self, request: Request) -> Response:
+    def swap(self, params: Mapping[str, str], raw: bytes) -> Reply:
         try:
-            body = await request.json()
+            body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             return _json({"error": "body is not JSON", "errorCode": "INVALID_REQUEST"}, 400)
         try:
@@ -406,8 +482,8 @@ class _JupiterApi:
             del self._v1[key]
 
     # ------------------------------------------------------------------ Price v3
-    async def price(self, request: Request) -> Response:
-        raw = request.query_params.get("ids", "")
+    def price(self, params: Mapping[str, str], body: bytes) -> Reply:
+        raw = params.get("ids", "")
         ids = list(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
         if not ids:
             return _json({"error": "ids is required: comma-separated mint addresses"}, 400)
@@ -535,8 +611,15 @@ def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
 
 
-def _json(body: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status)
+def _json(body: Any, status: int = 200) -> Reply:
+    return status, body
+
+
+def json_bytes(payload: Any) -> bytes:
+    """JSON as Starlette's `JSONResponse` and httpx's `json=` put it on the wire."""
+    return json.dumps(
+        payload, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode("utf-8")
 
 
 # ---------------------------------------------------------------------- serving

@@ -29,7 +29,7 @@ from solbot.clock import Clock
 from solbot.domain import CandleSeries, Timeframe, TokenInfo
 from solbot.market.candles import CandleBuilder
 from solbot.market.store import CandleStore
-from solbot.sim.jupiter_api import create_jupiter_app
+from solbot.sim.jupiter_api import InProcessJupiter, create_jupiter_app
 from solbot.sim.ledger import SimLedger, new_keypair_from_seed
 from solbot.sim.maker import MakerConfig, SimMaker
 from solbot.sim.prices import SimPrices
@@ -158,6 +158,10 @@ class SimNetwork:
 
     def jupiter_app(self) -> Starlette:
         return create_jupiter_app(self.maker)
+
+    def jupiter_in_process(self) -> InProcessJupiter:
+        """The same API for a `JupiterClient` in this process, without HTTP."""
+        return InProcessJupiter(self.maker)
 
     def history(self, symbol: str, timeframe: Timeframe, start: float, end: float) -> CandleSeries:
         """Closed candles of the price path in `[start, end)`, built as the live loop builds
