@@ -24,7 +24,12 @@ from solders.message import to_bytes_versioned
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
-from solbot.sim.jupiter_api import create_jupiter_app, quote_key, serve_jupiter
+from solbot.sim.jupiter_api import (
+    InProcessJupiter,
+    create_jupiter_app,
+    quote_key,
+    serve_jupiter,
+)
 from solbot.sim.maker import TOKEN_ACCOUNT_RENT
 
 # The quote fields Jupiter's API documents; a client that keeps only these (as Jupiter's own
@@ -393,3 +398,67 @@ async def test_over_a_real_socket_on_localhost(world: World) -> None:
     with pytest.raises(httpx.ConnectError):
         async with httpx.AsyncClient(base_url=server.url) as http:
             await http.get("/price/v3", params={"ids": JUP})
+
+
+# ---------------------------------------------------------------------- in process
+_VOLATILE = ("totalTime", "timeTaken")  # the server's own timing
+
+
+def _comparable(response: httpx.Response) -> tuple[int, Any]:
+    body = response.json()
+    if isinstance(body, dict):
+        body = {k: v for k, v in body.items() if k not in _VOLATILE}
+    return response.status_code, body
+
+
+async def test_in_process_api_answers_what_the_http_api_answers() -> None:
+    """Two identical worlds, one behind HTTP (httpx over ASGI, Starlette), one called in
+    process: every answer, errors included, is the same status and the same JSON, and the
+    swaps leave the same balances."""
+    over_http, in_process = make_world(), make_world()
+    assert over_http.maker.pubkey == in_process.maker.pubkey  # the comparison needs twins
+    direct = InProcessJupiter(in_process.maker)
+    transport = httpx.ASGITransport(app=create_jupiter_app(over_http.maker))
+    async with httpx.AsyncClient(transport=transport, base_url="http://jupiter.sim") as http:
+
+        async def both(
+            method: str, path: str, params: dict[str, str] | None = None, body: Any = None
+        ) -> dict[str, Any]:
+            a = await http.request(method, path, params=params, json=body)
+            b = await direct.request(
+                method, httpx.URL(f"http://sim{path}"), params=params, json=body
+            )
+            assert _comparable(b) == _comparable(a), (method, path)
+            assert b.headers["content-type"] == "application/json"
+            result: dict[str, Any] = b.json()
+            return result
+
+        user = str(over_http.user.pubkey())
+        await both("GET", "/price/v3", {"ids": f"{USDC},{BONK},not-a-mint"})
+        await both("GET", "/price/v3", {})
+        await both("GET", "/swap/v2/order", {"inputMint": USDC, "outputMint": BONK, "amount": "x"})
+        await both("GET", "/swap/v2/order", {"inputMint": USDC, "outputMint": BONK, "amount": "7"})
+        order = await both(
+            "GET",
+            "/swap/v2/order",
+            {"inputMint": USDC, "outputMint": BONK, "amount": str(10**9), "taker": user},
+        )
+        signed = b64(sign_own_slot(from_b64(order["transaction"]), over_http.user))
+        await both("POST", "/swap/v2/execute", body={"requestId": order["requestId"]})
+        done = await both(
+            "POST",
+            "/swap/v2/execute",
+            body={"signedTransaction": signed, "requestId": order["requestId"]},
+        )
+        assert done.get("status") == "Success", done
+        quote = await both(
+            "GET", "/swap/v1/quote", {"inputMint": USDC, "outputMint": JUP, "amount": str(10**8)}
+        )
+        quote.pop("timeTaken", None)
+        await both("POST", "/swap/v1/swap", body={"quoteResponse": quote, "userPublicKey": user})
+        await both("POST", "/swap/v1/swap", body={"quoteResponse": {}, "userPublicKey": user})
+        await both("GET", "/swap/v3/order")  # no such route: 404
+        await both("POST", "/price/v3")  # a route, but not for POST: 405
+    owner = over_http.user.pubkey()
+    assert in_process.balances(owner) == over_http.balances(owner)
+    assert in_process.balances(owner)["BONK"] > 0  # the swaps did move something
