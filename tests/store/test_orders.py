@@ -269,3 +269,53 @@ async def test_only_paper_orders_fill_at_the_quote(db: Database, clock: ManualCl
     async with db.session() as s:
         states = {o.route: o.state for o in await s.scalars(select(OrderRow))}
     assert states == {"v2": "signed", "paper": "confirmed"}
+
+
+async def test_advance_many_moves_a_group_in_one_call(db: Database, clock: ManualClock) -> None:
+    """A group's moves in one transaction: each order gets its own fields, `sent` counts an
+    attempt, and the same statements serve the next group (they are built once)."""
+    for round_ in range(2):
+        async with db.session() as s:
+            orders = Orders(s, clock)
+            rows = [await new_order(orders, f"u1:g{round_}-{i}:buy") for i in range(3)]
+        clock.advance(1)
+        quoted = [
+            (r.id, OrderState.CREATED, OrderState.QUOTED, {"quoted_out": 100 + i, "min_out": 99})
+            for i, r in enumerate(rows)
+        ]
+        signed = [
+            (r.id, OrderState.QUOTED, OrderState.SIGNED, signed_fields(2 + 3 * round_ + i))
+            for i, r in enumerate(rows)
+        ]
+        sent = [(r.id, OrderState.SIGNED, OrderState.SENT, {}) for r in rows]
+        async with db.session() as s:
+            await Orders(s, clock).advance_many([*quoted, *signed, *sent])
+        async with db.session() as s:
+            moved = [await Orders(s, clock).get(r.id) for r in rows]
+        assert [(m.state, m.quoted_out, m.attempts) for m in moved if m is not None] == [
+            ("sent", 100, 1),
+            ("sent", 101, 1),
+            ("sent", 102, 1),
+        ]
+        assert {m.updated_at for m in moved if m is not None} == {utc_from_timestamp(clock.now())}
+
+
+async def test_advance_many_fails_whole_when_one_order_moved_elsewhere(
+    db: Database, clock: ManualClock
+) -> None:
+    """In a group commit, an order not in its expected state means another worker touched it:
+    the call raises and the caller's transaction rolls back every move of the group."""
+    async with db.session() as s:
+        orders = Orders(s, clock)
+        first = await new_order(orders, "u1:h0:buy")
+        second = await new_order(orders, "u1:h1:buy")
+        assert await orders.advance(second.id, "failed", expect={"created"}, error="elsewhere")
+    moves = [
+        (o.id, OrderState.CREATED, OrderState.QUOTED, {"quoted_out": 5}) for o in (first, second)
+    ]
+    with pytest.raises(RuntimeError, match="1 of 2 orders were not created"):
+        async with db.session() as s:
+            await Orders(s, clock).advance_many(moves)
+    async with db.session() as s:
+        states = {o.idempotency_key: o.state for o in await s.scalars(select(OrderRow))}
+    assert states == {"u1:h0:buy": "created", "u1:h1:buy": "failed"}

@@ -16,6 +16,7 @@ rather than as a wrapped error at flush time. Timestamps come from the injected 
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
@@ -142,6 +143,62 @@ def _route_rules(sources: set[OrderState], target: OrderState) -> list[Any]:
     return []
 
 
+def _dialect_insert(dialect: str) -> Any:
+    """The `insert` with ON CONFLICT support of a database dialect."""
+    if dialect == "postgresql":
+        return postgresql.insert
+    if dialect == "sqlite":
+        return sqlite.insert
+    raise RuntimeError(f"unsupported database dialect {dialect!r}")
+
+
+@functools.lru_cache(maxsize=256)
+def _advance_statement(source: OrderState, target: OrderState, names: tuple[str, ...]) -> Any:
+    """The compare-and-set UPDATE of `Orders.advance_many` for one kind of move, built once:
+    building it and its cache key anew cost more than executing it (bind parameters: `b_id`,
+    `b_updated_at` and `b_<name>` for each of `names`)."""
+    table = OrderRow.__table__
+    values: dict[str, Any] = {n: bindparam(f"b_{n}", type_=table.c[n].type) for n in names}
+    values["state"] = target.value
+    values["updated_at"] = bindparam("b_updated_at", type_=table.c.updated_at.type)
+    if target is OrderState.SENT:
+        values["attempts"] = table.c.attempts + 1
+    return (
+        update(table)
+        .where(
+            table.c.id == bindparam("b_id"),
+            table.c.state == source.value,
+            *_route_rules({source}, target),
+        )
+        .values(**values)
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _create_orders_statement(dialect: str) -> Any:
+    """`Orders.create_many`'s INSERT ... ON CONFLICT DO NOTHING, built once per dialect (Core,
+    not the ORM's bulk insert: the rows are plain dictionaries already checked)."""
+    return _dialect_insert(dialect)(OrderRow.__table__).on_conflict_do_nothing(
+        index_elements=["idempotency_key"]
+    )
+
+
+_ORDERS_BY_KEYS = (
+    select(OrderRow)
+    .where(OrderRow.idempotency_key.in_(bindparam("keys", expanding=True)))
+    .execution_options(populate_existing=True)
+)
+
+_COUNT_IN_STATE = (
+    select(func.count())
+    .select_from(OrderRow.__table__)
+    .where(
+        OrderRow.__table__.c.id.in_(bindparam("ids", expanding=True)),
+        OrderRow.__table__.c.state == bindparam("state"),
+    )
+)
+
+
 class Repository:
     """Base of the repositories: one session (one transaction) and the clock for timestamps."""
 
@@ -154,12 +211,7 @@ class Repository:
 
     def _insert(self, entity: type[Any]) -> Any:
         """INSERT with ON CONFLICT support, in the dialect of the session's database."""
-        dialect = self.session.get_bind().dialect.name
-        if dialect == "postgresql":
-            return postgresql.insert(entity)
-        if dialect == "sqlite":
-            return sqlite.insert(entity)
-        raise RuntimeError(f"unsupported database dialect {dialect!r}")
+        return _dialect_insert(self.session.get_bind().dialect.name)(entity)
 
 
 class Orders(Repository):
@@ -283,17 +335,12 @@ class Orders(Repository):
             )
         # One compiled statement, executed for every row (a VALUES list of hundreds of rows
         # would be compiled anew for each size).
-        stmt = self._insert(OrderRow).on_conflict_do_nothing(index_elements=["idempotency_key"])
-        await self.session.execute(stmt, rows)
+        dialect = self.session.get_bind().dialect.name
+        await self.session.execute(_create_orders_statement(dialect), rows)
         found: dict[str, OrderRow] = {}
         keys = [r["idempotency_key"] for r in rows]
         for chunk_keys in _chunks(keys, _ROWS_PER_STATEMENT):
-            stmt = (
-                select(OrderRow)
-                .where(OrderRow.idempotency_key.in_(chunk_keys))
-                .execution_options(populate_existing=True)
-            )
-            for row in await self.session.scalars(stmt):
+            for row in await self.session.scalars(_ORDERS_BY_KEYS, {"keys": chunk_keys}):
                 found[row.idempotency_key] = row
         out = []
         for values in rows:
@@ -330,35 +377,27 @@ class Orders(Repository):
             groups.setdefault((source, target, names), []).append(
                 {"b_id": order_id, **{f"b_{n}": values[n] for n in names}}
             )
-        table = OrderRow.__table__
         now = self._now()
+        exact = self.session.get_bind().dialect.supports_sane_multi_rowcount
         for (source, target, names), params in groups.items():
-            values: dict[str, Any] = {n: bindparam(f"b_{n}", type_=table.c[n].type) for n in names}
-            values["state"] = target.value
-            values["updated_at"] = now
-            if target is OrderState.SENT:
-                values["attempts"] = table.c.attempts + 1
-            stmt = (
-                update(table)
-                .where(
-                    table.c.id == bindparam("b_id"),
-                    table.c.state == source.value,
-                    *_route_rules({source}, target),
-                )
-                .values(**values)
+            for p in params:
+                p["b_updated_at"] = now
+            result = cast(
+                CursorResult[Any],
+                await self.session.execute(_advance_statement(source, target, names), params),
             )
-            await self.session.execute(stmt, params)
             ids = [p["b_id"] for p in params]
-            moved = 0
-            for chunk in _chunks(ids, _ROWS_PER_STATEMENT):
-                moved += int(
-                    await self.session.scalar(
-                        select(func.count())
-                        .select_from(table)
-                        .where(table.c.id.in_(chunk), table.c.state == target.value)
+            if exact:  # SQLite: executemany sums the rows each UPDATE changed
+                moved = result.rowcount
+            else:  # asyncpg reports no rowcount for executemany: count what moved
+                moved = 0
+                for chunk in _chunks(ids, _ROWS_PER_STATEMENT):
+                    moved += int(
+                        await self.session.scalar(
+                            _COUNT_IN_STATE, {"ids": chunk, "state": target.value}
+                        )
+                        or 0
                     )
-                    or 0
-                )
             if moved != len(ids):
                 raise RuntimeError(
                     f"{len(ids) - moved} of {len(ids)} orders were not {source} when moving them "
