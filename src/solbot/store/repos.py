@@ -189,6 +189,33 @@ _ORDERS_BY_KEYS = (
     .execution_options(populate_existing=True)
 )
 
+_ORDER_BY_ID = (
+    select(OrderRow).where(OrderRow.id == bindparam("id")).execution_options(populate_existing=True)
+)
+_POSITION_BY_ID = (
+    select(PositionRow)
+    .where(PositionRow.id == bindparam("id"))
+    .execution_options(populate_existing=True)
+)
+
+
+def _close_position_statement() -> Any:
+    """`Positions.close`'s compare-and-set, in Core: no ORM object needs refreshing (the one
+    caller reads only the id and the cost of the position it loaded)."""
+    table = PositionRow.__table__
+    names = ("exit_price", "proceeds", "pnl", "exit_time", "exit_reason")
+    return (
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.status == PositionStatus.OPEN.value)
+        .values(
+            status=PositionStatus.CLOSED.value,
+            **{n: bindparam(f"b_{n}", type_=table.c[n].type) for n in names},
+        )
+    )
+
+
+_CLOSE_POSITION = _close_position_statement()
+
 _COUNT_IN_STATE = (
     select(func.count())
     .select_from(OrderRow.__table__)
@@ -405,7 +432,7 @@ class Orders(Repository):
                 )
 
     async def get(self, order_id: str) -> OrderRow | None:
-        return await self._one(OrderRow.id == order_id)
+        return (await self.session.scalars(_ORDER_BY_ID, {"id": order_id})).one_or_none()
 
     async def by_key(self, idempotency_key: str) -> OrderRow | None:
         return await self._one(OrderRow.idempotency_key == idempotency_key)
@@ -545,7 +572,7 @@ class Positions(Repository):
         return row
 
     async def get(self, position_id: str) -> PositionRow | None:
-        return await self._one(PositionRow.id == position_id)
+        return (await self.session.scalars(_POSITION_BY_ID, {"id": position_id})).one_or_none()
 
     async def open_for(self, user_id: str, token: str) -> PositionRow | None:
         return await self._one(
@@ -579,16 +606,10 @@ class Positions(Repository):
             PositionRow.__table__,
             {"exit_price": exit_price, "proceeds": proceeds, "pnl": pnl},
         )
-        return await self._update_where(
-            PositionRow.id == position_id,
-            PositionRow.status == PositionStatus.OPEN.value,
-            values={
-                **values,
-                "status": PositionStatus.CLOSED.value,
-                "exit_time": self._now(),
-                "exit_reason": reason,
-            },
-        )
+        params = {f"b_{name}": value for name, value in values.items()}
+        params.update(b_id=position_id, b_exit_time=self._now(), b_exit_reason=reason)
+        result = cast(CursorResult[Any], await self.session.execute(_CLOSE_POSITION, params))
+        return result.rowcount == 1
 
     async def update_highest(self, position_id: str, price: Decimal) -> bool:
         """Raise an open position's highest price to `price` if it is higher; True if raised.
