@@ -268,6 +268,41 @@ def report_signature() -> float:
     return sign
 
 
+def ticks(
+    count: int, repeats: int, route: Route, *, local: bool, warm: bool, venue: str
+) -> list[TickFigures]:
+    """`repeats` measured ticks of `count` entries, each on a fresh world."""
+    runs = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as folder:
+            figures = asyncio.run(
+                one_tick(count, route, Path(folder), local_sqlite=local, warm=warm, venue=venue)
+            )
+        if figures.confirmed != count:
+            raise SystemExit(f"only {figures.confirmed} of {count} orders confirmed")
+        runs.append(figures)
+    return runs
+
+
+def report_marginal(tokens: int, repeats: int, sign: float) -> None:
+    """What one more order in a tick costs the bot: the slope of its own time (warm, v2)
+    between ticks of `tokens / 2` and `2 * tokens` entries. The rest of a tick's own time
+    does not grow with its orders (price poll, candle closes, one commit per journal step)."""
+    small, large = max(1, tokens // 2), 2 * tokens
+    own = {}
+    for count in (small, large):
+        runs = ticks(count, repeats, Route.V2, local=True, warm=True, venue="in-process")
+        own[count] = statistics.median(r.seconds - r.outside for r in runs)
+    slope = (own[large] - own[small]) / (large - small)
+    fixed = own[small] - slope * small
+    print(
+        f"route v2 (warm), per order added to a tick (own time {own[small] * 1e3:.1f} ms with "
+        f"{small} entries, {own[large] * 1e3:.1f} ms with {large}): {slope * 1e3:.2f} ms = "
+        f"{slope / sign:.0f} signatures; the rest, {fixed * 1e3:.1f} ms a tick, does not grow "
+        "with the orders"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tokens", type=int, default=20)
@@ -284,17 +319,7 @@ def main() -> None:
         (Route.V1, True, True, "in-process"),
     ]
     for route, local, warm, venue in variants:
-        runs = []
-        for _ in range(args.repeats):
-            with tempfile.TemporaryDirectory() as folder:
-                figures = asyncio.run(
-                    one_tick(
-                        args.tokens, route, Path(folder), local_sqlite=local, warm=warm, venue=venue
-                    )
-                )
-            if figures.confirmed != args.tokens:
-                raise SystemExit(f"only {figures.confirmed} of {args.tokens} orders confirmed")
-            runs.append(figures)
+        runs = ticks(args.tokens, args.repeats, route, local=local, warm=warm, venue=venue)
         tick = statistics.median(r.seconds for r in runs)
         own = statistics.median((r.seconds - r.outside) / args.tokens for r in runs)
         per_order = tick / args.tokens
@@ -306,6 +331,7 @@ def main() -> None:
             f"bot's own (outside the venue and the chain) {own * 1e3:.2f} ms = "
             f"{own / sign:.0f} signatures (target < 20)"
         )
+    report_marginal(args.tokens, args.repeats, sign)
 
 
 if __name__ == "__main__":
