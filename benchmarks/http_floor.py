@@ -3,15 +3,20 @@ process before any venue work, measured beside one ed25519 signature.
 
 Every order makes two requests (`/swap/v2/order`, `/swap/v2/execute`), so with 10,000 users on
 one candle this floor alone is 20,000 requests on the bot's one interpreter thread. Three ways
-to answer the same request (an order's query string, a small JSON answer):
+to answer the same request (an order's query string, a small JSON answer), and the way the
+embedded sim now avoids them:
 
 - `httpx, no server`: the real `httpx.AsyncClient` with `httpx.MockTransport`, whose handler
   answers at once: the client library's own cost (request building, URL parsing, cookies,
   response decoding) and nothing else;
 - `httpx + ASGI + Starlette`: the same client through `httpx.ASGITransport` to a one-route
-  Starlette app, the way the embedded sim's venue is reached (venue work excluded);
+  Starlette app, the way the embedded sim's venue was reached before it moved in process;
 - `JupiterClient.order`: the bot's client on top of the first (parameters, retries and rate
-  limiter, JSON with `Decimal`, the answer's validation), against a fixed valid answer.
+  limiter, JSON with `Decimal`, the answer's validation), against a fixed valid answer;
+- `JupiterClient.order, in process`: the same client over what the embedded sim now passes it
+  instead of an HTTP client (`InProcessJupiter`: the answer's JSON bytes in an
+  `httpx.Response`, no request, no transport), with the venue's handler replaced by the fixed
+  answer.
 
 Medians of `--repeats` interleaved rounds of `--requests` each.
 
@@ -34,6 +39,7 @@ from starlette.routing import Route
 
 from solbot.clock import ManualClock
 from solbot.execution.jupiter import JupiterClient
+from solbot.sim.jupiter_api import json_bytes
 from tick import report_signature  # the same unit as the tick benchmark
 
 USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
@@ -65,6 +71,14 @@ async def _endpoint(request: Request) -> JSONResponse:
     return JSONResponse(ANSWER)
 
 
+class _InProcess:
+    """`InProcessJupiter` with its handler's work taken out: the encoding and the response."""
+
+    async def request(self, method: str, url: httpx.URL, **_: object) -> httpx.Response:
+        headers = (("content-type", "application/json"),)
+        return httpx.Response(200, content=json_bytes(ANSWER), headers=headers)
+
+
 async def _rounds(
     calls: dict[str, Callable[[], Awaitable[object]]], requests: int, repeats: int
 ) -> dict[str, float]:
@@ -89,11 +103,15 @@ async def measure(requests: int, repeats: int) -> dict[str, float]:
         base_url="http://venue",
         requests_per_second=1e9,
     )
+    in_process = JupiterClient(
+        _InProcess(), ManualClock(0.0), base_url="http://venue", requests_per_second=1e9
+    )
     url = "http://venue/swap/v2/order"
     calls: dict[str, Callable[[], Awaitable[object]]] = {
         "httpx, no server": lambda: bare.get(url, params=PARAMS),
         "httpx + ASGI + Starlette": lambda: asgi.get(url, params=PARAMS),
         "JupiterClient.order": lambda: jupiter.order(USDC, SOL, 100_000_000),
+        "JupiterClient.order, in process": lambda: in_process.order(USDC, SOL, 100_000_000),
     }
     try:
         return await _rounds(calls, requests, repeats)
@@ -111,7 +129,7 @@ def main() -> None:
     for name, seconds in asyncio.run(measure(args.requests, args.repeats)).items():
         fanout = seconds * 2 * 10_000
         print(
-            f"{name:26s} {seconds * 1e6:6.0f} µs a request = {seconds / sign:4.1f} signatures; "
+            f"{name:33s} {seconds * 1e6:6.0f} µs a request = {seconds / sign:4.1f} signatures; "
             f"two per order × 10,000 users: {fanout:5.1f} s"
         )
 
