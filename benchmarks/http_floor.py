@@ -39,7 +39,7 @@ from starlette.routing import Route
 
 from solbot.clock import ManualClock
 from solbot.execution.jupiter import JupiterClient
-from solbot.sim.jupiter_api import json_bytes
+from solbot.sim.jupiter_api import json_response
 from tick import report_signature  # the same unit as the tick benchmark
 
 USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
@@ -75,8 +75,7 @@ class _InProcess:
     """`InProcessJupiter` with its handler's work taken out: the encoding and the response."""
 
     async def request(self, method: str, url: httpx.URL, **_: object) -> httpx.Response:
-        headers = (("content-type", "application/json"),)
-        return httpx.Response(200, content=json_bytes(ANSWER), headers=headers)
+        return json_response(200, ANSWER)
 
 
 async def _rounds(

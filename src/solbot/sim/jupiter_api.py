@@ -111,6 +111,7 @@ __all__ = [
     "JupiterServer",
     "create_jupiter_app",
     "json_bytes",
+    "json_response",
     "quote_key",
     "serve_jupiter",
 ]
@@ -232,7 +233,7 @@ class InProcessJupiter:
             status, payload = 405, {"error": "Method Not Allowed"}
         else:
             status, payload = 404, {"error": "Not Found"}
-        return httpx.Response(status, content=json_bytes(payload), headers=_JSON_HEADERS)
+        return json_response(status, payload)
 
 
 class JupiterApi:
@@ -613,6 +614,11 @@ def _b64(raw: bytes) -> str:
 
 def _json(body: Any, status: int = 200) -> Reply:
     return status, body
+
+
+def json_response(status: int, payload: Any) -> httpx.Response:
+    """The `httpx.Response` an HTTP client would have read for this answer."""
+    return httpx.Response(status, content=json_bytes(payload), headers=_JSON_HEADERS)
 
 
 def json_bytes(payload: Any) -> bytes:
