@@ -404,10 +404,10 @@ class Executor:
         filled_in: int,
         filled_out: int,
         *,
-        grouped: bool = False,
+        new_positions: list[dict[str, Any]] | None = None,
     ) -> tuple[str, dict[str, Any]]:
-        """Open or close the order's position; the id and the trade to record for it. In a
-        group (`grouped`) a new position is only added to the session (the group flushes them
+        """Open or close the order's position; the id and the trade to record for it. A group
+        passes `new_positions`: a new position's row is appended there (the group inserts them
         together) rather than inserted in a savepoint of its own."""
         positions = Positions(s, self.clock)
         if Purpose(order.purpose) is Purpose.ENTRY:
@@ -416,7 +416,7 @@ class Executor:
             base = price / (1 + Decimal(order.fee_bps or 0) / 10_000)
             stop = base * (1 - order.stop_frac) if order.stop_frac else None
             target = base * (1 + order.target_frac) if order.target_frac else None
-            position = await positions.open(
+            values = positions.new_values(
                 user_id=order.user_id,
                 token=order.token,
                 mint=order.output_mint,
@@ -426,8 +426,12 @@ class Executor:
                 stop_loss=stop,
                 take_profit=target,
                 trailing_stop_pct=self.trailing_stop_pct,
-                savepoint=not grouped,
             )
+            if new_positions is None:
+                await positions.insert(values)
+            else:
+                new_positions.append(values)
+            position_id = str(values["id"])
             side, quantity, quote_amount, pnl = Side.BUY, filled_out, filled_in, None
         else:
             if order.position_id is None:
@@ -444,11 +448,12 @@ class Executor:
                 pnl=pnl,
                 exit_reason=order.exit_reason or "signal",
             )
+            position_id = position.id
             side, quantity, quote_amount = Side.SELL, filled_in, filled_out
         trade = {
             "user_id": order.user_id,
             "order_id": order.id,
-            "position_id": position.id,
+            "position_id": position_id,
             "token": order.token,
             "side": side,
             "price": price,
@@ -458,7 +463,7 @@ class Executor:
             "pnl": pnl,
             "signature": order.signature,
         }
-        return position.id, trade
+        return position_id, trade
 
     def _units(self, mint: str, atoms: int) -> Decimal:
         return Decimal(atoms).scaleb(-self.decimals[mint])

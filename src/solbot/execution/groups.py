@@ -39,7 +39,13 @@ from solbot.chain.port import SendError, SignatureStatus, holdings
 from solbot.execution.executor import Executor, Outcome, SwapIntent, _outcome
 from solbot.execution.jupiter import BadResponseError, VenueError
 from solbot.execution.signing import Signer, SigningError, sign_own_slot, signer_index
-from solbot.store.repos import InsufficientPaperFundsError, Orders, PaperBalances, Trades
+from solbot.store.repos import (
+    InsufficientPaperFundsError,
+    Orders,
+    PaperBalances,
+    Positions,
+    Trades,
+)
 from solbot.store.states import OrderState, Route
 from solbot.store.tables import OrderRow
 
@@ -340,9 +346,10 @@ class GroupExecutor:
         moves = []
         async with ex.db.session() as s:
             trades = []
+            new_positions: list[dict[str, Any]] = []
             for order, filled_out in fills:
                 position_id, trade = await ex._book_position(
-                    s, order.row, order.row.amount_in, filled_out, grouped=True
+                    s, order.row, order.row.amount_in, filled_out, new_positions=new_positions
                 )
                 trades.append(trade)
                 fields = {
@@ -351,11 +358,8 @@ class GroupExecutor:
                     "position_id": position_id,
                 }
                 moves.append((order.row.id, OrderState.SENT, OrderState.CONFIRMED, fields))
-            await s.flush()  # the positions, before anything refers to them
-            book = Trades(s, ex.clock)
-            for trade in trades:
-                book.add_new(**trade)
-            await s.flush()
+            await Positions(s, ex.clock).open_many(new_positions)  # before the trades name them
+            await Trades(s, ex.clock).add_many(trades)
             for order, error in failures:
                 moves.append((order.row.id, OrderState.SENT, OrderState.FAILED, {"error": error}))
             await Orders(s, ex.clock).advance_many(moves)

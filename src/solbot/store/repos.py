@@ -23,7 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, func, or_, select, update
+from sqlalchemy import CursorResult, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -192,6 +192,9 @@ _ORDERS_BY_KEYS = (
 _ORDER_BY_ID = (
     select(OrderRow).where(OrderRow.id == bindparam("id")).execution_options(populate_existing=True)
 )
+# Core inserts of checked row dictionaries (group settlement): no ORM unit of work to run.
+_INSERT_POSITIONS = insert(PositionRow.__table__)
+_INSERT_TRADES = insert(TradeRow.__table__)
 _POSITION_BY_ID = (
     select(PositionRow)
     .where(PositionRow.id == bindparam("id"))
@@ -513,7 +516,7 @@ class Orders(Repository):
 class Positions(Repository):
     """Open and closed positions; at most one open per user and token."""
 
-    async def open(
+    def new_values(
         self,
         *,
         user_id: str,
@@ -525,15 +528,9 @@ class Positions(Repository):
         stop_loss: Decimal | None = None,
         take_profit: Decimal | None = None,
         trailing_stop_pct: Decimal | None = None,
-        savepoint: bool = True,
-    ) -> PositionRow:
-        """Record a new open position (its highest price starts at the entry price).
-
-        Raises `PositionAlreadyOpenError` if the user holds this token already; the insert runs in a
-        savepoint, so the surrounding transaction stays usable after that error. Without
-        `savepoint` the row is only added to the session (a group flushes many in one
-        statement), and a duplicate fails the caller's whole transaction at the flush.
-        """
+    ) -> dict[str, Any]:
+        """A new open position's row, checked (its highest price starts at the entry price),
+        for `open` or, many at once, `open_many`."""
         values = _checked(
             PositionRow.__table__,
             {
@@ -549,27 +546,42 @@ class Positions(Repository):
             raise ValueError("an open position needs a quantity above 0")
         if values["entry_price"] <= 0:
             raise ValueError(f"entry price must be above 0, got {values['entry_price']}")
-        row = PositionRow(
-            id=str(uuid.uuid4()),
-            user_id=user_id,
-            token=token,
-            mint=mint,
-            status=PositionStatus.OPEN.value,
-            entry_time=self._now(),
-            highest_price=values["entry_price"],
+        return {
+            "id": str(uuid.uuid4()),
+            "user_id": user_id,
+            "token": token,
+            "mint": mint,
+            "status": PositionStatus.OPEN.value,
+            "entry_time": self._now(),
+            "highest_price": values["entry_price"],
             **values,
-        )
-        if not savepoint:
-            self.session.add(row)
-            return row
+        }
+
+    async def open(self, **fields: Any) -> PositionRow:
+        """Record a new open position (`new_values` names the fields); see `insert`."""
+        return await self.insert(self.new_values(**fields))
+
+    async def insert(self, values: dict[str, Any]) -> PositionRow:
+        """Insert a row made by `new_values`.
+
+        Raises `PositionAlreadyOpenError` if the user holds this token already; the insert runs in a
+        savepoint, so the surrounding transaction stays usable after that error.
+        """
+        row = PositionRow(**values)
         try:
             async with self.session.begin_nested():
                 self.session.add(row)
         except IntegrityError:
-            if await self.open_for(user_id, token) is not None:
-                raise PositionAlreadyOpenError(user_id, token) from None
+            if await self.open_for(row.user_id, row.token) is not None:
+                raise PositionAlreadyOpenError(row.user_id, row.token) from None
             raise
         return row
+
+    async def open_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert rows made by `new_values` in one statement (a group's fills). No savepoint:
+        a position already open fails the caller's whole transaction."""
+        if rows:
+            await self.session.execute(_INSERT_POSITIONS, list(rows))
 
     async def get(self, position_id: str) -> PositionRow | None:
         return (await self.session.scalars(_POSITION_BY_ID, {"id": position_id})).one_or_none()
@@ -702,21 +714,23 @@ class Trades(Repository):
             raise RuntimeError(f"trade of order {order_id} neither inserted nor found")
         return row
 
-    def add_new(self, **values: Any) -> TradeRow:
-        """A fill of an order that cannot have one yet (it is being confirmed in this
-        transaction): only added to the session, for a group to flush many at once."""
-        checked = _checked(
-            TradeRow.__table__,
-            {
-                **values,
-                "id": str(uuid.uuid4()),
-                "side": Side(values["side"]).value,
-                "timestamp": self._now(),
-            },
-        )
-        row = TradeRow(**checked)
-        self.session.add(row)
-        return row
+    async def add_many(self, fills: Sequence[dict[str, Any]]) -> None:
+        """Fills of orders that cannot have one yet (they are being confirmed in this
+        transaction), in one statement: `record`'s fields without the conflict check."""
+        rows = [
+            _checked(
+                TradeRow.__table__,
+                {
+                    **fill,
+                    "id": str(uuid.uuid4()),
+                    "side": Side(fill["side"]).value,
+                    "timestamp": self._now(),
+                },
+            )
+            for fill in fills
+        ]
+        if rows:
+            await self.session.execute(_INSERT_TRADES, rows)
 
     async def for_order(self, order_id: str) -> TradeRow | None:
         stmt = (
