@@ -3,6 +3,7 @@ are atomic swaps in Jupiter's two layouts, and settlement moves balances exactly
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import pytest
@@ -191,12 +192,12 @@ def test_v1_swap_signed_by_the_user_lands_and_moves_balances_exactly(world: Worl
     assert landed.fee == 10_000
 
 
-def test_v2_execute_settles_exactly_and_only_once(world: World) -> None:
+async def test_v2_execute_settles_exactly_and_only_once(world: World) -> None:
     user = world.user.pubkey()
     quote = world.maker.quote(JUP, SOL, 500 * 10**6, user, "v2")
     before_user, before_maker = world.balances(user), world.balances(world.maker.pubkey)
     signed = sign_own_slot(quote.transaction, world.user)
-    outcome = world.maker.execute(quote.request_id, signed)
+    outcome = await world.maker.execute(quote.request_id, signed)
     assert outcome.ok
     assert outcome.code == 0
     assert outcome.signature is not None
@@ -208,47 +209,69 @@ def test_v2_execute_settles_exactly_and_only_once(world: World) -> None:
     assert after_maker["lamports"] - before_maker["lamports"] == -out - 10_000
     assert after_maker["JUP"] - before_maker["JUP"] == 500 * 10**6
     # Executing again answers the same outcome and moves nothing.
-    assert world.maker.execute(quote.request_id, signed) == outcome
+    assert (await world.maker.execute(quote.request_id, signed)) == outcome
     assert world.balances(user) == after_user
 
 
-def test_v2_refuses_expired_unsigned_forged_and_modified(world: World) -> None:
+async def test_v2_executes_posted_twice_at_once_land_once(world: World) -> None:
+    """The second post arrives while the first is on the SBF thread: it waits for, and
+    answers, the first one's outcome."""
+    user = world.user.pubkey()
+    quote = world.maker.quote(JUP, SOL, 500 * 10**6, user, "v2")
+    before = world.balances(user)
+    signed = sign_own_slot(quote.transaction, world.user)
+    first, second = await asyncio.gather(
+        world.maker.execute(quote.request_id, signed),
+        world.maker.execute(quote.request_id, signed),
+    )
+    assert first.ok
+    assert second == first
+    assert world.balances(user)["JUP"] - before["JUP"] == -500 * 10**6
+
+
+async def test_v2_refuses_expired_unsigned_forged_and_modified(world: World) -> None:
     user = world.user.pubkey()
     quote = world.maker.quote(USDC, JUP, 50 * 10**6, user, "v2")
     before = world.balances(user)
-    unsigned = world.maker.execute(quote.request_id, quote.transaction)
+    unsigned = await world.maker.execute(quote.request_id, quote.transaction)
     assert (unsigned.status, unsigned.code) == ("Failed", -1003)
     forged = sign_own_slot_as(quote.transaction, new_keypair_from_seed(b"mallory"), 1)
-    assert world.maker.execute(quote.request_id, forged).code == -1003
+    assert (await world.maker.execute(quote.request_id, forged)).code == -1003
     other = world.maker.quote(USDC, JUP, 51 * 10**6, user, "v2")
     with pytest.raises(MessageMismatchError):
-        world.maker.execute(quote.request_id, sign_own_slot(other.transaction, world.user))
+        await world.maker.execute(quote.request_id, sign_own_slot(other.transaction, world.user))
     with pytest.raises(OrderNotFoundError):
-        world.maker.execute("no-such-request", sign_own_slot(quote.transaction, world.user))
+        await world.maker.execute("no-such-request", sign_own_slot(quote.transaction, world.user))
     world.advance(30.5)
-    expired = world.maker.execute(quote.request_id, sign_own_slot(quote.transaction, world.user))
+    expired = await world.maker.execute(
+        quote.request_id, sign_own_slot(quote.transaction, world.user)
+    )
     assert (expired.status, expired.code, expired.signature) == ("Failed", -2003, None)
     assert world.balances(user) == before
     # After the quote's memory runs out the request id is gone.
     world.advance(200.0)
     with pytest.raises(OrderNotFoundError):
-        world.maker.execute(quote.request_id, sign_own_slot(quote.transaction, world.user))
+        await world.maker.execute(quote.request_id, sign_own_slot(quote.transaction, world.user))
 
 
-def test_v2_within_ttl_after_a_bad_signature_still_executes(world: World) -> None:
+async def test_v2_within_ttl_after_a_bad_signature_still_executes(world: World) -> None:
     quote = world.maker.quote(USDC, JUP, 50 * 10**6, world.user.pubkey(), "v2")
-    assert world.maker.execute(quote.request_id, quote.transaction).code == -1003
+    assert (await world.maker.execute(quote.request_id, quote.transaction)).code == -1003
     world.advance(29.0)
-    outcome = world.maker.execute(quote.request_id, sign_own_slot(quote.transaction, world.user))
+    outcome = await world.maker.execute(
+        quote.request_id, sign_own_slot(quote.transaction, world.user)
+    )
     assert outcome.ok
 
 
-def test_a_swap_the_user_cannot_pay_lands_and_fails_with_the_program_error(
+async def test_a_swap_the_user_cannot_pay_lands_and_fails_with_the_program_error(
     world: World,
 ) -> None:
     quote = world.maker.quote(JUP, USDC, USER_JUP + 1, world.user.pubkey(), "v2")
     maker_before = world.ledger.balance(world.maker.pubkey)
-    outcome = world.maker.execute(quote.request_id, sign_own_slot(quote.transaction, world.user))
+    outcome = await world.maker.execute(
+        quote.request_id, sign_own_slot(quote.transaction, world.user)
+    )
     assert outcome.status == "Failed"
     assert outcome.signature is not None
     assert outcome.slot == world.ledger.slot
@@ -262,10 +285,12 @@ def test_a_swap_the_user_cannot_pay_lands_and_fails_with_the_program_error(
     assert world.ledger.token_balance(world.user.pubkey(), Pubkey.from_string(JUP)) == USER_JUP
 
 
-def test_a_swap_from_an_account_that_does_not_exist_is_rejected() -> None:
+async def test_a_swap_from_an_account_that_does_not_exist_is_rejected() -> None:
     world = make_world(user_jup=False)
     quote = world.maker.quote(JUP, USDC, 10**6, world.user.pubkey(), "v2")
-    outcome = world.maker.execute(quote.request_id, sign_own_slot(quote.transaction, world.user))
+    outcome = await world.maker.execute(
+        quote.request_id, sign_own_slot(quote.transaction, world.user)
+    )
     assert outcome.status == "Failed"
     assert outcome.code == -2004
     assert outcome.signature is not None

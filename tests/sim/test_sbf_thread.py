@@ -14,12 +14,12 @@ def numpy_floats_are_sane() -> bool:
     )
 
 
-def test_spl_swaps_leave_numpy_arithmetic_alone():
+async def test_spl_swaps_leave_numpy_arithmetic_alone():
     world = make_world()
     assert numpy_floats_are_sane()
     for _ in range(3):
         quote = world.maker.quote(USDC, BONK, 100 * 10**6, world.user.pubkey(), "v2")
-        outcome = world.maker.execute(
+        outcome = await world.maker.execute(
             quote.request_id, sign_own_slot(quote.transaction, world.user)
         )
         assert outcome.ok

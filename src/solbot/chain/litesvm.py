@@ -51,7 +51,7 @@ class LiteSvmChain:
 
     async def send(self, tx: VersionedTransaction) -> Signature:
         try:
-            outcome = self._sync().send(tx)
+            outcome = await self._sync().send_async(tx)
         except RejectedError as exc:
             raise SendError(exc.reason, exc.logs) from None
         return outcome.signature

@@ -131,7 +131,7 @@ ROUTES: Mapping[tuple[str, str], str] = {
 }
 _JSON_HEADERS = (("content-type", "application/json"),)
 Reply = tuple[int, Any]  # HTTP status, JSON payload
-Handler = Callable[[Mapping[str, str], bytes], Reply]
+Handler = Callable[[Mapping[str, str], bytes], Awaitable[Reply]]
 _KEY_FIELDS = (
     "inputMint",
     "inAmount",
@@ -179,7 +179,7 @@ def create_jupiter_app(maker: SimMaker) -> Starlette:
     def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def answer(request: Request) -> Response:
             body = await request.body() if request.method == "POST" else b""
-            status, payload = handler(request.query_params, body)
+            status, payload = await handler(request.query_params, body)
             return Response(json_bytes(payload), status, media_type="application/json")
 
         return answer
@@ -228,7 +228,7 @@ class InProcessJupiter:
         handler = self.api.handler(method, path)
         if handler is not None:
             body = b"" if json is None else json_bytes(json)
-            status, payload = handler(params or {}, body)
+            status, payload = await handler(params or {}, body)
         elif any(path == known for _, known in ROUTES):
             status, payload = 405, {"error": "Method Not Allowed"}
         else:
@@ -237,7 +237,7 @@ class InProcessJupiter:
 
 
 class JupiterApi:
-    """The five endpoints as plain functions of (query, body) -> (status, JSON payload), so the
+    """The five endpoints as coroutines of (query, body) -> (status, JSON payload), so the
     HTTP server and `InProcessJupiter` serve the very same answers."""
 
     def __init__(self, maker: SimMaker) -> None:
@@ -253,7 +253,7 @@ class JupiterApi:
         return self._handlers.get((method, path))
 
     # ------------------------------------------------------------------ Swap v2
-    def order(self, params: Mapping[str, str], body: bytes) -> Reply:
+    async def order(self, params: Mapping[str, str], body: bytes) -> Reply:
         began = time.perf_counter()
         try:
             input_mint, output_mint, amount = _swap_params(params)
@@ -347,7 +347,7 @@ class JupiterApi:
         digest = hashlib.sha256(seed.encode()).hexdigest()
         return _uuid(digest[:32]), _uuid(digest[32:])
 
-    def execute(self, params: Mapping[str, str], raw: bytes) -> Reply:
+    async def execute(self, params: Mapping[str, str], raw: bytes) -> Reply:
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -367,7 +367,7 @@ class JupiterApi:
         except (binascii.Error, ValueError):
             return _json({"code": -2, "error": "Invalid signed transaction"}, 400)
         try:
-            outcome = self.maker.execute(request_id, signed)
+            outcome = await self.maker.execute(request_id, signed)
         except OrderNotFoundError as exc:
             return _json({"code": -1, "error": str(exc)}, 400)
         except InvalidTransactionError as exc:
@@ -404,7 +404,7 @@ class JupiterApi:
         return _json(answer)
 
     # ------------------------------------------------------------------ legacy Swap v1
-    def quote(self, params: Mapping[str, str], body: bytes) -> Reply:
+    async def quote(self, params: Mapping[str, str], body: bytes) -> Reply:
         began = time.perf_counter()
         try:
             input_mint, output_mint, amount = _swap_params(params)
@@ -440,7 +440,7 @@ class JupiterApi:
         self._v1[quote_key(answer)] = _V1Entry(pricing)
         return _json(answer)
 
-    def swap(self, params: Mapping[str, str], raw: bytes) -> Reply:
+    async def swap(self, params: Mapping[str, str], raw: bytes) -> Reply:
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -483,7 +483,7 @@ class JupiterApi:
             del self._v1[key]
 
     # ------------------------------------------------------------------ Price v3
-    def price(self, params: Mapping[str, str], body: bytes) -> Reply:
+    async def price(self, params: Mapping[str, str], body: bytes) -> Reply:
         raw = params.get("ids", "")
         ids = list(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
         if not ids:

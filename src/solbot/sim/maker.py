@@ -38,6 +38,7 @@ from its balances is refused as no route.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import re
@@ -240,6 +241,7 @@ class ExecuteOutcome:
 class _Order:
     quote: Quote
     outcome: ExecuteOutcome | None = field(default=None)
+    landing: asyncio.Future[ExecuteOutcome] | None = field(default=None)  # being executed
 
 
 class SimMaker:
@@ -456,12 +458,12 @@ class SimMaker:
             raise OrderNotFoundError("Order not found, it might have expired")
         return entry.quote
 
-    def execute(self, request_id: str, signed: VersionedTransaction) -> ExecuteOutcome:
+    async def execute(self, request_id: str, signed: VersionedTransaction) -> ExecuteOutcome:
         """Settle a v2 order: check the taker's signature, add the maker's, send it.
 
         Raises for what Jupiter answers with HTTP 400 (unknown request, unreadable transaction,
         changed message); returns a "Failed" outcome for the rest. A request that was already
-        executed answers its first outcome again, whatever is posted.
+        executed, or is being executed, answers its first outcome, whatever is posted.
         """
         now = self.sync()
         self._prune(now)
@@ -470,6 +472,8 @@ class SimMaker:
             raise OrderNotFoundError("Order not found, it might have expired")
         if entry.outcome is not None:
             return entry.outcome
+        if entry.landing is not None:
+            return await asyncio.shield(entry.landing)
         quote = entry.quote
         issued = quote.transaction.message
         expected = to_bytes_versioned(issued)
@@ -491,8 +495,13 @@ class SimMaker:
         signatures = list(signed.signatures)
         signatures[signer_index(issued, self.pubkey)] = self._keypair.sign_message(expected)
         tx = VersionedTransaction.populate(issued, signatures)
+        entry.landing = asyncio.ensure_future(self._land(entry, tx))
+        return await asyncio.shield(entry.landing)
+
+    async def _land(self, entry: _Order, tx: VersionedTransaction) -> ExecuteOutcome:
+        quote = entry.quote
         try:
-            landed = self.ledger.send(tx)
+            landed = await self.ledger.send_async(tx)
         except RejectedError as exc:
             entry.outcome = self._failed(quote, CODE_FAILED_TO_LAND, f"Failed to land: {exc}")
             return entry.outcome
