@@ -39,7 +39,7 @@ from starlette.routing import Route
 
 from solbot.clock import ManualClock
 from solbot.execution.jupiter import JupiterClient
-from solbot.sim.jupiter_api import json_response
+from solbot.sim.jupiter_api import WireAnswer, json_response
 from tick import report_signature  # the same unit as the tick benchmark
 
 USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
@@ -74,7 +74,7 @@ async def _endpoint(request: Request) -> JSONResponse:
 class _InProcess:
     """`InProcessJupiter` with its handler's work taken out: the encoding and the response."""
 
-    async def request(self, method: str, url: httpx.URL, **_: object) -> httpx.Response:
+    async def request(self, method: str, url: httpx.URL, **_: object) -> WireAnswer:
         return json_response(200, ANSWER)
 
 

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
 from solbot.clock import Clock
 
 __all__ = [
+    "HttpAnswer",
     "RateLimiter",
     "RetriesExhaustedError",
     "RetryPolicy",
@@ -28,6 +30,26 @@ __all__ = [
     "retry_after_seconds",
     "send_with_retries",
 ]
+
+
+class HttpAnswer(Protocol):
+    """What the retry loop and the clients read of an HTTP answer. `httpx.Response` is one; the
+    embedded sim's in-process Jupiter answers with a lighter one (`sim.jupiter_api.WireAnswer`).
+    `headers` must look names up case-insensitively, as HTTP does."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def text(self) -> str: ...
+
+    def json(self, **kwargs: Any) -> Any: ...
+
+
+A = TypeVar("A", bound=HttpAnswer)
 
 
 class RateLimiter:
@@ -95,7 +117,7 @@ class RetriesExhaustedError(Exception):
     """Every attempt failed in a retryable way. `response` is the last answer (None when the last
     attempt never got one, e.g. a refused connection); `problem` says what happened, briefly."""
 
-    def __init__(self, attempts: int, response: httpx.Response | None, problem: str) -> None:
+    def __init__(self, attempts: int, response: HttpAnswer | None, problem: str) -> None:
         super().__init__(f"failed {attempts} times; last: {problem}")
         self.attempts = attempts
         self.response = response
@@ -112,7 +134,7 @@ def is_retryable_status(status: int) -> bool:
     return status == 429 or status >= 500
 
 
-def retry_after_seconds(response: httpx.Response, now: float, cap: float) -> float | None:
+def retry_after_seconds(response: HttpAnswer, now: float, cap: float) -> float | None:
     """The wait a `Retry-After` header asks for (seconds or an HTTP date), within `[0, cap]`;
     None when absent or unreadable."""
     value = response.headers.get("Retry-After")
@@ -132,13 +154,13 @@ def retry_after_seconds(response: httpx.Response, now: float, cap: float) -> flo
 
 
 async def send_with_retries(
-    send: Callable[[], Awaitable[httpx.Response]],
+    send: Callable[[], Awaitable[A]],
     *,
     clock: Clock,
     limiter: RateLimiter,
     policy: RetryPolicy,
     on_send: Callable[[], None] | None = None,
-) -> httpx.Response:
+) -> A:
     """Send until an answer is final, and return it (any status but 429 and 5xx).
 
     Each attempt first waits for the limiter. A 429 waits what `Retry-After` asks, or the
@@ -147,7 +169,7 @@ async def send_with_retries(
     Only use it for requests that are safe to repeat.
     """
     problem = ""
-    last: httpx.Response | None = None
+    last: A | None = None
     for attempt in range(1, policy.max_attempts + 1):
         await limiter.acquire()
         if on_send is not None:

@@ -18,7 +18,13 @@ from solders.signature import Signature
 from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 
-from solbot.execution.signing import Signer, SigningError, sign_own_slot, signer_index
+from solbot.execution.signing import (
+    Signer,
+    SigningError,
+    sign_own_slot,
+    signer_index,
+    verifies,
+)
 
 SOL = 1_000_000_000
 USER_PAYS = 2 * SOL
@@ -215,3 +221,14 @@ def test_errors_never_carry_the_secret_key(svm: LiteSVM, maker: Keypair, user: K
 def test_keypair_is_a_signer() -> None:
     assert isinstance(Keypair(), Signer)
     assert not isinstance(Hash.default(), Signer)
+
+
+def test_a_remembered_verification_is_keyed_by_signature_key_and_bytes(user: Keypair) -> None:
+    payload = b"versioned message bytes"
+    signature = user.sign_message(payload)
+    other = Keypair.from_seed(bytes([6]) * 32)
+    for _ in range(2):  # the second round answers from memory, and must answer the same
+        assert verifies(signature, user.pubkey(), payload)
+        assert not verifies(signature, user.pubkey(), payload + b"!")
+        assert not verifies(signature, other.pubkey(), payload)
+        assert not verifies(other.sign_message(payload), user.pubkey(), payload)

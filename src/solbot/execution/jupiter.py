@@ -79,13 +79,21 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, Protocol
 
 import httpx
+from solders.message import to_bytes_versioned
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
 from solbot.clock import Clock
 from solbot.errors import UserError
-from solbot.http_retry import RateLimiter, RetriesExhaustedError, RetryPolicy, send_with_retries
+from solbot.execution.signing import verifies
+from solbot.http_retry import (
+    HttpAnswer,
+    RateLimiter,
+    RetriesExhaustedError,
+    RetryPolicy,
+    send_with_retries,
+)
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -146,7 +154,7 @@ class HttpRequester(Protocol):
         json: Any = ...,
         headers: Mapping[str, str] | None = ...,
         timeout: float | None = ...,
-    ) -> Awaitable[httpx.Response]: ...
+    ) -> Awaitable[HttpAnswer]: ...
 
 
 class VenueError(UserError):
@@ -331,7 +339,7 @@ class SwapTransaction:
 class _Answer:
     status: int
     body: Any
-    response: httpx.Response
+    response: HttpAnswer
 
     @property
     def text(self) -> str:
@@ -583,7 +591,7 @@ class JupiterClient:
             url = self._urls[path] = httpx.URL(f"{self._base}{path}")
         extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
 
-        def send() -> Awaitable[httpx.Response]:
+        def send() -> Awaitable[HttpAnswer]:
             return self._http.request(
                 method, url, params=params, json=json_body, headers=self._headers, **extra
             )
@@ -765,12 +773,13 @@ def _bps(value: int) -> int:
 
 
 def _check_signed(tx: VersionedTransaction) -> None:
-    results = tx.verify_with_results()
     empty = Signature.default()
     present = [i for i, sig in enumerate(tx.signatures) if sig != empty]
     if not present:
         raise NotFullySignedError("transaction carries no signature; sign it before execute")
-    bad = [i for i in present if not results[i]]
+    payload = to_bytes_versioned(tx.message)
+    keys = tx.message.account_keys
+    bad = [i for i in present if not verifies(tx.signatures[i], keys[i], payload)]
     if bad:
         raise NotFullySignedError(
             f"signature in slot {bad[0]} does not verify; sign the versioned message bytes"

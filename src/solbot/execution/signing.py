@@ -16,6 +16,7 @@ satisfies it, and so will the vault, which decrypts a key just for `sign_message
 
 from __future__ import annotations
 
+import functools
 from typing import Protocol, runtime_checkable
 
 from solders.message import to_bytes_versioned
@@ -23,7 +24,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
-__all__ = ["Signer", "SigningError", "sign_own_slot", "signer_index"]
+__all__ = ["Signer", "SigningError", "sign_own_slot", "signer_index", "verifies"]
 
 
 @runtime_checkable
@@ -75,7 +76,19 @@ def sign_own_slot(tx: VersionedTransaction, signer: Signer) -> VersionedTransact
         )
     payload = to_bytes_versioned(message)
     signature = signer.sign_message(payload)
-    if not signature.verify(pubkey, payload):
+    if not verifies(signature, pubkey, payload):
         raise SigningError(f"the signature made for {pubkey} does not verify against its key")
     signatures[index] = signature
     return VersionedTransaction.populate(message, signatures)
+
+
+def verifies(signature: Signature, pubkey: Pubkey, payload: bytes) -> bool:
+    """Whether `signature` is `pubkey`'s over `payload`, remembered for the last few thousand
+    checks: the signature `sign_own_slot` just checked is checked again before `/execute`
+    (`JupiterClient`), and an Ed25519 verification costs more than a signature."""
+    return _verifies(bytes(signature), bytes(pubkey), payload)
+
+
+@functools.lru_cache(maxsize=4096)
+def _verifies(signature: bytes, pubkey: bytes, payload: bytes) -> bool:
+    return Signature.from_bytes(signature).verify(Pubkey.from_bytes(pubkey), payload)

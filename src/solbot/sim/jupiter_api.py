@@ -109,6 +109,7 @@ __all__ = [
     "InProcessJupiter",
     "JupiterApi",
     "JupiterServer",
+    "WireAnswer",
     "create_jupiter_app",
     "json_bytes",
     "json_response",
@@ -129,7 +130,7 @@ ROUTES: Mapping[tuple[str, str], str] = {
     ("POST", "/swap/v1/swap"): "swap",
     ("GET", "/price/v3"): "price",
 }
-_JSON_HEADERS = (("content-type", "application/json"),)
+_JSON_HEADERS = httpx.Headers({"content-type": "application/json"})
 Reply = tuple[int, Any]  # HTTP status, JSON payload
 Handler = Callable[[Mapping[str, str], bytes], Awaitable[Reply]]
 _KEY_FIELDS = (
@@ -221,7 +222,7 @@ class InProcessJupiter:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         timeout: float | None = None,
-    ) -> httpx.Response:
+    ) -> WireAnswer:
         """Answer as the HTTP server would (404/405 included). `headers` and `timeout` mean
         nothing in process: the API checks no key, and a handler runs to its end."""
         path = url.path if isinstance(url, httpx.URL) else httpx.URL(url).path
@@ -616,9 +617,27 @@ def _json(body: Any, status: int = 200) -> Reply:
     return status, body
 
 
-def json_response(status: int, payload: Any) -> httpx.Response:
-    """The `httpx.Response` an HTTP client would have read for this answer."""
-    return httpx.Response(status, content=json_bytes(payload), headers=_JSON_HEADERS)
+@dataclass(frozen=True, slots=True)
+class WireAnswer:
+    """An answer's status and body bytes, read as an HTTP client reads them (`HttpAnswer`):
+    the in-process API's answer without `httpx.Response`, whose headers and stream machinery
+    cost more than decoding the JSON."""
+
+    status_code: int
+    content: bytes
+    headers: httpx.Headers = field(default_factory=lambda: _JSON_HEADERS)  # shared: read only
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8")
+
+    def json(self, **kwargs: Any) -> Any:
+        return json.loads(self.content, **kwargs)
+
+
+def json_response(status: int, payload: Any) -> WireAnswer:
+    """The answer an HTTP client would have read for this payload."""
+    return WireAnswer(status, json_bytes(payload))
 
 
 def json_bytes(payload: Any) -> bytes:

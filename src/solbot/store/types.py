@@ -46,6 +46,8 @@ def _is_postgres(dialect: Dialect) -> bool:
 
 def check_atoms(value: object) -> int:
     """Validate an amount of atoms: an integer in [0, u64 max]. Floats are refused outright."""
+    if type(value) is int and 0 <= value <= U64_MAX:  # the common case, checked first (hot)
+        return value
     if isinstance(value, bool | float | Decimal):
         raise TypeError(f"atoms must be an int, got {type(value).__name__} {value!r}")
     try:
