@@ -5,6 +5,7 @@ Jupiter-shaped API of the sim's market maker, journaled in a real SQLite databas
 clock makes it deterministic and fast.
 """
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,20 @@ async def test_sol_as_quote_on_the_v1_route_is_refused(tmp_path):
     with pytest.raises(UserError, match="SOLBOT_JUPITER_ROUTE=v2"):
         async with build(settings, RunOptions(stop_after=60), clock=ManualClock(START)):
             pass
+
+
+async def test_solbot_run_freezes_what_start_up_made_and_then_trades_as_before(tmp_path):
+    """`freeze_heap` (what `solbot run` sets) takes the start-up objects out of the collector's
+    reach once the engine has started; the run goes on as without it."""
+    settings = day_settings(tmp_path, "v2")
+    gc.unfreeze()
+    try:
+        options = RunOptions(stop_after=3600, freeze_heap=True)
+        async with build(settings, options, clock=ManualClock(START)) as runtime:
+            assert gc.get_freeze_count() == 0
+            summary = await runtime.run()
+            assert gc.get_freeze_count() > 0
+        assert summary.ticks > 0
+        assert summary.consistent
+    finally:
+        gc.unfreeze()

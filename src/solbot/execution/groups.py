@@ -433,13 +433,15 @@ class GroupExecutor:
     async def _gather(
         self, work: Callable[[_Order], Awaitable[None]], orders: Sequence[_Order]
     ) -> None:
-        limit = asyncio.Semaphore(self.concurrency)
+        """`work` on every order, at most `concurrency` at a time, in their order: a few
+        workers taking the next order, rather than a task and a semaphore turn per order."""
+        queue = iter(orders)
 
-        async def one(order: _Order) -> None:
-            async with limit:
+        async def worker() -> None:
+            for order in queue:
                 await work(order)
 
-        await asyncio.gather(*(one(o) for o in orders))
+        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(orders)))))
 
 
 def _spec(intent: SwapIntent, route: Route) -> dict[str, Any]:
