@@ -319,3 +319,49 @@ async def test_advance_many_fails_whole_when_one_order_moved_elsewhere(
     async with db.session() as s:
         states = {o.idempotency_key: o.state for o in await s.scalars(select(OrderRow))}
     assert states == {"u1:h0:buy": "created", "u1:h1:buy": "failed"}
+
+
+async def test_advance_many_writes_an_orders_successive_moves_at_once_with_every_rule(
+    db: Database, clock: ManualClock
+) -> None:
+    """`created → quoted → signed` of one order in one call is one UPDATE, which still keeps a
+    paper order from being signed and a real one from filling at its quote."""
+    fill = {"filled_in": 25_000_000, "filled_out": 31_000_000}
+    async with db.session() as s:
+        orders = Orders(s, clock)
+        real = await new_order(orders, "u1:real:buy", route="v2")
+        paper = await new_order(orders, "u1:paper:buy", route="paper")
+    through = [
+        (real.id, OrderState.CREATED, OrderState.QUOTED, {"quoted_out": 31, "min_out": 30}),
+        (real.id, OrderState.QUOTED, OrderState.SIGNED, signed_fields()),
+        (real.id, OrderState.SIGNED, OrderState.SENT, {}),
+    ]
+    async with db.session() as s:
+        await Orders(s, clock).advance_many(through)
+    async with db.session() as s:
+        moved = await Orders(s, clock).get(real.id)
+    assert moved is not None
+    assert (moved.state, moved.quoted_out, moved.min_out, moved.attempts) == ("sent", 31, 30, 1)
+    assert moved.signed_tx == signed_fields()["signed_tx"]
+    for order, target, fields in (
+        (paper, OrderState.SIGNED, signed_fields()),
+        (real, OrderState.CONFIRMED, fill),
+    ):
+        if order is real:  # a fresh real order for the second case
+            async with db.session() as s:
+                order = await new_order(Orders(s, clock), "u1:real2:buy", route="v2")
+        moves = [
+            (order.id, OrderState.CREATED, OrderState.QUOTED, {"quoted_out": 31}),
+            (order.id, OrderState.QUOTED, target, fields),
+        ]
+        with pytest.raises(RuntimeError, match="1 of 1 orders were not created"):
+            async with db.session() as s:
+                await Orders(s, clock).advance_many(moves)
+    with pytest.raises(RuntimeError, match="moved from created after a move to quoted"):
+        async with db.session() as s:
+            await Orders(s, clock).advance_many(
+                [
+                    (paper.id, OrderState.CREATED, OrderState.QUOTED, {"quoted_out": 31}),
+                    (paper.id, OrderState.CREATED, OrderState.FAILED, {"error": "twice"}),
+                ]
+            )

@@ -17,6 +17,7 @@ rather than as a wrapped error at flush time. Timestamps come from the injected 
 from __future__ import annotations
 
 import functools
+import itertools
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
@@ -153,23 +154,26 @@ def _dialect_insert(dialect: str) -> Any:
 
 
 @functools.lru_cache(maxsize=256)
-def _advance_statement(source: OrderState, target: OrderState, names: tuple[str, ...]) -> Any:
+def _advance_statement(path: tuple[OrderState, ...], names: tuple[str, ...]) -> Any:
     """The compare-and-set UPDATE of `Orders.advance_many` for one kind of move, built once:
     building it and its cache key anew cost more than executing it (bind parameters: `b_id`,
-    `b_updated_at` and `b_<name>` for each of `names`)."""
+    `b_updated_at` and `b_<name>` for each of `names`). `path` is the states the order goes
+    through, first to last: one step, or several steps of one order written at once."""
     table = OrderRow.__table__
     values: dict[str, Any] = {n: bindparam(f"b_{n}", type_=table.c[n].type) for n in names}
-    values["state"] = target.value
+    values["state"] = path[-1].value
     values["updated_at"] = bindparam("b_updated_at", type_=table.c.updated_at.type)
-    if target is OrderState.SENT:
+    if OrderState.SENT in path[1:]:
         values["attempts"] = table.c.attempts + 1
+    rules = []  # `_route_rules` for each step, for an order known to be at the step's source
+    for source, target in itertools.pairwise(path):
+        if source is OrderState.QUOTED and target is OrderState.CONFIRMED:
+            rules.append(table.c.route == Route.PAPER.value)
+        elif source is OrderState.QUOTED and target is OrderState.SIGNED:
+            rules.append(table.c.route != Route.PAPER.value)
     return (
         update(table)
-        .where(
-            table.c.id == bindparam("b_id"),
-            table.c.state == source.value,
-            *_route_rules({source}, target),
-        )
+        .where(table.c.id == bindparam("b_id"), table.c.state == path[0].value, *rules)
         .values(**values)
     )
 
@@ -395,26 +399,37 @@ class Orders(Repository):
         moves: Sequence[tuple[str, OrderState, OrderState, dict[str, Any]]],
     ) -> None:
         """Many `advance`s in the caller's transaction: (order id, from, to, fields) each, with
-        the same checks. Moves with the same target and fields run as one executemany; any
+        the same checks. Successive moves of one order (`created → quoted`, then `quoted →
+        signed`) are written as one UPDATE; moves of the same kind run as one executemany. Any
         order not in its expected state fails the whole call (the caller's transaction rolls
         back), because in a group commit that means another worker touched the order."""
-        groups: dict[tuple[OrderState, OrderState, tuple[str, ...]], list[dict[str, Any]]] = {}
+        paths: dict[str, tuple[list[OrderState], dict[str, Any]]] = {}
         for order_id, source, target, fields in moves:
             check_transition(source, target)
             _check_fields(target, fields)
             values = _checked(OrderRow.__table__, fields)
-            names = tuple(sorted(values))
-            groups.setdefault((source, target, names), []).append(
-                {"b_id": order_id, **{f"b_{n}": values[n] for n in names}}
-            )
+            known = paths.get(order_id)
+            if known is None:
+                paths[order_id] = ([source, target], values)
+            elif known[0][-1] is source:
+                known[0].append(target)
+                known[1].update(values)
+            else:
+                raise RuntimeError(
+                    f"order {order_id} is moved from {source} after a move to {known[0][-1]}"
+                )
+        groups: dict[tuple[tuple[OrderState, ...], tuple[str, ...]], list[dict[str, Any]]] = {}
         now = self._now()
+        for order_id, (path, values) in paths.items():
+            names = tuple(sorted(values))
+            params = {"b_id": order_id, "b_updated_at": now}
+            params.update({f"b_{n}": values[n] for n in names})
+            groups.setdefault((tuple(path), names), []).append(params)
         exact = self.session.get_bind().dialect.supports_sane_multi_rowcount
-        for (source, target, names), params in groups.items():
-            for p in params:
-                p["b_updated_at"] = now
+        for (path, names), params in groups.items():
             result = cast(
                 CursorResult[Any],
-                await self.session.execute(_advance_statement(source, target, names), params),
+                await self.session.execute(_advance_statement(path, names), params),
             )
             ids = [p["b_id"] for p in params]
             if exact:  # SQLite: executemany sums the rows each UPDATE changed
@@ -424,14 +439,14 @@ class Orders(Repository):
                 for chunk in _chunks(ids, _ROWS_PER_STATEMENT):
                     moved += int(
                         await self.session.scalar(
-                            _COUNT_IN_STATE, {"ids": chunk, "state": target.value}
+                            _COUNT_IN_STATE, {"ids": chunk, "state": path[-1].value}
                         )
                         or 0
                     )
             if moved != len(ids):
                 raise RuntimeError(
-                    f"{len(ids) - moved} of {len(ids)} orders were not {source} when moving them "
-                    f"to {target}"
+                    f"{len(ids) - moved} of {len(ids)} orders were not {path[0]} when moving them "
+                    f"to {path[-1]}"
                 )
 
     async def get(self, order_id: str) -> OrderRow | None:
