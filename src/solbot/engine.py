@@ -402,13 +402,15 @@ class Engine:
         open_count = len(plan.positions)
         blocked: dict[BlockReason, list[str]] = {}
         requests: list[tuple[SwapIntent, Signer]] = []
-        for symbol in wanted:
+        for k, symbol in enumerate(wanted):
             verdict = account.gate.entry(plan.value, float(cash), account.reserve, open_count, now)
             if not verdict.allowed:
+                # The verdict does not depend on the token: the rest are turned down alike.
+                rest = wanted[k:]
                 label = verdict.blocked.label
-                self.stats.blocked[label] = self.stats.blocked.get(label, 0) + 1
-                blocked.setdefault(verdict.blocked, []).append(symbol)
-                continue
+                self.stats.blocked[label] = self.stats.blocked.get(label, 0) + len(rest)
+                blocked.setdefault(verdict.blocked, []).extend(rest)
+                break
             intent = self._entry_intent(account, symbol, signals[symbol], verdict.budget, now)
             if intent is None:
                 continue
