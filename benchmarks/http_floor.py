@@ -14,9 +14,8 @@ embedded sim now avoids them:
 - `JupiterClient.order`: the bot's client on top of the first (parameters, retries and rate
   limiter, JSON with `Decimal`, the answer's validation), against a fixed valid answer;
 - `JupiterClient.order, in process`: the same client over what the embedded sim now passes it
-  instead of an HTTP client (`InProcessJupiter`: the answer's JSON bytes in an
-  `httpx.Response`, no request, no transport), with the venue's handler replaced by the fixed
-  answer.
+  instead of an HTTP client (`InProcessJupiter`: the answer's JSON bytes in a `WireAnswer`,
+  no request, no transport), with the venue's handler replaced by the fixed answer.
 
 Medians of `--repeats` interleaved rounds of `--requests` each.
 
