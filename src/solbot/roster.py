@@ -30,7 +30,7 @@ from solbot.risk import RiskGate, tier, with_overrides
 from solbot.store.db import Database
 from solbot.store.states import Custody
 from solbot.store.tables import MetaEntry, UserRow
-from solbot.store.users import Users
+from solbot.store.users import Users, UserSettings
 from solbot.wallet.audit import Action, AuditLog
 from solbot.wallet.vault import DecryptAlert
 
@@ -48,7 +48,7 @@ class Notice:
     text: str
 
 
-def limits_of(user: UserRow) -> RiskLimits:
+def limits_of(user: UserSettings) -> RiskLimits:
     return with_overrides(
         tier(user.risk_tier),
         float(user.max_position_size_pct) if user.max_position_size_pct is not None else None,
@@ -86,19 +86,24 @@ class Roster:
 
     # ------------------------------------------------------------------ loading
     async def refresh(self) -> list[Notice]:
-        """Bring the accounts in line with the `users` table; what changed, to tell."""
-        async with self.db.session() as s:
-            users = await Users(s, self.clock).all()
-        notices: list[Notice] = []
+        """Bring the accounts in line with the `users` table; what changed, to tell. Only the
+        settings columns are read for users already loaded; whole rows for new ones."""
         current = {a.user_id: a for a in self.accounts}
+        async with self.db.session() as s:
+            users = Users(s, self.clock)
+            settings = await users.settings()
+            new = [u.id for u in settings if u.id not in current]
+            rows = {row.id: row for row in await users.by_ids(new)} if new else {}
+        notices: list[Notice] = []
         accounts: list[Account] = []
-        for user in users:
-            signer = self._signer(user, notices)
-            if signer is None:
-                continue
+        for user in settings:
             account = current.get(user.id)
             if account is None:
-                account = await self._load(user, signer)
+                row = rows.get(user.id)
+                signer = None if row is None else self._signer(row, notices)
+                if row is None or signer is None:
+                    continue
+                account = await self._load(row, signer)
                 if self._seen:  # not the first load: someone was added while running
                     notices.append(Notice(user.id, "added", f"{user.username} joined"))
             else:
@@ -144,7 +149,7 @@ class Roster:
             username=user.username,
         )
 
-    def _update(self, account: Account, user: UserRow) -> list[Notice]:
+    def _update(self, account: Account, user: UserSettings) -> list[Notice]:
         notices: list[Notice] = []
         if account.active != user.is_active:
             account.active = user.is_active
@@ -166,7 +171,7 @@ class Roster:
             notices.append(Notice(user.id, "risk", f"{user.username}: risk now {user.risk_tier}"))
         return notices
 
-    def _limits(self, user: UserRow) -> RiskLimits:
+    def _limits(self, user: UserSettings) -> RiskLimits:
         if user.id == OPERATOR and self.operator_limits is not None:
             return self.operator_limits
         return limits_of(user)
@@ -217,7 +222,7 @@ class Roster:
         return notices
 
 
-def _fingerprint(user: UserRow) -> tuple[object, ...]:
+def _fingerprint(user: UserSettings) -> tuple[object, ...]:
     return (
         user.is_active,
         user.risk_tier,

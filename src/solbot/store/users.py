@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 import uuid
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import CursorResult, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
-from solbot.store.repos import Repository
+from solbot.store.repos import _ROWS_PER_STATEMENT, Repository, _chunks
 from solbot.store.states import Custody, RiskTier
 from solbot.store.tables import UserRow
 from solbot.store.types import canonical_price
@@ -31,6 +31,37 @@ def check_username(name: str) -> str:
     if not USERNAME.fullmatch(name):
         raise ValueError(f"invalid username {name!r}: use 3 to 32 characters of a-z, 0-9 and _")
     return name
+
+
+class UserSettings(Protocol):
+    """The columns of a user the trading loop follows while it runs (a row of `_SETTINGS`;
+    `UserRow` has them too)."""
+
+    id: str
+    username: str
+    custody: str
+    is_active: bool
+    paused_reason: str | None
+    risk_tier: str
+    max_position_size_pct: Decimal | None
+    max_daily_loss_pct: Decimal | None
+
+
+_SETTINGS = select(
+    UserRow.id,
+    UserRow.username,
+    UserRow.custody,
+    UserRow.is_active,
+    UserRow.paused_reason,
+    UserRow.risk_tier,
+    UserRow.max_position_size_pct,
+    UserRow.max_daily_loss_pct,
+).order_by(UserRow.created_at, UserRow.username)
+_BY_IDS = (
+    select(UserRow)
+    .where(UserRow.id.in_(bindparam("ids", expanding=True)))
+    .execution_options(populate_existing=True)
+)
 
 
 class Users(Repository):
@@ -114,6 +145,19 @@ class Users(Repository):
         if custody is not None:
             stmt = stmt.where(UserRow.custody == custody.value)
         return list(await self.session.scalars(stmt.execution_options(populate_existing=True)))
+
+    async def settings(self) -> list[UserSettings]:
+        """Every user's trading settings (`UserSettings`), in creation order: what the loop
+        re-reads on every closed candle, without loading whole rows (keys and all) for
+        thousands of users."""
+        return list(await self.session.execute(_SETTINGS))  # type: ignore[arg-type]
+
+    async def by_ids(self, user_ids: list[str]) -> list[UserRow]:
+        """The users with these ids (any order)."""
+        found: list[UserRow] = []
+        for chunk in _chunks(user_ids, _ROWS_PER_STATEMENT):
+            found.extend(await self.session.scalars(_BY_IDS, {"ids": list(chunk)}))
+        return found
 
     async def set_active(self, user_id: str, active: bool, reason: str | None = None) -> bool:
         """Pause or resume trading for a user; False if nothing changed (already so)."""
