@@ -1,15 +1,17 @@
 """Fan-out: one closed candle, every user acted on, in the embedded sim.
 
 N users (vault wallets: sealed keys, decrypted per signature) × 20 tokens. All 20 candles close
-in one tick and one token signals an entry, so the tick computes 20 signals once and then every
-user's order goes through the whole path: portfolio valuation, breakers, sizing, the journal,
-a quote over the Jupiter-shaped API, the vault's decrypt-and-sign, execution by the Solana
-runtime (LiteSVM), settlement, position and trade rows in SQLite.
+in one tick and every token signals an entry; each user may hold one position, so the tick
+computes 20 signals once and then every user's one order goes through the whole path:
+portfolio valuation, breakers, sizing, the journal, a quote over the Jupiter-shaped API, the
+vault's decrypt-and-sign, execution by the Solana runtime (LiteSVM), settlement, position and
+trade rows in SQLite.
 
-Printed: the tick's total time, each user's latency from the candle close to their confirmed
-order (p50, p99, max), peak RSS of the process, and, measured in the same run, the cost of one
-decrypt + one signature (the vault's part of each order). Target: 10,000 users within 10 s of
-the candle close, under 400 MB peak RSS.
+Printed: when the last user's order was confirmed (each user's latency from the candle close:
+the maximum, which is what the target is about, then p50 and p99); the tick's total time, which
+goes on after the fills (candles stored, values marked); peak RSS of the process; and, measured
+in the same run, the cost of one decrypt + one signature (the vault's part of each order).
+Target: 10,000 users within 10 s of the candle close, under 400 MB peak RSS.
 
 Run: `python benchmarks/fanout.py [--users 1000] [--users 10000] [--tokens 20]`
 """
@@ -192,10 +194,11 @@ def main() -> None:
             rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             print(
                 f"{users:,} users × {args.tokens} tokens, venue {venue}: "
-                f"all acted on in {figures['total']:.2f} s "
-                f"({figures['total'] / users * 1e3:.2f} ms a user); latency p50 "
-                f"{figures['p50']:.2f} s, p99 {figures['p99']:.2f} s, max {figures['max']:.2f} s; "
-                f"peak RSS so far {rss_mb:.0f} MB (target: 10,000 users < 10 s, < 400 MB)"
+                f"all acted on in {figures['max']:.2f} s (the last user's order confirmed; "
+                f"{figures['max'] / users * 1e3:.2f} ms a user); latency p50 "
+                f"{figures['p50']:.2f} s, p99 {figures['p99']:.2f} s; the whole tick, with what "
+                f"it does after the fills, {figures['total']:.2f} s; peak RSS so far "
+                f"{rss_mb:.0f} MB (target: 10,000 users < 10 s, < 400 MB)"
             )
 
 
