@@ -493,8 +493,19 @@ class SimMaker:
         signatures = list(signed.signatures)
         signatures[signer_index(issued, self.pubkey)] = self._keypair.sign_message(expected)
         tx = VersionedTransaction.populate(issued, signatures)
-        entry.landing = asyncio.ensure_future(self._land(entry, tx))
-        return await asyncio.shield(entry.landing)
+        landing = entry.landing = asyncio.get_running_loop().create_future()
+        try:
+            outcome = await self._land(entry, tx)
+        except BaseException as exc:  # a second post waiting on this one hears it too
+            entry.landing = None
+            if isinstance(exc, asyncio.CancelledError):
+                landing.cancel()
+            else:
+                landing.set_exception(exc)
+                landing.exception()  # retrieved: nobody else may be waiting
+            raise
+        landing.set_result(outcome)
+        return outcome
 
     async def _land(self, entry: _Order, tx: VersionedTransaction) -> ExecuteOutcome:
         quote = entry.quote
