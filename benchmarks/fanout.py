@@ -41,7 +41,7 @@ from solbot.engine import Engine, Event
 from solbot.execution.executor import Executor
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed
 from solbot.roster import Roster
-from solbot.runner import freeze_long_lived
+from solbot.runner import tune_collector
 from solbot.sim.network import LAMPORTS_PER_SOL, SimNetwork
 from solbot.store import schema
 from solbot.store.db import Database
@@ -144,7 +144,7 @@ async def one_candle(
         max_price_age=3600.0,
     )
     await engine.start()
-    freeze_long_lived()  # as `solbot run` does once the engine has started
+    tune_collector()  # as `solbot run` does once the engine has started
     for account in engine.accounts:  # one position each: one order per user
         account.gate.set_limits(replace(account.gate.limits, max_open_positions=1))
     await engine.tick()  # opens the first candles

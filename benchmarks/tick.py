@@ -40,7 +40,7 @@ from solbot.execution.jupiter import HttpRequester, JupiterClient
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed
 from solbot.market.store import CandleStore
 from solbot.risk import RiskGate
-from solbot.runner import freeze_long_lived
+from solbot.runner import tune_collector
 from solbot.sim.jupiter_api import InProcessJupiter
 from solbot.sim.network import SimNetwork
 from solbot.store import schema
@@ -230,7 +230,7 @@ async def one_tick(
     )
     engine.group.concurrency = 1
     await engine.start()
-    freeze_long_lived()  # as `solbot run` does once the engine has started
+    tune_collector()  # as `solbot run` does once the engine has started
     await engine.tick()  # opens the first candle of every token (START's minute is even)
     if warm:
         for _ in range(2):  # an entry into every token, then an exit from every one

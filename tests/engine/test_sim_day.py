@@ -15,7 +15,7 @@ from sqlalchemy import select
 from solbot.clock import ManualClock
 from solbot.config import Settings
 from solbot.errors import UserError
-from solbot.runner import OPERATOR, RunOptions, build
+from solbot.runner import GC_THRESHOLDS, OPERATOR, RunOptions, build
 from solbot.sim.network import SimNetwork
 from solbot.store.states import OrderState
 from solbot.store.tables import OrderRow, PositionRow, TradeRow
@@ -123,18 +123,22 @@ async def test_sol_as_quote_on_the_v1_route_is_refused(tmp_path):
             pass
 
 
-async def test_solbot_run_freezes_what_start_up_made_and_then_trades_as_before(tmp_path):
-    """`freeze_heap` (what `solbot run` sets) takes the start-up objects out of the collector's
-    reach once the engine has started; the run goes on as without it."""
+async def test_solbot_run_tunes_the_collector_once_started_and_then_trades_as_before(tmp_path):
+    """`tune_gc` (what `solbot run` sets) takes the start-up objects out of the collector's
+    reach and collects the young generation less often, once the engine has started; the run
+    goes on as without it."""
     settings = day_settings(tmp_path, "v2")
+    thresholds = gc.get_threshold()
     gc.unfreeze()
     try:
-        options = RunOptions(stop_after=3600, freeze_heap=True)
+        options = RunOptions(stop_after=3600, tune_gc=True)
         async with build(settings, options, clock=ManualClock(START)) as runtime:
             assert gc.get_freeze_count() == 0
             summary = await runtime.run()
             assert gc.get_freeze_count() > 0
+            assert gc.get_threshold() == GC_THRESHOLDS
         assert summary.ticks > 0
         assert summary.consistent
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)

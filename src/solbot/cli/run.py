@@ -99,7 +99,7 @@ def run(
         speed=speed,
         stop_after=parse_duration(stop_after, "--stop-after") if stop_after else None,
         live=live,
-        freeze_heap=True,
+        tune_gc=True,
     )
     if cfg.network == "mainnet" and not cfg.paper:
         _confirm_live(cfg.live == LIVE_OPT_IN, live)
