@@ -182,7 +182,7 @@ async def test_a_withdrawal_to_a_whitelisted_address_moves_exactly_the_amount(
     ("args", "answer"),
     [
         ("{to} 0.5", "Usage: /withdraw <address> <amount in SOL> <2FA code>"),
-        (" {to}x 0.5 {code}", "is not a Solana address"),
+        (" {to}0 0.5 {code}", "is not a Solana address"),  # "0" is not base58
         ("{other} 0.5 {code}", "is not on your whitelist: /whitelist add"),
         ("{to} 0.0000000001 {code}", "more than 9 decimals"),
         ("{to} 1.5 {code}", "over the 24-hour limit: 1 SOL can still be withdrawn now"),
