@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from solders.keypair import Keypair
@@ -17,6 +18,7 @@ from solbot.execution.executor import SwapIntent
 from solbot.execution.groups import GroupExecutor, rounds
 from solbot.sim.network import LAMPORTS_PER_SOL
 from solbot.store.db import Database
+from solbot.store.repos import Orders
 from solbot.store.states import OrderState, Purpose, Route, Side
 from solbot.store.tables import OrderRow
 from solbot.store.users import Users
@@ -188,6 +190,47 @@ async def test_the_group_writes_a_few_transactions_not_a_few_per_order(rig: Rig)
     )
     assert all(o.confirmed for o in outcomes)
     assert commits <= 5  # created; signed; sent; confirmed (one each for all six)
+
+
+async def test_only_the_signed_bytes_wait_for_the_disk(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each phase is one transaction; the one storing the signed bytes commits durably
+    (synchronous=FULL), the others lazily: losing one of them in a power cut leaves what a
+    crash before it leaves, which the recovery finishes."""
+    wallets = [await friend(rig, f"user{n}") for n in range(3)]
+    ex = rig.executor(Route.V2)
+    local = ex.db._local
+    assert local is not None
+    written: list[str] = []
+    modes: list[str] = []
+    create_many, advance_many = Orders.create_many, Orders.advance_many
+
+    async def creating(self: Orders, specs: Any) -> Any:
+        written.append("created")
+        return await create_many(self, specs)
+
+    async def advancing(self: Orders, moves: Any) -> None:
+        written.append("+".join(sorted({target.value for _, _, target, _ in moves})))
+        await advance_many(self, moves)
+
+    monkeypatch.setattr(Orders, "create_many", creating)
+    monkeypatch.setattr(Orders, "advance_many", advancing)
+
+    @event.listens_for(local.kw["bind"], "commit")
+    def note(conn: Any) -> None:
+        modes.append(conn.info["solbot_synchronous"])
+
+    outcomes = await GroupExecutor(ex).submit_many(
+        [(rig.buy("JUP", 100 * USDC_UNITS, user=f"user{n}"), w) for n, w in enumerate(wallets)]
+    )
+    assert all(o.confirmed for o in outcomes)
+    assert list(zip(written, modes, strict=True)) == [
+        ("created", "NORMAL"),
+        ("quoted+signed", "FULL"),
+        ("sent", "NORMAL"),
+        ("confirmed", "NORMAL"),
+    ]
 
 
 async def test_stored_orders_match_the_single_path(rig: Rig) -> None:

@@ -120,3 +120,39 @@ async def test_sqlite_transactions_take_the_write_lock_up_front(tmp_path: Path) 
             await b.execute(text("SELECT 1"))
         await a.rollback()
         assert (await b.execute(text("SELECT 1"))).scalar_one() == 1
+
+
+async def _commit_mode(db: Database, s: object) -> str:
+    """How the session's transaction will commit: SQLite's safety level, PostgreSQL's
+    `synchronous_commit`."""
+    query = "PRAGMA synchronous" if db.dialect == "sqlite" else "SHOW synchronous_commit"
+    value = (await s.execute(text(query))).scalar_one()  # type: ignore[attr-defined]
+    return {2: "durable", 1: "lazy", "on": "durable", "off": "lazy"}[value]
+
+
+async def test_a_lazy_session_commits_without_waiting_for_the_disk_and_only_it(
+    db: Database,
+) -> None:
+    """`durable=False` is one transaction's choice: the sessions before and after it wait for
+    the disk again, and what it wrote is committed like any other write."""
+    modes = []
+    for durable, key in ((True, "a"), (False, "b"), (True, "c"), (False, "d"), (False, "e")):
+        async with db.session(durable=durable) as s:
+            modes.append(await _commit_mode(db, s))
+            s.add(MetaEntry(key=key, value=key))
+    async with db.session() as s:
+        modes.append(await _commit_mode(db, s))
+        keys = (await s.scalars(select(MetaEntry.key).order_by(MetaEntry.key))).all()
+    assert modes == ["durable", "lazy", "durable", "lazy", "lazy", "durable"]
+    assert keys == ["a", "b", "c", "d", "e"]
+
+
+async def test_a_lazy_session_through_aiosqlite_too(tmp_path: Path) -> None:
+    url = tmp_path / "aio.db"
+    await schema.prepare(url)
+    async with Database(url, local_sqlite=False) as db:
+        modes = []
+        for durable in (False, True, False):
+            async with db.session(durable=durable) as s:
+                modes.append(await _commit_mode(db, s))
+    assert modes == ["lazy", "durable", "lazy"]

@@ -12,7 +12,12 @@ transaction for the whole group, and the venue and the chain are asked concurren
     6. settle         one transaction: positions, trades, `confirmed` / `failed` / `expired`
 
 The journal's promise is unchanged: nothing is sent before its signed bytes are committed, and
-a confirmed order's position and trade commit with its confirmation. After a crash anywhere,
+a confirmed order's position and trade commit with its confirmation. Only step 3 waits for the
+disk (fsync); steps 1, 4 and 6 commit lazily (`Database.session(durable=False)`), because a
+power cut that loses one of them leaves a state the recovery below already finishes: intents
+that were never signed are failed, a signed order is re-sent or settled from its signature or
+balances, as after a crash before the step. The next durable commit carries them to disk in
+order (WAL), and a process crash loses none of them. After a crash anywhere,
 `Executor.recover` finishes every order as before, and an order this path cannot finish in the
 group (an `/execute` answer that was lost, a status that does not come before expiry) is handed
 to `Executor.resume`, the single-order path, which settles it.
@@ -120,7 +125,7 @@ class GroupExecutor:
         ex = self.ex
         for intent, signer in requests:
             ex.register_owner(intent.user_id, signer.pubkey())
-        async with ex.db.session() as s:
+        async with ex.db.session(durable=False) as s:  # lost in a power cut: nothing was signed
             rows = await Orders(s, ex.clock).create_many([_spec(i, ex.route) for i, _ in requests])
         orders = [_Order(signer, row) for (_, signer), row in zip(requests, rows, strict=True)]
         fresh = [o for o in orders if OrderState(o.row.state) is OrderState.CREATED]
@@ -344,7 +349,7 @@ class GroupExecutor:
         if not fills and not failures:
             return
         moves = []
-        async with ex.db.session() as s:
+        async with ex.db.session(durable=False) as s:  # lost: settled again from the chain
             trades = []
             new_positions: list[dict[str, Any]] = []
             for order, filled_out in fills:
@@ -402,7 +407,9 @@ class GroupExecutor:
     async def _advance(
         self, moves: Sequence[tuple[_Order, OrderState, OrderState, dict[str, Any]]]
     ) -> None:
-        async with self.ex.db.session() as s:
+        """Moves after the signed bytes are stored (`sent`, `failed`): lazily committed, since
+        after losing one the order is still signed, which the recovery finishes."""
+        async with self.ex.db.session(durable=False) as s:
             await Orders(s, self.ex.clock).advance_many(
                 [(o.row.id, source, target, fields) for o, source, target, fields in moves]
             )

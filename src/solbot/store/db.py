@@ -4,6 +4,8 @@ SQLite settings and why:
 - WAL: readers do not block the writer and the writer does not block readers.
 - synchronous=FULL: a commit is on disk before it returns. The journal's promise (the signature
   is stored before the transaction is sent) must survive a power cut, not only a process crash.
+  A session opened with `durable=False` commits with synchronous=NORMAL instead (no fsync of
+  its own; see `Database.session`).
 - foreign_keys=ON: SQLite ignores foreign keys unless asked, per connection.
 - busy_timeout: a second writer waits for the lock instead of failing at once.
 - BEGIN IMMEDIATE for every transaction: the write lock is taken at the start, so a
@@ -21,7 +23,7 @@ from types import TracebackType
 from typing import Any, cast
 
 from sqlalchemy import create_engine as sa_create_engine
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import (
@@ -35,6 +37,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from solbot.errors import UserError
 
 BUSY_TIMEOUT_MS = 10_000
+_LAZY_COMMIT = "solbot_lazy_commit"  # execution option of a `durable=False` session
+_SYNCHRONOUS = "solbot_synchronous"  # a SQLite connection's current safety level
 DB_FILENAME = "solbot.db"
 _ASYNC_POSTGRES_DRIVERS = ("postgresql+asyncpg", "postgresql+psycopg")
 
@@ -130,9 +134,15 @@ def _configure_sqlite_sync(engine: Engine, *, foreign_keys: bool) -> None:
             cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         finally:
             cursor.close()
+        _record.info[_SYNCHRONOUS] = "FULL"
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        # The safety level cannot change inside a transaction: set it first, when it differs.
+        wanted = "NORMAL" if conn.get_execution_options().get(_LAZY_COMMIT) else "FULL"
+        if conn.info.get(_SYNCHRONOUS) != wanted:
+            conn.exec_driver_sql(f"PRAGMA synchronous={wanted}")
+            conn.info[_SYNCHRONOUS] = wanted
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -211,12 +221,25 @@ class Database:
         return self.engine.dialect.name
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
+    async def session(self, *, durable: bool = True) -> AsyncIterator[AsyncSession]:
+        """One transaction. `durable=False` lets its commit return before it is on disk: no
+        fsync of its own on SQLite (synchronous=NORMAL; WAL order still holds, so the next
+        durable commit carries it to disk), `synchronous_commit` off on PostgreSQL. Only for
+        writes whose loss in a power cut the journal already survives: it costs nothing after
+        a process crash, and it never corrupts anything."""
+        lazy = {_LAZY_COMMIT: True}
         if self._local is not None:
             with self._local() as local, local.begin():
+                if not durable:
+                    local.connection(execution_options=lazy)
                 yield cast(AsyncSession, LocalSession(local))
             return
         async with self._sessions() as session, session.begin():
+            if not durable:
+                if self.dialect == "postgresql":
+                    await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+                else:
+                    await session.connection(execution_options=lazy)
             yield session
 
     async def dispose(self) -> None:
