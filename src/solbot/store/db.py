@@ -123,7 +123,7 @@ def _configure_sqlite(engine: AsyncEngine, *, foreign_keys: bool) -> None:
 
 def _configure_sqlite_sync(engine: Engine, *, foreign_keys: bool) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
         # Take transaction control away from the driver; `_on_begin` emits BEGIN itself.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -134,7 +134,7 @@ def _configure_sqlite_sync(engine: Engine, *, foreign_keys: bool) -> None:
             cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         finally:
             cursor.close()
-        _record.info[_SYNCHRONOUS] = "FULL"
+        record.info[_SYNCHRONOUS] = "FULL"
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
