@@ -5,51 +5,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import ClassVar
 
 import httpx
 import numpy as np
 import pytest
-from solders.keypair import Keypair
-from solders.pubkey import Pubkey
 from sqlalchemy import select, update
 
-from solbot.chain.litesvm import LiteSvmChain
 from solbot.clock import ManualClock
-from solbot.config import DEFAULT_TOKENS
-from solbot.domain import CandleSeries, ExitRules, RiskLimits, Signals, Timeframe
-from solbot.engine import Account, Engine
-from solbot.execution.executor import Executor
-from solbot.execution.jupiter import JupiterClient
-from solbot.market.feeds.jupiter_price import JupiterPriceFeed
-from solbot.risk import RiskGate
-from solbot.sim.network import LAMPORTS_PER_SOL, SimNetwork
-from solbot.store import schema
-from solbot.store.db import Database
+from solbot.domain import RiskLimits
+from solbot.engine import Engine
+from solbot.sim.network import SimNetwork
 from solbot.store.tables import PositionRow
-from solbot.store.users import Users
-from solbot.strategy.base import Strategy, StrategyParams
-from solbot.wallet.keys import SigningKey
 
-START = 1_800_000_000.0
-TF = Timeframe.M1
+from .small_world import TF, small_world
+
 USERS = 4
 RATE = 2.0  # venue requests per second, for all users together
-
-
-class EnterOnEveryBar(Strategy):
-    name: ClassVar[str] = "enter_on_every_bar"
-    Params = StrategyParams
-
-    @property
-    def warmup(self) -> int:
-        return 0
-
-    def compute(self, series: CandleSeries) -> Signals:
-        n = len(series)
-        return Signals(
-            np.ones(n, dtype=bool), np.zeros(n, dtype=bool), np.full(n, 0.5), np.full(n, np.nan)
-        )
 
 
 class Recorder(httpx.AsyncBaseTransport):
@@ -68,51 +39,26 @@ class Recorder(httpx.AsyncBaseTransport):
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[tuple[Engine, Recorder, list[str], ManualClock]]:
-    tokens = [t.to_domain() for t in DEFAULT_TOKENS]
-    clock = ManualClock(START)
-    network = SimNetwork.create(
-        tokens=tokens, clock=clock, seed=5, history_seconds=600, wallet_sol=1, wallet_usdc=0
+    seen: list[tuple[Recorder, httpx.AsyncClient]] = []
+
+    def venue(network: SimNetwork, clock: ManualClock) -> httpx.AsyncClient:
+        recorder = Recorder(httpx.ASGITransport(app=network.jupiter_app()), clock)
+        http = httpx.AsyncClient(transport=recorder, base_url="http://sim")
+        seen.append((recorder, http))
+        return http
+
+    built = await small_world(
+        tmp_path,
+        users=USERS,
+        limits=RiskLimits(position_size_pct=1.0, max_position_pct=1.0, max_open_positions=50),
+        symbols=("JUP",),
+        venue=venue,
+        requests_per_second=RATE,
     )
-    usdc = Pubkey.from_string(network.token("USDC").mint)
-    url = f"sqlite:///{tmp_path / 'fair.db'}"
-    await schema.prepare(url)
-    db = Database(url)
-    accounts, wallets = [], []
-    limits = RiskLimits(position_size_pct=1.0, max_position_pct=1.0, max_open_positions=50)
-    for n in range(USERS):
-        key = Keypair()
-        network.ledger.airdrop(key.pubkey(), LAMPORTS_PER_SOL)
-        network.ledger.set_token_balance(key.pubkey(), usdc, 10_000 * 10**6)
-        async with db.session() as s:
-            await Users(s, clock).ensure_external(f"u{n}", f"user_{n}", str(key.pubkey()))
-        accounts.append(
-            Account(
-                f"u{n}", SigningKey(key), RiskGate(limits, 10_000.0, START), username=f"user_{n}"
-            )
-        )
-        wallets.append(str(key.pubkey()))
-    recorder = Recorder(httpx.ASGITransport(app=network.jupiter_app()), clock)
-    http = httpx.AsyncClient(transport=recorder, base_url="http://sim")
-    jupiter = JupiterClient(http, clock, base_url="http://sim", requests_per_second=RATE)
-    chain = LiteSvmChain(network.ledger, clock)
-    engine = Engine(
-        tokens=[network.token("JUP")],
-        quote=network.token("USDC"),
-        strategy=EnterOnEveryBar(),
-        feed=JupiterPriceFeed(jupiter),
-        executor=Executor(db, jupiter, chain, clock, decimals={t.mint: t.decimals for t in tokens}),
-        chain=chain,
-        db=db,
-        clock=clock,
-        exits=ExitRules(stop_loss_pct=50.0),
-        timeframe=TF,
-        accounts=accounts,
-        max_price_age=3600.0,
-    )
-    await engine.start()
-    yield engine, recorder, wallets, clock
+    recorder, http = seen[0]
+    yield built.engine, recorder, built.wallets, built.clock
     await http.aclose()
-    await db.dispose()
+    await built.db.dispose()
 
 
 async def test_users_share_one_limiter_and_take_turns_at_being_first(world) -> None:

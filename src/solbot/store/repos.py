@@ -134,14 +134,19 @@ def _route_rules(sources: set[OrderState], target: OrderState) -> list[Any]:
     """Conditions that keep each route on its own path through `quoted`: a paper order is filled
     at its quote (`quoted → confirmed`) and never signed; any other order must be signed and
     sent before it can be confirmed. Part of the UPDATE's WHERE, so no caller can skip it."""
-    if OrderState.QUOTED not in sources:
-        return []
-    paper = OrderRow.route == Route.PAPER.value
+    rule = _route_rule(OrderState.QUOTED, target) if OrderState.QUOTED in sources else None
+    return [] if rule is None else [or_(OrderRow.state != OrderState.QUOTED.value, rule)]
+
+
+def _route_rule(source: OrderState, target: OrderState) -> Any | None:
+    """What a move from `source` to `target` asks of the order's route (None: nothing)."""
+    if source is not OrderState.QUOTED:
+        return None
     if target is OrderState.CONFIRMED:
-        return [or_(OrderRow.state != OrderState.QUOTED.value, paper)]
+        return OrderRow.route == Route.PAPER.value
     if target is OrderState.SIGNED:
-        return [or_(OrderRow.state != OrderState.QUOTED.value, ~paper)]
-    return []
+        return OrderRow.route != Route.PAPER.value
+    return None
 
 
 def _dialect_insert(dialect: str) -> Any:
@@ -165,15 +170,15 @@ def _advance_statement(path: tuple[OrderState, ...], names: tuple[str, ...]) -> 
     values["updated_at"] = bindparam("b_updated_at", type_=table.c.updated_at.type)
     if OrderState.SENT in path[1:]:
         values["attempts"] = table.c.attempts + 1
-    rules = []  # `_route_rules` for each step, for an order known to be at the step's source
-    for source, target in itertools.pairwise(path):
-        if source is OrderState.QUOTED and target is OrderState.CONFIRMED:
-            rules.append(table.c.route == Route.PAPER.value)
-        elif source is OrderState.QUOTED and target is OrderState.SIGNED:
-            rules.append(table.c.route != Route.PAPER.value)
+    # The route rule of each step: the order is known to be at the step's source.
+    rules = [_route_rule(source, target) for source, target in itertools.pairwise(path)]
     return (
         update(table)
-        .where(table.c.id == bindparam("b_id"), table.c.state == path[0].value, *rules)
+        .where(
+            table.c.id == bindparam("b_id"),
+            table.c.state == path[0].value,
+            *(rule for rule in rules if rule is not None),
+        )
         .values(**values)
     )
 
