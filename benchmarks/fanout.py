@@ -111,6 +111,7 @@ async def one_candle(
     limits = DecryptLimits(per_user=10, overall=10 * users + 100)
     vault = Vault(key, clock, limits=limits)
     await make_users(db, vault, network, clock, users)
+    network.save(folder / "sim-state.json")  # as `solbot run` does: from here on, journaled
 
     jupiter = timed_venue(network, clock, venue, Stopwatch())
     chain = LiteSvmChain(network.ledger, clock)
