@@ -11,81 +11,27 @@ import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 from solders.keypair import Keypair
 from sqlalchemy import select, update
 
 from databases import empty_database
-from solbot.cli import stores
 from solbot.clock import ManualClock
 from solbot.store.db import Database
 from solbot.store.repos import Positions
-from solbot.store.tables import AuditRow, Base, UserRow
+from solbot.store.tables import AuditRow, UserRow
 from solbot.store.types import U64_MAX
 from solbot.wallet.master import MasterKey
 
-from .support import NOW, Run
-
-OLD, NEW = MasterKey.generate(), MasterKey.generate()
-
-
-@pytest.fixture
-def cli(run: Run, empty_url: str, monkeypatch: pytest.MonkeyPatch) -> Run:
-    monkeypatch.setenv("DATABASE_URL", empty_url)
-    monkeypatch.setenv("MASTER_ENCRYPTION_KEY", OLD.hex())
-    monkeypatch.setattr(stores, "clock", lambda: ManualClock(NOW))
-    return run
-
-
-def add(cli: Run, name: str) -> str:
-    done = cli("add-user", "--username", name)
-    assert done.code == 0, done.err
-    return next(line for line in done.out.splitlines() if len(line) > 80 and " " not in line)
-
-
-def export(cli: Run, name: str) -> str:
-    done = cli("export-key", "--username", name)
-    assert done.code == 0, done.err
-    return done.out.strip()
-
-
-def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, in primary-key order."""
-
-    async def read() -> dict[str, list[tuple[Any, ...]]]:
-        db = Database(url)
-        try:
-            async with db.engine.connect() as conn:
-                out = {}
-                for table in Base.metadata.sorted_tables:
-                    result = await conn.execute(select(table).order_by(*table.primary_key))
-                    out[table.name] = [tuple(row) for row in result]
-                return out
-        finally:
-            await db.dispose()
-
-    return asyncio.run(read())
-
-
-def run_sql(url: str, statement: Any) -> None:
-    async def go() -> None:
-        db = Database(url)
-        try:
-            async with db.session() as s:
-                await s.execute(statement)
-        finally:
-            await db.dispose()
-
-    asyncio.run(go())
+from .support import NEW, NOW, OLD, Run, add_wallet, export, run_sql, snapshot, users_of
 
 
 # ---------------------------------------------------------------------------------- rotation
 def test_rotation_reseals_every_wallet_and_the_keys_stay_the_same(
     cli: Run, empty_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    keys = {name: add(cli, name) for name in ("alice", "bob", "carol")}
+    keys = {name: add_wallet(cli, name) for name in ("alice", "bob", "carol")}
     monkeypatch.setenv("MASTER_ENCRYPTION_KEY", NEW.hex())
     assert "MASTER_ENCRYPTION_KEY_OLD is not set" in cli("rotate-master-key").error_line()
     monkeypatch.setenv("MASTER_ENCRYPTION_KEY_OLD", MasterKey.generate().hex())
@@ -95,7 +41,7 @@ def test_rotation_reseals_every_wallet_and_the_keys_stay_the_same(
     done = cli("rotate-master-key")
     assert done.code == 0, done.err
     assert "3 wallet(s) re-sealed" in done.out
-    assert {u.master_key_id for u in snapshot_users(empty_url)} == {NEW.key_id}
+    assert {u.master_key_id for u in users_of(empty_url)} == {NEW.key_id}
     for name, secret in keys.items():
         assert export(cli, name) == secret  # the same wallet, sealed under the new key
     assert cli("audit", "verify").code == 0
@@ -108,10 +54,10 @@ def test_rotation_reseals_every_wallet_and_the_keys_stay_the_same(
 def test_a_rotation_that_fails_half_way_changes_nothing(
     cli: Run, empty_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    add(cli, "alice")
-    add(cli, "bob")
+    add_wallet(cli, "alice")
+    add_wallet(cli, "bob")
     # bob's sealed key is damaged: re-sealing him fails after alice was already re-sealed.
-    users = snapshot_users(empty_url)
+    users = users_of(empty_url)
     bob = next(u for u in users if u.username == "bob")
     damaged = bytearray(bob.encrypted_private_key)
     damaged[-1] ^= 0xFF
@@ -126,18 +72,6 @@ def test_a_rotation_that_fails_half_way_changes_nothing(
     assert "bob" in line
     assert "nothing was changed" in line
     assert snapshot(empty_url) == before
-
-
-def snapshot_users(url: str) -> list[UserRow]:
-    async def read() -> list[UserRow]:
-        db = Database(url)
-        try:
-            async with db.session() as s:
-                return list(await s.scalars(select(UserRow).order_by(UserRow.username)))
-        finally:
-            await db.dispose()
-
-    return asyncio.run(read())
 
 
 # ---------------------------------------------------------------------------------- backups
@@ -175,8 +109,8 @@ def test_a_backup_restores_every_row_exactly_on_either_database(
     restore_target: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    add(cli, "alice")
-    add(cli, "bob")
+    add_wallet(cli, "alice")
+    add_wallet(cli, "bob")
     cli("pause", "-u", "bob", "--reason", "holiday")
     asyncio.run(_money_rows(empty_url))
     file = data_dir.parent / "backup.json.gz"
@@ -206,7 +140,7 @@ def test_a_backup_restores_every_row_exactly_on_either_database(
 def test_the_drill_finds_a_damaged_key_and_a_wrong_master_key(
     cli: Run, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    add(cli, "alice")
+    add_wallet(cli, "alice")
     file = data_dir.parent / "backup.json.gz"
     assert cli("backup", "create", str(file)).code == 0
     document = json.loads(gzip.decompress(file.read_bytes()))
@@ -226,7 +160,7 @@ def test_the_drill_finds_a_damaged_key_and_a_wrong_master_key(
 
 
 def test_audit_rows_never_hold_secrets(cli: Run, empty_url: str) -> None:
-    secret = add(cli, "alice")
+    secret = add_wallet(cli, "alice")
     export(cli, "alice")
 
     async def read() -> list[AuditRow]:
