@@ -74,12 +74,15 @@ def db_upgrade(
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Check every row of the audit log against its chained MAC: reports edited, deleted,
-    inserted or reordered rows (exit code 1 if any)."""
+    """Check the audit log and what anchors it: every row against its chained MAC and the MACed
+    head (edited, deleted, inserted or reordered rows, a deleted tail), every vault user's
+    identity and creation record, every withdrawal's request record, the master key's
+    registration (an emptied or rolled-back log). One line per kind of problem, exit code 1
+    if any."""
     from sqlalchemy import func, select
 
     from solbot.store.tables import AuditRow
-    from solbot.wallet import audit, keycheck, master
+    from solbot.wallet import integrity, keycheck, master
 
     async def main() -> tuple[int, list[audit.Problem]]:
         key = master.require()
@@ -88,12 +91,15 @@ def audit_verify() -> None:
             if current is not None:
                 await keycheck.check(s, key)
             count = int(await s.scalar(select(func.count()).select_from(AuditRow)) or 0)
-            return count, await audit.verify(s, [key])
+            return count, await integrity.problems(s, key)
 
     count, problems = asyncio.run(main())
     out = stores.console()
     if not problems:
-        out.print(f"[green]✓[/] audit log intact: {count} rows, chain and head verified")
+        out.print(
+            f"[green]✓[/] audit log intact: {count} rows, chain and head verified; users and "
+            "withdrawals agree with it"
+        )
         return
     for problem in problems:
         out.print(f"[red]✗[/] {problem}")
