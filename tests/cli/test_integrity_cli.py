@@ -8,16 +8,19 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+from alembic import command
 from sqlalchemy import delete, select, update
 
 from solbot.clock import ManualClock
-from solbot.store.db import Database
+from solbot.store import schema
+from solbot.store.db import Database, create_engine
 from solbot.store.states import WithdrawalState
 from solbot.store.tables import AuditRow, MetaEntry, UserRow, WithdrawalRow
 from solbot.store.types import utc_from_timestamp
 from solbot.wallet.audit import HEAD_KEY, Action, AuditLog
 
-from .support import NOW, OLD, Run, add_wallet, export, run_sql, users_of
+from .support import NEW, NOW, OLD, Run, add_wallet, export, run_sql, snapshot, users_of
 
 
 def problems(cli: Run) -> list[str]:
@@ -227,3 +230,41 @@ def test_another_users_identity_mac_does_not_fit(cli: Run, empty_url: str) -> No
         .values(username="bob", identity_mac=users["bob"].identity_mac),
     )
     assert "identity" in cli("export-key", "-u", "bob").error_line()
+
+
+def test_a_database_upgraded_from_before_identities_is_adopted(cli: Run, empty_url: str) -> None:
+    """Made at 0004 (no identity column), upgraded by `solbot db upgrade`: its users trade and
+    export as before, their identities sealed once from the audit log."""
+    alice_key = add_wallet(cli, "alice")
+
+    async def back_to_0004() -> None:
+        engine = create_engine(empty_url, foreign_keys=False)
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(lambda c: command.downgrade(schema.alembic_config(c), "0004"))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(back_to_0004())
+    assert cli("db", "upgrade").code == 0
+    assert [u.identity_mac for u in users_of(empty_url)] == [None]
+    assert cli("audit", "verify").code == 0
+    assert export(cli, "alice") == alice_key
+    assert all(u.identity_mac for u in users_of(empty_url))
+    actions = [r.action for r in asyncio.run(_audit_rows(empty_url))]
+    assert actions == ["create", "identity_adopt", "export"]
+
+
+def test_a_rotation_refuses_a_swapped_row_and_changes_nothing(
+    cli: Run, empty_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_wallet(cli, "alice")
+    add_wallet(cli, "bob")
+    swap_usernames(empty_url, "alice", "bob")
+    before = snapshot(empty_url)
+    monkeypatch.setenv("MASTER_ENCRYPTION_KEY", NEW.hex())
+    monkeypatch.setenv("MASTER_ENCRYPTION_KEY_OLD", OLD.hex())
+    line = cli("rotate-master-key").error_line()
+    assert "identity" in line
+    assert "nothing was changed" in line
+    assert snapshot(empty_url) == before

@@ -135,13 +135,16 @@ async def adopt(session: Any, key: MasterKey, clock: Clock, actor: str = "solbot
     identity the audit log recorded for it and the log verifies; one audit row says how many.
     Returns how many were adopted (the others stay refused). One query when there is nothing to
     do, so key operations call it first."""
-    missing = list(
-        await session.scalars(
-            select(UserRow)
-            .where(UserRow.custody == Custody.VAULT.value, UserRow.identity_mac.is_(None))
-            .execution_options(populate_existing=True)
-        )
+    unsealed = (
+        select(UserRow)
+        .where(UserRow.custody == Custody.VAULT.value, UserRow.identity_mac.is_(None))
+        .execution_options(populate_existing=True)
     )
+    if (await session.scalars(unsealed.limit(1))).first() is None:
+        return 0
+    log = AuditLog(session, clock, key)
+    await log.lock()  # two processes adopting at once: the second finds nothing left
+    missing = list(await session.scalars(unsealed))
     if not missing or await audit.verify(session, [key]):
         return 0  # a log that does not verify proves nothing about anyone
     known = await records(session)
@@ -152,7 +155,7 @@ async def adopt(session: Any, key: MasterKey, clock: Clock, actor: str = "solbot
             seal(key, user)
             adopted.append(user.username)
     if adopted:
-        await AuditLog(session, clock, key).append(
+        await log.append(
             actor, Action.IDENTITY_ADOPT, None, users=len(adopted), usernames=adopted[:50]
         )
     await session.flush()
