@@ -96,13 +96,31 @@ def run_sql(url: str, *statements: Any) -> None:
     asyncio.run(go())
 
 
-def users_of(url: str) -> list[UserRow]:
-    async def read() -> list[UserRow]:
+def rows_of(url: str, model: type[Any], *order: Any) -> list[Any]:
+    """Every row of `model`'s table, in `order` (the primary key's by default)."""
+
+    async def read() -> list[Any]:
         db = Database(url)
         try:
             async with db.session() as s:
-                return list(await s.scalars(select(UserRow).order_by(UserRow.username)))
+                by = order or tuple(model.__table__.primary_key.columns)
+                return list(await s.scalars(select(model).order_by(*by)))
         finally:
             await db.dispose()
 
     return asyncio.run(read())
+
+
+def users_of(url: str) -> list[UserRow]:
+    return rows_of(url, UserRow, UserRow.username)
+
+
+def refused_rotation(cli: Run, url: str, monkeypatch: Any) -> str:
+    """`rotate-master-key` from `OLD` to `NEW`, which must fail changing nothing: its line."""
+    before = snapshot(url)
+    monkeypatch.setenv("MASTER_ENCRYPTION_KEY", NEW.hex())
+    monkeypatch.setenv("MASTER_ENCRYPTION_KEY_OLD", OLD.hex())
+    line = cli("rotate-master-key").error_line()
+    assert "nothing was changed" in line
+    assert snapshot(url) == before
+    return line

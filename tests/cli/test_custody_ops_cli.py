@@ -25,7 +25,18 @@ from solbot.store.tables import AuditRow, UserRow
 from solbot.store.types import U64_MAX
 from solbot.wallet.master import MasterKey
 
-from .support import NEW, NOW, OLD, Run, add_wallet, export, run_sql, snapshot, users_of
+from .support import (
+    NEW,
+    NOW,
+    OLD,
+    Run,
+    add_wallet,
+    export,
+    refused_rotation,
+    run_sql,
+    snapshot,
+    users_of,
+)
 
 
 # ---------------------------------------------------------------------------------- rotation
@@ -66,13 +77,7 @@ def test_a_rotation_that_fails_half_way_changes_nothing(
         empty_url,
         update(UserRow).where(UserRow.id == bob.id).values(encrypted_private_key=bytes(damaged)),
     )
-    before = snapshot(empty_url)
-    monkeypatch.setenv("MASTER_ENCRYPTION_KEY", NEW.hex())
-    monkeypatch.setenv("MASTER_ENCRYPTION_KEY_OLD", OLD.hex())
-    line = cli("rotate-master-key").error_line()
-    assert "bob" in line
-    assert "nothing was changed" in line
-    assert snapshot(empty_url) == before
+    assert "bob" in refused_rotation(cli, empty_url, monkeypatch)
 
 
 # ---------------------------------------------------------------------------------- backups

@@ -20,7 +20,17 @@ from solbot.store.tables import AuditRow, MetaEntry, UserRow, WithdrawalRow
 from solbot.store.types import utc_from_timestamp
 from solbot.wallet.audit import HEAD_KEY, Action, AuditLog
 
-from .support import NEW, NOW, OLD, Run, add_wallet, export, run_sql, snapshot, users_of
+from .support import (
+    NOW,
+    OLD,
+    Run,
+    add_wallet,
+    export,
+    refused_rotation,
+    rows_of,
+    run_sql,
+    users_of,
+)
 
 
 def problems(cli: Run) -> list[str]:
@@ -192,9 +202,7 @@ def test_rows_of_an_older_database_are_adopted_once_from_the_audit_log(
     assert cli("audit", "verify").code == 0  # not sealed yet, but what the log says they are
     assert export(cli, "alice") == alice_key
     assert all(u.identity_mac for u in users_of(empty_url))
-    actions = [
-        r.action for r in asyncio.run(_audit_rows(empty_url)) if r.action.startswith("identity")
-    ]
+    actions = [r.action for r in rows_of(empty_url, AuditRow) if r.action.startswith("identity")]
     assert actions == ["identity_adopt"]  # once, for both
     assert export(cli, "bob")
     assert cli("audit", "verify").code == 0
@@ -205,15 +213,6 @@ def test_an_edited_wallet_or_telegram_id_is_refused(cli: Run, empty_url: str) ->
     run_sql(empty_url, update(UserRow).values(telegram_id=4242))
     assert "identity" in cli("export-key", "-u", "alice").error_line()
     assert any("alice" in line and "identity" in line for line in problems(cli))
-
-
-async def _audit_rows(url: str) -> list[AuditRow]:
-    db = Database(url)
-    try:
-        async with db.session() as s:
-            return list(await s.scalars(select(AuditRow).order_by(AuditRow.seq)))
-    finally:
-        await db.dispose()
 
 
 def test_another_users_identity_mac_does_not_fit(cli: Run, empty_url: str) -> None:
@@ -251,7 +250,7 @@ def test_a_database_upgraded_from_before_identities_is_adopted(cli: Run, empty_u
     assert cli("audit", "verify").code == 0
     assert export(cli, "alice") == alice_key
     assert all(u.identity_mac for u in users_of(empty_url))
-    actions = [r.action for r in asyncio.run(_audit_rows(empty_url))]
+    actions = [r.action for r in rows_of(empty_url, AuditRow)]
     assert actions == ["create", "identity_adopt", "export"]
 
 
@@ -261,10 +260,4 @@ def test_a_rotation_refuses_a_swapped_row_and_changes_nothing(
     add_wallet(cli, "alice")
     add_wallet(cli, "bob")
     swap_usernames(empty_url, "alice", "bob")
-    before = snapshot(empty_url)
-    monkeypatch.setenv("MASTER_ENCRYPTION_KEY", NEW.hex())
-    monkeypatch.setenv("MASTER_ENCRYPTION_KEY_OLD", OLD.hex())
-    line = cli("rotate-master-key").error_line()
-    assert "identity" in line
-    assert "nothing was changed" in line
-    assert snapshot(empty_url) == before
+    assert "identity" in refused_rotation(cli, empty_url, monkeypatch)

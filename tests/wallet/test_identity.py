@@ -4,13 +4,14 @@ never signed for, paid out from or acted on."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from sqlalchemy import select, update
 
+from solbot.chain.port import Chain
 from solbot.clock import ManualClock
 from solbot.config import Settings
 from solbot.custody import CustodyService
@@ -45,6 +46,12 @@ class EmptyChain:
         return 0
 
 
+def roster_of(db: Database, custody: CustodyService) -> Roster:
+    """The loop's roster over the users, with zero balances."""
+    chain = cast(Chain, EmptyChain())
+    return Roster(db=db, clock=custody.clock, chain=chain, quote=USDC, custody=custody)
+
+
 @pytest.fixture
 async def custody(db: Database) -> CustodyService:
     service = CustodyService(db, ManualClock(NOW), KEY)
@@ -67,23 +74,11 @@ async def swap(db: Database, column: str) -> None:
 async def test_the_roster_trades_no_swapped_row_and_says_so_once(
     db: Database, custody: CustodyService
 ) -> None:
-    roster = Roster(
-        db=db,
-        clock=custody.clock,
-        chain=EmptyChain(),
-        quote=USDC,
-        custody=custody,  # type: ignore[arg-type]
-    )
+    roster = roster_of(db, custody)
     await roster.refresh()
     assert {a.username for a in roster.accounts} == {"alice", "bob"}
 
-    fresh = Roster(
-        db=db,
-        clock=custody.clock,
-        chain=EmptyChain(),
-        quote=USDC,
-        custody=custody,  # type: ignore[arg-type]
-    )
+    fresh = roster_of(db, custody)
     await swap(db, "username")
     notices = await fresh.refresh()
     assert fresh.accounts == []
@@ -98,13 +93,8 @@ async def test_a_withdrawal_from_a_swapped_row_stops_before_anything(
     db: Database, custody: CustodyService
 ) -> None:
     await swap(db, "username")
-    service = WithdrawalService(
-        db,
-        custody.clock,
-        UntouchedChain(),
-        custody,
-        fee_reserve_lamports=0,  # type: ignore[arg-type]
-    )
+    chain = cast(Chain, UntouchedChain())
+    service = WithdrawalService(db, custody.clock, chain, custody, fee_reserve_lamports=0)
     with pytest.raises(identity.IdentityError, match="bob"):
         await service.withdraw("bob", str(Keypair().pubkey()), "0.1", actor="cli")
     async with db.session() as s:
@@ -130,13 +120,7 @@ async def test_the_roster_adopts_the_rows_of_an_older_database(
 ) -> None:
     async with db.session() as s:
         await s.execute(update(UserRow).values(identity_mac=None))  # as the migration leaves them
-    roster = Roster(
-        db=db,
-        clock=custody.clock,
-        chain=EmptyChain(),  # type: ignore[arg-type]
-        quote=USDC,
-        custody=custody,
-    )
+    roster = roster_of(db, custody)
     await roster.refresh()
     assert {a.username for a in roster.accounts} == {"alice", "bob"}
     async with db.session() as s:
