@@ -110,10 +110,10 @@ def rotate_master_key() -> None:
 
     Set the new key in `MASTER_ENCRYPTION_KEY` and the current one in
     `MASTER_ENCRYPTION_KEY_OLD`. Every vault wallet is re-sealed, the audit log is verified and
-    re-chained, and the database switches to the new key, all or nothing: if anything fails,
-    everything stays under the old key and the command can simply be run again. Restart
-    `solbot run` with the new key afterwards (a running bot keeps signing with the wallets it
-    loaded until then).
+    re-chained, every identity re-MACed, and the database switches to the new key, all or
+    nothing: if anything fails, everything stays under the old key and the command can simply
+    be run again. A running `solbot run` stops signing for the vault's wallets at its next
+    tick, with one alert: restart it with the new key.
     """
     from solbot.wallet import master
 
