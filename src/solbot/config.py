@@ -27,7 +27,10 @@ from pydantic_settings import (
 )
 
 from solbot.domain import Timeframe, TokenInfo
+from solbot.errors import UserError
+from solbot.store.paths import default_url
 from solbot.wallet.vault import DecryptLimits
+from solbot.worlds import Hints, World
 
 
 class TokenConfig(BaseModel):
@@ -277,13 +280,45 @@ class Settings(BaseSettings):
             raise KeyError(f"unknown token {symbol!r}; known tokens: {known}") from None
 
     @property
+    def world(self) -> World:
+        """The network and mode this invocation acts in (see `solbot.worlds`)."""
+        return World(self.network, self.paper)
+
+    @property
+    def world_dir(self) -> Path:
+        """Everything of this world: its database, sim state, built candles and log."""
+        return self.data_dir / self.world.name
+
+    @property
     def database(self) -> str:
-        """Where the trading state lives. Paper trading keeps its own SQLite file unless
-        `SOLBOT_PAPER_DATABASE_URL` says otherwise: paper positions must never be mistaken for
-        real ones by a live run on the same data."""
+        """Where this world's trading state lives: `DATABASE_URL` (`SOLBOT_PAPER_DATABASE_URL`
+        for paper trading, whose books must never be mistaken for real ones), else a SQLite
+        file in the world's folder. Whatever the URL, the database records its world and every
+        command checks it (`store.world_mark`)."""
         if self.paper:
-            return self.paper_database_url or f"sqlite:///{self.paper_dir / 'solbot.db'}"
-        return self.database_url or f"sqlite:///{self.data_dir / 'solbot.db'}"
+            return self.paper_database_url or default_url(self.world_dir)
+        return self.database_url or default_url(self.world_dir)
+
+    def world_hints(self) -> Hints:
+        """What tells an unmarked database's world from outside it (`store.world_mark`), for a
+        command about to open this world's database; `UserError` while the default database
+        cannot be opened because one from before worlds waits to be sorted (`legacy_layout`)."""
+        from solbot.legacy_layout import unsorted
+        from solbot.sim.network import wallet_keypair
+        from solbot.store.db import shown_url, sqlite_path
+
+        default = (self.paper_database_url if self.paper else self.database_url) is None
+        problem = unsorted(self.data_dir, self.world) if default else None
+        if problem is not None:
+            raise UserError(problem)
+        url = self.database
+        path = sqlite_path(url)
+        beside = path is not None and (path.parent / "sim-state.json").exists()
+        return Hints(
+            shown=shown_url(url),
+            sim_state_beside=beside,
+            sim_wallet=str(wallet_keypair(self.sim_seed).pubkey()),
+        )
 
     def min_trade_cash_for(self, quote: str) -> float:
         if self.min_trade_cash is not None:
@@ -299,10 +334,6 @@ class Settings(BaseSettings):
         )
 
     @property
-    def paper_dir(self) -> Path:
-        return self.data_dir / "paper"
-
-    @property
     def paper_starting_cash(self) -> float:
         """The quote units a new paper account starts with (10,000 USDC or 50 SOL by default)."""
         if self.paper_cash is not None:
@@ -311,7 +342,12 @@ class Settings(BaseSettings):
 
     @property
     def sim_state_path(self) -> Path:
-        return self.data_dir / "sim-state.json"
+        """The embedded sim's accounts, clock and prices (a sim world's own)."""
+        return self.world_dir / "sim-state.json"
+
+    @property
+    def log_path(self) -> Path:
+        return self.world_dir / "solbot.log"
 
     @property
     def rpc(self) -> str:
@@ -324,7 +360,14 @@ class Settings(BaseSettings):
 
     @property
     def candles_dir(self) -> Path:
+        """Market history: what `data synth`, `data import` and `data download` write and
+        what backtests read. Candles a run builds go to its world's folder instead."""
         return self.data_dir / "candles"
+
+    def built_candles_dir(self, world: World | None = None) -> Path:
+        """The candles a run built in `world` (this one by default): apart from market history,
+        since a sim's are made up and an accelerated sim's are dated in the future."""
+        return self.data_dir / (world or self.world).name / "candles"
 
     @property
     def reports_dir(self) -> Path:

@@ -72,6 +72,7 @@ from solbot.execution.signing import Signer
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed
 from solbot.market.geckoterminal import GeckoTerminalClient, download
 from solbot.market.store import CandleStore
+from solbot.reconcile import Assets, Line, Opening, Wallet, opening, reconcile
 from solbot.risk import tier, with_overrides
 from solbot.roster import OPERATOR, Roster
 from solbot.sim.lock import SimLock
@@ -82,6 +83,7 @@ from solbot.store.repos import Positions
 from solbot.store.states import Custody, OrderState, Route
 from solbot.store.tables import MetaEntry, OrderRow, UserRow
 from solbot.store.users import Users
+from solbot.store.world_mark import SIM_DEPOSIT_PREFIX
 from solbot.strategy.base import Strategy
 from solbot.strategy.registry import load_strategy
 from solbot.telegram.bot import TelegramBot
@@ -152,11 +154,20 @@ class Summary:
     open_positions: list[Held] = field(default_factory=list)
     cash: Decimal = Decimal(0)  # over every account
     paper: bool = False  # the "chain" figures are paper balances
+    # Every user's every asset, books against chain (`reconcile`).
+    reconciled: list[Line] = field(default_factory=list)
 
     @property
     def consistent(self) -> bool:
-        """Every open position's quantity equals what the wallet holds on chain."""
-        return all(h.quantity == h.on_chain for h in self.open_positions)
+        """Every open position's quantity equals what the wallet holds on chain, and every
+        strict line of the reconciliation balances."""
+        return all(h.quantity == h.on_chain for h in self.open_positions) and all(
+            line.ok for line in self.reconciled if line.strict
+        )
+
+    @property
+    def mismatches(self) -> list[Line]:
+        return [line for line in self.reconciled if not line.ok]
 
 
 class Runtime:
@@ -194,6 +205,7 @@ class Runtime:
             self._closers.append(telegram.stop)  # closers run in reverse: it stops first
         self._stop = asyncio.Event()
         self.chain_failures = 0  # ticks skipped because the chain could not be reached
+        self._openings: dict[str, Opening] = {}  # what each wallet held when first served
 
     def stop(self) -> None:
         """Ask the loop to finish the current tick and stop (SIGINT/SIGTERM call this)."""
@@ -207,7 +219,8 @@ class Runtime:
             # Right before the engine loads the candles: on a fast sim clock, history written
             # earlier (during start-up) would end minutes before the first tick, leaving a gap.
             await self._warm_up()
-        await self.engine.start()
+        await self.engine.start()  # recovery first: what it settles is in the openings
+        await self._note_openings()
         if self.options.tune_gc:
             tune_collector()
         if self.telegram is not None and not self.telegram.running:
@@ -226,6 +239,8 @@ class Runtime:
                 unfinished = True
                 log.warning("tick skipped, the chain is unavailable: %s", exc)
                 self._on_event(Event(self.clock.now(), None, "chain", f"tick skipped: {exc}"))
+            if len(self._openings) < len(self.engine.accounts):  # a user added while running
+                await self._note_openings()
             if on_tick is not None:
                 on_tick(self)
             now = self.clock.now()
@@ -243,6 +258,31 @@ class Runtime:
         if self.network is not None:
             self.network.save(self.settings.sim_state_path)
         return await self.summary(started)
+
+    def _wallets(self) -> list[Wallet]:
+        return [
+            Wallet(a.user_id, a.username or a.user_id, a.signer.pubkey())
+            for a in self.engine.accounts
+        ]
+
+    def _assets(self) -> Assets:
+        traded = {t.mint for t in self.engine.tokens}
+        paper = self.settings.paper
+        return Assets(
+            traded=self.engine.tokens,
+            other=[t for t in self.settings.token_map().values() if t.mint not in traded],
+            strict_cash=paper or self.settings.network == "sim",
+            fees_booked=paper or self.settings.jupiter_route == "v2",
+        )
+
+    async def _note_openings(self) -> None:
+        """What each wallet not yet seen holds now: where its reconciliation starts."""
+        assets = self._assets()
+        for wallet in self._wallets():
+            if wallet.user_id not in self._openings:
+                self._openings[wallet.user_id] = await opening(
+                    self.chain, wallet, assets, self.clock.now()
+                )
 
     async def _recover(self) -> None:
         """Finish every order a failed tick left mid-way, from the journal, as at start-up."""
@@ -277,6 +317,9 @@ class Runtime:
                 )
             atoms = await holdings(self.chain, owner, Pubkey.from_string(quote.mint))
             cash += Decimal(atoms).scaleb(-quote.decimals)
+        lines = await reconcile(
+            self.db, self.chain, self._wallets(), self._assets(), self._openings
+        )
         return Summary(
             started,
             self.clock.now(),
@@ -290,6 +333,7 @@ class Runtime:
             held,
             cash,
             paper=self.settings.paper,
+            reconciled=lines,
         )
 
     async def close(self) -> None:
@@ -469,18 +513,27 @@ class _History:
         )
 
     async def from_geckoterminal(
-        self, http: httpx.AsyncClient, base_url: str, clock: Clock, tokens: Sequence[TokenInfo]
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        clock: Clock,
+        tokens: Sequence[TokenInfo],
+        market: CandleStore,
     ) -> None:
-        """Download what the store lacks of the warm-up window. A failure only costs the
-        warm-up: the bot starts anyway and fills its windows from live prices."""
+        """Download what market history lacks of the warm-up window (as `solbot data download`
+        would: it is market history), then give the run's own store that window. A failure
+        only costs the warm-up: the bot starts anyway and fills its windows from live prices."""
         client = GeckoTerminalClient(http, clock, base_url=base_url)
         end = int(clock.now())
         start = end - self.bars * self.timeframe.seconds
         for token in tokens:
             try:
-                await download(client, self.store, token, self.timeframe, start, end)
+                await download(client, market, token, self.timeframe, start, end)
             except UserError as exc:
                 log.warning("no history for %s from GeckoTerminal: %s", token.symbol, exc)
+            window = market.load(token.symbol, self.timeframe, self.timeframe.floor(start), end)
+            if len(window):
+                self.store.merge(token.symbol, window)
 
 
 async def _sim_get(
@@ -565,7 +618,7 @@ async def _assemble(
     trade = [tokens[s] for s in settings.trade_tokens if s != quote.symbol]
     strategy = load_strategy(settings.strategy, settings.strategy_params)
     timeframe = settings.timeframe
-    store = CandleStore(settings.candles_dir)
+    store = CandleStore(settings.built_candles_dir())  # the world's own, never market history
     default_jupiter = settings.jupiter_url == Settings.model_fields["jupiter_url"].default
     # A sim given by URL is remote; paper trading needs only its Jupiter URL (no RPC).
     embedded = settings.network == "sim" and not settings.rpc_url and default_jupiter
@@ -574,7 +627,7 @@ async def _assemble(
     impact_cap = Decimal(str(settings.max_price_impact_pct))
 
     url = settings.database
-    await schema.prepare(url)
+    await schema.prepare(url, settings.world, settings.world_hints())
     db = Database(url)
     closers.append(db.dispose)
 
@@ -584,6 +637,7 @@ async def _assemble(
         closers.append(lock.release)
         clock = clock or ScaledClock(sim_start_time(settings), options.speed)
         network = open_sim_network(settings, clock, strategy)
+        closers.append(network.close)
         jupiter = JupiterClient(
             network.jupiter_in_process(),
             clock,
@@ -642,7 +696,12 @@ async def _assemble(
         warm_up = functools.partial(history.from_server, http, settings.jupiter_url, clock)
     elif settings.network == "mainnet":
         warm_up = functools.partial(
-            history.from_geckoterminal, http, settings.geckoterminal_url, clock, trade
+            history.from_geckoterminal,
+            http,
+            settings.geckoterminal_url,
+            clock,
+            trade,
+            CandleStore(settings.candles_dir),
         )
 
     limits = with_overrides(
@@ -805,7 +864,7 @@ async def _sim_deposit(
 ) -> None:
     """On the embedded sim a new user's wallet receives a deposit from the sim's faucet, once
     (what a friend sending SOL and USDC would do), so multi-user demos trade offline."""
-    marker = f"sim_deposit:{user.wallet_pubkey}"
+    marker = f"{SIM_DEPOSIT_PREFIX}{user.wallet_pubkey}"
     async with db.session() as s:
         if await s.get(MetaEntry, marker) is not None:
             return

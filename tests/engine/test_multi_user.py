@@ -39,7 +39,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 async def add_users(settings: Settings, *specs: tuple[str, str]) -> dict[str, str]:
     """Create users (name, tier) through the custody service; name -> wallet address."""
-    await schema.prepare(settings.database)
+    await schema.prepare(settings.database, settings.world)
     db = Database(settings.database)
     try:
         service = CustodyService(db, ManualClock(START), KEY)

@@ -205,7 +205,7 @@ async def run_bot(
 
 
 def bot_log(folder: Path) -> str:
-    return _read(folder / "data" / "solbot.log")
+    return _read(folder / "data" / "sim" / "solbot.log")
 
 
 # ---------------------------------------------------------------------------------- the chain
@@ -291,7 +291,7 @@ class Books:
 
 
 def read_books(folder: Path) -> Books:
-    engine = create_engine(f"sqlite:///{folder / 'data' / 'solbot.db'}")
+    engine = create_engine(f"sqlite:///{folder / 'data' / 'sim' / 'solbot.db'}")
     try:
         with Session(engine) as s:
             return Books(

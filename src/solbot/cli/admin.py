@@ -58,9 +58,10 @@ def db_upgrade(
     from solbot.store import schema
 
     async def main() -> tuple[str | None, str]:
-        url = settings().database
+        cfg = settings()
+        url = cfg.database
         before = await schema.current_revision(url)
-        after = await schema.upgrade(url, revision)
+        after = await schema.upgrade(url, revision, world=cfg.world, hints=cfg.world_hints())
         return before, after
 
     before, after = asyncio.run(main())
@@ -69,6 +70,19 @@ def db_upgrade(
         out.print(f"the database is already at {after}")
     else:
         out.print(f"[green]✓[/] database upgraded from {before or 'empty'} to {after}")
+
+
+@db_app.command("adopt")
+def db_adopt() -> None:
+    """Say that the configured database, one from before worlds with no world recorded, is the
+    configured world's (SOLBOT_NETWORK, and --paper or not). Refused for a database that already
+    names its world or whose contents show another (the sim's marks, paper books)."""
+    from solbot.store import schema
+
+    cfg = settings()
+    hints = cfg.world_hints()
+    asyncio.run(schema.adopt(cfg.database, cfg.world, hints))
+    stores.console().print(f"[green]✓[/] {hints.shown} now belongs to the {cfg.world} world")
 
 
 @audit_app.command("verify")
@@ -143,7 +157,7 @@ def backup_create(
         key = master.require()
         async with stores.database(cfg) as db, db.session() as s:
             await keycheck_if_registered(s, key)
-        await schema.check_current(cfg.database)
+        await schema.check_current(cfg.database, cfg.world, cfg.world_hints())
         when = datetime.fromtimestamp(stores.clock().now(), UTC).isoformat(timespec="seconds")
         return await backup.create(cfg.database, file, when, key)
 

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
-from solbot import __version__
+from solbot import __version__, legacy_layout
 from solbot.cli import admin as admin_cmd
 from solbot.cli import backtest as backtest_cmd
 from solbot.cli import data as data_cmd
@@ -89,13 +89,16 @@ def root(
     """Load settings once per invocation; subcommands read them from the context."""
     overrides = {"data_dir": data_dir} if data_dir is not None else {}
     try:
-        set_settings(Settings(**overrides))
+        cfg = Settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "settings"
         message = str(first["msg"]).removeprefix("Value error, ")
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise UserError(f"bad configuration: {where}: {message}{more}") from None
+    set_settings(cfg)
+    for note in legacy_layout.migrate(cfg.data_dir):  # once, on a data dir from before worlds
+        _err.print(f"[yellow]note:[/] {note}", markup=True)
 
 
 def _first_line(exc: BaseException) -> str:

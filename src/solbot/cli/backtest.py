@@ -20,7 +20,14 @@ from solbot.backtest.report import render_table, to_json, write_equity_png, writ
 from solbot.backtest.result import BacktestConfig, BacktestResult
 from solbot.backtest.universe import Universe, load_universe, tokens_by_symbol
 from solbot.cli.context import settings
-from solbot.cli.options import TimeframeOption, parse_date, parse_timeframe, tokens_option
+from solbot.cli.options import (
+    TimeframeOption,
+    WorldCandlesOption,
+    candles_dir,
+    parse_date,
+    parse_timeframe,
+    tokens_option,
+)
 from solbot.domain import ExitRules, RiskLimits
 from solbot.errors import UserError
 from solbot.market.store import CandleStore
@@ -207,6 +214,7 @@ def backtest(
         int,
         typer.Option(metavar="N", min=1, help="Random cut points per token for --check-lookahead."),
     ] = 2000,
+    world: WorldCandlesOption = None,
 ) -> None:
     """Backtest a strategy over stored candles with the live trading rules.
 
@@ -257,7 +265,7 @@ def backtest(
         ),
     )
     universe = load_universe(
-        CandleStore(cfg.candles_dir),
+        CandleStore(candles_dir(cfg, world)),
         tokens_by_symbol(known, token or cfg.trade_tokens),
         tf,
         quote_asset,

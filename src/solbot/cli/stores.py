@@ -38,13 +38,14 @@ def console() -> Console:
 
 @contextlib.asynccontextmanager
 async def database(settings: Settings) -> AsyncIterator[Database]:
-    """The database at the schema this code needs: a new one is created, an old one refused
-    with the command that upgrades it (see `schema.prepare`)."""
+    """The world's database at the schema this code needs: a new one is created (and marked
+    with its world), an old one refused with the command that upgrades it, one of another
+    world refused with where to point instead (see `schema.prepare`)."""
     from solbot.store import schema
     from solbot.store.db import Database
 
     url = settings.database
-    await schema.prepare(url)
+    await schema.prepare(url, settings.world, settings.world_hints())
     db = Database(url)
     try:
         yield db
@@ -77,7 +78,8 @@ async def chain_view(settings: Settings) -> AsyncIterator[tuple[Chain | None, st
             return
         saved = SimNetwork.saved_time(path) or 0.0
         sim_clock = ManualClock(saved)
-        network = SimNetwork.load(path, tokens=list(settings.token_map().values()), clock=sim_clock)
+        tokens = list(settings.token_map().values())
+        network = SimNetwork.load(path, tokens=tokens, clock=sim_clock, writable=False)
         yield LiteSvmChain(network.ledger, sim_clock), "balances as the sim world was last saved"
         return
     if not settings.rpc:
@@ -107,8 +109,11 @@ async def writable_chain(settings: Settings) -> AsyncIterator[tuple[Chain, Clock
             sim_clock = ManualClock(SimNetwork.saved_time(path) or 0.0)
             tokens = list(settings.token_map().values())
             network = SimNetwork.load(path, tokens=tokens, clock=sim_clock)
-            yield LiteSvmChain(network.ledger, sim_clock), sim_clock
-            network.save(path)
+            try:  # every change is journaled as it happens; the save folds the journal in
+                yield LiteSvmChain(network.ledger, sim_clock), sim_clock
+                network.save(path)
+            finally:
+                network.close()
         finally:
             lock.release()
         return

@@ -39,13 +39,7 @@ from solbot.errors import UserError
 BUSY_TIMEOUT_MS = 10_000
 _LAZY_COMMIT = "solbot_lazy_commit"  # execution option of a `durable=False` session
 _SYNCHRONOUS = "solbot_synchronous"  # a SQLite connection's current safety level
-DB_FILENAME = "solbot.db"
 _ASYNC_POSTGRES_DRIVERS = ("postgresql+asyncpg", "postgresql+psycopg")
-
-
-def default_url(data_dir: Path) -> str:
-    """The database used unless `DATABASE_URL` says otherwise: a SQLite file in the data dir."""
-    return f"sqlite:///{data_dir / DB_FILENAME}"
 
 
 def async_url(url: str | Path) -> str:
@@ -77,6 +71,21 @@ def async_url(url: str | Path) -> str:
             parsed = parsed.set(drivername="postgresql+asyncpg")
         return parsed.render_as_string(hide_password=False)
     raise UserError(f"unsupported database {backend!r}: use a SQLite path or a postgresql:// URL")
+
+
+def sqlite_path(url: str | Path) -> Path | None:
+    """The file of a SQLite URL (None for another database)."""
+    parsed = make_url(async_url(url))
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    return Path(parsed.database)
+
+
+def shown_url(url: str | Path) -> str:
+    """A database as the operator may see it: a SQLite file's path, else the URL without its
+    password."""
+    path = sqlite_path(url)
+    return str(path) if path is not None else _redact(async_url(url))
 
 
 def _redact(text: str) -> str:
