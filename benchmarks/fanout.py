@@ -46,7 +46,7 @@ from solbot.sim.network import LAMPORTS_PER_SOL, SimNetwork
 from solbot.store import schema
 from solbot.store.db import Database
 from solbot.store.tables import UserRow
-from solbot.wallet import keycheck
+from solbot.wallet import identity, keycheck
 from solbot.wallet.master import MasterKey
 from solbot.wallet.vault import DecryptLimits, Vault
 from tick import (  # the same worst-case strategy, token set and venue
@@ -76,10 +76,12 @@ async def make_users(
         owner = Pubkey.from_string(sealed.pubkey)
         network.ledger.airdrop(owner, LAMPORTS_PER_SOL // 10)
         network.ledger.set_token_balance(owner, usdc, USDC_EACH * 10**6)
+        who = identity.Identity(user_id, f"user_{n:05d}", None, sealed.pubkey)
         rows.append(
             {
                 "id": user_id,
-                "username": f"user_{n:05d}",
+                "username": who.username,
+                "identity_mac": identity.mac(vault.key, who),
                 "wallet_pubkey": sealed.pubkey,
                 "custody": "vault",
                 "encrypted_private_key": sealed.sealed,

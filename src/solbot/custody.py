@@ -25,7 +25,7 @@ from solbot.store.db import Database
 from solbot.store.states import Custody, RiskTier
 from solbot.store.tables import UserRow
 from solbot.store.users import UserExistsError, Users, check_username
-from solbot.wallet import keycheck
+from solbot.wallet import identity, keycheck
 from solbot.wallet.audit import Action, AuditLog
 from solbot.wallet.envelope import EnvelopeError
 from solbot.wallet.master import ENV_OLD, MasterKey
@@ -111,6 +111,7 @@ class CustodyService:
                 sealed, revealed = self.vault.create(user_id)
             else:
                 sealed, revealed = self.vault.adopt(user_id, keypair)
+            who = identity.Identity(user_id, name, telegram_id, sealed.pubkey)
             try:
                 user = await users.create(
                     user_id=user_id,
@@ -121,12 +122,13 @@ class CustodyService:
                     master_key_id=sealed.key_id,
                     risk_tier=tier,
                     telegram_id=telegram_id,
+                    identity_mac=identity.mac(key, who),
                 )
             except UserExistsError as exc:
                 raise UserError(str(exc)) from None
             action = Action.CREATE if keypair is None else Action.IMPORT
             await AuditLog(s, self.clock, key).append(
-                actor, action, user.id, username=name, wallet=sealed.pubkey, key_id=sealed.key_id
+                actor, action, user.id, key_id=sealed.key_id, **who.details()
             )
         return user, revealed
 
@@ -136,8 +138,9 @@ class CustodyService:
             raise UserError(f"unknown key format {fmt!r}: use base58 or json")
         key = self.require_key()
         async with self.db.session() as s:
-            await keycheck.check(s, key)
+            await self.ready(s)
             user = await self._vault_user(Users(s, self.clock), username)
+            identity.require(key, user)
             revealed = self._open(
                 lambda: self.vault.export(user.id, user.wallet_pubkey, _sealed(user), fmt)
             )
@@ -147,10 +150,34 @@ class CustodyService:
         return revealed
 
     def signer(self, user: UserRow) -> VaultSigner:
-        """The user's wallet as a signer for the trading loop (decrypts per signature)."""
+        """The user's wallet as a signer (decrypts per signature), once the row proves to be
+        the identity sealed with it (`identity.IdentityError` otherwise)."""
         if user.custody != Custody.VAULT.value:
             raise UserError(f"user {user.username!r} has no wallet in the vault")
+        identity.require(self.require_key(), user)
         return self.vault.signer(user.id, user.wallet_pubkey, _sealed(user))
+
+    async def ready(self, session: object) -> None:
+        """Before a key operation, in its transaction: the master key is this database's, and
+        rows of an older database without an identity MAC are adopted (`identity.adopt`)."""
+        key = self.require_key()
+        await keycheck.check(session, key)
+        await identity.adopt(session, key, self.clock)
+
+    async def verified(self, user: UserRow) -> UserRow:
+        """`user` once it proves to be the identity sealed with it (re-read after `ready` if
+        it had no MAC yet; `identity.IdentityError` otherwise): what a withdrawal or the
+        Telegram bot acts on."""
+        key = self.require_key()
+        if identity.holds(key, user):
+            return user
+        async with self.db.session() as s:
+            await self.ready(s)
+            fresh = await Users(s, self.clock).get(user.id)
+        if fresh is None:
+            raise UserError(f"user {user.username!r} no longer exists")
+        identity.require(key, fresh)
+        return fresh
 
     # ------------------------------------------------------------------ settings
     async def set_active(
@@ -204,23 +231,32 @@ class CustodyService:
     # ------------------------------------------------------------------ the master key
     async def rotate(self, old: MasterKey, *, actor: str) -> int:
         """Re-seal every vault wallet under this service's key (the new one) instead of `old`,
-        re-chain the audit log under it, and make it the database's key: all in one
-        transaction, so an interrupted rotation leaves everything under the old key and simply
-        runs again. Returns how many wallets were re-sealed."""
+        re-MAC every identity (each checked under `old` first), re-chain the audit log under
+        it, and make it the database's key: all in one transaction, holding the audit lock, so
+        an interrupted rotation leaves everything under the old key and simply runs again.
+        A process still holding `old` stops at its next audit append or key check (`audit`,
+        `roster`). Returns how many wallets were re-sealed."""
         new = self.require_key()
         if old == new:
             raise UserError("the old and the new master key are the same key")
         async with self.db.session() as s:
+            log_ = AuditLog(s, self.clock, new)
+            await log_.lock()  # one rotation at a time; appends wait, then see the new key
             current = await keycheck.current_key_id(s)
             if current == new.key_id:
                 raise UserError(
                     f"the database already uses the new key ({new.key_id}): nothing to rotate"
                 )
             await keycheck.check(s, old, name=ENV_OLD)
+            await identity.adopt(s, old, self.clock)
             users = Users(s, self.clock)
             vault = Vault(new, self.clock)
             count = 0
             for user in await users.all(custody=Custody.VAULT):
+                try:
+                    identity.require(old, user)
+                except UserError as exc:
+                    raise UserError(f"{exc}; nothing was changed") from None
                 if user.master_key_id != old.key_id:
                     raise UserError(
                         f"user {user.username!r} is sealed under key {user.master_key_id}, "
@@ -236,12 +272,12 @@ class CustodyService:
                     encrypted_private_key=sealed,
                     master_key_id=new.key_id,
                 )
+                identity.seal(new, user)
                 count += 1
             for user in await users.all():  # second factors are sealed under the key too
                 if user.totp_secret is not None:
                     secret = second_factor.unseal(old, user.totp_secret, user.id)
                     user.totp_secret = second_factor.seal(new, secret, user.id)
-            log_ = AuditLog(s, self.clock, new)
             try:
                 await log_.rechain(old)
             except ValueError as exc:

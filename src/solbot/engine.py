@@ -86,6 +86,11 @@ class AccountSource(Protocol):
 
     async def flush(self) -> Sequence[Notice]: ...
 
+    async def before_tick(self) -> Sequence[Notice]:
+        """What must hold before anything is signed this tick (the master key still the
+        database's); drops the accounts that may no longer sign."""
+        ...
+
 
 class Notice(Protocol):
     """A change to tell about (see `roster.Notice`)."""
@@ -230,6 +235,8 @@ class Engine:
     async def tick(self) -> None:
         now = self.clock.now()
         self.stats.ticks += 1
+        if self.roster is not None:
+            self._tell(await self.roster.before_tick())
         try:
             snapshot = await self.feed.snapshot(self._mints)
         except VenueError as exc:

@@ -137,6 +137,7 @@ class WithdrawalService:
                 f"user {user.username!r} trades the operator's own wallet: withdraw "
                 "from it with the operator's wallet"
             )
+        user = await self.custody.verified(user)  # a swapped or edited row pays out nothing
         owner = Pubkey.from_string(user.wallet_pubkey)
         if to == owner:
             raise UserError("the destination is the user's own trading wallet")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -22,7 +21,7 @@ from solbot.errors import UserError
 
 if TYPE_CHECKING:
     from solbot.store import backup
-    from solbot.wallet import audit
+    from solbot.wallet import audit, master
 
 db_app = typer.Typer(help="The database: schema migrations.", no_args_is_help=True)
 backup_app = typer.Typer(
@@ -88,12 +87,15 @@ def db_adopt() -> None:
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Check every row of the audit log against its chained MAC: reports edited, deleted,
-    inserted or reordered rows (exit code 1 if any)."""
+    """Check the audit log and what anchors it: every row against its chained MAC and the MACed
+    head (edited, deleted, inserted or reordered rows, a deleted tail), every vault user's
+    identity and creation record, every withdrawal's request record, the master key's
+    registration (an emptied or rolled-back log). One line per kind of problem, exit code 1
+    if any."""
     from sqlalchemy import func, select
 
     from solbot.store.tables import AuditRow
-    from solbot.wallet import audit, keycheck, master
+    from solbot.wallet import integrity, keycheck, master
 
     async def main() -> tuple[int, list[audit.Problem]]:
         key = master.require()
@@ -102,12 +104,15 @@ def audit_verify() -> None:
             if current is not None:
                 await keycheck.check(s, key)
             count = int(await s.scalar(select(func.count()).select_from(AuditRow)) or 0)
-            return count, await audit.verify(s, [key])
+            return count, await integrity.problems(s, key)
 
     count, problems = asyncio.run(main())
     out = stores.console()
     if not problems:
-        out.print(f"[green]✓[/] audit log intact: {count} rows, chain and head verified")
+        out.print(
+            f"[green]✓[/] audit log intact: {count} rows, chain and head verified; users and "
+            "withdrawals agree with it"
+        )
         return
     for problem in problems:
         out.print(f"[red]✗[/] {problem}")
@@ -119,10 +124,10 @@ def rotate_master_key() -> None:
 
     Set the new key in `MASTER_ENCRYPTION_KEY` and the current one in
     `MASTER_ENCRYPTION_KEY_OLD`. Every vault wallet is re-sealed, the audit log is verified and
-    re-chained, and the database switches to the new key, all or nothing: if anything fails,
-    everything stays under the old key and the command can simply be run again. Restart
-    `solbot run` with the new key afterwards (a running bot keeps signing with the wallets it
-    loaded until then).
+    re-chained, every identity re-MACed, and the database switches to the new key, all or
+    nothing: if anything fails, everything stays under the old key and the command can simply
+    be run again. A running `solbot run` stops signing for the vault's wallets at its next
+    tick, with one alert: restart it with the new key.
     """
     from solbot.wallet import master
 
@@ -142,14 +147,19 @@ def rotate_master_key() -> None:
 def backup_create(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="Where to write it (a new file).")],
 ) -> None:
-    """Write a consistent snapshot of the database to FILE (mode 0600)."""
+    """Write a consistent snapshot of the database to FILE (mode 0600), MACed under
+    MASTER_ENCRYPTION_KEY so that any later edit to it is found."""
     from solbot.store import backup, schema
+    from solbot.wallet import master
 
     async def main() -> backup.BackupInfo:
         cfg = settings()
+        key = master.require()
+        async with stores.database(cfg) as db, db.session() as s:
+            await keycheck_if_registered(s, key)
         await schema.check_current(cfg.database, cfg.world, cfg.world_hints())
         when = datetime.fromtimestamp(stores.clock().now(), UTC).isoformat(timespec="seconds")
-        return await backup.create(cfg.database, file, when)
+        return await backup.create(cfg.database, file, when, key)
 
     info = asyncio.run(main())
     rows = sum(info.rows.values())
@@ -159,45 +169,41 @@ def backup_create(
     )
 
 
+async def keycheck_if_registered(session: object, key: master.MasterKey) -> None:
+    """The key check of a database that has a master key (one without has nothing sealed)."""
+    from solbot.wallet import keycheck
+
+    if await keycheck.current_key_id(session) is not None:
+        await keycheck.check(session, key)
+
+
 @backup_app.command("verify")
 def backup_verify(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="The backup to check.")],
 ) -> None:
-    """Restore FILE into a scratch database and prove it is whole: every sealed key opens under
-    MASTER_ENCRYPTION_KEY to the address stored with it, and the audit log's chain holds. Exit
-    code 1 if anything is wrong; the configured database is not touched."""
-    from solbot.custody import CustodyService
+    """Prove FILE whole: its MAC under MASTER_ENCRYPTION_KEY (any edit since it was made), then
+    restored into a scratch database, every sealed key opening to the address stored with it,
+    the audit log's chain and what anchors it. Exit code 1 if anything is wrong; the configured
+    database is not touched."""
+    from solbot import backups
     from solbot.store import backup
-    from solbot.store.db import Database
-    from solbot.wallet import audit, master
+    from solbot.wallet import master
 
-    async def main() -> tuple[backup.BackupInfo, list[str]]:
+    async def main() -> tuple[backup.BackupInfo | None, list[str]]:
         document = backup.read(file)
-        key = master.require()
-        with tempfile.TemporaryDirectory(prefix="solbot-verify-") as folder:
-            url = f"sqlite:///{Path(folder) / 'scratch.db'}"
-            info = await backup.restore(url, document)
-            db = Database(url)
-            try:
-                service = CustodyService(db, stores.clock(), key)
-                problems = await service.verify_wallets()
-                async with db.session() as s:
-                    problems += [f"audit log: {p}" for p in await audit.verify(s, [key])]
-            finally:
-                await db.dispose()
-        return info, problems
+        return await backups.drill(file, document, master.require(), stores.clock())
 
     info, problems = asyncio.run(main())
     out = stores.console()
-    users = info.rows.get("users", 0)
-    if problems:
+    if problems or info is None:
         for problem in problems:
-            out.print(f"[red]✗[/] {problem}")
+            out.print(f"[red]✗[/] {problem}", markup=True, highlight=False)
         raise typer.Exit(code=1)
+    users = info.rows.get("users", 0)
     out.print(
         f"[green]✓[/] {file} restores: {sum(info.rows.values())} rows, schema {info.revision}, "
-        f"made {info.created_at}; {users} user(s), every sealed key opens to its address; audit "
-        "log intact"
+        f"made {info.created_at}, MAC verified; {users} user(s), every sealed key opens to its "
+        "address; audit log intact"
     )
 
 
@@ -206,17 +212,25 @@ def backup_restore(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="The backup to restore.")],
 ) -> None:
     """Load FILE into the configured database, which must be empty (a new SQLite file, or a new
-    PostgreSQL database in DATABASE_URL): a restore never overwrites data. One transaction."""
+    PostgreSQL database in DATABASE_URL): a restore never overwrites data. FILE is first proven
+    whole as `backup verify` does (MAC, every sealed key, the audit log); anything wrong and
+    nothing is restored. The restore is recorded in the audit log."""
+    from solbot import backups
     from solbot.store import backup
+    from solbot.wallet import master
 
     async def main() -> backup.BackupInfo:
         document = backup.read(file)
-        return await backup.restore(settings().database, document)
+        key = master.require()
+        return await backups.restore(
+            settings().database, file, document, key, stores.clock(), actor="cli"
+        )
 
     info = asyncio.run(main())
     stores.console().print(
         f"[green]✓[/] restored {sum(info.rows.values())} rows ({info.rows.get('users', 0)} "
-        f"user(s)) from a backup made {info.created_at}; the schema is current"
+        f"user(s)) from a backup made {info.created_at}, every sealed key proven; the schema is "
+        "current and the restore is in the audit log"
     )
 
 

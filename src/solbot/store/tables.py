@@ -101,6 +101,10 @@ class UserRow(Base):
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger())
     totp_failures: Mapped[int] = mapped_column(Integer(), default=0, server_default="0")
     totp_locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # HMAC of the user's identity (id, username, Telegram id, wallet) under the master key's
+    # identity subkey (`solbot.wallet.identity`): a vault row swapped or edited in the database
+    # no longer matches it, and every key operation checks it first.
+    identity_mac: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         CheckConstraint(f"custody IN ({sql_in(Custody)})", name="custody"),

@@ -4,7 +4,8 @@ The loop reports events (`engine.Event`) as they happen; the notifier queues the
 them from a task of its own, so a slow Telegram never slows a tick. Each user's switches
 (`/settings`, the seed's NotificationSettings) decide: trades opened (`notify_trade`), positions
 closed with their PnL (`notify_exit`), circuit breakers (`notify_breaker`); pauses and
-resumptions are always told. Alerts about the vault (decryption bursts) go to the operator.
+resumptions are always told. Alerts about the vault (decryption bursts, a master key rotated
+under the running bot, a user row refused for its identity) go to the operator.
 The daily summary (`notify_daily`) is sent at `SOLBOT_DAILY_SUMMARY_UTC` with the equity curve.
 """
 
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 SWITCH_OF_KIND = {"entry": "notify_trade", "exit": "notify_exit", "breaker": "notify_breaker"}
 ALWAYS = {"paused", "resumed", "unfunded"}
-OPERATOR_KINDS = {"decrypt_alert"}
+OPERATOR_KINDS = {"decrypt_alert", "key_rotated", "identity_refused"}
 ICONS = {
     "entry": "🟢",
     "exit": "🔴",
