@@ -18,11 +18,13 @@ from typing import Any
 from solbot.clock import Clock
 from solbot.custody import CustodyService
 from solbot.errors import UserError
-from solbot.store import backup
+from solbot.store import backup, world_mark
 from solbot.store.db import Database
+from solbot.store.tables import MetaEntry
 from solbot.wallet import integrity, keycheck
 from solbot.wallet.audit import Action, AuditLog
 from solbot.wallet.master import MasterKey
+from solbot.worlds import World
 
 
 def altered(file: Path) -> str:
@@ -51,10 +53,24 @@ async def drill(
 
 
 async def restore(
-    url: str, file: Path, document: dict[str, Any], key: MasterKey, clock: Clock, actor: str
+    url: str,
+    file: Path,
+    document: dict[str, Any],
+    key: MasterKey,
+    clock: Clock,
+    actor: str,
+    world: World,
 ) -> backup.BackupInfo:
-    """Restore a backup that the drill finds whole into the (empty) database at `url`, and
-    audit it; `UserError` naming the first problem otherwise, with nothing changed."""
+    """Restore a backup that the drill finds whole into the (empty) database at `url` of
+    `world`, and audit it; `UserError` naming the first problem otherwise, with nothing
+    changed. A backup of another world is refused; one from before worlds becomes `world`'s
+    (restoring it there is the operator's word for it)."""
+    held = backup.world_of(document)
+    if held is not None and held != world.name:
+        raise UserError(
+            f"{file} is a backup of the {held} world, not {world}: restore it with the settings "
+            f"of {held} (SOLBOT_NETWORK, --paper); nothing was restored"
+        )
     info, problems = await drill(file, document, key, clock)
     if problems:
         more = f" ({len(problems)} problems: `solbot backup verify` lists them)"
@@ -65,6 +81,8 @@ async def restore(
     try:
         async with db.session() as s:
             await keycheck.check(s, key)
+            if held is None:
+                s.add(MetaEntry(key=world_mark.WORLD_KEY, value=world.name))
             await AuditLog(s, clock, key).append(
                 actor,
                 Action.RESTORE,

@@ -295,3 +295,20 @@ def test_vault_users_of_one_world_are_not_anothers(
         select(UserRow.wallet_pubkey).where(UserRow.custody == Custody.VAULT.value),
     )
     assert sim != devnet
+
+
+def test_a_backup_restores_only_into_its_own_world(
+    cli: Run, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli("add-user", "--username", "alice", "--no-show-key").code == 0
+    file = data_dir.parent / "sim.json.gz"
+    assert cli("backup", "create", str(file)).code == 0
+    in_world(monkeypatch, "mainnet")
+    line = cli("backup", "restore", str(file)).error_line()
+    assert "is a backup of the sim world, not mainnet" in line
+    assert not (data_dir / "mainnet" / "solbot.db").exists()
+    in_world(monkeypatch, "sim")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{data_dir / 'copy' / 'solbot.db'}")
+    done = cli("backup", "restore", str(file))
+    assert done.code == 0, done.err
+    assert world_of(f"sqlite:///{data_dir / 'copy' / 'solbot.db'}") == "sim"

@@ -222,8 +222,9 @@ def backup_restore(
     async def main() -> backup.BackupInfo:
         document = backup.read(file)
         key = master.require()
+        cfg = settings()
         return await backups.restore(
-            settings().database, file, document, key, stores.clock(), actor="cli"
+            cfg.database, file, document, key, stores.clock(), actor="cli", world=cfg.world
         )
 
     info = asyncio.run(main())

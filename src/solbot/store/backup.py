@@ -39,6 +39,7 @@ from solbot.store import schema
 from solbot.store.db import create_engine
 from solbot.store.tables import Base
 from solbot.store.types import Atoms, Price, UtcDateTime
+from solbot.store.world_mark import WORLD_KEY
 from solbot.wallet.keycheck import CURRENT
 from solbot.wallet.master import MasterKey
 
@@ -151,6 +152,12 @@ async def create(url: str, path: Path, created_at: str, key: MasterKey) -> Backu
     document["mac"] = mac(key, document)
     _write_private(path, gzip.compress(json.dumps(document).encode(), mtime=0))
     return BackupInfo(revision, created_at, {name: len(rows) for name, rows in tables.items()})
+
+
+def world_of(document: dict[str, Any]) -> str | None:
+    """The world a backup's database belonged to (None for one from before worlds)."""
+    meta = document.get("tables", {}).get("meta", [])
+    return next((m["value"] for m in meta if m["key"] == WORLD_KEY), None)
 
 
 def read(path: Path) -> dict[str, Any]:
