@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -28,6 +28,9 @@ from pydantic_settings import (
 
 from solbot.domain import Timeframe, TokenInfo
 from solbot.wallet.vault import DecryptLimits
+
+if TYPE_CHECKING:  # the trading stack is imported where it runs, not for `solbot --help`
+    from solbot.quarantine import BackoffPolicy
 
 
 class TokenConfig(BaseModel):
@@ -150,6 +153,11 @@ class Settings(BaseSettings):
     max_price_impact_pct: float = Field(default=1.0, gt=0, le=100)
     rpc_url: str | None = None
     live: str = Field(default="", description="must be I_UNDERSTAND to trade real money")
+    # Orders that keep failing (`solbot.quarantine`): the wait after the first failure, doubled
+    # after each next one up to the maximum; after this many failures in a row, quarantine.
+    order_retry_seconds: float = Field(default=30.0, gt=0)
+    order_retry_max_seconds: float = Field(default=1800.0, gt=0)
+    order_max_attempts: int = Field(default=8, ge=1)
 
     # Paper trading: the network's real prices and quotes, fills booked in a database of its own.
     paper: bool = False
@@ -284,6 +292,16 @@ class Settings(BaseSettings):
         if self.paper:
             return self.paper_database_url or f"sqlite:///{self.paper_dir / 'solbot.db'}"
         return self.database_url or f"sqlite:///{self.data_dir / 'solbot.db'}"
+
+    def backoff_policy(self) -> BackoffPolicy:
+        """The back-off and quarantine of orders that keep failing."""
+        from solbot.quarantine import BackoffPolicy
+
+        return BackoffPolicy(
+            first_delay=self.order_retry_seconds,
+            max_delay=max(self.order_retry_seconds, self.order_retry_max_seconds),
+            max_attempts=self.order_max_attempts,
+        )
 
     def min_trade_cash_for(self, quote: str) -> float:
         if self.min_trade_cash is not None:
