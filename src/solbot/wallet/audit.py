@@ -50,6 +50,7 @@ class Action:
     DECRYPTIONS = "decryptions"
     DECRYPT_ALERT = "decrypt_alert"
     RESTORE = "restore"
+    REARM = "rearm"
 
 
 def row_text(
