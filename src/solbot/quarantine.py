@@ -230,13 +230,13 @@ class OrderGuard:
         return told
 
     async def forget(self, user_id: str, token: str) -> None:
-        """Drop the holds of a user's token whose position is gone (moved out of the wallet):
-        there is nothing left to sell, so nothing left to hold."""
-        if any(k[0] == user_id and k[1] == token for k in self._holds):
+        """Drop the hold on the exits of a user's token whose position is gone (moved out of
+        the wallet): there is nothing left to sell. A hold on its entries stays."""
+        key = (user_id, token, Side.SELL.value)
+        if key in self._holds:
             async with self.db.session() as s:
-                await OrderHolds(s, self.clock).clear(user_id, token)
-            for key in [k for k in self._holds if k[0] == user_id and k[1] == token]:
-                del self._holds[key]
+                await OrderHolds(s, self.clock).delete([key])
+            del self._holds[key]
 
 
 def _key(intent: SwapIntent) -> Key:

@@ -218,6 +218,20 @@ async def test_a_position_whose_exits_keep_failing_is_quarantined_alone(
         assert world.engine.guard.allows("u1", "JUP", Side.BUY)
         assert world.engine.guard.allows("u1", "BONK", Side.SELL)
         assert [h.token for h in world.engine.guard.quarantined] == ["JUP"]
+
+        # Then the user withdraws the tokens themselves: the quarantined position is still
+        # held against the wallet, closes as moved out, and its hold goes with it.
+        await move_tokens(world, 1, keep=0)
+        await ticks(world, 2, every=TF.seconds)
+        async with world.db.session() as s:
+            row = await s.get(PositionRow, jup_position.id, populate_existing=True)
+            left = await OrderHolds(s, world.clock).all("u1")
+        assert row is not None
+        assert (row.status, row.exit_reason) == ("closed", "moved_out")
+        assert world.engine.guard.quarantined == []
+        assert left == []
+        sells = [o for o in new_orders(before, await orders_of(world, "u1")) if o.side == "sell"]
+        assert len(sells) == POLICY.max_attempts  # nothing sent for the tokens that left
     finally:
         await world.db.dispose()
 
@@ -228,7 +242,7 @@ async def move_tokens(world: SmallWorld, user: int, keep: int) -> int:
     withdrawal with the exported key does); how many atoms the books say it holds."""
     owner = Pubkey.from_string(world.wallets[user])
     mint = Pubkey.from_string(world.network.token("JUP").mint)
-    (position,) = await open_positions(world, f"u{user}")
+    (position,) = [p for p in await open_positions(world, f"u{user}") if p.token == "JUP"]
     assert world.network.ledger.token_balance(owner, mint) == position.quantity
     world.network.ledger.set_token_balance(owner, mint, keep)
     return position.quantity
