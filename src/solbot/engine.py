@@ -375,8 +375,8 @@ class Engine:
                 reason = reason or "manual"
             if reason is not None and not self.guard.allows(*request, Side.SELL):
                 reason = None  # backing off or quarantined; a `/close` waits for it too
-            if reason is None and position.token not in closed:
-                continue  # on a closed candle every position is held against the chain
+            if reason is None and not (position.token in closed and self.moved_out.due(position)):
+                continue  # on closed candles every position is held against the chain now and then
             held = await holdings(self.chain, owner, _pk(position.mint))
             if held < position.quantity:
                 moved = await self.moved_out.judge(position, held)

@@ -12,6 +12,8 @@ there: before that, an exit of a position that is short simply waits.
 
 from __future__ import annotations
 
+import math
+
 from solbot.clock import Clock
 from solbot.store.db import Database
 from solbot.store.position_moves import MovedOut, PositionMoves
@@ -19,21 +21,35 @@ from solbot.store.tables import PositionRow
 
 
 class MovedOutWatch:
-    """Remembers which positions were seen short, and books them once the shortfall is proven."""
+    """Remembers which positions were seen short, and books them once the shortfall is proven.
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    Without an exit to make, a position is held against the chain on closed candles, but at
+    most once every `every` seconds of bot time: a balance request per position is nothing in
+    the embedded sim and one RPC call on a real network, and a fast timeframe must not turn it
+    into a stream of them."""
+
+    def __init__(self, db: Database, clock: Clock, *, every: float = 300.0) -> None:
         self.db = db
         self.clock = clock
+        self.every = every
         self._short_since: dict[str, float] = {}  # position id -> when first seen short
+        # (user id, token) -> when last held against the chain: bounded by users × tokens
+        self._looked: dict[tuple[str, str], float] = {}
+
+    def due(self, position: PositionRow) -> bool:
+        """Whether to look at a position that has no exit to make (on a closed candle)."""
+        last = self._looked.get((position.user_id, position.token), -math.inf)
+        return self.clock.now() - last >= self.every
 
     async def judge(self, position: PositionRow, held: int) -> MovedOut | None:
         """`held` is what the wallet holds of the position's token. None: nothing booked (the
         wallet holds it all, or a shortfall is not proven yet: send nothing for it now). A
         `MovedOut`: booked, and `position` updated to match (its quantity and cost)."""
+        now = self.clock.now()
+        self._looked[(position.user_id, position.token)] = now
         if held >= position.quantity:
             self._short_since.pop(position.id, None)
             return None
-        now = self.clock.now()
         async with self.db.session() as s:
             moves = PositionMoves(s, self.clock)
             if await moves.in_flight(position.user_id, position.token):

@@ -222,7 +222,7 @@ async def test_a_position_whose_exits_keep_failing_is_quarantined_alone(
         # Then the user withdraws the tokens themselves: the quarantined position is still
         # held against the wallet, closes as moved out, and its hold goes with it.
         await move_tokens(world, 1, keep=0)
-        await ticks(world, 2, every=TF.seconds)
+        await ticks(world, 2, every=world.engine.moved_out.every)
         async with world.db.session() as s:
             row = await s.get(PositionRow, jup_position.id, populate_existing=True)
             left = await OrderHolds(s, world.clock).all("u1")
@@ -304,6 +304,8 @@ async def test_moved_out_is_found_on_a_closed_candle_without_an_exit(world: Smal
     (position,) = await open_positions(world, "u1")
     await move_tokens(world, 1, keep=0)
     await ticks(world, 1, every=TF.seconds)  # a candle closes: seen short once
+    every = world.engine.moved_out.every  # then looked at again only this much later
+    await ticks(world, int(every // TF.seconds) - 1, every=TF.seconds)
     assert [p.id for p in await open_positions(world, "u1")] == [position.id]
     await ticks(world, 1, every=TF.seconds)  # and again: moved out
     async with world.db.session() as s:
