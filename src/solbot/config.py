@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -31,6 +31,9 @@ from solbot.errors import UserError
 from solbot.store.paths import default_url
 from solbot.wallet.vault import DecryptLimits
 from solbot.worlds import Hints, World
+
+if TYPE_CHECKING:  # the trading stack is imported where it runs, not for `solbot --help`
+    from solbot.quarantine import BackoffPolicy
 
 
 class TokenConfig(BaseModel):
@@ -153,6 +156,11 @@ class Settings(BaseSettings):
     max_price_impact_pct: float = Field(default=1.0, gt=0, le=100)
     rpc_url: str | None = None
     live: str = Field(default="", description="must be I_UNDERSTAND to trade real money")
+    # Orders that keep failing (`solbot.quarantine`): the wait after the first failure, doubled
+    # after each next one up to the maximum; after this many failures in a row, quarantine.
+    order_retry_seconds: float = Field(default=30.0, gt=0)
+    order_retry_max_seconds: float = Field(default=1800.0, gt=0)
+    order_max_attempts: int = Field(default=8, ge=1)
 
     # Paper trading: the network's real prices and quotes, fills booked in a database of its own.
     paper: bool = False
@@ -318,6 +326,16 @@ class Settings(BaseSettings):
             shown=shown_url(url),
             sim_state_beside=beside,
             sim_wallet=str(wallet_keypair(self.sim_seed).pubkey()),
+        )
+
+    def backoff_policy(self) -> BackoffPolicy:
+        """The back-off and quarantine of orders that keep failing."""
+        from solbot.quarantine import BackoffPolicy
+
+        return BackoffPolicy(
+            first_delay=self.order_retry_seconds,
+            max_delay=max(self.order_retry_seconds, self.order_retry_max_seconds),
+            max_attempts=self.order_max_attempts,
         )
 
     def min_trade_cash_for(self, quote: str) -> float:

@@ -22,8 +22,9 @@ from solbot.clock import Clock
 from solbot.errors import UserError
 from solbot.execution.signing import SigningError
 from solbot.store.db import Database
+from solbot.store.holds import OrderHolds
 from solbot.store.states import Custody, RiskTier
-from solbot.store.tables import UserRow
+from solbot.store.tables import OrderHoldRow, UserRow
 from solbot.store.users import UserExistsError, Users, check_username
 from solbot.wallet import identity, keycheck
 from solbot.wallet.audit import Action, AuditLog
@@ -227,6 +228,30 @@ class CustodyService:
             fresh = await users.get(user.id)
         assert fresh is not None
         return fresh
+
+    async def rearm(self, username: str, token: str | None, *, actor: str) -> list[OrderHoldRow]:
+        """Lift the holds on a user's failing orders (`solbot.quarantine`): a quarantine or a
+        back-off, of one token or (`token` None) all of them, the whole-user one included. The
+        failure count starts over; a running loop sees it at its next tick. Audited (it lets
+        orders be made again), so it needs the master key; the holds lifted, none if there
+        were none (then nothing is audited)."""
+        self.require_key()
+        async with self.db.session() as s:
+            users = Users(s, self.clock)
+            user = await self.user(username, users)
+            cleared = await OrderHolds(s, self.clock).clear(user.id, token)
+            if cleared:
+                await self._audit(
+                    s,
+                    actor,
+                    Action.REARM,
+                    user,
+                    token=token,
+                    holds=[
+                        {"token": h.token, "side": h.side, "failures": h.failures} for h in cleared
+                    ],
+                )
+        return cleared
 
     # ------------------------------------------------------------------ the master key
     async def rotate(self, old: MasterKey, *, actor: str) -> int:

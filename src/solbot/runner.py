@@ -72,6 +72,7 @@ from solbot.execution.signing import Signer
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed
 from solbot.market.geckoterminal import GeckoTerminalClient, download
 from solbot.market.store import CandleStore
+from solbot.quarantine import Hold
 from solbot.reconcile import Assets, Line, Opening, Wallet, opening, reconcile
 from solbot.risk import tier, with_overrides
 from solbot.roster import OPERATOR, Roster
@@ -156,6 +157,9 @@ class Summary:
     paper: bool = False  # the "chain" figures are paper balances
     # Every user's every asset, books against chain (`reconcile`).
     reconciled: list[Line] = field(default_factory=list)
+    quarantined: list[Hold] = field(default_factory=list)  # no orders until re-armed
+    moved_out: int = 0  # positions (or parts) closed because their tokens left the wallet
+    names: dict[str, str] = field(default_factory=dict)  # user id -> username, for the report
 
     @property
     def consistent(self) -> bool:
@@ -334,6 +338,9 @@ class Runtime:
             cash,
             paper=self.settings.paper,
             reconciled=lines,
+            quarantined=self.engine.guard.quarantined,
+            moved_out=stats.moved_out,
+            names={a.user_id: a.username or a.user_id for a in self.engine.accounts},
         )
 
     async def close(self) -> None:
@@ -735,6 +742,7 @@ async def _assemble(
         max_price_age=settings.price_max_age_seconds,
         min_cash=settings.min_trade_cash_for(quote.symbol),
         on_event=on_event,
+        backoff=settings.backoff_policy(),
     )
     telegram = _telegram(settings, db, clock, chain, roster)
     if telegram is not None:

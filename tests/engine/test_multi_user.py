@@ -158,7 +158,13 @@ async def test_a_paused_user_opens_nothing_and_a_pause_while_running_takes_effec
     assert ("resumed", "bob: trading resumed") in kinds
 
 
-async def test_one_users_broken_wallet_does_not_stop_the_others(settings: Settings) -> None:
+async def test_one_users_broken_wallet_does_not_stop_the_others_and_is_quarantined_once(
+    any_database: Settings,
+) -> None:
+    """The real vault: bob's row carries a sealed key that does not open. Alice trades on; bob's
+    orders stop after `order_max_attempts`, he and the operator are told once, and the run's
+    summary counts the quarantine."""
+    settings = any_database.model_copy(update={"order_max_attempts": 2})
     await add_users(settings, ("alice", "aggressive"), ("bob", "aggressive"))
     db = Database(settings.database)
     async with db.session() as s:  # bob's row now carries alice's sealed key: it cannot open
@@ -178,10 +184,14 @@ async def test_one_users_broken_wallet_does_not_stop_the_others(settings: Settin
             orders = list(await s.scalars(select(OrderRow)))
     bob = [o for o in orders if o.user_id == ids["bob"]]
     alice = [o for o in orders if o.user_id == ids["alice"]]
-    assert bob
+    assert len(bob) == 2  # today's loop tried every signal of the run
     assert all(o.state == "failed" for o in bob)
     assert all("not signed" in (o.error or "") for o in bob)
     assert any(o.state == "confirmed" for o in alice)
+    alerts = [e for e in events if e.kind == "quarantined"]
+    assert [e.user_id for e in alerts] == [ids["bob"]]
+    assert "bob: all trading quarantined" in alerts[0].text
+    assert [(h.user_id, h.whole_user) for h in summary.quarantined] == [(ids["bob"], True)]
     assert summary.consistent
 
 

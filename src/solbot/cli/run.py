@@ -41,6 +41,8 @@ SHOWN_EVENTS = (
     "unfunded",
     "no_key",
     "decrypt_alert",
+    "quarantined",
+    "moved_out",
 )
 
 
@@ -191,9 +193,12 @@ def _status(console: Console, runtime: Runtime) -> None:
     stats = runtime.engine.stats
     if stats.ticks % _STATUS_EVERY:
         return
+    held = len(runtime.engine.guard.quarantined)
     console.print(
         f"[dim]{_when(runtime.clock.now())}  ticks {stats.ticks:,}  entries {stats.entries}  "
-        f"exits {stats.exits}  realised PnL {stats.realised_pnl:+.2f}[/]"
+        f"exits {stats.exits}  realised PnL {stats.realised_pnl:+.2f}"
+        + (f"  quarantined {held}" if held else "")
+        + "[/]"
     )
 
 
@@ -203,7 +208,8 @@ def _panel(runtime: Runtime) -> Group:
     headline = Text(
         f"{_when(runtime.clock.now())} · ticks {stats.ticks:,} · entries {stats.entries} · "
         f"exits {stats.exits} · failed {stats.failed} · "
-        f"realised PnL {stats.realised_pnl:+.2f} {runtime.engine.quote.symbol}",
+        f"realised PnL {stats.realised_pnl:+.2f} {runtime.engine.quote.symbol}"
+        + (f" · quarantined {held}" if (held := len(runtime.engine.guard.quarantined)) else ""),
         style="bold",
     )
     table = Table(show_edge=False)
@@ -234,6 +240,14 @@ def _print_summary(console: Console, summary: Summary) -> None:
     table.add_row("cash", f"{summary.cash:,.2f} {summary.quote}")
     for reason, n in sorted(summary.blocked.items()):
         table.add_row(f"entries blocked: {reason}", str(n))
+    if summary.moved_out:
+        table.add_row("moved out of the wallet", str(summary.moved_out))
+    table.add_row("quarantined", str(len(summary.quarantined)))
+    for hold in summary.quarantined:
+        name = summary.names.get(hold.user_id, hold.user_id)
+        table.add_row(
+            f"  {name} {hold.what}", f"[red]{hold.failures} failures[/]: {hold.last_error}"
+        )
     held = "paper balance" if summary.paper else "chain"
     several = len({h.user for h in summary.open_positions}) > 1
     for h in summary.open_positions[:_SHOWN_LINES]:

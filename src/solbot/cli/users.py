@@ -1,5 +1,5 @@
 """Operator commands for users and their wallets (the seed's CLI tools): add, import, list,
-export, pause, resume, set risk, and their positions and trades.
+export, pause, resume, set risk, re-arm, and their positions and trades.
 
 Every command that needs a key reads the master key from `MASTER_ENCRYPTION_KEY` and checks it
 against the database before changing anything. Private keys are printed only where that is the
@@ -27,6 +27,7 @@ from solbot.store.states import Custody, PositionStatus, RiskTier, WithdrawalSta
 
 if TYPE_CHECKING:  # the rest is imported by the commands that use it (see cli/stores.py)
     from solbot.custody import CustodyService
+    from solbot.quarantine import Hold
     from solbot.store.tables import UserRow
 
 ACTOR = "cli"
@@ -261,30 +262,37 @@ def positions(
     ] = None,
     closed: Annotated[bool, typer.Option("--closed", help="Closed positions instead.")] = False,
 ) -> None:
-    """Open positions (or, with --closed, the last closed ones): entry, size, stop, target."""
+    """Open positions (or, with --closed, the last closed ones): entry, size, stop, target,
+    and whether their orders are backing off or quarantined (`solbot rearm` lifts that)."""
     from sqlalchemy import select
 
+    from solbot.quarantine import Hold
+    from solbot.store.holds import OrderHolds
     from solbot.store.tables import PositionRow
 
     async def main() -> None:
+        user_id = None
         async with stores.custody(settings(), need_key=False) as service:
             names = await _names(service)
             stmt = select(PositionRow)
             if username is not None:
-                stmt = stmt.where(PositionRow.user_id == (await service.user(username)).id)
+                user_id = (await service.user(username)).id
+                stmt = stmt.where(PositionRow.user_id == user_id)
             status = PositionStatus.CLOSED if closed else PositionStatus.OPEN
             stmt = stmt.where(PositionRow.status == status.value)
             order = PositionRow.exit_time.desc() if closed else PositionRow.entry_time
             async with service.db.session() as s:
                 rows = list(await s.scalars(stmt.order_by(order).limit(200)))
+                holds = [Hold.of(h) for h in await OrderHolds(s, service.clock).all(user_id)]
+            now = service.clock.now()
         cfg = settings()
         decimals = {t.symbol: t.decimals for t in cfg.token_map().values()}
         table = Table(title=f"{'closed' if closed else 'open'} positions", title_justify="left")
         columns = ["user", "token", "quantity", "entry", "stop", "target", "entered (UTC)"]
-        if closed:
-            columns += ["exit", "PnL", "reason"]
+        columns += ["exit", "PnL", "reason"] if closed else ["orders"]
         for name in columns:
             table.add_column(name)
+        shown: set[tuple[str, str, str]] = set()
         for p in rows:
             cells = [
                 names.get(p.user_id, p.user_id),
@@ -301,8 +309,87 @@ def positions(
                     "–" if p.pnl is None else f"{p.pnl:+.2f}",
                     p.exit_reason or "",
                 ]
+            else:
+                hold = _held_by(holds, p.user_id, p.token)
+                if hold is not None:
+                    shown.add((hold.user_id, hold.token, hold.side))
+                cells.append(_hold_text(hold, now))
             table.add_row(*cells)
-        stores.console().print(table if rows else "no positions")
+        console = stores.console()
+        console.print(table if rows else "no positions")
+        if closed:
+            return
+        for hold in holds:  # entries, and a user's whole trading: not a position's row
+            if (hold.user_id, hold.token, hold.side) not in shown:
+                who = names.get(hold.user_id, hold.user_id)
+                console.print(f"{who} {hold.what}: {_hold_text(hold, now)}", markup=False)
+
+    asyncio.run(main())
+
+
+def _held_by(holds: list[Hold], user_id: str, token: str) -> Hold | None:
+    """The hold on a position's exits: the user's whole trading first, then the token's."""
+    from solbot.quarantine import ANY
+
+    for wanted in ((user_id, ANY, ANY), (user_id, token, "sell")):
+        for hold in holds:
+            if (hold.user_id, hold.token, hold.side) == wanted:
+                return hold
+    return None
+
+
+def _hold_text(hold: Hold | None, now: float) -> str:
+    """'ok', 'backing off: ...' or 'quarantined: ...' (with why), for `positions`."""
+    if hold is None:
+        return "ok"
+    scope = " (all trading)" if hold.whole_user else ""
+    if hold.quarantined:
+        return f"quarantined{scope}: {hold.failures} failures; last: {hold.last_error}"
+    wait = max(0.0, hold.retry_at - now)
+    return (
+        f"backing off{scope}: {hold.failures} failures, next try in {wait:.0f} s; "
+        f"last: {hold.last_error}"
+    )
+
+
+def rearm(
+    username: UsernameOption,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            "-t",
+            metavar="SYMBOL",
+            help="Only this token's orders; without it, all of the user's (their whole "
+            "trading too, held when their key could not sign).",
+        ),
+    ] = None,
+) -> None:
+    """Let quarantined orders go again: a position whose exits kept failing, a token's entries,
+    or a user's whole trading. Their failure count starts over; a running bot tries again at
+    its next tick. Needs the master key: re-arming is audited."""
+    symbol = None
+    if token is not None:
+        symbol = token.strip().upper()
+        known = settings().token_map()
+        if symbol not in known:
+            raise UserError(f"unknown token {token!r}: use one of {', '.join(sorted(known))}")
+
+    async def main() -> None:
+        async with stores.custody(settings()) as service:
+            cleared = await service.rearm(username, symbol, actor=ACTOR)
+        what = f"{username} {symbol}" if symbol else username
+        out = stores.console()
+        if not cleared:
+            out.print(f"nothing to re-arm for {what}: no quarantine or back-off", markup=False)
+            return
+        lifted = ", ".join(
+            f"{'all trading' if h.token == '*' else h.token + ' ' + h.side} "
+            f"({h.failures} failures{', quarantined' if h.quarantined_at else ''})"
+            for h in cleared
+        )
+        out.print(f"[green]✓[/] re-armed {what}: {lifted}")
+        out.print("[dim]a running bot tries again at its next tick[/]")
 
     asyncio.run(main())
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -39,7 +39,13 @@ from solbot.chain.port import Chain, SignatureStatus, holdings
 from solbot.chain.sending import deliver
 from solbot.clock import Clock
 from solbot.execution.jupiter import BadResponseError, JupiterClient, VenueError
-from solbot.execution.signing import Signer, SigningError, sign_own_slot, signer_index
+from solbot.execution.signing import (
+    Signer,
+    SigningError,
+    UnusableKeyError,
+    sign_own_slot,
+    signer_index,
+)
 from solbot.store.db import Database
 from solbot.store.repos import (
     InsufficientPaperFundsError,
@@ -91,6 +97,9 @@ class Outcome:
     signature: str | None = None
     error: str | None = None
     purpose: Purpose | None = field(default=None, compare=False)  # which side of a trade
+    # The signer's key cannot sign at all (it does not open, or is another wallet's): a fault
+    # of the user's whole trading, not of this order (see `solbot.quarantine`).
+    key_unusable: bool = field(default=False, compare=False)
 
     @property
     def confirmed(self) -> bool:
@@ -167,7 +176,8 @@ class Executor:
         except SigningError as exc:
             # The vault refused (signing paused after a burst, a key that is not this wallet's):
             # nothing was signed, so nothing can have been sent.
-            return await self._fail_unsent(order, f"not signed: {exc}")
+            outcome = await self._fail_unsent(order, f"not signed: {exc}")
+            return replace(outcome, key_unusable=isinstance(exc, UnusableKeyError))
 
     async def _fill_paper(self, order: OrderRow, owner: Pubkey) -> Outcome:
         """Paper trading: quote without a taker (a price, no transaction) and fill at the quote,

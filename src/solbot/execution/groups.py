@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from solders.pubkey import Pubkey
@@ -43,7 +43,13 @@ from solders.transaction import VersionedTransaction
 from solbot.chain.port import SendError, SignatureStatus, holdings
 from solbot.execution.executor import Executor, Outcome, SwapIntent, _outcome
 from solbot.execution.jupiter import BadResponseError, VenueError
-from solbot.execution.signing import Signer, SigningError, sign_own_slot, signer_index
+from solbot.execution.signing import (
+    Signer,
+    SigningError,
+    UnusableKeyError,
+    sign_own_slot,
+    signer_index,
+)
 from solbot.store.repos import (
     InsufficientPaperFundsError,
     Orders,
@@ -70,6 +76,7 @@ class _Order:
     quoted: dict[str, Any] = field(default_factory=dict)
     signed: VersionedTransaction | None = None
     error: str | None = None
+    key_unusable: bool = False  # the error is the signer's key, which can never sign
     tx_id: str | None = None  # v2: the signature /execute named (the maker's, on RFQ routes)
     status: SignatureStatus | None = None
     slow: bool = False  # finish it on the single-order path
@@ -206,6 +213,7 @@ class GroupExecutor:
             order.error = str(exc)
         except SigningError as exc:
             order.error = f"not signed: {exc}"
+            order.key_unusable = isinstance(exc, UnusableKeyError)
 
     async def _journal_signed(self, orders: Sequence[_Order]) -> None:
         """One transaction: each order quoted and signed (its bytes stored), or failed."""
@@ -236,7 +244,7 @@ class GroupExecutor:
         for order in orders:
             self._step(order.row)
             if order.error is not None:
-                order.outcome = _outcome(order.row)
+                order.outcome = replace(_outcome(order.row), key_unusable=order.key_unusable)
 
     async def _send(self, orders: Sequence[_Order]) -> None:
         v1 = [o for o in orders if Route(o.row.route) is Route.V1]

@@ -40,6 +40,12 @@ class SigningError(ValueError):
     """The transaction cannot carry this signer's signature (one line, never key material)."""
 
 
+class UnusableKeyError(SigningError):
+    """The signer can never sign, whatever the transaction: its key does not open or is not
+    this wallet's. Not the order's fault but the user's whole trading's: the loop holds every
+    order of that user (`solbot.quarantine`) instead of retrying each position."""
+
+
 def signer_index(tx: VersionedTransaction, pubkey: Pubkey) -> int:
     """The slot of `pubkey` among the message's required signers.
 

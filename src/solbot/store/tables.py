@@ -1,5 +1,6 @@
 """The tables: users and their encrypted wallets, the order journal, positions, trades, the
-hash-chained audit log, withdrawals and their whitelist, paper balances, and a key/value `meta`.
+hash-chained audit log, withdrawals and their whitelist, paper balances, the holds on orders
+that keep failing, and a key/value `meta`.
 
 Money columns use the exact types of `store.types`. Every constraint and index has a name (the
 naming convention below), because SQLite migrations rebuild tables and can only recreate or drop
@@ -330,6 +331,32 @@ class WithdrawalAddressRow(Base):
 
     __table_args__ = (
         Index("uq_withdrawal_addresses_user_id_address", "user_id", "address", unique=True),
+    )
+
+
+class OrderHoldRow(Base):
+    """Orders of one user, token and side that keep failing: how often in a row, the last
+    error, when the next attempt may be made, and whether they are quarantined (no more
+    orders until the operator re-arms them). `token` and `side` are `*` for a hold on the
+    user's whole trading (a key that cannot sign). The rule is `solbot.quarantine`'s; the
+    row is what a restart must not forget. A success or a re-arm deletes it."""
+
+    __tablename__ = "order_holds"
+
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey(USER_FK), primary_key=True)
+    token: Mapped[str] = mapped_column(String(32), primary_key=True)
+    side: Mapped[str] = mapped_column(String(4), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer())
+    last_error: Mapped[str] = mapped_column(Text())
+    first_failed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_failed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    retry_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    quarantined_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    position_id: Mapped[str | None] = mapped_column(ID, ForeignKey("positions.id"))
+
+    __table_args__ = (
+        CheckConstraint(f"side IN ({sql_in(Side)}, '*')", name="side"),
+        CheckConstraint("failures >= 1", name="failures"),
     )
 
 

@@ -61,6 +61,7 @@ class Action:
     RESTORE = "restore"
     IDENTITY = "identity"  # a user's identity changed (see `identity`); none does today
     IDENTITY_ADOPT = "identity_adopt"  # rows of an older database sealed (see `identity`)
+    REARM = "rearm"
 
 
 class MasterKeyChangedError(UserError):

@@ -26,7 +26,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 
 from solbot.clock import Clock
-from solbot.execution.signing import SigningError
+from solbot.execution.signing import SigningError, UnusableKeyError
 from solbot.wallet import envelope
 from solbot.wallet.master import MasterKey
 
@@ -35,11 +35,11 @@ class SigningPausedError(SigningError):
     """Signing is paused after a burst of decryptions (one user's, or everyone's)."""
 
 
-class KeyMismatchError(SigningError):
+class KeyMismatchError(UnusableKeyError):
     """The sealed key does not belong to the wallet it is stored with."""
 
 
-class SealedKeyError(SigningError):
+class SealedKeyError(UnusableKeyError):
     """The sealed key does not open (another master key, altered, or moved between rows)."""
 
 
