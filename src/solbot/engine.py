@@ -13,17 +13,16 @@ A missing or stale price never triggers anything: that token simply sits the tic
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Protocol
 
 from solders.pubkey import Pubkey
 from sqlalchemy import func, select
 
+from solbot.accounts import Account, AccountSource, Notice, load_gate, save_gates
 from solbot.chain.port import Chain, ChainUnavailableError, holdings
 from solbot.clock import Clock
 from solbot.domain import (
@@ -36,6 +35,7 @@ from solbot.domain import (
     Timeframe,
 )
 from solbot.domain import TokenInfo as Token
+from solbot.events import Event, TickStats
 from solbot.execution.executor import Executor, Outcome, SwapIntent
 from solbot.execution.exits import held_too_long, price_exit, stop_level
 from solbot.execution.groups import GroupExecutor
@@ -46,12 +46,11 @@ from solbot.market.feeds.jupiter_price import JupiterPriceFeed
 from solbot.market.store import CandleStore
 from solbot.moved_out import MovedOutWatch
 from solbot.quarantine import BackoffPolicy, OrderGuard
-from solbot.risk import S_LAST_EQUITY, RiskGate
 from solbot.store.db import Database
 from solbot.store.position_moves import MovedOut
 from solbot.store.repos import Equity, Positions
 from solbot.store.states import OrderState, Purpose, Side
-from solbot.store.tables import MetaEntry, OrderRow, PositionRow
+from solbot.store.tables import OrderRow, PositionRow
 from solbot.store.users import Users
 from solbot.strategy.base import Strategy
 
@@ -65,50 +64,6 @@ GROUP_SIZE = 500
 
 
 @dataclass
-class Account:
-    """A user the loop trades for: their wallet, breakers and counters. An inactive (paused)
-    account opens nothing; its open positions are still exited as usual."""
-
-    user_id: str
-    signer: Signer
-    gate: RiskGate
-    reserve: float = 0.0  # quote units never traded (the SOL fee reserve when SOL is the quote)
-    active: bool = True
-    saved_gate: list[float] = field(default_factory=list)  # what `meta` holds for this user
-    username: str = ""
-    told: str = ""  # the last standing condition the user was told about (e.g. "unfunded")
-    value: float | None = None  # portfolio value at the last mark, in the quote asset
-
-
-class AccountSource(Protocol):
-    """Where the accounts come from when they can change while running (`roster.Roster`)."""
-
-    accounts: list[Account]
-
-    async def refresh(self) -> Sequence[Notice]: ...
-
-    async def flush(self) -> Sequence[Notice]: ...
-
-    async def before_tick(self) -> Sequence[Notice]:
-        """What must hold before anything is signed this tick (the master key still the
-        database's); drops the accounts that may no longer sign."""
-        ...
-
-
-class Notice(Protocol):
-    """A change to tell about (see `roster.Notice`)."""
-
-    @property
-    def user_id(self) -> str: ...
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def text(self) -> str: ...
-
-
-@dataclass
 class _Plan:
     """One user's part of a tick: what they hold and are worth, and the orders decided."""
 
@@ -118,30 +73,6 @@ class _Plan:
     value: float
     exits: list[tuple[SwapIntent, Signer]] = field(default_factory=list)
     highest: list[tuple[str, Decimal]] = field(default_factory=list)
-
-
-@dataclass
-class Event:
-    """Something worth telling the operator (and, later, the user)."""
-
-    time: float
-    user_id: str | None
-    kind: str
-    text: str
-
-
-@dataclass
-class TickStats:
-    """Counters for the status line and the end-of-run summary."""
-
-    ticks: int = 0
-    candles: int = 0
-    entries: int = 0
-    exits: int = 0
-    failed: int = 0
-    moved_out: int = 0  # positions (or parts) closed because their tokens left the wallet
-    blocked: dict[str, int] = field(default_factory=dict)
-    realised_pnl: Decimal = Decimal(0)
 
 
 class Engine:
@@ -230,7 +161,7 @@ class Engine:
         await self.guard.load()
         for account in self.accounts:
             if self.roster is None:
-                await self._load_gate(account)
+                await load_gate(self.db, account)
             for outcome in await self.executor.recover(account.signer, account.user_id):
                 self._say(
                     account.user_id, "recovered", f"order {outcome.order_id}: {outcome.state}"
@@ -341,7 +272,7 @@ class Engine:
             lambda i, s, o: self._exited(accounts_by_signer[id(s)], i, o, now),
         )
         if exits:  # a loss streak must survive a crash during the entries that follow
-            await self._save_gates([p.account for p in plans])
+            await save_gates(self.db, [p.account for p in plans])
         entries: list[tuple[SwapIntent, Signer]] = []
         for plan in plans:
             try:
@@ -351,7 +282,7 @@ class Engine:
         await self._submit_all(
             entries, lambda i, s, o: self._entered(accounts_by_signer[id(s)], i, o)
         )
-        await self._save_gates([p.account for p in plans])
+        await save_gates(self.db, [p.account for p in plans])
 
     async def _plan_exits(
         self,
@@ -664,50 +595,6 @@ class Engine:
         for notice in notices:
             self._say(notice.user_id or None, notice.kind, notice.text)
 
-    async def _load_gate(self, account: Account) -> None:
-        async with self.db.session() as s:
-            row = await s.get(MetaEntry, f"risk:{account.user_id}")
-        if row is not None:
-            account.gate.restore(json.loads(row.value))
-        account.saved_gate = account.gate.state()
-
-    async def _save_gates(self, accounts: list[Account]) -> None:
-        """Persist, in one transaction, each breaker memory that changed in a way a restart
-        must not forget (see `_save_gate`)."""
-        changed = [
-            a
-            for a in accounts
-            if _without_last_equity(a.gate.state()) != _without_last_equity(a.saved_gate)
-        ]
-        if not changed:
-            return
-        async with self.db.session() as s:
-            for account in changed:
-                account.saved_gate = account.gate.state()
-                key = f"risk:{account.user_id}"
-                row = await s.get(MetaEntry, key)
-                value = json.dumps(account.saved_gate)
-                if row is None:
-                    s.add(MetaEntry(key=key, value=value))
-                else:
-                    row.value = value
-
-    async def _save_gate(self, account: Account) -> None:
-        """Persist the breakers' memory when it changed in a way a restart must not forget:
-        the last marked value alone moves every tick and is re-marked on the first tick anyway."""
-        state = account.gate.state()
-        if _without_last_equity(state) == _without_last_equity(account.saved_gate):
-            return
-        account.saved_gate = state
-        async with self.db.session() as s:
-            key = f"risk:{account.user_id}"
-            row = await s.get(MetaEntry, key)
-            value = json.dumps(account.gate.state())
-            if row is None:
-                s.add(MetaEntry(key=key, value=value))
-            else:
-                row.value = value
-
     def _quote_usd(self, fresh: dict[str, Decimal]) -> Decimal | None:
         """The quote asset's fresh USD price (USDC is taken as 1)."""
         return Decimal(1) if self.quote.symbol == "USDC" else fresh.get(self.quote.mint)
@@ -736,10 +623,6 @@ class Engine:
         if len(self._names) != len(self.accounts) or user_id not in self._names:
             self._names = {a.user_id: a.username or a.user_id for a in self.accounts}
         return self._names.get(user_id, user_id)
-
-
-def _without_last_equity(state: list[float]) -> list[float]:
-    return [x for i, x in enumerate(state) if i != S_LAST_EQUITY]
 
 
 def _pk(mint: str) -> Pubkey:

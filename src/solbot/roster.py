@@ -20,7 +20,6 @@ leaves behind, blocking the very rotation an operator makes when the old key lea
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -28,16 +27,16 @@ from decimal import Decimal
 
 from solders.pubkey import Pubkey
 
+from solbot.accounts import Account, load_gate
 from solbot.chain.port import Chain, holdings
 from solbot.clock import Clock
 from solbot.custody import CustodyService
 from solbot.domain import RiskLimits, TokenInfo
-from solbot.engine import Account
 from solbot.execution.signing import Signer
 from solbot.risk import RiskGate, tier, with_overrides
 from solbot.store.db import Database
 from solbot.store.states import Custody
-from solbot.store.tables import MetaEntry, UserRow
+from solbot.store.tables import UserRow
 from solbot.store.users import Users, UserSettings
 from solbot.wallet import identity, keycheck
 from solbot.wallet.audit import Action, AuditLog, MasterKeyChangedError
@@ -206,19 +205,16 @@ class Roster:
         limits = self._limits(user)
         cash = await holdings(self.chain, signer.pubkey(), Pubkey.from_string(self.quote.mint))
         gate = RiskGate(limits, float(Decimal(cash).scaleb(-self.quote.decimals)), self.clock.now())
-        async with self.db.session() as s:
-            saved = await s.get(MetaEntry, f"risk:{user.id}")
-        if saved is not None:
-            gate.restore(json.loads(saved.value))
-        return Account(
+        account = Account(
             user.id,
             signer,
             gate,
             reserve=limits.fee_reserve_sol if self.quote.symbol == "SOL" else 0.0,
             active=user.is_active,
-            saved_gate=gate.state(),
             username=user.username,
         )
+        await load_gate(self.db, account)
+        return account
 
     def _update(self, account: Account, user: UserSettings) -> list[Notice]:
         notices: list[Notice] = []

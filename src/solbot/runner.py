@@ -64,8 +64,9 @@ from solbot.clock import Clock, ScaledClock, WallClock
 from solbot.config import LIVE_OPT_IN, Settings
 from solbot.custody import CustodyService
 from solbot.domain import Candle, CandleSeries, ExitRules, RiskLimits, Timeframe, TokenInfo
-from solbot.engine import Engine, Event
+from solbot.engine import Engine
 from solbot.errors import UserError
+from solbot.events import Event
 from solbot.execution.executor import Executor
 from solbot.execution.jupiter import JupiterClient, VenueError
 from solbot.execution.signing import Signer

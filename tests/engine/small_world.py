@@ -12,11 +12,13 @@ import numpy as np
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
+from solbot.accounts import Account
 from solbot.chain.litesvm import LiteSvmChain
 from solbot.clock import ManualClock
 from solbot.config import DEFAULT_TOKENS
 from solbot.domain import CandleSeries, ExitRules, RiskLimits, Signals, Timeframe
-from solbot.engine import Account, Engine, Event
+from solbot.engine import Engine
+from solbot.events import Event
 from solbot.execution.executor import Executor
 from solbot.execution.jupiter import DEFAULT_REQUESTS_PER_SECOND, HttpRequester, JupiterClient
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed

@@ -18,8 +18,8 @@ from sqlalchemy import select, update
 from solbot.clock import ManualClock
 from solbot.config import Settings
 from solbot.custody import CustodyService, RiskChange
-from solbot.engine import Event
 from solbot.errors import UserError
+from solbot.events import Event
 from solbot.runner import OPERATOR, RunOptions, Runtime, build
 from solbot.store import schema
 from solbot.store.db import Database

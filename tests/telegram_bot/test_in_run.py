@@ -12,8 +12,8 @@ from sqlalchemy import select
 from engine.test_sim_day import day_settings
 from solbot.clock import ManualClock
 from solbot.config import Settings
-from solbot.engine import Event
 from solbot.errors import UserError
+from solbot.events import Event
 from solbot.runner import RunOptions, build
 from solbot.store.tables import OrderRow, UserRow
 

@@ -22,7 +22,7 @@ from solbot.errors import UserError
 from solbot.logs import log_to_file
 
 if TYPE_CHECKING:  # the trading stack is imported when the bot runs, not for `solbot --help`
-    from solbot.engine import Event
+    from solbot.events import Event
     from solbot.runner import RunOptions, Runtime, Summary
 
 _STATUS_EVERY = 60  # ticks between status lines

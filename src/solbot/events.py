@@ -1,0 +1,34 @@
+"""What the trading loop reports: an `Event` for each thing worth telling the operator and the
+user (a fill, an exit, a breaker, a failed order, a pause), and the counters behind the status
+line and the closing summary (`TickStats`). Plain data: the console (`cli/run_view.py`) and the
+Telegram notifier each render them their own way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+
+@dataclass
+class Event:
+    """Something worth telling the operator (and the user it is about)."""
+
+    time: float  # the bot's clock (simulated on the sim)
+    user_id: str | None
+    kind: str
+    text: str
+    user: str = ""  # the user's name, for people (their id when the loop does not know it)
+
+
+@dataclass
+class TickStats:
+    """Counters for the status line and the end-of-run summary."""
+
+    ticks: int = 0
+    candles: int = 0
+    entries: int = 0
+    exits: int = 0
+    failed: int = 0
+    moved_out: int = 0  # positions (or parts) closed because their tokens left the wallet
+    blocked: dict[str, int] = field(default_factory=dict)
+    realised_pnl: Decimal = Decimal(0)
