@@ -5,26 +5,44 @@ positions and their trades. Nothing here needs the master key or changes anythin
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 from solbot.cli import stores
 from solbot.cli.context import settings
+from solbot.cli.json_output import JsonOption, atoms, emit, exact, moment, units
+from solbot.cli.tables import print_table, short
 from solbot.store.states import Custody, PositionStatus
 
 if TYPE_CHECKING:  # the rest is imported by the commands that use it (see cli/stores.py)
     from solbot.custody import CustodyService
+    from solbot.domain import TokenInfo
     from solbot.quarantine import Hold
-    from solbot.store.tables import UserRow
+    from solbot.store.tables import PositionRow, TradeRow, UserRow
 
 
-# ---------------------------------------------------------------------------------- listing
-def list_users() -> None:
-    """A table of users: wallet, balances, value, open positions, today's PnL, tier, status."""
+# ---------------------------------------------------------------------------------- list-users
+@dataclass
+class _UserLine:
+    """One user's row of `list-users`, shared by the table and `--json`."""
+
+    user: UserRow
+    lamports: int | None  # None: no chain to read from
+    cash_atoms: int | None  # the quote asset's; lamports when SOL is the quote
+    positions: list[PositionRow]
+    pnl_today: Decimal
+
+
+def list_users(as_json: JsonOption = False) -> None:
+    """A table of users: wallet, balances, value, open positions, today's PnL, tier, status.
+
+    Addresses are whole when the terminal is wide enough (and always in a pipe or a file);
+    `--json` prints everything as one JSON object."""
     from solders.pubkey import Pubkey
     from sqlalchemy import select
 
@@ -43,68 +61,111 @@ def list_users() -> None:
                 )
                 today = list(await s.scalars(select(TradeRow).where(TradeRow.timestamp >= day)))
         quote = cfg.token(cfg.quote)
-        decimals = {t.symbol: t.decimals for t in cfg.token_map().values()}
-        console = stores.console()
-        if not users:
-            console.print("no users yet: `solbot add-user --username NAME` creates one")
+        if not users and not as_json:
+            stores.console().print("no users yet: `solbot add-user --username NAME` creates one")
             return
+        lines = []
         async with stores.chain_view(cfg) as (chain, note):
-            table = Table(title=f"users ({note})", title_justify="left")
-            for name in (
-                "user",
-                "address",
-                "SOL",
-                quote.symbol,
-                "tokens",
-                "value",
-                "open",
-                "PnL today",
-                "tier",
-                "status",
-            ):
-                table.add_column(
-                    name,
-                    justify="right"
-                    if name in ("SOL", quote.symbol, "value", "open", "PnL today")
-                    else "left",
-                )
             for user in users:
-                sol = cash = None
+                lamports = cash = None
                 if chain is not None and not user.wallet_pubkey.startswith("unknown:"):
                     owner = Pubkey.from_string(user.wallet_pubkey)
-                    sol = Decimal(await chain.balance(owner)).scaleb(-9)
+                    lamports = await chain.balance(owner)
+                    cash = lamports
                     if quote.symbol != "SOL":
-                        atoms = await holdings(chain, owner, Pubkey.from_string(quote.mint))
-                        cash = Decimal(atoms).scaleb(-quote.decimals)
+                        cash = await holdings(chain, owner, Pubkey.from_string(quote.mint))
                 pnl = sum((t.pnl or Decimal(0)) for t in today if t.user_id == user.id)
                 held = [p for p in positions if p.user_id == user.id]
-                tokens = ", ".join(
-                    f"{p.token} {_compact(Decimal(p.quantity).scaleb(-decimals.get(p.token, 0)))}"
-                    for p in held
-                )
-                table.add_row(
-                    user.username,
-                    _short(user.wallet_pubkey),
-                    _num(sol, 4),
-                    _num(cash if quote.symbol != "SOL" else sol, 2),
-                    tokens or "–",
-                    _num(user.portfolio_value, 2),
-                    str(sum(1 for p in positions if p.user_id == user.id)),
-                    f"{pnl:+.2f}",
-                    describe_limits(user),
-                    _status(user),
-                )
-        console.print(table)
+                lines.append(_UserLine(user, lamports, cash, held, Decimal(pnl)))
+        decimals = {t.symbol: t.decimals for t in cfg.token_map().values()}
+        if as_json:
+            emit(_users_document(lines, note, quote, decimals))
+            return
+        print_table(
+            stores.console(), lambda whole: _users_table(lines, note, quote, decimals, whole)
+        )
 
     asyncio.run(main())
 
 
+def _users_table(
+    lines: list[_UserLine], note: str, quote: TokenInfo, decimals: dict[str, int], whole: bool
+) -> Table:
+    table = Table(title=f"users ({note})", title_justify="left")
+    numeric = ("SOL", quote.symbol, "value", "open", "PnL today")
+    for name in ("user", "address", "SOL", quote.symbol, "tokens", "value", "open", "PnL today"):
+        table.add_column(name, justify="right" if name in numeric else "left")
+    table.add_column("tier")
+    table.add_column("status")
+    for line in lines:
+        user = line.user
+        tokens = ", ".join(
+            f"{p.token} {_compact(Decimal(p.quantity).scaleb(-decimals.get(p.token, 0)))}"
+            for p in line.positions
+        )
+        sol = None if line.lamports is None else Decimal(line.lamports).scaleb(-9)
+        cash = None if line.cash_atoms is None else Decimal(line.cash_atoms).scaleb(-quote.decimals)
+        table.add_row(
+            user.username,
+            user.wallet_pubkey if whole else short(user.wallet_pubkey),
+            _num(sol, 4),
+            _num(cash, 2),
+            tokens or "–",
+            _num(user.portfolio_value, 2),
+            str(len(line.positions)),
+            f"{line.pnl_today:+.2f}",
+            describe_limits(user),
+            _status(user),
+        )
+    return table
+
+
+def _users_document(
+    lines: list[_UserLine], note: str, quote: TokenInfo, decimals: dict[str, int]
+) -> dict[str, Any]:
+    return {
+        "quote": quote.symbol,
+        "balances": note,
+        "users": [
+            {
+                "id": line.user.id,
+                "username": line.user.username,
+                "address": line.user.wallet_pubkey,
+                "custody": line.user.custody,
+                "active": line.user.is_active,
+                "paused_reason": line.user.paused_reason,
+                "risk_tier": line.user.risk_tier,
+                "max_position_size_pct": exact(line.user.max_position_size_pct),
+                "max_daily_loss_pct": exact(line.user.max_daily_loss_pct),
+                "sol": units(line.lamports, 9),
+                "sol_lamports": atoms(line.lamports),
+                "cash": units(line.cash_atoms, quote.decimals),
+                "cash_atoms": atoms(line.cash_atoms),
+                "portfolio_value": exact(line.user.portfolio_value),
+                "open_positions": len(line.positions),
+                "positions": [
+                    {
+                        "token": p.token,
+                        "quantity": units(p.quantity, decimals.get(p.token, 0)),
+                        "quantity_atoms": atoms(p.quantity),
+                    }
+                    for p in line.positions
+                ],
+                "pnl_today": exact(line.pnl_today),
+            }
+            for line in lines
+        ],
+    }
+
+
+# ---------------------------------------------------------------------------------- positions
 def positions(
     username: Annotated[
         str | None,
         typer.Option("--username", "-u", metavar="NAME", help="Only this user."),
     ] = None,
     closed: Annotated[bool, typer.Option("--closed", help="Closed positions instead.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Open positions (or, with --closed, the last closed ones): entry, size, stop, target,
     and whether their orders are backing off or quarantined (`solbot rearm` lifts that)."""
@@ -131,6 +192,10 @@ def positions(
             now = service.clock.now()
         cfg = settings()
         decimals = {t.symbol: t.decimals for t in cfg.token_map().values()}
+        if as_json:
+            quote = cfg.token(cfg.quote)
+            emit(_positions_document(rows, holds, names, decimals, quote, closed))
+            return
         table = Table(title=f"{'closed' if closed else 'open'} positions", title_justify="left")
         columns = ["user", "token", "quantity", "entry", "stop", "target", "entered (UTC)"]
         columns += ["exit", "PnL", "reason"] if closed else ["orders"]
@@ -171,6 +236,72 @@ def positions(
     asyncio.run(main())
 
 
+def _positions_document(
+    rows: list[PositionRow],
+    holds: list[Hold],
+    names: dict[str, str],
+    decimals: dict[str, int],
+    quote: TokenInfo,
+    closed: bool,
+) -> dict[str, Any]:
+    def hold_state(hold: Hold | None) -> str:
+        if hold is None:
+            return "ok"
+        return "quarantined" if hold.quarantined else "backing_off"
+
+    positions = []
+    for p in rows:
+        places = decimals.get(p.token, 0)
+        positions.append(
+            {
+                "id": p.id,
+                "user": names.get(p.user_id, p.user_id),
+                "user_id": p.user_id,
+                "token": p.token,
+                "mint": p.mint,
+                "status": p.status,
+                "quantity": units(p.quantity, places),
+                "quantity_atoms": atoms(p.quantity),
+                "cost": units(p.cost, quote.decimals),
+                "cost_atoms": atoms(p.cost),
+                "entry_price": exact(p.entry_price),
+                "entry_time": moment(p.entry_time),
+                "stop_loss": exact(p.stop_loss),
+                "take_profit": exact(p.take_profit),
+                "trailing_stop_pct": exact(p.trailing_stop_pct),
+                "exit_price": exact(p.exit_price),
+                "exit_time": moment(p.exit_time),
+                "proceeds": units(p.proceeds, quote.decimals),
+                "proceeds_atoms": atoms(p.proceeds),
+                "pnl": exact(p.pnl),
+                "exit_reason": p.exit_reason,
+                "orders": "ok" if closed else hold_state(_held_by(holds, p.user_id, p.token)),
+            }
+        )
+    return {
+        "status": "closed" if closed else "open",
+        "quote": quote.symbol,
+        "positions": positions,
+        "holds": [
+            {
+                "user": names.get(h.user_id, h.user_id),
+                "user_id": h.user_id,
+                "token": h.token,
+                "side": h.side,
+                "what": h.what,
+                "state": hold_state(h),
+                "failures": h.failures,
+                "last_error": h.last_error,
+                "first_failed_at": moment(h.first_failed_at),
+                "retry_at": moment(h.retry_at),
+                "quarantined_at": moment(h.quarantined_at),
+                "position_id": h.position_id,
+            }
+            for h in holds
+        ],
+    }
+
+
 def _held_by(holds: list[Hold], user_id: str, token: str) -> Hold | None:
     """The hold on a position's exits: the user's whole trading first, then the token's."""
     from solbot.quarantine import ANY
@@ -202,6 +333,15 @@ def trades(
         typer.Option("--username", "-u", metavar="NAME", help="Only this user."),
     ] = None,
     days: Annotated[int, typer.Option(min=1, help="How many days back.")] = 7,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Whole transaction signatures even on a narrow terminal (they wrap). A wide "
+            "terminal, a pipe and --json show them whole anyway.",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Fills of the last days, newest first: side, price, size, PnL, transaction."""
     from sqlalchemy import select
@@ -220,43 +360,79 @@ def trades(
         cfg = settings()
         decimals = {t.symbol: t.decimals for t in cfg.token_map().values()}
         quote = cfg.token(cfg.quote)
-        table = Table(title=f"trades, last {days} days", title_justify="left")
-        for name in (
-            "time (UTC)",
-            "user",
-            "side",
-            "token",
-            "quantity",
-            "price",
-            quote.symbol,
-            "PnL",
-            "transaction",
-        ):
-            table.add_column(name)
-        for t in rows:
-            table.add_row(
-                t.timestamp.strftime("%Y-%m-%d %H:%M"),
-                names.get(t.user_id, t.user_id),
-                t.side,
-                t.token,
-                f"{Decimal(t.quantity).scaleb(-decimals.get(t.token, 0)):,.4f}",
-                f"{t.price:.6g}",
-                f"{Decimal(t.quote_amount).scaleb(-quote.decimals):,.2f}",
-                "" if t.pnl is None else f"{t.pnl:+.2f}",
-                _short(t.signature) if t.signature else "",
-            )
-        stores.console().print(table if rows else f"no trades in the last {days} days")
+        if as_json:
+            emit(_trades_document(rows, names, decimals, quote, days, since))
+            return
+        console = stores.console()
+        if not rows:
+            console.print(f"no trades in the last {days} days")
+            return
+
+        def build(whole: bool) -> Table:
+            table = Table(title=f"trades, last {days} days", title_justify="left")
+            for name in ("time (UTC)", "user", "side", "token", "quantity", "price"):
+                table.add_column(name)
+            for name in (quote.symbol, "PnL"):
+                table.add_column(name, justify="right")
+            table.add_column("transaction", overflow="fold", no_wrap=not full)
+            for t in rows:
+                table.add_row(
+                    t.timestamp.strftime("%Y-%m-%d %H:%M"),
+                    names.get(t.user_id, t.user_id),
+                    t.side,
+                    t.token,
+                    f"{Decimal(t.quantity).scaleb(-decimals.get(t.token, 0)):,.4f}",
+                    f"{t.price:.6g}",
+                    f"{Decimal(t.quote_amount).scaleb(-quote.decimals):,.2f}",
+                    "" if t.pnl is None else f"{t.pnl:+.2f}",
+                    (t.signature if whole or full else short(t.signature)) if t.signature else "",
+                )
+            return table
+
+        print_table(console, build)
 
     asyncio.run(main())
+
+
+def _trades_document(
+    rows: list[TradeRow],
+    names: dict[str, str],
+    decimals: dict[str, int],
+    quote: TokenInfo,
+    days: int,
+    since: datetime,
+) -> dict[str, Any]:
+    return {
+        "days": days,
+        "since": moment(since),
+        "trades": [
+            {
+                "id": t.id,
+                "time": moment(t.timestamp),
+                "user": names.get(t.user_id, t.user_id),
+                "user_id": t.user_id,
+                "side": t.side,
+                "token": t.token,
+                "quantity": units(t.quantity, decimals.get(t.token, 0)),
+                "quantity_atoms": atoms(t.quantity),
+                "price": exact(t.price),
+                "quote": quote.symbol,
+                "quote_amount": units(t.quote_amount, quote.decimals),
+                "quote_amount_atoms": atoms(t.quote_amount),
+                "fee_lamports": atoms(t.fee_lamports),
+                "pnl": exact(t.pnl),
+                "signature": t.signature,
+                "order_id": t.order_id,
+                "position_id": t.position_id,
+            }
+            for t in rows
+        ],
+    }
 
 
 # ---------------------------------------------------------------------------------- helpers
 async def _names(service: CustodyService) -> dict[str, str]:
     return {u.id: u.username for u in await service.users()}
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= 12 else f"{text[:4]}…{text[-4:]}"
 
 
 def _compact(amount: Decimal) -> str:
