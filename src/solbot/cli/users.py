@@ -64,18 +64,31 @@ def add_user(
     """Create a user with a new dedicated wallet.
 
     The bot generates the keypair, seals it with AES-256-GCM under the master key, stores it,
-    and prints the address to deposit to. Unless `--no-show-key`, it also prints the private key
+    and prints the address and what to deposit: the quote asset (USDC or SOL) the trades need,
+    and SOL for the network fees. Unless `--no-show-key`, it also prints the private key
     once, so the user can keep a copy: anyone who sees it controls the wallet.
     """
+    from solbot.funding import deposits
+    from solbot.roster import limits_of
+
     chosen = _tier(tier)
+    cfg = settings()
 
     async def main() -> None:
-        async with stores.custody(settings()) as service:
+        async with stores.custody(cfg) as service:
             user, key = await service.create_user(username, actor=ACTOR, tier=chosen)
         out = stores.console()
         out.print(f"[green]✓[/] created wallet for [bold]{user.username}[/]")
         out.print(f"address: [bold]{user.wallet_pubkey}[/]")
-        out.print(f"risk tier: {user.risk_tier}; deposit SOL to this address to start trading")
+        out.print(f"risk tier: {user.risk_tier}")
+        out.print("deposit to this address to start trading:")
+        for deposit in deposits(cfg.quote, cfg.min_trade_cash_for(cfg.quote), limits_of(user)):
+            out.print(f"  {deposit.line()}", markup=False)
+        if cfg.network == "sim" and not cfg.rpc_url and not cfg.paper:
+            out.print(
+                f"  [dim]on the embedded sim, `solbot run` deposits {cfg.sim_user_usdc:g} USDC "
+                f"and {cfg.sim_user_sol:g} SOL from the sim's faucet[/]"
+            )
         if show_key:
             out.print(
                 "[bold red]private key (shown once; anyone who has it controls the wallet, "
