@@ -243,6 +243,7 @@ def telegram() -> None:
     (stop `solbot run` first), since withdrawals change it.
     """
 
+    from solbot.logs import use_bot_clock
     from solbot.telegram.bot import TelegramBot  # python-telegram-bot: only for this command
     from solbot.telegram.services import BotServices
 
@@ -256,10 +257,12 @@ def telegram() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        stores.log_file(cfg)
         async with (
             stores.custody(cfg, need_key=False) as service,
             stores.writable_chain(cfg) as (chain, clock),
         ):
+            use_bot_clock(clock)
             services = BotServices(
                 settings=cfg, db=service.db, clock=clock, custody=service, chain=chain
             )

@@ -1,0 +1,62 @@
+"""logrotate against a real `solbot run` (embedded sim, 600x): the log is moved away and the
+process gets SIGHUP, as logrotate's `postrotate` does without `copytruncate`. The bot keeps
+running, writes on in a new private file, and its lines carry the simulated time."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .support import SOLBOT, clean_env
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout} s for {what}")
+        time.sleep(0.05)
+
+
+def log_lines(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_a_rotated_log_is_reopened_on_sighup_and_the_bot_runs_on(tmp_path: Path) -> None:
+    log = tmp_path / "data" / "sim" / "solbot.log"
+    rotated = log.with_name("solbot.log.1")
+    with (tmp_path / "out").open("wb") as out, (tmp_path / "err").open("wb") as err:
+        process = subprocess.Popen(
+            [*SOLBOT, "--data-dir", str(tmp_path / "data"), "run", "--speed", "600"],
+            cwd=tmp_path,
+            env=clean_env(SOLBOT_NETWORK="sim"),
+            stdout=out,
+            stderr=err,
+        )
+    try:
+        wait_for(lambda: len(log_lines(log)) >= 2, "the first log lines")
+        os.rename(log, rotated)
+        process.send_signal(signal.SIGHUP)
+        wait_for(lambda: len(log_lines(log)) >= 2, "lines in the new log")
+        assert process.poll() is None, "SIGHUP must not stop the bot"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+    output = (tmp_path / "out").read_text() + (tmp_path / "err").read_text()
+    assert code == 0, output
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    assert stat.S_IMODE(rotated.stat().st_mode) == 0o600
+    before, after = log_lines(rotated), log_lines(log)
+    assert before
+    assert after
+    # 600x: within a second of the start the simulated clock runs minutes ahead of the wall.
+    assert all("bot_time" in line for line in after), after
+    assert after[-1]["bot_time"] > after[-1]["time"]
