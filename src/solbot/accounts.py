@@ -44,6 +44,9 @@ class Notice(Protocol):
     @property
     def text(self) -> str: ...
 
+    @property
+    def username(self) -> str: ...
+
 
 class AccountSource(Protocol):
     """Where the accounts come from when they can change while running (`roster.Roster`)."""

@@ -35,7 +35,14 @@ from solbot.domain import (
     Timeframe,
 )
 from solbot.domain import TokenInfo as Token
-from solbot.events import Event, TickStats
+from solbot.events import (
+    Event,
+    TickStats,
+    entry_text,
+    exit_text,
+    failed_text,
+    recovered_text,
+)
 from solbot.execution.executor import Executor, Outcome, SwapIntent
 from solbot.execution.exits import held_too_long, price_exit, stop_level
 from solbot.execution.groups import GroupExecutor
@@ -163,9 +170,8 @@ class Engine:
             if self.roster is None:
                 await load_gate(self.db, account)
             for outcome in await self.executor.recover(account.signer, account.user_id):
-                self._say(
-                    account.user_id, "recovered", f"order {outcome.order_id}: {outcome.state}"
-                )
+                text = recovered_text(outcome.order_id, outcome.state, outcome.error)
+                self._say(account.user_id, "recovered", text)
                 if outcome.confirmed:  # a fill this run finished counts in its summary
                     if outcome.purpose is Purpose.ENTRY:
                         self.stats.entries += 1
@@ -347,7 +353,7 @@ class Engine:
     async def _moved_out(self, account: Account, position: PositionRow, moved: MovedOut) -> None:
         """Tell what was booked: the tokens left the wallet outside the loop."""
         self.stats.moved_out += 1
-        token = next(t for t in self.tokens if t.symbol == position.token)
+        token = self._token(position.token)
         left = self._units(token, moved.left)
         if moved.closed:
             await self.guard.forget(account.user_id, position.token)  # nothing left to sell
@@ -461,11 +467,9 @@ class Engine:
         self.stats.exits += 1
         self.stats.realised_pnl += pnl
         account.gate.record_trade(float(pnl), now)
-        self._say(
-            account.user_id,
-            "exit",
-            f"{position.token} closed ({intent.exit_reason}), PnL {pnl:+.2f} {self.quote.symbol}",
-        )
+        sold = self._units(self._token(position.token), outcome.filled_in or position.quantity)
+        text = exit_text(position.token, sold, intent.exit_reason, pnl, self.quote.symbol)
+        self._say(account.user_id, "exit", text)
 
     def _entered(self, account: Account, intent: SwapIntent, outcome: Outcome) -> None:
         if not outcome.confirmed:
@@ -473,22 +477,20 @@ class Engine:
             return
         self.stats.entries += 1
         spent = self._units(self.quote, outcome.filled_in or 0)
+        bought = self._units(self._token(intent.token), outcome.filled_out or 0)
         self._say(
-            account.user_id, "entry", f"bought {intent.token} for {spent:.2f} {self.quote.symbol}"
+            account.user_id, "entry", entry_text(intent.token, bought, spent, self.quote.symbol)
         )
 
     def _failed(self, account: Account, intent: SwapIntent, outcome: Outcome) -> None:
         self.stats.failed += 1
-        self._say(
-            account.user_id,
-            "failed",
-            f"{intent.token} {intent.side}: {outcome.state} ({outcome.error})",
-        )
+        text = failed_text(intent.token, intent.side, outcome.state, outcome.error)
+        self._say(account.user_id, "failed", text)
 
     def _entry_intent(
         self, account: Account, symbol: str, signal: Signal, budget: float, now: float
     ) -> SwapIntent | None:
-        token = next(t for t in self.tokens if t.symbol == symbol)
+        token = self._token(symbol)
         amount = int(Decimal(str(budget)).scaleb(self.quote.decimals))
         if amount <= 0:
             return None
@@ -593,7 +595,7 @@ class Engine:
 
     def _tell(self, notices: Sequence[Notice]) -> None:
         for notice in notices:
-            self._say(notice.user_id or None, notice.kind, notice.text)
+            self._say(notice.user_id or None, notice.kind, notice.text, notice.username)
 
     def _quote_usd(self, fresh: dict[str, Decimal]) -> Decimal | None:
         """The quote asset's fresh USD price (USDC is taken as 1)."""
@@ -608,13 +610,13 @@ class Engine:
         return Decimal(atoms).scaleb(-token.decimals)
 
     def _units_of(self, position: PositionRow) -> Decimal:
-        token = next(t for t in self.tokens if t.symbol == position.token)
+        token = self._token(position.token)
         return self._units(token, position.quantity)
 
-    def _say(self, user_id: str | None, kind: str, text: str) -> None:
-        event = Event(self.clock.now(), user_id, kind, text)
-        log.info("%s %s: %s", kind, self._name(user_id), text)
-        self.on_event(event)
+    def _say(self, user_id: str | None, kind: str, text: str, username: str = "") -> None:
+        name = username or self._name(user_id)
+        log.info("%s %s: %s", kind, name, text)
+        self.on_event(Event(self.clock.now(), user_id, kind, text, "" if user_id is None else name))
 
     def _name(self, user_id: str | None) -> str:
         """A user's name for logs (their id only if the loop does not know them)."""
@@ -623,6 +625,14 @@ class Engine:
         if len(self._names) != len(self.accounts) or user_id not in self._names:
             self._names = {a.user_id: a.username or a.user_id for a in self.accounts}
         return self._names.get(user_id, user_id)
+
+    def _token(self, symbol: str) -> Token:
+        return next(t for t in self.tokens if t.symbol == symbol)
+
+    def candles_missing(self) -> dict[str, int]:
+        """Closed candles each token still needs before the strategy gives it a signal (0 once
+        its window is full): what the status line's warm-up says."""
+        return {t.symbol: self.book.missing(t.symbol) for t in self.tokens}
 
 
 def _pk(mint: str) -> Pubkey:

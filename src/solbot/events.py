@@ -32,3 +32,25 @@ class TickStats:
     moved_out: int = 0  # positions (or parts) closed because their tokens left the wallet
     blocked: dict[str, int] = field(default_factory=dict)
     realised_pnl: Decimal = Decimal(0)
+
+
+# What the loop says about an order, in units (never atoms) and with the reason of a failure.
+def entry_text(token: str, bought: Decimal, spent: Decimal, quote: str) -> str:
+    """'bought 1,234.567 JUP for 500.00 USDC'."""
+    return f"bought {bought:,f} {token} for {spent:,.2f} {quote}"
+
+
+def exit_text(token: str, sold: Decimal, reason: str | None, pnl: Decimal, quote: str) -> str:
+    """'sold 1,234.567 JUP (stop_loss), PnL -4.30 USDC'."""
+    why = f" ({reason})" if reason else ""
+    return f"sold {sold:,f} {token}{why}, PnL {pnl:+.2f} {quote}"
+
+
+def failed_text(token: str, side: str, state: str, error: str | None) -> str:
+    """'JUP buy: failed: Jupiter execute ... failed: quote expired (code -2003): ...'."""
+    return f"{token} {side}: {state}: {error or 'no reason given'}"
+
+
+def recovered_text(order_id: str, state: str, error: str | None) -> str:
+    """'order 8f3c…: confirmed', or with the reason when it did not go through."""
+    return f"order {order_id}: {state}" + (f" ({error})" if error else "")

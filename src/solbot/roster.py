@@ -55,7 +55,8 @@ class Notice:
     user_id: str
     kind: str  # "paused", "resumed", "risk", "added", "no_key", "decrypt_alert",
     # "identity_refused", "key_rotated"
-    text: str
+    text: str  # about the user, without their name (the event carries it)
+    username: str = ""
 
 
 def limits_of(user: UserSettings) -> RiskLimits:
@@ -123,7 +124,7 @@ class Roster:
                     continue
                 account = await self._load(row, signer)
                 if self._seen:  # not the first load: someone was added while running
-                    notices.append(Notice(user.id, "added", f"{user.username} joined"))
+                    notices.append(Notice(user.id, "added", "joined", user.username))
             else:
                 notices.extend(self._update(account, user))
             self._seen[user.id] = _fingerprint(user)
@@ -141,7 +142,8 @@ class Roster:
                     Notice(
                         user.id,
                         "no_key",
-                        f"{user.username} is not traded: MASTER_ENCRYPTION_KEY is not set",
+                        "not traded: MASTER_ENCRYPTION_KEY is not set",
+                        user.username,
                     )
                 )
             return None
@@ -150,7 +152,9 @@ class Roster:
         except IdentityError as exc:
             if user.id not in self._refused_told:
                 self._refused_told.add(user.id)
-                notices.append(Notice(user.id, "identity_refused", f"not traded: {exc}"))
+                notices.append(
+                    Notice(user.id, "identity_refused", f"not traded: {exc}", user.username)
+                )
             return None
         self._vault.add(user.id)
         return signer
@@ -221,21 +225,22 @@ class Roster:
         if account.active != user.is_active:
             account.active = user.is_active
             if user.is_active:
-                notices.append(Notice(user.id, "resumed", f"{user.username}: trading resumed"))
+                notices.append(Notice(user.id, "resumed", "trading resumed", user.username))
             else:
                 why = f" ({user.paused_reason})" if user.paused_reason else ""
                 notices.append(
                     Notice(
                         user.id,
                         "paused",
-                        f"{user.username}: trading paused{why}; open positions are still managed",
+                        f"trading paused{why}; open positions are still managed",
+                        user.username,
                     )
                 )
         if _fingerprint(user)[1:] != self._seen.get(user.id, ())[1:]:
             limits = self._limits(user)
             account.gate.set_limits(limits)
             account.reserve = limits.fee_reserve_sol if self.quote.symbol == "SOL" else 0.0
-            notices.append(Notice(user.id, "risk", f"{user.username}: risk now {user.risk_tier}"))
+            notices.append(Notice(user.id, "risk", f"risk now {user.risk_tier}", user.username))
         return notices
 
     def _limits(self, user: UserSettings) -> RiskLimits:

@@ -66,7 +66,7 @@ from solbot.custody import CustodyService
 from solbot.domain import Candle, CandleSeries, ExitRules, RiskLimits, Timeframe, TokenInfo
 from solbot.engine import Engine
 from solbot.errors import UserError
-from solbot.events import Event
+from solbot.events import Event, recovered_text
 from solbot.execution.executor import Executor
 from solbot.execution.jupiter import JupiterClient, VenueError
 from solbot.execution.signing import Signer
@@ -138,6 +138,7 @@ class Held:
     token: str
     quantity: int
     on_chain: int
+    decimals: int = 0  # the token's: the summary shows units
 
 
 @dataclass
@@ -292,10 +293,11 @@ class Runtime:
     async def _recover(self) -> None:
         """Finish every order a failed tick left mid-way, from the journal, as at start-up."""
         for account in self.engine.accounts:
+            name = account.username or account.user_id
             for outcome in await self.engine.executor.recover(account.signer, account.user_id):
-                text = f"order {outcome.order_id}: {outcome.state}"
-                log.info("recovered %s: %s", account.user_id, text)
-                self._on_event(Event(self.clock.now(), account.user_id, "recovered", text))
+                text = recovered_text(outcome.order_id, outcome.state, outcome.error)
+                log.info("recovered %s: %s", name, text)
+                self._on_event(Event(self.clock.now(), account.user_id, "recovered", text, name))
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep on the bot's clock, waking early when asked to stop."""
@@ -310,6 +312,7 @@ class Runtime:
         stats = self.engine.stats
         quote = self.engine.quote
         held: list[Held] = []
+        decimals = {t.mint: t.decimals for t in self.settings.token_map().values()}
         cash = Decimal(0)
         for account in self.engine.accounts:
             owner = account.signer.pubkey()
@@ -317,9 +320,8 @@ class Runtime:
                 positions = await Positions(s, self.clock).all_open(account.user_id)
             for p in positions:
                 on_chain = await holdings(self.chain, owner, Pubkey.from_string(p.mint))
-                held.append(
-                    Held(account.username or account.user_id, p.token, p.quantity, on_chain)
-                )
+                name = account.username or account.user_id
+                held.append(Held(name, p.token, p.quantity, on_chain, decimals.get(p.mint, 0)))
             atoms = await holdings(self.chain, owner, Pubkey.from_string(quote.mint))
             cash += Decimal(atoms).scaleb(-quote.decimals)
         lines = await reconcile(
