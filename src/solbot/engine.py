@@ -27,8 +27,6 @@ from solbot.chain.port import Chain, ChainUnavailableError, holdings
 from solbot.clock import Clock
 from solbot.domain import (
     BlockReason,
-    Candle,
-    CandleSeries,
     ExitReason,
     ExitRules,
     Signal,
@@ -48,15 +46,15 @@ from solbot.execution.exits import held_too_long, price_exit, stop_level
 from solbot.execution.groups import GroupExecutor
 from solbot.execution.jupiter import VenueError
 from solbot.execution.signing import Signer
-from solbot.market.candles import CandleBook, CandleBuilder
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed
+from solbot.market.live import LiveCandles
 from solbot.market.store import CandleStore
 from solbot.moved_out import MovedOutWatch
 from solbot.quarantine import BackoffPolicy, OrderGuard
 from solbot.store.db import Database
 from solbot.store.position_moves import MovedOut
 from solbot.store.repos import Equity, Positions
-from solbot.store.states import OrderState, Purpose, Side
+from solbot.store.states import Purpose, Side
 from solbot.store.tables import OrderRow, PositionRow
 from solbot.store.users import Users
 from solbot.strategy.base import Strategy
@@ -124,13 +122,12 @@ class Engine:
         self._manual_exits: set[tuple[str, str]] = set()  # (user id, token) to sell now
         self.failed_accounts = 0  # users whose tick raised (each one is skipped, not the loop)
         self.needs_recovery = False  # a user's tick failed mid-way: finish its orders first
-        self.store = store
         self.max_price_age = max_price_age
         self.on_event = on_event or (lambda _e: None)
         self.timeframe = timeframe
-        self.book = CandleBook(timeframe, strategy.samples_needed)
-        self.builders = {t.symbol: CandleBuilder(timeframe) for t in self.tokens}
-        self.prices: dict[str, Decimal] = {}  # last fresh USD price per symbol
+        self.market = LiveCandles(self.tokens, strategy, timeframe, store)
+        self.book = self.market.book
+        self.prices = self.market.prices  # last fresh USD price per symbol
         # Prices come in USD; a quote asset other than USDC needs its own USD price too.
         self._mints = [t.mint for t in self.tokens]
         if quote.symbol != "USDC":
@@ -155,14 +152,7 @@ class Engine:
     # ------------------------------------------------------------------ start-up
     async def start(self) -> None:
         """Warm the candle windows from stored history and finish what a crash left open."""
-        if self.store is not None:
-            now = self.clock.now()
-            start = int(now) - self.timeframe.seconds * (self.strategy.samples_needed + 1)
-            for token in self.tokens:
-                history = self.store.load(token.symbol, self.timeframe, start, int(now))
-                closed = _closed_before(history, now)
-                if len(closed):
-                    self.book.extend(token.symbol, closed)
+        self.market.warm_up(self.clock.now())
         if self.roster is not None:
             self._tell(await self.roster.refresh())
         await self.guard.load()
@@ -191,21 +181,10 @@ class Engine:
             self._say(None, "prices", f"no prices this tick: {exc}")
             return
         fresh = snapshot.fresh(now, self.max_price_age)
-        closed: dict[str, Candle] = {}
-        for token in self.tokens:
-            usd = fresh.get(token.mint)
-            if usd is None:
-                continue
-            self.prices[token.symbol] = usd
-            for candle in self.builders[token.symbol].add(now, float(usd)):
-                self.book.append(token.symbol, candle)
-                closed[token.symbol] = candle
-                self.stats.candles += 1
-        signals = {
-            symbol: self.strategy.signal_at_last(self.book.series(symbol))
-            for symbol in closed
-            if self.book.is_warm(symbol)
-        }
+        candles = self.market.observe(fresh, now)
+        self.stats.candles += len(candles)
+        closed = dict(candles)  # each token's last
+        signals = self.market.signals(list(closed))
         if closed and self.roster is not None:
             self._tell(await self.roster.refresh())
         accounts = self._fan_out_order(bool(signals))
@@ -216,7 +195,7 @@ class Engine:
             # After the orders: storing a candle rewrites its token's file (milliseconds each),
             # which must not delay a signal's fills. A crash in between loses only candles the
             # next start back-fills.
-            self._store_candles(closed)
+            self.market.keep(closed)
             await self._save_values()
             if self.roster is not None:
                 self._tell(await self.roster.flush())
@@ -519,34 +498,17 @@ class Engine:
         requests: list[tuple[SwapIntent, Signer]],
         done: Callable[[SwapIntent, Signer, Outcome], None],
     ) -> None:
-        """The orders through the executor in groups of `GROUP_SIZE`, each group's outcomes
-        handed to `done` as soon as it finishes and told to the guard (back-off, quarantine).
-        Should a group itself fail (a bug, a database
-        error), its orders are taken again one by one: the journal's idempotency keys make
-        that safe (an order that got anywhere is found and finished, not made twice)."""
+        """The orders through the executor in groups of `GROUP_SIZE` (one by one should a group
+        itself fail: `GroupExecutor.submit_or_each`), each group's outcomes handed to `done` as
+        soon as it finishes and told to the guard (back-off, quarantine)."""
         for start in range(0, len(requests), GROUP_SIZE):
             group = requests[start : start + GROUP_SIZE]
-            outcomes = await self._submit_group(group)
+            outcomes = await self.group.submit_or_each(group)
             for (intent, signer), outcome in zip(group, outcomes, strict=True):
                 done(intent, signer, outcome)
             results = [(intent, o) for (intent, _), o in zip(group, outcomes, strict=True)]
             for hold in await self.guard.record(results):  # each told once, ever
                 self._say(hold.user_id, "quarantined", hold.describe(self._name(hold.user_id)))
-
-    async def _submit_group(self, requests: list[tuple[SwapIntent, Signer]]) -> list[Outcome]:
-        try:
-            return await self.group.submit_many(requests)
-        except ChainUnavailableError:
-            raise
-        except Exception:
-            log.exception("a group of %d orders failed; taking them one by one", len(requests))
-        outcomes = []
-        for intent, signer in requests:
-            try:
-                outcomes.append(await self.executor.submit(intent, signer))
-            except VenueError as exc:
-                outcomes.append(Outcome("", OrderState.FAILED, error=str(exc)))
-        return outcomes
 
     async def _open_positions(self, user_ids: list[str]) -> dict[str, list[PositionRow]]:
         """Every listed user's open positions, in one query."""
@@ -587,12 +549,6 @@ class Engine:
                 await Equity(s, self.clock).record(hour, values)
                 self._equity_hour = hour
 
-    def _store_candles(self, closed: dict[str, Candle]) -> None:
-        if self.store is None:
-            return
-        for symbol, candle in closed.items():
-            self.store.merge(symbol, CandleSeries.from_candles([candle], candle.timeframe))
-
     def _tell(self, notices: Sequence[Notice]) -> None:
         for notice in notices:
             self._say(notice.user_id or None, notice.kind, notice.text, notice.username)
@@ -632,7 +588,7 @@ class Engine:
     def candles_missing(self) -> dict[str, int]:
         """Closed candles each token still needs before the strategy gives it a signal (0 once
         its window is full): what the status line's warm-up says."""
-        return {t.symbol: self.book.missing(t.symbol) for t in self.tokens}
+        return self.market.missing()
 
 
 def _pk(mint: str) -> Pubkey:
@@ -641,9 +597,3 @@ def _pk(mint: str) -> Pubkey:
 
 def _mint_of(tokens: Sequence[Token], symbol: str) -> str:
     return next(t.mint for t in tokens if t.symbol == symbol)
-
-
-def _closed_before(series: CandleSeries, now: float) -> CandleSeries:
-    """Only candles whose close is at or before `now` (the last one may still be forming)."""
-    keep = series.open_time + series.timeframe.seconds <= now
-    return series[: int(keep.sum())]
