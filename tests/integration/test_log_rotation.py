@@ -1,6 +1,7 @@
-"""logrotate against a real `solbot run` (embedded sim, 600x): the log is moved away and the
-process gets SIGHUP, as logrotate's `postrotate` does without `copytruncate`. The bot keeps
-running, writes on in a new private file, and its lines carry the simulated time."""
+"""logrotate against a real `solbot run` (embedded sim, 600x) and a real `solbot telegram`: the
+log is moved away and the process gets SIGHUP, as logrotate's `postrotate` does without
+`copytruncate`. The bot keeps running, writes on in a new private file, and its lines carry the
+bot's (simulated) time."""
 
 from __future__ import annotations
 
@@ -12,6 +13,13 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
+
+from solbot.clock import ManualClock
+from solbot.config import DEFAULT_TOKENS
+from solbot.sim.network import SimNetwork
+from telegram_bot.fake_bot_api import TOKEN, serve
 
 from .support import SOLBOT, clean_env
 
@@ -60,3 +68,54 @@ def test_a_rotated_log_is_reopened_on_sighup_and_the_bot_runs_on(tmp_path: Path)
     # 600x: within a second of the start the simulated clock runs minutes ahead of the wall.
     assert all("bot_time" in line for line in after), after
     assert after[-1]["bot_time"] > after[-1]["time"]
+
+
+def test_the_telegram_bot_reopens_its_log_on_sighup_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in list(os.environ):  # the child's python-telegram-bot must not use a proxy
+        if name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)
+    saved_at = 1_800_000_000.0  # the sim world the bot serves stopped then (2027-01-15)
+    network = SimNetwork.create(
+        tokens=[t.to_domain() for t in DEFAULT_TOKENS],
+        clock=ManualClock(saved_at),
+        seed=7,
+        history_seconds=600,
+        wallet_sol=1,
+        wallet_usdc=0,
+    )
+    network.save(tmp_path / "data" / "sim" / "sim-state.json")
+    network.close()
+    log = tmp_path / "data" / "sim" / "solbot.log"
+    rotated = log.with_name("solbot.log.1")
+    with serve() as api:
+        env = clean_env(
+            TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=api.base_url, TELEGRAM_ALLOWED_IDS="1001"
+        )
+        with (tmp_path / "out").open("wb") as out, (tmp_path / "err").open("wb") as err:
+            process = subprocess.Popen(
+                [*SOLBOT, "--data-dir", str(tmp_path / "data"), "telegram"],
+                cwd=tmp_path,
+                env=env,
+                stdout=out,
+                stderr=err,
+            )
+        try:
+            wait_for(
+                lambda: any("polling as" in line["message"] for line in log_lines(log)),
+                "the bot's first log lines",
+            )
+            os.rename(log, rotated)
+            process.send_signal(signal.SIGHUP)
+            time.sleep(0.5)
+            assert process.poll() is None, "SIGHUP must not stop the bot"
+        finally:
+            process.send_signal(signal.SIGTERM)
+            code = process.wait(timeout=30)
+    output = (tmp_path / "out").read_text() + (tmp_path / "err").read_text()
+    assert code == 0, output
+    after = log_lines(log)
+    assert any("stopping" in line["message"] for line in after), after
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    assert all(line["bot_time"] == "2027-01-15T08:00:00.000+00:00" for line in after)
