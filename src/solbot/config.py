@@ -329,3 +329,8 @@ class Settings(BaseSettings):
     @property
     def reports_dir(self) -> Path:
         return self.data_dir / "reports"
+
+    @property
+    def log_path(self) -> Path:
+        """Where `solbot run` writes its JSON-lines log."""
+        return self.data_dir / "solbot.log"

@@ -14,6 +14,7 @@ import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
+from solbot.private_files import private_file
 from solbot.wallet.redact import RedactSecrets
 
 NOISY = ("httpx", "httpx2", "alembic", "sqlalchemy")  # httpx2: solana-py's transport
@@ -38,8 +39,7 @@ def log_to_file(path: Path, *, verbose: bool = False, level: str = "info") -> No
 
     `level` "debug" logs everything, the libraries' chatter included (HTTP, SQL); otherwise the
     noisy libraries log warnings only, or their info lines too with `verbose`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = logging.FileHandler(private_file(path), encoding="utf-8")  # 0600: see there
     handler.setFormatter(JsonLines())
     handler.addFilter(RedactSecrets())  # the last line of defence: see `wallet.redact`
     root = logging.getLogger()

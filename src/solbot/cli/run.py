@@ -143,7 +143,7 @@ def _confirm_live(opted_in: bool, flag: bool) -> None:
 
 def _logging(verbose: bool) -> None:
     cfg = settings()
-    log_to_file(cfg.data_dir / "solbot.log", verbose=verbose, level=cfg.log_level)
+    log_to_file(cfg.log_path, verbose=verbose, level=cfg.log_level)
 
 
 def _banner(console: Console, runtime: Runtime) -> None:
@@ -175,13 +175,13 @@ def _banner(console: Console, runtime: Runtime) -> None:
     if runtime.network is not None:
         console.print(
             f"[dim]simulated money; {runtime.options.speed:g}x speed; state in "
-            f"{cfg.sim_state_path}; log in {cfg.data_dir / 'solbot.log'}[/]"
+            f"{cfg.sim_state_path}; log in {cfg.log_path}[/]"
         )
     elif cfg.network == "sim":
         speed = getattr(runtime.clock, "speed", 1.0)
         console.print(
             f"[dim]simulated money; the sim's clock ({speed:g}x speed) at "
-            f"{_when(runtime.clock.now())} UTC; log in {cfg.data_dir / 'solbot.log'}[/]"
+            f"{_when(runtime.clock.now())} UTC; log in {cfg.log_path}[/]"
         )
 
 

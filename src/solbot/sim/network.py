@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from solbot.clock import Clock
 from solbot.domain import CandleSeries, Timeframe, TokenInfo
 from solbot.market.candles import CandleBuilder
 from solbot.market.store import CandleStore
+from solbot.private_files import write_private
 from solbot.sim.jupiter_api import InProcessJupiter, create_jupiter_app
 from solbot.sim.ledger import SimLedger, new_keypair_from_seed
 from solbot.sim.maker import MakerConfig, SimMaker
@@ -133,7 +133,8 @@ class SimNetwork:
         return float(json.loads(path.read_text(encoding="utf-8"))["ledger"]["now"])
 
     def save(self, path: Path) -> None:
-        """Write the world atomically: a crash while saving leaves the previous file."""
+        """Write the world atomically and privately (0600): a crash while saving leaves the
+        previous file."""
         self.ledger.advance_to(self.clock.now())
         state: dict[str, Any] = {
             "version": STATE_VERSION,
@@ -141,13 +142,7 @@ class SimNetwork:
             "ledger": self.ledger.snapshot(),
             "prices": self.prices.snapshot(),
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with tmp.open("w", encoding="utf-8") as f:
-            json.dump(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_private(path, json.dumps(state))
 
     # ------------------------------------------------------------------ what the bot uses
     def token(self, symbol: str) -> TokenInfo:
