@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -27,7 +27,9 @@ from pydantic_settings import (
 )
 
 from solbot.domain import Timeframe, TokenInfo
-from solbot.wallet.vault import DecryptLimits
+
+if TYPE_CHECKING:  # the guard brings the database stack: imported when asked for
+    from solbot.wallet.decrypt_guard import DecryptLimits
 
 
 class TokenConfig(BaseModel):
@@ -291,6 +293,8 @@ class Settings(BaseSettings):
         return 0.1 if quote == "SOL" else 10.0
 
     def decrypt_limits(self) -> DecryptLimits:
+        from solbot.wallet.decrypt_guard import DecryptLimits
+
         return DecryptLimits(
             per_user=self.decrypt_per_user_per_minute,
             overall=self.decrypt_per_minute,

@@ -31,8 +31,6 @@ from solbot.store.db import Database
 from solbot.store.states import Custody
 from solbot.store.tables import MetaEntry, UserRow
 from solbot.store.users import Users, UserSettings
-from solbot.wallet.audit import Action, AuditLog
-from solbot.wallet.vault import DecryptAlert
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +80,6 @@ class Roster:
         self.accounts: list[Account] = []
         self._seen: dict[str, tuple[object, ...]] = {}  # user id -> what the account was built from
         self._no_key_told: set[str] = set()
-        self.alerts: list[DecryptAlert] = []
 
     # ------------------------------------------------------------------ loading
     async def refresh(self) -> list[Notice]:
@@ -177,48 +174,26 @@ class Roster:
         return limits_of(user)
 
     # ------------------------------------------------------------------ the vault's records
-    def on_decrypt_alert(self, alert: DecryptAlert) -> None:
-        """The vault's alert hook (called while signing): kept until `flush`."""
-        log.warning("decryption burst: %s", alert)
-        self.alerts.append(alert)
-
     async def flush(self, actor: str = "engine") -> list[Notice]:
-        """Write the decryption counts and alerts since the last flush to the audit log."""
+        """Write the vault's decryption counts, burst alerts and keys that did not open since
+        the last flush to the audit log; the alerts, as notices for the operator."""
         if self.custody is None or self.custody.key is None or self.custody._vault is None:
             return []
-        counts = self.custody.vault.guard.take_counts()
-        alerts, self.alerts = self.alerts, []
-        if not counts and not alerts:
-            return []
         names = {a.user_id: a.username for a in self.accounts}
-        notices = []
         async with self.db.session() as s:
-            audit = AuditLog(s, self.clock, self.custody.key)
-            if counts:
-                await audit.append(
-                    actor,
-                    Action.DECRYPTIONS,
-                    None,
-                    counts={names.get(k, k): v for k, v in sorted(counts.items())},
+            await self.custody.audit_vault_records(s, actor, names=names)
+        alerts, self.custody.untold_alerts = self.custody.untold_alerts, []
+        notices = []
+        for alert in alerts:
+            who = "all wallets" if alert.user_id is None else names.get(alert.user_id, "?")
+            notices.append(
+                Notice(
+                    alert.user_id or "",
+                    "decrypt_alert",
+                    f"{alert.count} key decryptions for {who} within "
+                    f"{alert.window_seconds:g} s: signing paused",
                 )
-            for alert in alerts:
-                who = "all wallets" if alert.user_id is None else names.get(alert.user_id, "?")
-                await audit.append(
-                    actor,
-                    Action.DECRYPT_ALERT,
-                    alert.user_id,
-                    count=alert.count,
-                    window_seconds=alert.window_seconds,
-                    paused_until=alert.paused_until,
-                )
-                notices.append(
-                    Notice(
-                        alert.user_id or "",
-                        "decrypt_alert",
-                        f"{alert.count} key decryptions for {who} within "
-                        f"{alert.window_seconds:g} s: signing paused",
-                    )
-                )
+            )
         return notices
 
 
