@@ -5,20 +5,19 @@ warning, a key that does not open is audited, and `pause` works whatever state t
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from solbot.store.db import Database
 from solbot.store.tables import AuditRow, UserRow
 from solbot.wallet.master import MasterKey
 
 from .support import Run
+from .test_custody_ops_cli import run_sql
 from .test_users_cli import KEY, add, rows
 from .test_users_cli import cli as cli  # the fixture: the CLI on a fresh database, key set
 
@@ -29,24 +28,11 @@ def actions(url: str) -> list[str]:
 
 def damage_key(url: str, username: str) -> None:
     """Flip a bit of the user's sealed key (a damaged row, a bad restore)."""
-
-    async def run() -> None:
-        db = Database(url)
-        try:
-            async with db.session() as s:
-                user = await s.scalar(select(UserRow).where(UserRow.username == username))
-                assert user is not None
-                sealed = user.encrypted_private_key
-                assert sealed is not None
-                await s.execute(
-                    update(UserRow)
-                    .where(UserRow.id == user.id)
-                    .values(encrypted_private_key=sealed[:-1] + bytes([sealed[-1] ^ 1]))
-                )
-        finally:
-            await db.dispose()
-
-    asyncio.run(run())
+    (user,) = [u for u in rows(url, UserRow) if u.username == username]
+    sealed = user.encrypted_private_key
+    assert sealed is not None
+    damaged = sealed[:-1] + bytes([sealed[-1] ^ 1])
+    run_sql(url, update(UserRow).where(UserRow.id == user.id).values(encrypted_private_key=damaged))
 
 
 def test_exports_are_limited_across_commands_and_the_refusal_is_audited(

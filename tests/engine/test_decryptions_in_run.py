@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from solbot.clock import ManualClock, WallClock
 from solbot.config import Settings
@@ -19,7 +19,7 @@ from solbot.runner import RunOptions, build
 from solbot.store.db import Database
 from solbot.store.tables import AuditRow, DecryptCountRow, OrderRow, UserRow
 
-from .test_multi_user import KEY, add_users
+from .test_multi_user import KEY, add_users, break_wallet
 from .test_sim_day import DAY, START, day_settings
 
 PER_USER = 5
@@ -39,15 +39,11 @@ async def test_the_loop_shares_the_limits_with_other_processes_and_audits_failed
     await add_users(
         settings, ("alice", "aggressive"), ("bob", "aggressive"), ("carol", "aggressive")
     )
+    await break_wallet(settings, "bob", "alice")  # bob's key cannot open
     db = Database(settings.database)
     try:
-        async with db.session() as s:  # bob's row carries alice's sealed key: it cannot open
-            rows = {u.username: u for u in await s.scalars(select(UserRow))}
-            await s.execute(
-                update(UserRow)
-                .where(UserRow.username == "bob")
-                .values(encrypted_private_key=rows["alice"].encrypted_private_key)
-            )
+        async with db.session() as s:
+            ids = {u.username: u.id for u in await s.scalars(select(UserRow))}
         cli = CustodyService(db, ManualClock(START), KEY, limits=settings.decrypt_limits())
         for _ in range(PER_USER):  # another process used carol's whole window
             await cli.export_key("carol", "base58", actor="cli")
@@ -74,7 +70,6 @@ async def test_the_loop_shares_the_limits_with_other_processes_and_audits_failed
                 ).all()
             )
 
-    ids = {u.username: u.id for u in rows.values()}
     mine = {name: [o for o in orders if o.user_id == ids[name]] for name in ids}
     assert any(o.state == "confirmed" for o in mine["alice"])
     assert mine["bob"]
