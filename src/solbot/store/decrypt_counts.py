@@ -25,12 +25,12 @@ class DecryptCounts(Repository):
         if self.session.get_bind().dialect.name == "postgresql":
             await self.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
 
-    async def paused(self, scopes: Sequence[str], now: float) -> dict[str, float]:
-        """Each of `scopes` paused at `now`, with when its pause ends."""
+    async def paused(self, now: float) -> dict[str, float]:
+        """Every scope paused at `now`, with when its pause ends (a handful at most: read
+        whole, cheaper than naming a group's users)."""
         rows = await self.session.execute(
             select(DecryptPauseRow.scope, DecryptPauseRow.until).where(
-                DecryptPauseRow.scope.in_(scopes),
-                DecryptPauseRow.until > utc_from_timestamp(now),
+                DecryptPauseRow.until > utc_from_timestamp(now)
             )
         )
         return {scope: until.timestamp() for scope, until in rows}
@@ -49,7 +49,7 @@ class DecryptCounts(Repository):
         if not counts:
             return
         table = DecryptCountRow.__table__
-        stmt = self._insert(DecryptCountRow)
+        stmt = self._insert(table)  # Core, not ORM: a plain executemany
         await self.session.execute(
             stmt.on_conflict_do_update(
                 index_elements=["scope", "second"],

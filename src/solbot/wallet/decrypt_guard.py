@@ -138,9 +138,8 @@ class DecryptGuard:
         now = self.clock.now()
         table = DecryptCounts(session, self.clock)
         await table.lock()
-        scopes = [ALL, *demand]
-        paused = await table.paused(scopes, now)
-        counts = await table.since(scopes, self._first_second(now))
+        paused = await table.paused(now)
+        counts = await table.since([ALL, *demand], self._first_second(now))
         limits = self.limits
         left: dict[str, int] = {}
         refused: dict[str, str] = {}
