@@ -1,7 +1,8 @@
-"""The loop's decryptions are reserved per group, in the transaction that journals the group's
-intents: vault wallets cost a group no transaction more than plain keys, every signature is
-counted in the database, and a user whose limit another process used up is refused while the
-others trade."""
+"""Every path that signs with a vault wallet reserves its decryptions in the database first.
+The loop's are reserved per group, in the transaction that journals the group's intents: vault
+wallets cost a group no transaction more than plain keys, every signature is counted, and a
+user whose limit another process used up is refused while the others trade. The single-order
+path and withdrawals reserve their own; a withdrawal whose key does not open is audited."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from sqlalchemy import event, select
 
@@ -18,10 +20,11 @@ from solbot.execution.groups import GroupExecutor
 from solbot.sim.network import LAMPORTS_PER_SOL
 from solbot.store.db import Database
 from solbot.store.states import OrderState, Route
-from solbot.store.tables import DecryptCountRow
+from solbot.store.tables import AuditRow, DecryptCountRow, UserRow
 from solbot.wallet.decrypt_guard import DecryptLimits
 from solbot.wallet.master import MasterKey
 from solbot.wallet.vault import VaultSigner
+from solbot.withdrawals import WithdrawalService
 
 from .sim_rig import USDC, Rig, make_rig
 
@@ -99,5 +102,51 @@ async def test_a_user_whose_limit_another_process_used_up_is_refused_the_others_
         assert outcomes[0].state is OrderState.FAILED
         assert "not signed: 3 key decryptions for user" in (outcomes[0].error or "")
         assert [o.confirmed for o in outcomes[1:]] == [True, True]
+    finally:
+        await db.dispose()
+
+
+async def test_the_single_order_path_and_a_withdrawal_reserve_their_own_decryption(
+    rig: Rig,
+) -> None:
+    db = Database(rig.db_url)
+    try:
+        custody, (signer,) = await vault_users(rig, db, 1, DecryptLimits(per_user=5))
+        outcome = await rig.executor(Route.V2).submit(
+            rig.buy("JUP", 100 * USDC_UNITS, user=signer.user_id), signer
+        )
+        assert outcome.confirmed
+        service = WithdrawalService(db, rig.clock, rig.chain, custody, fee_reserve_lamports=0)
+        done = await service.withdraw("user0", str(Keypair().pubkey()), "0.1", actor="cli")
+        assert done.state == "confirmed"
+        async with db.session() as s:
+            counted = await s.scalar(
+                select(DecryptCountRow.count).where(DecryptCountRow.scope == signer.user_id)
+            )
+        assert counted == 2
+    finally:
+        await db.dispose()
+
+
+async def test_a_withdrawal_whose_key_does_not_open_fails_and_is_audited(rig: Rig) -> None:
+    db = Database(rig.db_url)
+    try:
+        custody, (signer,) = await vault_users(rig, db, 1, DecryptLimits())
+        async with db.session() as s:  # the row now holds a damaged sealed key
+            user = await s.get(UserRow, signer.user_id)
+            assert user is not None
+            sealed = user.encrypted_private_key
+            assert sealed is not None
+            user.encrypted_private_key = sealed[:-1] + bytes([sealed[-1] ^ 1])
+        service = WithdrawalService(db, rig.clock, rig.chain, custody, fee_reserve_lamports=0)
+        done = await service.withdraw("user0", str(Keypair().pubkey()), "0.1", actor="cli")
+        assert done.state == "failed"
+        assert "not signed: the wallet of user" in (done.error or "")
+        async with db.session() as s:
+            audit = list(await s.scalars(select(AuditRow).order_by(AuditRow.seq)))
+        assert [(a.action, a.user_id) for a in audit[-2:]] == [
+            ("withdraw", signer.user_id),
+            ("open_failed", signer.user_id),
+        ]
     finally:
         await db.dispose()
