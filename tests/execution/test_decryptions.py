@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 
 from solbot.custody import CustodyService
 from solbot.execution.executor import Executor
@@ -121,7 +121,9 @@ async def test_the_single_order_path_and_a_withdrawal_reserve_their_own_decrypti
         assert done.state == "confirmed"
         async with db.session() as s:
             counted = await s.scalar(
-                select(DecryptCountRow.count).where(DecryptCountRow.scope == signer.user_id)
+                select(func.sum(DecryptCountRow.count)).where(
+                    DecryptCountRow.scope == signer.user_id
+                )
             )
         assert counted == 2
     finally:
