@@ -3,6 +3,7 @@ leave folders they did not create alone, and replace files atomically."""
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from solbot.logs import log_to_file
 from solbot.private_files import (
     create_private,
     private_dir,
@@ -82,3 +84,21 @@ def test_a_file_written_by_someone_else_is_made_or_kept_0600(tmp_path: Path, uma
     log.chmod(0o644)
     private_file(log)
     assert (log.read_text(), mode(log)) == ("kept", 0o600)
+
+
+def test_the_log_file_is_0600_when_it_is_first_written(tmp_path: Path, umask: int) -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        log_to_file(tmp_path / "logs" / "solbot.log", delay=True)
+        assert not (tmp_path / "logs").exists()  # nothing to log yet: nothing made
+        logging.getLogger("solbot.test").warning("first line")
+        for handler in root.handlers:
+            handler.flush()
+        assert mode(tmp_path / "logs" / "solbot.log") == 0o600
+        assert mode(tmp_path / "logs") == 0o700
+    finally:
+        for handler in root.handlers:
+            handler.close()
+        root.handlers[:] = handlers
+        root.setLevel(level)

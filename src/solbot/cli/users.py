@@ -428,7 +428,7 @@ def pause(
 
     from solbot.logs import log_to_file
 
-    log_to_file(cfg.log_path)  # where a pause that cannot be audited is recorded
+    log_to_file(cfg.log_path, delay=True)  # where a pause that cannot be audited is recorded
     done = asyncio.run(main())
     out = stores.console()
     if not done.changed:
