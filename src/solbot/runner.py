@@ -91,7 +91,6 @@ from solbot.telegram.bot import TelegramBot
 from solbot.telegram.services import BotServices
 from solbot.wallet import keycheck, master
 from solbot.wallet.keys import SigningKey, WatchOnly, load_signing_key, paper_address
-from solbot.wallet.vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -810,11 +809,8 @@ async def _roster(
             else None
         ),
     )
-    if key is not None:
-        vault = Vault(
-            key, clock, limits=settings.decrypt_limits(), on_alert=roster.on_decrypt_alert
-        )
-        roster.custody = CustodyService(db, clock, key, vault)
+    if key is not None:  # decryptions limited on the wall clock, counted in the database
+        roster.custody = CustodyService(db, clock, key, limits=settings.decrypt_limits())
     await roster.refresh()  # the accounts are known before the first tick (and the banner)
     return roster
 
@@ -828,7 +824,9 @@ def _telegram(
         return None
     if not settings.telegram_allowed_ids:
         raise UserError("TELEGRAM_ALLOWED_IDS is empty: name the Telegram user ids of the friends")
-    custody = roster.custody or CustodyService(db, clock, master.from_environment())
+    custody = roster.custody or CustodyService(
+        db, clock, master.from_environment(), limits=settings.decrypt_limits()
+    )
     services = BotServices(settings=settings, db=db, clock=clock, custody=custody, chain=chain)
     return TelegramBot(
         services,

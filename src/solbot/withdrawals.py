@@ -34,7 +34,7 @@ from solbot.chain.sending import deliver
 from solbot.clock import Clock
 from solbot.custody import CustodyService
 from solbot.errors import UserError
-from solbot.execution.signing import SigningError, sign_own_slot
+from solbot.execution.signing import SigningError, reserve_signatures_apart, sign_own_slot
 from solbot.store.states import Custody, WithdrawalState
 from solbot.store.tables import UserRow, WithdrawalRow
 from solbot.store.types import utc_from_timestamp
@@ -191,9 +191,12 @@ class WithdrawalService:
         unsigned = VersionedTransaction.populate(
             message, [Signature.default()] * message.header.num_required_signatures
         )
+        signer = self.custody.signer(user)
         try:
-            signed = sign_own_slot(unsigned, self.custody.signer(user))
+            with await reserve_signatures_apart(self.db, [signer]):  # the decryption, counted
+                signed = sign_own_slot(unsigned, signer)
         except SigningError as exc:
+            await self.custody.record_vault_records(actor=row.requested_by)
             return await self._end(row, WithdrawalState.FAILED, f"not signed: {exc}")
         await self._advance(
             row,

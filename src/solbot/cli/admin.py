@@ -18,6 +18,7 @@ import typer
 from solbot.cli import stores
 from solbot.cli.context import settings
 from solbot.errors import UserError
+from solbot.private_files import private_dir
 
 if TYPE_CHECKING:
     from solbot.store import backup
@@ -159,6 +160,7 @@ def backup_create(
             await keycheck_if_registered(s, key)
         await schema.check_current(cfg.database, cfg.world, cfg.world_hints())
         when = datetime.fromtimestamp(stores.clock().now(), UTC).isoformat(timespec="seconds")
+        private_dir(file.expanduser().parent)  # new folders 0700, like the file's 0600
         return await backup.create(cfg.database, file, when, key)
 
     info = asyncio.run(main())

@@ -54,13 +54,29 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
 
 
 @contextlib.asynccontextmanager
-async def custody(settings: Settings, *, need_key: bool = True) -> AsyncIterator[CustodyService]:
+async def custody(
+    settings: Settings, *, need_key: bool = True, emergency: bool = False
+) -> AsyncIterator[CustodyService]:
+    """The custody service on the database. `need_key=False`: the master key if set;
+    `emergency` also goes on without one that cannot be read (a pause must always work), and
+    the service knows why it has none."""
     from solbot.custody import CustodyService
     from solbot.wallet import master
 
-    key = master.require() if need_key else master.from_environment()
+    problem = None
+    if need_key:
+        key = master.require()
+    else:
+        try:
+            key = master.from_environment()
+        except UserError as exc:
+            if not emergency:
+                raise
+            key, problem = None, str(exc)
     async with database(settings) as db:
-        yield CustodyService(db, clock(), key)
+        yield CustodyService(
+            db, clock(), key, limits=settings.decrypt_limits(), key_problem=problem
+        )
 
 
 @contextlib.asynccontextmanager
