@@ -53,6 +53,7 @@ from solders.transaction import VersionedTransaction
 from solbot.chain.litesvm import LiteSvmChain
 from solbot.chain.paper import PaperChain
 from solbot.chain.port import (
+    AccountInfo,
     Chain,
     ChainUnavailableError,
     SignatureStatus,
@@ -344,6 +345,12 @@ class RetryingChain:
 
     async def token_balance(self, owner: Pubkey, mint: Pubkey) -> int:
         return int(await self._call("token balance", lambda: self.inner.token_balance(owner, mint)))
+
+    async def account(self, address: Pubkey) -> AccountInfo | None:
+        result: AccountInfo | None = await self._call(
+            "getAccountInfo", lambda: self.inner.account(address)
+        )
+        return result
 
     async def latest_blockhash(self) -> tuple[Hash, int]:
         result: tuple[Hash, int] = await self._call(

@@ -32,7 +32,8 @@ from solbot.errors import UserError
 from solbot.store.states import WithdrawalState
 from solbot.store.tables import UserRow, WithdrawalAddressRow, WithdrawalRow
 from solbot.store.types import utc_from_timestamp
-from solbot.withdrawals import LAMPORTS_PER_SOL, parse_destination, sol
+from solbot.withdrawal_destinations import parse_destination
+from solbot.withdrawals import LAMPORTS_PER_SOL, sol
 
 WINDOW_SECONDS = 24 * 3600
 _COUNTED = [

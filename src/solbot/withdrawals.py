@@ -5,9 +5,9 @@
 The signed bytes and the signature are stored before the transaction can leave the process, so a
 crash can neither send a withdrawal twice (the same bytes are re-sent; a copy that already landed
 is refused as `AlreadyProcessed`) nor lose one (`recover` asks the chain about the signature).
-A withdrawal is validated before anything is written: the destination is a real wallet address
-(`Pubkey.from_string`, on the ed25519 curve, exactly as typed: no padding), the amount has at
-most 9 decimals and leaves the fee reserve and the network fee in the wallet, and a brand-new
+A withdrawal is validated before anything is written: the destination is a plain wallet, as
+typed and on chain (`withdrawal_destinations.check_destination`), the amount has at most 9
+decimals and leaves the fee reserve and the network fee in the wallet, and a brand-new
 destination receives at least its rent-exempt minimum. The request and its outcome are audited.
 
 Policy on top (whitelists, time-locks, limits per day, second factors) is the caller's: the
@@ -40,40 +40,18 @@ from solbot.store.tables import UserRow, WithdrawalRow
 from solbot.store.types import utc_from_timestamp
 from solbot.wallet import keycheck
 from solbot.wallet.audit import Action, AuditLog
+from solbot.withdrawal_destinations import check_destination
 
 log = logging.getLogger(__name__)
 
 LAMPORTS_PER_SOL = 1_000_000_000
 SIGNATURE_FEE = 5_000  # lamports: one signature, no priority fee
 RENT_EXEMPT_MINIMUM = 890_880  # lamports a new system account must hold (0-byte data)
-SYSTEM_PROGRAM = Pubkey.default()  # 32 zero bytes: on the curve, yet nobody's wallet
 PENDING = (WithdrawalState.CREATED, WithdrawalState.SIGNED, WithdrawalState.SENT)
 
 # A policy run inside the journaling transaction: raises `UserError` to refuse, or returns
 # fields to store on the new withdrawal row.
 Check = Callable[[AsyncSession, UserRow, Pubkey, int], Awaitable[dict[str, Any] | None]]
-
-
-def parse_destination(text: str) -> Pubkey:
-    """A wallet address exactly as a user should type it, or a one-line `UserError`."""
-    if text != text.strip():
-        raise UserError("the address has spaces or line breaks around it; paste it exactly")
-    try:
-        address = Pubkey.from_string(text)
-    except ValueError:
-        raise UserError(
-            f"{text[:60]!r} is not a Solana address (32 bytes in base58, 32 to 44 characters)"
-        ) from None
-    if str(address) != text:
-        raise UserError(f"{text[:60]!r} is not the canonical form of a Solana address")
-    if address == SYSTEM_PROGRAM:
-        raise UserError(f"{text} is the System Program's address, not a wallet")
-    if not address.is_on_curve():
-        raise UserError(
-            f"{text} is a program-derived address: no wallet holds a key for it, so SOL sent "
-            "there could never be moved again"
-        )
-    return address
 
 
 def parse_sol(text: str | Decimal) -> int:
@@ -128,7 +106,8 @@ class WithdrawalService:
         check: Check | None = None,
     ) -> WithdrawalRow:
         """Validate, journal, sign, send and confirm a withdrawal; the row as it ended."""
-        to = parse_destination(destination)
+        target = await check_destination(self.chain, destination)
+        to = target.address
         lamports = parse_sol(amount)
         key = self.custody.require_key()
         user = await self.custody.user(username)
@@ -147,7 +126,7 @@ class WithdrawalService:
                 f"balance less the {sol(self.fee_reserve)} SOL fee reserve and the "
                 f"{sol(SIGNATURE_FEE)} SOL network fee)"
             )
-        if lamports < RENT_EXEMPT_MINIMUM and await self.chain.balance(to) == 0:
+        if lamports < RENT_EXEMPT_MINIMUM and target.new:
             raise UserError(
                 f"{to} is a new account: it must receive at least {sol(RENT_EXEMPT_MINIMUM)} SOL "
                 "(Solana's rent-exempt minimum)"

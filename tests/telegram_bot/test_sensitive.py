@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from solbot.errors import UserError
 from solbot.second_factor import unseal
-from solbot.store.tables import AuditRow, UserRow, WithdrawalRow
+from solbot.store.tables import AuditRow, UserRow, WithdrawalAddressRow, WithdrawalRow
 from solbot.withdrawal_policy import Limits, Policy, Whitelist
 from solbot.withdrawals import SIGNATURE_FEE, WithdrawalService
 
@@ -206,6 +206,43 @@ async def test_a_refused_withdrawal_says_why_in_one_line_and_moves_nothing(
     assert world.network.ledger.balance(to) == 0
     async with world.services.db.session() as s:
         assert list(await s.scalars(select(WithdrawalRow))) == []
+
+
+RAY_MINT = "4k3Dyjzvzp8eMZWUXbBCjEvwSkkk59S5iCNLY3QrkX6R"  # on the curve, yet a mint
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        (RAY_MINT, "is a token mint, not a wallet"),
+        ("So11111111111111111111111111111111111111112", "is a token mint, not a wallet"),
+        ("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA", "is a program, not a wallet"),
+    ],
+)
+async def test_a_mint_or_a_program_never_reaches_the_whitelist(
+    world: World, address: str, why: str
+) -> None:
+    await onboard(world, ALICE)
+    reply = await world.api.reply_to(ALICE, f"/whitelist add {address} my exchange")
+    assert reply.text.startswith(f"{address} {why}")
+    assert "\n" not in reply.text
+    async with world.services.db.session() as s:
+        assert list(await s.scalars(select(WithdrawalAddressRow))) == []
+
+
+async def test_a_whitelisted_address_that_became_a_token_account_is_refused(
+    world: World,
+) -> None:
+    """Checked again when withdrawing: an address whitelisted while new can be created later
+    (by whoever holds its key) as something else than a wallet."""
+    address = await with_second_factor(world, ALICE)
+    world.network.ledger.airdrop(Pubkey.from_string(address), 2 * SOL)
+    to = await whitelisted(world, ALICE)
+    world.network.ledger.create_mint(to, 6, Keypair().pubkey())
+    world.clock.advance(30)
+    reply = await world.api.reply_to(ALICE, f"/withdraw {to} 0.5 {await code(world, ALICE)}")
+    assert reply.text.startswith(f"{to} is a token mint, not a wallet")
+    assert not reply.buttons
 
 
 async def test_a_new_address_waits_for_its_time_lock(world: World) -> None:

@@ -60,6 +60,7 @@ from spl.token.constants import ACCOUNT_LEN, TOKEN_PROGRAM_ID
 
 from solbot.chain.builders import associated_token_address
 from solbot.chain.port import (
+    AccountInfo,
     ChainUnavailableError,
     Commitment,
     SendError,
@@ -127,6 +128,19 @@ class RpcChain:
         if account is None or account.owner != TOKEN_PROGRAM_ID or len(account.data) != ACCOUNT_LEN:
             return 0
         return int(TokenAccount.from_bytes(bytes(account.data)).amount)
+
+    async def account(self, address: Pubkey) -> AccountInfo | None:
+        """`getAccountInfo` in base64 (the default, legacy base58, is refused above 128 bytes)."""
+        try:
+            response = await self._client.get_account_info(
+                address, RpcCommitment(self._commitment), encoding="base64"
+            )
+        except _TRANSPORT_ERRORS as exc:
+            raise _unavailable(exc) from exc
+        found = response.value
+        if found is None:
+            return None
+        return AccountInfo(int(found.lamports), found.owner, found.executable, len(found.data))
 
     async def latest_blockhash(self) -> tuple[Hash, int]:
         try:
