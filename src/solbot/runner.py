@@ -22,11 +22,13 @@ Over RPC the chain is wrapped in `RetryingChain` (a node that is behind or unrea
 must not stop the loop), and a tick that still fails on the chain is skipped; the orders it left
 mid-way are finished from the journal (`Executor.recover`) before the next tick.
 
-Sim fault injection: with `SOLBOT_SIM_CRASH_AFTER=<state>` (created, quoted, signed, sent,
-confirmed, failed or expired) in the environment, on the sim network only, the process kills
-itself with SIGKILL right after the executor journals that state for the first time, leaving the
-database and the chain as a power cut would. The crash-safety tests use it; on devnet and
-mainnet the variable is ignored.
+Sim fault injection: `SOLBOT_SIM_CRASH_AFTER=<state>` (or `withdrawal:<state>`) kills the
+process with SIGKILL right after the order (or withdrawal) journal records that state, on the sim
+network only (see `solbot.faults`).
+
+Withdrawals: before its first tick the run settles every withdrawal a previous process left in
+flight (`withdrawals.recover_withdrawals`) and tells each user (a `withdrawal` event, which the
+Telegram bot forwards); a chain that cannot be reached postpones it to the next tick.
 """
 
 from __future__ import annotations
@@ -36,8 +38,6 @@ import contextlib
 import functools
 import gc
 import logging
-import os
-import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -70,6 +70,7 @@ from solbot.errors import UserError
 from solbot.execution.executor import Executor
 from solbot.execution.jupiter import JupiterClient, VenueError
 from solbot.execution.signing import Signer
+from solbot.faults import crash_hook
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed
 from solbot.market.geckoterminal import GeckoTerminalClient, download
 from solbot.market.store import CandleStore
@@ -80,8 +81,8 @@ from solbot.sim.network import LAMPORTS_PER_SOL, SimNetwork
 from solbot.store import schema
 from solbot.store.db import Database
 from solbot.store.repos import Positions
-from solbot.store.states import Custody, OrderState, Route
-from solbot.store.tables import MetaEntry, OrderRow, UserRow
+from solbot.store.states import Custody, Route
+from solbot.store.tables import MetaEntry, UserRow
 from solbot.store.users import Users
 from solbot.strategy.base import Strategy
 from solbot.strategy.registry import load_strategy
@@ -90,11 +91,11 @@ from solbot.telegram.services import BotServices
 from solbot.wallet import keycheck, master
 from solbot.wallet.keys import SigningKey, WatchOnly, load_signing_key, paper_address
 from solbot.wallet.vault import Vault
+from solbot.withdrawals import Recovered, recover_withdrawals
 
 log = logging.getLogger(__name__)
 
 SAVE_EVERY_SECONDS = 300.0  # simulated time between sim state saves
-CRASH_AFTER_ENV = "SOLBOT_SIM_CRASH_AFTER"
 SIM_CLOCK_PATH = "/sim/clock"  # served by `solbot sim serve` next to the Jupiter API
 SIM_CANDLES_PATH = "/sim/candles"
 
@@ -178,6 +179,7 @@ class Runtime:
         on_event: Callable[[Event], None] | None = None,
         warm_up: Callable[[], Awaitable[None]] | None = None,
         telegram: TelegramBot | None = None,
+        custody: CustodyService | None = None,
     ) -> None:
         self.settings = settings
         self.options = options
@@ -191,6 +193,7 @@ class Runtime:
         self._on_event = on_event or (lambda _e: None)
         self._warm_up = warm_up
         self.telegram = telegram
+        self.custody = custody or CustodyService(db, clock, None)  # keyless: nothing to sign
         if telegram is not None:
             self._closers.append(telegram.stop)  # closers run in reverse: it stops first
         self._stop = asyncio.Event()
@@ -214,8 +217,12 @@ class Runtime:
         if self.telegram is not None and not self.telegram.running:
             await self.telegram.start()
         unfinished = False  # a tick failed mid-way: orders may wait in a non-terminal state
+        withdrawals_due = True  # settled before the first tick (again if the chain was down)
         while not self._stop.is_set():
             try:
+                if withdrawals_due:
+                    await self._settle_withdrawals()
+                    withdrawals_due = False
                 if unfinished or self.engine.needs_recovery:
                     await self._recover()
                     unfinished = self.engine.needs_recovery = False
@@ -244,6 +251,16 @@ class Runtime:
         if self.network is not None:
             self.network.save(self.settings.sim_state_path)
         return await self.summary(started)
+
+    async def _settle_withdrawals(self) -> None:
+        """Every withdrawal a previous process left in flight, settled and told: a `withdrawal`
+        event for the console and, through the Telegram notifier, for the user."""
+
+        def tell(item: Recovered) -> None:
+            self.engine.on_event(Event(self.clock.now(), item.user_id, "withdrawal", item.text))
+
+        hook = crash_hook(self.settings, "withdrawal")
+        await recover_withdrawals(self.db, self.clock, self.chain, self.custody, tell, on_step=hook)
 
     async def _recover(self) -> None:
         """Finish every order a failed tick left mid-way, from the journal, as at start-up."""
@@ -510,33 +527,6 @@ async def _sim_get(
     return response.json()
 
 
-def crash_hook(settings: Settings) -> Callable[[OrderRow], None] | None:
-    """The `SOLBOT_SIM_CRASH_AFTER` fault injection: a hook for `Executor(on_step=...)` that
-    SIGKILLs this process once an order reaches the named state (sim network only).
-
-    SIGKILL, not an exception: nothing runs after it (no `finally`, no flush, no rollback), which
-    is what a power cut or the OOM killer does, so the restart sees exactly what the journal
-    had committed at that instant."""
-    value = os.environ.get(CRASH_AFTER_ENV, "").strip().lower()
-    if not value:
-        return None
-    if settings.network != "sim":
-        log.warning("%s is a sim fault injection; ignored on %s", CRASH_AFTER_ENV, settings.network)
-        return None
-    try:
-        target = OrderState(value)
-    except ValueError:
-        names = ", ".join(state.value for state in OrderState)
-        raise UserError(f"{CRASH_AFTER_ENV}={value!r}: use one of {names}") from None
-
-    def crash(order: OrderRow) -> None:
-        if order.state == target.value:
-            log.warning("%s=%s: order %s journaled; SIGKILL", CRASH_AFTER_ENV, value, order.id)
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return crash
-
-
 @contextlib.asynccontextmanager
 async def build(
     settings: Settings,
@@ -577,7 +567,7 @@ async def _assemble(
     # A sim given by URL is remote; paper trading needs only its Jupiter URL (no RPC).
     embedded = settings.network == "sim" and not settings.rpc_url and default_jupiter
     remote_sim = settings.network == "sim" and not embedded
-    on_step = crash_hook(settings)
+    on_step = crash_hook(settings, "order")
     impact_cap = Decimal(str(settings.max_price_impact_pct))
 
     url = settings.database
@@ -700,6 +690,7 @@ async def _assemble(
         on_event=on_event,
         warm_up=warm_up,
         telegram=telegram,
+        custody=roster.custody,
     )
 
 

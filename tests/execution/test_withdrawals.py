@@ -85,7 +85,7 @@ async def test_a_withdrawal_moves_exactly_the_amount_and_is_recorded(
         str(to),
     )
     audit = [(a.action, a.user_id) for a in await rows(service, AuditRow)]
-    assert audit[-1] == ("withdraw", stored.user_id)
+    assert audit[-2:] == [("withdraw", stored.user_id), ("withdraw_outcome", stored.user_id)]
 
 
 async def test_everything_but_the_reserve_and_the_fee_can_go(

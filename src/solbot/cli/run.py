@@ -37,6 +37,7 @@ SHOWN_EVENTS = (
     "risk",
     "added",
     "unfunded",
+    "withdrawal",
     "no_key",
     "decrypt_alert",
 )

@@ -107,8 +107,10 @@ async def writable_chain(settings: Settings) -> AsyncIterator[tuple[Chain, Clock
             sim_clock = ManualClock(SimNetwork.saved_time(path) or 0.0)
             tokens = list(settings.token_map().values())
             network = SimNetwork.load(path, tokens=tokens, clock=sim_clock)
-            yield LiteSvmChain(network.ledger, sim_clock), sim_clock
-            network.save(path)
+            try:
+                yield LiteSvmChain(network.ledger, sim_clock), sim_clock
+            finally:  # a command that failed may still have moved money (a recovery) first
+                network.save(path)
         finally:
             lock.release()
         return

@@ -28,7 +28,7 @@ from solbot.telegram.services import BotServices
 log = logging.getLogger(__name__)
 
 SWITCH_OF_KIND = {"entry": "notify_trade", "exit": "notify_exit", "breaker": "notify_breaker"}
-ALWAYS = {"paused", "resumed", "unfunded"}
+ALWAYS = {"paused", "resumed", "unfunded", "withdrawal"}
 OPERATOR_KINDS = {"decrypt_alert"}
 ICONS = {
     "entry": "🟢",
@@ -37,6 +37,7 @@ ICONS = {
     "paused": "⏸",
     "resumed": "▶️",
     "unfunded": "💸",
+    "withdrawal": "📤",
 }
 
 

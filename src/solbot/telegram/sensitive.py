@@ -256,14 +256,8 @@ class Sensitive:
         lamports = parse_sol(amount)
         await self.check_code(user, code, update)
         service = self._service()
-        reserve = int(limits_of(user).fee_reserve_sol * LAMPORTS_PER_SOL)
-        service.fee_reserve = reserve
-        available = await service.available(user)
-        if lamports > available:
-            raise UserError(
-                f"{sol(lamports)} SOL is more than can be withdrawn: {sol(available)} SOL (the "
-                f"balance less the {sol(reserve)} SOL fee reserve and the network fee)"
-            )
+        service.fee_reserve = int(limits_of(user).fee_reserve_sol * LAMPORTS_PER_SOL)
+        await service.require_available(user, lamports)
         policy = await self._policy(user)
         async with self.s.db.session() as s:  # the rules, checked now for a quick answer
             await policy(s, user, to, lamports)
