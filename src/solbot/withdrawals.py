@@ -237,17 +237,10 @@ class WithdrawalService:
         )
 
     # ------------------------------------------------------------------ a withdrawal
-    async def withdraw(
-        self,
-        username: str,
-        destination: str,
-        amount: str | Decimal,
-        *,
-        actor: str,
-        check: Check | None = None,
-    ) -> WithdrawalRow:
-        """`request`'s row: the withdrawal as it ended, or the one this request repeats."""
-        return (await self.request(username, destination, amount, actor=actor, check=check)).row
+    async def withdraw(self, *args: Any, **kwargs: Any) -> WithdrawalRow:
+        """`request`'s row (same arguments): the withdrawal as it ended, or the one this
+        request repeats."""
+        return (await self.request(*args, **kwargs)).row
 
     async def request(
         self,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from solders.keypair import Keypair
@@ -20,18 +19,12 @@ from solbot.store.tables import AuditRow, WithdrawalRow
 from solbot.wallet.master import MasterKey
 from solbot.withdrawals import IDEMPOTENCY_SECONDS, SIGNATURE_FEE, WithdrawalService
 
-from .sim_rig import FaultyChain, Rig, make_rig
+from .sim_rig import FaultyChain, Rig
 
 KEY = MasterKey.generate()
 SOL = 1_000_000_000
 RESERVE = 50_000_000  # 0.05 SOL
 USER = "carol_w"
-
-
-@pytest.fixture
-async def rig(tmp_path: Path, db_url: str) -> AsyncIterator[Rig]:
-    async with make_rig(tmp_path, db_url) as r:
-        yield r
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ forever, most of them finalized on chain."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import pytest
 from solders.hash import Hash
@@ -27,17 +26,11 @@ from solbot.withdrawals import (
     recover_withdrawals,
 )
 
-from .sim_rig import FaultyChain, Rig, SimulatedCrash, crash, make_rig
+from .sim_rig import FaultyChain, Rig, SimulatedCrash, crash
 
 KEY = MasterKey.generate()
 SOL = 1_000_000_000
 USER = "erin_w"
-
-
-@pytest.fixture
-async def rig(tmp_path: Path, db_url: str) -> AsyncIterator[Rig]:
-    async with make_rig(tmp_path, db_url) as r:
-        yield r
 
 
 @pytest.fixture

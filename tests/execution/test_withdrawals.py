@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from solders.account import Account
@@ -23,17 +22,11 @@ from solbot.wallet.master import MasterKey
 from solbot.withdrawal_destinations import parse_destination
 from solbot.withdrawals import SIGNATURE_FEE, WithdrawalService, parse_sol
 
-from .sim_rig import Rig, SimulatedCrash, crash, make_rig
+from .sim_rig import Rig, SimulatedCrash, crash
 
 KEY = MasterKey.generate()
 SOL = 1_000_000_000
 RESERVE = 50_000_000  # 0.05 SOL
-
-
-@pytest.fixture
-async def rig(tmp_path: Path, db_url: str) -> AsyncIterator[Rig]:
-    async with make_rig(tmp_path, db_url) as r:
-        yield r
 
 
 @pytest.fixture

@@ -255,6 +255,26 @@ async def test_a_new_address_waits_for_its_time_lock(world: World) -> None:
     assert f"{to} is on your whitelist but usable only from" in reply.text
 
 
+async def test_the_same_withdrawal_confirmed_twice_is_sent_once(world: World) -> None:
+    """Two confirmations of the same request (two asks, both confirmed): the second returns
+    the first instead of sending again."""
+    address = await with_second_factor(world, ALICE)
+    world.network.ledger.airdrop(Pubkey.from_string(address), 2 * SOL)
+    to = await whitelisted(world, ALICE)
+    asks = []
+    for _ in range(2):
+        world.clock.advance(30)
+        asks.append(
+            await world.api.reply_to(ALICE, f"/withdraw {to} 0.3 {await code(world, ALICE)}")
+        )
+    first = await world.api.after_press(ALICE, asks[0].result, asks[0].buttons[0][1])
+    assert first.text.startswith(f"Sent 0.3 SOL to {to}.")
+    second = await world.api.after_press(ALICE, asks[1].result, asks[1].buttons[0][1])
+    assert second.text == "The same withdrawal was just asked for; it is confirmed, not sent again."
+    world.network.ledger.advance_to(world.clock.now())
+    assert world.network.ledger.balance(to) == 300_000_000
+
+
 async def test_cancel_sends_nothing(world: World) -> None:
     address = await with_second_factor(world, ALICE)
     world.network.ledger.airdrop(Pubkey.from_string(address), 2 * SOL)

@@ -297,13 +297,20 @@ class Sensitive:
         async with self.s.db.session() as s:
             new_address = await first_use(s, user.id, pending.address)
         policy = await self._policy(user)
-        row = await service.withdraw(
+        done = await service.request(
             pending.username,
             pending.address,
             pending.amount,
             actor=self.s.actor(pending.telegram_id),
             check=policy,
         )
+        row = done.row
+        if done.repeated:
+            await self.bot.send_message(
+                chat,
+                f"The same withdrawal was just asked for; it is {row.state}, not sent again.",
+            )
+            return
         if new_address:
             await self.alert(f"{user.username} withdrew to a new address {pending.address}")
         if row.state == WithdrawalState.CONFIRMED.value:
