@@ -26,9 +26,9 @@ Sim fault injection: `SOLBOT_SIM_CRASH_AFTER=<state>` (or `withdrawal:<state>`) 
 process with SIGKILL right after the order (or withdrawal) journal records that state, on the sim
 network only (see `solbot.faults`).
 
-Withdrawals: before its first tick the run settles every withdrawal a previous process left in
-flight (`withdrawals.recover_withdrawals`) and tells each user (a `withdrawal` event, which the
-Telegram bot forwards); a chain that cannot be reached postpones it to the next tick.
+Withdrawals: right after the orders, before the Telegram bot answers anyone, the run settles
+every withdrawal a previous process left in flight (`withdrawals.recover_withdrawals`) and tells
+each user (a `withdrawal` event, which the Telegram bot forwards).
 """
 
 from __future__ import annotations
@@ -214,15 +214,12 @@ class Runtime:
         await self.engine.start()
         if self.options.tune_gc:
             tune_collector()
+        await self._settle_withdrawals()  # like the orders in `engine.start`, before the bot
         if self.telegram is not None and not self.telegram.running:
             await self.telegram.start()
         unfinished = False  # a tick failed mid-way: orders may wait in a non-terminal state
-        withdrawals_due = True  # settled before the first tick (again if the chain was down)
         while not self._stop.is_set():
             try:
-                if withdrawals_due:
-                    await self._settle_withdrawals()
-                    withdrawals_due = False
                 if unfinished or self.engine.needs_recovery:
                     await self._recover()
                     unfinished = self.engine.needs_recovery = False
