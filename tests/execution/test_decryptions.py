@@ -146,9 +146,10 @@ async def test_a_withdrawal_whose_key_does_not_open_fails_and_is_audited(rig: Ri
         assert "not signed: the wallet of user" in (done.error or "")
         async with db.session() as s:
             audit = list(await s.scalars(select(AuditRow).order_by(AuditRow.seq)))
-        assert [(a.action, a.user_id) for a in audit[-2:]] == [
+        assert [(a.action, a.user_id) for a in audit[-3:]] == [
             ("withdraw", signer.user_id),
             ("open_failed", signer.user_id),
+            ("withdraw_outcome", signer.user_id),
         ]
     finally:
         await db.dispose()

@@ -21,6 +21,7 @@ from solbot.errors import UserError
 from solbot.private_files import private_dir
 
 if TYPE_CHECKING:
+    from solbot.config import Settings
     from solbot.store import backup
     from solbot.wallet import audit, master
 
@@ -245,39 +246,56 @@ def telegram() -> None:
     (stop `solbot run` first), since withdrawals change it.
     """
 
-    from solbot.telegram.bot import TelegramBot  # python-telegram-bot: only for this command
-    from solbot.telegram.services import BotServices
-
     async def main() -> None:
-        cfg = settings()
-        if cfg.telegram_bot_token is None:
-            raise UserError("set TELEGRAM_BOT_TOKEN (from @BotFather) to run the Telegram bot")
-        if not cfg.telegram_allowed_ids:
-            raise UserError("TELEGRAM_ALLOWED_IDS is empty: name the friends' Telegram user ids")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        async with (
-            stores.custody(cfg, need_key=False) as service,
-            stores.writable_chain(cfg) as (chain, clock),
-        ):
-            services = BotServices(
-                settings=cfg, db=service.db, clock=clock, custody=service, chain=chain
-            )
-            bot = TelegramBot(
-                services,
-                token=cfg.telegram_bot_token.get_secret_value(),
-                api_url=cfg.telegram_api_url,
-            )
-            await bot.start()
-            stores.console().print(
-                f"[green]✓[/] Telegram bot running for {len(cfg.telegram_allowed_ids)} "
-                "allowed user(s); Ctrl-C stops it"
-            )
-            try:
-                await stop.wait()
-            finally:
-                await bot.stop()
+        await serve_telegram(settings(), stop)
 
     asyncio.run(main())
+
+
+async def serve_telegram(cfg: Settings, stop: asyncio.Event) -> None:
+    """`solbot telegram` until `stop` is set. Before the bot answers anyone, the withdrawals a
+    previous process left in flight are settled; each user is told in their chat (and the
+    operator on the console)."""
+    from solbot.engine import Event
+    from solbot.faults import crash_hook
+    from solbot.telegram.bot import TelegramBot  # python-telegram-bot: only for this command
+    from solbot.telegram.services import BotServices
+    from solbot.withdrawals import Recovered, recover_withdrawals
+
+    if cfg.telegram_bot_token is None:
+        raise UserError("set TELEGRAM_BOT_TOKEN (from @BotFather) to run the Telegram bot")
+    if not cfg.telegram_allowed_ids:
+        raise UserError("TELEGRAM_ALLOWED_IDS is empty: name the friends' Telegram user ids")
+    console = stores.console()
+    async with (
+        stores.custody(cfg, need_key=False) as service,
+        stores.writable_chain(cfg) as (chain, clock),
+    ):
+        services = BotServices(
+            settings=cfg, db=service.db, clock=clock, custody=service, chain=chain
+        )
+        bot = TelegramBot(
+            services,
+            token=cfg.telegram_bot_token.get_secret_value(),
+            api_url=cfg.telegram_api_url,
+        )
+
+        def tell(item: Recovered) -> None:
+            console.print(f"[yellow]↻[/] {item.username}: {item.text}")
+            bot.notifier.on_event(Event(clock.now(), item.user_id, "withdrawal", item.text))
+
+        hook = crash_hook(cfg, "withdrawal")
+        await recover_withdrawals(service.db, clock, chain, service, tell, on_step=hook)
+        await bot.start()
+        console.print(
+            f"[green]✓[/] Telegram bot running for {len(cfg.telegram_allowed_ids)} "
+            "allowed user(s); Ctrl-C stops it"
+        )
+        try:
+            await stop.wait()
+        finally:
+            await bot.stop()

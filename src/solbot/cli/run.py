@@ -39,6 +39,7 @@ SHOWN_EVENTS = (
     "risk",
     "added",
     "unfunded",
+    "withdrawal",
     "no_key",
     "decrypt_alert",
     "quarantined",

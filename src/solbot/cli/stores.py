@@ -127,8 +127,8 @@ async def writable_chain(settings: Settings) -> AsyncIterator[tuple[Chain, Clock
             network = SimNetwork.load(path, tokens=tokens, clock=sim_clock)
             try:  # every change is journaled as it happens; the save folds the journal in
                 yield LiteSvmChain(network.ledger, sim_clock), sim_clock
+            finally:  # a command that failed may still have moved money (a recovery) first
                 network.save(path)
-            finally:
                 network.close()
         finally:
             lock.release()

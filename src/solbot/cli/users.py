@@ -600,29 +600,57 @@ def withdraw(
 ) -> None:
     """Send SOL from a user's wallet to an address: a real transfer, signed by the vault.
 
-    The amount may be at most the balance less the fee reserve (0.05 SOL) and the network fee.
-    The withdrawal is journaled before it is sent (a crash never sends it twice) and audited.
+    The destination must be a plain wallet (or a new address), checked on chain: a mint, a
+    token account or a program is refused. The amount may be at most the balance less the fee
+    reserve (0.05 SOL), the network fee and any withdrawal still in flight. The withdrawal is
+    journaled before it is sent (a crash never sends it twice) and audited. Withdrawals a
+    previous run left in flight are settled first. The same request again (same user, address
+    and amount) while the first is in flight or within 10 minutes of it confirming returns
+    the first instead of sending again.
     """
+    from solbot.faults import crash_hook
     from solbot.roster import limits_of
-    from solbot.withdrawals import LAMPORTS_PER_SOL, WithdrawalService, sol
+    from solbot.withdrawals import (
+        IDEMPOTENCY_SECONDS,
+        LAMPORTS_PER_SOL,
+        Recovered,
+        WithdrawalService,
+        recover_withdrawals,
+        sol,
+    )
+
+    out = stores.console()
+
+    def tell(item: Recovered) -> None:
+        out.print(f"[yellow]↻[/] {item.username}: {item.text}", markup=True)
 
     async def main() -> None:
         cfg = settings()
+        hook = crash_hook(cfg, "withdrawal")
         async with stores.custody(cfg) as service, stores.writable_chain(cfg) as (chain, clock):
+            await recover_withdrawals(service.db, clock, chain, service, tell, on_step=hook)
             user = await service.user(username)
             reserve = int(limits_of(user).fee_reserve_sol * LAMPORTS_PER_SOL)
             withdrawals = WithdrawalService(
-                service.db, clock, chain, service, fee_reserve_lamports=reserve
+                service.db, clock, chain, service, fee_reserve_lamports=reserve, on_step=hook
             )
-            row = await withdrawals.withdraw(username, to, amount, actor=ACTOR)
-        out = stores.console()
-        if row.state == WithdrawalState.CONFIRMED.value:
+            done = await withdrawals.request(username, to, amount, actor=ACTOR)
+        row = done.row
+        confirmed = row.state == WithdrawalState.CONFIRMED.value
+        if done.repeated:
+            minutes = f"{IDEMPOTENCY_SECONDS / 60:g}"
+            out.print(
+                f"an identical withdrawal {row.id} is {row.state}; not sent again (the same "
+                f"request while one is in flight or within {minutes} minutes of it is that one)"
+            )
+        if confirmed:
             out.print(
                 f"[green]✓[/] sent {sol(row.lamports)} SOL from {username} to {row.destination}"
             )
             out.print(f"transaction: {row.signature}")
             return
-        out.print(f"[red]✗[/] withdrawal {row.state}: {row.error}")
+        if not done.repeated:
+            out.print(f"[red]✗[/] withdrawal {row.state}: {row.error}")
         raise typer.Exit(code=1)
 
     asyncio.run(main())
