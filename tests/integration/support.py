@@ -185,12 +185,14 @@ async def run_bot(
 
 
 async def run_solbot(
-    folder: Path, sim: SimServer, *args: str, timeout: float = 60.0, **env: str
+    folder: Path, sim: SimServer | None, *args: str, timeout: float = 60.0, **env: str
 ) -> BotRun:
-    """`solbot --data-dir <folder>/data ARGS` on `sim`'s network (its JSON-RPC), with `env`
-    over the clean environment; killed and reported if it outlives `timeout`."""
+    """`solbot --data-dir <folder>/data ARGS` on `sim`'s network (its JSON-RPC), or without one
+    on the embedded sim, with `env` over the clean environment; killed and reported if it
+    outlives `timeout`."""
     folder.mkdir(parents=True, exist_ok=True)
-    child_env = clean_env(SOLBOT_NETWORK="sim", SOLBOT_RPC_URL=sim.rpc_url, **env)
+    served = {"SOLBOT_RPC_URL": sim.rpc_url} if sim is not None else {}
+    child_env = clean_env(SOLBOT_NETWORK="sim", **served, **env)
     began = time.monotonic()
     process = await asyncio.create_subprocess_exec(
         *SOLBOT,
