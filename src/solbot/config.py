@@ -29,11 +29,11 @@ from pydantic_settings import (
 from solbot.domain import Timeframe, TokenInfo
 from solbot.errors import UserError
 from solbot.store.paths import default_url
-from solbot.wallet.vault import DecryptLimits
 from solbot.worlds import Hints, World
 
 if TYPE_CHECKING:  # the trading stack is imported where it runs, not for `solbot --help`
     from solbot.quarantine import BackoffPolicy
+    from solbot.wallet.decrypt_guard import DecryptLimits
 
 
 class TokenConfig(BaseModel):
@@ -344,6 +344,8 @@ class Settings(BaseSettings):
         return 0.1 if quote == "SOL" else 10.0
 
     def decrypt_limits(self) -> DecryptLimits:
+        from solbot.wallet.decrypt_guard import DecryptLimits
+
         return DecryptLimits(
             per_user=self.decrypt_per_user_per_minute,
             overall=self.decrypt_per_minute,
@@ -365,6 +367,7 @@ class Settings(BaseSettings):
 
     @property
     def log_path(self) -> Path:
+        """Where `solbot run` writes its JSON-lines log: the world's own."""
         return self.world_dir / "solbot.log"
 
     @property

@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 
 from solbot.errors import UserError
+from solbot.private_files import private_dir
 from solbot.store.paths import DB_FILENAME
 from solbot.worlds import SIM, World
 
@@ -47,7 +48,7 @@ def migrate(data_dir: Path) -> list[str]:
         )
     lock = SimLock.acquire(state)  # an older solbot still running on it says so, in one line
     try:
-        target.mkdir(parents=True, exist_ok=True)
+        private_dir(target)
         moved = _move_candles(data_dir, target, state)
         database = data_dir / DB_FILENAME
         if database.exists() and not (target / DB_FILENAME).exists():
@@ -112,6 +113,6 @@ def _move(source: Path, destination: Path) -> bool:
         return False
     if destination.exists():
         raise UserError(f"cannot move {source} to {destination}: it exists; move one away")
-    destination.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(destination.parent)
     os.replace(source, destination)
     return True

@@ -8,23 +8,24 @@ the CLI hands the clock over once the bot has one (`use_bot_clock`). Every line 
 `RedactSecrets`, which masks anything shaped like a private or master key that reached a message
 by accident.
 
-The file is created private (0600) and works with logrotate without `copytruncate`: a log that
-was moved or deleted is noticed before the next line and a new one is created, and SIGHUP
-(logrotate's `postrotate`) makes the process open its log again in any case (`reopen_on_hangup`).
+The file is private (0600 in 0700 folders, whatever the umask: `private_files`) and works with
+logrotate without `copytruncate`: a log that was moved or deleted is noticed before the next
+line and a new one is made, and SIGHUP (logrotate's `postrotate`) makes the process open its
+log again in any case (`reopen_on_hangup`).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import logging.handlers
-import os
 import signal
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
 
 from solbot.clock import Clock
+from solbot.private_files import private_file
 from solbot.wallet.redact import RedactSecrets
 
 NOISY = ("httpx", "httpx2", "alembic", "sqlalchemy")  # httpx2: solana-py's transport
@@ -54,18 +55,19 @@ class JsonLines(logging.Formatter):
 
 
 class PrivateLogFile(logging.handlers.WatchedFileHandler):
-    """Appends to a log file created with mode 0600. Before each line it checks that the path
-    is still the file it has open (`WatchedFileHandler`: logrotate moved it away, someone
-    deleted it) and opens the path again if not; after `request_reopen` (SIGHUP) it opens it
-    again in any case, at the next line, under the handler's lock."""
+    """Appends to a log file that is 0600 in 0700 folders whatever the umask, also each time it
+    is opened again. Before each line it checks that the path is still the file it has open
+    (`WatchedFileHandler`: logrotate moved it away, someone deleted it) and opens the path
+    again if not; after `request_reopen` (SIGHUP) it opens it again in any case, at the next
+    line, under the handler's lock. `delay`: the file is made only by a first line."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, delay: bool = False) -> None:
         self._reopen = False
-        super().__init__(path, encoding="utf-8")
+        super().__init__(path, encoding="utf-8", delay=delay)
 
-    def _open(self) -> IO[Any]:
-        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+    def _open(self) -> io.TextIOWrapper:
+        private_file(self.baseFilename)
+        return super()._open()
 
     def request_reopen(self) -> None:
         """Open the file again before the next line (safe to call from a signal handler)."""
@@ -76,18 +78,20 @@ class PrivateLogFile(logging.handlers.WatchedFileHandler):
             self._reopen = False
             if self.stream is not None:
                 self.stream.close()
-            self.stream = self._open()
-            self._statstream()
+                self.stream = self._open()
+                self._statstream()
         super().emit(record)
 
 
-def log_to_file(path: Path, *, verbose: bool = False, level: str = "info") -> None:
+def log_to_file(
+    path: Path, *, verbose: bool = False, level: str = "info", delay: bool = False
+) -> None:
     """Send every log record of the process to `path` as JSON lines (appending).
 
     `level` "debug" logs everything, the libraries' chatter included (HTTP, SQL); otherwise the
-    noisy libraries log warnings only, or their info lines too with `verbose`."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    handler = PrivateLogFile(path)
+    noisy libraries log warnings only, or their info lines too with `verbose`. `delay`: the
+    file is made only when a first record comes (a command that may have nothing to log)."""
+    handler = PrivateLogFile(path, delay=delay)
     handler.setFormatter(JsonLines())
     handler.addFilter(RedactSecrets())  # the last line of defence: see `wallet.redact`
     root = logging.getLogger()

@@ -39,9 +39,8 @@ from solbot.store.states import Custody
 from solbot.store.tables import UserRow
 from solbot.store.users import Users, UserSettings
 from solbot.wallet import identity, keycheck
-from solbot.wallet.audit import Action, AuditLog, MasterKeyChangedError
+from solbot.wallet.audit import MasterKeyChangedError
 from solbot.wallet.identity import IdentityError
-from solbot.wallet.vault import DecryptAlert
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +95,6 @@ class Roster:
         self._refused_told: set[str] = set()
         self._vault: set[str] = set()  # user ids of the accounts signed by the vault
         self.retired_by: str | None = None  # the master key id that replaced ours, once seen
-        self.alerts: list[DecryptAlert] = []
 
     # ------------------------------------------------------------------ loading
     async def refresh(self) -> list[Notice]:
@@ -249,14 +247,10 @@ class Roster:
         return limits_of(user)
 
     # ------------------------------------------------------------------ the vault's records
-    def on_decrypt_alert(self, alert: DecryptAlert) -> None:
-        """The vault's alert hook (called while signing): kept until `flush`."""
-        log.warning("decryption burst: %s", alert)
-        self.alerts.append(alert)
-
     async def flush(self, actor: str = "engine") -> list[Notice]:
-        """Write the decryption counts and alerts since the last flush to the audit log. After
-        a rotation by another process they cannot be (the new key could not verify rows MACed
+        """Write the vault's decryption counts, burst alerts and keys that did not open since
+        the last flush to the audit log; the alerts, as notices for the operator. After a
+        rotation by another process they cannot be (the new key could not verify rows MACed
         under ours): logged instead, and the vault's wallets stop."""
         try:
             return await self._flush(actor)
@@ -267,39 +261,21 @@ class Roster:
     async def _flush(self, actor: str) -> list[Notice]:
         if self.custody is None or self.custody.key is None or self.custody._vault is None:
             return []
-        counts = self.custody.vault.guard.take_counts()
-        alerts, self.alerts = self.alerts, []
-        if not counts and not alerts:
-            return []
         names = {a.user_id: a.username for a in self.accounts}
-        notices = []
         async with self.db.session() as s:
-            audit = AuditLog(s, self.clock, self.custody.key)
-            if counts:
-                await audit.append(
-                    actor,
-                    Action.DECRYPTIONS,
-                    None,
-                    counts={names.get(k, k): v for k, v in sorted(counts.items())},
+            await self.custody.audit_vault_records(s, actor, names=names)
+        alerts, self.custody.untold_alerts = self.custody.untold_alerts, []
+        notices = []
+        for alert in alerts:
+            who = "all wallets" if alert.user_id is None else names.get(alert.user_id, "?")
+            notices.append(
+                Notice(
+                    alert.user_id or "",
+                    "decrypt_alert",
+                    f"{alert.count} key decryptions for {who} within "
+                    f"{alert.window_seconds:g} s: signing paused",
                 )
-            for alert in alerts:
-                who = "all wallets" if alert.user_id is None else names.get(alert.user_id, "?")
-                await audit.append(
-                    actor,
-                    Action.DECRYPT_ALERT,
-                    alert.user_id,
-                    count=alert.count,
-                    window_seconds=alert.window_seconds,
-                    paused_until=alert.paused_until,
-                )
-                notices.append(
-                    Notice(
-                        alert.user_id or "",
-                        "decrypt_alert",
-                        f"{alert.count} key decryptions for {who} within "
-                        f"{alert.window_seconds:g} s: signing paused",
-                    )
-                )
+            )
         return notices
 
 

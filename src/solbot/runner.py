@@ -22,11 +22,13 @@ Over RPC the chain is wrapped in `RetryingChain` (a node that is behind or unrea
 must not stop the loop), and a tick that still fails on the chain is skipped; the orders it left
 mid-way are finished from the journal (`Executor.recover`) before the next tick.
 
-Sim fault injection: with `SOLBOT_SIM_CRASH_AFTER=<state>` (created, quoted, signed, sent,
-confirmed, failed or expired) in the environment, on the sim network only, the process kills
-itself with SIGKILL right after the executor journals that state for the first time, leaving the
-database and the chain as a power cut would. The crash-safety tests use it; on devnet and
-mainnet the variable is ignored.
+Sim fault injection: `SOLBOT_SIM_CRASH_AFTER=<state>` (or `withdrawal:<state>`) kills the
+process with SIGKILL right after the order (or withdrawal) journal records that state, on the sim
+network only (see `solbot.faults`).
+
+Withdrawals: right after the orders, before the Telegram bot answers anyone, the run settles
+every withdrawal a previous process left in flight (`withdrawals.recover_withdrawals`) and tells
+each user (a `withdrawal` event, which the Telegram bot forwards).
 """
 
 from __future__ import annotations
@@ -36,8 +38,6 @@ import contextlib
 import functools
 import gc
 import logging
-import os
-import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -53,6 +53,7 @@ from solders.transaction import VersionedTransaction
 from solbot.chain.litesvm import LiteSvmChain
 from solbot.chain.paper import PaperChain
 from solbot.chain.port import (
+    AccountInfo,
     Chain,
     ChainUnavailableError,
     SignatureStatus,
@@ -70,6 +71,7 @@ from solbot.events import Event, recovered_text
 from solbot.execution.executor import Executor
 from solbot.execution.jupiter import JupiterClient, VenueError
 from solbot.execution.signing import Signer
+from solbot.faults import crash_hook
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed
 from solbot.market.geckoterminal import GeckoTerminalClient, download
 from solbot.market.store import CandleStore
@@ -82,8 +84,8 @@ from solbot.sim.network import LAMPORTS_PER_SOL, SimNetwork
 from solbot.store import schema
 from solbot.store.db import Database
 from solbot.store.repos import Positions
-from solbot.store.states import Custody, OrderState, Route
-from solbot.store.tables import MetaEntry, OrderRow, UserRow
+from solbot.store.states import Custody, Route
+from solbot.store.tables import MetaEntry, UserRow
 from solbot.store.users import Users
 from solbot.store.world_mark import SIM_DEPOSIT_PREFIX
 from solbot.strategy.base import Strategy
@@ -92,12 +94,11 @@ from solbot.telegram.bot import TelegramBot
 from solbot.telegram.services import BotServices
 from solbot.wallet import keycheck, master
 from solbot.wallet.keys import SigningKey, WatchOnly, load_signing_key, paper_address
-from solbot.wallet.vault import Vault
+from solbot.withdrawals import Recovered, recover_withdrawals
 
 log = logging.getLogger(__name__)
 
 SAVE_EVERY_SECONDS = 300.0  # simulated time between sim state saves
-CRASH_AFTER_ENV = "SOLBOT_SIM_CRASH_AFTER"
 SIM_CLOCK_PATH = "/sim/clock"  # served by `solbot sim serve` next to the Jupiter API
 SIM_CANDLES_PATH = "/sim/candles"
 
@@ -194,6 +195,7 @@ class Runtime:
         on_event: Callable[[Event], None] | None = None,
         warm_up: Callable[[], Awaitable[None]] | None = None,
         telegram: TelegramBot | None = None,
+        custody: CustodyService | None = None,
     ) -> None:
         self.settings = settings
         self.options = options
@@ -207,6 +209,7 @@ class Runtime:
         self._on_event = on_event or (lambda _e: None)
         self._warm_up = warm_up
         self.telegram = telegram
+        self.custody = custody or CustodyService(db, clock, None)  # keyless: nothing to sign
         if telegram is not None:
             self._closers.append(telegram.stop)  # closers run in reverse: it stops first
         self._stop = asyncio.Event()
@@ -225,8 +228,9 @@ class Runtime:
             # Right before the engine loads the candles: on a fast sim clock, history written
             # earlier (during start-up) would end minutes before the first tick, leaving a gap.
             await self._warm_up()
-        await self.engine.start()  # recovery first: what it settles is in the openings
-        await self._note_openings()
+        await self.engine.start()  # orders left in flight are settled first ...
+        await self._settle_withdrawals()  # ... and withdrawals, before the Telegram bot
+        await self._note_openings()  # so what recovery settled is in the openings
         if self.options.tune_gc:
             tune_collector()
         if self.telegram is not None and not self.telegram.running:
@@ -289,6 +293,17 @@ class Runtime:
                 self._openings[wallet.user_id] = await opening(
                     self.chain, wallet, assets, self.clock.now()
                 )
+
+    async def _settle_withdrawals(self) -> None:
+        """Every withdrawal a previous process left in flight, settled and told: a `withdrawal`
+        event for the console and, through the Telegram notifier, for the user."""
+
+        def tell(item: Recovered) -> None:
+            event = Event(self.clock.now(), item.user_id, "withdrawal", item.text, item.username)
+            self.engine.on_event(event)
+
+        hook = crash_hook(self.settings, "withdrawal")
+        await recover_withdrawals(self.db, self.clock, self.chain, self.custody, tell, on_step=hook)
 
     async def _recover(self) -> None:
         """Finish every order a failed tick left mid-way, from the journal, as at start-up."""
@@ -398,6 +413,12 @@ class RetryingChain:
 
     async def token_balance(self, owner: Pubkey, mint: Pubkey) -> int:
         return int(await self._call("token balance", lambda: self.inner.token_balance(owner, mint)))
+
+    async def account(self, address: Pubkey) -> AccountInfo | None:
+        result: AccountInfo | None = await self._call(
+            "getAccountInfo", lambda: self.inner.account(address)
+        )
+        return result
 
     async def latest_blockhash(self) -> tuple[Hash, int]:
         result: tuple[Hash, int] = await self._call(
@@ -566,33 +587,6 @@ async def _sim_get(
     return response.json()
 
 
-def crash_hook(settings: Settings) -> Callable[[OrderRow], None] | None:
-    """The `SOLBOT_SIM_CRASH_AFTER` fault injection: a hook for `Executor(on_step=...)` that
-    SIGKILLs this process once an order reaches the named state (sim network only).
-
-    SIGKILL, not an exception: nothing runs after it (no `finally`, no flush, no rollback), which
-    is what a power cut or the OOM killer does, so the restart sees exactly what the journal
-    had committed at that instant."""
-    value = os.environ.get(CRASH_AFTER_ENV, "").strip().lower()
-    if not value:
-        return None
-    if settings.network != "sim":
-        log.warning("%s is a sim fault injection; ignored on %s", CRASH_AFTER_ENV, settings.network)
-        return None
-    try:
-        target = OrderState(value)
-    except ValueError:
-        names = ", ".join(state.value for state in OrderState)
-        raise UserError(f"{CRASH_AFTER_ENV}={value!r}: use one of {names}") from None
-
-    def crash(order: OrderRow) -> None:
-        if order.state == target.value:
-            log.warning("%s=%s: order %s journaled; SIGKILL", CRASH_AFTER_ENV, value, order.id)
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return crash
-
-
 @contextlib.asynccontextmanager
 async def build(
     settings: Settings,
@@ -633,7 +627,7 @@ async def _assemble(
     # A sim given by URL is remote; paper trading needs only its Jupiter URL (no RPC).
     embedded = settings.network == "sim" and not settings.rpc_url and default_jupiter
     remote_sim = settings.network == "sim" and not embedded
-    on_step = crash_hook(settings)
+    on_step = crash_hook(settings, "order")
     impact_cap = Decimal(str(settings.max_price_impact_pct))
 
     url = settings.database
@@ -763,6 +757,7 @@ async def _assemble(
         on_event=on_event,
         warm_up=warm_up,
         telegram=telegram,
+        custody=roster.custody,
     )
 
 
@@ -813,11 +808,8 @@ async def _roster(
             else None
         ),
     )
-    if key is not None:
-        vault = Vault(
-            key, clock, limits=settings.decrypt_limits(), on_alert=roster.on_decrypt_alert
-        )
-        roster.custody = CustodyService(db, clock, key, vault)
+    if key is not None:  # decryptions limited on the wall clock, counted in the database
+        roster.custody = CustodyService(db, clock, key, limits=settings.decrypt_limits())
     await roster.refresh()  # the accounts are known before the first tick (and the banner)
     return roster
 
@@ -831,7 +823,9 @@ def _telegram(
         return None
     if not settings.telegram_allowed_ids:
         raise UserError("TELEGRAM_ALLOWED_IDS is empty: name the Telegram user ids of the friends")
-    custody = roster.custody or CustodyService(db, clock, master.from_environment())
+    custody = roster.custody or CustodyService(
+        db, clock, master.from_environment(), limits=settings.decrypt_limits()
+    )
     services = BotServices(settings=settings, db=db, clock=clock, custody=custody, chain=chain)
     return TelegramBot(
         services,

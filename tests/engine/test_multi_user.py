@@ -158,6 +158,21 @@ async def test_a_paused_user_opens_nothing_and_a_pause_while_running_takes_effec
     assert ("resumed", "bob", "trading resumed") in kinds
 
 
+async def break_wallet(settings: Settings, victim: str, donor: str) -> None:
+    """`victim`'s row gets `donor`'s sealed key: bound to another user, it cannot open."""
+    db = Database(settings.database)
+    try:
+        async with db.session() as s:
+            rows = {u.username: u for u in await s.scalars(select(UserRow))}
+            await s.execute(
+                update(UserRow)
+                .where(UserRow.username == victim)
+                .values(encrypted_private_key=rows[donor].encrypted_private_key)
+            )
+    finally:
+        await db.dispose()
+
+
 async def test_one_users_broken_wallet_does_not_stop_the_others_and_is_quarantined_once(
     any_database: Settings,
 ) -> None:
@@ -166,15 +181,7 @@ async def test_one_users_broken_wallet_does_not_stop_the_others_and_is_quarantin
     summary counts the quarantine."""
     settings = any_database.model_copy(update={"order_max_attempts": 2})
     await add_users(settings, ("alice", "aggressive"), ("bob", "aggressive"))
-    db = Database(settings.database)
-    async with db.session() as s:  # bob's row now carries alice's sealed key: it cannot open
-        rows = {u.username: u for u in await s.scalars(select(UserRow))}
-        await s.execute(
-            update(UserRow)
-            .where(UserRow.username == "bob")
-            .values(encrypted_private_key=rows["alice"].encrypted_private_key)
-        )
-    await db.dispose()
+    await break_wallet(settings, "bob", "alice")
     events: list[Event] = []
     clock = ManualClock(START)
     async with build(settings, RunOptions(stop_after=DAY / 4), events.append, clock) as runtime:

@@ -26,6 +26,7 @@ from solbot.store.holds import OrderHolds
 from solbot.store.repos import Orders
 from solbot.store.states import OrderState, Side
 from solbot.store.tables import OrderRow, PositionRow
+from solbot.wallet.decrypt_guard import DecryptGuard
 from solbot.wallet.master import MasterKey
 from solbot.wallet.vault import Vault
 
@@ -112,7 +113,7 @@ async def ticks(world: SmallWorld, n: int, every: float = POLL) -> None:
 def unopenable(signer: Signer, clock: ManualClock) -> Signer:
     """The user's wallet behind a sealed key that does not open (sealed for another wallet):
     every signature fails, as for a user whose stored key was damaged."""
-    vault = Vault(MasterKey.generate(), clock)
+    vault = Vault(MasterKey.generate(), DecryptGuard())  # limits on the wall clock
     sealed, _ = vault.adopt("u1", Keypair())
     return vault.signer("u1", str(signer.pubkey()), sealed.sealed)
 

@@ -18,8 +18,10 @@ import typer
 from solbot.cli import stores
 from solbot.cli.context import settings
 from solbot.errors import UserError
+from solbot.private_files import private_dir
 
 if TYPE_CHECKING:
+    from solbot.config import Settings
     from solbot.store import backup
     from solbot.wallet import audit, master
 
@@ -159,6 +161,7 @@ def backup_create(
             await keycheck_if_registered(s, key)
         await schema.check_current(cfg.database, cfg.world, cfg.world_hints())
         when = datetime.fromtimestamp(stores.clock().now(), UTC).isoformat(timespec="seconds")
+        private_dir(file.expanduser().parent)  # new folders 0700, like the file's 0600
         return await backup.create(cfg.database, file, when, key)
 
     info = asyncio.run(main())
@@ -243,42 +246,61 @@ def telegram() -> None:
     (stop `solbot run` first), since withdrawals change it.
     """
 
-    from solbot.logs import use_bot_clock
-    from solbot.telegram.bot import TelegramBot  # python-telegram-bot: only for this command
-    from solbot.telegram.services import BotServices
-
     async def main() -> None:
-        cfg = settings()
-        if cfg.telegram_bot_token is None:
-            raise UserError("set TELEGRAM_BOT_TOKEN (from @BotFather) to run the Telegram bot")
-        if not cfg.telegram_allowed_ids:
-            raise UserError("TELEGRAM_ALLOWED_IDS is empty: name the friends' Telegram user ids")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        stores.log_file(cfg)
-        async with (
-            stores.custody(cfg, need_key=False) as service,
-            stores.writable_chain(cfg) as (chain, clock),
-        ):
-            use_bot_clock(clock)
-            services = BotServices(
-                settings=cfg, db=service.db, clock=clock, custody=service, chain=chain
-            )
-            bot = TelegramBot(
-                services,
-                token=cfg.telegram_bot_token.get_secret_value(),
-                api_url=cfg.telegram_api_url,
-            )
-            await bot.start()
-            stores.console().print(
-                f"[green]✓[/] Telegram bot running for {len(cfg.telegram_allowed_ids)} "
-                "allowed user(s); Ctrl-C stops it"
-            )
-            try:
-                await stop.wait()
-            finally:
-                await bot.stop()
+        cfg = settings()
+        stores.log_file(cfg)  # the world's log, reopened on SIGHUP (logrotate)
+        await serve_telegram(cfg, stop)
 
     asyncio.run(main())
+
+
+async def serve_telegram(cfg: Settings, stop: asyncio.Event) -> None:
+    """`solbot telegram` until `stop` is set. Before the bot answers anyone, the withdrawals a
+    previous process left in flight are settled; each user is told in their chat (and the
+    operator on the console)."""
+    from solbot.events import Event
+    from solbot.faults import crash_hook
+    from solbot.logs import use_bot_clock
+    from solbot.telegram.bot import TelegramBot  # python-telegram-bot: only for this command
+    from solbot.telegram.services import BotServices
+    from solbot.withdrawals import Recovered, recover_withdrawals
+
+    if cfg.telegram_bot_token is None:
+        raise UserError("set TELEGRAM_BOT_TOKEN (from @BotFather) to run the Telegram bot")
+    if not cfg.telegram_allowed_ids:
+        raise UserError("TELEGRAM_ALLOWED_IDS is empty: name the friends' Telegram user ids")
+    console = stores.console()
+    async with (
+        stores.custody(cfg, need_key=False) as service,
+        stores.writable_chain(cfg) as (chain, clock),
+    ):
+        use_bot_clock(clock)  # log lines say the sim's time too
+        services = BotServices(
+            settings=cfg, db=service.db, clock=clock, custody=service, chain=chain
+        )
+        bot = TelegramBot(
+            services,
+            token=cfg.telegram_bot_token.get_secret_value(),
+            api_url=cfg.telegram_api_url,
+        )
+
+        def tell(item: Recovered) -> None:
+            console.print(f"[yellow]↻[/] {item.username}: {item.text}")
+            event = Event(clock.now(), item.user_id, "withdrawal", item.text, item.username)
+            bot.notifier.on_event(event)
+
+        hook = crash_hook(cfg, "withdrawal")
+        await recover_withdrawals(service.db, clock, chain, service, tell, on_step=hook)
+        await bot.start()
+        console.print(
+            f"[green]✓[/] Telegram bot running for {len(cfg.telegram_allowed_ids)} "
+            "allowed user(s); Ctrl-C stops it"
+        )
+        try:
+            await stop.wait()
+        finally:
+            await bot.stop()

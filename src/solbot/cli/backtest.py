@@ -31,6 +31,7 @@ from solbot.cli.options import (
 from solbot.domain import ExitRules, RiskLimits
 from solbot.errors import UserError
 from solbot.market.store import CandleStore
+from solbot.private_files import private_dir
 from solbot.risk import tier as risk_tier
 from solbot.strategy.base import Strategy
 from solbot.strategy.lookahead import LookaheadReport, check_lookahead
@@ -388,7 +389,7 @@ def _report_folder(folder: Path) -> Path:
     """Create the report folder before the run: a bad --out fails in one line at once, not
     with a traceback after the whole backtest."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dir(folder)
     except OSError as exc:
         reason = exc.strerror or exc
         raise UserError(f"cannot create the report folder {folder}: {reason}") from None

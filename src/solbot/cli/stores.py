@@ -37,11 +37,12 @@ def console() -> Console:
 
 
 def log_file(settings: Settings, *, verbose: bool = False) -> None:
-    """Log to the world's file (JSON lines, created 0600) for a long-running command, opened
-    again on SIGHUP so logrotate can move it (see `solbot.logs`)."""
+    """Log to the world's file (JSON lines, 0600) for a long-running command, opened again on
+    SIGHUP so logrotate can move it (see `solbot.logs`). The file is made by the first line: a
+    command that stops at a configuration error leaves none behind."""
     from solbot.logs import log_to_file, reopen_on_hangup
 
-    log_to_file(settings.log_path, verbose=verbose, level=settings.log_level)
+    log_to_file(settings.log_path, verbose=verbose, level=settings.log_level, delay=True)
     reopen_on_hangup()
 
 
@@ -63,13 +64,29 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
 
 
 @contextlib.asynccontextmanager
-async def custody(settings: Settings, *, need_key: bool = True) -> AsyncIterator[CustodyService]:
+async def custody(
+    settings: Settings, *, need_key: bool = True, emergency: bool = False
+) -> AsyncIterator[CustodyService]:
+    """The custody service on the database. `need_key=False`: the master key if set;
+    `emergency` also goes on without one that cannot be read (a pause must always work), and
+    the service knows why it has none."""
     from solbot.custody import CustodyService
     from solbot.wallet import master
 
-    key = master.require() if need_key else master.from_environment()
+    problem = None
+    if need_key:
+        key = master.require()
+    else:
+        try:
+            key = master.from_environment()
+        except UserError as exc:
+            if not emergency:
+                raise
+            key, problem = None, str(exc)
     async with database(settings) as db:
-        yield CustodyService(db, clock(), key)
+        yield CustodyService(
+            db, clock(), key, limits=settings.decrypt_limits(), key_problem=problem
+        )
 
 
 @contextlib.asynccontextmanager
@@ -120,8 +137,8 @@ async def writable_chain(settings: Settings) -> AsyncIterator[tuple[Chain, Clock
             network = SimNetwork.load(path, tokens=tokens, clock=sim_clock)
             try:  # every change is journaled as it happens; the save folds the journal in
                 yield LiteSvmChain(network.ledger, sim_clock), sim_clock
+            finally:  # a command that failed may still have moved money (a recovery) first
                 network.save(path)
-            finally:
                 network.close()
         finally:
             lock.release()

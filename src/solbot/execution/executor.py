@@ -43,6 +43,7 @@ from solbot.execution.signing import (
     Signer,
     SigningError,
     UnusableKeyError,
+    reserve_signatures_apart,
     sign_own_slot,
     signer_index,
 )
@@ -276,7 +277,8 @@ class Executor:
         """Journal the quote, sign our own slot, and journal the signed bytes before anything
         can send them."""
         await self._advance(order, OrderState.QUOTED, {OrderState.CREATED}, **quoted)
-        signed = sign_own_slot(unsigned, signer)
+        with await reserve_signatures_apart(self.db, [signer]):  # a vault signer's decryption
+            signed = sign_own_slot(unsigned, signer)
         own = signed.signatures[signer_index(signed, signer.pubkey())]
         tx_id = {"signature": str(signed.signatures[0])} if tx_id_is_ours else {}
         await self._advance(

@@ -47,6 +47,7 @@ from solbot.execution.signing import (
     Signer,
     SigningError,
     UnusableKeyError,
+    reserve_signatures,
     sign_own_slot,
     signer_index,
 )
@@ -153,8 +154,18 @@ class GroupExecutor:
             ex.register_owner(intent.user_id, signer.pubkey())
         async with ex.db.session(durable=False) as s:  # lost in a power cut: nothing was signed
             rows = await Orders(s, ex.clock).create_many([_spec(i, ex.route) for i, _ in requests])
-        orders = [_Order(signer, row) for (_, signer), row in zip(requests, rows, strict=True)]
-        fresh = [o for o in orders if OrderState(o.row.state) is OrderState.CREATED]
+            orders = [_Order(signer, row) for (_, signer), row in zip(requests, rows, strict=True)]
+            fresh = [o for o in orders if OrderState(o.row.state) is OrderState.CREATED]
+            # The vault's decryptions for the fresh orders' signatures, reserved in this same
+            # transaction (see `wallet.decrypt_guard`): no database work per signature.
+            reserved = await reserve_signatures(
+                s, [o.signer for o in fresh if Route(o.row.route) is not Route.PAPER]
+            )
+        with reserved:
+            return await self._carry_out(orders, fresh)
+
+    async def _carry_out(self, orders: list[_Order], fresh: list[_Order]) -> list[Outcome]:
+        ex = self.ex
         is_fresh = {id(o) for o in fresh}  # `order in fresh` made a round O(n²)
         for order in orders:
             if id(order) in is_fresh:

@@ -26,6 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from solbot.private_files import private_dir
+
 _FRAME = struct.Struct("<II")  # payload length, CRC-32 of the payload
 
 
@@ -39,7 +41,7 @@ class LedgerJournal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         self.records = 0  # appended since the last reset (for tests and logs)
 

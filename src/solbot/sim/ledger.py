@@ -581,5 +581,20 @@ def new_keypair_from_seed(seed: bytes) -> Keypair:
 _SVM_HISTORY = 1_000
 
 
+# Wrapped SOL's mint, as every cluster has it from genesis (LiteSVM does not): a mint like any
+# other to whoever reads it, so a withdrawal to it is refused here as on mainnet.
+_NATIVE_MINT = Pubkey.from_string("So11111111111111111111111111111111111111112")
+_NATIVE_DECIMALS = 9
+
+
 def _new_svm() -> LiteSVM:
-    return LiteSVM().with_blockhash_check(False).with_transaction_history(_SVM_HISTORY)
+    svm = LiteSVM().with_blockhash_check(False).with_transaction_history(_SVM_HISTORY)
+    data = bytes(
+        Mint(
+            mint_authority=None, supply=0, decimals=_NATIVE_DECIMALS, is_initialized=True,
+            freeze_authority=None,
+        )
+    )  # fmt: skip
+    rent = svm.minimum_balance_for_rent_exemption(len(data))
+    svm.set_account(_NATIVE_MINT, Account(rent, data, TOKEN_PROGRAM_ID, False, 0))
+    return svm

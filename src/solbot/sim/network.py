@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from solbot.clock import Clock
 from solbot.domain import CandleSeries, Timeframe, TokenInfo
 from solbot.market.candles import CandleBuilder
 from solbot.market.store import CandleStore
+from solbot.private_files import write_private
 from solbot.sim.journal import LedgerJournal, journal_path, read_journal
 from solbot.sim.jupiter_api import InProcessJupiter, create_jupiter_app
 from solbot.sim.ledger import SimLedger, new_keypair_from_seed
@@ -153,7 +153,8 @@ class SimNetwork:
         return float(state["prices"]["start_time"]), end
 
     def save(self, path: Path) -> None:
-        """Write the world atomically: a crash while saving leaves the previous file."""
+        """Write the world atomically and privately (0600): a crash while saving leaves the
+        previous file."""
         self.ledger.advance_to(self.clock.now())
         state: dict[str, Any] = {
             "version": STATE_VERSION,
@@ -161,18 +162,11 @@ class SimNetwork:
             "ledger": self.ledger.snapshot(),
             "prices": self.prices.snapshot(),
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with tmp.open("w", encoding="utf-8") as f:
-            json.dump(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _sync_folder(path.parent)  # the rename is on disk before the journal is emptied
+        write_private(path, json.dumps(state))  # atomic, fsynced, the folder too
         if self._journal is None:
             self._attach(path)
         assert self._journal is not None
-        self._journal.reset()
+        self._journal.reset()  # only once the state file holds what the journal did
 
     def _attach(self, path: Path) -> None:
         """Journal every change from now on, beside the state file (`sim/journal.py`)."""
@@ -227,11 +221,3 @@ class SimNetwork:
             if cover is not None and cover[0] <= start and cover[1] >= end - timeframe.seconds:
                 continue
             store.merge(symbol, self.history(symbol, timeframe, start, end))
-
-
-def _sync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

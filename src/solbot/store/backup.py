@@ -24,7 +24,6 @@ import gzip
 import hashlib
 import hmac
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -35,6 +34,7 @@ from sqlalchemy import LargeBinary, Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from solbot.errors import UserError
+from solbot.private_files import write_private
 from solbot.store import schema
 from solbot.store.db import create_engine
 from solbot.store.tables import Base
@@ -150,7 +150,7 @@ async def create(url: str, path: Path, created_at: str, key: MasterKey) -> Backu
         "tables": tables,
     }
     document["mac"] = mac(key, document)
-    _write_private(path, gzip.compress(json.dumps(document).encode(), mtime=0))
+    write_private(path, gzip.compress(json.dumps(document).encode(), mtime=0))
     return BackupInfo(revision, created_at, {name: len(rows) for name, rows in tables.items()})
 
 
@@ -219,18 +219,3 @@ async def _require_empty(conn: AsyncConnection) -> None:
                 f"the target database is not empty ({table.name} has {count} rows); restore into "
                 "a new database (set DATABASE_URL) so that nothing is overwritten"
             )
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

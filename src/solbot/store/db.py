@@ -35,10 +35,12 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from solbot.errors import UserError
+from solbot.private_files import private_file
 
 BUSY_TIMEOUT_MS = 10_000
 _LAZY_COMMIT = "solbot_lazy_commit"  # execution option of a `durable=False` session
 _SYNCHRONOUS = "solbot_synchronous"  # a SQLite connection's current safety level
+_SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 _ASYNC_POSTGRES_DRIVERS = ("postgresql+asyncpg", "postgresql+psycopg")
 
 
@@ -105,7 +107,7 @@ def create_engine(url: str | Path, *, foreign_keys: bool = True, **kwargs: Any) 
     target = async_url(url)
     parsed = make_url(target)
     if parsed.get_backend_name() == "sqlite" and parsed.database:
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        _private_sqlite_files(Path(parsed.database))
     try:
         engine = create_async_engine(target, **kwargs)
     except (ModuleNotFoundError, NoSuchModuleError) as exc:
@@ -116,6 +118,17 @@ def create_engine(url: str | Path, *, foreign_keys: bool = True, **kwargs: Any) 
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, foreign_keys=foreign_keys)
     return engine
+
+
+def _private_sqlite_files(database: Path) -> None:
+    """The database file made (or kept) 0600 in private folders before SQLite opens it:
+    SQLite would create it 0644 under the usual umask, and gives its `-wal` and `-shm` files
+    the database's mode. Companions left by an older version are tightened too."""
+    private_file(database)
+    for suffix in _SQLITE_COMPANIONS:
+        companion = database.with_name(database.name + suffix)
+        if companion.exists():
+            private_file(companion)
 
 
 def _local_engine(url: str) -> Engine:

@@ -371,6 +371,31 @@ class EquityRow(Base):
     value: Mapped[Decimal] = mapped_column(Price())
 
 
+class DecryptCountRow(Base):
+    """Key decryptions granted in one wall-clock second, per user (`scope` = user id) and over
+    all users (`scope` = "*"): the shared window of `wallet.decrypt_guard`, which every process
+    on the database counts in and checks against."""
+
+    __tablename__ = "decrypt_counts"
+
+    scope: Mapped[str] = mapped_column(ID, primary_key=True)
+    second: Mapped[int] = mapped_column(BigInteger(), primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer())
+
+    __table_args__ = (Index("ix_decrypt_counts_second", "second"),)
+
+
+class DecryptPauseRow(Base):
+    """Signing paused for a user (or for all, `scope` = "*") until `until`, after a burst of
+    `count` decryptions within the window."""
+
+    __tablename__ = "decrypt_pauses"
+
+    scope: Mapped[str] = mapped_column(ID, primary_key=True)
+    until: Mapped[datetime] = mapped_column(UtcDateTime())
+    count: Mapped[int] = mapped_column(Integer())
+
+
 class MetaEntry(Base):
     """Small facts about the database itself (e.g. the master-key check value)."""
 

@@ -31,7 +31,7 @@ from solbot.telegram.services import BotServices
 log = logging.getLogger(__name__)
 
 SWITCH_OF_KIND = {"entry": "notify_trade", "exit": "notify_exit", "breaker": "notify_breaker"}
-ALWAYS = {"paused", "resumed", "unfunded", "quarantined", "moved_out"}
+ALWAYS = {"paused", "resumed", "unfunded", "quarantined", "moved_out", "withdrawal"}
 OPERATOR_KINDS = {"decrypt_alert", "key_rotated", "identity_refused", "quarantined"}
 USER_AND_OPERATOR = ALWAYS & OPERATOR_KINDS  # to the user too (a quarantine needs both)
 ICONS = {
@@ -43,6 +43,7 @@ ICONS = {
     "unfunded": "💸",
     "quarantined": "🚫",
     "moved_out": "📤",
+    "withdrawal": "💸",
 }
 
 

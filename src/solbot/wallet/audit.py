@@ -51,6 +51,8 @@ class Action:
     CREATE = "create"
     IMPORT = "import"
     EXPORT = "export"
+    EXPORT_REFUSED = "export_refused"  # the key was not given out: the limit, or it did not open
+    OPEN_FAILED = "open_failed"  # a sealed key did not open (altered, moved, another key)
     WITHDRAW = "withdraw"
     ROTATE = "rotate"
     PAUSE = "pause"
