@@ -9,10 +9,7 @@ import logging
 import os
 import signal
 import stat
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from solbot.clock import ManualClock, WallClock
 from solbot.logs import log_to_file, reopen_on_hangup, use_bot_clock
@@ -41,21 +38,6 @@ def test_log_lines_are_json(tmp_path):
     assert lines[0]["logger"] == "solbot.test"
     assert lines[0]["time"].endswith("+00:00")
     assert lines[1]["error"] == "ValueError: no route"
-
-
-@pytest.fixture
-def root_logger() -> Iterator[logging.Logger]:
-    """The root logger, given back as it was (handlers, level, the SIGHUP handler)."""
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level, signal.getsignal(signal.SIGHUP)
-    try:
-        yield root
-    finally:
-        for handler in root.handlers:
-            handler.close()
-        root.handlers[:], level, hangup = saved
-        root.setLevel(level)
-        signal.signal(signal.SIGHUP, hangup)
 
 
 def lines_of(path: Path) -> list[dict[str, str]]:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,24 +31,17 @@ STATUS = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d)  ticks ")
 
 
 @pytest.fixture
-def bot(run: Run, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Run]:
+def bot(
+    run: Run, data_dir: Path, monkeypatch: pytest.MonkeyPatch, root_logger: logging.Logger
+) -> Run:
     """The CLI on the embedded sim (SQLite in the data dir), its clock a manual one. `run`
-    points the process's logging at its log file and takes SIGHUP: both are given back."""
+    points the process's logging at its log file and takes SIGHUP: `root_logger` gives both
+    back."""
     for name, value in FAST.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("MASTER_ENCRYPTION_KEY", OLD.hex())
     monkeypatch.setattr(run_cmd, "bot_clock", lambda: ManualClock(NOW))
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level, signal.getsignal(signal.SIGHUP)
-    try:
-        yield run
-    finally:
-        for handler in root.handlers:
-            if handler not in saved[0]:
-                handler.close()
-        root.handlers[:], level, hangup = saved
-        root.setLevel(level)
-        signal.signal(signal.SIGHUP, hangup)
+    return run
 
 
 def test_every_event_line_names_its_user_amounts_are_units_and_each_candle_has_a_status(

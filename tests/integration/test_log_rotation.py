@@ -38,17 +38,29 @@ def log_lines(path: Path) -> list[dict[str, str]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def test_a_rotated_log_is_reopened_on_sighup_and_the_bot_runs_on(tmp_path: Path) -> None:
-    log = tmp_path / "data" / "sim" / "solbot.log"
-    rotated = log.with_name("solbot.log.1")
-    with (tmp_path / "out").open("wb") as out, (tmp_path / "err").open("wb") as err:
-        process = subprocess.Popen(
-            [*SOLBOT, "--data-dir", str(tmp_path / "data"), "run", "--speed", "600"],
-            cwd=tmp_path,
-            env=clean_env(SOLBOT_NETWORK="sim"),
+def solbot(folder: Path, *args: str, **env: str) -> subprocess.Popen[bytes]:
+    """`solbot --data-dir <folder>/data ARGS` as a process, its output in <folder>/out, err."""
+    with (folder / "out").open("wb") as out, (folder / "err").open("wb") as err:
+        return subprocess.Popen(
+            [*SOLBOT, "--data-dir", str(folder / "data"), *args],
+            cwd=folder,
+            env=clean_env(**env),
             stdout=out,
             stderr=err,
         )
+
+
+def stop(process: subprocess.Popen[bytes], folder: Path) -> None:
+    """SIGTERM; the process must end cleanly."""
+    process.send_signal(signal.SIGTERM)
+    code = process.wait(timeout=30)
+    assert code == 0, (folder / "out").read_text() + (folder / "err").read_text()
+
+
+def test_a_rotated_log_is_reopened_on_sighup_and_the_bot_runs_on(tmp_path: Path) -> None:
+    log = tmp_path / "data" / "sim" / "solbot.log"
+    rotated = log.with_name("solbot.log.1")
+    process = solbot(tmp_path, "run", "--speed", "600", SOLBOT_NETWORK="sim")
     try:
         wait_for(lambda: len(log_lines(log)) >= 2, "the first log lines")
         os.rename(log, rotated)
@@ -56,10 +68,7 @@ def test_a_rotated_log_is_reopened_on_sighup_and_the_bot_runs_on(tmp_path: Path)
         wait_for(lambda: len(log_lines(log)) >= 2, "lines in the new log")
         assert process.poll() is None, "SIGHUP must not stop the bot"
     finally:
-        process.send_signal(signal.SIGTERM)
-        code = process.wait(timeout=30)
-    output = (tmp_path / "out").read_text() + (tmp_path / "err").read_text()
-    assert code == 0, output
+        stop(process, tmp_path)
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
     assert stat.S_IMODE(rotated.stat().st_mode) == 0o600
     before, after = log_lines(rotated), log_lines(log)
@@ -90,17 +99,13 @@ def test_the_telegram_bot_reopens_its_log_on_sighup_too(
     log = tmp_path / "data" / "sim" / "solbot.log"
     rotated = log.with_name("solbot.log.1")
     with serve() as api:
-        env = clean_env(
-            TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=api.base_url, TELEGRAM_ALLOWED_IDS="1001"
+        process = solbot(
+            tmp_path,
+            "telegram",
+            TELEGRAM_BOT_TOKEN=TOKEN,
+            TELEGRAM_API_URL=api.base_url,
+            TELEGRAM_ALLOWED_IDS="1001",
         )
-        with (tmp_path / "out").open("wb") as out, (tmp_path / "err").open("wb") as err:
-            process = subprocess.Popen(
-                [*SOLBOT, "--data-dir", str(tmp_path / "data"), "telegram"],
-                cwd=tmp_path,
-                env=env,
-                stdout=out,
-                stderr=err,
-            )
         try:
             wait_for(
                 lambda: any("polling as" in line["message"] for line in log_lines(log)),
@@ -111,10 +116,7 @@ def test_the_telegram_bot_reopens_its_log_on_sighup_too(
             time.sleep(0.5)
             assert process.poll() is None, "SIGHUP must not stop the bot"
         finally:
-            process.send_signal(signal.SIGTERM)
-            code = process.wait(timeout=30)
-    output = (tmp_path / "out").read_text() + (tmp_path / "err").read_text()
-    assert code == 0, output
+            stop(process, tmp_path)
     after = log_lines(log)
     assert any("stopping" in line["message"] for line in after), after
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
