@@ -188,6 +188,14 @@ def test_list_users_json_has_whole_addresses_exact_balances_and_no_secret(
     }
 
 
+def test_list_users_json_without_users_is_an_empty_list(cli: Run) -> None:
+    assert as_json(cli("list-users", "--json")) == {
+        "quote": "USDC",
+        "balances": "no users",
+        "users": [],
+    }
+
+
 def test_list_users_json_without_a_sim_world_has_no_balances(cli: Run) -> None:
     add(cli, "alice")
     document = as_json(cli("list-users", "--json"))

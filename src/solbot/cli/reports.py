@@ -61,8 +61,13 @@ def list_users(as_json: JsonOption = False) -> None:
                 )
                 today = list(await s.scalars(select(TradeRow).where(TradeRow.timestamp >= day)))
         quote = cfg.token(cfg.quote)
-        if not users and not as_json:
-            stores.console().print("no users yet: `solbot add-user --username NAME` creates one")
+        if not users:  # no balances to read: no chain needed
+            if as_json:
+                emit(_users_document([], "no users", quote, {}))
+            else:
+                stores.console().print(
+                    "no users yet: `solbot add-user --username NAME` creates one"
+                )
             return
         lines = []
         async with stores.chain_view(cfg) as (chain, note):
