@@ -49,6 +49,7 @@ from solders.hash import Hash
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
+from sqlalchemy import func, select
 
 from solbot.chain.litesvm import LiteSvmChain
 from solbot.chain.paper import PaperChain
@@ -85,7 +86,7 @@ from solbot.store import schema
 from solbot.store.db import Database
 from solbot.store.repos import Positions
 from solbot.store.states import Custody, Route
-from solbot.store.tables import MetaEntry, UserRow
+from solbot.store.tables import MetaEntry, OrderRow, TradeRow, UserRow, WithdrawalRow
 from solbot.store.users import Users
 from solbot.store.world_mark import SIM_DEPOSIT_PREFIX
 from solbot.strategy.base import Strategy
@@ -447,10 +448,26 @@ class RetryingChain:
 
 
 # ---------------------------------------------------------------------------------- the sim
-def sim_start_time(settings: Settings) -> float:
-    """Where the sim's clock starts: where the saved world stopped, else the wall's now."""
+def sim_start_time(settings: Settings, booked: float | None = None) -> float:
+    """Where the sim's clock starts: where the saved world stopped, else the wall's now; and
+    never before `booked`, the latest time the world's database recorded. The ledger's time
+    moves only when it is used, so a world killed between ticks can stop a little behind what
+    the bot already booked; starting there would run the world's time backwards (orders
+    dated after "now", a reconciliation counting fills twice)."""
     saved = SimNetwork.saved_time(settings.sim_state_path)
-    return saved if saved is not None else float(WallClock().now())
+    start = saved if saved is not None else float(WallClock().now())
+    return max(start, booked) if booked is not None else start
+
+
+async def latest_booked_time(db: Database) -> float | None:
+    """The latest moment the books recorded (an order's step, a fill, a withdrawal's step)."""
+    async with db.session() as s:
+        times = [
+            await s.scalar(select(func.max(column)))
+            for column in (OrderRow.updated_at, TradeRow.timestamp, WithdrawalRow.updated_at)
+        ]
+    found = [t.timestamp() for t in times if t is not None]
+    return max(found) if found else None
 
 
 def open_sim_network(settings: Settings, clock: Clock, strategy: Strategy) -> SimNetwork:
@@ -639,7 +656,9 @@ async def _assemble(
     if embedded:
         lock = SimLock.acquire(settings.sim_state_path)
         closers.append(lock.release)
-        clock = clock or ScaledClock(sim_start_time(settings), options.speed)
+        if clock is None:
+            start = sim_start_time(settings, await latest_booked_time(db))
+            clock = ScaledClock(start, options.speed)
         network = open_sim_network(settings, clock, strategy)
         closers.append(network.close)
         jupiter = JupiterClient(
