@@ -36,6 +36,7 @@ from solbot.domain import (
     Timeframe,
 )
 from solbot.domain import TokenInfo as Token
+from solbot.errors import EnvironmentFaultError
 from solbot.execution.executor import Executor, Outcome, SwapIntent
 from solbot.execution.exits import held_too_long, price_exit, stop_level
 from solbot.execution.groups import GroupExecutor
@@ -298,8 +299,8 @@ class Engine:
                 plan = await self._plan_exits(
                     account, held.get(account.user_id, []), fresh, signals, closed, now, quote_usd
                 )
-            except ChainUnavailableError:
-                raise  # the cluster is down for everyone: the runner skips the tick
+            except (ChainUnavailableError, EnvironmentFaultError):
+                raise  # the cluster or the database is down for everyone, not for this user
             except Exception as exc:  # one user's failure never stops the others
                 self._account_failed(account, exc)
                 continue
@@ -545,8 +546,8 @@ class Engine:
     async def _submit_group(self, requests: list[tuple[SwapIntent, Signer]]) -> list[Outcome]:
         try:
             return await self.group.submit_many(requests)
-        except ChainUnavailableError:
-            raise
+        except (ChainUnavailableError, EnvironmentFaultError):
+            raise  # one by one would fail alike
         except Exception:
             log.exception("a group of %d orders failed; taking them one by one", len(requests))
         outcomes = []
