@@ -46,9 +46,10 @@ from solbot.sim.network import LAMPORTS_PER_SOL, SimNetwork
 from solbot.store import schema
 from solbot.store.db import Database
 from solbot.store.tables import UserRow
-from solbot.wallet import keycheck
+from solbot.wallet import identity, keycheck
+from solbot.wallet.decrypt_guard import DecryptGuard, DecryptLimits, Reservation
 from solbot.wallet.master import MasterKey
-from solbot.wallet.vault import DecryptLimits, Vault
+from solbot.wallet.vault import Vault
 from tick import (  # the same worst-case strategy, token set and venue
     VENUES,
     EnterEverything,
@@ -76,10 +77,12 @@ async def make_users(
         owner = Pubkey.from_string(sealed.pubkey)
         network.ledger.airdrop(owner, LAMPORTS_PER_SOL // 10)
         network.ledger.set_token_balance(owner, usdc, USDC_EACH * 10**6)
+        who = identity.Identity(user_id, f"user_{n:05d}", None, sealed.pubkey)
         rows.append(
             {
                 "id": user_id,
-                "username": f"user_{n:05d}",
+                "username": who.username,
+                "identity_mac": identity.mac(vault.key, who),
                 "wallet_pubkey": sealed.pubkey,
                 "custody": "vault",
                 "encrypted_private_key": sealed.sealed,
@@ -109,8 +112,9 @@ async def one_candle(
     db = Database(url)
     key = MasterKey.generate()
     limits = DecryptLimits(per_user=10, overall=10 * users + 100)
-    vault = Vault(key, clock, limits=limits)
+    vault = Vault(key, DecryptGuard(limits))
     await make_users(db, vault, network, clock, users)
+    network.save(folder / "sim-state.json")  # as `solbot run` does: from here on, journaled
 
     jupiter = timed_venue(network, clock, venue, Stopwatch())
     chain = LiteSvmChain(network.ledger, clock)
@@ -165,12 +169,13 @@ async def one_candle(
 
 
 def decrypt_and_sign_seconds(samples: int = 2000) -> float:
-    clock = ManualClock(START)
-    vault = Vault(MasterKey.generate(), clock, limits=DecryptLimits(per_user=10**9, overall=10**9))
+    guard = DecryptGuard(DecryptLimits(per_user=10**9, overall=10**9))
+    vault = Vault(MasterKey.generate(), guard)
     sealed, _ = vault.create("u")
     signer = vault.signer("u", sealed.pubkey, sealed.sealed)
     message = bytes(range(256)) * 2
-    return seconds_per_call(lambda: signer.sign_message(message), samples)
+    with Reservation(guard, {"u": 10**9}, {}):  # as granted to a group: taken in memory
+        return seconds_per_call(lambda: signer.sign_message(message), samples)
 
 
 def main() -> None:

@@ -196,6 +196,7 @@ async def one_tick(
         wallet_sol=10,
         wallet_usdc=1_000_000,
     )
+    network.save(folder / f"sim-{route.value}.json")  # as `solbot run` does: journaled
     traded = every[2:]
     url = f"sqlite:///{folder / f'bench-{route.value}.db'}"
     await schema.prepare(url)

@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 
 from solbot.store import schema
 from solbot.store.db import Database, async_url, create_engine
+from solbot.worlds import SIM
 
 POSTGRES_ENV = "SOLBOT_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -78,10 +79,11 @@ def require_postgres() -> str:
 def make_template(
     backend: str, tmp_path_factory: pytest.TempPathFactory, seed: Seeder | None
 ) -> Iterator[str]:
-    """A database migrated to head (and seeded), to copy from: a file or a template DB."""
+    """A database migrated to head (and seeded), to copy from: a file or a template DB. It is
+    the sim world's, as a `solbot` command on the default network would have made it."""
     if backend == "sqlite":
         path = tmp_path_factory.mktemp("template") / "solbot.db"
-        asyncio.run(schema.prepare(path))
+        asyncio.run(schema.prepare(path, SIM))
         if seed is not None:
             asyncio.run(seed(f"sqlite:///{path}"))
         yield str(path)
@@ -90,7 +92,7 @@ def make_template(
     name = f"solbot_tmpl_{uuid.uuid4().hex[:12]}"
     asyncio.run(admin(server, f'CREATE DATABASE "{name}"'))
     try:
-        asyncio.run(schema.prepare(with_database(server, name)))
+        asyncio.run(schema.prepare(with_database(server, name), SIM))
         if seed is not None:
             asyncio.run(seed(with_database(server, name)))
         yield name

@@ -11,7 +11,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -33,7 +33,12 @@ from pydantic_settings import (
 
 from solbot.domain import Timeframe, TokenInfo
 from solbot.errors import UserError, path_problem
-from solbot.wallet.vault import DecryptLimits
+from solbot.store.paths import default_url
+from solbot.worlds import Hints, World
+
+if TYPE_CHECKING:  # the trading stack is imported where it runs, not for `solbot --help`
+    from solbot.quarantine import BackoffPolicy
+    from solbot.wallet.decrypt_guard import DecryptLimits
 
 
 class TokenConfig(BaseModel):
@@ -167,6 +172,11 @@ class Settings(BaseSettings):
     max_price_impact_pct: float = Field(default=1.0, gt=0, le=100)
     rpc_url: str | None = None
     live: str = Field(default="", description="must be I_UNDERSTAND to trade real money")
+    # Orders that keep failing (`solbot.quarantine`): the wait after the first failure, doubled
+    # after each next one up to the maximum; after this many failures in a row, quarantine.
+    order_retry_seconds: float = Field(default=30.0, gt=0)
+    order_retry_max_seconds: float = Field(default=1800.0, gt=0)
+    order_max_attempts: int = Field(default=8, ge=1)
 
     # Paper trading: the network's real prices and quotes, fills booked in a database of its own.
     paper: bool = False
@@ -307,13 +317,55 @@ class Settings(BaseSettings):
             raise KeyError(f"unknown token {symbol!r}; known tokens: {known}") from None
 
     @property
+    def world(self) -> World:
+        """The network and mode this invocation acts in (see `solbot.worlds`)."""
+        return World(self.network, self.paper)
+
+    @property
+    def world_dir(self) -> Path:
+        """Everything of this world: its database, sim state, built candles and log."""
+        return self.data_dir / self.world.name
+
+    @property
     def database(self) -> str:
-        """Where the trading state lives. Paper trading keeps its own SQLite file unless
-        `SOLBOT_PAPER_DATABASE_URL` says otherwise: paper positions must never be mistaken for
-        real ones by a live run on the same data."""
+        """Where this world's trading state lives: `DATABASE_URL` (`SOLBOT_PAPER_DATABASE_URL`
+        for paper trading, whose books must never be mistaken for real ones), else a SQLite
+        file in the world's folder. Whatever the URL, the database records its world and every
+        command checks it (`store.world_mark`)."""
         if self.paper:
-            return self.paper_database_url or f"sqlite:///{self.paper_dir / 'solbot.db'}"
-        return self.database_url or f"sqlite:///{self.data_dir / 'solbot.db'}"
+            return self.paper_database_url or default_url(self.world_dir)
+        return self.database_url or default_url(self.world_dir)
+
+    def world_hints(self) -> Hints:
+        """What tells an unmarked database's world from outside it (`store.world_mark`), for a
+        command about to open this world's database; `UserError` while the default database
+        cannot be opened because one from before worlds waits to be sorted (`legacy_layout`)."""
+        from solbot.legacy_layout import unsorted
+        from solbot.sim.network import wallet_keypair
+        from solbot.store.db import shown_url, sqlite_path
+
+        default = (self.paper_database_url if self.paper else self.database_url) is None
+        problem = unsorted(self.data_dir, self.world) if default else None
+        if problem is not None:
+            raise UserError(problem)
+        url = self.database
+        path = sqlite_path(url)
+        beside = path is not None and (path.parent / "sim-state.json").exists()
+        return Hints(
+            shown=shown_url(url),
+            sim_state_beside=beside,
+            sim_wallet=str(wallet_keypair(self.sim_seed).pubkey()),
+        )
+
+    def backoff_policy(self) -> BackoffPolicy:
+        """The back-off and quarantine of orders that keep failing."""
+        from solbot.quarantine import BackoffPolicy
+
+        return BackoffPolicy(
+            first_delay=self.order_retry_seconds,
+            max_delay=max(self.order_retry_seconds, self.order_retry_max_seconds),
+            max_attempts=self.order_max_attempts,
+        )
 
     def min_trade_cash_for(self, quote: str) -> float:
         if self.min_trade_cash is not None:
@@ -321,16 +373,14 @@ class Settings(BaseSettings):
         return 0.1 if quote == "SOL" else 10.0
 
     def decrypt_limits(self) -> DecryptLimits:
+        from solbot.wallet.decrypt_guard import DecryptLimits
+
         return DecryptLimits(
             per_user=self.decrypt_per_user_per_minute,
             overall=self.decrypt_per_minute,
             window_seconds=60.0,
             pause_seconds=self.decrypt_pause_minutes * 60.0,
         )
-
-    @property
-    def paper_dir(self) -> Path:
-        return self.data_dir / "paper"
 
     @property
     def paper_starting_cash(self) -> float:
@@ -341,7 +391,13 @@ class Settings(BaseSettings):
 
     @property
     def sim_state_path(self) -> Path:
-        return self.data_dir / "sim-state.json"
+        """The embedded sim's accounts, clock and prices (a sim world's own)."""
+        return self.world_dir / "sim-state.json"
+
+    @property
+    def log_path(self) -> Path:
+        """Where `solbot run` writes its JSON-lines log: the world's own."""
+        return self.world_dir / "solbot.log"
 
     @property
     def rpc(self) -> str:
@@ -354,7 +410,14 @@ class Settings(BaseSettings):
 
     @property
     def candles_dir(self) -> Path:
+        """Market history: what `data synth`, `data import` and `data download` write and
+        what backtests read. Candles a run builds go to its world's folder instead."""
         return self.data_dir / "candles"
+
+    def built_candles_dir(self, world: World | None = None) -> Path:
+        """The candles a run built in `world` (this one by default): apart from market history,
+        since a sim's are made up and an accelerated sim's are dated in the future."""
+        return self.data_dir / (world or self.world).name / "candles"
 
     @property
     def reports_dir(self) -> Path:

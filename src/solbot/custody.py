@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -22,11 +22,18 @@ from solbot.clock import Clock
 from solbot.errors import UserError
 from solbot.execution.signing import SigningError
 from solbot.store.db import Database
+from solbot.store.holds import OrderHolds
 from solbot.store.states import Custody, RiskTier
-from solbot.store.tables import UserRow
+from solbot.store.tables import OrderHoldRow, UserRow
 from solbot.store.users import UserExistsError, Users, check_username
-from solbot.wallet import keycheck
+from solbot.wallet import identity, keycheck
 from solbot.wallet.audit import Action, AuditLog
+from solbot.wallet.decrypt_guard import (
+    DecryptAlert,
+    DecryptGuard,
+    DecryptLimits,
+    SigningPausedError,
+)
 from solbot.wallet.envelope import EnvelopeError
 from solbot.wallet.master import ENV_OLD, MasterKey
 from solbot.wallet.vault import RevealedKey, Vault, VaultSigner
@@ -41,22 +48,44 @@ class RiskChange:
     max_daily_loss_pct: Decimal | None = None
 
 
+@dataclass(frozen=True)
+class Paused:
+    """What `CustodyService.pause` did: `changed` False when the user already was paused;
+    `unaudited` is why the pause went to the log instead of the audit log (None: audited)."""
+
+    changed: bool
+    unaudited: str | None
+
+
 class CustodyService:
     """Operations on users and their wallets. `key` may be None for operations that never
     touch a key (listing, pausing, risk); the others raise a `UserError` asking for it."""
 
     def __init__(
-        self, db: Database, clock: Clock, key: MasterKey | None, vault: Vault | None = None
+        self,
+        db: Database,
+        clock: Clock,
+        key: MasterKey | None,
+        vault: Vault | None = None,
+        *,
+        limits: DecryptLimits | None = None,
+        key_problem: str | None = None,
     ):
+        """`limits` bound the decryptions of the vault made here (`Settings.decrypt_limits`);
+        they are counted in `db`, shared with every other process on it. `key_problem` says
+        why `key` is None when the environment's key was unusable (a pause reports it)."""
         self.db = db
         self.clock = clock
         self.key = key
+        self.key_problem = key_problem
+        self.limits = limits
         self._vault = vault
+        self.untold_alerts: list[DecryptAlert] = []  # audited, not yet told (`Roster.flush`)
 
     @property
     def vault(self) -> Vault:
         if self._vault is None:
-            self._vault = Vault(self.require_key(), self.clock)
+            self._vault = Vault(self.require_key(), DecryptGuard(self.limits))
         return self._vault
 
     def require_key(self) -> MasterKey:
@@ -111,6 +140,7 @@ class CustodyService:
                 sealed, revealed = self.vault.create(user_id)
             else:
                 sealed, revealed = self.vault.adopt(user_id, keypair)
+            who = identity.Identity(user_id, name, telegram_id, sealed.pubkey)
             try:
                 user = await users.create(
                     user_id=user_id,
@@ -121,53 +151,134 @@ class CustodyService:
                     master_key_id=sealed.key_id,
                     risk_tier=tier,
                     telegram_id=telegram_id,
+                    identity_mac=identity.mac(key, who),
                 )
             except UserExistsError as exc:
                 raise UserError(str(exc)) from None
             action = Action.CREATE if keypair is None else Action.IMPORT
             await AuditLog(s, self.clock, key).append(
-                actor, action, user.id, username=name, wallet=sealed.pubkey, key_id=sealed.key_id
+                actor, action, user.id, key_id=sealed.key_id, **who.details()
             )
         return user, revealed
 
     async def export_key(self, username: str, fmt: str, *, actor: str) -> RevealedKey:
-        """The user's private key in a wallet's import format; audited before it is returned."""
+        """The user's private key in a wallet's import format; audited before it is returned.
+
+        The decryption is reserved and the export audited in one transaction. A refusal (the
+        limit, a pause) or a key that does not open is audited too, then raised: a failed
+        open is never silent."""
         if fmt not in ("base58", "json"):
             raise UserError(f"unknown key format {fmt!r}: use base58 or json")
         key = self.require_key()
+        vault = self.vault
+        failure: str | None = None
         async with self.db.session() as s:
-            await keycheck.check(s, key)
+            await self.ready(s)
             user = await self._vault_user(Users(s, self.clock), username)
-            revealed = self._open(
-                lambda: self.vault.export(user.id, user.wallet_pubkey, _sealed(user), fmt)
-            )
+            try:
+                identity.require(key, user)  # a swapped or edited row: refused, audited
+            except identity.IdentityError as exc:
+                failure = str(exc)
+            else:
+                reservation = await vault.guard.reserve(s, [user.id])
+                try:
+                    with reservation:
+                        revealed = vault.export(user.id, user.wallet_pubkey, _sealed(user), fmt)
+                except SigningPausedError as exc:
+                    failure = f"export refused: {exc}"
+                except (EnvelopeError, SigningError) as exc:
+                    failure = f"cannot open the stored key: {exc}"
+                await self.audit_vault_records(s, actor, counts=False)
             await AuditLog(s, self.clock, key).append(
-                actor, Action.EXPORT, user.id, username=user.username, format=fmt
+                actor,
+                Action.EXPORT if failure is None else Action.EXPORT_REFUSED,
+                user.id,
+                username=user.username,
+                format=fmt,
+                **({} if failure is None else {"reason": failure}),
             )
+        if failure is not None:
+            raise UserError(failure)
         return revealed
 
     def signer(self, user: UserRow) -> VaultSigner:
-        """The user's wallet as a signer for the trading loop (decrypts per signature)."""
+        """The user's wallet as a signer (decrypts per signature), once the row proves to be
+        the identity sealed with it (`identity.IdentityError` otherwise)."""
         if user.custody != Custody.VAULT.value:
             raise UserError(f"user {user.username!r} has no wallet in the vault")
+        identity.require(self.require_key(), user)
         return self.vault.signer(user.id, user.wallet_pubkey, _sealed(user))
+
+    async def ready(self, session: object) -> None:
+        """Before a key operation, in its transaction: the master key is this database's, and
+        rows of an older database without an identity MAC are adopted (`identity.adopt`)."""
+        key = self.require_key()
+        await keycheck.check(session, key)
+        await identity.adopt(session, key, self.clock)
+
+    async def verified(self, user: UserRow) -> UserRow:
+        """`user` once it proves to be the identity sealed with it (re-read after `ready` if
+        it had no MAC yet; `identity.IdentityError` otherwise): what a withdrawal or the
+        Telegram bot acts on."""
+        key = self.require_key()
+        if identity.holds(key, user):
+            return user
+        async with self.db.session() as s:
+            await self.ready(s)
+            fresh = await Users(s, self.clock).get(user.id)
+        if fresh is None:
+            raise UserError(f"user {user.username!r} no longer exists")
+        identity.require(key, fresh)
+        return fresh
 
     # ------------------------------------------------------------------ settings
     async def set_active(
         self, username: str, active: bool, *, actor: str, reason: str | None = None
     ) -> bool:
-        """Pause or resume a user's trading; False when it already was so."""
+        """Pause or resume a user's trading; False when it already was so. Resuming needs the
+        master key (it is audited); pausing never does (see `pause`)."""
+        if not active:
+            return (await self.pause(username, actor=actor, reason=reason)).changed
         async with self.db.session() as s:
             users = Users(s, self.clock)
             user = await self.user(username, users)
-            if active:
-                self.require_key()  # resuming is audited; pausing must work in an emergency
-            changed = await users.set_active(user.id, active, reason)
+            self.require_key()
+            changed = await users.set_active(user.id, True, reason)
             if changed:
-                await self._audit(
-                    s, actor, Action.RESUME if active else Action.PAUSE, user, reason=reason
-                )
+                await self._audit(s, actor, Action.RESUME, user, reason=reason)
         return changed
+
+    async def pause(self, username: str, *, actor: str, reason: str | None = None) -> Paused:
+        """Stop opening positions for a user, in an emergency too: whatever the key's state
+        (none, another database's, a sealed key that does not open, signing paused after a
+        burst), since it touches no key. Audited when the master key is this database's;
+        otherwise logged, and `Paused.unaudited` says why."""
+        async with self.db.session() as s:
+            users = Users(s, self.clock)
+            user = await self.user(username, users)
+            unaudited = await self._why_unauditable(s)
+            changed = await users.set_active(user.id, False, reason)
+            if changed and unaudited is None:
+                await self._audit(s, actor, Action.PAUSE, user, reason=reason)
+            elif changed:
+                log.warning(
+                    "pause of %s by %s (reason: %s) not audited: %s",
+                    user.username,
+                    actor,
+                    reason or "none given",
+                    unaudited,
+                )
+        return Paused(changed, unaudited)
+
+    async def _why_unauditable(self, session: object) -> str | None:
+        """Why audit rows cannot be written with this service's key; None when they can."""
+        if self.key is None:
+            return self.key_problem or "MASTER_ENCRYPTION_KEY is not set"
+        try:
+            await keycheck.check(session, self.key)
+        except UserError as exc:
+            return str(exc).removesuffix("; nothing was changed")
+        return None
 
     async def set_risk(self, username: str, change: RiskChange, *, actor: str) -> UserRow:
         if change == RiskChange():
@@ -201,26 +312,59 @@ class CustodyService:
         assert fresh is not None
         return fresh
 
+    async def rearm(self, username: str, token: str | None, *, actor: str) -> list[OrderHoldRow]:
+        """Lift the holds on a user's failing orders (`solbot.quarantine`): a quarantine or a
+        back-off, of one token or (`token` None) all of them, the whole-user one included. The
+        failure count starts over; a running loop sees it at its next tick. Audited (it lets
+        orders be made again), so it needs the master key; the holds lifted, none if there
+        were none (then nothing is audited)."""
+        self.require_key()
+        async with self.db.session() as s:
+            users = Users(s, self.clock)
+            user = await self.user(username, users)
+            cleared = await OrderHolds(s, self.clock).clear(user.id, token)
+            if cleared:
+                await self._audit(
+                    s,
+                    actor,
+                    Action.REARM,
+                    user,
+                    token=token,
+                    holds=[
+                        {"token": h.token, "side": h.side, "failures": h.failures} for h in cleared
+                    ],
+                )
+        return cleared
+
     # ------------------------------------------------------------------ the master key
     async def rotate(self, old: MasterKey, *, actor: str) -> int:
         """Re-seal every vault wallet under this service's key (the new one) instead of `old`,
-        re-chain the audit log under it, and make it the database's key: all in one
-        transaction, so an interrupted rotation leaves everything under the old key and simply
-        runs again. Returns how many wallets were re-sealed."""
+        re-MAC every identity (each checked under `old` first), re-chain the audit log under
+        it, and make it the database's key: all in one transaction, holding the audit lock, so
+        an interrupted rotation leaves everything under the old key and simply runs again.
+        A process still holding `old` stops at its next audit append or key check (`audit`,
+        `roster`). Returns how many wallets were re-sealed."""
         new = self.require_key()
         if old == new:
             raise UserError("the old and the new master key are the same key")
         async with self.db.session() as s:
+            log_ = AuditLog(s, self.clock, new)
+            await log_.lock()  # one rotation at a time; appends wait, then see the new key
             current = await keycheck.current_key_id(s)
             if current == new.key_id:
                 raise UserError(
                     f"the database already uses the new key ({new.key_id}): nothing to rotate"
                 )
             await keycheck.check(s, old, name=ENV_OLD)
+            await identity.adopt(s, old, self.clock)
             users = Users(s, self.clock)
-            vault = Vault(new, self.clock)
+            vault = Vault(new)  # re-seals only
             count = 0
             for user in await users.all(custody=Custody.VAULT):
+                try:
+                    identity.require(old, user)
+                except UserError as exc:
+                    raise UserError(f"{exc}; nothing was changed") from None
                 if user.master_key_id != old.key_id:
                     raise UserError(
                         f"user {user.username!r} is sealed under key {user.master_key_id}, "
@@ -236,12 +380,12 @@ class CustodyService:
                     encrypted_private_key=sealed,
                     master_key_id=new.key_id,
                 )
+                identity.seal(new, user)
                 count += 1
             for user in await users.all():  # second factors are sealed under the key too
                 if user.totp_secret is not None:
                     secret = second_factor.unseal(old, user.totp_secret, user.id)
                     user.totp_secret = second_factor.seal(new, secret, user.id)
-            log_ = AuditLog(s, self.clock, new)
             try:
                 await log_.rechain(old)
             except ValueError as exc:
@@ -262,7 +406,7 @@ class CustodyService:
             await keycheck.check(s, key)
             for user in await Users(s, self.clock).all(custody=Custody.VAULT):
                 try:
-                    Vault(key, self.clock).check(user.id, user.wallet_pubkey, _sealed(user))
+                    Vault(key).check(user.id, user.wallet_pubkey, _sealed(user))
                 except (EnvelopeError, SigningError) as exc:
                     problems.append(f"{user.username}: {exc}")
         return problems
@@ -295,13 +439,11 @@ class CustodyService:
     async def _audit(
         self, session: object, actor: str, action: str, user: UserRow, **details: object
     ) -> None:
-        """Audit rows need the master key (their MAC). Only a pause goes through without it
-        (stopping trading must never wait for a key); it is logged instead."""
-        if self.key is None:
-            log.warning("%s of %s by %s not audited: no master key", action, user.username, actor)
-            return
-        await keycheck.check(session, self.key)
-        await AuditLog(session, self.clock, self.key).append(
+        """Audit rows need the master key (their MAC): the callers require it, except a
+        pause, which checks first (`pause`)."""
+        key = self.require_key()
+        await keycheck.check(session, key)
+        await AuditLog(session, self.clock, key).append(
             actor,
             action,
             user.id,
@@ -309,12 +451,52 @@ class CustodyService:
             **{k: v for k, v in details.items() if v is not None},
         )
 
-    @staticmethod
-    def _open(call: Callable[[], RevealedKey]) -> RevealedKey:
-        try:
-            return call()
-        except (EnvelopeError, SigningError) as exc:
-            raise UserError(f"cannot open the stored key: {exc}") from None
+    # ------------------------------------------------------------------ the vault's records
+    async def audit_vault_records(
+        self,
+        session: object,
+        actor: str,
+        *,
+        counts: bool = True,
+        names: Mapping[str, str] | None = None,
+    ) -> None:
+        """Write what the vault's guard saw since last time to the audit log, in `session`:
+        the decryption counts (with `counts`), each burst alert, each key that did not open.
+        The alerts wait in `untold_alerts` for whoever tells the operator (the loop). Nothing
+        without a key or a vault."""
+        if self.key is None or self._vault is None or self._vault._guard is None:
+            return
+        records = self._vault.guard.take_records(counts=counts)
+        names = names or {}
+        audit = AuditLog(session, self.clock, self.key)
+        if records.counts:
+            await audit.append(
+                actor,
+                Action.DECRYPTIONS,
+                None,
+                counts={names.get(k, k): v for k, v in sorted(records.counts.items())},
+            )
+        for alert in records.alerts:
+            await audit.append(
+                actor,
+                Action.DECRYPT_ALERT,
+                alert.user_id,
+                count=alert.count,
+                window_seconds=alert.window_seconds,
+                paused_until=alert.paused_until,
+            )
+        for user_id, reason in records.failures:
+            await audit.append(actor, Action.OPEN_FAILED, user_id, reason=reason)
+        self.untold_alerts.extend(records.alerts)
+
+    async def record_vault_records(self, actor: str) -> None:
+        """`audit_vault_records` (without the counts) in a transaction of its own, for a path
+        that signs outside one (a withdrawal whose key did not open)."""
+        if self.key is None:
+            return
+        async with self.db.session() as s:
+            await keycheck.check(s, self.key)
+            await self.audit_vault_records(s, actor, counts=False)
 
 
 def parse_secret(text: str) -> Keypair:

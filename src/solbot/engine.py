@@ -45,8 +45,11 @@ from solbot.execution.signing import Signer
 from solbot.market.candles import CandleBook, CandleBuilder
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed
 from solbot.market.store import CandleStore
+from solbot.moved_out import MovedOutWatch
+from solbot.quarantine import BackoffPolicy, OrderGuard
 from solbot.risk import S_LAST_EQUITY, RiskGate
 from solbot.store.db import Database
+from solbot.store.position_moves import MovedOut
 from solbot.store.repos import Equity, Positions
 from solbot.store.states import OrderState, Purpose, Side
 from solbot.store.tables import MetaEntry, OrderRow, PositionRow
@@ -86,6 +89,11 @@ class AccountSource(Protocol):
     async def refresh(self) -> Sequence[Notice]: ...
 
     async def flush(self) -> Sequence[Notice]: ...
+
+    async def before_tick(self) -> Sequence[Notice]:
+        """What must hold before anything is signed this tick (the master key still the
+        database's); drops the accounts that may no longer sign."""
+        ...
 
 
 class Notice(Protocol):
@@ -132,6 +140,7 @@ class TickStats:
     entries: int = 0
     exits: int = 0
     failed: int = 0
+    moved_out: int = 0  # positions (or parts) closed because their tokens left the wallet
     blocked: dict[str, int] = field(default_factory=dict)
     realised_pnl: Decimal = Decimal(0)
 
@@ -158,6 +167,7 @@ class Engine:
         max_price_age: float = 60.0,
         min_cash: float = 0.0,
         on_event: Callable[[Event], None] | None = None,
+        backoff: BackoffPolicy | None = None,
     ) -> None:
         self.tokens = list(tokens)
         self.quote = quote
@@ -191,6 +201,10 @@ class Engine:
         self.stats = TickStats()
         self.group = GroupExecutor(executor)
         self._positions: dict[str, list[PositionRow]] = {}
+        # Orders that keep failing back off and are quarantined (`solbot.quarantine`); tokens
+        # that left a wallet close their position as moved out (`solbot.moved_out`).
+        self.guard = OrderGuard(db, clock, backoff)
+        self.moved_out = MovedOutWatch(db, clock)
 
     def request_exit(self, user_id: str, token: str) -> None:
         """Sell the user's `token` position at the next tick (a user's `/close`). Taken by the
@@ -214,6 +228,7 @@ class Engine:
                     self.book.extend(token.symbol, closed)
         if self.roster is not None:
             self._tell(await self.roster.refresh())
+        await self.guard.load()
         for account in self.accounts:
             if self.roster is None:
                 await self._load_gate(account)
@@ -231,6 +246,9 @@ class Engine:
     async def tick(self) -> None:
         now = self.clock.now()
         self.stats.ticks += 1
+        if self.roster is not None:
+            self._tell(await self.roster.before_tick())
+        await self.guard.refresh()  # a re-arm from another process takes effect now
         try:
             snapshot = await self.feed.snapshot(self._mints)
         except VenueError as exc:
@@ -357,12 +375,28 @@ class Engine:
         if tripped is not BlockReason.NONE:
             self._say(account.user_id, "breaker", account.gate.describe(tripped, now))
         plan = _Plan(account, positions, cash, value)
+        gone: list[PositionRow] = []
         for position in positions:
             reason = self._exit_reason(position, fresh, signals, closed, now, quote_usd, plan)
-            if (account.user_id, position.token) in self._manual_exits:
-                self._manual_exits.discard((account.user_id, position.token))
+            request = (account.user_id, position.token)
+            if request in self._manual_exits:
                 reason = reason or "manual"
+            if reason is not None and not self.guard.allows(*request, Side.SELL):
+                reason = None  # backing off or quarantined; a `/close` waits for it too
+            if reason is None and not (position.token in closed and self.moved_out.due(position)):
+                continue  # on closed candles every position is held against the chain now and then
+            held = await holdings(self.chain, owner, _pk(position.mint))
+            if held < position.quantity:
+                moved = await self.moved_out.judge(position, held)
+                if moved is None:
+                    continue  # short, not proven yet: no order for tokens that may be gone
+                await self._moved_out(account, position, moved)
+                if moved.closed:
+                    self._manual_exits.discard(request)
+                    gone.append(position)
+                    continue
             if reason is not None:
+                self._manual_exits.discard(request)
                 intent = SwapIntent(
                     user_id=account.user_id,
                     token=position.token,
@@ -376,7 +410,24 @@ class Engine:
                     position_id=position.id,
                 )
                 plan.exits.append((intent, account.signer))
+        if gone:
+            plan.positions = [p for p in positions if p not in gone]
         return plan
+
+    async def _moved_out(self, account: Account, position: PositionRow, moved: MovedOut) -> None:
+        """Tell what was booked: the tokens left the wallet outside the loop."""
+        self.stats.moved_out += 1
+        token = next(t for t in self.tokens if t.symbol == position.token)
+        left = self._units(token, moved.left)
+        if moved.closed:
+            await self.guard.forget(account.user_id, position.token)  # nothing left to sell
+            text = f"{position.token}: {left:,f} left the wallet; position closed as moved out"
+        else:
+            text = (
+                f"{position.token}: {left:,f} left the wallet; the position is now the "
+                f"{self._units(token, moved.kept):,f} it still holds"
+            )
+        self._say(account.user_id, "moved_out", text)
 
     def _plan_entries(
         self, plan: _Plan, signals: dict[str, Signal], now: float
@@ -384,7 +435,11 @@ class Engine:
         """The entries the user's breakers allow, sized from their own portfolio value."""
         account = plan.account
         held = {p.token for p in plan.positions}
-        wanted = [s for s, signal in signals.items() if signal.entry and s not in held]
+        wanted = [
+            s
+            for s, signal in signals.items()
+            if signal.entry and s not in held and self.guard.allows(account.user_id, s, Side.BUY)
+        ]
         if not wanted or not account.active:
             return []
         cash = plan.cash
@@ -533,15 +588,18 @@ class Engine:
         done: Callable[[SwapIntent, Signer, Outcome], None],
     ) -> None:
         """The orders through the executor in groups of `GROUP_SIZE`, each group's outcomes
-        handed to `done` as soon as it finishes. Should a group itself fail (a bug, a database
+        handed to `done` as soon as it finishes and told to the guard (back-off, quarantine).
+        Should a group itself fail (a bug, a database
         error), its orders are taken again one by one: the journal's idempotency keys make
         that safe (an order that got anywhere is found and finished, not made twice)."""
         for start in range(0, len(requests), GROUP_SIZE):
             group = requests[start : start + GROUP_SIZE]
-            for (intent, signer), outcome in zip(
-                group, await self._submit_group(group), strict=True
-            ):
+            outcomes = await self._submit_group(group)
+            for (intent, signer), outcome in zip(group, outcomes, strict=True):
                 done(intent, signer, outcome)
+            results = [(intent, o) for (intent, _), o in zip(group, outcomes, strict=True)]
+            for hold in await self.guard.record(results):  # each told once, ever
+                self._say(hold.user_id, "quarantined", hold.describe(self._name(hold.user_id)))
 
     async def _submit_group(self, requests: list[tuple[SwapIntent, Signer]]) -> list[Outcome]:
         try:

@@ -9,11 +9,13 @@ masks anything shaped like a private or master key that reached a message by acc
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
+from solbot.private_files import private_file
 from solbot.wallet.redact import RedactSecrets
 
 NOISY = ("httpx", "httpx2", "alembic", "sqlalchemy")  # httpx2: solana-py's transport
@@ -33,13 +35,24 @@ class JsonLines(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
-def log_to_file(path: Path, *, verbose: bool = False, level: str = "info") -> None:
+class PrivateFileHandler(logging.FileHandler):
+    """A `FileHandler` whose file is 0600 in 0700 folders whatever the umask, also when it is
+    (re)opened later (`delay`, or after a rotation)."""
+
+    def _open(self) -> io.TextIOWrapper:
+        private_file(self.baseFilename)
+        return super()._open()
+
+
+def log_to_file(
+    path: Path, *, verbose: bool = False, level: str = "info", delay: bool = False
+) -> None:
     """Send every log record of the process to `path` as JSON lines (appending).
 
     `level` "debug" logs everything, the libraries' chatter included (HTTP, SQL); otherwise the
-    noisy libraries log warnings only, or their info lines too with `verbose`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
+    noisy libraries log warnings only, or their info lines too with `verbose`. `delay`: the
+    file is made only when a first record comes (a command that may have nothing to log)."""
+    handler = PrivateFileHandler(path, encoding="utf-8", delay=delay)
     handler.setFormatter(JsonLines())
     handler.addFilter(RedactSecrets())  # the last line of defence: see `wallet.redact`
     root = logging.getLogger()

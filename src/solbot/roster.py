@@ -8,13 +8,21 @@ candle, and tells the loop what changed so users can be told.
 
 Each account's circuit breakers keep their memory in `meta` (`risk:<user id>`), restored when the
 account is loaded, so neither a restart nor a refresh can reset a tripped breaker.
+
+A vault row is traded only once it proves to be the identity sealed with it
+(`wallet.identity`); a row swapped or edited in the database is refused, and the operator told
+once. Before every tick `before_tick` compares the database's master key with the one this
+process holds: after a rotation from another process (`solbot rotate-master-key`) the loop stops
+signing for every vault wallet, with one alert, instead of writing audit rows the new key cannot
+verify. (Refusing the rotation while a bot runs would need a liveness lease that a killed bot
+leaves behind, blocking the very rotation an operator makes when the old key leaked.)
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -31,8 +39,9 @@ from solbot.store.db import Database
 from solbot.store.states import Custody
 from solbot.store.tables import MetaEntry, UserRow
 from solbot.store.users import Users, UserSettings
-from solbot.wallet.audit import Action, AuditLog
-from solbot.wallet.vault import DecryptAlert
+from solbot.wallet import identity, keycheck
+from solbot.wallet.audit import MasterKeyChangedError
+from solbot.wallet.identity import IdentityError
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +53,8 @@ class Notice:
     """Something about a user the loop should tell (and the notifier pass on)."""
 
     user_id: str
-    kind: str  # "paused", "resumed", "risk", "added", "no_key", "decrypt_alert"
+    kind: str  # "paused", "resumed", "risk", "added", "no_key", "decrypt_alert",
+    # "identity_refused", "key_rotated"
     text: str
 
 
@@ -82,7 +92,9 @@ class Roster:
         self.accounts: list[Account] = []
         self._seen: dict[str, tuple[object, ...]] = {}  # user id -> what the account was built from
         self._no_key_told: set[str] = set()
-        self.alerts: list[DecryptAlert] = []
+        self._refused_told: set[str] = set()
+        self._vault: set[str] = set()  # user ids of the accounts signed by the vault
+        self.retired_by: str | None = None  # the master key id that replaced ours, once seen
 
     # ------------------------------------------------------------------ loading
     async def refresh(self) -> list[Notice]:
@@ -92,8 +104,13 @@ class Roster:
         async with self.db.session() as s:
             users = Users(s, self.clock)
             settings = await users.settings()
+            if self.retired_by is not None:  # the vault's wallets stay stopped
+                settings = [u for u in settings if u.custody != Custody.VAULT.value]
             new = [u.id for u in settings if u.id not in current]
             rows = {row.id: row for row in await users.by_ids(new)} if new else {}
+        if self._adoptable(rows.values()) and await self._adopt():
+            async with self.db.session() as s:
+                rows = {row.id: row for row in await Users(s, self.clock).by_ids(new)}
         notices: list[Notice] = []
         accounts: list[Account] = []
         for user in settings:
@@ -127,7 +144,59 @@ class Roster:
                     )
                 )
             return None
-        return self.custody.signer(user)
+        try:
+            signer = self.custody.signer(user)
+        except IdentityError as exc:
+            if user.id not in self._refused_told:
+                self._refused_told.add(user.id)
+                notices.append(Notice(user.id, "identity_refused", f"not traded: {exc}"))
+            return None
+        self._vault.add(user.id)
+        return signer
+
+    async def _adopt(self) -> bool:
+        """Seal the identities of an older database's rows (`identity.adopt`); True if any."""
+        assert self.custody is not None
+        key = self.custody.key
+        assert key is not None
+        try:
+            async with self.db.session() as s:
+                return await identity.adopt(s, key, self.clock, actor="engine") > 0
+        except MasterKeyChangedError:
+            return False  # `before_tick` stops the vault's wallets at the next tick
+
+    def _adoptable(self, rows: Iterable[UserRow]) -> bool:
+        """Vault rows without an identity MAC among `rows` (from an older database), when
+        this process holds the key to adopt them."""
+        if self.custody is None or self.custody.key is None:
+            return False
+        return any(r.custody == Custody.VAULT.value and r.identity_mac is None for r in rows)
+
+    # ------------------------------------------------------------------ the master key
+    async def before_tick(self) -> list[Notice]:
+        """Before anything is signed this tick: is the database's master key still the one
+        this process holds? One primary-key read per tick, none once stopped or keyless."""
+        if self.custody is None or self.custody.key is None or self.retired_by is not None:
+            return []
+        async with self.db.session() as s:
+            current = await keycheck.current_key_id(s)
+        if current is None or current == self.custody.key.key_id:
+            return []
+        return self._retire(current)
+
+    def _retire(self, current: str) -> list[Notice]:
+        """Stop signing for every vault wallet: drop their accounts, keep the operator's."""
+        self.retired_by = current
+        stopped = [a for a in self.accounts if a.user_id in self._vault]
+        self.accounts = [a for a in self.accounts if a.user_id not in self._vault]
+        self._vault.clear()
+        text = (
+            f"the master key was rotated to key id {current} while this bot held the old one: "
+            f"signing stopped for {len(stopped)} vault wallet(s), whose positions are not "
+            "managed until `solbot run` restarts with the new MASTER_ENCRYPTION_KEY"
+        )
+        log.error("%s", text)
+        return [Notice("", "key_rotated", text)]
 
     async def _load(self, user: UserRow, signer: Signer) -> Account:
         if user.custody == Custody.VAULT.value and self.on_new_wallet is not None:
@@ -177,48 +246,35 @@ class Roster:
         return limits_of(user)
 
     # ------------------------------------------------------------------ the vault's records
-    def on_decrypt_alert(self, alert: DecryptAlert) -> None:
-        """The vault's alert hook (called while signing): kept until `flush`."""
-        log.warning("decryption burst: %s", alert)
-        self.alerts.append(alert)
-
     async def flush(self, actor: str = "engine") -> list[Notice]:
-        """Write the decryption counts and alerts since the last flush to the audit log."""
+        """Write the vault's decryption counts, burst alerts and keys that did not open since
+        the last flush to the audit log; the alerts, as notices for the operator. After a
+        rotation by another process they cannot be (the new key could not verify rows MACed
+        under ours): logged instead, and the vault's wallets stop."""
+        try:
+            return await self._flush(actor)
+        except MasterKeyChangedError:
+            log.warning("decryption counts not audited: the master key was rotated")
+            return await self.before_tick()
+
+    async def _flush(self, actor: str) -> list[Notice]:
         if self.custody is None or self.custody.key is None or self.custody._vault is None:
             return []
-        counts = self.custody.vault.guard.take_counts()
-        alerts, self.alerts = self.alerts, []
-        if not counts and not alerts:
-            return []
         names = {a.user_id: a.username for a in self.accounts}
-        notices = []
         async with self.db.session() as s:
-            audit = AuditLog(s, self.clock, self.custody.key)
-            if counts:
-                await audit.append(
-                    actor,
-                    Action.DECRYPTIONS,
-                    None,
-                    counts={names.get(k, k): v for k, v in sorted(counts.items())},
+            await self.custody.audit_vault_records(s, actor, names=names)
+        alerts, self.custody.untold_alerts = self.custody.untold_alerts, []
+        notices = []
+        for alert in alerts:
+            who = "all wallets" if alert.user_id is None else names.get(alert.user_id, "?")
+            notices.append(
+                Notice(
+                    alert.user_id or "",
+                    "decrypt_alert",
+                    f"{alert.count} key decryptions for {who} within "
+                    f"{alert.window_seconds:g} s: signing paused",
                 )
-            for alert in alerts:
-                who = "all wallets" if alert.user_id is None else names.get(alert.user_id, "?")
-                await audit.append(
-                    actor,
-                    Action.DECRYPT_ALERT,
-                    alert.user_id,
-                    count=alert.count,
-                    window_seconds=alert.window_seconds,
-                    paused_until=alert.paused_until,
-                )
-                notices.append(
-                    Notice(
-                        alert.user_id or "",
-                        "decrypt_alert",
-                        f"{alert.count} key decryptions for {who} within "
-                        f"{alert.window_seconds:g} s: signing paused",
-                    )
-                )
+            )
         return notices
 
 

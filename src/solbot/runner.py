@@ -22,11 +22,13 @@ Over RPC the chain is wrapped in `RetryingChain` (a node that is behind or unrea
 must not stop the loop), and a tick that still fails on the chain is skipped; the orders it left
 mid-way are finished from the journal (`Executor.recover`) before the next tick.
 
-Sim fault injection: with `SOLBOT_SIM_CRASH_AFTER=<state>` (created, quoted, signed, sent,
-confirmed, failed or expired) in the environment, on the sim network only, the process kills
-itself with SIGKILL right after the executor journals that state for the first time, leaving the
-database and the chain as a power cut would. The crash-safety tests use it; on devnet and
-mainnet the variable is ignored.
+Sim fault injection: `SOLBOT_SIM_CRASH_AFTER=<state>` (or `withdrawal:<state>`) kills the
+process with SIGKILL right after the order (or withdrawal) journal records that state, on the sim
+network only (see `solbot.faults`).
+
+Withdrawals: right after the orders, before the Telegram bot answers anyone, the run settles
+every withdrawal a previous process left in flight (`withdrawals.recover_withdrawals`) and tells
+each user (a `withdrawal` event, which the Telegram bot forwards).
 """
 
 from __future__ import annotations
@@ -36,8 +38,6 @@ import contextlib
 import functools
 import gc
 import logging
-import os
-import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -62,9 +62,12 @@ from solbot.errors import EnvironmentFaultError, UserError
 from solbot.execution.executor import Executor
 from solbot.execution.jupiter import JupiterClient, VenueError
 from solbot.execution.signing import Signer
+from solbot.faults import crash_hook
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed
 from solbot.market.geckoterminal import GeckoTerminalClient, download
 from solbot.market.store import CandleStore
+from solbot.quarantine import Hold
+from solbot.reconcile import Assets, Line, Opening, Wallet, opening, reconcile
 from solbot.risk import tier, with_overrides
 from solbot.roster import OPERATOR, Roster
 from solbot.sim.client import backfill_from_sim
@@ -74,23 +77,23 @@ from solbot.startup import Remote, chain_down, reach_services
 from solbot.store import schema
 from solbot.store.db import Database
 from solbot.store.repos import Positions
-from solbot.store.states import Custody, OrderState, Route
-from solbot.store.tables import MetaEntry, OrderRow, UserRow
+from solbot.store.states import Custody, Route
+from solbot.store.tables import MetaEntry, UserRow
 from solbot.store.users import Users
+from solbot.store.world_mark import SIM_DEPOSIT_PREFIX
 from solbot.strategy.base import Strategy
 from solbot.strategy.registry import load_strategy
 from solbot.telegram.bot import TelegramBot
 from solbot.telegram.services import BotServices
 from solbot.wallet import keycheck, master
 from solbot.wallet.keys import SigningKey, WatchOnly, paper_address
-from solbot.wallet.vault import Vault
+from solbot.withdrawals import Recovered, recover_withdrawals
 
 log = logging.getLogger(__name__)
 
 SAVE_EVERY_SECONDS = 300.0  # simulated time between sim state saves
 STOP_GRACE_SECONDS = 1.0  # wall time a stopping run lets the current step finish
 CLOSING_SECONDS = 2.0  # wall time for the closing recovery and the summary, after a stop
-CRASH_AFTER_ENV = "SOLBOT_SIM_CRASH_AFTER"
 
 
 @dataclass(frozen=True)
@@ -147,11 +150,23 @@ class Summary:
     open_positions: list[Held] = field(default_factory=list)
     cash: Decimal = Decimal(0)  # over every account
     paper: bool = False  # the "chain" figures are paper balances
+    # Every user's every asset, books against chain (`reconcile`).
+    reconciled: list[Line] = field(default_factory=list)
+    quarantined: list[Hold] = field(default_factory=list)  # no orders until re-armed
+    moved_out: int = 0  # positions (or parts) closed because their tokens left the wallet
+    names: dict[str, str] = field(default_factory=dict)  # user id -> username, for the report
 
     @property
     def consistent(self) -> bool:
-        """Every open position's quantity equals what the wallet holds on chain."""
-        return all(h.quantity == h.on_chain for h in self.open_positions)
+        """Every open position's quantity equals what the wallet holds on chain, and every
+        strict line of the reconciliation balances."""
+        return all(h.quantity == h.on_chain for h in self.open_positions) and all(
+            line.ok for line in self.reconciled if line.strict
+        )
+
+    @property
+    def mismatches(self) -> list[Line]:
+        return [line for line in self.reconciled if not line.ok]
 
 
 class Runtime:
@@ -172,6 +187,7 @@ class Runtime:
         on_event: Callable[[Event], None] | None = None,
         warm_up: Callable[[], Awaitable[None]] | None = None,
         telegram: TelegramBot | None = None,
+        custody: CustodyService | None = None,
     ) -> None:
         self.settings = settings
         self.options = options
@@ -185,10 +201,12 @@ class Runtime:
         self._on_event = on_event or (lambda _e: None)
         self._warm_up = warm_up
         self.telegram = telegram
+        self.custody = custody or CustodyService(db, clock, None)  # keyless: nothing to sign
         if telegram is not None:
             self._closers.append(telegram.stop)  # closers run in reverse: it stops first
         self._stop = asyncio.Event()
         self.chain_failures = 0  # ticks skipped because the chain could not be reached
+        self._openings: dict[str, Opening] = {}  # what each wallet held when first served
 
     def stop(self) -> None:
         """Ask the loop to stop (SIGINT/SIGTERM call this): the current step may finish for
@@ -215,6 +233,8 @@ class Runtime:
                 unfinished = True
                 log.warning("tick skipped, the chain is unavailable: %s", exc)
                 self._on_event(Event(self.clock.now(), None, "chain", f"tick skipped: {exc}"))
+            if len(self._openings) < len(self.engine.accounts):  # a user added while running
+                await self._note_openings()
             if on_tick is not None:
                 on_tick(self)
             now = self.clock.now()
@@ -249,7 +269,9 @@ class Runtime:
             # earlier (during start-up) would end minutes before the first tick, leaving a gap.
             await self._warm_up()
         try:
-            await self.engine.start()
+            await self.engine.start()  # orders left in flight are settled first ...
+            await self._settle_withdrawals()  # ... and withdrawals, before the Telegram bot
+            await self._note_openings()  # so what recovery settled is in the openings
         except ChainUnavailableError as exc:
             raise chain_down(self.settings, exc) from None
         if self.options.tune_gc:
@@ -299,6 +321,41 @@ class Runtime:
             return None
         return asyncio.get_running_loop().time() + CLOSING_SECONDS
 
+    def _wallets(self) -> list[Wallet]:
+        return [
+            Wallet(a.user_id, a.username or a.user_id, a.signer.pubkey())
+            for a in self.engine.accounts
+        ]
+
+    def _assets(self) -> Assets:
+        traded = {t.mint for t in self.engine.tokens}
+        paper = self.settings.paper
+        return Assets(
+            traded=self.engine.tokens,
+            other=[t for t in self.settings.token_map().values() if t.mint not in traded],
+            strict_cash=paper or self.settings.network == "sim",
+            fees_booked=paper or self.settings.jupiter_route == "v2",
+        )
+
+    async def _note_openings(self) -> None:
+        """What each wallet not yet seen holds now: where its reconciliation starts."""
+        assets = self._assets()
+        for wallet in self._wallets():
+            if wallet.user_id not in self._openings:
+                self._openings[wallet.user_id] = await opening(
+                    self.chain, wallet, assets, self.clock.now()
+                )
+
+    async def _settle_withdrawals(self) -> None:
+        """Every withdrawal a previous process left in flight, settled and told: a `withdrawal`
+        event for the console and, through the Telegram notifier, for the user."""
+
+        def tell(item: Recovered) -> None:
+            self.engine.on_event(Event(self.clock.now(), item.user_id, "withdrawal", item.text))
+
+        hook = crash_hook(self.settings, "withdrawal")
+        await recover_withdrawals(self.db, self.clock, self.chain, self.custody, tell, on_step=hook)
+
     async def _recover(self) -> None:
         """Finish every order a failed tick left mid-way, from the journal, as at start-up."""
         for account in self.engine.accounts:
@@ -332,6 +389,9 @@ class Runtime:
                 )
             atoms = await holdings(self.chain, owner, Pubkey.from_string(quote.mint))
             cash += Decimal(atoms).scaleb(-quote.decimals)
+        lines = await reconcile(
+            self.db, self.chain, self._wallets(), self._assets(), self._openings
+        )
         return Summary(
             started,
             self.clock.now(),
@@ -345,6 +405,10 @@ class Runtime:
             held,
             cash,
             paper=self.settings.paper,
+            reconciled=lines,
+            quarantined=self.engine.guard.quarantined,
+            moved_out=stats.moved_out,
+            names={a.user_id: a.username or a.user_id for a in self.engine.accounts},
         )
 
     async def close(self) -> None:
@@ -398,45 +462,27 @@ class _History:
         )
 
     async def from_geckoterminal(
-        self, http: httpx.AsyncClient, base_url: str, clock: Clock, tokens: Sequence[TokenInfo]
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        clock: Clock,
+        tokens: Sequence[TokenInfo],
+        market: CandleStore,
     ) -> None:
-        """Download what the store lacks of the warm-up window. A failure only costs the
-        warm-up: the bot starts anyway and fills its windows from live prices."""
+        """Download what market history lacks of the warm-up window (as `solbot data download`
+        would: it is market history), then give the run's own store that window. A failure
+        only costs the warm-up: the bot starts anyway and fills its windows from live prices."""
         client = GeckoTerminalClient(http, clock, base_url=base_url)
         end = int(clock.now())
         start = end - self.bars * self.timeframe.seconds
         for token in tokens:
             try:
-                await download(client, self.store, token, self.timeframe, start, end)
+                await download(client, market, token, self.timeframe, start, end)
             except UserError as exc:
                 log.warning("no history for %s from GeckoTerminal: %s", token.symbol, exc)
-
-
-def crash_hook(settings: Settings) -> Callable[[OrderRow], None] | None:
-    """The `SOLBOT_SIM_CRASH_AFTER` fault injection: a hook for `Executor(on_step=...)` that
-    SIGKILLs this process once an order reaches the named state (sim network only).
-
-    SIGKILL, not an exception: nothing runs after it (no `finally`, no flush, no rollback), which
-    is what a power cut or the OOM killer does, so the restart sees exactly what the journal
-    had committed at that instant."""
-    value = os.environ.get(CRASH_AFTER_ENV, "").strip().lower()
-    if not value:
-        return None
-    if settings.network != "sim":
-        log.warning("%s is a sim fault injection; ignored on %s", CRASH_AFTER_ENV, settings.network)
-        return None
-    try:
-        target = OrderState(value)
-    except ValueError:
-        names = ", ".join(state.value for state in OrderState)
-        raise UserError(f"{CRASH_AFTER_ENV}={value!r}: use one of {names}") from None
-
-    def crash(order: OrderRow) -> None:
-        if order.state == target.value:
-            log.warning("%s=%s: order %s journaled; SIGKILL", CRASH_AFTER_ENV, value, order.id)
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return crash
+            window = market.load(token.symbol, self.timeframe, self.timeframe.floor(start), end)
+            if len(window):
+                self.store.merge(token.symbol, window)
 
 
 @contextlib.asynccontextmanager
@@ -477,12 +523,12 @@ async def _assemble(
     trade = [tokens[s] for s in settings.trade_tokens if s != quote.symbol]
     strategy = load_strategy(settings.strategy, settings.strategy_params)
     timeframe = settings.timeframe
-    store = CandleStore(settings.candles_dir)
+    store = CandleStore(settings.built_candles_dir())  # the world's own, never market history
     default_jupiter = settings.jupiter_url == Settings.model_fields["jupiter_url"].default
     # A sim given by URL is remote; paper trading needs only its Jupiter URL (no RPC).
     embedded = settings.network == "sim" and not settings.rpc_url and default_jupiter
     remote_sim = settings.network == "sim" and not embedded
-    on_step = crash_hook(settings)
+    on_step = crash_hook(settings, "order")
     impact_cap = Decimal(str(settings.max_price_impact_pct))
 
     remote: Remote | None = None
@@ -492,7 +538,7 @@ async def _assemble(
     http: httpx.AsyncClient | None = None
 
     url = settings.database
-    await schema.prepare(url)
+    await schema.prepare(url, settings.world, settings.world_hints())
     db = Database(url)
     closers.append(db.dispose)
 
@@ -502,6 +548,7 @@ async def _assemble(
         closers.append(lock.release)
         clock = clock or ScaledClock(sim_start_time(settings), options.speed)
         network = open_sim_network(settings, clock, strategy)
+        closers.append(network.close)
         jupiter = JupiterClient(
             network.jupiter_in_process(),
             clock,
@@ -532,7 +579,12 @@ async def _assemble(
         warm_up = functools.partial(history.from_server, http, settings.jupiter_url, clock)
     elif settings.network == "mainnet":
         warm_up = functools.partial(
-            history.from_geckoterminal, http, settings.geckoterminal_url, clock, trade
+            history.from_geckoterminal,
+            http,
+            settings.geckoterminal_url,
+            clock,
+            trade,
+            CandleStore(settings.candles_dir),
         )
 
     limits = with_overrides(
@@ -566,6 +618,7 @@ async def _assemble(
         max_price_age=settings.price_max_age_seconds,
         min_cash=settings.min_trade_cash_for(quote.symbol),
         on_event=on_event,
+        backoff=settings.backoff_policy(),
     )
     telegram = _telegram(settings, db, clock, chain, roster)
     if telegram is not None:
@@ -583,6 +636,7 @@ async def _assemble(
         on_event=on_event,
         warm_up=warm_up,
         telegram=telegram,
+        custody=roster.custody,
     )
 
 
@@ -633,11 +687,8 @@ async def _roster(
             else None
         ),
     )
-    if key is not None:
-        vault = Vault(
-            key, clock, limits=settings.decrypt_limits(), on_alert=roster.on_decrypt_alert
-        )
-        roster.custody = CustodyService(db, clock, key, vault)
+    if key is not None:  # decryptions limited on the wall clock, counted in the database
+        roster.custody = CustodyService(db, clock, key, limits=settings.decrypt_limits())
     await roster.refresh()  # the accounts are known before the first tick (and the banner)
     return roster
 
@@ -651,7 +702,9 @@ def _telegram(
         return None
     if not settings.telegram_allowed_ids:
         raise UserError("TELEGRAM_ALLOWED_IDS is empty: name the Telegram user ids of the friends")
-    custody = roster.custody or CustodyService(db, clock, master.from_environment())
+    custody = roster.custody or CustodyService(
+        db, clock, master.from_environment(), limits=settings.decrypt_limits()
+    )
     services = BotServices(settings=settings, db=db, clock=clock, custody=custody, chain=chain)
     return TelegramBot(
         services,
@@ -695,7 +748,7 @@ async def _sim_deposit(
 ) -> None:
     """On the embedded sim a new user's wallet receives a deposit from the sim's faucet, once
     (what a friend sending SOL and USDC would do), so multi-user demos trade offline."""
-    marker = f"sim_deposit:{user.wallet_pubkey}"
+    marker = f"{SIM_DEPOSIT_PREFIX}{user.wallet_pubkey}"
     async with db.session() as s:
         if await s.get(MetaEntry, marker) is not None:
             return

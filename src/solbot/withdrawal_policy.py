@@ -32,7 +32,8 @@ from solbot.errors import UserError
 from solbot.store.states import WithdrawalState
 from solbot.store.tables import UserRow, WithdrawalAddressRow, WithdrawalRow
 from solbot.store.types import utc_from_timestamp
-from solbot.withdrawals import LAMPORTS_PER_SOL, parse_destination, sol
+from solbot.withdrawal_destinations import parse_destination
+from solbot.withdrawals import LAMPORTS_PER_SOL, lock_user, sol
 
 WINDOW_SECONDS = 24 * 3600
 _COUNTED = [
@@ -123,7 +124,7 @@ class Policy:
     async def __call__(
         self, session: Any, user: UserRow, to: Pubkey, lamports: int
     ) -> dict[str, Any]:
-        await _lock_user(session, user.id)
+        await lock_user(session, user.id)
         await self._whitelisted(session, user, to)
         used, base = await self.window(session, user.id)
         if base is None:  # the window's first withdrawal: the value now is its start
@@ -176,10 +177,6 @@ class Policy:
                     raise UserError(f"{to} is on your whitelist but usable only from {when}")
                 return
         raise UserError(f"{to} is not on your whitelist: /whitelist add {to}")
-
-
-async def _lock_user(session: Any, user_id: str) -> None:
-    await session.execute(select(UserRow.id).where(UserRow.id == user_id).with_for_update())
 
 
 async def first_use(session: Any, user_id: str, address: str) -> bool:

@@ -7,11 +7,21 @@ drift apart (and neither can drift from the runtime) without a test failing.
 from __future__ import annotations
 
 import pytest
+from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
 from solbot.chain import builders
-from solbot.chain.port import Chain, SendError
+from solbot.chain.litesvm import LiteSvmChain
+from solbot.chain.port import (
+    NATIVE_MINT,
+    SYSTEM_PROGRAM_ID,
+    AccountInfo,
+    Chain,
+    ChainUnavailableError,
+    SendError,
+)
+from solbot.runner import RetryingChain
 from solbot.sim.ledger import FINALITY_SLOTS, SLOT_SECONDS, new_keypair_from_seed
 
 from .support import (
@@ -219,3 +229,48 @@ async def test_simulate_reports_without_changing_anything(chain: Chain, world: W
     world.clock.advance(EXPIRY_SECONDS)
     expired = await chain.simulate(good)
     assert expired.err == "BlockhashNotFound"
+
+
+async def test_account_says_who_owns_it_and_whether_it_is_a_program(
+    chain: Chain, world: World
+) -> None:
+    """What a withdrawal's destination check reads: a wallet is system-owned with no data; a
+    mint, a token account and a program are not; an address nobody funded has no account."""
+    wallet = await chain.account(world.alice.pubkey())
+    assert wallet == AccountInfo(ALICE_LAMPORTS, SYSTEM_PROGRAM_ID, False, 0)
+    mint = await chain.account(world.mint)
+    assert mint is not None
+    assert (mint.owner, mint.executable, mint.space) == (builders.TOKEN_PROGRAM_ID, False, 82)
+    ata = builders.associated_token_address(world.alice.pubkey(), world.mint)
+    token_account = await chain.account(ata)
+    assert token_account is not None
+    assert (token_account.owner, token_account.space) == (builders.TOKEN_PROGRAM_ID, 165)
+    assert token_account.lamports == ATA_RENT
+    program = await chain.account(builders.TOKEN_PROGRAM_ID)
+    assert program is not None
+    assert program.executable
+    native = await chain.account(NATIVE_MINT)  # wrapped SOL's mint exists on every cluster
+    assert native is not None
+    assert (native.owner, native.space) == (builders.TOKEN_PROGRAM_ID, 82)
+    assert await chain.account(new_keypair_from_seed(b"chain tests: nobody").pubkey()) is None
+
+
+async def test_retrying_chain_reads_accounts_through_a_node_that_fails_once(world: World) -> None:
+    """`RetryingChain` (every RPC chain of the loop) passes `account` through, retried."""
+
+    class FailsOnce:
+        def __init__(self) -> None:
+            self.inner = LiteSvmChain(world.ledger, world.clock)
+            self.calls = 0
+
+        async def account(self, address: Pubkey) -> AccountInfo | None:
+            self.calls += 1
+            if self.calls == 1:
+                raise ChainUnavailableError("node is behind")
+            return await self.inner.account(address)
+
+    flaky = FailsOnce()
+    chain = RetryingChain(flaky, world.clock, backoff=0.1)  # type: ignore[arg-type]
+    wallet = await chain.account(world.bob.pubkey())
+    assert wallet == AccountInfo(BOB_LAMPORTS, SYSTEM_PROGRAM_ID, False, 0)
+    assert (flaky.calls, chain.retries) == (2, 1)

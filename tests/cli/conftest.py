@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from solbot.cli import data as data_cmd
+from solbot.cli import stores
 from solbot.cli.app import main
 from solbot.clock import ManualClock
 from solbot.market.store import CandleStore
 
-from .support import BARS, MARKET, NOW, SEED, Outcome, Run
+from .support import BARS, MARKET, NOW, OLD, SEED, Outcome, Run
 
 
 @pytest.fixture
@@ -58,3 +59,12 @@ def market(run: Run, data_dir: Path) -> CandleStore:
     done = run("data", "synth", *tokens, "--bars", str(BARS), "--seed", str(SEED))
     assert done.code == 0, done.err
     return CandleStore(data_dir / "candles")
+
+
+@pytest.fixture
+def cli(run: Run, empty_url: str, monkeypatch: pytest.MonkeyPatch) -> Run:
+    """The CLI on a new database of either backend, with the master key `OLD` set."""
+    monkeypatch.setenv("DATABASE_URL", empty_url)
+    monkeypatch.setenv("MASTER_ENCRYPTION_KEY", OLD.hex())
+    monkeypatch.setattr(stores, "clock", lambda: ManualClock(NOW))
+    return run

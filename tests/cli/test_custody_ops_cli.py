@@ -5,10 +5,9 @@ drill proves every sealed key opens to its address."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import gzip
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,74 +17,33 @@ from solders.keypair import Keypair
 from sqlalchemy import select, update
 
 from databases import empty_database
-from solbot.cli import stores
 from solbot.clock import ManualClock
+from solbot.store import schema
 from solbot.store.db import Database
-from solbot.store.repos import Positions
-from solbot.store.tables import AuditRow, Base, UserRow
+from solbot.store.repos import Orders, Positions, Trades
+from solbot.store.tables import AuditRow, UserRow
 from solbot.store.types import U64_MAX
 from solbot.wallet.master import MasterKey
 
-from .support import NOW, Run
-
-OLD, NEW = MasterKey.generate(), MasterKey.generate()
-
-
-@pytest.fixture
-def cli(run: Run, empty_url: str, monkeypatch: pytest.MonkeyPatch) -> Run:
-    monkeypatch.setenv("DATABASE_URL", empty_url)
-    monkeypatch.setenv("MASTER_ENCRYPTION_KEY", OLD.hex())
-    monkeypatch.setattr(stores, "clock", lambda: ManualClock(NOW))
-    return run
-
-
-def add(cli: Run, name: str) -> str:
-    done = cli("add-user", "--username", name)
-    assert done.code == 0, done.err
-    return next(line for line in done.out.splitlines() if len(line) > 80 and " " not in line)
-
-
-def export(cli: Run, name: str) -> str:
-    done = cli("export-key", "--username", name)
-    assert done.code == 0, done.err
-    return done.out.strip()
-
-
-def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, in primary-key order."""
-
-    async def read() -> dict[str, list[tuple[Any, ...]]]:
-        db = Database(url)
-        try:
-            async with db.engine.connect() as conn:
-                out = {}
-                for table in Base.metadata.sorted_tables:
-                    result = await conn.execute(select(table).order_by(*table.primary_key))
-                    out[table.name] = [tuple(row) for row in result]
-                return out
-        finally:
-            await db.dispose()
-
-    return asyncio.run(read())
-
-
-def run_sql(url: str, statement: Any) -> None:
-    async def go() -> None:
-        db = Database(url)
-        try:
-            async with db.session() as s:
-                await s.execute(statement)
-        finally:
-            await db.dispose()
-
-    asyncio.run(go())
+from .support import (
+    NEW,
+    NOW,
+    OLD,
+    Run,
+    add_wallet,
+    export,
+    refused_rotation,
+    run_sql,
+    snapshot,
+    users_of,
+)
 
 
 # ---------------------------------------------------------------------------------- rotation
 def test_rotation_reseals_every_wallet_and_the_keys_stay_the_same(
     cli: Run, empty_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    keys = {name: add(cli, name) for name in ("alice", "bob", "carol")}
+    keys = {name: add_wallet(cli, name) for name in ("alice", "bob", "carol")}
     monkeypatch.setenv("MASTER_ENCRYPTION_KEY", NEW.hex())
     assert "MASTER_ENCRYPTION_KEY_OLD is not set" in cli("rotate-master-key").error_line()
     monkeypatch.setenv("MASTER_ENCRYPTION_KEY_OLD", MasterKey.generate().hex())
@@ -95,7 +53,7 @@ def test_rotation_reseals_every_wallet_and_the_keys_stay_the_same(
     done = cli("rotate-master-key")
     assert done.code == 0, done.err
     assert "3 wallet(s) re-sealed" in done.out
-    assert {u.master_key_id for u in snapshot_users(empty_url)} == {NEW.key_id}
+    assert {u.master_key_id for u in users_of(empty_url)} == {NEW.key_id}
     for name, secret in keys.items():
         assert export(cli, name) == secret  # the same wallet, sealed under the new key
     assert cli("audit", "verify").code == 0
@@ -108,10 +66,10 @@ def test_rotation_reseals_every_wallet_and_the_keys_stay_the_same(
 def test_a_rotation_that_fails_half_way_changes_nothing(
     cli: Run, empty_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    add(cli, "alice")
-    add(cli, "bob")
+    add_wallet(cli, "alice")
+    add_wallet(cli, "bob")
     # bob's sealed key is damaged: re-sealing him fails after alice was already re-sealed.
-    users = snapshot_users(empty_url)
+    users = users_of(empty_url)
     bob = next(u for u in users if u.username == "bob")
     damaged = bytearray(bob.encrypted_private_key)
     damaged[-1] ^= 0xFF
@@ -119,43 +77,50 @@ def test_a_rotation_that_fails_half_way_changes_nothing(
         empty_url,
         update(UserRow).where(UserRow.id == bob.id).values(encrypted_private_key=bytes(damaged)),
     )
-    before = snapshot(empty_url)
-    monkeypatch.setenv("MASTER_ENCRYPTION_KEY", NEW.hex())
-    monkeypatch.setenv("MASTER_ENCRYPTION_KEY_OLD", OLD.hex())
-    line = cli("rotate-master-key").error_line()
-    assert "bob" in line
-    assert "nothing was changed" in line
-    assert snapshot(empty_url) == before
-
-
-def snapshot_users(url: str) -> list[UserRow]:
-    async def read() -> list[UserRow]:
-        db = Database(url)
-        try:
-            async with db.session() as s:
-                return list(await s.scalars(select(UserRow).order_by(UserRow.username)))
-        finally:
-            await db.dispose()
-
-    return asyncio.run(read())
+    assert "bob" in refused_rotation(cli, empty_url, monkeypatch)
 
 
 # ---------------------------------------------------------------------------------- backups
 async def _money_rows(url: str) -> None:
-    """A position with the extremes of the money types, to prove they survive exactly."""
+    """A position, its order and its trade with the extremes of the money types, to prove they
+    survive exactly."""
     db = Database(url)
     try:
         async with db.session() as s:
             user = (await s.scalars(select(UserRow))).first()
             assert user is not None
-            await Positions(s, ManualClock(NOW)).open(
+            clock = ManualClock(NOW)
+            mint = str(Keypair().pubkey())
+            position = await Positions(s, clock).open(
                 user_id=user.id,
                 token="JUP",
-                mint=str(Keypair().pubkey()),
+                mint=mint,
                 quantity=U64_MAX,
                 cost=U64_MAX - 1,
                 entry_price=Decimal("12345678901234567890.123456789012345678") - Decimal("1E+19"),
                 stop_loss=Decimal("0.000000000000000001"),
+            )
+            order = await Orders(s, clock).create(
+                idempotency_key=f"{user.id}:sig:buy",
+                user_id=user.id,
+                token="JUP",
+                input_mint=str(Keypair().pubkey()),
+                output_mint=mint,
+                side="buy",
+                purpose="entry",
+                amount_in=U64_MAX - 1,
+            )
+            await Trades(s, clock).record(
+                user_id=user.id,
+                order_id=order.id,
+                position_id=position.id,
+                token="JUP",
+                side="buy",
+                price=Decimal("0.000000000000000001"),
+                quantity=U64_MAX,
+                quote_amount=U64_MAX - 1,
+                fee_lamports=5000,
+                pnl=Decimal("-12.345678901234567891"),
             )
     finally:
         await db.dispose()
@@ -175,8 +140,8 @@ def test_a_backup_restores_every_row_exactly_on_either_database(
     restore_target: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    add(cli, "alice")
-    add(cli, "bob")
+    add_wallet(cli, "alice")
+    add_wallet(cli, "bob")
     cli("pause", "-u", "bob", "--reason", "holiday")
     asyncio.run(_money_rows(empty_url))
     file = data_dir.parent / "backup.json.gz"
@@ -195,38 +160,102 @@ def test_a_backup_restores_every_row_exactly_on_either_database(
     done = cli("backup", "restore", str(file))
     assert done.code == 0, done.err
     restored, original = snapshot(target_url), snapshot(empty_url)
-    assert restored == original
+    for table in original:
+        if table not in ("audit_log", "meta"):
+            assert restored[table] == original[table], table
+    # The restore is audited: the log goes on from the backup's last row.
+    audit = restored["audit_log"]
+    assert audit[:-1] == original["audit_log"]
+    assert audit[-1][3] == "restore"
+    assert [r for r in restored["meta"] if r[0] != "audit_head"] == [
+        r for r in original["meta"] if r[0] != "audit_head"
+    ]
     assert cli("audit", "verify").code == 0
 
     again = cli("backup", "restore", str(file))
     assert "is not empty" in again.error_line()
-    assert snapshot(target_url) == original
+    assert snapshot(target_url) == restored
 
 
-def test_the_drill_finds_a_damaged_key_and_a_wrong_master_key(
-    cli: Run, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+def edited(file: Path, change: Callable[[dict[str, Any]], object], to: Path) -> Path:
+    """A copy of the backup `file` with `change` made to its document (the MAC left alone)."""
+    document = json.loads(gzip.decompress(file.read_bytes()))
+    change(document)
+    to.write_bytes(gzip.compress(json.dumps(document).encode()))
+    return to
+
+
+EDITS: dict[str, Callable[[dict[str, Any]], object]] = {
+    "risk": lambda d: d["tables"]["users"][0].update(max_position_size_pct="100"),
+    "position": lambda d: d["tables"]["positions"][0].update(quantity="1"),
+    "pnl": lambda d: d["tables"]["trades"][0].update(pnl="1000000"),
+    "breaker": lambda d: d["tables"]["meta"].append({"key": "risk:x", "value": "[]"}),
+    "made": lambda d: d.update(created_at="2020-01-01T00:00:00+00:00"),
+    "mac": lambda d: d.update(mac="0" * 64),
+    "no mac": lambda d: d.pop("mac"),
+}
+
+
+def test_any_edit_to_a_backup_is_caught_and_restores_nothing(
+    cli: Run,
+    empty_url: str,
+    data_dir: Path,
+    restore_target: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    add(cli, "alice")
+    add_wallet(cli, "alice")
+    asyncio.run(_money_rows(empty_url))
     file = data_dir.parent / "backup.json.gz"
     assert cli("backup", "create", str(file)).code == 0
-    document = json.loads(gzip.decompress(file.read_bytes()))
-    (user,) = document["tables"]["users"]
-    sealed = bytearray(base64.b64decode(user["encrypted_private_key"]))
-    sealed[30] ^= 1
-    user["encrypted_private_key"] = base64.b64encode(bytes(sealed)).decode()
-    damaged = data_dir.parent / "damaged.json.gz"
-    damaged.write_bytes(gzip.compress(json.dumps(document).encode()))
-    done = cli("backup", "verify", str(damaged))
+    for name, change in EDITS.items():
+        copy = edited(file, change, data_dir.parent / f"edited-{name.replace(' ', '-')}.json.gz")
+        done = cli("backup", "verify", str(copy))
+        assert done.code == 1, name
+        assert "was altered after it was made" in done.out, name
+        monkeypatch.setenv("DATABASE_URL", restore_target)
+        assert "was altered after it was made" in cli("backup", "restore", str(copy)).error_line()
+        assert asyncio.run(schema.current_revision(restore_target)) is None  # nothing written
+        monkeypatch.setenv("DATABASE_URL", empty_url)
+
+
+def test_the_drill_and_the_restore_refuse_a_key_that_does_not_open(
+    cli: Run,
+    empty_url: str,
+    data_dir: Path,
+    restore_target: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sealed key damaged in the database before the backup: the backup is faithful (its MAC
+    holds), and still nothing restores a wallet that cannot be opened."""
+    add_wallet(cli, "alice")
+    (user,) = users_of(empty_url)
+    damaged = bytearray(user.encrypted_private_key or b"")
+    damaged[30] ^= 1
+    run_sql(empty_url, update(UserRow).values(encrypted_private_key=bytes(damaged)))
+    file = data_dir.parent / "backup.json.gz"
+    assert cli("backup", "create", str(file)).code == 0
+    done = cli("backup", "verify", str(file))
     assert done.code == 1
-    assert "alice: the wallet of user" in done.out or "alice:" in done.out
+    assert "✗ alice: sealed key does not open" in done.out
+
+    monkeypatch.setenv("DATABASE_URL", restore_target)
+    line = cli("backup", "restore", str(file)).error_line()
+    assert "alice: sealed key does not open" in line
+    assert asyncio.run(schema.current_revision(restore_target)) is None
 
     monkeypatch.setenv("MASTER_ENCRYPTION_KEY", NEW.hex())
-    assert "is not this database's master key" in cli("backup", "verify", str(file)).error_line()
+    assert f"made under master key {OLD.key_id}" in cli("backup", "verify", str(file)).error_line()
+    assert f"made under master key {OLD.key_id}" in cli("backup", "restore", str(file)).error_line()
+    monkeypatch.setenv("DATABASE_URL", empty_url)
+    other = data_dir.parent / "other.json.gz"
+    assert "is not this database's master key" in cli("backup", "create", str(other)).error_line()
+    assert not other.exists()
+    monkeypatch.setenv("MASTER_ENCRYPTION_KEY", OLD.hex())
     assert "exists; refusing to overwrite" in cli("backup", "create", str(file)).error_line()
 
 
 def test_audit_rows_never_hold_secrets(cli: Run, empty_url: str) -> None:
-    secret = add(cli, "alice")
+    secret = add_wallet(cli, "alice")
     export(cli, "alice")
 
     async def read() -> list[AuditRow]:

@@ -11,6 +11,7 @@ holds, a folder made read-only, a server that never answers).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import shutil
@@ -28,7 +29,7 @@ from solbot.cli import data as data_cmd
 from solbot.cli.app import main
 from solbot.clock import ManualClock
 from solbot.config import load_settings
-from solbot.store import failures
+from solbot.store import failures, schema
 from solbot.wallet.master import MasterKey
 
 from .contract_support import (
@@ -60,7 +61,7 @@ FAST_TRADER = {  # trades within minutes of simulated time (as the integration t
 
 @dataclass
 class World:
-    """A data dir with a database at the current schema, and the CLI run in this process."""
+    """A data dir with the database of a world (the row's), and the CLI run in this process."""
 
     folder: Path  # the working directory: where `.env` and `solbot.toml` are read
     data_dir: Path
@@ -103,6 +104,7 @@ class Case:
     meanwhile: During | None = None
     backends: tuple[str, ...] = BACKENDS
     changes: bool = False  # a run that failed mid-way keeps what it committed before
+    network: str = "sim"  # the world of the database the row starts with
 
 
 # ---------------------------------------------------------------------------------- scenes
@@ -198,12 +200,14 @@ def locked(world: World) -> Iterator[None]:
         loop.close()
 
 
-def read_only_data_dir(world: World) -> contextlib.AbstractContextManager[None]:
-    return read_only(world.data_dir)
-
-
-def read_only_database(world: World) -> contextlib.AbstractContextManager[None]:
-    return read_only(world.sqlite_path)
+@contextlib.contextmanager
+def read_only_data_dir(world: World) -> Iterator[None]:
+    """The data dir and the world's folder in it, read-only."""
+    folders = (world.data_dir, load_settings(data_dir=world.data_dir).world_dir)
+    with contextlib.ExitStack() as stack:
+        for folder in folders:
+            stack.enter_context(read_only(folder))
+        yield
 
 
 def both(*scenes: Scene) -> Scene:
@@ -254,6 +258,7 @@ def early(
 RPC, JUPITER = "SOLBOT_RPC_URL", "SOLBOT_JUPITER_URL"
 DESTINATION = str(Keypair().pubkey())
 LIST = ("list-users",)
+RUN = ("run", "--stop-after", "30s")  # should a row ever start trading, it still ends
 
 CASES = [
     # Settings from the environment: every kind of value.
@@ -304,10 +309,10 @@ CASES = [
         ".env bad value", LIST, "SOLBOT_QUOTE in .env", given=file(".env", b"SOLBOT_QUOTE=EUR\n")
     ),
     # Values only a command checks.
-    Case("unknown strategy", ("run",), "unknown strategy", {"SOLBOT_STRATEGY": "nope"}),
+    Case("unknown strategy", RUN, "unknown strategy", {"SOLBOT_STRATEGY": "nope"}),
     Case(
         "strategy parameter type",
-        ("run",),
+        RUN,
         "parameter 'fast'",
         {"SOLBOT_STRATEGY_PARAMS": '{"fast": "x"}'},
     ),
@@ -325,21 +330,19 @@ CASES = [
     ),
     Case(
         "wallet key garbage",
-        ("run",),
+        RUN,
         "WALLET_PRIVATE_KEY",
         {"WALLET_PRIVATE_KEY": "nope"},
         given=both(devnet, closed(RPC)),
     ),
-    Case(
-        "crash hook value", ("run",), "SOLBOT_SIM_CRASH_AFTER", {"SOLBOT_SIM_CRASH_AFTER": "never"}
-    ),
+    Case("crash hook value", RUN, "SOLBOT_SIM_CRASH_AFTER", {"SOLBOT_SIM_CRASH_AFTER": "never"}),
     Case(
         "SOL quote on v1",
-        ("run",),
+        RUN,
         "SOLBOT_JUPITER_ROUTE",
         {"SOLBOT_QUOTE": "SOL", "SOLBOT_JUPITER_ROUTE": "v1"},
     ),
-    Case("mainnet without opt-in", ("run",), "SOLBOT_LIVE", {"SOLBOT_NETWORK": "mainnet"}),
+    Case("mainnet without opt-in", RUN, "SOLBOT_LIVE", {"SOLBOT_NETWORK": "mainnet"}),
     # Command-line values.
     early("speed zero", ("run", "--speed", "0"), "--speed"),
     early("duration", ("run", "--stop-after", "soon"), "--stop-after"),
@@ -362,7 +365,8 @@ CASES = [
         "withdraw to a program",
         ("withdraw", "-u", "alice", "--to", "11111111111111111111111111111111", "--amount", "0.1"),
         "System Program",
-        given=both(alice, devnet, closed(RPC)),
+        given=both(devnet, alice, closed(RPC)),
+        network="devnet",
     ),
     # The data dir.
     Case("data dir is a file", LIST, "--data-dir: ", given=data_dir_is_a_file),
@@ -381,15 +385,7 @@ CASES = [
         meanwhile=read_only_data_dir,
         backends=("sqlite",),
     ),
-    Case("read-only data dir, run", ("run",), "solbot.log", meanwhile=read_only_data_dir),
-    Case(
-        "read-only database file",
-        ("add-user", "-u", "bob"),
-        "is read-only",
-        {"MASTER_ENCRYPTION_KEY": KEY.hex()},
-        meanwhile=read_only_database,
-        backends=("sqlite",),
-    ),
+    Case("read-only data dir, run", RUN, "solbot.log", meanwhile=read_only_data_dir),
     # The database.
     Case(
         "unsupported database", LIST, "unsupported database", {"DATABASE_URL": "mysql://db/solbot"}
@@ -451,42 +447,49 @@ CASES = [
         backends=("postgresql",),
     ),
     # Services, in each mode.
-    Case("live: RPC down", ("run",), "Solana RPC", given=both(mainnet_live, closed(RPC, JUPITER))),
+    Case("live: RPC down", RUN, "Solana RPC", given=both(mainnet_live, closed(RPC, JUPITER))),
     Case(
         "live: RPC hangs",
-        ("run",),
+        RUN,
         "did not answer",
         given=both(mainnet_live, short_waits),
         meanwhile=hanging(RPC, JUPITER),
     ),
-    Case("paper: Jupiter down", ("run",), "Jupiter at", given=both(mainnet_paper, closed(JUPITER))),
+    Case("paper: Jupiter down", RUN, "Jupiter at", given=both(mainnet_paper, closed(JUPITER))),
     Case(
         "paper: Jupiter hangs",
-        ("run",),
+        RUN,
         "did not answer",
         given=both(mainnet_paper, short_waits),
         meanwhile=hanging(JUPITER),
     ),
     Case(
         "remote sim down",
-        ("run",),
+        RUN,
         "solbot sim serve",
         given=both(remote_sim, closed(RPC, JUPITER)),
     ),
     Case(
         "remote sim hangs",
-        ("run",),
+        RUN,
         "did not answer",
         given=both(remote_sim, short_waits),
         meanwhile=hanging(RPC, JUPITER),
     ),
-    Case("devnet: RPC down", ("run",), "Solana RPC", given=both(devnet, closed(RPC, JUPITER))),
-    Case("list-users: RPC down", LIST, "Solana RPC", given=both(alice, devnet, closed(RPC))),
+    Case("devnet: RPC down", RUN, "Solana RPC", given=both(devnet, closed(RPC, JUPITER))),
+    Case(
+        "list-users: RPC down",
+        LIST,
+        "Solana RPC",
+        given=both(devnet, alice, closed(RPC)),
+        network="devnet",
+    ),
     Case(
         "withdraw: RPC down",
         ("withdraw", "-u", "alice", "--to", DESTINATION, "--amount", "0.1"),
-        "Solana RPC",
-        given=both(alice, devnet, closed(RPC)),
+        "chain is unavailable",
+        given=both(devnet, alice, closed(RPC)),
+        network="devnet",
     ),
     Case(
         "download: GeckoTerminal down",
@@ -521,7 +524,8 @@ def world(
     capsys: pytest.CaptureFixture[str],
 ) -> Iterator[World]:
     """A clean environment (no stray setting, no proxy, every URL on 127.0.0.1), a data dir
-    with a database at the current schema, and the log handlers restored afterwards."""
+    with the database of the row's world at the current schema, and the log handlers restored
+    afterwards."""
     import logging
     import os
 
@@ -536,13 +540,19 @@ def world(
     monkeypatch.setenv("SOLBOT_GECKOTERMINAL_URL", f"http://127.0.0.1:{closed_port()}/api/v2")
     monkeypatch.setattr(sys, "argv", ["solbot"])
     data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    if backend == "sqlite":
-        url = load_settings(data_dir=data_dir).database
-        shutil.copyfile(migrated_template, make_url(url).database or "")
-    else:
-        url = request.getfixturevalue("db_url")
+    case: Case = request.node.callspec.params["case"]
+    if case.network != "sim":
+        monkeypatch.setenv("SOLBOT_NETWORK", case.network)
+    if backend == "postgresql":  # the template is the sim's: another world starts empty
+        url = request.getfixturevalue("db_url" if case.network == "sim" else "empty_url")
         monkeypatch.setenv("DATABASE_URL", url)
+    cfg = load_settings(data_dir=data_dir)
+    cfg.world_dir.mkdir(parents=True)
+    if backend == "sqlite":
+        url = cfg.database
+        if case.network == "sim":
+            shutil.copyfile(migrated_template, make_url(url).database or "")
+    asyncio.run(schema.prepare(url, cfg.world, cfg.world_hints()))  # the row's world's database
     handlers = logging.getLogger().handlers[:]
     try:
         yield World(tmp_path, data_dir, url, backend, monkeypatch, capsys)

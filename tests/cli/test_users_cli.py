@@ -15,24 +15,11 @@ import pytest
 from solders.keypair import Keypair
 from sqlalchemy import func, select, update
 
-from solbot.cli import stores
-from solbot.clock import ManualClock
 from solbot.store.db import Database
 from solbot.store.tables import AuditRow, UserRow
 from solbot.wallet.master import MasterKey
 
-from .support import NOW, Run
-
-KEY = MasterKey.generate()
-
-
-@pytest.fixture
-def cli(run: Run, empty_url: str, monkeypatch: pytest.MonkeyPatch) -> Run:
-    """The CLI on a fresh database of either backend, with the master key set."""
-    monkeypatch.setenv("DATABASE_URL", empty_url)
-    monkeypatch.setenv("MASTER_ENCRYPTION_KEY", KEY.hex())
-    monkeypatch.setattr(stores, "clock", lambda: ManualClock(NOW))
-    return run
+from .support import OLD, Run
 
 
 def rows(url: str, model: type) -> list:
@@ -63,7 +50,7 @@ def test_add_user_makes_a_sealed_wallet_and_shows_its_key_once(cli: Run, empty_u
     assert str(keypair.pubkey()) == address
     (user,) = rows(empty_url, UserRow)
     assert (user.username, user.wallet_pubkey, user.custody) == ("alice", address, "vault")
-    assert user.master_key_id == KEY.key_id
+    assert user.master_key_id == OLD.key_id
     assert keypair.secret() not in user.encrypted_private_key
     assert user.risk_tier == "moderate"
     (entry,) = rows(empty_url, AuditRow)
@@ -185,7 +172,7 @@ def test_pause_works_without_the_key_resume_and_risk_need_it(
     (user,) = rows(empty_url, UserRow)
     assert (user.is_active, user.paused_reason) == (False, "lost phone")
 
-    monkeypatch.setenv("MASTER_ENCRYPTION_KEY", KEY.hex())
+    monkeypatch.setenv("MASTER_ENCRYPTION_KEY", OLD.hex())
     assert "was already paused" in cli("pause", "-u", "alice").out
     assert cli("resume", "-u", "alice").code == 0
     done = cli("set-risk", "-u", "alice", "--max-position-pct", "7.5")

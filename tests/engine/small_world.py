@@ -20,6 +20,7 @@ from solbot.engine import Account, Engine, Event
 from solbot.execution.executor import Executor
 from solbot.execution.jupiter import DEFAULT_REQUESTS_PER_SECOND, HttpRequester, JupiterClient
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed
+from solbot.quarantine import BackoffPolicy
 from solbot.risk import RiskGate
 from solbot.sim.network import LAMPORTS_PER_SOL, SimNetwork
 from solbot.store import schema
@@ -53,6 +54,7 @@ class SmallWorld:
     db: Database
     clock: ManualClock
     wallets: list[str]  # each user's address, users `u0`, `u1`, ... in order
+    network: SimNetwork
 
 
 async def small_world(
@@ -64,16 +66,19 @@ async def small_world(
     venue: Callable[[SimNetwork, ManualClock], HttpRequester],
     requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND,
     on_event: Callable[[Event], None] | None = None,
+    url: str | None = None,
+    backoff: BackoffPolicy | None = None,
 ) -> SmallWorld:
     """`users` funded users (1 SOL, 10,000 USDC) trading `symbols` through `venue` (the sim's
-    Jupiter API as the Jupiter client's HTTP requester); the engine is started."""
+    Jupiter API as the Jupiter client's HTTP requester); the engine is started. The database is
+    a SQLite file in `tmp_path` unless `url` names one (the `db_url` fixture: both backends)."""
     tokens = [t.to_domain() for t in DEFAULT_TOKENS]
     clock = ManualClock(START)
     network = SimNetwork.create(
         tokens=tokens, clock=clock, seed=5, history_seconds=600, wallet_sol=1, wallet_usdc=0
     )
     usdc = Pubkey.from_string(network.token("USDC").mint)
-    url = f"sqlite:///{tmp_path / 'world.db'}"
+    url = url or f"sqlite:///{tmp_path / 'world.db'}"
     await schema.prepare(url)
     db = Database(url)
     accounts, wallets = [], []
@@ -107,6 +112,7 @@ async def small_world(
         accounts=accounts,
         max_price_age=3600.0,
         on_event=on_event,
+        backoff=backoff,
     )
     await engine.start()
-    return SmallWorld(engine, db, clock, wallets)
+    return SmallWorld(engine, db, clock, wallets, network)

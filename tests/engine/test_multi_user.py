@@ -39,7 +39,7 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 async def add_users(settings: Settings, *specs: tuple[str, str]) -> dict[str, str]:
     """Create users (name, tier) through the custody service; name -> wallet address."""
-    await schema.prepare(settings.database)
+    await schema.prepare(settings.database, settings.world)
     db = Database(settings.database)
     try:
         service = CustodyService(db, ManualClock(START), KEY)
@@ -158,17 +158,30 @@ async def test_a_paused_user_opens_nothing_and_a_pause_while_running_takes_effec
     assert ("resumed", "bob: trading resumed") in kinds
 
 
-async def test_one_users_broken_wallet_does_not_stop_the_others(settings: Settings) -> None:
-    await add_users(settings, ("alice", "aggressive"), ("bob", "aggressive"))
+async def break_wallet(settings: Settings, victim: str, donor: str) -> None:
+    """`victim`'s row gets `donor`'s sealed key: bound to another user, it cannot open."""
     db = Database(settings.database)
-    async with db.session() as s:  # bob's row now carries alice's sealed key: it cannot open
-        rows = {u.username: u for u in await s.scalars(select(UserRow))}
-        await s.execute(
-            update(UserRow)
-            .where(UserRow.username == "bob")
-            .values(encrypted_private_key=rows["alice"].encrypted_private_key)
-        )
-    await db.dispose()
+    try:
+        async with db.session() as s:
+            rows = {u.username: u for u in await s.scalars(select(UserRow))}
+            await s.execute(
+                update(UserRow)
+                .where(UserRow.username == victim)
+                .values(encrypted_private_key=rows[donor].encrypted_private_key)
+            )
+    finally:
+        await db.dispose()
+
+
+async def test_one_users_broken_wallet_does_not_stop_the_others_and_is_quarantined_once(
+    any_database: Settings,
+) -> None:
+    """The real vault: bob's row carries a sealed key that does not open. Alice trades on; bob's
+    orders stop after `order_max_attempts`, he and the operator are told once, and the run's
+    summary counts the quarantine."""
+    settings = any_database.model_copy(update={"order_max_attempts": 2})
+    await add_users(settings, ("alice", "aggressive"), ("bob", "aggressive"))
+    await break_wallet(settings, "bob", "alice")
     events: list[Event] = []
     clock = ManualClock(START)
     async with build(settings, RunOptions(stop_after=DAY / 4), events.append, clock) as runtime:
@@ -178,10 +191,14 @@ async def test_one_users_broken_wallet_does_not_stop_the_others(settings: Settin
             orders = list(await s.scalars(select(OrderRow)))
     bob = [o for o in orders if o.user_id == ids["bob"]]
     alice = [o for o in orders if o.user_id == ids["alice"]]
-    assert bob
+    assert len(bob) == 2  # today's loop tried every signal of the run
     assert all(o.state == "failed" for o in bob)
     assert all("not signed" in (o.error or "") for o in bob)
     assert any(o.state == "confirmed" for o in alice)
+    alerts = [e for e in events if e.kind == "quarantined"]
+    assert [e.user_id for e in alerts] == [ids["bob"]]
+    assert "bob: all trading quarantined" in alerts[0].text
+    assert [(h.user_id, h.whole_user) for h in summary.quarantined] == [(ids["bob"], True)]
     assert summary.consistent
 
 

@@ -68,8 +68,8 @@ async def test_half_a_paper_day_on_the_sim_trades_on_its_quotes_and_leaves_the_c
     received = sum(p.proceeds or 0 for p in positions)
     assert cash_after == cash_before - spent + received
     # The paper books live apart from the real ones.
-    assert (tmp_path / "paper" / "solbot.db").is_file()
-    assert not (tmp_path / "solbot.db").exists()
+    assert (tmp_path / "sim-paper" / "solbot.db").is_file()
+    assert not (tmp_path / "sim" / "solbot.db").exists()
 
 
 async def test_paper_on_mainnet_needs_no_key_no_rpc_and_no_opt_in(tmp_path: Path) -> None:

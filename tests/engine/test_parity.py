@@ -40,7 +40,7 @@ async def test_a_sim_day_backtests_to_the_same_trades(tmp_path):
     # The candles the bot built from its own ticks, as stored, over the live period (plus the
     # history it warmed up on).
     tf = settings.timeframe
-    store = CandleStore(settings.candles_dir)
+    store = CandleStore(settings.built_candles_dir())
     series = {s: store.load(s, tf, None, int(START + DAY)) for s in trade_tokens}
     maker = MakerConfig()
     config = BacktestConfig(

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from solbot.clock import ManualClock
 from solbot.config import Settings
 from solbot.errors import UserError
+from solbot.market.store import CandleStore
 from solbot.runner import GC_THRESHOLDS, OPERATOR, RunOptions, build
 from solbot.sim.network import SimNetwork
 from solbot.store.states import OrderState
@@ -142,3 +143,39 @@ async def test_solbot_run_tunes_the_collector_once_started_and_then_trades_as_be
     finally:
         gc.unfreeze()
         gc.set_threshold(*thresholds)
+
+
+async def test_the_sims_candles_stay_out_of_market_history(tmp_path):
+    """The sim's made-up (and, accelerated, future-dated) candles go to its world's folder:
+    `data synth`, `data download` and backtests see market history only."""
+    settings = day_settings(tmp_path, "v2")
+    async with build(settings, RunOptions(stop_after=2 * 3600), clock=ManualClock(START)) as rt:
+        await rt.run()
+    built = CandleStore(settings.built_candles_dir())
+    assert {s.symbol for s in built.list()} == set(settings.trade_tokens)
+    assert all(s.last >= START for s in built.list())  # the run's own candles, not only history
+    assert CandleStore(settings.candles_dir).list() == ()
+
+
+async def test_the_summary_reconciles_every_asset_of_every_wallet(tmp_path):
+    """Open positions were the only check, so a wallet that held tokens the books had sold, or
+    cash the books never moved, still printed ✓. Now every traded token is compared with the
+    open positions and every other asset with where it started plus the booked flows."""
+    settings = day_settings(tmp_path, "v2")
+    async with build(settings, RunOptions(stop_after=DAY / 2), clock=ManualClock(START)) as rt:
+        summary = await rt.run()
+        assert summary.consistent
+        assert summary.mismatches == []
+        assets = {line.asset for line in summary.reconciled}
+        assert assets == set(settings.token_map())  # every token of the list, SOL included
+        # The chain out of step with the books: tokens nobody booked, and cash gone.
+        owner = rt.signer.pubkey()
+        ledger = rt.network.ledger
+        bonk = Pubkey.from_string(settings.token("BONK").mint)
+        usdc = Pubkey.from_string(settings.token("USDC").mint)
+        ledger.set_token_balance(owner, bonk, ledger.token_balance(owner, bonk) + 12_345)
+        ledger.set_token_balance(owner, usdc, ledger.token_balance(owner, usdc) - 1_000_000)
+        after = await rt.summary(summary.started)
+    assert not after.consistent
+    wrong = {(line.asset, line.difference) for line in after.mismatches}
+    assert wrong == {("BONK", 12_345), ("USDC", -1_000_000)}

@@ -28,7 +28,7 @@ from solders.transaction import VersionedTransaction
 from sqlalchemy import Select, select
 
 from solbot.chain.litesvm import LiteSvmChain
-from solbot.chain.port import SignatureStatus, Simulation
+from solbot.chain.port import AccountInfo, SignatureStatus, Simulation
 from solbot.clock import ManualClock
 from solbot.config import DEFAULT_TOKENS
 from solbot.domain import TokenInfo
@@ -85,6 +85,9 @@ class FaultyChain:
 
     async def token_balance(self, owner: Pubkey, mint: Pubkey) -> int:
         return await self.inner.token_balance(owner, mint)
+
+    async def account(self, address: Pubkey) -> AccountInfo | None:
+        return await self.inner.account(address)
 
     async def latest_blockhash(self) -> tuple[Hash, int]:
         return await self.inner.latest_blockhash()
@@ -321,8 +324,9 @@ class Rig:
 
 
 @asynccontextmanager
-async def make_rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    """A fresh world and journal (in `tmp_path`), closed afterwards."""
+async def make_rig(tmp_path: Path, db_url: str | None = None) -> AsyncIterator[Rig]:
+    """A fresh world and journal (in `tmp_path`, or the database at `db_url`: the tests'
+    `db_url` fixture, on both backends), closed afterwards."""
     clock = ManualClock(T0)
     net = SimNetwork.create(
         tokens=TOKENS,
@@ -332,7 +336,7 @@ async def make_rig(tmp_path: Path) -> AsyncIterator[Rig]:
         wallet_sol=WALLET_SOL,
         wallet_usdc=WALLET_USDC,
     )
-    url = f"sqlite:///{tmp_path / 'journal.db'}"
+    url = db_url or f"sqlite:///{tmp_path / 'journal.db'}"
     await schema.prepare(url)
     db = Database(url)
     async with db.session() as s:  # the orders' user

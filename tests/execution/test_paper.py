@@ -168,6 +168,8 @@ async def test_the_paper_chain_refuses_to_send(rig: Rig, paper_db: Database) -> 
         await chain.latest_blockhash()
     with pytest.raises(PaperModeError, match="sends nothing"):
         await chain.statuses([])
+    with pytest.raises(PaperModeError, match="sends nothing"):  # nor reads what an address is
+        await chain.account(rig.owner)
 
 
 def test_a_paper_address_has_no_private_key_and_signs_nothing() -> None:

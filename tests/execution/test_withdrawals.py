@@ -3,12 +3,15 @@ anything is written, journaled so that a crash neither sends one twice nor loses
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
+from solders.account import Account
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
+from solders.token.state import TokenAccount, TokenAccountState
+from spl.token.constants import TOKEN_PROGRAM_ID
 from sqlalchemy import select
 
 from solbot.custody import CustodyService
@@ -16,19 +19,14 @@ from solbot.errors import UserError
 from solbot.store.db import Database
 from solbot.store.tables import AuditRow, UserRow, WithdrawalRow
 from solbot.wallet.master import MasterKey
-from solbot.withdrawals import SIGNATURE_FEE, WithdrawalService, parse_destination, parse_sol
+from solbot.withdrawal_destinations import parse_destination
+from solbot.withdrawals import SIGNATURE_FEE, WithdrawalService, parse_sol
 
-from .sim_rig import Rig, SimulatedCrash, crash, make_rig
+from .sim_rig import Rig, SimulatedCrash, crash
 
 KEY = MasterKey.generate()
 SOL = 1_000_000_000
 RESERVE = 50_000_000  # 0.05 SOL
-
-
-@pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    async with make_rig(tmp_path) as r:
-        yield r
 
 
 @pytest.fixture
@@ -80,7 +78,7 @@ async def test_a_withdrawal_moves_exactly_the_amount_and_is_recorded(
         str(to),
     )
     audit = [(a.action, a.user_id) for a in await rows(service, AuditRow)]
-    assert audit[-1] == ("withdraw", stored.user_id)
+    assert audit[-2:] == [("withdraw", stored.user_id), ("withdraw_outcome", stored.user_id)]
 
 
 async def test_everything_but_the_reserve_and_the_fee_can_go(
@@ -133,6 +131,74 @@ async def test_a_bad_withdrawal_is_one_line_and_changes_nothing(
     assert balance(rig, own) == before
     assert await rows(service, WithdrawalRow) == []
     assert len(await rows(service, AuditRow)) == audit_before
+
+
+RAY_MINT = "4k3Dyjzvzp8eMZWUXbBCjEvwSkkk59S5iCNLY3QrkX6R"  # on the curve, yet a mint
+WSOL_MINT = "So11111111111111111111111111111111111111112"
+MEMO_PROGRAM = "MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr"
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("wsol", "is a token mint, not a wallet"),
+        ("ray", "is a token mint, not a wallet"),
+        ("token_account", "is a token account, not a wallet: send to its owner's wallet"),
+        ("token_program", "is a program, not a wallet"),
+        ("memo_program", "is a program, not a wallet"),
+        ("nonce_like", "holds data (a nonce account or similar), not a plain wallet"),
+        ("foreign", f"belongs to the program {MEMO_PROGRAM}, not a plain wallet"),
+    ],
+)
+async def test_a_destination_that_is_not_a_plain_wallet_is_refused_on_chain(
+    rig: Rig, service: CustodyService, kind: str, message: str
+) -> None:
+    """Only "on the curve" was checked: SOL sent to a mint, a token account or a program is
+    gone. What the address is, is read on chain; on-curve addresses can be mints too."""
+    own = await wallet_of(service)
+    odd = Keypair().pubkey()  # on the curve: the address of a key
+    if kind == "token_account":  # created at a key's address (an associated one is a PDA)
+        state = TokenAccount(
+            mint=Pubkey.from_string(RAY_MINT), owner=own, amount=7, delegate=None,
+            state=TokenAccountState.Initialized, is_native=None, delegated_amount=0,
+            close_authority=None,
+        )  # fmt: skip
+        rig.net.ledger.svm.set_account(odd, Account(SOL, bytes(state), TOKEN_PROGRAM_ID, False, 0))
+    if kind == "nonce_like":  # system-owned, with 80 bytes of data (a durable nonce's size)
+        rig.net.ledger.svm.set_account(odd, Account(SOL, bytes(80), Pubkey.default(), False, 0))
+    if kind == "foreign":  # a plain key's address, given to another program
+        memo = Pubkey.from_string(MEMO_PROGRAM)
+        rig.net.ledger.svm.set_account(odd, Account(SOL, b"", memo, False, 0))
+    destination = {
+        "wsol": WSOL_MINT,
+        "ray": RAY_MINT,
+        "token_account": str(odd),
+        "token_program": str(TOKEN_PROGRAM_ID),
+        "memo_program": MEMO_PROGRAM,
+        "nonce_like": str(odd),
+        "foreign": str(odd),
+    }[kind]
+    assert Pubkey.from_string(RAY_MINT).is_on_curve()
+    before = balance(rig, own)
+    audit_before = len(await rows(service, AuditRow))
+    with pytest.raises(UserError, match=re.escape(message)) as caught:
+        await withdrawals(rig, service).withdraw("alice_w", destination, "0.5", actor="cli")
+    assert str(caught.value).startswith(destination)
+    assert "\n" not in str(caught.value)
+    assert balance(rig, own) == before
+    assert await rows(service, WithdrawalRow) == []
+    assert len(await rows(service, AuditRow)) == audit_before
+
+
+async def test_a_new_address_and_a_funded_wallet_are_accepted(
+    rig: Rig, service: CustodyService
+) -> None:
+    funded = Keypair().pubkey()
+    rig.net.ledger.airdrop(funded, SOL)
+    for to in (Keypair().pubkey(), funded):
+        row = await withdrawals(rig, service).withdraw("alice_w", str(to), "0.1", actor="cli")
+        assert row.state == "confirmed"
+    assert balance(rig, funded) == SOL + 100_000_000
 
 
 async def test_a_crash_after_signing_is_finished_from_the_journal_once(

@@ -172,20 +172,32 @@ async def run_bot(
     **env: str,
 ) -> BotRun:
     """`solbot --data-dir <folder>/data run ARGS` against `sim`, with `secret` as the wallet."""
-    folder.mkdir(parents=True, exist_ok=True)
-    child_env = clean_env(
-        SOLBOT_NETWORK="sim",
-        SOLBOT_RPC_URL=sim.rpc_url,
+    return await run_solbot(
+        folder,
+        sim,
+        "run",
+        *args,
+        timeout=timeout,
         SOLBOT_JUPITER_URL=sim.jupiter_url,
         WALLET_PRIVATE_KEY=secret,
         **env,
     )
+
+
+async def run_solbot(
+    folder: Path, sim: SimServer | None, *args: str, timeout: float = 60.0, **env: str
+) -> BotRun:
+    """`solbot --data-dir <folder>/data ARGS` on `sim`'s network (its JSON-RPC), or without one
+    on the embedded sim, with `env` over the clean environment; killed and reported if it
+    outlives `timeout`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    served = {"SOLBOT_RPC_URL": sim.rpc_url} if sim is not None else {}
+    child_env = clean_env(SOLBOT_NETWORK="sim", **served, **env)
     began = time.monotonic()
     process = await asyncio.create_subprocess_exec(
         *SOLBOT,
         "--data-dir",
         str(folder / "data"),
-        "run",
         *args,
         cwd=folder,
         env=child_env,
@@ -198,14 +210,15 @@ async def run_bot(
         process.kill()
         out, err = await process.communicate()
         raise AssertionError(
-            f"solbot run did not finish in {timeout} s:\n{out.decode()}\n{err.decode()}"
+            f"solbot {' '.join(args)} did not finish in {timeout} s:\n{out.decode()}\n"
+            f"{err.decode()}"
         ) from None
     assert process.returncode is not None
     return BotRun(process.returncode, out.decode(), err.decode(), time.monotonic() - began)
 
 
 def bot_log(folder: Path) -> str:
-    return _read(folder / "data" / "solbot.log")
+    return _read(folder / "data" / "sim" / "solbot.log")
 
 
 # ---------------------------------------------------------------------------------- the chain
@@ -291,7 +304,7 @@ class Books:
 
 
 def read_books(folder: Path) -> Books:
-    engine = create_engine(f"sqlite:///{folder / 'data' / 'solbot.db'}")
+    engine = create_engine(f"sqlite:///{folder / 'data' / 'sim' / 'solbot.db'}")
     try:
         with Session(engine) as s:
             return Books(

@@ -87,7 +87,7 @@ def test_a_whole_session_never_leaks_a_key(tmp_path: Path) -> None:
     for command, text in outputs:
         for secret in secrets:
             assert secret not in text, f"a secret in the output of `solbot {command}`"
-    log = (tmp_path / "data" / "solbot.log").read_text()
+    log = (tmp_path / "data" / "sim" / "solbot.log").read_text()
     assert '"level": "debug"' in log  # the session really logged at DEBUG
     assert "INSERT INTO" in log  # SQL with its parameters, too
     files = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".gz"]

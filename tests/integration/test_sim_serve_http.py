@@ -60,7 +60,7 @@ async def test_the_bot_trades_over_http_and_its_books_equal_the_chain(
     assert start >= sim_now - 60
     params = json.loads(SETTINGS["SOLBOT_STRATEGY_PARAMS"])
     warmup = load_strategy(SETTINGS["SOLBOT_STRATEGY"], params).samples_needed * 60
-    store = CandleStore(tmp_path / "data" / "candles")
+    store = CandleStore(tmp_path / "data" / "sim" / "candles")
     for symbol in TRADED:
         times = store.load(symbol, Timeframe.M1).open_time
         assert times[0] <= start - warmup, symbol

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solders.pubkey import Pubkey
 
-from .support import SimServer, clean_env
+from .support import SimServer, clean_env, sim_server
 
 WEB3JS = Path(__file__).parent / "web3js"
 INSTALL = "npm ci --prefix tests/integration/web3js"
@@ -48,6 +49,16 @@ def run_wallet(rpc_url: str, secret: str, lamports: int) -> dict[str, Any]:
     assert lines, described
     result: dict[str, Any] = json.loads(lines[-1])
     return result
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[SimServer]:
+    """A sim of its own at the wall clock's pace, as `solana-test-validator` runs: web3.js
+    confirms by block height, and on the package's 600x sim a blockhash lives 0.1 s of real
+    time, which a loaded machine's Node start-up alone can outlast."""
+    with sim_server(tmp_path / "sim", "--speed", "1") as server:
+        yield server
+    assert server.stop() == 0, server.output()
 
 
 async def test_a_web3js_wallet_sends_and_confirms_a_transfer(sim: SimServer) -> None:

@@ -45,6 +45,7 @@ from solbot.sim.rpc_server import (
 )
 
 START = 1_760_000_000.0
+NATIVE_MINT = "So11111111111111111111111111111111111111112"
 SOL = 1_000_000_000
 DECIMALS = 6
 FEE = 5_000
@@ -248,6 +249,43 @@ async def test_chain_reads_that_wallets_use(net: Net) -> None:
     assert accounts[0] is not None
     assert accounts[0].lamports == 10 * SOL
     assert accounts[1] is None
+
+
+async def test_account_info_has_a_validators_shape(net: Net) -> None:
+    """As agave answers (solana.com/docs/rpc/http/getaccountinfo): a wallet is owned by the
+    System Program, not executable, 0 bytes (`space`), with the rent epoch of a rent-exempt
+    account (u64::MAX); a program is executable; wrapped SOL's mint exists (it does on every
+    cluster); an address without an account is `value: null`."""
+    status, body = await raw(net, "getAccountInfo", str(net.alice.pubkey()), {"encoding": "base64"})
+    assert status == 200
+    assert set(body["result"]["context"]) == {"slot", "apiVersion"}
+    assert body["result"]["value"] == {
+        "data": ["", "base64"],
+        "executable": False,
+        "lamports": 10 * SOL,
+        "owner": "11111111111111111111111111111111",
+        "rentEpoch": 2**64 - 1,
+        "space": 0,
+    }
+    program = await client_account(net, builders.TOKEN_PROGRAM_ID)
+    assert program["executable"] is True
+    native = await client_account(net, Pubkey.from_string(NATIVE_MINT))
+    assert (native["owner"], native["space"]) == (str(builders.TOKEN_PROGRAM_ID), 82)
+    parsed = (await net.client.get_account_info_json_parsed(Pubkey.from_string(NATIVE_MINT))).value
+    assert parsed is not None
+    assert parsed.data.parsed["info"]["decimals"] == 9
+    nobody = new_keypair_from_seed(b"rpc server tests: nobody").pubkey()
+    assert (await raw(net, "getAccountInfo", str(nobody)))[1]["result"]["value"] is None
+    # solana-py's typed reader accepts the answer too (rentEpoch as a u64).
+    account = (await net.client.get_account_info(net.alice.pubkey())).value
+    assert account is not None
+    assert account.rent_epoch == 2**64 - 1
+
+
+async def client_account(net: Net, address: Pubkey) -> dict:
+    status, body = await raw(net, "getAccountInfo", str(address), {"encoding": "base64"})
+    assert status == 200, body
+    return body["result"]["value"]
 
 
 async def test_token_reads_in_json_parsed_and_base64(net: Net) -> None:

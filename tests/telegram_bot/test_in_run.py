@@ -3,24 +3,30 @@ gets a wallet, the sim's faucet deposit, and trades at the next candles."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
 from sqlalchemy import select
 
 from engine.test_sim_day import day_settings
 from solbot.clock import ManualClock
 from solbot.config import Settings
+from solbot.custody import CustodyService
 from solbot.engine import Event
 from solbot.errors import UserError
 from solbot.runner import RunOptions, build
-from solbot.store.tables import OrderRow, UserRow
+from solbot.store.tables import OrderRow, UserRow, WithdrawalRow
+from solbot.withdrawals import WithdrawalService
 
 from .conftest import ALICE, KEY
 from .fake_bot_api import TOKEN, FakeBotApi
 
 START = 1_800_000_000.0
+SOL = 1_000_000_000
 
 
 def settings_for(tmp_path: Path, api: FakeBotApi) -> Settings:
@@ -65,3 +71,48 @@ async def test_no_allowed_ids_is_refused(tmp_path: Path, api: FakeBotApi) -> Non
     with pytest.raises(UserError, match="TELEGRAM_ALLOWED_IDS is empty"):
         async with build(settings, RunOptions(stop_after=60), clock=ManualClock(START)):
             pass
+
+
+class Died(Exception):  # noqa: N818 (a process dying, not an error the code handles)
+    """The process that was withdrawing died here."""
+
+
+def die_after(state: str) -> Callable[[WithdrawalRow], None]:
+    def step(row: WithdrawalRow) -> None:
+        if row.state == state:
+            raise Died
+
+    return step
+
+
+async def test_a_withdrawal_left_in_flight_is_settled_when_the_run_starts_and_told(
+    tmp_path: Path, api: FakeBotApi, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process died with a withdrawal signed but not settled: `solbot run` (with its bot)
+    re-sends the same bytes before its first tick, and the user hears of it in their chat."""
+    monkeypatch.setenv("MASTER_ENCRYPTION_KEY", KEY.hex())
+    settings = settings_for(tmp_path, api).model_copy(update={"database_url": db_url})
+    events: list[Event] = []
+    clock = ManualClock(START)
+    async with build(settings, RunOptions(stop_after=600), events.append, clock) as runtime:
+        assert runtime.network is not None
+        custody = CustodyService(runtime.db, clock, KEY)
+        user, _key = await custody.create_user("frank", actor="test", telegram_id=ALICE)
+        runtime.network.ledger.airdrop(Pubkey.from_string(user.wallet_pubkey), 2 * SOL)
+        to = Keypair().pubkey()
+        dying = WithdrawalService(runtime.db, clock, runtime.chain, custody, fee_reserve_lamports=0)
+        dying.on_step = die_after("signed")
+        with pytest.raises(Died):
+            await dying.withdraw("frank", str(to), "0.5", actor="telegram:1001")
+        await runtime.run()
+        runtime.network.ledger.advance_to(clock.now())
+        arrived = runtime.network.ledger.balance(to)
+        async with runtime.db.session() as s:
+            (row,) = list(await s.scalars(select(WithdrawalRow)))
+    assert arrived == 500_000_000
+    assert row.state == "confirmed"
+    (event,) = [e for e in events if e.kind == "withdrawal"]
+    assert event.user_id == user.id
+    assert event.text.startswith(f"withdrawal of 0.5 SOL to {to} confirmed after a restart")
+    told = [c.text for c in api.messages_to(ALICE)]
+    assert f"💸 {event.text}" in told, told

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from solbot.errors import UserError
 from solbot.second_factor import unseal
-from solbot.store.tables import AuditRow, UserRow, WithdrawalRow
+from solbot.store.tables import AuditRow, UserRow, WithdrawalAddressRow, WithdrawalRow
 from solbot.withdrawal_policy import Limits, Policy, Whitelist
 from solbot.withdrawals import SIGNATURE_FEE, WithdrawalService
 
@@ -208,6 +208,43 @@ async def test_a_refused_withdrawal_says_why_in_one_line_and_moves_nothing(
         assert list(await s.scalars(select(WithdrawalRow))) == []
 
 
+RAY_MINT = "4k3Dyjzvzp8eMZWUXbBCjEvwSkkk59S5iCNLY3QrkX6R"  # on the curve, yet a mint
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        (RAY_MINT, "is a token mint, not a wallet"),
+        ("So11111111111111111111111111111111111111112", "is a token mint, not a wallet"),
+        ("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA", "is a program, not a wallet"),
+    ],
+)
+async def test_a_mint_or_a_program_never_reaches_the_whitelist(
+    world: World, address: str, why: str
+) -> None:
+    await onboard(world, ALICE)
+    reply = await world.api.reply_to(ALICE, f"/whitelist add {address} my exchange")
+    assert reply.text.startswith(f"{address} {why}")
+    assert "\n" not in reply.text
+    async with world.services.db.session() as s:
+        assert list(await s.scalars(select(WithdrawalAddressRow))) == []
+
+
+async def test_a_whitelisted_address_that_became_a_token_account_is_refused(
+    world: World,
+) -> None:
+    """Checked again when withdrawing: an address whitelisted while new can be created later
+    (by whoever holds its key) as something else than a wallet."""
+    address = await with_second_factor(world, ALICE)
+    world.network.ledger.airdrop(Pubkey.from_string(address), 2 * SOL)
+    to = await whitelisted(world, ALICE)
+    world.network.ledger.create_mint(to, 6, Keypair().pubkey())
+    world.clock.advance(30)
+    reply = await world.api.reply_to(ALICE, f"/withdraw {to} 0.5 {await code(world, ALICE)}")
+    assert reply.text.startswith(f"{to} is a token mint, not a wallet")
+    assert not reply.buttons
+
+
 async def test_a_new_address_waits_for_its_time_lock(world: World) -> None:
     address = await with_second_factor(world, ALICE)
     world.network.ledger.airdrop(Pubkey.from_string(address), 2 * SOL)
@@ -216,6 +253,26 @@ async def test_a_new_address_waits_for_its_time_lock(world: World) -> None:
     world.clock.advance(3600)
     reply = await world.api.reply_to(ALICE, f"/withdraw {to} 0.1 {await code(world, ALICE)}")
     assert f"{to} is on your whitelist but usable only from" in reply.text
+
+
+async def test_the_same_withdrawal_confirmed_twice_is_sent_once(world: World) -> None:
+    """Two confirmations of the same request (two asks, both confirmed): the second returns
+    the first instead of sending again."""
+    address = await with_second_factor(world, ALICE)
+    world.network.ledger.airdrop(Pubkey.from_string(address), 2 * SOL)
+    to = await whitelisted(world, ALICE)
+    asks = []
+    for _ in range(2):
+        world.clock.advance(30)
+        asks.append(
+            await world.api.reply_to(ALICE, f"/withdraw {to} 0.3 {await code(world, ALICE)}")
+        )
+    first = await world.api.after_press(ALICE, asks[0].result, asks[0].buttons[0][1])
+    assert first.text.startswith(f"Sent 0.3 SOL to {to}.")
+    second = await world.api.after_press(ALICE, asks[1].result, asks[1].buttons[0][1])
+    assert second.text == "The same withdrawal was just asked for; it is confirmed, not sent again."
+    world.network.ledger.advance_to(world.clock.now())
+    assert world.network.ledger.balance(to) == 300_000_000
 
 
 async def test_cancel_sends_nothing(world: World) -> None:
@@ -266,10 +323,10 @@ async def test_two_concurrent_withdrawals_cannot_both_pass_the_limit(world: Worl
         fee_reserve_lamports=0,
     )
     policy = Policy(world.clock, Limits(), sol_balance=2 * SOL, sol_price=None)
-    results = await asyncio.gather(
+    results = await asyncio.gather(  # not identical: an identical one would be the same
         *(
-            service.withdraw(user.username, str(to), "0.6", actor="test", check=policy)
-            for _ in range(2)
+            service.withdraw(user.username, str(to), amount, actor="test", check=policy)
+            for amount in ("0.6", "0.61")
         ),
         return_exceptions=True,
     )
@@ -279,4 +336,4 @@ async def test_two_concurrent_withdrawals_cannot_both_pass_the_limit(world: Worl
     assert len(refused) == 1, results
     assert "over the 24-hour limit" in str(refused[0])
     world.network.ledger.advance_to(world.clock.now())
-    assert world.network.ledger.balance(to) == 600_000_000
+    assert world.network.ledger.balance(to) == done[0].lamports

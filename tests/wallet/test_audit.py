@@ -10,7 +10,8 @@ from sqlalchemy import delete, select, update
 from solbot.clock import ManualClock
 from solbot.store.db import Database
 from solbot.store.tables import AuditRow, MetaEntry
-from solbot.wallet.audit import HEAD_KEY, AuditLog, verify
+from solbot.wallet import keycheck
+from solbot.wallet.audit import HEAD_KEY, AuditLog, MasterKeyChangedError, verify
 from solbot.wallet.master import MasterKey
 
 KEY = MasterKey.generate()
@@ -126,3 +127,20 @@ async def test_an_entry_shaped_like_a_secret_is_refused(db: Database, clock: Man
         async with db.session() as s:
             await AuditLog(s, clock, KEY).append("cli", "export", "u1", note=str(Keypair()))
     assert await problems(db) == []
+
+
+async def test_an_append_under_a_key_the_database_has_left_is_refused(
+    logged: Database, clock: ManualClock
+) -> None:
+    """A process still holding the old key after a rotation (another process's) writes nothing
+    the new key could not verify."""
+    new = MasterKey.generate()
+    async with logged.session() as s:
+        await keycheck.check(s, KEY, register=True)
+    async with logged.session() as s:
+        await AuditLog(s, clock, new).rechain(KEY)
+        await keycheck.switch(s, KEY, new)
+    with pytest.raises(MasterKeyChangedError, match="rotated while this ran"):
+        async with logged.session() as s:
+            await AuditLog(s, clock, KEY).append("engine", "decryptions", None, counts={})
+    assert await problems(logged, new) == []

@@ -24,6 +24,7 @@ from rich.text import Text
 from solbot.backtest.metrics import Metrics, drawdown_pct, equity_path, iso_utc, jsonable
 from solbot.backtest.result import BacktestResult
 from solbot.domain import ExitReason, FloatArray, IntArray, TradeRecord
+from solbot.private_files import replacing, write_private
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -543,7 +544,7 @@ def write_html(result: BacktestResult, metrics: Metrics, path: str | Path) -> No
         + "\n".join(body)
         + "\n</body>\n</html>\n"
     )
-    Path(path).write_text(page, encoding="utf-8")
+    write_private(path, page, durable=False)  # 0600, like every file solbot writes
 
 
 def _html_table(table: Tabular) -> str:
@@ -645,7 +646,8 @@ def write_equity_png(result: BacktestResult, path: str | Path) -> None:
         bottom.set_xlabel("UTC")
     else:
         top.text(0.5, 0.5, "no bars", transform=top.transAxes, ha="center", va="center")
-    fig.savefig(path, format="png")
+    with replacing(path, durable=False) as handle:  # 0600
+        fig.savefig(handle, format="png")
 
 
 __all__ = [

@@ -32,6 +32,8 @@ from spl.token.models import TransferCheckedParams
 U64_MAX = 2**64 - 1
 U32_MAX = 2**32 - 1
 MAX_COMPUTE_UNITS = 1_400_000  # the runtime's ceiling for one transaction
+MEMO_PROGRAM_ID = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr")  # SPL Memo v2
+MAX_MEMO_BYTES = 566  # what fits in a transaction beside a transfer; the memo program checks UTF-8
 
 
 def _check_amount(name: str, value: int, ceiling: int = U64_MAX) -> None:
@@ -97,6 +99,15 @@ def token_transfer_checked(
             decimals=decimals,
         )
     )
+
+
+def memo(text: str) -> Instruction:
+    """An SPL Memo with no signer accounts: it only puts `text` in the transaction (and its
+    logs). No extra fee: fees are per signature."""
+    data = text.encode()
+    if not data or len(data) > MAX_MEMO_BYTES:
+        raise ValueError(f"a memo holds 1 to {MAX_MEMO_BYTES} bytes, got {len(data)}")
+    return Instruction(MEMO_PROGRAM_ID, data, [])
 
 
 def compute_unit_limit(units: int) -> Instruction:

@@ -21,7 +21,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
-from solbot.chain.port import SendError, SignatureStatus, Simulation
+from solbot.chain.port import AccountInfo, SendError, SignatureStatus, Simulation
 from solbot.clock import Clock
 from solbot.sim.ledger import RejectedError, SimLedger
 
@@ -42,6 +42,12 @@ class LiteSvmChain:
 
     async def token_balance(self, owner: Pubkey, mint: Pubkey) -> int:
         return self._sync().token_balance(owner, mint)
+
+    async def account(self, address: Pubkey) -> AccountInfo | None:
+        found = self._sync().account(address)
+        if found is None:
+            return None
+        return AccountInfo(found.lamports, found.owner, found.executable, len(found.data))
 
     async def latest_blockhash(self) -> tuple[Hash, int]:
         return self._sync().latest_blockhash()

@@ -20,7 +20,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
-from solbot.chain.port import NATIVE_MINT, SignatureStatus, Simulation
+from solbot.chain.port import NATIVE_MINT, AccountInfo, SignatureStatus, Simulation
 from solbot.clock import Clock
 from solbot.store.db import Database
 from solbot.store.repos import PaperBalances
@@ -48,6 +48,11 @@ class PaperChain:
         """The starting balance of a new paper account (see `PaperBalances.fund_once`)."""
         async with self._db.session() as s:
             return await PaperBalances(s, self._clock).fund_once(str(owner), str(mint), atoms)
+
+    async def account(self, address: Pubkey) -> AccountInfo | None:
+        """Paper books have balances, not accounts: what an address is lives on a network, and
+        paper trading reads none (nothing it does sends to an address)."""
+        _refuse("account")
 
     async def latest_blockhash(self) -> tuple[Hash, int]:
         _refuse("latest_blockhash")

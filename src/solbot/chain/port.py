@@ -41,6 +41,18 @@ class Simulation:
     units: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class AccountInfo:
+    """What an account is, as far as sending SOL to it goes: who owns it (the System Program
+    for a wallet, the Token program for a mint or a token account, a loader for a program),
+    whether it is a program (`executable`), and how many bytes of data it holds (`space`)."""
+
+    lamports: int
+    owner: Pubkey
+    executable: bool
+    space: int
+
+
 class SendError(Exception):
     """The cluster refused a transaction without executing it.
 
@@ -70,6 +82,10 @@ class Chain(Protocol):
         """Atoms of `mint` in `owner`'s associated token account (0 when it does not exist)."""
         ...
 
+    async def account(self, address: Pubkey) -> AccountInfo | None:
+        """The account at `address`; None when there is none (never funded, or closed)."""
+        ...
+
     async def latest_blockhash(self) -> tuple[Hash, int]:
         """A recent blockhash and the last block height at which it is accepted."""
         ...
@@ -88,6 +104,7 @@ class Chain(Protocol):
 
 
 NATIVE_MINT = Pubkey.from_string("So11111111111111111111111111111111111111112")
+SYSTEM_PROGRAM_ID = Pubkey.default()  # 11111111111111111111111111111111: owns every wallet
 
 
 async def holdings(chain: Chain, owner: Pubkey, mint: Pubkey) -> int:

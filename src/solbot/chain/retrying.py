@@ -11,7 +11,13 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
-from solbot.chain.port import Chain, ChainUnavailableError, SignatureStatus, Simulation
+from solbot.chain.port import (
+    AccountInfo,
+    Chain,
+    ChainUnavailableError,
+    SignatureStatus,
+    Simulation,
+)
 from solbot.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -65,6 +71,12 @@ class RetryingChain:
 
     async def token_balance(self, owner: Pubkey, mint: Pubkey) -> int:
         return int(await self._call("token balance", lambda: self.inner.token_balance(owner, mint)))
+
+    async def account(self, address: Pubkey) -> AccountInfo | None:
+        result: AccountInfo | None = await self._call(
+            "getAccountInfo", lambda: self.inner.account(address)
+        )
+        return result
 
     async def latest_blockhash(self) -> tuple[Hash, int]:
         result: tuple[Hash, int] = await self._call(

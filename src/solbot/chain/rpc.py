@@ -49,6 +49,7 @@ from solana.rpc.commitment import Commitment as RpcCommitment
 from solana.rpc.core import RPCException
 from solana.rpc.jsonrpc import JsonRpcRequest, SolanaJsonRpcError
 from solana.rpc.models import TxOpts
+from solders.account import Account
 from solders.errors import SerdeJSONError
 from solders.hash import Hash
 from solders.pubkey import Pubkey
@@ -60,6 +61,7 @@ from spl.token.constants import ACCOUNT_LEN, TOKEN_PROGRAM_ID
 
 from solbot.chain.builders import associated_token_address
 from solbot.chain.port import (
+    AccountInfo,
     ChainUnavailableError,
     Commitment,
     SendError,
@@ -116,17 +118,26 @@ class RpcChain:
         return int(response.value)
 
     async def token_balance(self, owner: Pubkey, mint: Pubkey) -> int:
-        ata = associated_token_address(owner, mint)
-        try:
-            response = await self._client.get_account_info(
-                ata, RpcCommitment(self._commitment), encoding="base64"
-            )
-        except _TRANSPORT_ERRORS as exc:
-            raise _unavailable(exc) from exc
-        account = response.value
+        account = await self._account_info(associated_token_address(owner, mint))
         if account is None or account.owner != TOKEN_PROGRAM_ID or len(account.data) != ACCOUNT_LEN:
             return 0
         return int(TokenAccount.from_bytes(bytes(account.data)).amount)
+
+    async def account(self, address: Pubkey) -> AccountInfo | None:
+        found = await self._account_info(address)
+        if found is None:
+            return None
+        return AccountInfo(int(found.lamports), found.owner, found.executable, len(found.data))
+
+    async def _account_info(self, address: Pubkey) -> Account | None:
+        """`getAccountInfo` in base64 (the default, legacy base58, is refused above 128 bytes)."""
+        try:
+            response = await self._client.get_account_info(
+                address, RpcCommitment(self._commitment), encoding="base64"
+            )
+        except _TRANSPORT_ERRORS as exc:
+            raise _unavailable(exc) from exc
+        return response.value
 
     async def latest_blockhash(self) -> tuple[Hash, int]:
         try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -19,10 +18,12 @@ import typer
 from solbot.cli import stores
 from solbot.cli.context import settings
 from solbot.errors import UserError
+from solbot.private_files import private_dir
 
 if TYPE_CHECKING:
+    from solbot.config import Settings
     from solbot.store import backup
-    from solbot.wallet import audit
+    from solbot.wallet import audit, master
 
 db_app = typer.Typer(help="The database: schema migrations.", no_args_is_help=True)
 backup_app = typer.Typer(
@@ -59,9 +60,10 @@ def db_upgrade(
     from solbot.store import schema
 
     async def main() -> tuple[str | None, str]:
-        url = settings().database
+        cfg = settings()
+        url = cfg.database
         before = await schema.current_revision(url)
-        after = await schema.upgrade(url, revision)
+        after = await schema.upgrade(url, revision, world=cfg.world, hints=cfg.world_hints())
         return before, after
 
     before, after = asyncio.run(main())
@@ -72,14 +74,30 @@ def db_upgrade(
         out.print(f"[green]✓[/] database upgraded from {before or 'empty'} to {after}")
 
 
+@db_app.command("adopt")
+def db_adopt() -> None:
+    """Say that the configured database, one from before worlds with no world recorded, is the
+    configured world's (SOLBOT_NETWORK, and --paper or not). Refused for a database that already
+    names its world or whose contents show another (the sim's marks, paper books)."""
+    from solbot.store import schema
+
+    cfg = settings()
+    hints = cfg.world_hints()
+    asyncio.run(schema.adopt(cfg.database, cfg.world, hints))
+    stores.console().print(f"[green]✓[/] {hints.shown} now belongs to the {cfg.world} world")
+
+
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Check every row of the audit log against its chained MAC: reports edited, deleted,
-    inserted or reordered rows (exit code 1 if any)."""
+    """Check the audit log and what anchors it: every row against its chained MAC and the MACed
+    head (edited, deleted, inserted or reordered rows, a deleted tail), every vault user's
+    identity and creation record, every withdrawal's request record, the master key's
+    registration (an emptied or rolled-back log). One line per kind of problem, exit code 1
+    if any."""
     from sqlalchemy import func, select
 
     from solbot.store.tables import AuditRow
-    from solbot.wallet import audit, keycheck, master
+    from solbot.wallet import integrity, keycheck, master
 
     async def main() -> tuple[int, list[audit.Problem]]:
         key = master.require()
@@ -88,12 +106,15 @@ def audit_verify() -> None:
             if current is not None:
                 await keycheck.check(s, key)
             count = int(await s.scalar(select(func.count()).select_from(AuditRow)) or 0)
-            return count, await audit.verify(s, [key])
+            return count, await integrity.problems(s, key)
 
     count, problems = asyncio.run(main())
     out = stores.console()
     if not problems:
-        out.print(f"[green]✓[/] audit log intact: {count} rows, chain and head verified")
+        out.print(
+            f"[green]✓[/] audit log intact: {count} rows, chain and head verified; users and "
+            "withdrawals agree with it"
+        )
         return
     for problem in problems:
         out.print(f"[red]✗[/] {problem}")
@@ -105,10 +126,10 @@ def rotate_master_key() -> None:
 
     Set the new key in `MASTER_ENCRYPTION_KEY` and the current one in
     `MASTER_ENCRYPTION_KEY_OLD`. Every vault wallet is re-sealed, the audit log is verified and
-    re-chained, and the database switches to the new key, all or nothing: if anything fails,
-    everything stays under the old key and the command can simply be run again. Restart
-    `solbot run` with the new key afterwards (a running bot keeps signing with the wallets it
-    loaded until then).
+    re-chained, every identity re-MACed, and the database switches to the new key, all or
+    nothing: if anything fails, everything stays under the old key and the command can simply
+    be run again. A running `solbot run` stops signing for the vault's wallets at its next
+    tick, with one alert: restart it with the new key.
     """
     from solbot.wallet import master
 
@@ -128,14 +149,20 @@ def rotate_master_key() -> None:
 def backup_create(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="Where to write it (a new file).")],
 ) -> None:
-    """Write a consistent snapshot of the database to FILE (mode 0600)."""
+    """Write a consistent snapshot of the database to FILE (mode 0600), MACed under
+    MASTER_ENCRYPTION_KEY so that any later edit to it is found."""
     from solbot.store import backup, schema
+    from solbot.wallet import master
 
     async def main() -> backup.BackupInfo:
         cfg = settings()
-        await schema.check_current(cfg.database)
+        key = master.require()
+        async with stores.database(cfg) as db, db.session() as s:
+            await keycheck_if_registered(s, key)
+        await schema.check_current(cfg.database, cfg.world, cfg.world_hints())
         when = datetime.fromtimestamp(stores.clock().now(), UTC).isoformat(timespec="seconds")
-        return await backup.create(cfg.database, file, when)
+        private_dir(file.expanduser().parent)  # new folders 0700, like the file's 0600
+        return await backup.create(cfg.database, file, when, key)
 
     info = asyncio.run(main())
     rows = sum(info.rows.values())
@@ -145,45 +172,41 @@ def backup_create(
     )
 
 
+async def keycheck_if_registered(session: object, key: master.MasterKey) -> None:
+    """The key check of a database that has a master key (one without has nothing sealed)."""
+    from solbot.wallet import keycheck
+
+    if await keycheck.current_key_id(session) is not None:
+        await keycheck.check(session, key)
+
+
 @backup_app.command("verify")
 def backup_verify(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="The backup to check.")],
 ) -> None:
-    """Restore FILE into a scratch database and prove it is whole: every sealed key opens under
-    MASTER_ENCRYPTION_KEY to the address stored with it, and the audit log's chain holds. Exit
-    code 1 if anything is wrong; the configured database is not touched."""
-    from solbot.custody import CustodyService
+    """Prove FILE whole: its MAC under MASTER_ENCRYPTION_KEY (any edit since it was made), then
+    restored into a scratch database, every sealed key opening to the address stored with it,
+    the audit log's chain and what anchors it. Exit code 1 if anything is wrong; the configured
+    database is not touched."""
+    from solbot import backups
     from solbot.store import backup
-    from solbot.store.db import Database
-    from solbot.wallet import audit, master
+    from solbot.wallet import master
 
-    async def main() -> tuple[backup.BackupInfo, list[str]]:
+    async def main() -> tuple[backup.BackupInfo | None, list[str]]:
         document = backup.read(file)
-        key = master.require()
-        with tempfile.TemporaryDirectory(prefix="solbot-verify-") as folder:
-            url = f"sqlite:///{Path(folder) / 'scratch.db'}"
-            info = await backup.restore(url, document)
-            db = Database(url)
-            try:
-                service = CustodyService(db, stores.clock(), key)
-                problems = await service.verify_wallets()
-                async with db.session() as s:
-                    problems += [f"audit log: {p}" for p in await audit.verify(s, [key])]
-            finally:
-                await db.dispose()
-        return info, problems
+        return await backups.drill(file, document, master.require(), stores.clock())
 
     info, problems = asyncio.run(main())
     out = stores.console()
-    users = info.rows.get("users", 0)
-    if problems:
+    if problems or info is None:
         for problem in problems:
-            out.print(f"[red]✗[/] {problem}")
+            out.print(f"[red]✗[/] {problem}", markup=True, highlight=False)
         raise typer.Exit(code=1)
+    users = info.rows.get("users", 0)
     out.print(
         f"[green]✓[/] {file} restores: {sum(info.rows.values())} rows, schema {info.revision}, "
-        f"made {info.created_at}; {users} user(s), every sealed key opens to its address; audit "
-        "log intact"
+        f"made {info.created_at}, MAC verified; {users} user(s), every sealed key opens to its "
+        "address; audit log intact"
     )
 
 
@@ -192,17 +215,26 @@ def backup_restore(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="The backup to restore.")],
 ) -> None:
     """Load FILE into the configured database, which must be empty (a new SQLite file, or a new
-    PostgreSQL database in DATABASE_URL): a restore never overwrites data. One transaction."""
+    PostgreSQL database in DATABASE_URL): a restore never overwrites data. FILE is first proven
+    whole as `backup verify` does (MAC, every sealed key, the audit log); anything wrong and
+    nothing is restored. The restore is recorded in the audit log."""
+    from solbot import backups
     from solbot.store import backup
+    from solbot.wallet import master
 
     async def main() -> backup.BackupInfo:
         document = backup.read(file)
-        return await backup.restore(settings().database, document)
+        key = master.require()
+        cfg = settings()
+        return await backups.restore(
+            cfg.database, file, document, key, stores.clock(), actor="cli", world=cfg.world
+        )
 
     info = asyncio.run(main())
     stores.console().print(
         f"[green]✓[/] restored {sum(info.rows.values())} rows ({info.rows.get('users', 0)} "
-        f"user(s)) from a backup made {info.created_at}; the schema is current"
+        f"user(s)) from a backup made {info.created_at}, every sealed key proven; the schema is "
+        "current and the restore is in the audit log"
     )
 
 
@@ -214,39 +246,56 @@ def telegram() -> None:
     (stop `solbot run` first), since withdrawals change it.
     """
 
-    from solbot.telegram.bot import TelegramBot  # python-telegram-bot: only for this command
-    from solbot.telegram.services import BotServices
-
     async def main() -> None:
-        cfg = settings()
-        if cfg.telegram_bot_token is None:
-            raise UserError("set TELEGRAM_BOT_TOKEN (from @BotFather) to run the Telegram bot")
-        if not cfg.telegram_allowed_ids:
-            raise UserError("TELEGRAM_ALLOWED_IDS is empty: name the friends' Telegram user ids")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        async with (
-            stores.custody(cfg, need_key=False) as service,
-            stores.writable_chain(cfg) as (chain, clock),
-        ):
-            services = BotServices(
-                settings=cfg, db=service.db, clock=clock, custody=service, chain=chain
-            )
-            bot = TelegramBot(
-                services,
-                token=cfg.telegram_bot_token.get_secret_value(),
-                api_url=cfg.telegram_api_url,
-            )
-            await bot.start()
-            stores.console().print(
-                f"[green]✓[/] Telegram bot running for {len(cfg.telegram_allowed_ids)} "
-                "allowed user(s); Ctrl-C stops it"
-            )
-            try:
-                await stop.wait()
-            finally:
-                await bot.stop()
+        await serve_telegram(settings(), stop)
 
     asyncio.run(main())
+
+
+async def serve_telegram(cfg: Settings, stop: asyncio.Event) -> None:
+    """`solbot telegram` until `stop` is set. Before the bot answers anyone, the withdrawals a
+    previous process left in flight are settled; each user is told in their chat (and the
+    operator on the console)."""
+    from solbot.engine import Event
+    from solbot.faults import crash_hook
+    from solbot.telegram.bot import TelegramBot  # python-telegram-bot: only for this command
+    from solbot.telegram.services import BotServices
+    from solbot.withdrawals import Recovered, recover_withdrawals
+
+    if cfg.telegram_bot_token is None:
+        raise UserError("set TELEGRAM_BOT_TOKEN (from @BotFather) to run the Telegram bot")
+    if not cfg.telegram_allowed_ids:
+        raise UserError("TELEGRAM_ALLOWED_IDS is empty: name the friends' Telegram user ids")
+    console = stores.console()
+    async with (
+        stores.custody(cfg, need_key=False) as service,
+        stores.writable_chain(cfg) as (chain, clock),
+    ):
+        services = BotServices(
+            settings=cfg, db=service.db, clock=clock, custody=service, chain=chain
+        )
+        bot = TelegramBot(
+            services,
+            token=cfg.telegram_bot_token.get_secret_value(),
+            api_url=cfg.telegram_api_url,
+        )
+
+        def tell(item: Recovered) -> None:
+            console.print(f"[yellow]↻[/] {item.username}: {item.text}")
+            bot.notifier.on_event(Event(clock.now(), item.user_id, "withdrawal", item.text))
+
+        hook = crash_hook(cfg, "withdrawal")
+        await recover_withdrawals(service.db, clock, chain, service, tell, on_step=hook)
+        await bot.start()
+        console.print(
+            f"[green]✓[/] Telegram bot running for {len(cfg.telegram_allowed_ids)} "
+            "allowed user(s); Ctrl-C stops it"
+        )
+        try:
+            await stop.wait()
+        finally:
+            await bot.stop()

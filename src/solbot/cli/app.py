@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
-from solbot import __version__
+from solbot import __version__, legacy_layout
 from solbot.cli import admin as admin_cmd
 from solbot.cli import backtest as backtest_cmd
 from solbot.cli import data as data_cmd
@@ -51,6 +51,7 @@ app.command(name="export-key")(users_cmd.export_key)
 app.command(name="pause")(users_cmd.pause)
 app.command(name="resume")(users_cmd.resume)
 app.command(name="set-risk")(users_cmd.set_risk)
+app.command(name="rearm")(users_cmd.rearm)
 app.command(name="positions")(users_cmd.positions)
 app.command(name="trades")(users_cmd.trades)
 app.command(name="withdraw")(users_cmd.withdraw)
@@ -88,7 +89,10 @@ def root(
 ) -> None:
     """Load settings once per invocation; subcommands read them from the context."""
     overrides = {"data_dir": data_dir} if data_dir is not None else {}
-    set_settings(load_settings(**overrides))
+    cfg = load_settings(**overrides)
+    set_settings(cfg)
+    for note in legacy_layout.migrate(cfg.data_dir):  # once, on a data dir from before worlds
+        _err.print(f"[yellow]note:[/] {escape(note)}", markup=True)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -20,10 +20,18 @@ from solbot.backtest.report import render_table, to_json, write_equity_png, writ
 from solbot.backtest.result import BacktestConfig, BacktestResult
 from solbot.backtest.universe import Universe, load_universe, tokens_by_symbol
 from solbot.cli.context import settings
-from solbot.cli.options import TimeframeOption, parse_date, parse_timeframe, tokens_option
+from solbot.cli.options import (
+    TimeframeOption,
+    WorldCandlesOption,
+    candles_dir,
+    parse_date,
+    parse_timeframe,
+    tokens_option,
+)
 from solbot.domain import ExitRules, RiskLimits
 from solbot.errors import UserError
 from solbot.market.store import CandleStore
+from solbot.private_files import private_dir
 from solbot.risk import tier as risk_tier
 from solbot.strategy.base import Strategy
 from solbot.strategy.lookahead import LookaheadReport, check_lookahead
@@ -207,6 +215,7 @@ def backtest(
         int,
         typer.Option(metavar="N", min=1, help="Random cut points per token for --check-lookahead."),
     ] = 2000,
+    world: WorldCandlesOption = None,
 ) -> None:
     """Backtest a strategy over stored candles with the live trading rules.
 
@@ -257,7 +266,7 @@ def backtest(
         ),
     )
     universe = load_universe(
-        CandleStore(cfg.candles_dir),
+        CandleStore(candles_dir(cfg, world)),
         tokens_by_symbol(known, token or cfg.trade_tokens),
         tf,
         quote_asset,
@@ -380,7 +389,7 @@ def _report_folder(folder: Path) -> Path:
     """Create the report folder before the run: a bad --out fails in one line at once, not
     with a traceback after the whole backtest."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dir(folder)
     except OSError as exc:
         reason = exc.strerror or exc
         raise UserError(f"cannot create the report folder {folder}: {reason}") from None

@@ -15,7 +15,14 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemaining
 from rich.table import Table
 
 from solbot.cli.context import settings
-from solbot.cli.options import TimeframeOption, parse_date, parse_timeframe, tokens_option
+from solbot.cli.options import (
+    TimeframeOption,
+    WorldCandlesOption,
+    candles_dir,
+    parse_date,
+    parse_timeframe,
+    tokens_option,
+)
 from solbot.clock import Clock, WallClock
 from solbot.config import Settings
 from solbot.domain import Timeframe, TokenInfo
@@ -278,15 +285,17 @@ def synth(
 
 
 @app.command("list")
-def list_candles() -> None:
-    """Show what is stored: token, timeframe, first and last candle (UTC), number of candles."""
+def list_candles(world: WorldCandlesOption = None) -> None:
+    """Show what is stored: token, timeframe, first and last candle (UTC), number of candles.
+    Market history unless `--world` names a world whose run-built candles to show."""
     cfg = settings()
-    entries = CandleStore(cfg.candles_dir).list()
+    folder = candles_dir(cfg, world)
+    entries = CandleStore(folder).list()
     console = _console()
     if not entries:
-        console.print(f"No candles stored in {cfg.candles_dir}.")
+        console.print(f"No candles stored in {folder}.")
         return
-    table = Table(title=f"Candles in {cfg.candles_dir}")
+    table = Table(title=f"Candles in {folder}")
     table.add_column("token")
     table.add_column("timeframe")
     table.add_column("first (UTC)")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from solbot.config import Settings
 from solbot.domain import Timeframe
 from solbot.errors import UserError
+from solbot.worlds import World
 
 
 def parse_timeframe(text: str) -> Timeframe:
@@ -41,6 +44,31 @@ TimeframeOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+WorldCandlesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--world",
+        metavar="WORLD",
+        help=(
+            "Read the candles a run built in this world (e.g. sim: the simulated network's "
+            "made-up prices) instead of market history (what `data synth/import/download` "
+            "store)."
+        ),
+        show_default=False,
+    ),
+]
+
+
+def candles_dir(cfg: Settings, world: str | None) -> Path:
+    """Market history, or with `--world` the candles a run built in that world."""
+    if world is None:
+        return cfg.candles_dir
+    try:
+        return cfg.built_candles_dir(World.parse(world))
+    except ValueError as exc:
+        raise UserError(f"--world: {exc}") from None
 
 
 def tokens_option(what: str) -> typer.models.OptionInfo:

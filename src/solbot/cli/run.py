@@ -6,6 +6,7 @@ import asyncio
 import signal
 import sys
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -25,6 +26,7 @@ if TYPE_CHECKING:  # the trading stack is imported when the bot runs, not for `s
     from solbot.runner import RunOptions, Runtime, Summary
 
 _STATUS_EVERY = 60  # ticks between status lines
+_SHOWN_LINES = 20  # positions and differences listed in the summary; the rest are counted
 SHOWN_EVENTS = (
     "entry",
     "exit",
@@ -37,8 +39,11 @@ SHOWN_EVENTS = (
     "risk",
     "added",
     "unfunded",
+    "withdrawal",
     "no_key",
     "decrypt_alert",
+    "quarantined",
+    "moved_out",
 )
 
 
@@ -188,7 +193,7 @@ def _confirm_live(opted_in: bool, flag: bool) -> None:
 
 def _logging(verbose: bool) -> None:
     cfg = settings()
-    log_to_file(cfg.data_dir / "solbot.log", verbose=verbose, level=cfg.log_level)
+    log_to_file(cfg.log_path, verbose=verbose, level=cfg.log_level)
 
 
 def _banner(console: Console, runtime: Runtime) -> None:
@@ -220,13 +225,13 @@ def _banner(console: Console, runtime: Runtime) -> None:
     if runtime.network is not None:
         console.print(
             f"[dim]simulated money; {runtime.options.speed:g}x speed; state in "
-            f"{cfg.sim_state_path}; log in {cfg.data_dir / 'solbot.log'}[/]"
+            f"{cfg.sim_state_path}; log in {cfg.log_path}[/]"
         )
     elif cfg.network == "sim":
         speed = getattr(runtime.clock, "speed", 1.0)
         console.print(
             f"[dim]simulated money; the sim's clock ({speed:g}x speed) at "
-            f"{_when(runtime.clock.now())} UTC; log in {cfg.data_dir / 'solbot.log'}[/]"
+            f"{_when(runtime.clock.now())} UTC; log in {cfg.log_path}[/]"
         )
 
 
@@ -234,9 +239,12 @@ def _status(console: Console, runtime: Runtime) -> None:
     stats = runtime.engine.stats
     if stats.ticks % _STATUS_EVERY:
         return
+    held = len(runtime.engine.guard.quarantined)
     console.print(
         f"[dim]{_when(runtime.clock.now())}  ticks {stats.ticks:,}  entries {stats.entries}  "
-        f"exits {stats.exits}  realised PnL {stats.realised_pnl:+.2f}[/]"
+        f"exits {stats.exits}  realised PnL {stats.realised_pnl:+.2f}"
+        + (f"  quarantined {held}" if held else "")
+        + "[/]"
     )
 
 
@@ -246,7 +254,8 @@ def _panel(runtime: Runtime) -> Group:
     headline = Text(
         f"{_when(runtime.clock.now())} · ticks {stats.ticks:,} · entries {stats.entries} · "
         f"exits {stats.exits} · failed {stats.failed} · "
-        f"realised PnL {stats.realised_pnl:+.2f} {runtime.engine.quote.symbol}",
+        f"realised PnL {stats.realised_pnl:+.2f} {runtime.engine.quote.symbol}"
+        + (f" · quarantined {held}" if (held := len(runtime.engine.guard.quarantined)) else ""),
         style="bold",
     )
     table = Table(show_edge=False)
@@ -277,13 +286,50 @@ def _print_summary(console: Console, summary: Summary) -> None:
     table.add_row("cash", f"{summary.cash:,.2f} {summary.quote}")
     for reason, n in sorted(summary.blocked.items()):
         table.add_row(f"entries blocked: {reason}", str(n))
+    if summary.moved_out:
+        table.add_row("moved out of the wallet", str(summary.moved_out))
+    table.add_row("quarantined", str(len(summary.quarantined)))
+    for hold in summary.quarantined:
+        name = summary.names.get(hold.user_id, hold.user_id)
+        table.add_row(
+            f"  {name} {hold.what}", f"[red]{hold.failures} failures[/]: {hold.last_error}"
+        )
     held = "paper balance" if summary.paper else "chain"
     several = len({h.user for h in summary.open_positions}) > 1
-    for h in summary.open_positions:
+    for h in summary.open_positions[:_SHOWN_LINES]:
         mark = "[green]✓[/]" if h.quantity == h.on_chain else f"[red]✗ {held} differs[/]"
         label = f"open {h.user} {h.token}" if several else f"open {h.token}"
         table.add_row(label, f"{h.quantity:,} atoms ({held} {h.on_chain:,}) {mark}")
+    if len(summary.open_positions) > _SHOWN_LINES:
+        table.add_row("open positions", f"and {len(summary.open_positions) - _SHOWN_LINES} more")
+    _reconciliation(table, summary, held)
     console.print(table)
+
+
+def _reconciliation(table: Table, summary: Summary, held: str) -> None:
+    """One line when the books and the chain agree for every user and asset; otherwise each
+    difference, with its amount in units."""
+    lines = summary.reconciled
+    users = len({line.user for line in lines})
+    wrong = [line for line in lines if not line.ok]
+    if not wrong:
+        table.add_row("books = " + held, f"[green]✓[/] {users} user(s), {len(lines)} balances")
+        return
+    strict = sum(1 for line in wrong if line.strict)
+    mark = "[red]✗[/]" if strict else "[yellow]≠[/]"
+    table.add_row("books = " + held, f"{mark} {len(wrong)} of {len(lines)} balances differ")
+    for line in wrong[:_SHOWN_LINES]:
+        amount = Decimal(line.difference).scaleb(-line.decimals)
+        books = Decimal(line.books).scaleb(-line.decimals)
+        chain = Decimal(line.chain).scaleb(-line.decimals)
+        colour = "red" if line.strict else "yellow"
+        why = f" ({line.note})" if line.note else ""
+        table.add_row(
+            f"  {line.user} {line.asset}",
+            f"[{colour}]{held} {chain:,f} vs books {books:,f}: {amount:+,f}{why}[/]",
+        )
+    if len(wrong) > _SHOWN_LINES:
+        table.add_row("", f"and {len(wrong) - _SHOWN_LINES} more")
 
 
 def _when(ts: float) -> str:

@@ -74,7 +74,8 @@ def serve(
     from solbot.sim.rpc_server import Faults  # the servers: imported when they are started
     from solbot.sim.serve import serve_sim
 
-    cfg = settings()
+    # The served network is the sim world's, whatever network this shell is set to trade on.
+    cfg = settings().model_copy(update={"network": "sim", "paper": False})
     if seed is not None:
         cfg = cfg.model_copy(update={"sim_seed": seed})
     faults = Faults(drop_rate=drop_rate, error_rate=error_rate, latency=latency, seed=cfg.sim_seed)

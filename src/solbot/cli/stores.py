@@ -38,13 +38,14 @@ def console() -> Console:
 
 @contextlib.asynccontextmanager
 async def database(settings: Settings) -> AsyncIterator[Database]:
-    """The database at the schema this code needs: a new one is created, an old one refused
-    with the command that upgrades it (see `schema.prepare`)."""
+    """The world's database at the schema this code needs: a new one is created (and marked
+    with its world), an old one refused with the command that upgrades it, one of another
+    world refused with where to point instead (see `schema.prepare`)."""
     from solbot.store import schema
     from solbot.store.db import Database
 
     url = settings.database
-    await schema.prepare(url)
+    await schema.prepare(url, settings.world, settings.world_hints())
     db = Database(url)
     try:
         yield db
@@ -53,13 +54,29 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
 
 
 @contextlib.asynccontextmanager
-async def custody(settings: Settings, *, need_key: bool = True) -> AsyncIterator[CustodyService]:
+async def custody(
+    settings: Settings, *, need_key: bool = True, emergency: bool = False
+) -> AsyncIterator[CustodyService]:
+    """The custody service on the database. `need_key=False`: the master key if set;
+    `emergency` also goes on without one that cannot be read (a pause must always work), and
+    the service knows why it has none."""
     from solbot.custody import CustodyService
     from solbot.wallet import master
 
-    key = master.require() if need_key else master.from_environment()
+    problem = None
+    if need_key:
+        key = master.require()
+    else:
+        try:
+            key = master.from_environment()
+        except UserError as exc:
+            if not emergency:
+                raise
+            key, problem = None, str(exc)
     async with database(settings) as db:
-        yield CustodyService(db, clock(), key)
+        yield CustodyService(
+            db, clock(), key, limits=settings.decrypt_limits(), key_problem=problem
+        )
 
 
 @contextlib.asynccontextmanager
@@ -77,7 +94,8 @@ async def chain_view(settings: Settings) -> AsyncIterator[tuple[Chain | None, st
             return
         saved = SimNetwork.saved_time(path) or 0.0
         sim_clock = ManualClock(saved)
-        network = SimNetwork.load(path, tokens=list(settings.token_map().values()), clock=sim_clock)
+        tokens = list(settings.token_map().values())
+        network = SimNetwork.load(path, tokens=tokens, clock=sim_clock, writable=False)
         yield LiteSvmChain(network.ledger, sim_clock), "balances as the sim world was last saved"
         return
     if not settings.rpc:
@@ -108,8 +126,11 @@ async def writable_chain(settings: Settings) -> AsyncIterator[tuple[Chain, Clock
             sim_clock = ManualClock(SimNetwork.saved_time(path) or 0.0)
             tokens = list(settings.token_map().values())
             network = SimNetwork.load(path, tokens=tokens, clock=sim_clock)
-            yield LiteSvmChain(network.ledger, sim_clock), sim_clock
-            network.save(path)
+            try:  # every change is journaled as it happens; the save folds the journal in
+                yield LiteSvmChain(network.ledger, sim_clock), sim_clock
+            finally:  # a command that failed may still have moved money (a recovery) first
+                network.save(path)
+                network.close()
         finally:
             lock.release()
         return

@@ -1,5 +1,5 @@
 """Operator commands for users and their wallets (the seed's CLI tools): add, import, list,
-export, pause, resume, set risk, and their positions and trades.
+export, pause, resume, set risk, re-arm, and their positions and trades.
 
 Every command that needs a key reads the master key from `MASTER_ENCRYPTION_KEY` and checks it
 against the database before changing anything. Private keys are printed only where that is the
@@ -9,25 +9,28 @@ command's purpose (`add-user` once, `export-key`), and never appear in an error.
 from __future__ import annotations
 
 import asyncio
-import os
-import stat
 import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
+from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from solbot.cli import stores
 from solbot.cli.context import settings
 from solbot.errors import UserError
+from solbot.private_files import create_private
 from solbot.store.states import Custody, PositionStatus, RiskTier, WithdrawalState
 
 if TYPE_CHECKING:  # the rest is imported by the commands that use it (see cli/stores.py)
-    from solbot.custody import CustodyService
+    from solbot.custody import CustodyService, Paused
+    from solbot.quarantine import Hold
     from solbot.store.tables import UserRow
+    from solbot.wallet.vault import RevealedKey
 
 ACTOR = "cli"
 
@@ -150,31 +153,74 @@ def export_key(
             "--out",
             metavar="FILE",
             help="Write the key to FILE (created with mode 0600; an existing file is refused) "
-            "instead of printing it.",
+            "instead of printing it. The safer way.",
             show_default=False,
         ),
     ] = None,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes",
+            "-y",
+            help="Print the key to a terminal without asking (for scripts that know why).",
+        ),
+    ] = False,
 ) -> None:
-    """Export a user's private key, to import the wallet elsewhere. The export is audited."""
-    if out is not None and out.exists():
-        raise UserError(f"{out} exists; refusing to overwrite a file (choose another path)")
+    """Export a user's private key, to import the wallet elsewhere. The export is audited.
 
-    async def main() -> None:
+    Printed to a terminal only after a warning and a confirmation (unless --yes); --out FILE
+    writes it to a new 0600 file and never prints it. Exports count against the decryption
+    limit like signatures; a refused or failed export is audited too.
+    """
+    if out is None and sys.stdout.isatty() and not yes:
+        _confirm_printing(username)
+    target = _new_key_file(out) if out is not None else None
+
+    async def main() -> RevealedKey:
         async with stores.custody(settings()) as service:
-            key = await service.export_key(username, fmt, actor=ACTOR)
-        console = stores.console()
-        if out is None:
-            console.print(key.reveal(), markup=False)
-            return
-        try:
-            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
-        except OSError as exc:
-            raise UserError(f"cannot create {out}: {exc.strerror}") from None
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(key.reveal() + "\n")
-        console.print(f"[green]✓[/] key written to {out} (mode 0600)")
+            return await service.export_key(username, fmt, actor=ACTOR)
 
-    asyncio.run(main())
+    try:
+        key = asyncio.run(main())
+    except BaseException:
+        if target is not None and out is not None:
+            target.close()
+            out.unlink(missing_ok=True)  # the empty file made for it
+        raise
+    console = stores.console()
+    if target is None:
+        console.print(key.reveal(), markup=False)
+        return
+    with target:
+        target.write(key.reveal().encode() + b"\n")
+    console.print(f"[green]✓[/] key written to {escape(str(out))} (mode 0600)")
+
+
+def _confirm_printing(username: str) -> None:
+    """Warn before a private key goes to a terminal (scrollback, screen sharing, a recording
+    all keep it) and ask; suggest `--out`."""
+    err = Console(stderr=True, highlight=False)
+    err.print(
+        f"[bold red]This prints the private key of {escape(username)} on this terminal.[/] "
+        "Anyone who sees it, in the scrollback, a screen share or a recording, controls the "
+        "wallet. Safer: `solbot export-key --out FILE` writes it to a new file only you can "
+        "read (mode 0600) and never prints it."
+    )
+    if not typer.confirm("Print the private key here?", default=False, err=True):
+        err.print("nothing exported")
+        raise typer.Exit(code=1)
+
+
+def _new_key_file(path: Path) -> BinaryIO:
+    """The key file, created before the key is opened: a bad path costs no export."""
+    try:
+        return create_private(path)
+    except FileExistsError:
+        raise UserError(
+            f"{path} exists; refusing to overwrite a file (choose another path)"
+        ) from None
+    except OSError as exc:
+        raise UserError(f"cannot create {path}: {exc.strerror}") from None
 
 
 # ---------------------------------------------------------------------------------- listing
@@ -261,30 +307,37 @@ def positions(
     ] = None,
     closed: Annotated[bool, typer.Option("--closed", help="Closed positions instead.")] = False,
 ) -> None:
-    """Open positions (or, with --closed, the last closed ones): entry, size, stop, target."""
+    """Open positions (or, with --closed, the last closed ones): entry, size, stop, target,
+    and whether their orders are backing off or quarantined (`solbot rearm` lifts that)."""
     from sqlalchemy import select
 
+    from solbot.quarantine import Hold
+    from solbot.store.holds import OrderHolds
     from solbot.store.tables import PositionRow
 
     async def main() -> None:
+        user_id = None
         async with stores.custody(settings(), need_key=False) as service:
             names = await _names(service)
             stmt = select(PositionRow)
             if username is not None:
-                stmt = stmt.where(PositionRow.user_id == (await service.user(username)).id)
+                user_id = (await service.user(username)).id
+                stmt = stmt.where(PositionRow.user_id == user_id)
             status = PositionStatus.CLOSED if closed else PositionStatus.OPEN
             stmt = stmt.where(PositionRow.status == status.value)
             order = PositionRow.exit_time.desc() if closed else PositionRow.entry_time
             async with service.db.session() as s:
                 rows = list(await s.scalars(stmt.order_by(order).limit(200)))
+                holds = [Hold.of(h) for h in await OrderHolds(s, service.clock).all(user_id)]
+            now = service.clock.now()
         cfg = settings()
         decimals = {t.symbol: t.decimals for t in cfg.token_map().values()}
         table = Table(title=f"{'closed' if closed else 'open'} positions", title_justify="left")
         columns = ["user", "token", "quantity", "entry", "stop", "target", "entered (UTC)"]
-        if closed:
-            columns += ["exit", "PnL", "reason"]
+        columns += ["exit", "PnL", "reason"] if closed else ["orders"]
         for name in columns:
             table.add_column(name)
+        shown: set[tuple[str, str, str]] = set()
         for p in rows:
             cells = [
                 names.get(p.user_id, p.user_id),
@@ -301,8 +354,87 @@ def positions(
                     "–" if p.pnl is None else f"{p.pnl:+.2f}",
                     p.exit_reason or "",
                 ]
+            else:
+                hold = _held_by(holds, p.user_id, p.token)
+                if hold is not None:
+                    shown.add((hold.user_id, hold.token, hold.side))
+                cells.append(_hold_text(hold, now))
             table.add_row(*cells)
-        stores.console().print(table if rows else "no positions")
+        console = stores.console()
+        console.print(table if rows else "no positions")
+        if closed:
+            return
+        for hold in holds:  # entries, and a user's whole trading: not a position's row
+            if (hold.user_id, hold.token, hold.side) not in shown:
+                who = names.get(hold.user_id, hold.user_id)
+                console.print(f"{who} {hold.what}: {_hold_text(hold, now)}", markup=False)
+
+    asyncio.run(main())
+
+
+def _held_by(holds: list[Hold], user_id: str, token: str) -> Hold | None:
+    """The hold on a position's exits: the user's whole trading first, then the token's."""
+    from solbot.quarantine import ANY
+
+    for wanted in ((user_id, ANY, ANY), (user_id, token, "sell")):
+        for hold in holds:
+            if (hold.user_id, hold.token, hold.side) == wanted:
+                return hold
+    return None
+
+
+def _hold_text(hold: Hold | None, now: float) -> str:
+    """'ok', 'backing off: ...' or 'quarantined: ...' (with why), for `positions`."""
+    if hold is None:
+        return "ok"
+    scope = " (all trading)" if hold.whole_user else ""
+    if hold.quarantined:
+        return f"quarantined{scope}: {hold.failures} failures; last: {hold.last_error}"
+    wait = max(0.0, hold.retry_at - now)
+    return (
+        f"backing off{scope}: {hold.failures} failures, next try in {wait:.0f} s; "
+        f"last: {hold.last_error}"
+    )
+
+
+def rearm(
+    username: UsernameOption,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            "-t",
+            metavar="SYMBOL",
+            help="Only this token's orders; without it, all of the user's (their whole "
+            "trading too, held when their key could not sign).",
+        ),
+    ] = None,
+) -> None:
+    """Let quarantined orders go again: a position whose exits kept failing, a token's entries,
+    or a user's whole trading. Their failure count starts over; a running bot tries again at
+    its next tick. Needs the master key: re-arming is audited."""
+    symbol = None
+    if token is not None:
+        symbol = token.strip().upper()
+        known = settings().token_map()
+        if symbol not in known:
+            raise UserError(f"unknown token {token!r}: use one of {', '.join(sorted(known))}")
+
+    async def main() -> None:
+        async with stores.custody(settings()) as service:
+            cleared = await service.rearm(username, symbol, actor=ACTOR)
+        what = f"{username} {symbol}" if symbol else username
+        out = stores.console()
+        if not cleared:
+            out.print(f"nothing to re-arm for {what}: no quarantine or back-off", markup=False)
+            return
+        lifted = ", ".join(
+            f"{'all trading' if h.token == '*' else h.token + ' ' + h.side} "
+            f"({h.failures} failures{', quarantined' if h.quarantined_at else ''})"
+            for h in cleared
+        )
+        out.print(f"[green]✓[/] re-armed {what}: {lifted}")
+        out.print("[dim]a running bot tries again at its next tick[/]")
 
     asyncio.run(main())
 
@@ -370,18 +502,31 @@ def pause(
 ) -> None:
     """Stop opening positions for a user (open ones are still managed and exited).
 
-    Works without the master key, so trading can always be stopped; it is audited when the key
-    is set. A running bot picks it up within a tick.
+    For emergencies: works whatever the state of the keys (no master key, a wrong one, a
+    damaged wallet, signing paused), since it touches none. It is audited when the master key
+    is this database's, and written to the log otherwise. A running bot picks it up within a
+    tick.
     """
+    cfg = settings()
 
-    async def main() -> None:
-        async with stores.custody(settings(), need_key=False) as service:
-            changed = await service.set_active(username, False, actor=ACTOR, reason=reason)
-        stores.console().print(
-            f"[green]✓[/] {username} paused" if changed else f"{username} was already paused"
+    async def main() -> Paused:
+        async with stores.custody(cfg, need_key=False, emergency=True) as service:
+            return await service.pause(username, actor=ACTOR, reason=reason)
+
+    from solbot.logs import log_to_file
+
+    log_to_file(cfg.log_path, delay=True)  # where a pause that cannot be audited is recorded
+    done = asyncio.run(main())
+    out = stores.console()
+    if not done.changed:
+        out.print(f"{username} was already paused")
+        return
+    out.print(f"[green]✓[/] {username} paused")
+    if done.unaudited is not None:
+        out.print(
+            f"[yellow]not audited[/] ({escape(done.unaudited)}); the pause is recorded in "
+            f"{escape(str(cfg.log_path))}"
         )
-
-    asyncio.run(main())
 
 
 def resume(username: UsernameOption) -> None:
@@ -455,29 +600,57 @@ def withdraw(
 ) -> None:
     """Send SOL from a user's wallet to an address: a real transfer, signed by the vault.
 
-    The amount may be at most the balance less the fee reserve (0.05 SOL) and the network fee.
-    The withdrawal is journaled before it is sent (a crash never sends it twice) and audited.
+    The destination must be a plain wallet (or a new address), checked on chain: a mint, a
+    token account or a program is refused. The amount may be at most the balance less the fee
+    reserve (0.05 SOL), the network fee and any withdrawal still in flight. The withdrawal is
+    journaled before it is sent (a crash never sends it twice) and audited. Withdrawals a
+    previous run left in flight are settled first. The same request again (same user, address
+    and amount) while the first is in flight or within 10 minutes of it confirming returns
+    the first instead of sending again.
     """
+    from solbot.faults import crash_hook
     from solbot.roster import limits_of
-    from solbot.withdrawals import LAMPORTS_PER_SOL, WithdrawalService, sol
+    from solbot.withdrawals import (
+        IDEMPOTENCY_SECONDS,
+        LAMPORTS_PER_SOL,
+        Recovered,
+        WithdrawalService,
+        recover_withdrawals,
+        sol,
+    )
+
+    out = stores.console()
+
+    def tell(item: Recovered) -> None:
+        out.print(f"[yellow]↻[/] {item.username}: {item.text}", markup=True)
 
     async def main() -> None:
         cfg = settings()
+        hook = crash_hook(cfg, "withdrawal")
         async with stores.custody(cfg) as service, stores.writable_chain(cfg) as (chain, clock):
+            await recover_withdrawals(service.db, clock, chain, service, tell, on_step=hook)
             user = await service.user(username)
             reserve = int(limits_of(user).fee_reserve_sol * LAMPORTS_PER_SOL)
             withdrawals = WithdrawalService(
-                service.db, clock, chain, service, fee_reserve_lamports=reserve
+                service.db, clock, chain, service, fee_reserve_lamports=reserve, on_step=hook
             )
-            row = await withdrawals.withdraw(username, to, amount, actor=ACTOR)
-        out = stores.console()
-        if row.state == WithdrawalState.CONFIRMED.value:
+            done = await withdrawals.request(username, to, amount, actor=ACTOR)
+        row = done.row
+        confirmed = row.state == WithdrawalState.CONFIRMED.value
+        if done.repeated:
+            minutes = f"{IDEMPOTENCY_SECONDS / 60:g}"
+            out.print(
+                f"an identical withdrawal {row.id} is {row.state}; not sent again (the same "
+                f"request while one is in flight or within {minutes} minutes of it is that one)"
+            )
+        if confirmed:
             out.print(
                 f"[green]✓[/] sent {sol(row.lamports)} SOL from {username} to {row.destination}"
             )
             out.print(f"transaction: {row.signature}")
             return
-        out.print(f"[red]✗[/] withdrawal {row.state}: {row.error}")
+        if not done.repeated:
+            out.print(f"[red]✗[/] withdrawal {row.state}: {row.error}")
         raise typer.Exit(code=1)
 
     asyncio.run(main())

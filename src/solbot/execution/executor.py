@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -39,7 +39,14 @@ from solbot.chain.port import Chain, SignatureStatus, holdings
 from solbot.chain.sending import deliver
 from solbot.clock import Clock
 from solbot.execution.jupiter import BadResponseError, JupiterClient, VenueError
-from solbot.execution.signing import Signer, SigningError, sign_own_slot, signer_index
+from solbot.execution.signing import (
+    Signer,
+    SigningError,
+    UnusableKeyError,
+    reserve_signatures_apart,
+    sign_own_slot,
+    signer_index,
+)
 from solbot.store.db import Database
 from solbot.store.repos import (
     InsufficientPaperFundsError,
@@ -91,6 +98,9 @@ class Outcome:
     signature: str | None = None
     error: str | None = None
     purpose: Purpose | None = field(default=None, compare=False)  # which side of a trade
+    # The signer's key cannot sign at all (it does not open, or is another wallet's): a fault
+    # of the user's whole trading, not of this order (see `solbot.quarantine`).
+    key_unusable: bool = field(default=False, compare=False)
 
     @property
     def confirmed(self) -> bool:
@@ -167,7 +177,8 @@ class Executor:
         except SigningError as exc:
             # The vault refused (signing paused after a burst, a key that is not this wallet's):
             # nothing was signed, so nothing can have been sent.
-            return await self._fail_unsent(order, f"not signed: {exc}")
+            outcome = await self._fail_unsent(order, f"not signed: {exc}")
+            return replace(outcome, key_unusable=isinstance(exc, UnusableKeyError))
 
     async def _fill_paper(self, order: OrderRow, owner: Pubkey) -> Outcome:
         """Paper trading: quote without a taker (a price, no transaction) and fill at the quote,
@@ -266,7 +277,8 @@ class Executor:
         """Journal the quote, sign our own slot, and journal the signed bytes before anything
         can send them."""
         await self._advance(order, OrderState.QUOTED, {OrderState.CREATED}, **quoted)
-        signed = sign_own_slot(unsigned, signer)
+        with await reserve_signatures_apart(self.db, [signer]):  # a vault signer's decryption
+            signed = sign_own_slot(unsigned, signer)
         own = signed.signatures[signer_index(signed, signer.pubkey())]
         tx_id = {"signature": str(signed.signatures[0])} if tx_id_is_ours else {}
         await self._advance(

@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from solders.pubkey import Pubkey
@@ -43,7 +43,14 @@ from solders.transaction import VersionedTransaction
 from solbot.chain.port import SendError, SignatureStatus, holdings
 from solbot.execution.executor import Executor, Outcome, SwapIntent, _outcome
 from solbot.execution.jupiter import BadResponseError, VenueError
-from solbot.execution.signing import Signer, SigningError, sign_own_slot, signer_index
+from solbot.execution.signing import (
+    Signer,
+    SigningError,
+    UnusableKeyError,
+    reserve_signatures,
+    sign_own_slot,
+    signer_index,
+)
 from solbot.store.repos import (
     InsufficientPaperFundsError,
     Orders,
@@ -70,6 +77,7 @@ class _Order:
     quoted: dict[str, Any] = field(default_factory=dict)
     signed: VersionedTransaction | None = None
     error: str | None = None
+    key_unusable: bool = False  # the error is the signer's key, which can never sign
     tx_id: str | None = None  # v2: the signature /execute named (the maker's, on RFQ routes)
     status: SignatureStatus | None = None
     slow: bool = False  # finish it on the single-order path
@@ -127,8 +135,18 @@ class GroupExecutor:
             ex.register_owner(intent.user_id, signer.pubkey())
         async with ex.db.session(durable=False) as s:  # lost in a power cut: nothing was signed
             rows = await Orders(s, ex.clock).create_many([_spec(i, ex.route) for i, _ in requests])
-        orders = [_Order(signer, row) for (_, signer), row in zip(requests, rows, strict=True)]
-        fresh = [o for o in orders if OrderState(o.row.state) is OrderState.CREATED]
+            orders = [_Order(signer, row) for (_, signer), row in zip(requests, rows, strict=True)]
+            fresh = [o for o in orders if OrderState(o.row.state) is OrderState.CREATED]
+            # The vault's decryptions for the fresh orders' signatures, reserved in this same
+            # transaction (see `wallet.decrypt_guard`): no database work per signature.
+            reserved = await reserve_signatures(
+                s, [o.signer for o in fresh if Route(o.row.route) is not Route.PAPER]
+            )
+        with reserved:
+            return await self._carry_out(orders, fresh)
+
+    async def _carry_out(self, orders: list[_Order], fresh: list[_Order]) -> list[Outcome]:
+        ex = self.ex
         is_fresh = {id(o) for o in fresh}  # `order in fresh` made a round O(n²)
         for order in orders:
             if id(order) in is_fresh:
@@ -206,6 +224,7 @@ class GroupExecutor:
             order.error = str(exc)
         except SigningError as exc:
             order.error = f"not signed: {exc}"
+            order.key_unusable = isinstance(exc, UnusableKeyError)
 
     async def _journal_signed(self, orders: Sequence[_Order]) -> None:
         """One transaction: each order quoted and signed (its bytes stored), or failed."""
@@ -236,7 +255,7 @@ class GroupExecutor:
         for order in orders:
             self._step(order.row)
             if order.error is not None:
-                order.outcome = _outcome(order.row)
+                order.outcome = replace(_outcome(order.row), key_unusable=order.key_unusable)
 
     async def _send(self, orders: Sequence[_Order]) -> None:
         v1 = [o for o in orders if Route(o.row.route) is Route.V1]

@@ -11,20 +11,36 @@ index among the message's required signers, and keeps every other slot as it cam
 signature, or the all-zero placeholder of a slot filled later).
 
 Signers are a protocol so that keys never have to leave the wallet vault: a solders `Keypair`
-satisfies it, and so will the vault, which decrypts a key just for `sign_message`.
+satisfies it, and so does the vault's signer, which decrypts a key just for `sign_message`.
+Such a signer is *metered*: its decryptions are limited across processes and must be reserved
+in the database first (`reserve_signatures`, in a transaction the caller already has; see
+`wallet.decrypt_guard`). Plain keys need no reservation and cost nothing there.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Protocol, runtime_checkable
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, ExitStack
+from typing import Any, Protocol, cast, runtime_checkable
 
 from solders.message import to_bytes_versioned
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
-__all__ = ["Signer", "SigningError", "sign_own_slot", "signer_index", "verifies"]
+__all__ = [
+    "MeteredSigner",
+    "Reserved",
+    "Signer",
+    "SigningError",
+    "metered",
+    "reserve_signatures",
+    "reserve_signatures_apart",
+    "sign_own_slot",
+    "signer_index",
+    "verifies",
+]
 
 
 @runtime_checkable
@@ -38,6 +54,75 @@ class Signer(Protocol):
 
 class SigningError(ValueError):
     """The transaction cannot carry this signer's signature (one line, never key material)."""
+
+
+class UnusableKeyError(SigningError):
+    """The signer can never sign, whatever the transaction: its key does not open or is not
+    this wallet's. Not the order's fault but the user's whole trading's: the loop holds every
+    order of that user (`solbot.quarantine`) instead of retrying each position."""
+
+
+class SignatureMeter(Protocol):
+    """Grants metered signers their signatures (the vault's `DecryptGuard`)."""
+
+    async def reserve(
+        self, session: Any, user_ids: Iterable[str]
+    ) -> AbstractContextManager[object]: ...
+
+
+class MeteredSigner(Signer, Protocol):
+    """A signer whose signatures must be reserved first (see the module docstring)."""
+
+    user_id: str
+
+    @property
+    def meter(self) -> SignatureMeter: ...
+
+
+class Reserved:
+    """The reservations of one operation: `with reserved:` makes them usable for the signing
+    inside (and for the tasks started inside); unused ones lapse at the end."""
+
+    def __init__(self, reservations: Sequence[AbstractContextManager[object]] = ()) -> None:
+        self._reservations = reservations
+        self._stack: ExitStack | None = None
+
+    def __enter__(self) -> Reserved:
+        stack = ExitStack()
+        for reservation in self._reservations:
+            stack.enter_context(reservation)
+        self._stack = stack
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._stack is not None:
+            self._stack.close()
+            self._stack = None
+
+
+async def reserve_signatures(session: Any, signers: Iterable[Signer]) -> Reserved:
+    """Reserve one signature for each of `signers` (listed twice, twice) in `session`, the
+    caller's transaction. Signers without a meter (plain keys) need none: no statement runs
+    when none of them has one."""
+    wanted: dict[int, tuple[SignatureMeter, list[str]]] = {}
+    for signer in metered(signers):
+        wanted.setdefault(id(signer.meter), (signer.meter, []))[1].append(signer.user_id)
+    return Reserved([await meter.reserve(session, users) for meter, users in wanted.values()])
+
+
+async def reserve_signatures_apart(db: Any, signers: Sequence[Signer]) -> Reserved:
+    """`reserve_signatures` in a short transaction of its own on `db` (a `Database`), for a
+    path that has none at hand; opened only when a signer needs it."""
+    if not metered(signers):
+        return Reserved()
+    async with db.session(durable=False) as session:
+        return await reserve_signatures(session, signers)
+
+
+def metered(signers: Iterable[Signer]) -> list[MeteredSigner]:
+    """The signers whose signatures must be reserved (a duck-typed check: an `isinstance`
+    against the protocol costs ~18 µs a signer)."""
+    return [cast(MeteredSigner, s) for s in signers if getattr(s, "meter", None) is not None]
 
 
 def signer_index(tx: VersionedTransaction, pubkey: Pubkey) -> int:

@@ -9,17 +9,14 @@ faster.
 
 The layout `root/SYMBOL/TIMEFRAME.parquet` keeps files obvious and easy to delete or copy by hand.
 
-Writes are atomic: the new content goes to a temporary file in the same directory and replaces
-the old file with `os.replace`, so a crash or a full disk leaves either the old file or the new
-one, never half of one.
+Writes are atomic and private (`private_files.replacing`): the new content goes to a temporary
+file (0600) in the same directory and replaces the old file with `os.replace`, so a crash or a
+full disk leaves either the old file or the new one, never half of one.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +26,7 @@ import pyarrow.parquet as pq
 
 from solbot.domain import CandleSeries, Timeframe
 from solbot.errors import UserError
+from solbot.private_files import replacing
 
 __all__ = ["CandleStore", "StoredSeries"]
 
@@ -167,20 +165,8 @@ class CandleStore:
         table = pa.Table.from_arrays(
             [pa.array(getattr(series, name)) for name in _COLUMNS], schema=_SCHEMA
         )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                pq.write_table(table, handle, compression="snappy")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            raise
-        _fsync_dir(path.parent)
+        with replacing(path) as handle:
+            pq.write_table(table, handle, compression="snappy")
 
 
 def _symbol(symbol: str) -> str:
@@ -193,16 +179,3 @@ def _symbol(symbol: str) -> str:
 
 def _column(table: pa.Table, name: str, dtype: type[np.generic]) -> np.ndarray:
     return np.ascontiguousarray(table.column(name).to_numpy(), dtype=dtype)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename itself durable (POSIX); harmless where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -18,16 +18,22 @@ library, not a cluster: its clock stands still, and it accepts only its single l
   finalized (rooted) `FINALITY_SLOTS` slots later, about 12.8 s, as on mainnet.
 - **Transaction history.** The latest transactions are kept with their block time and the lamport
   balances of their accounts before and after, for `getTransaction`.
-- **Snapshots.** The accounts the sim created or a transaction touched, the clock and the block
-  window serialise to JSON and restore, so a stopped sim continues the same world.
+- **Snapshots.** The accounts the sim created or a transaction touched, the clock and the
+  signature statuses serialise to JSON and restore, so a stopped sim continues the same world.
+- **The journal.** With a `LedgerJournal` attached (`journal_to`), every change (an executed
+  batch's accounts and statuses, a faucet deposit) is appended and synced before anyone is told
+  of it, and `restore` replays it: a killed sim never loses a fill the bot has booked
+  (`sim/journal.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import math
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -57,6 +63,7 @@ from solders.transaction_status import (
 from spl.token.constants import ACCOUNT_LEN, TOKEN_PROGRAM_ID
 
 from solbot.chain.builders import associated_token_address
+from solbot.sim.journal import LedgerJournal
 from solbot.sim.sbf_thread import run_sbf
 
 SLOT_SECONDS = 0.4
@@ -99,10 +106,14 @@ class TxRecord:
 class _Executed:
     """What the SBF thread brings back from one `send_transaction`."""
 
+    signature: Signature
     result: TransactionMetadata | FailedTransactionMetadata
     committed: bool  # in the ledger's history (landed, whether or not the program failed)
     pre: tuple[int, ...]
     post: tuple[int, ...]
+    # The new contents of the accounts it wrote (base64 of the account, None once closed),
+    # for the journal; empty when no journal is attached.
+    accounts: tuple[tuple[str, str | None], ...] = ()
 
 
 class RejectedError(Exception):
@@ -133,7 +144,12 @@ class SimLedger:
         self._history: OrderedDict[Signature, TxRecord] = OrderedDict()
         self._touched: set[Pubkey] = set()
         self._batch: list[tuple[VersionedTransaction, list[Pubkey], asyncio.Future[_Executed]]] = []
+        self._journal: LedgerJournal | None = None
         self._new_block()
+
+    def journal_to(self, journal: LedgerJournal | None) -> None:
+        """From now on, every change is appended to `journal` (synced) before it is reported."""
+        self._journal = journal
 
     # ------------------------------------------------------------------ time and blocks
     @property
@@ -184,7 +200,9 @@ class SimLedger:
     def send(self, tx: VersionedTransaction) -> TxOutcome:
         """Execute a transaction now; raises `RejectedError` if the cluster would not take it."""
         keys = self._admit(tx)
-        return self._record(tx, keys, run_sbf(lambda: self._execute(tx, keys)))
+        done = run_sbf(lambda: self._execute(tx, keys))
+        self._log_executed([done])
+        return self._record(tx, keys, done)
 
     async def send_async(self, tx: VersionedTransaction) -> TxOutcome:
         """`send` for many callers at once: the transactions sent while the event loop is busy
@@ -207,6 +225,7 @@ class SimLedger:
                 if not landed.cancelled():
                     landed.set_exception(exc)
             return
+        self._log_executed(done)  # on disk before any sender hears of it
         for (_, _, landed), executed in zip(batch, done, strict=True):
             if not landed.cancelled():
                 landed.set_result(executed)
@@ -230,24 +249,51 @@ class SimLedger:
             self.svm.get_transaction(tx.signatures[0]) is not None
         )
         post = tuple(self.balance(key) for key in keys) if committed else pre
-        return _Executed(result, committed, pre, post)
+        written = self._contents(keys) if committed and self._journal is not None else ()
+        return _Executed(tx.signatures[0], result, committed, pre, post, written)
+
+    def _contents(self, keys: list[Pubkey]) -> tuple[tuple[str, str | None], ...]:
+        """The world's own accounts among `keys`, as the journal records them."""
+        found = []
+        for key in keys:
+            account = self.svm.get_account(key)
+            if account is None:
+                found.append((str(key), None))
+            elif not account.executable and account.owner != _SYSVAR_OWNER:
+                found.append((str(key), base64.b64encode(bytes(account)).decode()))
+        return tuple(found)
+
+    def _log_executed(self, done: list[_Executed]) -> None:
+        """Journal what a batch committed: the accounts it wrote and its statuses."""
+        if self._journal is None:
+            return
+        accounts: dict[str, str | None] = {}
+        statuses = []
+        for executed in done:
+            if not executed.committed:
+                continue
+            outcome = _outcome(executed, self.slot)
+            if outcome.err == "AlreadyProcessed":
+                continue
+            accounts.update(executed.accounts)
+            statuses.append(_status_row(outcome))
+        if statuses:
+            self._journal.append(self._entry(list(accounts.items()), statuses))
+
+    def _entry(self, accounts: list[tuple[str, str | None]], statuses: list[list[Any]]) -> dict:
+        return {
+            "now": self._now,
+            "slot": self.slot,
+            "height": self.block_height,
+            "accounts": accounts,
+            "statuses": statuses,
+        }
 
     def _record(self, tx: VersionedTransaction, keys: list[Pubkey], done: _Executed) -> TxOutcome:
-        signature, result = tx.signatures[0], done.result
-        if isinstance(result, FailedTransactionMetadata):
-            err = _error_text(result.err())
-            meta = result.meta()
-            if err == "AlreadyProcessed" or not done.committed:
-                raise RejectedError(err, tuple(meta.logs()))
-            outcome = TxOutcome(
-                signature, self.slot, err, meta.fee(), tuple(meta.logs()),
-                meta.compute_units_consumed(),
-            )  # fmt: skip
-        else:
-            outcome = TxOutcome(
-                signature, self.slot, None, result.fee(), tuple(result.logs()),
-                result.compute_units_consumed(),
-            )  # fmt: skip
+        signature = tx.signatures[0]
+        outcome = _outcome(done, self.slot)
+        if outcome.err == "AlreadyProcessed" or not done.committed:
+            raise RejectedError(outcome.err or "", outcome.logs)
         self._touched.update(keys)
         self._remember(outcome)
         self._history[signature] = TxRecord(tx, outcome, int(self._now), done.pre, done.post)
@@ -388,6 +434,9 @@ class SimLedger:
     def _put(self, address: Pubkey, account: Account) -> None:
         self._touched.add(address)
         self.svm.set_account(address, account)
+        if self._journal is not None:  # a faucet deposit, the maker's funding
+            encoded = base64.b64encode(bytes(account)).decode()
+            self._journal.append(self._entry([(str(address), encoded)], []))
 
     # ------------------------------------------------------------------ persistence
     def snapshot(self) -> dict[str, Any]:
@@ -405,11 +454,13 @@ class SimLedger:
             "slot": self.slot,
             "block_height": self.block_height,
             "accounts": accounts,
+            "statuses": [_status_row(outcome) for outcome in self._statuses.values()],
         }
 
     @classmethod
-    def restore(cls, snap: dict[str, Any]) -> SimLedger:
-        """A ledger continuing a snapshot: same accounts, same clock, a fresh block window.
+    def restore(cls, snap: dict[str, Any], journal: Iterable[dict[str, Any]] = ()) -> SimLedger:
+        """A ledger continuing a snapshot and then the journal written after it: same accounts,
+        same statuses, same clock, a fresh block window.
 
         Blockhashes from before the restart are not carried over (LiteSVM cannot be given
         them), so a transaction signed before a restart needs a new blockhash, exactly as if it
@@ -428,15 +479,61 @@ class SimLedger:
         ledger._history = OrderedDict()
         ledger._touched = set()
         ledger._batch = []
+        ledger._journal = None
         for address, data in snap["accounts"].items():
             ledger._put(Pubkey.from_string(address), Account.from_json(json.dumps(data)))
+        for row in snap.get("statuses", ()):
+            ledger._remember(_status_from_row(row))
+        for entry in journal:
+            ledger._replay(entry)
         ledger.slot += 1
         ledger._new_block()
         return ledger
 
+    def _replay(self, entry: dict[str, Any]) -> None:
+        """Apply one journal record (absolute contents: applying it twice changes nothing)."""
+        for address, encoded in entry["accounts"]:
+            account = (
+                Account.from_bytes(base64.b64decode(encoded))
+                if encoded is not None
+                else Account(0, b"", _SYSTEM_PROGRAM, False, 0)
+            )
+            self._put(Pubkey.from_string(address), account)
+        for row in entry["statuses"]:
+            self._remember(_status_from_row(row))
+        if entry["now"] > self._now:
+            self._now = float(entry["now"])
+        self.slot = max(self.slot, int(entry["slot"]))
+        self.block_height = max(self.block_height, int(entry["height"]))
+
 
 _SYSTEM_PROGRAM = Pubkey.from_string("11111111111111111111111111111111")
 _SYSVAR_OWNER = Pubkey.from_string("Sysvar1111111111111111111111111111111111111")
+
+
+def _outcome(done: _Executed, slot: int) -> TxOutcome:
+    """What a transaction's execution amounts to, in `slot`."""
+    result = done.result
+    if isinstance(result, FailedTransactionMetadata):
+        meta = result.meta()
+        return TxOutcome(
+            done.signature, slot, _error_text(result.err()), meta.fee(), tuple(meta.logs()),
+            meta.compute_units_consumed(),
+        )  # fmt: skip
+    return TxOutcome(
+        done.signature, slot, None, result.fee(), tuple(result.logs()),
+        result.compute_units_consumed(),
+    )  # fmt: skip
+
+
+def _status_row(outcome: TxOutcome) -> list[Any]:
+    """A status as the snapshot and the journal keep it (no logs)."""
+    return [str(outcome.signature), outcome.slot, outcome.err, outcome.fee, outcome.units]
+
+
+def _status_from_row(row: list[Any]) -> TxOutcome:
+    signature, slot, err, fee, units = row
+    return TxOutcome(Signature.from_string(signature), int(slot), err, int(fee), (), int(units))
 
 
 def _error_text(err: object) -> str:
@@ -484,5 +581,20 @@ def new_keypair_from_seed(seed: bytes) -> Keypair:
 _SVM_HISTORY = 1_000
 
 
+# Wrapped SOL's mint, as every cluster has it from genesis (LiteSVM does not): a mint like any
+# other to whoever reads it, so a withdrawal to it is refused here as on mainnet.
+_NATIVE_MINT = Pubkey.from_string("So11111111111111111111111111111111111111112")
+_NATIVE_DECIMALS = 9
+
+
 def _new_svm() -> LiteSVM:
-    return LiteSVM().with_blockhash_check(False).with_transaction_history(_SVM_HISTORY)
+    svm = LiteSVM().with_blockhash_check(False).with_transaction_history(_SVM_HISTORY)
+    data = bytes(
+        Mint(
+            mint_authority=None, supply=0, decimals=_NATIVE_DECIMALS, is_initialized=True,
+            freeze_authority=None,
+        )
+    )  # fmt: skip
+    rent = svm.minimum_balance_for_rent_exemption(len(data))
+    svm.set_account(_NATIVE_MINT, Account(rent, data, TOKEN_PROGRAM_ID, False, 0))
+    return svm

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from solbot.errors import UserError
+from solbot.private_files import private_dir
 
 
 class SimLock:
@@ -26,7 +27,7 @@ class SimLock:
     @classmethod
     def acquire(cls, state_path: Path) -> SimLock:
         path = state_path.with_name(state_path.name + ".lock")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

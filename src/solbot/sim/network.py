@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,8 @@ from solbot.clock import Clock
 from solbot.domain import CandleSeries, Timeframe, TokenInfo
 from solbot.market.candles import CandleBuilder
 from solbot.market.store import CandleStore
+from solbot.private_files import write_private
+from solbot.sim.journal import LedgerJournal, journal_path, read_journal
 from solbot.sim.jupiter_api import InProcessJupiter, create_jupiter_app
 from solbot.sim.ledger import SimLedger, new_keypair_from_seed
 from solbot.sim.maker import MakerConfig, SimMaker
@@ -69,6 +70,7 @@ class SimNetwork:
             ledger, prices, self.tokens, clock, keypair=maker_keypair(seed), config=maker_config
         )
         self.wallet = wallet_keypair(seed)
+        self._journal: LedgerJournal | None = None  # attached by the process that owns the world
 
     # ------------------------------------------------------------------ creation
     @classmethod
@@ -111,29 +113,48 @@ class SimNetwork:
         tokens: Sequence[TokenInfo],
         clock: Clock,
         maker_config: MakerConfig | None = None,
+        writable: bool = True,
     ) -> SimNetwork:
-        """The world a state file describes, continuing where it stopped."""
+        """The world a state file and its journal describe, continuing where it stopped.
+
+        `writable` is for the process that owns the world (it holds its `SimLock`): every later
+        change is journaled. A reader (balances for `list-users`) leaves the files alone."""
         state = json.loads(path.read_text(encoding="utf-8"))
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"{path}: unknown sim state version {state.get('version')!r}")
-        return cls(
+        network = cls(
             tokens=tokens,
             clock=clock,
             seed=int(state["seed"]),
-            ledger=SimLedger.restore(state["ledger"]),
+            ledger=SimLedger.restore(state["ledger"], read_journal(journal_path(path))),
             prices=SimPrices.restore(state["prices"], clock=clock),
             maker_config=maker_config,
         )
+        if writable:
+            network._attach(path)
+        return network
 
     @staticmethod
     def saved_time(path: Path) -> float | None:
-        """The simulated time a state file stopped at (None when there is no file)."""
+        """The simulated time a saved world stopped at, journal included (None when there is
+        no world)."""
         if not path.exists():
             return None
-        return float(json.loads(path.read_text(encoding="utf-8"))["ledger"]["now"])
+        return SimNetwork.saved_span(path)[1]
+
+    @staticmethod
+    def saved_span(path: Path) -> tuple[float, float]:
+        """The simulated time a saved world's price path covers: from its first price (before
+        the world began, for the warm-up history) to where it stopped, journal included."""
+        state = json.loads(path.read_text(encoding="utf-8"))
+        end = float(state["ledger"]["now"])
+        for entry in read_journal(journal_path(path)):
+            end = max(end, float(entry["now"]))
+        return float(state["prices"]["start_time"]), end
 
     def save(self, path: Path) -> None:
-        """Write the world atomically: a crash while saving leaves the previous file."""
+        """Write the world atomically and privately (0600): a crash while saving leaves the
+        previous file."""
         self.ledger.advance_to(self.clock.now())
         state: dict[str, Any] = {
             "version": STATE_VERSION,
@@ -141,13 +162,23 @@ class SimNetwork:
             "ledger": self.ledger.snapshot(),
             "prices": self.prices.snapshot(),
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with tmp.open("w", encoding="utf-8") as f:
-            json.dump(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_private(path, json.dumps(state))  # atomic, fsynced, the folder too
+        if self._journal is None:
+            self._attach(path)
+        assert self._journal is not None
+        self._journal.reset()  # only once the state file holds what the journal did
+
+    def _attach(self, path: Path) -> None:
+        """Journal every change from now on, beside the state file (`sim/journal.py`)."""
+        self._journal = LedgerJournal(journal_path(path))
+        self.ledger.journal_to(self._journal)
+
+    def close(self) -> None:
+        """Stop journaling (the world is saved, or its owner is done with it)."""
+        self.ledger.journal_to(None)
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
 
     # ------------------------------------------------------------------ what the bot uses
     def token(self, symbol: str) -> TokenInfo:

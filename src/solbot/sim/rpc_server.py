@@ -549,7 +549,9 @@ class SimRpc:
             "executable": account.executable,
             "lamports": account.lamports,
             "owner": str(account.owner),
-            "rentEpoch": account.rent_epoch,
+            # Rent collection is gone and every account must be rent-exempt, so validators
+            # answer u64::MAX (RENT_EXEMPT_RENT_EPOCH) for every account; LiteSVM keeps 0.
+            "rentEpoch": RENT_EXEMPT_RENT_EPOCH,
             "space": len(account.data),
         }
 
@@ -925,6 +927,9 @@ class SimRpc:
             outbox.append((entry.connection, message))
         for connection, message in outbox:
             await _send(connection, message)
+
+
+RENT_EXEMPT_RENT_EPOCH = 2**64 - 1
 
 
 def _token_state(state: TokenAccountState) -> str:

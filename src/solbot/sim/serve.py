@@ -105,6 +105,7 @@ async def _serve_locked(
         await jupiter.stop()
         await rpc.stop()
         network.save(cfg.sim_state_path)
+        network.close()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     Console(highlight=False).print(f"[dim]stopped; the world is saved in {cfg.sim_state_path}[/]")

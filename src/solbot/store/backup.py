@@ -9,14 +9,21 @@ The same file restores into SQLite or PostgreSQL, whichever the backup came from
 Sealed keys stay sealed: a backup is useless without the master key, and the master key is
 never in it. The file is still written with mode 0600 and atomically (a temporary file, fsync,
 rename), so a failed backup never replaces a good one.
+
+A backup carries the id of the master key it was made under and an HMAC-SHA256, under that
+key's backup subkey, over the canonical JSON of everything else in the document: an edited risk
+limit, position, trade or audit row, or a changed date, makes `authentic` false. Backups of the
+first format (`solbot-backup-v1`) had no MAC and are refused: nothing could tell whether they
+were edited.
 """
 
 from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
+import hmac
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -27,12 +34,17 @@ from sqlalchemy import LargeBinary, Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from solbot.errors import UserError
+from solbot.private_files import write_private
 from solbot.store import schema
 from solbot.store.db import create_engine
 from solbot.store.tables import Base
 from solbot.store.types import Atoms, Price, UtcDateTime
+from solbot.store.world_mark import WORLD_KEY
+from solbot.wallet.keycheck import CURRENT
+from solbot.wallet.master import MasterKey
 
-FORMAT = "solbot-backup-v1"
+FORMAT = "solbot-backup-v2"
+UNSIGNED_FORMATS = ("solbot-backup-v1",)
 
 
 @dataclass(frozen=True)
@@ -75,8 +87,34 @@ def _decode(column_type: Any, value: Any) -> Any:
     return value
 
 
-async def create(url: str, path: Path, created_at: str) -> BackupInfo:
-    """Write a backup of the database at `url` to `path` (refuses to overwrite a file)."""
+def mac(key: MasterKey, document: dict[str, Any]) -> str:
+    """The MAC of everything in `document` but its `mac`, over canonical JSON (what a JSON
+    round trip keeps: the document holds only strings, integers, booleans and nulls)."""
+    body = {name: value for name, value in document.items() if name != "mac"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hmac.new(key.backup_key(), text.encode(), hashlib.sha256).hexdigest()
+
+
+def require_key(document: dict[str, Any], key: MasterKey) -> None:
+    """Raise `UserError` unless `key` is the master key the backup was made under."""
+    made_under = document.get("key_id")
+    if made_under != key.key_id:
+        raise UserError(
+            f"the backup was made under master key {made_under}, but MASTER_ENCRYPTION_KEY is "
+            f"key {key.key_id}: set the key it was made under"
+        )
+
+
+def authentic(document: dict[str, Any], key: MasterKey) -> bool:
+    """True when the document is exactly what `create` wrote under `key`."""
+    stored = document.get("mac")
+    return isinstance(stored, str) and hmac.compare_digest(stored, mac(key, document))
+
+
+async def create(url: str, path: Path, created_at: str, key: MasterKey) -> BackupInfo:
+    """Write a backup of the database at `url` to `path`, MACed under `key` (the database's
+    master key, checked by the caller and again in the snapshot); refuses to overwrite a
+    file."""
     if path.exists():
         raise UserError(f"{path} exists; refusing to overwrite a backup (choose another name)")
     engine = create_engine(url)
@@ -98,9 +136,28 @@ async def create(url: str, path: Path, created_at: str) -> BackupInfo:
             await conn.rollback()
     finally:
         await engine.dispose()
-    document = {"format": FORMAT, "revision": revision, "created_at": created_at, "tables": tables}
-    _write_private(path, gzip.compress(json.dumps(document).encode(), mtime=0))
+    current = next((m["value"] for m in tables.get("meta", []) if m["key"] == CURRENT), None)
+    if current not in (None, key.key_id):
+        raise UserError(
+            f"the database's master key changed to {current} while the backup was made (a "
+            "rotation): run it again with the new key"
+        )
+    document = {
+        "format": FORMAT,
+        "revision": revision,
+        "created_at": created_at,
+        "key_id": key.key_id,
+        "tables": tables,
+    }
+    document["mac"] = mac(key, document)
+    write_private(path, gzip.compress(json.dumps(document).encode(), mtime=0))
     return BackupInfo(revision, created_at, {name: len(rows) for name, rows in tables.items()})
+
+
+def world_of(document: dict[str, Any]) -> str | None:
+    """The world a backup's database belonged to (None for one from before worlds)."""
+    meta = document.get("tables", {}).get("meta", [])
+    return next((m["value"] for m in meta if m["key"] == WORLD_KEY), None)
 
 
 def read(path: Path) -> dict[str, Any]:
@@ -112,6 +169,11 @@ def read(path: Path) -> dict[str, Any]:
         raise UserError(f"{path} does not exist") from None
     except (OSError, EOFError, ValueError):
         raise UserError(f"{path} is not a solbot backup (not gzip-compressed JSON)") from None
+    if isinstance(document, dict) and document.get("format") in UNSIGNED_FORMATS:
+        raise UserError(
+            f"{path} was made by an older solbot without a MAC, so edits to it cannot be "
+            "detected: make a new backup (`solbot backup create`)"
+        )
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise UserError(f"{path} is not a solbot backup ({FORMAT})")
     return document
@@ -119,7 +181,9 @@ def read(path: Path) -> dict[str, Any]:
 
 async def restore(url: str, document: dict[str, Any]) -> BackupInfo:
     """Load a backup into the database at `url`, which must hold no solbot data. Everything
-    happens in one transaction: on any error the database is left as it was."""
+    happens in one transaction: on any error the database is left as it was. Checks nothing
+    of the content: `solbot.backups` proves a backup whole before it is restored anywhere
+    that matters."""
     revision = str(document["revision"])
     tables: dict[str, list[dict[str, Any]]] = document["tables"]
     known = {t.name for t in _tables()}
@@ -155,18 +219,3 @@ async def _require_empty(conn: AsyncConnection) -> None:
                 f"the target database is not empty ({table.name} has {count} rows); restore into "
                 "a new database (set DATABASE_URL) so that nothing is overwritten"
             )
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -38,17 +38,13 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from solbot.errors import UserError
+from solbot.private_files import private_file
 from solbot.store import failures
 
 _LAZY_COMMIT = "solbot_lazy_commit"  # execution option of a `durable=False` session
 _SYNCHRONOUS = "solbot_synchronous"  # a SQLite connection's current safety level
-DB_FILENAME = "solbot.db"
+_SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 _ASYNC_POSTGRES_DRIVERS = ("postgresql+asyncpg", "postgresql+psycopg")
-
-
-def default_url(data_dir: Path) -> str:
-    """The database used unless `DATABASE_URL` says otherwise: a SQLite file in the data dir."""
-    return f"sqlite:///{data_dir / DB_FILENAME}"
 
 
 def async_url(url: str | Path) -> str:
@@ -82,6 +78,21 @@ def async_url(url: str | Path) -> str:
     raise UserError(f"unsupported database {backend!r}: use a SQLite path or a postgresql:// URL")
 
 
+def sqlite_path(url: str | Path) -> Path | None:
+    """The file of a SQLite URL (None for another database)."""
+    parsed = make_url(async_url(url))
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    return Path(parsed.database)
+
+
+def shown_url(url: str | Path) -> str:
+    """A database as the operator may see it: a SQLite file's path, else the URL without its
+    password."""
+    path = sqlite_path(url)
+    return str(path) if path is not None else _redact(async_url(url))
+
+
 def _redact(text: str) -> str:
     try:
         return make_url(text).render_as_string(hide_password=True)
@@ -99,7 +110,7 @@ def create_engine(url: str | Path, *, foreign_keys: bool = True, **kwargs: Any) 
     target = async_url(url)
     parsed = make_url(target)
     if parsed.get_backend_name() == "sqlite" and parsed.database:
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        _private_sqlite_files(Path(parsed.database))
     if parsed.get_backend_name() == "postgresql":
         kwargs["connect_args"] = {
             **postgres_connect_args(parsed.drivername),
@@ -134,6 +145,17 @@ def postgres_connect_args(drivername: str) -> dict[str, Any]:
 
 def _lock_wait_ms() -> int:
     return max(1, round(failures.LOCK_WAIT_SECONDS * 1000))
+
+
+def _private_sqlite_files(database: Path) -> None:
+    """The database file made (or kept) 0600 in private folders before SQLite opens it:
+    SQLite would create it 0644 under the usual umask, and gives its `-wal` and `-shm` files
+    the database's mode. Companions left by an older version are tightened too."""
+    private_file(database)
+    for suffix in _SQLITE_COMPANIONS:
+        companion = database.with_name(database.name + suffix)
+        if companion.exists():
+            private_file(companion)
 
 
 def _local_engine(url: str) -> Engine:

@@ -30,12 +30,54 @@ never wait on the network while holding a lock), short enough that a stuck holde
 CONNECT_TIMEOUT_SECONDS = 10.0
 """How long to wait for PostgreSQL to accept a connection and log us in."""
 
-_SQLITE_BUSY = ("SQLITE_BUSY",)
-_SQLITE_FULL = ("SQLITE_FULL",)
-_SQLITE_READ_ONLY = ("SQLITE_READONLY", "SQLITE_PERM", "SQLITE_AUTH")
-_SQLITE_CANNOT_OPEN = ("SQLITE_CANTOPEN",)
-_SQLITE_NOT_A_DATABASE = ("SQLITE_NOTADB", "SQLITE_CORRUPT")
-_SQLITE_IO = ("SQLITE_IOERR",)
+# What each failure means, as a template over: {path} (SQLite's file), {server} (host:port),
+# {database} (PostgreSQL's database), {detail} (the driver's first line), {wait} (seconds).
+_OTHER_DATA_DIR = "or choose another data dir (SOLBOT_DATA_DIR) or DATABASE_URL"
+_SQLITE = (  # by SQLite's error name, primary or extended (`SQLITE_READONLY_DIRECTORY`...)
+    (
+        ("SQLITE_BUSY",),
+        "the database {path} stayed locked by another process for {wait} s: stop the other "
+        "solbot command (or whatever holds it) and try again",
+    ),
+    (
+        ("SQLITE_FULL",),
+        "the database {path} is full (disk full or its size limit reached): free space on its "
+        "disk and try again",
+    ),
+    (
+        ("SQLITE_READONLY", "SQLITE_PERM", "SQLITE_AUTH"),
+        "the database {path} is read-only: make the file and its folder writable by solbot's "
+        "user (SQLite writes -wal and -shm files next to it), " + _OTHER_DATA_DIR,
+    ),
+    (
+        ("SQLITE_CANTOPEN",),
+        "cannot open the database {path}: its folder must exist and be writable by solbot's "
+        "user; " + _OTHER_DATA_DIR,
+    ),
+    (
+        ("SQLITE_NOTADB", "SQLITE_CORRUPT"),
+        "{path} is not a readable SQLite database ({detail}): point SOLBOT_DATA_DIR or "
+        "DATABASE_URL at solbot's database, or restore a backup",
+    ),
+    (("SQLITE_IOERR",), "disk I/O error on the database {path} ({detail}): check the disk"),
+)
+_POSTGRES = {  # by SQLSTATE
+    "55P03": "waited {wait} s for a lock in the database {database} on {server} that another "
+    "session holds: end that session (see pg_stat_activity) and try again",  # lock_timeout
+    "3D000": "PostgreSQL at {server} has no database '{database}': create it (createdb "
+    "{database}) or fix DATABASE_URL",
+    "28000": "PostgreSQL at {server} refused the login ({detail}): fix the user or password in "
+    "DATABASE_URL",  # no such role
+    "42501": "PostgreSQL at {server}: {detail}; grant solbot's role the rights on database "
+    "{database} or use its owner in DATABASE_URL",
+    "53100": "PostgreSQL at {server}: {detail}; free space on the server",  # disk full
+    "53300": "PostgreSQL at {server} has no free connection ({detail}): stop idle clients or "
+    "raise max_connections",
+    "57P01": "PostgreSQL at {server} is not available ({detail}): start it or wait until it "
+    "accepts connections",  # shutting down
+    "25006": "PostgreSQL at {server} is read-only (a standby?): point DATABASE_URL at the primary",
+}
+_POSTGRES_ALIKE = {"28P01": "28000", "53200": "53100", "57P02": "57P01", "57P03": "57P01"}
 _CONNECTION_CLASS = "08"  # PostgreSQL SQLSTATE class "connection exception"
 
 
@@ -70,85 +112,29 @@ def problem_of(exc: BaseException, url: URL) -> EnvironmentFaultError | None:
 
 
 def _sqlite_problem(name: str, url: URL, exc: BaseException) -> EnvironmentFaultError | None:
-    path = url.database or "?"
-    if name.startswith(_SQLITE_BUSY):
-        return EnvironmentFaultError(
-            f"the database {path} stayed locked by another process for {LOCK_WAIT_SECONDS:g} s: "
-            "stop the other solbot command (or whatever holds it) and try again"
-        )
-    if name.startswith(_SQLITE_FULL):
-        return EnvironmentFaultError(
-            f"the database {path} is full (disk full or its size limit reached): free space "
-            "on its disk and try again"
-        )
-    if name.startswith(_SQLITE_READ_ONLY):
-        return EnvironmentFaultError(
-            f"the database {path} is read-only: make the file and its folder writable by "
-            "solbot's user (SQLite writes -wal and -shm files next to it), or choose another "
-            "data dir (SOLBOT_DATA_DIR) or DATABASE_URL"
-        )
-    if name.startswith(_SQLITE_CANNOT_OPEN):
-        return EnvironmentFaultError(
-            f"cannot open the database {path}: its folder must exist and be writable by "
-            "solbot's user; or choose another data dir (SOLBOT_DATA_DIR) or DATABASE_URL"
-        )
-    if name.startswith(_SQLITE_NOT_A_DATABASE):
-        return EnvironmentFaultError(
-            f"{path} is not a readable SQLite database ({_first_line(exc)}): point "
-            "SOLBOT_DATA_DIR or DATABASE_URL at solbot's database, or restore a backup"
-        )
-    if name.startswith(_SQLITE_IO):
-        return EnvironmentFaultError(
-            f"disk I/O error on the database {path} ({_first_line(exc)}): check the disk"
-        )
+    for names, template in _SQLITE:
+        if name.startswith(names):
+            return _fault(template, url, exc)
     return None
 
 
 def _postgres_problem(state: str, url: URL, exc: BaseException) -> EnvironmentFaultError | None:
-    server = _server(url)
-    detail = _first_line(exc)
-    if state == "55P03":  # lock_not_available: lock_timeout expired
-        return EnvironmentFaultError(
-            f"waited {LOCK_WAIT_SECONDS:g} s for a lock in the database {url.database} on "
-            f"{server} that another session holds: end that session (see pg_stat_activity) "
-            "and try again"
+    template = _POSTGRES.get(_POSTGRES_ALIKE.get(state, state))
+    if template is None and state.startswith(_CONNECTION_CLASS):
+        template = "lost the connection to PostgreSQL at {server} ({detail}): check the server"
+    return None if template is None else _fault(template, url, exc)
+
+
+def _fault(template: str, url: URL, exc: BaseException) -> EnvironmentFaultError:
+    return EnvironmentFaultError(
+        template.format(
+            path=url.database or "?",
+            database=url.database,
+            server=_server(url),
+            detail=_first_line(exc),
+            wait=f"{LOCK_WAIT_SECONDS:g}",
         )
-    if state == "3D000":  # invalid_catalog_name
-        return EnvironmentFaultError(
-            f"PostgreSQL at {server} has no database {url.database!r}: create it (createdb "
-            f"{url.database}) or fix DATABASE_URL"
-        )
-    if state in ("28000", "28P01"):  # authorization: no such role, wrong password
-        return EnvironmentFaultError(
-            f"PostgreSQL at {server} refused the login ({detail}): fix the user or password "
-            "in DATABASE_URL"
-        )
-    if state == "42501":  # insufficient_privilege
-        return EnvironmentFaultError(
-            f"PostgreSQL at {server}: {detail}; grant solbot's role the rights on database "
-            f"{url.database} or use its owner in DATABASE_URL"
-        )
-    if state in ("53100", "53200"):  # disk_full, out_of_memory
-        return EnvironmentFaultError(f"PostgreSQL at {server}: {detail}; free space on the server")
-    if state == "53300":  # too_many_connections
-        return EnvironmentFaultError(
-            f"PostgreSQL at {server} has no free connection ({detail}): stop idle clients or "
-            "raise max_connections"
-        )
-    if state in ("57P01", "57P02", "57P03"):  # shut down, crashed, starting
-        return EnvironmentFaultError(
-            f"PostgreSQL at {server} is not available ({detail}): start it or wait until it "
-            "accepts connections"
-        )
-    if state == "25006":  # read_only_sql_transaction: a standby
-        return EnvironmentFaultError(
-            f"PostgreSQL at {server} is read-only (a standby?): point DATABASE_URL at the primary"
-        )
-    if state.startswith(_CONNECTION_CLASS):
-        return EnvironmentFaultError(
-            f"lost the connection to PostgreSQL at {server} ({detail}): check the server"
-        )
-    return None
+    )
 
 
 def _unreachable(url: URL, exc: OSError) -> EnvironmentFaultError:

@@ -21,7 +21,9 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, inspect, text
 
 from solbot.errors import UserError
+from solbot.store import world_mark
 from solbot.store.db import create_engine
+from solbot.worlds import Hints, World
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 """Where the revisions live, inside the package, so an installed solbot carries them."""
@@ -59,33 +61,53 @@ async def current_revision(url: str | Path) -> str | None:
         await engine.dispose()
 
 
-async def upgrade(url: str | Path, revision: str = "head") -> str:
-    """Migrate the database to `revision` (head by default) in one transaction; returns it."""
+async def upgrade(
+    url: str | Path,
+    revision: str = "head",
+    *,
+    world: World | None = None,
+    hints: Hints | None = None,
+) -> str:
+    """Migrate the database to `revision` (head by default) in one transaction; returns it.
+
+    With `world`, the same transaction records it in a new database and checks it in an existing
+    one (`world_mark.claim`): a database of another world is refused before anything changes."""
     engine = create_engine(url, foreign_keys=False)
     try:
         async with engine.begin() as conn:
             await conn.run_sync(_lock)
-            return await conn.run_sync(_upgrade, revision)
+            _current, empty = await conn.run_sync(_state_of)
+            reached = await conn.run_sync(_upgrade, revision)
+            if world is not None:
+                await conn.run_sync(_claim, world, hints or Hints(str(url)), empty)
+            return reached
     finally:
         await engine.dispose()
 
 
-async def check_current(url: str | Path) -> None:
-    """Raise `UserError` unless the database is exactly at the head revision."""
+async def check_current(
+    url: str | Path, world: World | None = None, hints: Hints | None = None
+) -> None:
+    """Raise `UserError` unless the database is exactly at the head revision (and, with
+    `world`, belongs to it)."""
     engine = create_engine(url)
     try:
-        async with engine.connect() as conn:
+        async with engine.begin() as conn:
             current = await conn.run_sync(revision_of)
+            require_head(current)
+            if world is not None:
+                await conn.run_sync(_claim, world, hints or Hints(str(url)), False)
     finally:
         await engine.dispose()
-    require_head(current)
 
 
-async def prepare(url: str | Path) -> bool:
+async def prepare(url: str | Path, world: World | None = None, hints: Hints | None = None) -> bool:
     """Make sure the database is ready for this code; True if it was created just now.
 
     A database without any table is migrated to head. One at head is left alone. Anything else
-    raises `UserError` naming both revisions and the command to run.
+    raises `UserError` naming both revisions and the command to run. With `world`, a new
+    database records it and an existing one must belong to it (`world_mark.claim`), in the same
+    transaction: nothing is read or written in a database of another world.
     """
     engine = create_engine(url, foreign_keys=False)
     try:
@@ -94,11 +116,30 @@ async def prepare(url: str | Path) -> bool:
             current, empty = await conn.run_sync(_state_of)
             if current is None and empty:
                 await conn.run_sync(_upgrade, "head")
-                return True
+            else:
+                require_head(current)
+            if world is not None:
+                await conn.run_sync(_claim, world, hints or Hints(str(url)), empty)
+            return empty
     finally:
         await engine.dispose()
-    require_head(current)
-    return False
+
+
+async def adopt(url: str | Path, world: World, hints: Hints) -> None:
+    """Record `world` in a database from before worlds (the operator's word for it): refused
+    for a database that is marked already or whose contents say otherwise."""
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_lock)
+            require_head(await conn.run_sync(revision_of))
+            await conn.run_sync(world_mark.adopt, world, hints)
+    finally:
+        await engine.dispose()
+
+
+def _claim(conn: Connection, world: World, hints: Hints, fresh: bool) -> None:
+    world_mark.claim(conn, world, hints, fresh=fresh)
 
 
 def _lock(conn: Connection) -> None:

@@ -1,5 +1,6 @@
 """The tables: users and their encrypted wallets, the order journal, positions, trades, the
-hash-chained audit log, withdrawals and their whitelist, paper balances, and a key/value `meta`.
+hash-chained audit log, withdrawals and their whitelist, paper balances, the holds on orders
+that keep failing, and a key/value `meta`.
 
 Money columns use the exact types of `store.types`. Every constraint and index has a name (the
 naming convention below), because SQLite migrations rebuild tables and can only recreate or drop
@@ -101,6 +102,10 @@ class UserRow(Base):
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger())
     totp_failures: Mapped[int] = mapped_column(Integer(), default=0, server_default="0")
     totp_locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # HMAC of the user's identity (id, username, Telegram id, wallet) under the master key's
+    # identity subkey (`solbot.wallet.identity`): a vault row swapped or edited in the database
+    # no longer matches it, and every key operation checks it first.
+    identity_mac: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         CheckConstraint(f"custody IN ({sql_in(Custody)})", name="custody"),
@@ -329,6 +334,32 @@ class WithdrawalAddressRow(Base):
     )
 
 
+class OrderHoldRow(Base):
+    """Orders of one user, token and side that keep failing: how often in a row, the last
+    error, when the next attempt may be made, and whether they are quarantined (no more
+    orders until the operator re-arms them). `token` and `side` are `*` for a hold on the
+    user's whole trading (a key that cannot sign). The rule is `solbot.quarantine`'s; the
+    row is what a restart must not forget. A success or a re-arm deletes it."""
+
+    __tablename__ = "order_holds"
+
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey(USER_FK), primary_key=True)
+    token: Mapped[str] = mapped_column(String(32), primary_key=True)
+    side: Mapped[str] = mapped_column(String(4), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer())
+    last_error: Mapped[str] = mapped_column(Text())
+    first_failed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_failed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    retry_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    quarantined_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    position_id: Mapped[str | None] = mapped_column(ID, ForeignKey("positions.id"))
+
+    __table_args__ = (
+        CheckConstraint(f"side IN ({sql_in(Side)}, '*')", name="side"),
+        CheckConstraint("failures >= 1", name="failures"),
+    )
+
+
 class EquityRow(Base):
     """A user's portfolio value at a moment (at most one an hour): the equity curve of `/pnl`
     and the daily summary."""
@@ -338,6 +369,31 @@ class EquityRow(Base):
     user_id: Mapped[str] = mapped_column(ID, ForeignKey(USER_FK), primary_key=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
     value: Mapped[Decimal] = mapped_column(Price())
+
+
+class DecryptCountRow(Base):
+    """Key decryptions granted in one wall-clock second, per user (`scope` = user id) and over
+    all users (`scope` = "*"): the shared window of `wallet.decrypt_guard`, which every process
+    on the database counts in and checks against."""
+
+    __tablename__ = "decrypt_counts"
+
+    scope: Mapped[str] = mapped_column(ID, primary_key=True)
+    second: Mapped[int] = mapped_column(BigInteger(), primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer())
+
+    __table_args__ = (Index("ix_decrypt_counts_second", "second"),)
+
+
+class DecryptPauseRow(Base):
+    """Signing paused for a user (or for all, `scope` = "*") until `until`, after a burst of
+    `count` decryptions within the window."""
+
+    __tablename__ = "decrypt_pauses"
+
+    scope: Mapped[str] = mapped_column(ID, primary_key=True)
+    until: Mapped[datetime] = mapped_column(UtcDateTime())
+    count: Mapped[int] = mapped_column(Integer())
 
 
 class MetaEntry(Base):

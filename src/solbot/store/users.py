@@ -76,9 +76,11 @@ class Users(Repository):
         risk_tier: RiskTier | str = RiskTier.MODERATE,
         user_id: str | None = None,
         telegram_id: int | None = None,
+        identity_mac: str | None = None,
     ) -> UserRow:
         """Insert a user; `UserExistsError` if the name, wallet or Telegram id is taken (the
-        insert runs in a savepoint, so the caller's transaction stays usable)."""
+        insert runs in a savepoint, so the caller's transaction stays usable). A vault user
+        comes with the MAC of its identity (`solbot.wallet.identity`)."""
         now = self._now()
         row = UserRow(
             id=user_id or str(uuid.uuid4()),
@@ -91,6 +93,7 @@ class Users(Repository):
             portfolio_value=Decimal(0),
             is_active=True,
             telegram_id=telegram_id,
+            identity_mac=identity_mac,
             created_at=now,
             updated_at=now,
         )

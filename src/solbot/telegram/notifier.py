@@ -4,7 +4,10 @@ The loop reports events (`engine.Event`) as they happen; the notifier queues the
 them from a task of its own, so a slow Telegram never slows a tick. Each user's switches
 (`/settings`, the seed's NotificationSettings) decide: trades opened (`notify_trade`), positions
 closed with their PnL (`notify_exit`), circuit breakers (`notify_breaker`); pauses and
-resumptions are always told. Alerts about the vault (decryption bursts) go to the operator.
+resumptions are always told, and so are a quarantine (orders that kept failing, see
+`solbot.quarantine`) and a position closed because its tokens left the wallet. Alerts about the
+vault (decryption bursts, a master key rotated under the running bot, a user row refused for its
+identity) go to the operator; a quarantine goes to the operator too.
 The daily summary (`notify_daily`) is sent at `SOLBOT_DAILY_SUMMARY_UTC` with the equity curve.
 """
 
@@ -28,8 +31,9 @@ from solbot.telegram.services import BotServices
 log = logging.getLogger(__name__)
 
 SWITCH_OF_KIND = {"entry": "notify_trade", "exit": "notify_exit", "breaker": "notify_breaker"}
-ALWAYS = {"paused", "resumed", "unfunded"}
-OPERATOR_KINDS = {"decrypt_alert"}
+ALWAYS = {"paused", "resumed", "unfunded", "quarantined", "moved_out", "withdrawal"}
+OPERATOR_KINDS = {"decrypt_alert", "key_rotated", "identity_refused", "quarantined"}
+USER_AND_OPERATOR = ALWAYS & OPERATOR_KINDS  # to the user too (a quarantine needs both)
 ICONS = {
     "entry": "🟢",
     "exit": "🔴",
@@ -37,6 +41,9 @@ ICONS = {
     "paused": "⏸",
     "resumed": "▶️",
     "unfunded": "💸",
+    "quarantined": "🚫",
+    "moved_out": "📤",
+    "withdrawal": "💸",
 }
 
 
@@ -89,7 +96,8 @@ class Notifier:
             if chat is not None:
                 await self.bot.send_message(chat, f"⚠️ solbot alert: {event.text}")
                 self.sent += 1
-            return
+            if event.kind not in USER_AND_OPERATOR:
+                return
         if event.user_id is None:
             return
         async with self.s.db.session() as s:

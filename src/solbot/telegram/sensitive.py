@@ -26,6 +26,7 @@ from solders.pubkey import Pubkey
 from sqlalchemy import func, select
 from telegram import Bot, Update
 
+from solbot.chain.port import Chain
 from solbot.errors import UserError
 from solbot.roster import limits_of
 from solbot.second_factor import SecondFactor
@@ -36,11 +37,11 @@ from solbot.telegram import texts
 from solbot.telegram.services import BotServices
 from solbot.wallet import keycheck
 from solbot.wallet.audit import Action, AuditLog
+from solbot.withdrawal_destinations import check_destination
 from solbot.withdrawal_policy import Limits, Policy, Whitelist, first_use
 from solbot.withdrawals import (
     LAMPORTS_PER_SOL,
     WithdrawalService,
-    parse_destination,
     parse_sol,
     sol,
 )
@@ -193,9 +194,12 @@ class Sensitive:
         verb = args[0].lower()
         if verb == "add" and len(args) >= 2:
             label = " ".join(args[2:])[:64] or None
+            target = await check_destination(self._chain(), args[1])  # a wallet, on chain
             async with self.s.db.session() as s:
                 await keycheck.check(s, key)
-                row = await Whitelist(s, self.s.clock).add(user, args[1], label, timelock)
+                row = await Whitelist(s, self.s.clock).add(
+                    user, str(target.address), label, timelock
+                )
                 await AuditLog(s, self.s.clock, key).append(
                     actor, "whitelist_add", user.id, address=row.address, label=row.label
                 )
@@ -218,11 +222,14 @@ class Sensitive:
         raise UserError(texts.usage("whitelist"))
 
     # ------------------------------------------------------------------ withdraw
-    def _service(self) -> WithdrawalService:
+    def _chain(self) -> Chain:
         if self.s.chain is None:
             raise UserError("withdrawals are not available here (no chain connection)")
+        return self.s.chain
+
+    def _service(self) -> WithdrawalService:
         return WithdrawalService(
-            self.s.db, self.s.clock, self.s.chain, self.s.custody, fee_reserve_lamports=0
+            self.s.db, self.s.clock, self._chain(), self.s.custody, fee_reserve_lamports=0
         )
 
     async def _policy(self, user: UserRow) -> Policy:
@@ -245,18 +252,12 @@ class Sensitive:
             raise UserError(texts.usage("withdraw"))
         self._require_factor(user, "/withdraw")
         address, amount, code = args
-        to = parse_destination(address)
+        to = (await check_destination(self._chain(), address)).address
         lamports = parse_sol(amount)
         await self.check_code(user, code, update)
         service = self._service()
-        reserve = int(limits_of(user).fee_reserve_sol * LAMPORTS_PER_SOL)
-        service.fee_reserve = reserve
-        available = await service.available(user)
-        if lamports > available:
-            raise UserError(
-                f"{sol(lamports)} SOL is more than can be withdrawn: {sol(available)} SOL (the "
-                f"balance less the {sol(reserve)} SOL fee reserve and the network fee)"
-            )
+        service.fee_reserve = int(limits_of(user).fee_reserve_sol * LAMPORTS_PER_SOL)
+        await service.require_available(user, lamports)
         policy = await self._policy(user)
         async with self.s.db.session() as s:  # the rules, checked now for a quick answer
             await policy(s, user, to, lamports)
@@ -296,13 +297,20 @@ class Sensitive:
         async with self.s.db.session() as s:
             new_address = await first_use(s, user.id, pending.address)
         policy = await self._policy(user)
-        row = await service.withdraw(
+        done = await service.request(
             pending.username,
             pending.address,
             pending.amount,
             actor=self.s.actor(pending.telegram_id),
             check=policy,
         )
+        row = done.row
+        if done.repeated:
+            await self.bot.send_message(
+                chat,
+                f"The same withdrawal was just asked for; it is {row.state}, not sent again.",
+            )
+            return
         if new_address:
             await self.alert(f"{user.username} withdrew to a new address {pending.address}")
         if row.state == WithdrawalState.CONFIRMED.value:

@@ -12,8 +12,10 @@ from solbot.clock import Clock
 from solbot.config import Settings
 from solbot.custody import CustodyService
 from solbot.store.db import Database
+from solbot.store.states import Custody
 from solbot.store.tables import UserRow
 from solbot.store.users import Users
+from solbot.wallet.identity import IdentityError
 
 
 @dataclass
@@ -30,8 +32,21 @@ class BotServices:
     close_position: Callable[[str, str], None] | None = None
 
     async def user_of(self, telegram_id: int) -> UserRow | None:
+        """The user of a Telegram account. With the master key, a vault row must prove to be
+        that identity (`identity.IdentityError` otherwise): a Telegram id moved to another
+        row in the database must not make that row's wallet answer this chat."""
         async with self.db.session() as s:
-            return await Users(s, self.clock).by_telegram_id(telegram_id)
+            user = await Users(s, self.clock).by_telegram_id(telegram_id)
+        if user is None:
+            return None
+        if user.custody != Custody.VAULT.value:  # only onboarding gives a Telegram id
+            raise IdentityError(
+                f"user {user.username!r} has a Telegram id but no wallet in the vault (edited "
+                "in the database): refused"
+            )
+        if self.custody.key is None:
+            return user  # nothing here can open a key; every key operation checks again
+        return await self.custody.verified(user)
 
     def actor(self, telegram_id: int) -> str:
         return f"telegram:{telegram_id}"

@@ -8,9 +8,16 @@ under a lock, and the head (last `seq` and `mac`, itself MACed) is kept in `meta
 `verify` reports a row that was edited (its MAC fails), deleted (a gap, or a missing tail),
 inserted or reordered (the chain breaks).
 
+An append re-reads the database's current master key under the append lock and refuses to
+write under any other (`MasterKeyChangedError`): a process still holding the key a rotation
+retired (a running bot, a Telegram bot, a CLI started before) can never add a row the new key
+cannot verify, which would make `verify` fail and every later rotation refuse.
+
 The chain is only as secret as the master key: whoever holds it can rewrite history, which is
 why the key lives outside the database. Rotating the master key re-chains every row under the
 new key, in the same transaction that re-seals the wallets, after verifying the old chain.
+What the chain alone cannot see (the whole log and its head deleted, or put back as they were
+at an earlier moment) the cross-checks of `solbot.wallet.integrity` catch.
 """
 
 from __future__ import annotations
@@ -26,8 +33,10 @@ from typing import Any
 from sqlalchemy import select, text
 
 from solbot.clock import Clock
+from solbot.errors import UserError
 from solbot.store.tables import AuditRow, MetaEntry
 from solbot.store.types import utc_from_timestamp
+from solbot.wallet import keycheck
 from solbot.wallet.master import MasterKey
 from solbot.wallet.redact import contains_secret
 
@@ -42,6 +51,8 @@ class Action:
     CREATE = "create"
     IMPORT = "import"
     EXPORT = "export"
+    EXPORT_REFUSED = "export_refused"  # the key was not given out: the limit, or it did not open
+    OPEN_FAILED = "open_failed"  # a sealed key did not open (altered, moved, another key)
     WITHDRAW = "withdraw"
     ROTATE = "rotate"
     PAUSE = "pause"
@@ -50,6 +61,14 @@ class Action:
     DECRYPTIONS = "decryptions"
     DECRYPT_ALERT = "decrypt_alert"
     RESTORE = "restore"
+    IDENTITY = "identity"  # a user's identity changed (see `identity`); none does today
+    IDENTITY_ADOPT = "identity_adopt"  # rows of an older database sealed (see `identity`)
+    REARM = "rearm"
+
+
+class MasterKeyChangedError(UserError):
+    """The database moved to another master key (a rotation) after this process took its key:
+    nothing may be written under the old one."""
 
 
 def row_text(
@@ -84,7 +103,14 @@ class AuditLog:
         body = json.dumps(details, sort_keys=True, separators=(",", ":"), default=str)
         if contains_secret(body) or contains_secret(actor):
             raise ValueError(f"audit entry {action!r} looks like it carries a secret; refused")
-        await self._lock()
+        await self.lock()
+        current = await keycheck.current_key_id(self.session)
+        if current is not None and current != self.key.key_id:
+            raise MasterKeyChangedError(
+                f"the database's master key is now {current}, not {self.key.key_id} (it was "
+                "rotated while this ran): nothing was recorded; use the new "
+                "MASTER_ENCRYPTION_KEY"
+            )
         head = await self.session.get(MetaEntry, HEAD_KEY, populate_existing=True)
         seq, previous = (0, GENESIS) if head is None else _parse_head(head.value)
         at = utc_from_timestamp(self.clock.now())
@@ -108,9 +134,9 @@ class AuditLog:
         await self.session.flush()
         return row
 
-    async def _lock(self) -> None:
-        """Serialise appends: SQLite's BEGIN IMMEDIATE already holds the write lock;
-        PostgreSQL takes a transaction-scoped advisory lock."""
+    async def lock(self) -> None:
+        """Serialise appends (and rotations, which take it first): SQLite's BEGIN IMMEDIATE
+        already holds the write lock; PostgreSQL takes a transaction-scoped advisory lock."""
         if self.session.get_bind().dialect.name == "postgresql":
             await self.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
 
@@ -118,12 +144,12 @@ class AuditLog:
         """Re-MAC every row under this log's key after checking it under `old` (rotation).
         Raises ValueError if the old chain does not verify: a rotation must not launder a
         tampered log."""
+        await self.lock()
         problems = await verify(self.session, [old, self.key])
         if problems:
             raise ValueError(
                 f"the audit log does not verify, so it was not re-chained: {problems[0]}"
             )
-        await self._lock()
         rows = list(await self.session.scalars(select(AuditRow).order_by(AuditRow.seq)))
         previous = GENESIS
         for row in rows:

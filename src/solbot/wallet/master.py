@@ -1,12 +1,14 @@
 """The master key: where it comes from, how it is named, and how a wrong one is caught.
 
 `MASTER_ENCRYPTION_KEY` is 64 hex characters (32 bytes) in the environment, and nowhere else:
-never in a file solbot writes, never in the database, never in a log. Three subkeys are derived
-from it with HKDF-SHA256, one per purpose, so that no two uses ever share a key:
+never in a file solbot writes, never in the database, never in a log. Subkeys are derived from
+it with HKDF-SHA256, one per purpose, so that no two uses ever share a key:
 
 - the wallet key (AES-256-GCM over each user's 32-byte seed, `envelope`),
 - the audit key (HMAC-SHA256 chaining the audit log, `audit`),
-- the second-factor key (AES-256-GCM over TOTP secrets, the Telegram issue).
+- the second-factor key (AES-256-GCM over TOTP secrets, the Telegram issue),
+- the identity key (HMAC-SHA256 binding a user's id, name, Telegram id and wallet, `identity`),
+- the backup key (HMAC-SHA256 over a whole backup, `store.backup`).
 
 The key id (8 bytes, shown as 16 hex characters) and the key-check value are derived the same
 way. The check value is stored in `meta` under the key id; a command that needs the master key
@@ -36,6 +38,8 @@ KEY_ID_BYTES = 8
 _WALLET = b"solbot wallet key v1"
 _AUDIT = b"solbot audit key v1"
 _TOTP = b"solbot second factor key v1"
+_IDENTITY = b"solbot identity key v1"
+_BACKUP = b"solbot backup key v1"
 _KEY_ID = b"solbot key id v1"
 _CHECK = b"solbot key check v1"
 
@@ -47,7 +51,7 @@ def _derive(key: bytes, info: bytes, length: int = 32) -> bytes:
 class MasterKey:
     """32 secret bytes that print as their key id only."""
 
-    __slots__ = ("_key", "_wallet_aead", "key_id", "key_id_bytes")
+    __slots__ = ("_identity_key", "_key", "_wallet_aead", "key_id", "key_id_bytes")
 
     def __init__(self, key: bytes) -> None:
         if len(key) != KEY_BYTES:
@@ -56,6 +60,7 @@ class MasterKey:
         self.key_id_bytes = _derive(self._key, _KEY_ID, KEY_ID_BYTES)
         self.key_id = self.key_id_bytes.hex()
         self._wallet_aead: AESGCM | None = None
+        self._identity_key: bytes | None = None
 
     @classmethod
     def from_hex(cls, text: str, name: str = ENV) -> MasterKey:
@@ -93,6 +98,15 @@ class MasterKey:
 
     def second_factor_key(self) -> bytes:
         return _derive(self._key, _TOTP)
+
+    def identity_key(self) -> bytes:
+        """Derived once: the loop checks an identity for every wallet it loads."""
+        if self._identity_key is None:
+            self._identity_key = _derive(self._key, _IDENTITY)
+        return self._identity_key
+
+    def backup_key(self) -> bytes:
+        return _derive(self._key, _BACKUP)
 
     def check_value(self) -> str:
         return _derive(self._key, _CHECK).hex()

@@ -6,18 +6,16 @@ the public key is derived again from the decrypted seed and compared with the st
 mismatch refuses to sign (a row edited to point at someone else's sealed key must not sign as
 them).
 
-Every decryption passes the `DecryptGuard`: a sliding window of decryptions per user and over
-all users. A burst beyond either limit pauses signing (that user's, or everyone's) for a while
-and raises an alert, because many wallets being decrypted at once is what an attacker draining a
-custodial bot looks like. The trading loop signs each user about once per closed candle, far
-below the limits; the limits are settings.
+Every decryption passes the `DecryptGuard` (`wallet.decrypt_guard`): decryptions are limited
+per user and over all users, counted in the database that every process shares, and reserved
+before they happen (the trading loop reserves a whole group's in one transaction it already
+has, so a signature costs no database work). A key that does not open is recorded for the
+audit log (`DecryptGuard.failed`): a failed open is never silent.
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter, deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -25,105 +23,18 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
-from solbot.clock import Clock
-from solbot.execution.signing import SigningError
+from solbot.execution.signing import UnusableKeyError
 from solbot.wallet import envelope
+from solbot.wallet.decrypt_guard import DecryptGuard
 from solbot.wallet.master import MasterKey
 
 
-class SigningPausedError(SigningError):
-    """Signing is paused after a burst of decryptions (one user's, or everyone's)."""
-
-
-class KeyMismatchError(SigningError):
+class KeyMismatchError(UnusableKeyError):
     """The sealed key does not belong to the wallet it is stored with."""
 
 
-class SealedKeyError(SigningError):
+class SealedKeyError(UnusableKeyError):
     """The sealed key does not open (another master key, altered, or moved between rows)."""
-
-
-@dataclass(frozen=True, slots=True)
-class DecryptLimits:
-    """At most `per_user` decryptions of one user's key and `overall` of all keys within any
-    `window_seconds`; beyond, signing pauses for `pause_seconds`."""
-
-    per_user: int = 30
-    overall: int = 50_000
-    window_seconds: float = 60.0
-    pause_seconds: float = 900.0
-
-
-@dataclass(frozen=True, slots=True)
-class DecryptAlert:
-    """A limit was exceeded: `user_id` None means the overall limit (every wallet paused)."""
-
-    user_id: str | None
-    count: int
-    window_seconds: float
-    paused_until: float
-
-
-class DecryptGuard:
-    """Sliding-window counts of decryptions; pauses and alerts on bursts."""
-
-    def __init__(
-        self,
-        clock: Clock,
-        limits: DecryptLimits,
-        on_alert: Callable[[DecryptAlert], None] | None = None,
-    ) -> None:
-        self.clock = clock
-        self.limits = limits
-        self.on_alert = on_alert or (lambda _a: None)
-        self._recent: dict[str, deque[float]] = {}
-        self._all: deque[float] = deque()
-        self._paused_until: dict[str | None, float] = {}
-        self.counts: Counter[str] = Counter()  # decryptions per user since `take_counts`
-
-    def admit(self, user_id: str) -> None:
-        """Count one decryption of `user_id`'s key, or raise `SigningPausedError`."""
-        now = self.clock.now()
-        for scope in (None, user_id):
-            until = self._paused_until.get(scope, 0.0)
-            if now < until:
-                who = "every wallet" if scope is None else f"user {user_id}"
-                raise SigningPausedError(
-                    f"signing is paused for {who} until {until:.0f} after a burst of key "
-                    "decryptions; the operator was alerted"
-                )
-        horizon = now - self.limits.window_seconds
-        mine = self._recent.setdefault(user_id, deque())
-        for window in (mine, self._all):
-            while window and window[0] <= horizon:
-                window.popleft()
-        if len(self._all) >= self.limits.overall:
-            self._trip(None, len(self._all) + 1, now)
-        if len(mine) >= self.limits.per_user:
-            self._trip(user_id, len(mine) + 1, now)
-        mine.append(now)
-        self._all.append(now)
-        self.counts[user_id] += 1
-
-    def _trip(self, scope: str | None, count: int, now: float) -> NoReturn:
-        until = now + self.limits.pause_seconds
-        self._paused_until[scope] = until
-        self.on_alert(DecryptAlert(scope, count, self.limits.window_seconds, until))
-        who = "all wallets" if scope is None else f"user {scope}"
-        raise SigningPausedError(
-            f"{count} key decryptions for {who} within {self.limits.window_seconds:g} s: "
-            "signing paused and the operator alerted"
-        )
-
-    def resume(self, user_id: str | None = None) -> None:
-        """Lift a pause (the operator's decision after looking into the alert)."""
-        self._paused_until.pop(user_id, None)
-
-    def take_counts(self) -> dict[str, int]:
-        """Decryptions per user since the last call (for the audit log), and reset."""
-        counts = dict(self.counts)
-        self.counts.clear()
-        return counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,16 +69,17 @@ class RevealedKey:
 class Vault:
     """Seals, opens and signs with users' keys under the master key."""
 
-    def __init__(
-        self,
-        key: MasterKey,
-        clock: Clock,
-        *,
-        limits: DecryptLimits | None = None,
-        on_alert: Callable[[DecryptAlert], None] | None = None,
-    ) -> None:
+    def __init__(self, key: MasterKey, guard: DecryptGuard | None = None) -> None:
+        """`guard` counts and limits decryptions; a vault without one only seals, re-seals
+        and checks keys (rotation, backups) and refuses to sign or export."""
         self.key = key
-        self.guard = DecryptGuard(clock, limits or DecryptLimits(), on_alert)
+        self._guard = guard
+
+    @property
+    def guard(self) -> DecryptGuard:
+        if self._guard is None:
+            raise RuntimeError("this vault has no decryption guard: it cannot sign or export")
+        return self._guard
 
     # ------------------------------------------------------------------ making wallets
     def create(self, user_id: str) -> tuple[SealedWallet, RevealedKey]:
@@ -214,15 +126,20 @@ class Vault:
             _wipe(seed)
 
     def _opened(self, user_id: str, pubkey: str, sealed: bytes) -> _Opened:
-        self.guard.admit(user_id)
-        return _Opened(self.key, user_id, pubkey, sealed)
+        guard = self.guard
+        guard.admit(user_id)
+        return _Opened(self.key, guard, user_id, pubkey, sealed)
 
 
 class _Opened:
-    """`with` block holding a decrypted keypair; the seed buffer is wiped on entry's end."""
+    """`with` block holding a decrypted keypair; the seed buffer is wiped on entry's end. A
+    key that does not open (or is not this wallet's) is reported to the guard."""
 
-    def __init__(self, key: MasterKey, user_id: str, pubkey: str, sealed: bytes) -> None:
+    def __init__(
+        self, key: MasterKey, guard: DecryptGuard, user_id: str, pubkey: str, sealed: bytes
+    ) -> None:
         self._args = (key, sealed, user_id, pubkey)
+        self._guard = guard
         self._keypair: Keypair | None = None
 
     def __enter__(self) -> Keypair:
@@ -232,7 +149,12 @@ class _Opened:
             envelope.open_into(key, sealed, user_id, pubkey, seed)
             self._keypair = _check_pubkey(seed, pubkey)
         except envelope.EnvelopeError as exc:
-            raise SealedKeyError(f"the wallet of user {user_id} cannot be opened: {exc}") from None
+            error = SealedKeyError(f"the wallet of user {user_id} cannot be opened: {exc}")
+            self._guard.failed(user_id, str(error))
+            raise error from None
+        except KeyMismatchError as exc:
+            self._guard.failed(user_id, str(exc))
+            raise
         finally:
             _wipe(seed)
         return self._keypair
@@ -254,6 +176,11 @@ class VaultSigner:
 
     def pubkey(self) -> Pubkey:
         return self._pubkey
+
+    @property
+    def meter(self) -> DecryptGuard:
+        """What reserves this signer's decryptions (`execution.signing.reserve_signatures`)."""
+        return self._vault.guard
 
     def sign_message(self, message: bytes) -> Signature:
         with self._vault._opened(self.user_id, str(self._pubkey), self._sealed) as keypair:

@@ -1,0 +1,174 @@
+"""The books against the chain, for every user and every asset, at the end of a run.
+
+What each line compares:
+- a traded token: the wallet holds exactly the user's open positions of it (to the atom). A
+  fill the chain lost, a sale the chain still shows unsold, tokens moved in or out by hand: each
+  is a difference.
+- every other asset (the quote, SOL, a token of the list the bot does not trade): the wallet
+  holds what it held when the run started serving the user, plus every flow the books recorded
+  since (fills of orders made in this run, withdrawals). On
+  the sim nothing else can move money, so a difference means the books are wrong. On a real
+  network a friend's deposit also shows as a difference, which is not the books' fault: those
+  lines are informative (`strict` False). SOL is informative where the books do not record the
+  network fees and rent the wallet pays itself (the v1 route).
+
+`consistent` is every strict line equal.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from solders.pubkey import Pubkey
+from sqlalchemy import select
+
+from solbot.chain.port import NATIVE_MINT, Chain, holdings
+from solbot.domain import TokenInfo
+from solbot.store.db import Database
+from solbot.store.states import PositionStatus, Side, WithdrawalState
+from solbot.store.tables import OrderRow, PositionRow, TradeRow, WithdrawalRow
+from solbot.store.types import utc_from_timestamp
+
+SOL_DECIMALS = 9
+
+
+@dataclass(frozen=True)
+class Opening:
+    """What a wallet held of each asset when the run started serving it (atoms by mint)."""
+
+    at: float
+    held: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Line:
+    """One user's one asset: what the books say the wallet holds, and what it holds."""
+
+    user: str
+    asset: str
+    decimals: int
+    books: int
+    chain: int
+    strict: bool  # a difference means the books are wrong (not a deposit, not an unbooked fee)
+    note: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.books == self.chain
+
+    @property
+    def difference(self) -> int:
+        return self.chain - self.books
+
+
+@dataclass(frozen=True)
+class Wallet:
+    """An account as the reconciliation sees it."""
+
+    user_id: str
+    name: str
+    owner: Pubkey
+
+
+@dataclass(frozen=True)
+class Assets:
+    """What is reconciled and how strictly."""
+
+    traded: Sequence[TokenInfo]  # held = open positions
+    other: Sequence[TokenInfo]  # held = opening + booked flows (the quote, SOL, ...)
+    strict_cash: bool  # those can only move by what the books record (no outside deposits)
+    fees_booked: bool  # the network fees the wallet pays are in the books (or it pays none)
+
+
+async def opening(chain: Chain, wallet: Wallet, assets: Assets, now: float) -> Opening:
+    held = {
+        t.mint: await holdings(chain, wallet.owner, Pubkey.from_string(t.mint))
+        for t in assets.other
+    }
+    return Opening(now, held)
+
+
+async def reconcile(
+    db: Database,
+    chain: Chain,
+    wallets: Sequence[Wallet],
+    assets: Assets,
+    openings: dict[str, Opening],
+) -> list[Line]:
+    """Every wallet's every asset against the books."""
+    lines: list[Line] = []
+    for wallet in wallets:
+        async with db.session() as s:
+            positions = list(
+                await s.scalars(
+                    select(PositionRow).where(
+                        PositionRow.user_id == wallet.user_id,
+                        PositionRow.status == PositionStatus.OPEN.value,
+                    )
+                )
+            )
+            start = openings.get(wallet.user_id)
+            flows = await _flows(s, wallet.user_id, assets, start) if start else None
+        open_qty: dict[str, int] = defaultdict(int)
+        for p in positions:
+            open_qty[p.mint] += p.quantity
+        for token in assets.traded:
+            held = await holdings(chain, wallet.owner, Pubkey.from_string(token.mint))
+            lines.append(
+                Line(wallet.name, token.symbol, token.decimals, open_qty[token.mint], held, True)
+            )
+        if start is None or flows is None:
+            continue  # joined after the summary's start: nothing to measure its flows from
+        for asset in assets.other:
+            held = await holdings(chain, wallet.owner, Pubkey.from_string(asset.mint))
+            expected = start.held[asset.mint] + flows[asset.mint]
+            is_sol = asset.mint == NATIVE_MINT_TEXT
+            strict = assets.strict_cash and (assets.fees_booked or not is_sol)
+            note = "" if strict else _why_not_strict(assets, is_sol)
+            lines.append(
+                Line(wallet.name, asset.symbol, asset.decimals, expected, held, strict, note)
+            )
+    return lines
+
+
+NATIVE_MINT_TEXT = str(NATIVE_MINT)
+
+
+def _why_not_strict(assets: Assets, is_sol: bool) -> str:
+    if not assets.strict_cash:
+        return "deposits are not in the books"
+    return "network fees are not in the books" if is_sol else ""
+
+
+async def _flows(session: object, user_id: str, assets: Assets, start: Opening) -> dict[str, int]:
+    """Atoms of each cash asset the books moved since `start`: fills of orders made in this run
+    (a buy spends the quote, a sale brings it back; a SOL position moves lamports), and
+    confirmed withdrawals with their fee."""
+    since: datetime = utc_from_timestamp(start.at)
+    moved: dict[str, int] = defaultdict(int)
+    fills = await session.execute(  # type: ignore[attr-defined]
+        select(TradeRow.side, TradeRow.quantity, TradeRow.quote_amount, OrderRow.output_mint,
+               OrderRow.input_mint)
+        .join(OrderRow, OrderRow.id == TradeRow.order_id)
+        .where(TradeRow.user_id == user_id, OrderRow.created_at >= since)
+    )  # fmt: skip
+    for side, quantity, quote_amount, output_mint, input_mint in fills:
+        if side == Side.BUY.value:
+            moved[input_mint] -= quote_amount
+            moved[output_mint] += quantity
+        else:
+            moved[input_mint] -= quantity
+            moved[output_mint] += quote_amount
+    withdrawals = await session.execute(  # type: ignore[attr-defined]
+        select(WithdrawalRow.lamports, WithdrawalRow.fee_lamports).where(
+            WithdrawalRow.user_id == user_id,
+            WithdrawalRow.state == WithdrawalState.CONFIRMED.value,
+            WithdrawalRow.created_at >= since,
+        )
+    )
+    for lamports, fee in withdrawals:
+        moved[NATIVE_MINT_TEXT] -= lamports + (fee or 0)
+    return {asset.mint: moved[asset.mint] for asset in assets.other}

@@ -1,0 +1,45 @@
+"""The closing summary of `solbot run` counts what is quarantined and names each hold."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rich.console import Console
+
+from solbot.cli.run import _print_summary
+from solbot.quarantine import ANY, Hold
+from solbot.runner import Summary
+
+
+def test_the_summary_counts_quarantines_and_moved_out_positions() -> None:
+    holds = [
+        Hold("id-bob", ANY, ANY, 8, "not signed: the key does not open", 0.0, 60.0, 50.0),
+        Hold("id-carol", "BONK", "sell", 8, "quote expired", 0.0, 60.0, 55.0),
+    ]
+    summary = Summary(
+        0.0,
+        7200.0,
+        720,
+        3,
+        2,
+        16,
+        {},
+        Decimal("1.5"),
+        "USDC",
+        quarantined=holds,
+        moved_out=1,
+        names={"id-bob": "bob", "id-carol": "carol"},
+    )
+    console = Console(record=True, width=120)
+    _print_summary(console, summary)
+    text = console.export_text()
+    cells = {
+        parts[1].strip(): parts[2].strip()
+        for line in text.splitlines()
+        if len(parts := line.split("│")) == 4
+    }
+    assert cells["quarantined"] == "2"
+    assert cells["moved out of the wallet"] == "1"
+    assert "bob all trading" in text
+    assert "not signed: the key does not open" in text
+    assert "carol BONK exits" in text
