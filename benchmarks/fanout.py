@@ -37,7 +37,8 @@ from solbot.chain.litesvm import LiteSvmChain
 from solbot.clock import ManualClock
 from solbot.custody import CustodyService
 from solbot.domain import ExitRules, Timeframe
-from solbot.engine import Engine, Event
+from solbot.engine import Engine
+from solbot.events import Event
 from solbot.execution.executor import Executor
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed
 from solbot.roster import Roster

@@ -30,11 +30,12 @@ import httpx
 import numpy as np
 from solders.keypair import Keypair
 
+from solbot.accounts import Account
 from solbot.chain.litesvm import LiteSvmChain
 from solbot.chain.port import Chain
 from solbot.clock import ManualClock
 from solbot.domain import CandleSeries, ExitRules, RiskLimits, Signals, Timeframe, TokenInfo
-from solbot.engine import Account, Engine
+from solbot.engine import Engine
 from solbot.execution.executor import Executor
 from solbot.execution.jupiter import HttpRequester, JupiterClient
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed

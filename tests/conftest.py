@@ -1,7 +1,10 @@
 """Fixtures shared by all tests: loopback HTTP clients (each test module provides its own
-`clock`) and, from the `databases` plugin, test databases on SQLite and PostgreSQL."""
+`clock`), the process's logging given back after a test that takes it over, and, from the
+`databases` plugin, test databases on SQLite and PostgreSQL."""
 
-from collections.abc import AsyncIterator
+import logging
+import signal
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -21,6 +24,23 @@ async def http(clock: ManualClock, sent: list[float]) -> AsyncIterator[httpx.Asy
     """An httpx client that may only talk to 127.0.0.1 and stamps each request in `sent`."""
     async with loopback_client(clock, sent) as client:
         yield client
+
+
+@pytest.fixture
+def root_logger() -> Iterator[logging.Logger]:
+    """The root logger, given back as it was after the test (handlers, level, the SIGHUP
+    handler): `solbot run` and `log_to_file` point the whole process's logging at a file."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level, signal.getsignal(signal.SIGHUP)
+    try:
+        yield root
+    finally:
+        for handler in root.handlers:
+            if handler not in saved[0]:
+                handler.close()
+        root.handlers[:], level, hangup = saved
+        root.setLevel(level)
+        signal.signal(signal.SIGHUP, hangup)
 
 
 pytest_plugins = ["databases"]

@@ -13,23 +13,20 @@ A missing or stale price never triggers anything: that token simply sits the tic
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Protocol
 
 from solders.pubkey import Pubkey
 from sqlalchemy import func, select
 
+from solbot.accounts import Account, AccountSource, Notice, load_gate, save_gates
 from solbot.chain.port import Chain, ChainUnavailableError, holdings
 from solbot.clock import Clock
 from solbot.domain import (
     BlockReason,
-    Candle,
-    CandleSeries,
     ExitReason,
     ExitRules,
     Signal,
@@ -37,22 +34,29 @@ from solbot.domain import (
 )
 from solbot.domain import TokenInfo as Token
 from solbot.errors import EnvironmentFaultError
+from solbot.events import (
+    Event,
+    TickStats,
+    entry_text,
+    exit_text,
+    failed_text,
+    recovered_text,
+)
 from solbot.execution.executor import Executor, Outcome, SwapIntent
 from solbot.execution.exits import held_too_long, price_exit, stop_level
 from solbot.execution.groups import GroupExecutor
 from solbot.execution.jupiter import VenueError
 from solbot.execution.signing import Signer
-from solbot.market.candles import CandleBook, CandleBuilder
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed
+from solbot.market.live import LiveCandles
 from solbot.market.store import CandleStore
 from solbot.moved_out import MovedOutWatch
 from solbot.quarantine import BackoffPolicy, OrderGuard
-from solbot.risk import S_LAST_EQUITY, RiskGate
 from solbot.store.db import Database
 from solbot.store.position_moves import MovedOut
 from solbot.store.repos import Equity, Positions
-from solbot.store.states import OrderState, Purpose, Side
-from solbot.store.tables import MetaEntry, OrderRow, PositionRow
+from solbot.store.states import Purpose, Side
+from solbot.store.tables import OrderRow, PositionRow
 from solbot.store.users import Users
 from solbot.strategy.base import Strategy
 
@@ -66,50 +70,6 @@ GROUP_SIZE = 500
 
 
 @dataclass
-class Account:
-    """A user the loop trades for: their wallet, breakers and counters. An inactive (paused)
-    account opens nothing; its open positions are still exited as usual."""
-
-    user_id: str
-    signer: Signer
-    gate: RiskGate
-    reserve: float = 0.0  # quote units never traded (the SOL fee reserve when SOL is the quote)
-    active: bool = True
-    saved_gate: list[float] = field(default_factory=list)  # what `meta` holds for this user
-    username: str = ""
-    told: str = ""  # the last standing condition the user was told about (e.g. "unfunded")
-    value: float | None = None  # portfolio value at the last mark, in the quote asset
-
-
-class AccountSource(Protocol):
-    """Where the accounts come from when they can change while running (`roster.Roster`)."""
-
-    accounts: list[Account]
-
-    async def refresh(self) -> Sequence[Notice]: ...
-
-    async def flush(self) -> Sequence[Notice]: ...
-
-    async def before_tick(self) -> Sequence[Notice]:
-        """What must hold before anything is signed this tick (the master key still the
-        database's); drops the accounts that may no longer sign."""
-        ...
-
-
-class Notice(Protocol):
-    """A change to tell about (see `roster.Notice`)."""
-
-    @property
-    def user_id(self) -> str: ...
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def text(self) -> str: ...
-
-
-@dataclass
 class _Plan:
     """One user's part of a tick: what they hold and are worth, and the orders decided."""
 
@@ -119,30 +79,6 @@ class _Plan:
     value: float
     exits: list[tuple[SwapIntent, Signer]] = field(default_factory=list)
     highest: list[tuple[str, Decimal]] = field(default_factory=list)
-
-
-@dataclass
-class Event:
-    """Something worth telling the operator (and, later, the user)."""
-
-    time: float
-    user_id: str | None
-    kind: str
-    text: str
-
-
-@dataclass
-class TickStats:
-    """Counters for the status line and the end-of-run summary."""
-
-    ticks: int = 0
-    candles: int = 0
-    entries: int = 0
-    exits: int = 0
-    failed: int = 0
-    moved_out: int = 0  # positions (or parts) closed because their tokens left the wallet
-    blocked: dict[str, int] = field(default_factory=dict)
-    realised_pnl: Decimal = Decimal(0)
 
 
 class Engine:
@@ -187,13 +123,12 @@ class Engine:
         self._manual_exits: set[tuple[str, str]] = set()  # (user id, token) to sell now
         self.failed_accounts = 0  # users whose tick raised (each one is skipped, not the loop)
         self.needs_recovery = False  # a user's tick failed mid-way: finish its orders first
-        self.store = store
         self.max_price_age = max_price_age
         self.on_event = on_event or (lambda _e: None)
         self.timeframe = timeframe
-        self.book = CandleBook(timeframe, strategy.samples_needed)
-        self.builders = {t.symbol: CandleBuilder(timeframe) for t in self.tokens}
-        self.prices: dict[str, Decimal] = {}  # last fresh USD price per symbol
+        self.market = LiveCandles(self.tokens, strategy, timeframe, store)
+        self.book = self.market.book
+        self.prices = self.market.prices  # last fresh USD price per symbol
         # Prices come in USD; a quote asset other than USDC needs its own USD price too.
         self._mints = [t.mint for t in self.tokens]
         if quote.symbol != "USDC":
@@ -218,24 +153,16 @@ class Engine:
     # ------------------------------------------------------------------ start-up
     async def start(self) -> None:
         """Warm the candle windows from stored history and finish what a crash left open."""
-        if self.store is not None:
-            now = self.clock.now()
-            start = int(now) - self.timeframe.seconds * (self.strategy.samples_needed + 1)
-            for token in self.tokens:
-                history = self.store.load(token.symbol, self.timeframe, start, int(now))
-                closed = _closed_before(history, now)
-                if len(closed):
-                    self.book.extend(token.symbol, closed)
+        self.market.warm_up(self.clock.now())
         if self.roster is not None:
             self._tell(await self.roster.refresh())
         await self.guard.load()
         for account in self.accounts:
             if self.roster is None:
-                await self._load_gate(account)
+                await load_gate(self.db, account)
             for outcome in await self.executor.recover(account.signer, account.user_id):
-                self._say(
-                    account.user_id, "recovered", f"order {outcome.order_id}: {outcome.state}"
-                )
+                text = recovered_text(outcome.order_id, outcome.state, outcome.error)
+                self._say(account.user_id, "recovered", text)
                 if outcome.confirmed:  # a fill this run finished counts in its summary
                     if outcome.purpose is Purpose.ENTRY:
                         self.stats.entries += 1
@@ -255,21 +182,10 @@ class Engine:
             self._say(None, "prices", f"no prices this tick: {exc}")
             return
         fresh = snapshot.fresh(now, self.max_price_age)
-        closed: dict[str, Candle] = {}
-        for token in self.tokens:
-            usd = fresh.get(token.mint)
-            if usd is None:
-                continue
-            self.prices[token.symbol] = usd
-            for candle in self.builders[token.symbol].add(now, float(usd)):
-                self.book.append(token.symbol, candle)
-                closed[token.symbol] = candle
-                self.stats.candles += 1
-        signals = {
-            symbol: self.strategy.signal_at_last(self.book.series(symbol))
-            for symbol in closed
-            if self.book.is_warm(symbol)
-        }
+        candles = self.market.observe(fresh, now)
+        self.stats.candles += len(candles)
+        closed = dict(candles)  # each token's last
+        signals = self.market.signals(list(closed))
         if closed and self.roster is not None:
             self._tell(await self.roster.refresh())
         accounts = self._fan_out_order(bool(signals))
@@ -280,7 +196,7 @@ class Engine:
             # After the orders: storing a candle rewrites its token's file (milliseconds each),
             # which must not delay a signal's fills. A crash in between loses only candles the
             # next start back-fills.
-            self._store_candles(closed)
+            self.market.keep(closed)
             await self._save_values()
             if self.roster is not None:
                 self._tell(await self.roster.flush())
@@ -342,7 +258,7 @@ class Engine:
             lambda i, s, o: self._exited(accounts_by_signer[id(s)], i, o, now),
         )
         if exits:  # a loss streak must survive a crash during the entries that follow
-            await self._save_gates([p.account for p in plans])
+            await save_gates(self.db, [p.account for p in plans])
         entries: list[tuple[SwapIntent, Signer]] = []
         for plan in plans:
             try:
@@ -352,7 +268,7 @@ class Engine:
         await self._submit_all(
             entries, lambda i, s, o: self._entered(accounts_by_signer[id(s)], i, o)
         )
-        await self._save_gates([p.account for p in plans])
+        await save_gates(self.db, [p.account for p in plans])
 
     async def _plan_exits(
         self,
@@ -417,7 +333,7 @@ class Engine:
     async def _moved_out(self, account: Account, position: PositionRow, moved: MovedOut) -> None:
         """Tell what was booked: the tokens left the wallet outside the loop."""
         self.stats.moved_out += 1
-        token = next(t for t in self.tokens if t.symbol == position.token)
+        token = self._token(position.token)
         left = self._units(token, moved.left)
         if moved.closed:
             await self.guard.forget(account.user_id, position.token)  # nothing left to sell
@@ -531,11 +447,9 @@ class Engine:
         self.stats.exits += 1
         self.stats.realised_pnl += pnl
         account.gate.record_trade(float(pnl), now)
-        self._say(
-            account.user_id,
-            "exit",
-            f"{position.token} closed ({intent.exit_reason}), PnL {pnl:+.2f} {self.quote.symbol}",
-        )
+        sold = self._units(self._token(position.token), outcome.filled_in or position.quantity)
+        text = exit_text(position.token, sold, intent.exit_reason, pnl, self.quote.symbol)
+        self._say(account.user_id, "exit", text)
 
     def _entered(self, account: Account, intent: SwapIntent, outcome: Outcome) -> None:
         if not outcome.confirmed:
@@ -543,22 +457,20 @@ class Engine:
             return
         self.stats.entries += 1
         spent = self._units(self.quote, outcome.filled_in or 0)
+        bought = self._units(self._token(intent.token), outcome.filled_out or 0)
         self._say(
-            account.user_id, "entry", f"bought {intent.token} for {spent:.2f} {self.quote.symbol}"
+            account.user_id, "entry", entry_text(intent.token, bought, spent, self.quote.symbol)
         )
 
     def _failed(self, account: Account, intent: SwapIntent, outcome: Outcome) -> None:
         self.stats.failed += 1
-        self._say(
-            account.user_id,
-            "failed",
-            f"{intent.token} {intent.side}: {outcome.state} ({outcome.error})",
-        )
+        text = failed_text(intent.token, intent.side, outcome.state, outcome.error)
+        self._say(account.user_id, "failed", text)
 
     def _entry_intent(
         self, account: Account, symbol: str, signal: Signal, budget: float, now: float
     ) -> SwapIntent | None:
-        token = next(t for t in self.tokens if t.symbol == symbol)
+        token = self._token(symbol)
         amount = int(Decimal(str(budget)).scaleb(self.quote.decimals))
         if amount <= 0:
             return None
@@ -587,34 +499,17 @@ class Engine:
         requests: list[tuple[SwapIntent, Signer]],
         done: Callable[[SwapIntent, Signer, Outcome], None],
     ) -> None:
-        """The orders through the executor in groups of `GROUP_SIZE`, each group's outcomes
-        handed to `done` as soon as it finishes and told to the guard (back-off, quarantine).
-        Should a group itself fail (a bug, a database
-        error), its orders are taken again one by one: the journal's idempotency keys make
-        that safe (an order that got anywhere is found and finished, not made twice)."""
+        """The orders through the executor in groups of `GROUP_SIZE` (one by one should a group
+        itself fail: `GroupExecutor.submit_or_each`), each group's outcomes handed to `done` as
+        soon as it finishes and told to the guard (back-off, quarantine)."""
         for start in range(0, len(requests), GROUP_SIZE):
             group = requests[start : start + GROUP_SIZE]
-            outcomes = await self._submit_group(group)
+            outcomes = await self.group.submit_or_each(group)
             for (intent, signer), outcome in zip(group, outcomes, strict=True):
                 done(intent, signer, outcome)
             results = [(intent, o) for (intent, _), o in zip(group, outcomes, strict=True)]
             for hold in await self.guard.record(results):  # each told once, ever
                 self._say(hold.user_id, "quarantined", hold.describe(self._name(hold.user_id)))
-
-    async def _submit_group(self, requests: list[tuple[SwapIntent, Signer]]) -> list[Outcome]:
-        try:
-            return await self.group.submit_many(requests)
-        except (ChainUnavailableError, EnvironmentFaultError):
-            raise  # one by one would fail alike
-        except Exception:
-            log.exception("a group of %d orders failed; taking them one by one", len(requests))
-        outcomes = []
-        for intent, signer in requests:
-            try:
-                outcomes.append(await self.executor.submit(intent, signer))
-            except VenueError as exc:
-                outcomes.append(Outcome("", OrderState.FAILED, error=str(exc)))
-        return outcomes
 
     async def _open_positions(self, user_ids: list[str]) -> dict[str, list[PositionRow]]:
         """Every listed user's open positions, in one query."""
@@ -655,59 +550,9 @@ class Engine:
                 await Equity(s, self.clock).record(hour, values)
                 self._equity_hour = hour
 
-    def _store_candles(self, closed: dict[str, Candle]) -> None:
-        if self.store is None:
-            return
-        for symbol, candle in closed.items():
-            self.store.merge(symbol, CandleSeries.from_candles([candle], candle.timeframe))
-
     def _tell(self, notices: Sequence[Notice]) -> None:
         for notice in notices:
-            self._say(notice.user_id or None, notice.kind, notice.text)
-
-    async def _load_gate(self, account: Account) -> None:
-        async with self.db.session() as s:
-            row = await s.get(MetaEntry, f"risk:{account.user_id}")
-        if row is not None:
-            account.gate.restore(json.loads(row.value))
-        account.saved_gate = account.gate.state()
-
-    async def _save_gates(self, accounts: list[Account]) -> None:
-        """Persist, in one transaction, each breaker memory that changed in a way a restart
-        must not forget (see `_save_gate`)."""
-        changed = [
-            a
-            for a in accounts
-            if _without_last_equity(a.gate.state()) != _without_last_equity(a.saved_gate)
-        ]
-        if not changed:
-            return
-        async with self.db.session() as s:
-            for account in changed:
-                account.saved_gate = account.gate.state()
-                key = f"risk:{account.user_id}"
-                row = await s.get(MetaEntry, key)
-                value = json.dumps(account.saved_gate)
-                if row is None:
-                    s.add(MetaEntry(key=key, value=value))
-                else:
-                    row.value = value
-
-    async def _save_gate(self, account: Account) -> None:
-        """Persist the breakers' memory when it changed in a way a restart must not forget:
-        the last marked value alone moves every tick and is re-marked on the first tick anyway."""
-        state = account.gate.state()
-        if _without_last_equity(state) == _without_last_equity(account.saved_gate):
-            return
-        account.saved_gate = state
-        async with self.db.session() as s:
-            key = f"risk:{account.user_id}"
-            row = await s.get(MetaEntry, key)
-            value = json.dumps(account.gate.state())
-            if row is None:
-                s.add(MetaEntry(key=key, value=value))
-            else:
-                row.value = value
+            self._say(notice.user_id or None, notice.kind, notice.text, notice.username)
 
     def _quote_usd(self, fresh: dict[str, Decimal]) -> Decimal | None:
         """The quote asset's fresh USD price (USDC is taken as 1)."""
@@ -722,13 +567,13 @@ class Engine:
         return Decimal(atoms).scaleb(-token.decimals)
 
     def _units_of(self, position: PositionRow) -> Decimal:
-        token = next(t for t in self.tokens if t.symbol == position.token)
+        token = self._token(position.token)
         return self._units(token, position.quantity)
 
-    def _say(self, user_id: str | None, kind: str, text: str) -> None:
-        event = Event(self.clock.now(), user_id, kind, text)
-        log.info("%s %s: %s", kind, self._name(user_id), text)
-        self.on_event(event)
+    def _say(self, user_id: str | None, kind: str, text: str, username: str = "") -> None:
+        name = username or self._name(user_id)
+        log.info("%s %s: %s", kind, name, text)
+        self.on_event(Event(self.clock.now(), user_id, kind, text, "" if user_id is None else name))
 
     def _name(self, user_id: str | None) -> str:
         """A user's name for logs (their id only if the loop does not know them)."""
@@ -738,9 +583,13 @@ class Engine:
             self._names = {a.user_id: a.username or a.user_id for a in self.accounts}
         return self._names.get(user_id, user_id)
 
+    def _token(self, symbol: str) -> Token:
+        return next(t for t in self.tokens if t.symbol == symbol)
 
-def _without_last_equity(state: list[float]) -> list[float]:
-    return [x for i, x in enumerate(state) if i != S_LAST_EQUITY]
+    def candles_missing(self) -> dict[str, int]:
+        """Closed candles each token still needs before the strategy gives it a signal (0 once
+        its window is full): what the status line's warm-up says."""
+        return self.market.missing()
 
 
 def _pk(mint: str) -> Pubkey:
@@ -749,9 +598,3 @@ def _pk(mint: str) -> Pubkey:
 
 def _mint_of(tokens: Sequence[Token], symbol: str) -> str:
     return next(t.mint for t in tokens if t.symbol == symbol)
-
-
-def _closed_before(series: CandleSeries, now: float) -> CandleSeries:
-    """Only candles whose close is at or before `now` (the last one may still be forming)."""
-    keep = series.open_time + series.timeframe.seconds <= now
-    return series[: int(keep.sum())]

@@ -20,7 +20,6 @@ leaves behind, blocking the very rotation an operator makes when the old key lea
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -28,16 +27,16 @@ from decimal import Decimal
 
 from solders.pubkey import Pubkey
 
+from solbot.accounts import Account, load_gate
 from solbot.chain.port import Chain, holdings
 from solbot.clock import Clock
 from solbot.custody import CustodyService
 from solbot.domain import RiskLimits, TokenInfo
-from solbot.engine import Account
 from solbot.execution.signing import Signer
 from solbot.risk import RiskGate, tier, with_overrides
 from solbot.store.db import Database
 from solbot.store.states import Custody
-from solbot.store.tables import MetaEntry, UserRow
+from solbot.store.tables import UserRow
 from solbot.store.users import Users, UserSettings
 from solbot.wallet import identity, keycheck
 from solbot.wallet.audit import MasterKeyChangedError
@@ -55,7 +54,8 @@ class Notice:
     user_id: str
     kind: str  # "paused", "resumed", "risk", "added", "no_key", "decrypt_alert",
     # "identity_refused", "key_rotated"
-    text: str
+    text: str  # about the user, without their name (the event carries it)
+    username: str = ""
 
 
 def limits_of(user: UserSettings) -> RiskLimits:
@@ -122,7 +122,7 @@ class Roster:
                     continue
                 account = await self._load(row, signer)
                 if self._seen:  # not the first load: someone was added while running
-                    notices.append(Notice(user.id, "added", f"{user.username} joined"))
+                    notices.append(Notice(user.id, "added", "joined", user.username))
             else:
                 notices.extend(self._update(account, user))
             self._seen[user.id] = _fingerprint(user)
@@ -140,7 +140,8 @@ class Roster:
                     Notice(
                         user.id,
                         "no_key",
-                        f"{user.username} is not traded: MASTER_ENCRYPTION_KEY is not set",
+                        "not traded: MASTER_ENCRYPTION_KEY is not set",
+                        user.username,
                     )
                 )
             return None
@@ -149,7 +150,9 @@ class Roster:
         except IdentityError as exc:
             if user.id not in self._refused_told:
                 self._refused_told.add(user.id)
-                notices.append(Notice(user.id, "identity_refused", f"not traded: {exc}"))
+                notices.append(
+                    Notice(user.id, "identity_refused", f"not traded: {exc}", user.username)
+                )
             return None
         self._vault.add(user.id)
         return signer
@@ -204,40 +207,38 @@ class Roster:
         limits = self._limits(user)
         cash = await holdings(self.chain, signer.pubkey(), Pubkey.from_string(self.quote.mint))
         gate = RiskGate(limits, float(Decimal(cash).scaleb(-self.quote.decimals)), self.clock.now())
-        async with self.db.session() as s:
-            saved = await s.get(MetaEntry, f"risk:{user.id}")
-        if saved is not None:
-            gate.restore(json.loads(saved.value))
-        return Account(
+        account = Account(
             user.id,
             signer,
             gate,
             reserve=limits.fee_reserve_sol if self.quote.symbol == "SOL" else 0.0,
             active=user.is_active,
-            saved_gate=gate.state(),
             username=user.username,
         )
+        await load_gate(self.db, account)
+        return account
 
     def _update(self, account: Account, user: UserSettings) -> list[Notice]:
         notices: list[Notice] = []
         if account.active != user.is_active:
             account.active = user.is_active
             if user.is_active:
-                notices.append(Notice(user.id, "resumed", f"{user.username}: trading resumed"))
+                notices.append(Notice(user.id, "resumed", "trading resumed", user.username))
             else:
                 why = f" ({user.paused_reason})" if user.paused_reason else ""
                 notices.append(
                     Notice(
                         user.id,
                         "paused",
-                        f"{user.username}: trading paused{why}; open positions are still managed",
+                        f"trading paused{why}; open positions are still managed",
+                        user.username,
                     )
                 )
         if _fingerprint(user)[1:] != self._seen.get(user.id, ())[1:]:
             limits = self._limits(user)
             account.gate.set_limits(limits)
             account.reserve = limits.fee_reserve_sol if self.quote.symbol == "SOL" else 0.0
-            notices.append(Notice(user.id, "risk", f"{user.username}: risk now {user.risk_tier}"))
+            notices.append(Notice(user.id, "risk", f"risk now {user.risk_tier}", user.username))
         return notices
 
     def _limits(self, user: UserSettings) -> RiskLimits:

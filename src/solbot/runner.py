@@ -44,6 +44,7 @@ from decimal import Decimal
 
 import httpx
 from solders.pubkey import Pubkey
+from sqlalchemy import func, select
 
 from solbot.chain.litesvm import LiteSvmChain
 from solbot.chain.paper import PaperChain
@@ -57,8 +58,9 @@ from solbot.clock import Clock, ScaledClock, WallClock
 from solbot.config import LIVE_OPT_IN, Settings
 from solbot.custody import CustodyService
 from solbot.domain import ExitRules, RiskLimits, Timeframe, TokenInfo
-from solbot.engine import Engine, Event
+from solbot.engine import Engine
 from solbot.errors import EnvironmentFaultError, UserError
+from solbot.events import Event, recovered_text
 from solbot.execution.executor import Executor
 from solbot.execution.jupiter import JupiterClient, VenueError
 from solbot.execution.signing import Signer
@@ -78,7 +80,7 @@ from solbot.store import schema
 from solbot.store.db import Database
 from solbot.store.repos import Positions
 from solbot.store.states import Custody, Route
-from solbot.store.tables import MetaEntry, UserRow
+from solbot.store.tables import MetaEntry, OrderRow, TradeRow, UserRow, WithdrawalRow
 from solbot.store.users import Users
 from solbot.store.world_mark import SIM_DEPOSIT_PREFIX
 from solbot.strategy.base import Strategy
@@ -132,6 +134,7 @@ class Held:
     token: str
     quantity: int
     on_chain: int
+    decimals: int = 0  # the token's: the summary shows units
 
 
 @dataclass
@@ -351,7 +354,8 @@ class Runtime:
         event for the console and, through the Telegram notifier, for the user."""
 
         def tell(item: Recovered) -> None:
-            self.engine.on_event(Event(self.clock.now(), item.user_id, "withdrawal", item.text))
+            event = Event(self.clock.now(), item.user_id, "withdrawal", item.text, item.username)
+            self.engine.on_event(event)
 
         hook = crash_hook(self.settings, "withdrawal")
         await recover_withdrawals(self.db, self.clock, self.chain, self.custody, tell, on_step=hook)
@@ -359,10 +363,11 @@ class Runtime:
     async def _recover(self) -> None:
         """Finish every order a failed tick left mid-way, from the journal, as at start-up."""
         for account in self.engine.accounts:
+            name = account.username or account.user_id
             for outcome in await self.engine.executor.recover(account.signer, account.user_id):
-                text = f"order {outcome.order_id}: {outcome.state}"
-                log.info("recovered %s: %s", account.user_id, text)
-                self._on_event(Event(self.clock.now(), account.user_id, "recovered", text))
+                text = recovered_text(outcome.order_id, outcome.state, outcome.error)
+                log.info("recovered %s: %s", name, text)
+                self._on_event(Event(self.clock.now(), account.user_id, "recovered", text, name))
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep on the bot's clock, waking early when asked to stop."""
@@ -377,6 +382,7 @@ class Runtime:
         stats = self.engine.stats
         quote = self.engine.quote
         held: list[Held] = []
+        decimals = {t.mint: t.decimals for t in self.settings.token_map().values()}
         cash = Decimal(0)
         for account in self.engine.accounts:
             owner = account.signer.pubkey()
@@ -384,9 +390,8 @@ class Runtime:
                 positions = await Positions(s, self.clock).all_open(account.user_id)
             for p in positions:
                 on_chain = await holdings(self.chain, owner, Pubkey.from_string(p.mint))
-                held.append(
-                    Held(account.username or account.user_id, p.token, p.quantity, on_chain)
-                )
+                name = account.username or account.user_id
+                held.append(Held(name, p.token, p.quantity, on_chain, decimals.get(p.mint, 0)))
             atoms = await holdings(self.chain, owner, Pubkey.from_string(quote.mint))
             cash += Decimal(atoms).scaleb(-quote.decimals)
         lines = await reconcile(
@@ -416,10 +421,26 @@ class Runtime:
 
 
 # ---------------------------------------------------------------------------------- the sim
-def sim_start_time(settings: Settings) -> float:
-    """Where the sim's clock starts: where the saved world stopped, else the wall's now."""
+def sim_start_time(settings: Settings, booked: float | None = None) -> float:
+    """Where the sim's clock starts: where the saved world stopped, else the wall's now; and
+    never before `booked`, the latest time the world's database recorded. The ledger's time
+    moves only when it is used, so a world killed between ticks can stop a little behind what
+    the bot already booked; starting there would run the world's time backwards (orders
+    dated after "now", a reconciliation counting fills twice)."""
     saved = SimNetwork.saved_time(settings.sim_state_path)
-    return saved if saved is not None else float(WallClock().now())
+    start = saved if saved is not None else float(WallClock().now())
+    return max(start, booked) if booked is not None else start
+
+
+async def latest_booked_time(db: Database) -> float | None:
+    """The latest moment the books recorded (an order's step, a fill, a withdrawal's step)."""
+    async with db.session() as s:
+        times = [
+            await s.scalar(select(func.max(column)))
+            for column in (OrderRow.updated_at, TradeRow.timestamp, WithdrawalRow.updated_at)
+        ]
+    found = [t.timestamp() for t in times if t is not None]
+    return max(found) if found else None
 
 
 def open_sim_network(settings: Settings, clock: Clock, strategy: Strategy) -> SimNetwork:
@@ -546,7 +567,9 @@ async def _assemble(
     if remote is None:
         lock = SimLock.acquire(settings.sim_state_path)
         closers.append(lock.release)
-        clock = clock or ScaledClock(sim_start_time(settings), options.speed)
+        if clock is None:
+            start = sim_start_time(settings, await latest_booked_time(db))
+            clock = ScaledClock(start, options.speed)
         network = open_sim_network(settings, clock, strategy)
         closers.append(network.close)
         jupiter = JupiterClient(

@@ -385,7 +385,7 @@ CASES = [
         meanwhile=read_only_data_dir,
         backends=("sqlite",),
     ),
-    Case("read-only data dir, run", RUN, "solbot.log", meanwhile=read_only_data_dir),
+    Case("read-only data dir, run", RUN, "/data/sim/", meanwhile=read_only_data_dir),
     # The database.
     Case(
         "unsupported database", LIST, "unsupported database", {"DATABASE_URL": "mysql://db/solbot"}

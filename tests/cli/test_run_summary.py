@@ -1,4 +1,5 @@
-"""The closing summary of `solbot run` counts what is quarantined and names each hold."""
+"""The closing summary of `solbot run` counts what is quarantined and names each hold, and
+shows open positions in units."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from decimal import Decimal
 
 from rich.console import Console
 
-from solbot.cli.run import _print_summary
+from solbot.cli.run_view import print_summary
 from solbot.quarantine import ANY, Hold
-from solbot.runner import Summary
+from solbot.runner import Held, Summary
 
 
 def test_the_summary_counts_quarantines_and_moved_out_positions() -> None:
@@ -31,7 +32,7 @@ def test_the_summary_counts_quarantines_and_moved_out_positions() -> None:
         names={"id-bob": "bob", "id-carol": "carol"},
     )
     console = Console(record=True, width=120)
-    _print_summary(console, summary)
+    print_summary(console, summary)
     text = console.export_text()
     cells = {
         parts[1].strip(): parts[2].strip()
@@ -43,3 +44,26 @@ def test_the_summary_counts_quarantines_and_moved_out_positions() -> None:
     assert "bob all trading" in text
     assert "not signed: the key does not open" in text
     assert "carol BONK exits" in text
+
+
+def test_open_positions_are_shown_in_units_and_reasons_whole() -> None:
+    summary = Summary(
+        0.0,
+        3600.0,
+        360,
+        1,
+        0,
+        1,
+        {},
+        Decimal(0),
+        "USDC",
+        open_positions=[Held("alice", "BONK", 123_456_789_012_345, 123_456_789_012_345, 5)],
+        quarantined=[Hold("id-bob", "JUP", "sell", 8, "[RFQ] quote expired", 0.0, 60.0, 50.0)],
+        names={"id-bob": "bob"},
+    )
+    console = Console(record=True, width=160)
+    print_summary(console, summary)
+    text = console.export_text()
+    assert "1,234,567,890.12345 BONK (chain 1,234,567,890.12345) ✓" in text
+    assert "atoms" not in text
+    assert "[RFQ] quote expired" in text

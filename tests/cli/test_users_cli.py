@@ -62,6 +62,37 @@ def test_add_user_makes_a_sealed_wallet_and_shows_its_key_once(cli: Run, empty_u
     assert cli("audit", "verify").code == 0
 
 
+def deposit_lines(out: str) -> list[str]:
+    lines = out.splitlines()
+    start = lines.index("deposit to this address to start trading:")
+    return [line.strip() for line in lines[start + 1 : start + 3]]
+
+
+def test_add_user_says_what_to_deposit_for_a_usdc_portfolio(cli: Run) -> None:
+    done = cli("add-user", "--username", "alice", "--no-show-key")
+    assert done.code == 0, done.err
+    assert deposit_lines(done.out) == [
+        "USDC: at least 10; no position opens below 10 USDC (SOLBOT_MIN_TRADE_CASH), and each "
+        "takes 5% of the portfolio's value",
+        "SOL: at least 0.05 for network fees (the fee reserve: never traded)",
+    ]
+
+
+def test_add_user_says_what_to_deposit_for_a_sol_portfolio(
+    cli: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOLBOT_QUOTE", "SOL")
+    monkeypatch.setenv("SOLBOT_MIN_TRADE_CASH", "0.25")
+    done = cli("add-user", "--username", "alice", "--tier", "aggressive", "--no-show-key")
+    assert done.code == 0, done.err
+    lines = deposit_lines(done.out)
+    assert lines[0] == (
+        "SOL: at least 0.3: 0.05 for network fees (the fee reserve: never traded) plus 0.25, "
+        "below which no position opens (SOLBOT_MIN_TRADE_CASH); each takes 10% of the "
+        "portfolio's value"
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -12,11 +12,13 @@ import numpy as np
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
+from solbot.accounts import Account
 from solbot.chain.litesvm import LiteSvmChain
 from solbot.clock import ManualClock
 from solbot.config import DEFAULT_TOKENS
 from solbot.domain import CandleSeries, ExitRules, RiskLimits, Signals, Timeframe
-from solbot.engine import Account, Engine, Event
+from solbot.engine import Engine
+from solbot.events import Event
 from solbot.execution.executor import Executor
 from solbot.execution.jupiter import DEFAULT_REQUESTS_PER_SECOND, HttpRequester, JupiterClient
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed
@@ -68,9 +70,11 @@ async def small_world(
     on_event: Callable[[Event], None] | None = None,
     url: str | None = None,
     backoff: BackoffPolicy | None = None,
+    strategy: Strategy | None = None,
 ) -> SmallWorld:
     """`users` funded users (1 SOL, 10,000 USDC) trading `symbols` through `venue` (the sim's
-    Jupiter API as the Jupiter client's HTTP requester); the engine is started. The database is
+    Jupiter API as the Jupiter client's HTTP requester); the engine is started. The strategy
+    enters on every bar unless another is given. The database is
     a SQLite file in `tmp_path` unless `url` names one (the `db_url` fixture: both backends)."""
     tokens = [t.to_domain() for t in DEFAULT_TOKENS]
     clock = ManualClock(START)
@@ -101,7 +105,7 @@ async def small_world(
     engine = Engine(
         tokens=[network.token(symbol) for symbol in symbols],
         quote=network.token("USDC"),
-        strategy=EnterOnEveryBar(),
+        strategy=strategy or EnterOnEveryBar(),
         feed=JupiterPriceFeed(jupiter),
         executor=Executor(db, jupiter, chain, clock, decimals={t.mint: t.decimals for t in tokens}),
         chain=chain,

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from solbot.clock import ManualClock, WallClock
 from solbot.config import Settings
 from solbot.custody import CustodyService
-from solbot.engine import Event
+from solbot.events import Event
 from solbot.runner import RunOptions, build
 from solbot.store.db import Database
 from solbot.store.tables import AuditRow, DecryptCountRow, OrderRow, UserRow

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from solbot.domain import RiskLimits
-from solbot.engine import Event
+from solbot.events import Event
 
 from .small_world import TF, small_world
 

@@ -18,8 +18,8 @@ from sqlalchemy import select, update
 from solbot.clock import ManualClock
 from solbot.config import Settings
 from solbot.custody import CustodyService, RiskChange
-from solbot.engine import Event
 from solbot.errors import UserError
+from solbot.events import Event
 from solbot.runner import OPERATOR, RunOptions, Runtime, build
 from solbot.store import schema
 from solbot.store.db import Database
@@ -153,9 +153,9 @@ async def test_a_paused_user_opens_nothing_and_a_pause_while_running_takes_effec
     assert max(alice_times) < switch_at + settings.timeframe.seconds
     assert bob_times, "bob trades once resumed"
     assert min(bob_times) >= switch_at
-    kinds = [(e.kind, e.text) for e in events]
-    assert ("paused", "alice: trading paused; open positions are still managed") in kinds
-    assert ("resumed", "bob: trading resumed") in kinds
+    kinds = [(e.kind, e.user, e.text) for e in events]
+    assert ("paused", "alice", "trading paused; open positions are still managed") in kinds
+    assert ("resumed", "bob", "trading resumed") in kinds
 
 
 async def break_wallet(settings: Settings, victim: str, donor: str) -> None:
@@ -216,7 +216,7 @@ async def test_a_risk_change_while_running_changes_the_limits(settings: Settings
         )
     assert alice.gate.limits.position_size_pct == 2.0
     assert alice.gate.limits.max_position_pct == 2.0
-    assert any(e.kind == "risk" and "alice" in e.text for e in events)
+    assert any(e.kind == "risk" and e.user == "alice" for e in events)
 
 
 async def test_vault_users_without_the_master_key_are_refused_at_start(

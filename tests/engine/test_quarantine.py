@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 
 from solbot.clock import ManualClock
 from solbot.domain import RiskLimits
-from solbot.engine import Event
+from solbot.events import Event
 from solbot.execution.signing import Signer
 from solbot.quarantine import ANY, BackoffPolicy, OrderGuard
 from solbot.sim.network import SimNetwork

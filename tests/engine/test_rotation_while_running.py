@@ -15,7 +15,7 @@ from sqlalchemy import select
 from solbot.clock import ManualClock
 from solbot.config import Settings
 from solbot.custody import CustodyService
-from solbot.engine import Event
+from solbot.events import Event
 from solbot.runner import RunOptions, Runtime, build
 from solbot.store.db import Database
 from solbot.store.tables import AuditRow, OrderRow, UserRow

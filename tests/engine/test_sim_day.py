@@ -20,6 +20,7 @@ from solbot.runner import GC_THRESHOLDS, OPERATOR, RunOptions, build
 from solbot.sim.network import SimNetwork
 from solbot.store.states import OrderState
 from solbot.store.tables import OrderRow, PositionRow, TradeRow
+from solbot.store.types import utc_from_timestamp
 
 START = 1_800_000_000.0
 DAY = 86_400.0
@@ -179,3 +180,21 @@ async def test_the_summary_reconciles_every_asset_of_every_wallet(tmp_path):
     assert not after.consistent
     wrong = {(line.asset, line.difference) for line in after.mismatches}
     assert wrong == {("BONK", 12_345), ("USDC", -1_000_000)}
+
+
+async def test_a_restarted_world_never_starts_behind_what_its_books_recorded(tmp_path):
+    """The ledger's time moves only when it is used, so a world killed between ticks could stop
+    behind the bot's last booked step; its time then ran backwards on the next start (orders
+    dated after "now", and the run's reconciliation counted recovered fills as this run's)."""
+    settings = day_settings(tmp_path, "v2")
+    async with build(settings, RunOptions(stop_after=3600), clock=ManualClock(START)) as rt:
+        await rt.run()
+        async with rt.db.session() as s:
+            ahead = (await s.scalars(select(OrderRow))).first()
+            assert ahead is not None
+            ahead.updated_at = utc_from_timestamp(START + 3 * 3600)  # booked after the save
+    saved = SimNetwork.saved_time(settings.sim_state_path)
+    assert saved is not None
+    assert saved < START + 3 * 3600
+    async with build(settings, RunOptions(stop_after=60)) as rt:
+        assert rt.clock.now() >= START + 3 * 3600

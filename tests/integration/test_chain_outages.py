@@ -19,7 +19,7 @@ from sqlalchemy import select
 from solbot.chain.port import Chain, ChainUnavailableError
 from solbot.clock import ManualClock
 from solbot.config import Settings
-from solbot.engine import Event
+from solbot.events import Event
 from solbot.runner import OPERATOR, RunOptions, build
 from solbot.store.repos import Orders, Positions
 from solbot.store.states import OrderState

@@ -85,7 +85,10 @@ async def _crash_and_restart(
     in_flight = [o for o in at_crash.orders if not OrderState(o.state).terminal]
     if step == "confirmed":
         assert not in_flight, crashed.describe()
-        victims = [at_crash.orders[-1]]
+        # The order the crash followed: the last confirmed one (a group's orders share their
+        # creation time, so the last row by time may be one of its failed orders).
+        victims = [o for o in at_crash.orders if o.state == OrderState.CONFIRMED][-1:]
+        assert victims, crashed.describe()
     else:
         assert in_flight, crashed.describe()
         assert {o.state for o in in_flight} == {step}, crashed.describe()

@@ -20,6 +20,9 @@ async def onboard(world: World, user: int) -> str:
     assert label == "I understand and accept"
     ready = await world.api.after_press(user, disclosure.result, data)
     assert "Your wallet is ready" in ready.text
+    # What to deposit, from the same rules as `solbot add-user` (USDC portfolio, defaults).
+    assert "• USDC: at least 10; no position opens below 10 USDC" in ready.text
+    assert "• SOL: at least 0.05 for network fees" in ready.text
     return ready.text.splitlines()[1]
 
 

@@ -16,8 +16,8 @@ from engine.test_sim_day import day_settings
 from solbot.clock import ManualClock
 from solbot.config import Settings
 from solbot.custody import CustodyService
-from solbot.engine import Event
 from solbot.errors import UserError
+from solbot.events import Event
 from solbot.runner import RunOptions, build
 from solbot.store.tables import OrderRow, UserRow, WithdrawalRow
 from solbot.withdrawals import WithdrawalService
@@ -58,7 +58,7 @@ async def test_a_friend_who_joins_on_telegram_is_traded_for(
             alice = (await s.scalars(select(UserRow).where(UserRow.telegram_id == ALICE))).one()
             orders = list(await s.scalars(select(OrderRow).where(OrderRow.user_id == alice.id)))
     assert alice.wallet_pubkey == address
-    assert any(a for a in events if a.kind == "added" and alice.username in a.text)
+    assert any(a for a in events if a.kind == "added" and a.user == alice.username)
     assert orders, "the new user was traded for"
     assert summary.consistent
     told = [c.text for c in api.messages_to(ALICE)]

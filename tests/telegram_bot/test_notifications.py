@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from solbot.engine import Event
+from solbot.events import Event
 from solbot.store.repos import Equity, Positions
 from solbot.store.tables import OrderRow, TradeRow, UserRow
 from solbot.store.types import utc_from_timestamp

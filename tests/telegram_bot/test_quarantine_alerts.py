@@ -3,7 +3,7 @@ the user. Neither can be switched off (they need someone to act)."""
 
 from __future__ import annotations
 
-from solbot.engine import Event
+from solbot.events import Event
 
 from .conftest import ALICE, OPERATOR, World
 from .test_basics import onboard

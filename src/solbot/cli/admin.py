@@ -251,7 +251,9 @@ def telegram() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve_telegram(settings(), stop)
+        cfg = settings()
+        stores.log_file(cfg)  # the world's log, reopened on SIGHUP (logrotate)
+        await serve_telegram(cfg, stop)
 
     asyncio.run(main())
 
@@ -260,8 +262,9 @@ async def serve_telegram(cfg: Settings, stop: asyncio.Event) -> None:
     """`solbot telegram` until `stop` is set. Before the bot answers anyone, the withdrawals a
     previous process left in flight are settled; each user is told in their chat (and the
     operator on the console)."""
-    from solbot.engine import Event
+    from solbot.events import Event
     from solbot.faults import crash_hook
+    from solbot.logs import use_bot_clock
     from solbot.telegram.bot import TelegramBot  # python-telegram-bot: only for this command
     from solbot.telegram.services import BotServices
     from solbot.withdrawals import Recovered, recover_withdrawals
@@ -275,6 +278,7 @@ async def serve_telegram(cfg: Settings, stop: asyncio.Event) -> None:
         stores.custody(cfg, need_key=False) as service,
         stores.writable_chain(cfg) as (chain, clock),
     ):
+        use_bot_clock(clock)  # log lines say the sim's time too
         services = BotServices(
             settings=cfg, db=service.db, clock=clock, custody=service, chain=chain
         )
@@ -286,7 +290,8 @@ async def serve_telegram(cfg: Settings, stop: asyncio.Event) -> None:
 
         def tell(item: Recovered) -> None:
             console.print(f"[yellow]↻[/] {item.username}: {item.text}")
-            bot.notifier.on_event(Event(clock.now(), item.user_id, "withdrawal", item.text))
+            event = Event(clock.now(), item.user_id, "withdrawal", item.text, item.username)
+            bot.notifier.on_event(event)
 
         hook = crash_hook(cfg, "withdrawal")
         await recover_withdrawals(service.db, clock, chain, service, tell, on_step=hook)

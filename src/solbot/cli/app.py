@@ -19,6 +19,7 @@ from solbot import __version__, legacy_layout
 from solbot.cli import admin as admin_cmd
 from solbot.cli import backtest as backtest_cmd
 from solbot.cli import data as data_cmd
+from solbot.cli import reports as reports_cmd
 from solbot.cli import run as run_cmd
 from solbot.cli import sim as sim_cmd
 from solbot.cli import strategies as strategies_cmd
@@ -46,14 +47,14 @@ app.add_typer(sim_cmd.app, name="sim")
 # Users and custody (the seed's CLI tools).
 app.command(name="add-user")(users_cmd.add_user)
 app.command(name="import-user")(users_cmd.import_user)
-app.command(name="list-users")(users_cmd.list_users)
+app.command(name="list-users")(reports_cmd.list_users)
 app.command(name="export-key")(users_cmd.export_key)
 app.command(name="pause")(users_cmd.pause)
 app.command(name="resume")(users_cmd.resume)
 app.command(name="set-risk")(users_cmd.set_risk)
 app.command(name="rearm")(users_cmd.rearm)
-app.command(name="positions")(users_cmd.positions)
-app.command(name="trades")(users_cmd.trades)
+app.command(name="positions")(reports_cmd.positions)
+app.command(name="trades")(reports_cmd.trades)
 app.command(name="withdraw")(users_cmd.withdraw)
 # The installation.
 app.command(name="gen-master-key")(admin_cmd.gen_master_key)

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemaining
 from rich.table import Table
 
 from solbot.cli.context import settings
+from solbot.cli.json_output import JsonOption, emit, moment
 from solbot.cli.options import (
     TimeframeOption,
     WorldCandlesOption,
@@ -285,12 +286,29 @@ def synth(
 
 
 @app.command("list")
-def list_candles(world: WorldCandlesOption = None) -> None:
+def list_candles(world: WorldCandlesOption = None, as_json: JsonOption = False) -> None:
     """Show what is stored: token, timeframe, first and last candle (UTC), number of candles.
     Market history unless `--world` names a world whose run-built candles to show."""
     cfg = settings()
     folder = candles_dir(cfg, world)
     entries = CandleStore(folder).list()
+    if as_json:
+        emit(
+            {
+                "folder": str(folder),
+                "series": [
+                    {
+                        "token": entry.symbol,
+                        "timeframe": entry.timeframe.value,
+                        "first": moment(entry.first),
+                        "last": moment(entry.last),
+                        "bars": entry.count,
+                    }
+                    for entry in entries
+                ],
+            }
+        )
+        return
     console = _console()
     if not entries:
         console.print(f"No candles stored in {folder}.")

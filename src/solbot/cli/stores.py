@@ -36,6 +36,16 @@ def console() -> Console:
     return out
 
 
+def log_file(settings: Settings, *, verbose: bool = False) -> None:
+    """Log to the world's file (JSON lines, 0600) for a long-running command, opened again on
+    SIGHUP so logrotate can move it (see `solbot.logs`). The file is made by the first line: a
+    command that stops at a configuration error leaves none behind."""
+    from solbot.logs import log_to_file, reopen_on_hangup
+
+    log_to_file(settings.log_path, verbose=verbose, level=settings.log_level, delay=True)
+    reopen_on_hangup()
+
+
 @contextlib.asynccontextmanager
 async def database(settings: Settings) -> AsyncIterator[Database]:
     """The world's database at the schema this code needs: a new one is created (and marked

@@ -1,5 +1,6 @@
-"""Operator commands for users and their wallets (the seed's CLI tools): add, import, list,
-export, pause, resume, set risk, re-arm, and their positions and trades.
+"""Operator commands that act on users and their wallets (the seed's CLI tools): add, import,
+export, pause, resume, set risk, re-arm, withdraw. What only reads (list-users, positions,
+trades) is in `cli/reports.py`.
 
 Every command that needs a key reads the master key from `MASTER_ENCRYPTION_KEY` and checks it
 against the database before changing anything. Private keys are printed only where that is the
@@ -10,26 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, BinaryIO
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from solbot.cli import stores
 from solbot.cli.context import settings
+from solbot.cli.reports import describe_limits
 from solbot.errors import UserError
 from solbot.private_files import create_private
-from solbot.store.states import Custody, PositionStatus, RiskTier, WithdrawalState
+from solbot.store.states import RiskTier, WithdrawalState
 
 if TYPE_CHECKING:  # the rest is imported by the commands that use it (see cli/stores.py)
-    from solbot.custody import CustodyService, Paused
-    from solbot.quarantine import Hold
-    from solbot.store.tables import UserRow
+    from solbot.custody import Paused
     from solbot.wallet.vault import RevealedKey
 
 ACTOR = "cli"
@@ -72,18 +69,31 @@ def add_user(
     """Create a user with a new dedicated wallet.
 
     The bot generates the keypair, seals it with AES-256-GCM under the master key, stores it,
-    and prints the address to deposit to. Unless `--no-show-key`, it also prints the private key
+    and prints the address and what to deposit: the quote asset (USDC or SOL) the trades need,
+    and SOL for the network fees. Unless `--no-show-key`, it also prints the private key
     once, so the user can keep a copy: anyone who sees it controls the wallet.
     """
+    from solbot.funding import deposits
+    from solbot.roster import limits_of
+
     chosen = _tier(tier)
+    cfg = settings()
 
     async def main() -> None:
-        async with stores.custody(settings()) as service:
+        async with stores.custody(cfg) as service:
             user, key = await service.create_user(username, actor=ACTOR, tier=chosen)
         out = stores.console()
         out.print(f"[green]✓[/] created wallet for [bold]{user.username}[/]")
         out.print(f"address: [bold]{user.wallet_pubkey}[/]")
-        out.print(f"risk tier: {user.risk_tier}; deposit SOL to this address to start trading")
+        out.print(f"risk tier: {user.risk_tier}")
+        out.print("deposit to this address to start trading:")
+        for deposit in deposits(cfg.quote, cfg.min_trade_cash_for(cfg.quote), limits_of(user)):
+            out.print(f"  {deposit.line()}", markup=False)
+        if cfg.network == "sim" and not cfg.rpc_url and not cfg.paper:
+            out.print(
+                f"  [dim]on the embedded sim, `solbot run` deposits {cfg.sim_user_usdc:g} USDC "
+                f"and {cfg.sim_user_sol:g} SOL from the sim's faucet[/]"
+            )
         if show_key:
             out.print(
                 "[bold red]private key (shown once; anyone who has it controls the wallet, "
@@ -223,180 +233,7 @@ def _new_key_file(path: Path) -> BinaryIO:
         raise UserError(f"cannot create {path}: {exc.strerror}") from None
 
 
-# ---------------------------------------------------------------------------------- listing
-def list_users() -> None:
-    """A table of users: wallet, balances, value, open positions, today's PnL, tier, status."""
-    from solders.pubkey import Pubkey
-    from sqlalchemy import select
-
-    from solbot.chain.port import holdings
-    from solbot.store.repos import Positions
-    from solbot.store.tables import TradeRow
-
-    async def main() -> None:
-        cfg = settings()
-        async with stores.custody(cfg, need_key=False) as service:
-            users = await service.users()
-            async with service.db.session() as s:
-                positions = await Positions(s, service.clock).all_open()
-                day = datetime.fromtimestamp(service.clock.now(), UTC).replace(
-                    hour=0, minute=0, second=0, microsecond=0
-                )
-                today = list(await s.scalars(select(TradeRow).where(TradeRow.timestamp >= day)))
-        quote = cfg.token(cfg.quote)
-        decimals = {t.symbol: t.decimals for t in cfg.token_map().values()}
-        console = stores.console()
-        if not users:
-            console.print("no users yet: `solbot add-user --username NAME` creates one")
-            return
-        async with stores.chain_view(cfg) as (chain, note):
-            table = Table(title=f"users ({note})", title_justify="left")
-            for name in (
-                "user",
-                "address",
-                "SOL",
-                quote.symbol,
-                "tokens",
-                "value",
-                "open",
-                "PnL today",
-                "tier",
-                "status",
-            ):
-                table.add_column(
-                    name,
-                    justify="right"
-                    if name in ("SOL", quote.symbol, "value", "open", "PnL today")
-                    else "left",
-                )
-            for user in users:
-                sol = cash = None
-                if chain is not None and not user.wallet_pubkey.startswith("unknown:"):
-                    owner = Pubkey.from_string(user.wallet_pubkey)
-                    sol = Decimal(await chain.balance(owner)).scaleb(-9)
-                    if quote.symbol != "SOL":
-                        atoms = await holdings(chain, owner, Pubkey.from_string(quote.mint))
-                        cash = Decimal(atoms).scaleb(-quote.decimals)
-                pnl = sum((t.pnl or Decimal(0)) for t in today if t.user_id == user.id)
-                held = [p for p in positions if p.user_id == user.id]
-                tokens = ", ".join(
-                    f"{p.token} {_compact(Decimal(p.quantity).scaleb(-decimals.get(p.token, 0)))}"
-                    for p in held
-                )
-                table.add_row(
-                    user.username,
-                    _short(user.wallet_pubkey),
-                    _num(sol, 4),
-                    _num(cash if quote.symbol != "SOL" else sol, 2),
-                    tokens or "–",
-                    _num(user.portfolio_value, 2),
-                    str(sum(1 for p in positions if p.user_id == user.id)),
-                    f"{pnl:+.2f}",
-                    _limits(user),
-                    _status(user),
-                )
-        console.print(table)
-
-    asyncio.run(main())
-
-
-def positions(
-    username: Annotated[
-        str | None,
-        typer.Option("--username", "-u", metavar="NAME", help="Only this user."),
-    ] = None,
-    closed: Annotated[bool, typer.Option("--closed", help="Closed positions instead.")] = False,
-) -> None:
-    """Open positions (or, with --closed, the last closed ones): entry, size, stop, target,
-    and whether their orders are backing off or quarantined (`solbot rearm` lifts that)."""
-    from sqlalchemy import select
-
-    from solbot.quarantine import Hold
-    from solbot.store.holds import OrderHolds
-    from solbot.store.tables import PositionRow
-
-    async def main() -> None:
-        user_id = None
-        async with stores.custody(settings(), need_key=False) as service:
-            names = await _names(service)
-            stmt = select(PositionRow)
-            if username is not None:
-                user_id = (await service.user(username)).id
-                stmt = stmt.where(PositionRow.user_id == user_id)
-            status = PositionStatus.CLOSED if closed else PositionStatus.OPEN
-            stmt = stmt.where(PositionRow.status == status.value)
-            order = PositionRow.exit_time.desc() if closed else PositionRow.entry_time
-            async with service.db.session() as s:
-                rows = list(await s.scalars(stmt.order_by(order).limit(200)))
-                holds = [Hold.of(h) for h in await OrderHolds(s, service.clock).all(user_id)]
-            now = service.clock.now()
-        cfg = settings()
-        decimals = {t.symbol: t.decimals for t in cfg.token_map().values()}
-        table = Table(title=f"{'closed' if closed else 'open'} positions", title_justify="left")
-        columns = ["user", "token", "quantity", "entry", "stop", "target", "entered (UTC)"]
-        columns += ["exit", "PnL", "reason"] if closed else ["orders"]
-        for name in columns:
-            table.add_column(name)
-        shown: set[tuple[str, str, str]] = set()
-        for p in rows:
-            cells = [
-                names.get(p.user_id, p.user_id),
-                p.token,
-                f"{Decimal(p.quantity).scaleb(-decimals.get(p.token, 0)):,.4f}",
-                f"{p.entry_price:.6g}",
-                "–" if p.stop_loss is None else f"{p.stop_loss:.6g}",
-                "–" if p.take_profit is None else f"{p.take_profit:.6g}",
-                p.entry_time.strftime("%Y-%m-%d %H:%M"),
-            ]
-            if closed:
-                cells += [
-                    "–" if p.exit_price is None else f"{p.exit_price:.6g}",
-                    "–" if p.pnl is None else f"{p.pnl:+.2f}",
-                    p.exit_reason or "",
-                ]
-            else:
-                hold = _held_by(holds, p.user_id, p.token)
-                if hold is not None:
-                    shown.add((hold.user_id, hold.token, hold.side))
-                cells.append(_hold_text(hold, now))
-            table.add_row(*cells)
-        console = stores.console()
-        console.print(table if rows else "no positions")
-        if closed:
-            return
-        for hold in holds:  # entries, and a user's whole trading: not a position's row
-            if (hold.user_id, hold.token, hold.side) not in shown:
-                who = names.get(hold.user_id, hold.user_id)
-                console.print(f"{who} {hold.what}: {_hold_text(hold, now)}", markup=False)
-
-    asyncio.run(main())
-
-
-def _held_by(holds: list[Hold], user_id: str, token: str) -> Hold | None:
-    """The hold on a position's exits: the user's whole trading first, then the token's."""
-    from solbot.quarantine import ANY
-
-    for wanted in ((user_id, ANY, ANY), (user_id, token, "sell")):
-        for hold in holds:
-            if (hold.user_id, hold.token, hold.side) == wanted:
-                return hold
-    return None
-
-
-def _hold_text(hold: Hold | None, now: float) -> str:
-    """'ok', 'backing off: ...' or 'quarantined: ...' (with why), for `positions`."""
-    if hold is None:
-        return "ok"
-    scope = " (all trading)" if hold.whole_user else ""
-    if hold.quarantined:
-        return f"quarantined{scope}: {hold.failures} failures; last: {hold.last_error}"
-    wait = max(0.0, hold.retry_at - now)
-    return (
-        f"backing off{scope}: {hold.failures} failures, next try in {wait:.0f} s; "
-        f"last: {hold.last_error}"
-    )
-
-
+# ---------------------------------------------------------------------------------- quarantine
 def rearm(
     username: UsernameOption,
     token: Annotated[
@@ -435,60 +272,6 @@ def rearm(
         )
         out.print(f"[green]✓[/] re-armed {what}: {lifted}")
         out.print("[dim]a running bot tries again at its next tick[/]")
-
-    asyncio.run(main())
-
-
-def trades(
-    username: Annotated[
-        str | None,
-        typer.Option("--username", "-u", metavar="NAME", help="Only this user."),
-    ] = None,
-    days: Annotated[int, typer.Option(min=1, help="How many days back.")] = 7,
-) -> None:
-    """Fills of the last days, newest first: side, price, size, PnL, transaction."""
-    from sqlalchemy import select
-
-    from solbot.store.tables import TradeRow
-
-    async def main() -> None:
-        async with stores.custody(settings(), need_key=False) as service:
-            names = await _names(service)
-            since = datetime.fromtimestamp(service.clock.now(), UTC) - timedelta(days=days)
-            stmt = select(TradeRow).where(TradeRow.timestamp >= since)
-            if username is not None:
-                stmt = stmt.where(TradeRow.user_id == (await service.user(username)).id)
-            async with service.db.session() as s:
-                rows = list(await s.scalars(stmt.order_by(TradeRow.timestamp.desc()).limit(500)))
-        cfg = settings()
-        decimals = {t.symbol: t.decimals for t in cfg.token_map().values()}
-        quote = cfg.token(cfg.quote)
-        table = Table(title=f"trades, last {days} days", title_justify="left")
-        for name in (
-            "time (UTC)",
-            "user",
-            "side",
-            "token",
-            "quantity",
-            "price",
-            quote.symbol,
-            "PnL",
-            "transaction",
-        ):
-            table.add_column(name)
-        for t in rows:
-            table.add_row(
-                t.timestamp.strftime("%Y-%m-%d %H:%M"),
-                names.get(t.user_id, t.user_id),
-                t.side,
-                t.token,
-                f"{Decimal(t.quantity).scaleb(-decimals.get(t.token, 0)):,.4f}",
-                f"{t.price:.6g}",
-                f"{Decimal(t.quote_amount).scaleb(-quote.decimals):,.2f}",
-                "" if t.pnl is None else f"{t.pnl:+.2f}",
-                _short(t.signature) if t.signature else "",
-            )
-        stores.console().print(table if rows else f"no trades in the last {days} days")
 
     asyncio.run(main())
 
@@ -576,7 +359,7 @@ def set_risk(
     async def main() -> None:
         async with stores.custody(settings()) as service:
             user = await service.set_risk(username, change, actor=ACTOR)
-        stores.console().print(f"[green]✓[/] {user.username}: {_limits(user)}")
+        stores.console().print(f"[green]✓[/] {user.username}: {describe_limits(user)}")
 
     asyncio.run(main())
 
@@ -654,39 +437,3 @@ def withdraw(
         raise typer.Exit(code=1)
 
     asyncio.run(main())
-
-
-# ---------------------------------------------------------------------------------- helpers
-async def _names(service: CustodyService) -> dict[str, str]:
-    return {u.id: u.username for u in await service.users()}
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= 12 else f"{text[:4]}…{text[-4:]}"
-
-
-def _compact(amount: Decimal) -> str:
-    """12,345 → 12.3k, 4,500,000 → 4.5M: token amounts at a glance."""
-    for size, suffix in ((Decimal(10**9), "B"), (Decimal(10**6), "M"), (Decimal(10**3), "k")):
-        if amount >= size:
-            return f"{amount / size:.1f}{suffix}"
-    return f"{amount:.4g}"
-
-
-def _num(value: Decimal | None, places: int) -> str:
-    return "–" if value is None else f"{value:,.{places}f}"
-
-
-def _limits(user: UserRow) -> str:
-    extra = []
-    if user.max_position_size_pct is not None:
-        extra.append(f"position {user.max_position_size_pct}%")
-    if user.max_daily_loss_pct is not None:
-        extra.append(f"daily loss {user.max_daily_loss_pct}%")
-    return user.risk_tier + (f" ({', '.join(extra)})" if extra else "")
-
-
-def _status(user: UserRow) -> str:
-    kind = "operator wallet" if user.custody == Custody.EXTERNAL.value else "vault"
-    state = "active" if user.is_active else "paused"
-    return f"{state} · {kind}"

@@ -40,7 +40,8 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
-from solbot.chain.port import SendError, SignatureStatus, holdings
+from solbot.chain.port import ChainUnavailableError, SendError, SignatureStatus, holdings
+from solbot.errors import EnvironmentFaultError
 from solbot.execution.executor import Executor, Outcome, SwapIntent, _outcome
 from solbot.execution.jupiter import BadResponseError, VenueError
 from solbot.execution.signing import (
@@ -127,6 +128,26 @@ class GroupExecutor:
             done = await self._round([requests[i] for i in members])
             outcomes.update(zip(members, done, strict=True))
         return [outcomes[i] for i in range(len(requests))]
+
+    async def submit_or_each(self, requests: Sequence[Request]) -> list[Outcome]:
+        """`submit_many`; should the group itself fail (a bug, a database error), its orders
+        are taken again one by one. The journal's idempotency keys make that safe: an order
+        that got anywhere is found and finished, not made twice. An unreachable chain is not
+        retried here (the caller skips the tick), nor is a fault of the surroundings (the
+        database unreachable, locked or full): one by one would fail alike."""
+        try:
+            return await self.submit_many(requests)
+        except (ChainUnavailableError, EnvironmentFaultError):
+            raise
+        except Exception:
+            log.exception("a group of %d orders failed; taking them one by one", len(requests))
+        outcomes = []
+        for intent, signer in requests:
+            try:
+                outcomes.append(await self.ex.submit(intent, signer))
+            except VenueError as exc:
+                outcomes.append(Outcome("", OrderState.FAILED, error=str(exc)))
+        return outcomes
 
     # ------------------------------------------------------------------ one round
     async def _round(self, requests: Sequence[Request]) -> list[Outcome]:

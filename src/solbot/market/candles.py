@@ -306,6 +306,10 @@ class CandleBook:
         ring = self._rings.get(symbol.upper())
         return 0 if ring is None else ring.size
 
+    def missing(self, symbol: str) -> int:
+        """Candles the token still needs for a full window (0 once it is warm)."""
+        return max(0, self._capacity - self.count(symbol))
+
     def is_warm(self, symbol: str) -> bool:
         """True once the token holds a full window, i.e. the strategy can trust its indicators."""
         return self.count(symbol) >= self._capacity

@@ -19,6 +19,8 @@ from telegram.ext import ContextTypes
 from solbot.chain.port import holdings
 from solbot.custody import RiskChange
 from solbot.errors import UserError
+from solbot.funding import deposits
+from solbot.roster import limits_of
 from solbot.store.repos import Equity, Positions, Trades
 from solbot.store.states import RiskTier
 from solbot.store.tables import TradeRow, UserRow
@@ -115,11 +117,14 @@ class Commands:
             async with self.s.db.session() as s:
                 await Users(s, self.s.clock).accept_terms(user.id)
             await self.alert(f"new user {user.username} ({telegram_id}) created a wallet")
+        cfg = self.s.settings
+        wanted = deposits(cfg.quote, cfg.min_trade_cash_for(cfg.quote), limits_of(user))
         await reply(
             "Your wallet is ready:\n"
             f"{user.wallet_pubkey}\n\n"
-            f"Deposit SOL (for fees) and {self.s.settings.quote} to start trading. "
-            "Set up /2fa before you need /export or /withdraw. /help shows everything."
+            "Deposit to start trading:\n"
+            + "".join(f"• {deposit.line()}\n" for deposit in wanted)
+            + "\nSet up /2fa before you need /export or /withdraw. /help shows everything."
         )
 
     # ------------------------------------------------------------------ keys and money

@@ -21,7 +21,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from telegram import Bot
 
-from solbot.engine import Event
+from solbot.events import Event
 from solbot.store.repos import Equity
 from solbot.store.tables import TradeRow, UserRow
 from solbot.store.types import utc_from_timestamp

@@ -1,0 +1,99 @@
+"""The users the trading loop serves, as the loop sees them: an `Account` (wallet, breakers,
+counters), where accounts come from while running (`AccountSource`: `roster.Roster`), and the
+breakers' memory that a restart must not forget, kept in `meta` under `risk:<user id>`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from solbot.execution.signing import Signer
+from solbot.risk import S_LAST_EQUITY, RiskGate
+from solbot.store.db import Database
+from solbot.store.tables import MetaEntry
+
+
+@dataclass
+class Account:
+    """A user the loop trades for: their wallet, breakers and counters. An inactive (paused)
+    account opens nothing; its open positions are still exited as usual."""
+
+    user_id: str
+    signer: Signer
+    gate: RiskGate
+    reserve: float = 0.0  # quote units never traded (the SOL fee reserve when SOL is the quote)
+    active: bool = True
+    saved_gate: list[float] = field(default_factory=list)  # what `meta` holds for this user
+    username: str = ""
+    told: str = ""  # the last standing condition the user was told about (e.g. "unfunded")
+    value: float | None = None  # portfolio value at the last mark, in the quote asset
+
+
+class Notice(Protocol):
+    """A change to tell about (see `roster.Notice`)."""
+
+    @property
+    def user_id(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def username(self) -> str: ...
+
+
+class AccountSource(Protocol):
+    """Where the accounts come from when they can change while running (`roster.Roster`)."""
+
+    accounts: list[Account]
+
+    async def refresh(self) -> Sequence[Notice]: ...
+
+    async def flush(self) -> Sequence[Notice]: ...
+
+    async def before_tick(self) -> Sequence[Notice]:
+        """What must hold before anything is signed this tick (the master key still the
+        database's); drops the accounts that may no longer sign."""
+        ...
+
+
+async def load_gate(db: Database, account: Account) -> None:
+    """Restore the account's breakers from what the last run saved."""
+    async with db.session() as s:
+        row = await s.get(MetaEntry, f"risk:{account.user_id}")
+    if row is not None:
+        account.gate.restore(json.loads(row.value))
+    account.saved_gate = account.gate.state()
+
+
+async def save_gates(db: Database, accounts: Sequence[Account]) -> None:
+    """Persist, in one transaction, each breaker memory that changed in a way a restart must
+    not forget: the last marked value alone moves every tick and is re-marked on the first tick
+    anyway, so a change of it alone is not written."""
+    changed = [
+        a
+        for a in accounts
+        if _without_last_equity(a.gate.state()) != _without_last_equity(a.saved_gate)
+    ]
+    if not changed:
+        return
+    async with db.session() as s:
+        for account in changed:
+            account.saved_gate = account.gate.state()
+            key = f"risk:{account.user_id}"
+            row = await s.get(MetaEntry, key)
+            value = json.dumps(account.saved_gate)
+            if row is None:
+                s.add(MetaEntry(key=key, value=value))
+            else:
+                row.value = value
+
+
+def _without_last_equity(state: list[float]) -> list[float]:
+    return [x for i, x in enumerate(state) if i != S_LAST_EQUITY]

@@ -1,0 +1,56 @@
+"""What the trading loop reports: an `Event` for each thing worth telling the operator and the
+user (a fill, an exit, a breaker, a failed order, a pause), and the counters behind the status
+line and the closing summary (`TickStats`). Plain data: the console (`cli/run_view.py`) and the
+Telegram notifier each render them their own way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+
+@dataclass
+class Event:
+    """Something worth telling the operator (and the user it is about)."""
+
+    time: float  # the bot's clock (simulated on the sim)
+    user_id: str | None
+    kind: str
+    text: str
+    user: str = ""  # the user's name, for people (their id when the loop does not know it)
+
+
+@dataclass
+class TickStats:
+    """Counters for the status line and the end-of-run summary."""
+
+    ticks: int = 0
+    candles: int = 0
+    entries: int = 0
+    exits: int = 0
+    failed: int = 0
+    moved_out: int = 0  # positions (or parts) closed because their tokens left the wallet
+    blocked: dict[str, int] = field(default_factory=dict)
+    realised_pnl: Decimal = Decimal(0)
+
+
+# What the loop says about an order, in units (never atoms) and with the reason of a failure.
+def entry_text(token: str, bought: Decimal, spent: Decimal, quote: str) -> str:
+    """'bought 1,234.567 JUP for 500.00 USDC'."""
+    return f"bought {bought:,f} {token} for {spent:,.2f} {quote}"
+
+
+def exit_text(token: str, sold: Decimal, reason: str | None, pnl: Decimal, quote: str) -> str:
+    """'sold 1,234.567 JUP (stop_loss), PnL -4.30 USDC'."""
+    why = f" ({reason})" if reason else ""
+    return f"sold {sold:,f} {token}{why}, PnL {pnl:+.2f} {quote}"
+
+
+def failed_text(token: str, side: str, state: str, error: str | None) -> str:
+    """'JUP buy: failed: Jupiter execute ... failed: quote expired (code -2003): ...'."""
+    return f"{token} {side}: {state}: {error or 'no reason given'}"
+
+
+def recovered_text(order_id: str, state: str, error: str | None) -> str:
+    """'order 8f3c…: confirmed', or with the reason when it did not go through."""
+    return f"order {order_id}: {state}" + (f" ({error})" if error else "")

@@ -1,0 +1,87 @@
+"""The market side of a live tick, done once per token however many users trade: each token's
+fresh USD price is a tick for its candle builder; a candle that closes joins the token's window
+in the candle book, and once the window is full the strategy's signal is computed on it. The
+engine (`solbot.engine`) fans those signals out to the users.
+
+Closed candles are also kept in the run's candle store (after the orders: see `store`), and a
+start warms the windows from it, so a restart does not wait for the strategy's warm-up again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from solbot.domain import Candle, CandleSeries, Signal, Timeframe, TokenInfo
+from solbot.market.candles import CandleBook, CandleBuilder
+from solbot.market.store import CandleStore
+from solbot.strategy.base import Strategy
+
+
+class LiveCandles:
+    """Prices → candles → signals for one token universe and one strategy."""
+
+    def __init__(
+        self,
+        tokens: Sequence[TokenInfo],
+        strategy: Strategy,
+        timeframe: Timeframe,
+        store: CandleStore | None = None,
+    ) -> None:
+        self.tokens = list(tokens)
+        self.strategy = strategy
+        self.timeframe = timeframe
+        self.store = store
+        self.book = CandleBook(timeframe, strategy.samples_needed)
+        self.builders = {t.symbol: CandleBuilder(timeframe) for t in self.tokens}
+        self.prices: dict[str, Decimal] = {}  # last fresh USD price per symbol
+
+    def warm_up(self, now: float) -> None:
+        """Fill the windows from the store's candles that closed before `now`."""
+        if self.store is None:
+            return
+        start = int(now) - self.timeframe.seconds * (self.strategy.samples_needed + 1)
+        for token in self.tokens:
+            history = self.store.load(token.symbol, self.timeframe, start, int(now))
+            closed = _closed_before(history, now)
+            if len(closed):
+                self.book.extend(token.symbol, closed)
+
+    def observe(self, fresh: dict[str, Decimal], now: float) -> list[tuple[str, Candle]]:
+        """Take the fresh USD prices (by mint) as ticks; every candle they closed, in order. A
+        token without a fresh price sits the tick out."""
+        closed: list[tuple[str, Candle]] = []
+        for token in self.tokens:
+            usd = fresh.get(token.mint)
+            if usd is None:
+                continue
+            self.prices[token.symbol] = usd
+            for candle in self.builders[token.symbol].add(now, float(usd)):
+                self.book.append(token.symbol, candle)
+                closed.append((token.symbol, candle))
+        return closed
+
+    def signals(self, symbols: Sequence[str]) -> dict[str, Signal]:
+        """The strategy's signal for each of `symbols` whose window is full (once per token)."""
+        return {
+            symbol: self.strategy.signal_at_last(self.book.series(symbol))
+            for symbol in symbols
+            if self.book.is_warm(symbol)
+        }
+
+    def keep(self, closed: dict[str, Candle]) -> None:
+        """Write closed candles to the store (each rewrites its token's file: milliseconds)."""
+        if self.store is None:
+            return
+        for symbol, candle in closed.items():
+            self.store.merge(symbol, CandleSeries.from_candles([candle], candle.timeframe))
+
+    def missing(self) -> dict[str, int]:
+        """Closed candles each token still needs before its first signal (0: it has them)."""
+        return {t.symbol: self.book.missing(t.symbol) for t in self.tokens}
+
+
+def _closed_before(series: CandleSeries, now: float) -> CandleSeries:
+    """Only candles whose close is at or before `now` (the last one may still be forming)."""
+    keep = series.open_time + series.timeframe.seconds <= now
+    return series[: int(keep.sum())]
