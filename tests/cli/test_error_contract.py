@@ -49,6 +49,7 @@ BACKENDS = ("sqlite", "postgresql")
 # Rows that fail while the settings or the command line are read, before any database is
 # opened, run once: on PostgreSQL they would only repeat the same code path.
 BEFORE_ANY_DATABASE = ("sqlite",)
+SQLITE, POSTGRESQL = ("sqlite",), ("postgresql",)  # rows about one of them
 SHORT_WAIT = 1.0  # seconds: the database's lock wait and the start-up's first contact, in tests
 FAST_TRADER = {  # trades within minutes of simulated time (as the integration tests use)
     "SOLBOT_TIMEFRAME": "1m",
@@ -244,6 +245,13 @@ def devnet(world: World) -> None:
 
 
 # ---------------------------------------------------------------------------------- the table
+def silent_at_start(name: str, mode: Scene, *services: str) -> Case:
+    """`solbot run` in `mode` while the named services accept connections and never answer."""
+    return Case(
+        name, RUN, "did not answer", given=both(mode, short_waits), meanwhile=hanging(*services)
+    )
+
+
 def early(
     name: str,
     args: tuple[str, ...],
@@ -259,6 +267,8 @@ RPC, JUPITER = "SOLBOT_RPC_URL", "SOLBOT_JUPITER_URL"
 DESTINATION = str(Keypair().pubkey())
 LIST = ("list-users",)
 RUN = ("run", "--stop-after", "30s")  # should a row ever start trading, it still ends
+ADD_BOB = ("add-user", "-u", "bob")
+KEYED = {"MASTER_ENCRYPTION_KEY": KEY.hex()}
 
 CASES = [
     # Settings from the environment: every kind of value.
@@ -318,7 +328,7 @@ CASES = [
     ),
     Case(
         "master key too short",
-        ("add-user", "-u", "bob"),
+        ADD_BOB,
         "MASTER_ENCRYPTION_KEY",
         {"MASTER_ENCRYPTION_KEY": "abc"},
     ),
@@ -353,7 +363,7 @@ CASES = [
         "bad username",
         ("add-user", "-u", "A B"),
         "invalid username",
-        {"MASTER_ENCRYPTION_KEY": KEY.hex()},
+        KEYED,
     ),
     Case(
         "missing CSV",
@@ -370,20 +380,14 @@ CASES = [
     ),
     # The data dir.
     Case("data dir is a file", LIST, "--data-dir: ", given=data_dir_is_a_file),
-    Case(
-        "read-only data dir",
-        LIST,
-        "cannot open the database",
-        meanwhile=read_only_data_dir,
-        backends=("sqlite",),
-    ),
+    Case("read-only data dir", LIST, "cannot open", meanwhile=read_only_data_dir, backends=SQLITE),
     Case(
         "read-only data dir, add-user",
-        ("add-user", "-u", "bob"),
-        "cannot open the database",
-        {"MASTER_ENCRYPTION_KEY": KEY.hex()},
+        ADD_BOB,
+        "cannot open",
+        KEYED,
         meanwhile=read_only_data_dir,
-        backends=("sqlite",),
+        backends=SQLITE,
     ),
     Case("read-only data dir, run", RUN, "/data/sim/", meanwhile=read_only_data_dir),
     # The database.
@@ -396,23 +400,17 @@ CASES = [
         LIST,
         "not a readable SQLite database",
         given=not_a_database,
-        backends=("sqlite",),
+        backends=SQLITE,
     ),
     Case("database locked", LIST, "lock", meanwhile=locked),
-    Case(
-        "database locked, add-user",
-        ("add-user", "-u", "bob"),
-        "lock",
-        {"MASTER_ENCRYPTION_KEY": KEY.hex()},
-        meanwhile=locked,
-    ),
+    Case("database locked, add-user", ADD_BOB, "lock", KEYED, meanwhile=locked),
     Case(
         "disk full during run",
         ("run", "--speed", "600", "--stop-after", "3h"),
         "is full",
         FAST_TRADER,
         meanwhile=lambda world: sqlite_cannot_grow(),
-        backends=("sqlite",),
+        backends=SQLITE,
         changes=True,
     ),
     Case(
@@ -420,7 +418,7 @@ CASES = [
         LIST,
         "connection refused",
         given=lambda w: w.setenv(DATABASE_URL=f"postgresql://postgres@127.0.0.1:{closed_port()}/x"),
-        backends=("postgresql",),
+        backends=POSTGRESQL,
     ),
     Case(
         "PostgreSQL never answers",
@@ -428,14 +426,14 @@ CASES = [
         "no answer within",
         given=short_waits,
         meanwhile=lambda world: _silent_postgres(world),
-        backends=("postgresql",),
+        backends=POSTGRESQL,
     ),
     Case(
         "no such PostgreSQL database",
         LIST,
         "createdb",
         given=postgres("/solbot_no_such_db"),
-        backends=("postgresql",),
+        backends=POSTGRESQL,
     ),
     Case(
         "no such PostgreSQL role",
@@ -444,38 +442,20 @@ CASES = [
         given=lambda w: w.setenv(
             DATABASE_URL=make_url(w.url).set(username="nobody_here").render_as_string(False)
         ),
-        backends=("postgresql",),
+        backends=POSTGRESQL,
     ),
     # Services, in each mode.
     Case("live: RPC down", RUN, "Solana RPC", given=both(mainnet_live, closed(RPC, JUPITER))),
-    Case(
-        "live: RPC hangs",
-        RUN,
-        "did not answer",
-        given=both(mainnet_live, short_waits),
-        meanwhile=hanging(RPC, JUPITER),
-    ),
+    silent_at_start("live: RPC hangs", mainnet_live, RPC, JUPITER),
     Case("paper: Jupiter down", RUN, "Jupiter at", given=both(mainnet_paper, closed(JUPITER))),
-    Case(
-        "paper: Jupiter hangs",
-        RUN,
-        "did not answer",
-        given=both(mainnet_paper, short_waits),
-        meanwhile=hanging(JUPITER),
-    ),
+    silent_at_start("paper: Jupiter hangs", mainnet_paper, JUPITER),
     Case(
         "remote sim down",
         RUN,
         "solbot sim serve",
         given=both(remote_sim, closed(RPC, JUPITER)),
     ),
-    Case(
-        "remote sim hangs",
-        RUN,
-        "did not answer",
-        given=both(remote_sim, short_waits),
-        meanwhile=hanging(RPC, JUPITER),
-    ),
+    silent_at_start("remote sim hangs", remote_sim, RPC, JUPITER),
     Case("devnet: RPC down", RUN, "Solana RPC", given=both(devnet, closed(RPC, JUPITER))),
     Case(
         "list-users: RPC down",
