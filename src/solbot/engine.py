@@ -33,6 +33,7 @@ from solbot.domain import (
     Timeframe,
 )
 from solbot.domain import TokenInfo as Token
+from solbot.errors import EnvironmentFaultError
 from solbot.events import (
     Event,
     TickStats,
@@ -232,8 +233,8 @@ class Engine:
                 plan = await self._plan_exits(
                     account, held.get(account.user_id, []), fresh, signals, closed, now, quote_usd
                 )
-            except ChainUnavailableError:
-                raise  # the cluster is down for everyone: the runner skips the tick
+            except (ChainUnavailableError, EnvironmentFaultError):
+                raise  # the cluster or the database is down for everyone, not for this user
             except Exception as exc:  # one user's failure never stops the others
                 self._account_failed(account, exc)
                 continue

@@ -38,36 +38,28 @@ import contextlib
 import functools
 import gc
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 import httpx
-from solders.hash import Hash
 from solders.pubkey import Pubkey
-from solders.signature import Signature
-from solders.transaction import VersionedTransaction
 from sqlalchemy import func, select
 
 from solbot.chain.litesvm import LiteSvmChain
 from solbot.chain.paper import PaperChain
 from solbot.chain.port import (
-    AccountInfo,
     Chain,
     ChainUnavailableError,
-    SignatureStatus,
-    Simulation,
     holdings,
 )
-from solbot.chain.rpc import RpcChain
+from solbot.chain.retrying import RetryingChain
 from solbot.clock import Clock, ScaledClock, WallClock
 from solbot.config import LIVE_OPT_IN, Settings
 from solbot.custody import CustodyService
-from solbot.domain import Candle, CandleSeries, ExitRules, RiskLimits, Timeframe, TokenInfo
+from solbot.domain import ExitRules, RiskLimits, Timeframe, TokenInfo
 from solbot.engine import Engine
-from solbot.errors import UserError
+from solbot.errors import EnvironmentFaultError, UserError
 from solbot.events import Event, recovered_text
 from solbot.execution.executor import Executor
 from solbot.execution.jupiter import JupiterClient, VenueError
@@ -80,8 +72,10 @@ from solbot.quarantine import Hold
 from solbot.reconcile import Assets, Line, Opening, Wallet, opening, reconcile
 from solbot.risk import tier, with_overrides
 from solbot.roster import OPERATOR, Roster
+from solbot.sim.client import backfill_from_sim
 from solbot.sim.lock import SimLock
 from solbot.sim.network import LAMPORTS_PER_SOL, SimNetwork
+from solbot.startup import Remote, chain_down, reach_services
 from solbot.store import schema
 from solbot.store.db import Database
 from solbot.store.repos import Positions
@@ -94,14 +88,14 @@ from solbot.strategy.registry import load_strategy
 from solbot.telegram.bot import TelegramBot
 from solbot.telegram.services import BotServices
 from solbot.wallet import keycheck, master
-from solbot.wallet.keys import SigningKey, WatchOnly, load_signing_key, paper_address
+from solbot.wallet.keys import SigningKey, WatchOnly, paper_address
 from solbot.withdrawals import Recovered, recover_withdrawals
 
 log = logging.getLogger(__name__)
 
 SAVE_EVERY_SECONDS = 300.0  # simulated time between sim state saves
-SIM_CLOCK_PATH = "/sim/clock"  # served by `solbot sim serve` next to the Jupiter API
-SIM_CANDLES_PATH = "/sim/candles"
+STOP_GRACE_SECONDS = 1.0  # wall time a stopping run lets the current step finish
+CLOSING_SECONDS = 2.0  # wall time for the closing recovery and the summary, after a stop
 
 
 @dataclass(frozen=True)
@@ -218,31 +212,23 @@ class Runtime:
         self._openings: dict[str, Opening] = {}  # what each wallet held when first served
 
     def stop(self) -> None:
-        """Ask the loop to finish the current tick and stop (SIGINT/SIGTERM call this)."""
+        """Ask the loop to stop (SIGINT/SIGTERM call this): the current step may finish for
+        `STOP_GRACE_SECONDS`, then it is cancelled, wherever it waits (a retry's back-off, a
+        download, a server that does not answer), and the run closes within seconds."""
         self._stop.set()
 
     async def run(self, on_tick: Callable[[Runtime], None] | None = None) -> Summary:
         started = self.clock.now()
         deadline = started + self.options.stop_after if self.options.stop_after else None
         last_save = started
-        if self._warm_up is not None:
-            # Right before the engine loads the candles: on a fast sim clock, history written
-            # earlier (during start-up) would end minutes before the first tick, leaving a gap.
-            await self._warm_up()
-        await self.engine.start()  # orders left in flight are settled first ...
-        await self._settle_withdrawals()  # ... and withdrawals, before the Telegram bot
-        await self._note_openings()  # so what recovery settled is in the openings
-        if self.options.tune_gc:
-            tune_collector()
-        if self.telegram is not None and not self.telegram.running:
-            await self.telegram.start()
         unfinished = False  # a tick failed mid-way: orders may wait in a non-terminal state
-        while not self._stop.is_set():
+        started_up = await self._unless_stopped(self._start())
+        while started_up and not self._stop.is_set():
             try:
-                if unfinished or self.engine.needs_recovery:
-                    await self._recover()
-                    unfinished = self.engine.needs_recovery = False
-                await self.engine.tick()
+                if not await self._unless_stopped(self._step(unfinished)):
+                    unfinished = True  # cancelled mid-tick: the journal knows what to finish
+                    break
+                unfinished = False
             except ChainUnavailableError as exc:
                 # RetryingChain already retried; the node is down for longer. Skip the tick,
                 # keep the loop alive, and let the journal finish what the tick left behind.
@@ -261,14 +247,82 @@ class Runtime:
             if deadline is not None and now >= deadline:
                 break
             await self._sleep(self.settings.poll_seconds)
+        closing = self._closing_deadline()
         if unfinished:
             try:
-                await self._recover()
-            except ChainUnavailableError as exc:  # journaled: the next start finishes them
-                log.warning("orders left for the next start, the chain is unavailable: %s", exc)
+                async with asyncio.timeout_at(closing):
+                    await self._recover()
+            except (ChainUnavailableError, TimeoutError) as exc:  # the next start finishes them
+                log.warning("orders left for the next start, the chain is unavailable: %r", exc)
         if self.network is not None:
             self.network.save(self.settings.sim_state_path)
-        return await self.summary(started)
+        try:
+            async with asyncio.timeout_at(closing):
+                return await self.summary(started)
+        except (ChainUnavailableError, TimeoutError) as exc:
+            raise EnvironmentFaultError(
+                f"stopped after {self.engine.stats.ticks} tick(s), without a summary: the chain "
+                f"did not answer ({str(exc) or 'not in time'}); `solbot positions` shows the books"
+            ) from None
+
+    async def _start(self) -> None:
+        """What comes before the first tick: warm-up candles, the journal's recovery, the bot."""
+        if self._warm_up is not None:
+            # Right before the engine loads the candles: on a fast sim clock, history written
+            # earlier (during start-up) would end minutes before the first tick, leaving a gap.
+            await self._warm_up()
+        try:
+            await self.engine.start()  # orders left in flight are settled first ...
+            await self._settle_withdrawals()  # ... and withdrawals, before the Telegram bot
+            await self._note_openings()  # so what recovery settled is in the openings
+        except ChainUnavailableError as exc:
+            raise chain_down(self.settings, exc) from None
+        if self.options.tune_gc:
+            tune_collector()
+        if self.telegram is not None and not self.telegram.running:
+            await self.telegram.start()
+
+    async def _step(self, unfinished: bool) -> None:
+        """One tick, after finishing what an earlier one left mid-way."""
+        if unfinished or self.engine.needs_recovery:
+            await self._recover()
+            self.engine.needs_recovery = False
+        await self.engine.tick()
+
+    async def _unless_stopped(self, step: Awaitable[None]) -> bool:
+        """Run `step` to its end, unless a stop is asked for first: then it may finish within
+        `STOP_GRACE_SECONDS` (wall time), else it is cancelled. True if it ran to its end.
+
+        Cancelling is safe where it lands: the journal survives a kill at any point (the
+        crash tests), and a cancellation is gentler (`finally` blocks run, transactions roll
+        back). Without it a stop would wait for whatever the step waits on: a back-off of the
+        Jupiter client or of `RetryingChain`, a history download, a server that never answers.
+        """
+        task = asyncio.ensure_future(step)
+        stopper = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():
+                await asyncio.wait({task}, timeout=STOP_GRACE_SECONDS)
+            if not task.done():
+                log.info("stop asked: cancelling the current step")
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                return False
+            task.result()  # its exception, if it raised one
+            return True
+        finally:
+            stopper.cancel()
+            if not task.done():  # we were cancelled ourselves
+                task.cancel()
+
+    def _closing_deadline(self) -> float | None:
+        """When the closing work (finishing orders, the summary) must be done, on the loop's
+        clock: within `CLOSING_SECONDS` after a stop, which must end within seconds even when
+        the chain does not answer; no limit after a normal end."""
+        if not self._stop.is_set():
+            return None
+        return asyncio.get_running_loop().time() + CLOSING_SECONDS
 
     def _wallets(self) -> list[Wallet]:
         return [
@@ -366,87 +420,6 @@ class Runtime:
         await _close_all(self._closers)
 
 
-class RetryingChain:
-    """A `Chain` whose calls are retried when the node is unavailable (`ChainUnavailableError`:
-    unreachable, HTTP 5xx/429, "node is behind", garbage), with exponential back-off on the
-    bot's clock.
-
-    Why here and not in the executor: every chain call of the loop (balances in a tick, the
-    executor's sends and status polls, the closing summary) needs the same patience, and a
-    provider that fails one call in ten is ordinary on mainnet. Retrying is safe for every
-    method: reads have no effect, and `send` re-sends the same signed bytes, which can never
-    execute twice (a second copy is refused as `AlreadyProcessed`, which the executor expects).
-    """
-
-    def __init__(
-        self,
-        inner: Chain,
-        clock: Clock,
-        *,
-        attempts: int = 6,
-        backoff: float = 0.5,
-        max_backoff: float = 8.0,
-    ) -> None:
-        if attempts < 1:
-            raise ValueError("attempts must be at least 1")
-        self.inner = inner
-        self.clock = clock
-        self.attempts = attempts
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self.retries = 0  # calls that failed and were tried again (for logs and tests)
-
-    async def _call(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return await call()
-            except ChainUnavailableError as exc:
-                if attempt == self.attempts:
-                    raise
-                self.retries += 1
-                delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
-                log.info("%s: %s; retry %d in %.1f s", what, exc, attempt, delay)
-                await self.clock.sleep(delay)
-        raise AssertionError("unreachable")  # the loop returns or raises
-
-    async def balance(self, owner: Pubkey) -> int:
-        return int(await self._call("getBalance", lambda: self.inner.balance(owner)))
-
-    async def token_balance(self, owner: Pubkey, mint: Pubkey) -> int:
-        return int(await self._call("token balance", lambda: self.inner.token_balance(owner, mint)))
-
-    async def account(self, address: Pubkey) -> AccountInfo | None:
-        result: AccountInfo | None = await self._call(
-            "getAccountInfo", lambda: self.inner.account(address)
-        )
-        return result
-
-    async def latest_blockhash(self) -> tuple[Hash, int]:
-        result: tuple[Hash, int] = await self._call(
-            "getLatestBlockhash", self.inner.latest_blockhash
-        )
-        return result
-
-    async def block_height(self) -> int:
-        return int(await self._call("getBlockHeight", self.inner.block_height))
-
-    async def send(self, tx: VersionedTransaction) -> Signature:
-        result: Signature = await self._call("sendTransaction", lambda: self.inner.send(tx))
-        return result
-
-    async def statuses(self, signatures: Sequence[Signature]) -> list[SignatureStatus | None]:
-        result: list[SignatureStatus | None] = await self._call(
-            "getSignatureStatuses", lambda: self.inner.statuses(signatures)
-        )
-        return result
-
-    async def simulate(self, tx: VersionedTransaction) -> Simulation:
-        result: Simulation = await self._call(
-            "simulateTransaction", lambda: self.inner.simulate(tx)
-        )
-        return result
-
-
 # ---------------------------------------------------------------------------------- the sim
 def sim_start_time(settings: Settings, booked: float | None = None) -> float:
     """Where the sim's clock starts: where the saved world stopped, else the wall's now; and
@@ -488,57 +461,6 @@ def open_sim_network(settings: Settings, clock: Clock, strategy: Strategy) -> Si
     )
     network.save(path)
     return network
-
-
-async def remote_sim_clock(http: httpx.AsyncClient, base_url: str) -> ScaledClock:
-    """The clock of a `solbot sim serve`, continued locally.
-
-    The sim runs `speed` times faster than the wall from a simulated start; the bot must live on
-    that time, not its own, or its candles would take real minutes while the chain's blockhashes
-    and the maker's quotes expire in simulated seconds. One request gives the sim's now and
-    speed; half the round trip is added for the answer's flight. Both sides then advance with
-    their monotonic clocks at the same rate, so they stay together to within that half trip.
-    """
-    began = time.monotonic()
-    body = await _sim_get(http, base_url, SIM_CLOCK_PATH, {})
-    half_trip = (time.monotonic() - began) / 2
-    try:
-        now, speed = float(body["now"]), float(body["speed"])
-    except (KeyError, TypeError, ValueError):
-        raise UserError(f"{base_url}{SIM_CLOCK_PATH}: unexpected answer {body!r:.200}") from None
-    return ScaledClock(now + half_trip * speed, speed)
-
-
-async def backfill_from_sim(
-    http: httpx.AsyncClient,
-    base_url: str,
-    store: CandleStore,
-    symbols: Sequence[str],
-    timeframe: Timeframe,
-    bars: int,
-    now: float,
-) -> None:
-    """Store the `bars` closed candles before `now` for each symbol from a remote sim, unless
-    the store already covers them: the remote counterpart of `SimNetwork.write_history` (the
-    server builds them with it), what a mainnet bot gets from `solbot data download`."""
-    end = timeframe.floor(int(now))
-    start = end - bars * timeframe.seconds
-    for symbol in symbols:
-        cover = store.coverage(symbol, timeframe)
-        if cover is not None and cover[0] <= start and cover[1] >= end - timeframe.seconds:
-            continue
-        query = {"symbol": symbol, "timeframe": timeframe.value, "start": start, "end": end}
-        body = await _sim_get(http, base_url, SIM_CANDLES_PATH, query)
-        try:
-            candles = [
-                Candle(int(row[0]), *(float(x) for x in row[1:6]), timeframe)
-                for row in body["candles"]
-            ]
-        except (KeyError, TypeError, ValueError, IndexError):
-            raise UserError(
-                f"{base_url}{SIM_CANDLES_PATH}: unexpected answer for {symbol}"
-            ) from None
-        store.merge(symbol, CandleSeries.from_candles(candles, timeframe))
 
 
 @dataclass(frozen=True)
@@ -584,26 +506,6 @@ class _History:
                 self.store.merge(token.symbol, window)
 
 
-async def _sim_get(
-    http: httpx.AsyncClient, base_url: str, path: str, params: dict[str, Any]
-) -> Any:
-    url = f"{base_url.rstrip('/')}{path}"
-    try:
-        response = await http.get(url, params=params)
-    except httpx.HTTPError as exc:
-        raise UserError(
-            f"cannot reach the sim at {url} ({type(exc).__name__}): is `solbot sim serve` running?"
-        ) from None
-    if response.status_code == 404:
-        raise UserError(
-            f"{url} answered 404: SOLBOT_JUPITER_URL must be the Jupiter URL that "
-            "`solbot sim serve` prints"
-        )
-    if response.status_code != 200:
-        raise UserError(f"{url} answered HTTP {response.status_code}: {response.text[:200]}")
-    return response.json()
-
-
 @contextlib.asynccontextmanager
 async def build(
     settings: Settings,
@@ -618,6 +520,9 @@ async def build(
     closers: list[Callable[[], object]] = []
     try:
         runtime = await _assemble(settings, options, on_event, clock, closers)
+    except ChainUnavailableError as exc:  # balances for the roster, after the first contact
+        await _close_all(closers)
+        raise chain_down(settings, exc) from None
     except BaseException:
         await _close_all(closers)  # what was opened before the failure (HTTP clients, DB)
         raise
@@ -647,13 +552,19 @@ async def _assemble(
     on_step = crash_hook(settings, "order")
     impact_cap = Decimal(str(settings.max_price_impact_pct))
 
+    remote: Remote | None = None
+    if not embedded:
+        remote = await reach_services(settings, options.speed, quote, impact_cap, clock, closers)
+        clock = remote.clock
+    http: httpx.AsyncClient | None = None
+
     url = settings.database
     await schema.prepare(url, settings.world, settings.world_hints())
     db = Database(url)
     closers.append(db.dispose)
 
     network: SimNetwork | None = None
-    if embedded:
+    if remote is None:
         lock = SimLock.acquire(settings.sim_state_path)
         closers.append(lock.release)
         if clock is None:
@@ -671,38 +582,10 @@ async def _assemble(
         chain: Chain = LiteSvmChain(network.ledger, clock)
         operator: Signer | None = SigningKey(network.wallet)
     else:
-        if not settings.rpc and not settings.paper:
-            raise UserError("set SOLBOT_RPC_URL for this network")
-        if remote_sim and default_jupiter:
-            raise UserError(
-                "a remote sim needs SOLBOT_JUPITER_URL too: the Jupiter URL `solbot sim serve` "
-                "prints (the sim has no business with api.jup.ag)"
-            )
-        if options.speed != 1.0:
-            where = "`solbot sim serve --speed`" if remote_sim else "the wall clock"
-            raise UserError(f"--speed only works on the embedded sim; here {where} sets time")
-        operator = None
-        if settings.wallet_private_key is not None and not settings.paper:
-            operator = load_signing_key(settings.wallet_private_key.get_secret_value())
-        http = httpx.AsyncClient(timeout=30.0)
-        closers.append(http.aclose)
-        if remote_sim:
-            clock = clock or await remote_sim_clock(http, settings.jupiter_url)
-        clock = clock or WallClock()
-        key = settings.jupiter_api_key.get_secret_value() if settings.jupiter_api_key else None
-        jupiter = JupiterClient(
-            http,
-            clock,
-            base_url=settings.jupiter_url,
-            api_key=key,
-            # The sim's maker has no rate limit; Jupiter's own API has the account's.
-            requests_per_second=1_000_000.0 if remote_sim else settings.jupiter_rps,
-            max_price_impact_pct=impact_cap,
-        )
-        if not settings.paper:
-            rpc = RpcChain(settings.rpc)
-            closers.append(rpc.close)
-            chain = RetryingChain(rpc, clock)
+        assert remote is not None
+        jupiter, operator, http = remote.jupiter, remote.operator, remote.http
+        if remote.rpc is not None:
+            chain = RetryingChain(remote.rpc, remote.clock)
     if settings.paper:
         # Prices and quotes from the network's venue; fills and balances in the database only.
         paper = PaperChain(db, clock)

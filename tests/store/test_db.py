@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.exc import OperationalError
 
-from solbot.errors import UserError
+from solbot.errors import EnvironmentFaultError, UserError
 from solbot.store import schema
 from solbot.store.db import Database, async_url
 from solbot.store.paths import default_url
@@ -117,7 +116,7 @@ async def test_sqlite_transactions_take_the_write_lock_up_front(tmp_path: Path) 
         raw = await b.get_raw_connection()
         await raw.driver_connection.execute("PRAGMA busy_timeout=50")  # fail fast, not in 10 s
         await a.execute(text("SELECT count(*) FROM meta"))  # autobegins: BEGIN IMMEDIATE
-        with pytest.raises(OperationalError, match="database is locked"):
+        with pytest.raises(EnvironmentFaultError, match="stayed locked by another process"):
             await b.execute(text("SELECT 1"))
         await a.rollback()
         assert (await b.execute(text("SELECT 1"))).scalar_one() == 1

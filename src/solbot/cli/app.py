@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
 from solbot import __version__, legacy_layout
@@ -25,8 +25,8 @@ from solbot.cli import sim as sim_cmd
 from solbot.cli import strategies as strategies_cmd
 from solbot.cli import users as users_cmd
 from solbot.cli.context import set_settings
-from solbot.config import Settings
-from solbot.errors import UserError
+from solbot.config import load_settings
+from solbot.errors import InterruptError, UserError, path_problem
 
 app = typer.Typer(
     name="solbot",
@@ -90,17 +90,10 @@ def root(
 ) -> None:
     """Load settings once per invocation; subcommands read them from the context."""
     overrides = {"data_dir": data_dir} if data_dir is not None else {}
-    try:
-        cfg = Settings(**overrides)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "settings"
-        message = str(first["msg"]).removeprefix("Value error, ")
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise UserError(f"bad configuration: {where}: {message}{more}") from None
+    cfg = load_settings(**overrides)
     set_settings(cfg)
     for note in legacy_layout.migrate(cfg.data_dir):  # once, on a data dir from before worlds
-        _err.print(f"[yellow]note:[/] {note}", markup=True)
+        _err.print(f"[yellow]note:[/] {escape(note)}", markup=True)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -110,7 +103,7 @@ def _first_line(exc: BaseException) -> str:
 
 def fail(message: str, code: int = 2) -> None:
     """Print one error line and exit."""
-    _err.print(f"[bold red]error:[/] {message}", markup=True)
+    _err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
     sys.exit(code)
 
 
@@ -127,6 +120,15 @@ def main(argv: list[str] | None = None) -> None:
         fail(exc.format_message().replace("\n", " "))
     except UserError as exc:
         fail(_first_line(exc))
+    except InterruptError as exc:
+        fail(str(exc), code=exc.exit_code)
+    except OSError as exc:
+        # A file or folder the operator must fix (permissions, a full or read-only disk),
+        # wherever solbot met it; any other OSError is a bug and keeps its traceback.
+        problem = path_problem(exc)
+        if problem is None:
+            raise
+        fail(str(problem))
     except typer.Abort:
         fail("aborted", code=130)
     except typer.Exit as exc:

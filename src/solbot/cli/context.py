@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from solbot.config import Settings
+from solbot.config import Settings, load_settings
 
 _settings: Settings | None = None
 
@@ -16,5 +16,5 @@ def settings() -> Settings:
     """The current settings; loads defaults if the root callback did not run (direct calls)."""
     global _settings
     if _settings is None:
-        _settings = Settings()
+        _settings = load_settings()
     return _settings

@@ -24,7 +24,7 @@ from solbot.cli.run_view import (
     status_line,
 )
 from solbot.config import LIVE_OPT_IN
-from solbot.errors import UserError
+from solbot.errors import InterruptError, UserError
 from solbot.logs import use_bot_clock
 
 if TYPE_CHECKING:  # the trading stack is imported when the bot runs, not for `solbot --help`
@@ -84,9 +84,19 @@ def run(
     `WALLET_PRIVATE_KEY` from `solbot sim serve`, the bot uses the sim over HTTP instead, on the
     sim's clock. With `--paper`, the bot trades on the network's real prices and quotes but
     books each fill at the quote in a database of its own, signing and sending nothing: a dry
-    run of mainnet needs no key and no opt-in. Stop with Ctrl-C: the current tick finishes,
-    in-flight orders are journaled, and a summary is printed.
+    run of mainnet needs no key and no opt-in. Stop with Ctrl-C or SIGTERM: the current tick
+    may finish for a moment, in-flight orders are journaled, and a summary is printed, within
+    seconds whatever the bot was waiting for.
     """
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        _run(speed, stop_after, live, paper, verbose)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run(speed: float, stop_after: str | None, live: bool, paper: bool, verbose: bool) -> None:
     if paper:
         set_settings(settings().model_copy(update={"paper": True}))
     cfg = settings()
@@ -115,22 +125,57 @@ async def _main(options: RunOptions, console: Console) -> Summary:
 
     from solbot.runner import build
 
-    async with build(settings(), options, on_event=show, clock=bot_clock()) as runtime:
-        loop = asyncio.get_running_loop()
+    signals = _Signals(asyncio.current_task())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, signals.received, sig)
+    try:
+        async with build(settings(), options, on_event=show, clock=bot_clock()) as runtime:
+            signals.runtime = runtime
+            use_bot_clock(runtime.clock)
+            banner(console, runtime)
+            if not console.is_terminal:  # a log or a pipe: a status line with every candle
+                every = CandleStatus(runtime.engine.timeframe.seconds)
+
+                def status(rt: Runtime) -> None:
+                    if every.due(rt.clock.now()):
+                        console.print(status_line(rt.engine, rt.clock.now()))
+
+                return await runtime.run(on_tick=status)
+            with Live(panel(runtime), console=console, refresh_per_second=4) as live:
+                return await runtime.run(on_tick=lambda rt: live.update(panel(rt)))
+    except asyncio.CancelledError:
+        if signals.first is None:
+            raise
+        raise InterruptError(signals.first, started=signals.runtime is not None) from None
+    finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, runtime.stop)
-        use_bot_clock(runtime.clock)
-        banner(console, runtime)
-        if not console.is_terminal:  # a log or a pipe: a status line with every candle
-            every = CandleStatus(runtime.engine.timeframe.seconds)
+            loop.remove_signal_handler(sig)
 
-            def status(rt: Runtime) -> None:
-                if every.due(rt.clock.now()):
-                    console.print(status_line(rt.engine, rt.clock.now()))
 
-            return await runtime.run(on_tick=status)
-        with Live(panel(runtime), console=console, refresh_per_second=4) as live:
-            return await runtime.run(on_tick=lambda rt: live.update(panel(rt)))
+def _interrupt(signum: int, _frame: object) -> None:
+    """SIGINT or SIGTERM before the event loop runs: the start ends like Ctrl-C, in one line."""
+    raise InterruptError(signum)
+
+
+class _Signals:
+    """SIGINT and SIGTERM during `solbot run`. While it starts up (a download, a service that
+    does not answer) a signal cancels the start: nothing runs yet. Once it runs, the first
+    asks the runtime to stop (within seconds, with a summary) and a second cancels at once."""
+
+    def __init__(self, task: asyncio.Task[Summary] | None) -> None:
+        self.task = task
+        self.runtime: Runtime | None = None
+        self.first: int | None = None
+
+    def received(self, signum: int) -> None:
+        repeated = self.first is not None
+        if self.first is None:
+            self.first = signum
+        if self.runtime is not None and not repeated:
+            self.runtime.stop()
+        elif self.task is not None:
+            self.task.cancel()
 
 
 def _confirm_live(opted_in: bool, flag: bool) -> None:

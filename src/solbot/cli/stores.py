@@ -8,13 +8,13 @@ or a typo should not wait for SQLAlchemy, Alembic and solders to load."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from solbot.clock import Clock, ManualClock, WallClock
-from solbot.errors import UserError
+from solbot.errors import EnvironmentFaultError, UserError
 
 if TYPE_CHECKING:
     from solbot.chain.port import Chain
@@ -112,7 +112,8 @@ async def chain_view(settings: Settings) -> AsyncIterator[tuple[Chain | None, st
         raise UserError("set SOLBOT_RPC_URL to read balances on this network")
     rpc = RpcChain(settings.rpc)
     try:
-        yield rpc, f"balances from {settings.network}"
+        with _reachable(settings):
+            yield rpc, f"balances from {settings.network}"
     finally:
         await rpc.close()
 
@@ -147,6 +148,22 @@ async def writable_chain(settings: Settings) -> AsyncIterator[tuple[Chain, Clock
         raise UserError("set SOLBOT_RPC_URL to send transactions on this network")
     rpc = RpcChain(settings.rpc)
     try:
-        yield rpc, WallClock()
+        with _reachable(settings):
+            yield rpc, WallClock()
     finally:
         await rpc.close()
+
+
+@contextlib.contextmanager
+def _reachable(settings: Settings) -> Iterator[None]:
+    """A command that needs the chain stops in one line when its RPC cannot be reached (the
+    trading loop waits an outage out instead; a command has nothing to wait for)."""
+    from solbot.chain.port import ChainUnavailableError
+
+    try:
+        yield
+    except ChainUnavailableError as exc:
+        raise EnvironmentFaultError(
+            f"the Solana RPC at {settings.rpc} is unavailable ({exc}): check SOLBOT_RPC_URL "
+            "and the network"
+        ) from None

@@ -41,6 +41,7 @@ from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
 from solbot.chain.port import ChainUnavailableError, SendError, SignatureStatus, holdings
+from solbot.errors import EnvironmentFaultError
 from solbot.execution.executor import Executor, Outcome, SwapIntent, _outcome
 from solbot.execution.jupiter import BadResponseError, VenueError
 from solbot.execution.signing import (
@@ -132,10 +133,11 @@ class GroupExecutor:
         """`submit_many`; should the group itself fail (a bug, a database error), its orders
         are taken again one by one. The journal's idempotency keys make that safe: an order
         that got anywhere is found and finished, not made twice. An unreachable chain is not
-        retried here (the caller skips the tick)."""
+        retried here (the caller skips the tick), nor is a fault of the surroundings (the
+        database unreachable, locked or full): one by one would fail alike."""
         try:
             return await self.submit_many(requests)
-        except ChainUnavailableError:
+        except (ChainUnavailableError, EnvironmentFaultError):
             raise
         except Exception:
             log.exception("a group of %d orders failed; taking them one by one", len(requests))

@@ -7,7 +7,10 @@ SQLite settings and why:
   A session opened with `durable=False` commits with synchronous=NORMAL instead (no fsync of
   its own; see `Database.session`).
 - foreign_keys=ON: SQLite ignores foreign keys unless asked, per connection.
-- busy_timeout: a second writer waits for the lock instead of failing at once.
+- busy_timeout: a second writer waits for the lock instead of failing at once; when the wait
+  ends, the operator reads one line (`store.failures`). PostgreSQL waits as long for a lock
+  (`lock_timeout`) and `CONNECT_TIMEOUT_SECONDS` for a connection, so a locked table or a
+  server that never answers ends in one line too, never in a hang.
 - BEGIN IMMEDIATE for every transaction: the write lock is taken at the start, so a
   transaction that reads and then writes cannot fail halfway with "database is locked" (SQLite
   cannot upgrade a stale WAL read snapshot to a write; it gives up without waiting). Python's
@@ -36,8 +39,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from solbot.errors import UserError
 from solbot.private_files import private_file
+from solbot.store import failures
 
-BUSY_TIMEOUT_MS = 10_000
 _LAZY_COMMIT = "solbot_lazy_commit"  # execution option of a `durable=False` session
 _SYNCHRONOUS = "solbot_synchronous"  # a SQLite connection's current safety level
 _SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
@@ -108,6 +111,11 @@ def create_engine(url: str | Path, *, foreign_keys: bool = True, **kwargs: Any) 
     parsed = make_url(target)
     if parsed.get_backend_name() == "sqlite" and parsed.database:
         _private_sqlite_files(Path(parsed.database))
+    if parsed.get_backend_name() == "postgresql":
+        kwargs["connect_args"] = {
+            **postgres_connect_args(parsed.drivername),
+            **kwargs.get("connect_args", {}),
+        }
     try:
         engine = create_async_engine(target, **kwargs)
     except (ModuleNotFoundError, NoSuchModuleError) as exc:
@@ -115,9 +123,28 @@ def create_engine(url: str | Path, *, foreign_keys: bool = True, **kwargs: Any) 
             f"the database driver for {parsed.drivername} is not installed ({exc}); "
             "PostgreSQL needs the asyncpg package"
         ) from None
+    failures.explain_failures(engine.sync_engine)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, foreign_keys=foreign_keys)
     return engine
+
+
+def postgres_connect_args(drivername: str) -> dict[str, Any]:
+    """Every PostgreSQL connection gives up connecting after `failures.CONNECT_TIMEOUT_SECONDS`
+    and waiting for a lock after `failures.LOCK_WAIT_SECONDS` (SQLite's busy timeout), in the
+    driver's terms."""
+    connect = failures.CONNECT_TIMEOUT_SECONDS
+    lock_timeout = str(_lock_wait_ms())
+    if drivername == "postgresql+psycopg":
+        return {
+            "connect_timeout": max(1, round(connect)),
+            "options": f"-c lock_timeout={lock_timeout}",
+        }
+    return {"timeout": connect, "server_settings": {"lock_timeout": lock_timeout}}
+
+
+def _lock_wait_ms() -> int:
+    return max(1, round(failures.LOCK_WAIT_SECONDS * 1000))
 
 
 def _private_sqlite_files(database: Path) -> None:
@@ -135,6 +162,7 @@ def _local_engine(url: str) -> Engine:
     """The synchronous SQLite engine behind `LocalSession`, with the same settings."""
     parsed = make_url(url).set(drivername="sqlite+pysqlite")
     engine = sa_create_engine(parsed)
+    failures.explain_failures(engine)
     _configure_sqlite_sync(engine, foreign_keys=True)
     return engine
 
@@ -153,7 +181,7 @@ def _configure_sqlite_sync(engine: Engine, *, foreign_keys: bool) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
-            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA busy_timeout={_lock_wait_ms()}")
         finally:
             cursor.close()
         record.info[_SYNCHRONOUS] = "FULL"

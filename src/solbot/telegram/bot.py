@@ -28,7 +28,7 @@ from telegram.ext import (
     filters,
 )
 
-from solbot.errors import UserError
+from solbot.errors import EnvironmentFaultError, UserError
 from solbot.telegram import texts
 from solbot.telegram.access import Access
 from solbot.telegram.commands import Commands
@@ -141,6 +141,9 @@ class TelegramBot:
                 return
             try:
                 await handler(update, context)
+            except EnvironmentFaultError as exc:  # the operator's to fix, not the friend's
+                log.warning("telegram: a command of %s failed: %s", user.id, exc)
+                await reply("Something went wrong on my side; the operator has been told.")
             except UserError as exc:
                 await reply(str(exc).splitlines()[0])
             except Exception:

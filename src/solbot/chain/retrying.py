@@ -1,0 +1,104 @@
+"""A `Chain` that waits out a node that is unavailable for a moment (see `RetryingChain`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from solders.hash import Hash
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.transaction import VersionedTransaction
+
+from solbot.chain.port import (
+    AccountInfo,
+    Chain,
+    ChainUnavailableError,
+    SignatureStatus,
+    Simulation,
+)
+from solbot.clock import Clock
+
+log = logging.getLogger(__name__)
+
+
+class RetryingChain:
+    """A `Chain` whose calls are retried when the node is unavailable (`ChainUnavailableError`:
+    unreachable, HTTP 5xx/429, "node is behind", garbage), with exponential back-off on the
+    bot's clock.
+
+    Why here and not in the executor: every chain call of the loop (balances in a tick, the
+    executor's sends and status polls, the closing summary) needs the same patience, and a
+    provider that fails one call in ten is ordinary on mainnet. Retrying is safe for every
+    method: reads have no effect, and `send` re-sends the same signed bytes, which can never
+    execute twice (a second copy is refused as `AlreadyProcessed`, which the executor expects).
+    """
+
+    def __init__(
+        self,
+        inner: Chain,
+        clock: Clock,
+        *,
+        attempts: int = 6,
+        backoff: float = 0.5,
+        max_backoff: float = 8.0,
+    ) -> None:
+        if attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        self.inner = inner
+        self.clock = clock
+        self.attempts = attempts
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.retries = 0  # calls that failed and were tried again (for logs and tests)
+
+    async def _call(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return await call()
+            except ChainUnavailableError as exc:
+                if attempt == self.attempts:
+                    raise
+                self.retries += 1
+                delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+                log.info("%s: %s; retry %d in %.1f s", what, exc, attempt, delay)
+                await self.clock.sleep(delay)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def balance(self, owner: Pubkey) -> int:
+        return int(await self._call("getBalance", lambda: self.inner.balance(owner)))
+
+    async def token_balance(self, owner: Pubkey, mint: Pubkey) -> int:
+        return int(await self._call("token balance", lambda: self.inner.token_balance(owner, mint)))
+
+    async def account(self, address: Pubkey) -> AccountInfo | None:
+        result: AccountInfo | None = await self._call(
+            "getAccountInfo", lambda: self.inner.account(address)
+        )
+        return result
+
+    async def latest_blockhash(self) -> tuple[Hash, int]:
+        result: tuple[Hash, int] = await self._call(
+            "getLatestBlockhash", self.inner.latest_blockhash
+        )
+        return result
+
+    async def block_height(self) -> int:
+        return int(await self._call("getBlockHeight", self.inner.block_height))
+
+    async def send(self, tx: VersionedTransaction) -> Signature:
+        result: Signature = await self._call("sendTransaction", lambda: self.inner.send(tx))
+        return result
+
+    async def statuses(self, signatures: Sequence[Signature]) -> list[SignatureStatus | None]:
+        result: list[SignatureStatus | None] = await self._call(
+            "getSignatureStatuses", lambda: self.inner.statuses(signatures)
+        )
+        return result
+
+    async def simulate(self, tx: VersionedTransaction) -> Simulation:
+        result: Simulation = await self._call(
+            "simulateTransaction", lambda: self.inner.simulate(tx)
+        )
+        return result
