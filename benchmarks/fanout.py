@@ -42,7 +42,7 @@ from solbot.events import Event
 from solbot.execution.executor import Executor
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed
 from solbot.roster import Roster
-from solbot.runner import tune_collector
+from solbot.runtime import tune_collector
 from solbot.sim.network import LAMPORTS_PER_SOL, SimNetwork
 from solbot.store import schema
 from solbot.store.db import Database

@@ -41,7 +41,7 @@ from solbot.execution.jupiter import HttpRequester, JupiterClient
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed
 from solbot.market.store import CandleStore
 from solbot.risk import RiskGate
-from solbot.runner import tune_collector
+from solbot.runtime import tune_collector
 from solbot.sim.jupiter_api import InProcessJupiter
 from solbot.sim.network import SimNetwork
 from solbot.store import schema

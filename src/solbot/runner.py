@@ -12,8 +12,9 @@
 - `devnet` / `mainnet`: `RpcChain` and Jupiter's own API; the wall clock.
 - paper (`SOLBOT_PAPER=true` or `--paper`, on any of the above): the network's prices and
   quotes, but `PaperChain` instead of a chain and a watch-only paper address instead of a
-  wallet; orders fill at the quote in a database of their own (`data/paper/`). No key, no RPC
-  and no live opt-in are needed, because nothing can be signed or sent.
+  wallet; orders fill at the quote in the paper world's own database
+  (`data/<network>-paper/`). No key, no RPC and no live opt-in are needed, because nothing can
+  be signed or sent.
 
 Mainnet moves real money and is refused unless the operator opted in (`SOLBOT_LIVE=I_UNDERSTAND`,
 or `--live` and a typed confirmation, which the CLI asks for).
@@ -33,13 +34,11 @@ each user (a `withdrawal` event, which the Telegram bot forwards).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
-import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 import httpx
@@ -51,7 +50,6 @@ from solbot.chain.paper import PaperChain
 from solbot.chain.port import (
     Chain,
     ChainUnavailableError,
-    holdings,
 )
 from solbot.chain.retrying import RetryingChain
 from solbot.clock import Clock, ScaledClock, WallClock
@@ -59,8 +57,8 @@ from solbot.config import LIVE_OPT_IN, Settings
 from solbot.custody import CustodyService
 from solbot.domain import ExitRules, RiskLimits, Timeframe, TokenInfo
 from solbot.engine import Engine
-from solbot.errors import EnvironmentFaultError, UserError
-from solbot.events import Event, recovered_text
+from solbot.errors import UserError
+from solbot.events import Event
 from solbot.execution.executor import Executor
 from solbot.execution.jupiter import JupiterClient, VenueError
 from solbot.execution.signing import Signer
@@ -68,17 +66,15 @@ from solbot.faults import crash_hook
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed
 from solbot.market.geckoterminal import GeckoTerminalClient, download
 from solbot.market.store import CandleStore
-from solbot.quarantine import Hold
-from solbot.reconcile import Assets, Line, Opening, Wallet, opening, reconcile
 from solbot.risk import tier, with_overrides
 from solbot.roster import OPERATOR, Roster
+from solbot.runtime import RunOptions, Runtime, close_all
 from solbot.sim.client import backfill_from_sim
 from solbot.sim.lock import SimLock
 from solbot.sim.network import LAMPORTS_PER_SOL, SimNetwork
 from solbot.startup import Remote, chain_down, reach_services
 from solbot.store import schema
 from solbot.store.db import Database
-from solbot.store.repos import Positions
 from solbot.store.states import Custody, Route
 from solbot.store.tables import MetaEntry, OrderRow, TradeRow, UserRow, WithdrawalRow
 from solbot.store.users import Users
@@ -89,338 +85,10 @@ from solbot.telegram.bot import TelegramBot
 from solbot.telegram.services import BotServices
 from solbot.wallet import keycheck, master
 from solbot.wallet.keys import SigningKey, WatchOnly, paper_address
-from solbot.withdrawals import Recovered, recover_withdrawals
 
 log = logging.getLogger(__name__)
 
-SAVE_EVERY_SECONDS = 300.0  # simulated time between sim state saves
-STOP_GRACE_SECONDS = 1.0  # wall time a stopping run lets the current step finish
-CLOSING_SECONDS = 2.0  # wall time for the closing recovery and the summary, after a stop
 
-
-@dataclass(frozen=True)
-class RunOptions:
-    speed: float = 1.0
-    stop_after: float | None = None
-    live: bool = False
-    tune_gc: bool = False  # `solbot run` sets it; see `tune_collector`
-
-
-GC_THRESHOLDS = (50_000, 20, 10)  # allocations before a young collection; then 20, then 10
-
-
-def tune_collector() -> None:
-    """Fit the cyclic garbage collector to a long run, once the engine has started.
-
-    The users' accounts and signers, the candles and the sim's world live as long as the
-    process, yet every full collection walks them all again: in a 10,000-user fan-out that was
-    about 1 s of each candle close (`benchmarks/fanout.py`). `gc.freeze` moves every object
-    alive now to a generation the collector never scans (collecting first keeps garbage out
-    of it). What a tick allocates then is mostly short-lived (requests, rows, answers), so the
-    youngest generation is collected every 50,000 allocations instead of 700: the collector's
-    time in that tick fell from 0.70 s to 0.15 s, at no measurable cost in peak memory.
-    Process-wide, so the CLI asks for it (`RunOptions.tune_gc`), not library code.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-
-
-@dataclass(frozen=True)
-class Held:
-    """An open position as the books have it, and what the wallet holds of its token."""
-
-    user: str
-    token: str
-    quantity: int
-    on_chain: int
-    decimals: int = 0  # the token's: the summary shows units
-
-
-@dataclass
-class Summary:
-    """What a run did, for the closing report."""
-
-    started: float
-    ended: float
-    ticks: int
-    entries: int
-    exits: int
-    failed: int
-    blocked: dict[str, int]
-    realised_pnl: Decimal
-    quote: str
-    open_positions: list[Held] = field(default_factory=list)
-    cash: Decimal = Decimal(0)  # over every account
-    paper: bool = False  # the "chain" figures are paper balances
-    # Every user's every asset, books against chain (`reconcile`).
-    reconciled: list[Line] = field(default_factory=list)
-    quarantined: list[Hold] = field(default_factory=list)  # no orders until re-armed
-    moved_out: int = 0  # positions (or parts) closed because their tokens left the wallet
-    names: dict[str, str] = field(default_factory=dict)  # user id -> username, for the report
-
-    @property
-    def consistent(self) -> bool:
-        """Every open position's quantity equals what the wallet holds on chain, and every
-        strict line of the reconciliation balances."""
-        return all(h.quantity == h.on_chain for h in self.open_positions) and all(
-            line.ok for line in self.reconciled if line.strict
-        )
-
-    @property
-    def mismatches(self) -> list[Line]:
-        return [line for line in self.reconciled if not line.ok]
-
-
-class Runtime:
-    """A built bot: call `run()`; `close()` releases what it holds."""
-
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        options: RunOptions,
-        clock: Clock,
-        engine: Engine,
-        chain: Chain,
-        db: Database,
-        signer: Signer,
-        network: SimNetwork | None,
-        closers: list[Callable[[], object]],
-        on_event: Callable[[Event], None] | None = None,
-        warm_up: Callable[[], Awaitable[None]] | None = None,
-        telegram: TelegramBot | None = None,
-        custody: CustodyService | None = None,
-    ) -> None:
-        self.settings = settings
-        self.options = options
-        self.clock = clock
-        self.engine = engine
-        self.chain = chain
-        self.db = db
-        self.signer = signer
-        self.network = network
-        self._closers = closers
-        self._on_event = on_event or (lambda _e: None)
-        self._warm_up = warm_up
-        self.telegram = telegram
-        self.custody = custody or CustodyService(db, clock, None)  # keyless: nothing to sign
-        if telegram is not None:
-            self._closers.append(telegram.stop)  # closers run in reverse: it stops first
-        self._stop = asyncio.Event()
-        self.chain_failures = 0  # ticks skipped because the chain could not be reached
-        self._openings: dict[str, Opening] = {}  # what each wallet held when first served
-
-    def stop(self) -> None:
-        """Ask the loop to stop (SIGINT/SIGTERM call this): the current step may finish for
-        `STOP_GRACE_SECONDS`, then it is cancelled, wherever it waits (a retry's back-off, a
-        download, a server that does not answer), and the run closes within seconds."""
-        self._stop.set()
-
-    async def run(self, on_tick: Callable[[Runtime], None] | None = None) -> Summary:
-        started = self.clock.now()
-        deadline = started + self.options.stop_after if self.options.stop_after else None
-        last_save = started
-        unfinished = False  # a tick failed mid-way: orders may wait in a non-terminal state
-        started_up = await self._unless_stopped(self._start())
-        while started_up and not self._stop.is_set():
-            try:
-                if not await self._unless_stopped(self._step(unfinished)):
-                    unfinished = True  # cancelled mid-tick: the journal knows what to finish
-                    break
-                unfinished = False
-            except ChainUnavailableError as exc:
-                # RetryingChain already retried; the node is down for longer. Skip the tick,
-                # keep the loop alive, and let the journal finish what the tick left behind.
-                self.chain_failures += 1
-                unfinished = True
-                log.warning("tick skipped, the chain is unavailable: %s", exc)
-                self._on_event(Event(self.clock.now(), None, "chain", f"tick skipped: {exc}"))
-            if len(self._openings) < len(self.engine.accounts):  # a user added while running
-                await self._note_openings()
-            if on_tick is not None:
-                on_tick(self)
-            now = self.clock.now()
-            if self.network is not None and now - last_save >= SAVE_EVERY_SECONDS:
-                self.network.save(self.settings.sim_state_path)
-                last_save = now
-            if deadline is not None and now >= deadline:
-                break
-            await self._sleep(self.settings.poll_seconds)
-        closing = self._closing_deadline()
-        if unfinished:
-            try:
-                async with asyncio.timeout_at(closing):
-                    await self._recover()
-            except (ChainUnavailableError, TimeoutError) as exc:  # the next start finishes them
-                log.warning("orders left for the next start, the chain is unavailable: %r", exc)
-        if self.network is not None:
-            self.network.save(self.settings.sim_state_path)
-        try:
-            async with asyncio.timeout_at(closing):
-                return await self.summary(started)
-        except (ChainUnavailableError, TimeoutError) as exc:
-            raise EnvironmentFaultError(
-                f"stopped after {self.engine.stats.ticks} tick(s), without a summary: the chain "
-                f"did not answer ({str(exc) or 'not in time'}); `solbot positions` shows the books"
-            ) from None
-
-    async def _start(self) -> None:
-        """What comes before the first tick: warm-up candles, the journal's recovery, the bot."""
-        if self._warm_up is not None:
-            # Right before the engine loads the candles: on a fast sim clock, history written
-            # earlier (during start-up) would end minutes before the first tick, leaving a gap.
-            await self._warm_up()
-        try:
-            await self.engine.start()  # orders left in flight are settled first ...
-            await self._settle_withdrawals()  # ... and withdrawals, before the Telegram bot
-            await self._note_openings()  # so what recovery settled is in the openings
-        except ChainUnavailableError as exc:
-            raise chain_down(self.settings, exc) from None
-        if self.options.tune_gc:
-            tune_collector()
-        if self.telegram is not None and not self.telegram.running:
-            await self.telegram.start()
-
-    async def _step(self, unfinished: bool) -> None:
-        """One tick, after finishing what an earlier one left mid-way."""
-        if unfinished or self.engine.needs_recovery:
-            await self._recover()
-            self.engine.needs_recovery = False
-        await self.engine.tick()
-
-    async def _unless_stopped(self, step: Awaitable[None]) -> bool:
-        """Run `step` to its end, unless a stop is asked for first: then it may finish within
-        `STOP_GRACE_SECONDS` (wall time), else it is cancelled. True if it ran to its end.
-
-        Cancelling is safe where it lands: the journal survives a kill at any point (the
-        crash tests), and a cancellation is gentler (`finally` blocks run, transactions roll
-        back). Without it a stop would wait for whatever the step waits on: a back-off of the
-        Jupiter client or of `RetryingChain`, a history download, a server that never answers.
-        """
-        task = asyncio.ensure_future(step)
-        stopper = asyncio.ensure_future(self._stop.wait())
-        try:
-            await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            if not task.done():
-                await asyncio.wait({task}, timeout=STOP_GRACE_SECONDS)
-            if not task.done():
-                log.info("stop asked: cancelling the current step")
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-                return False
-            task.result()  # its exception, if it raised one
-            return True
-        finally:
-            stopper.cancel()
-            if not task.done():  # we were cancelled ourselves
-                task.cancel()
-
-    def _closing_deadline(self) -> float | None:
-        """When the closing work (finishing orders, the summary) must be done, on the loop's
-        clock: within `CLOSING_SECONDS` after a stop, which must end within seconds even when
-        the chain does not answer; no limit after a normal end."""
-        if not self._stop.is_set():
-            return None
-        return asyncio.get_running_loop().time() + CLOSING_SECONDS
-
-    def _wallets(self) -> list[Wallet]:
-        return [
-            Wallet(a.user_id, a.username or a.user_id, a.signer.pubkey())
-            for a in self.engine.accounts
-        ]
-
-    def _assets(self) -> Assets:
-        traded = {t.mint for t in self.engine.tokens}
-        paper = self.settings.paper
-        return Assets(
-            traded=self.engine.tokens,
-            other=[t for t in self.settings.token_map().values() if t.mint not in traded],
-            strict_cash=paper or self.settings.network == "sim",
-            fees_booked=paper or self.settings.jupiter_route == "v2",
-        )
-
-    async def _note_openings(self) -> None:
-        """What each wallet not yet seen holds now: where its reconciliation starts."""
-        assets = self._assets()
-        for wallet in self._wallets():
-            if wallet.user_id not in self._openings:
-                self._openings[wallet.user_id] = await opening(
-                    self.chain, wallet, assets, self.clock.now()
-                )
-
-    async def _settle_withdrawals(self) -> None:
-        """Every withdrawal a previous process left in flight, settled and told: a `withdrawal`
-        event for the console and, through the Telegram notifier, for the user."""
-
-        def tell(item: Recovered) -> None:
-            event = Event(self.clock.now(), item.user_id, "withdrawal", item.text, item.username)
-            self.engine.on_event(event)
-
-        hook = crash_hook(self.settings, "withdrawal")
-        await recover_withdrawals(self.db, self.clock, self.chain, self.custody, tell, on_step=hook)
-
-    async def _recover(self) -> None:
-        """Finish every order a failed tick left mid-way, from the journal, as at start-up."""
-        for account in self.engine.accounts:
-            name = account.username or account.user_id
-            for outcome in await self.engine.executor.recover(account.signer, account.user_id):
-                text = recovered_text(outcome.order_id, outcome.state, outcome.error)
-                log.info("recovered %s: %s", name, text)
-                self._on_event(Event(self.clock.now(), account.user_id, "recovered", text, name))
-
-    async def _sleep(self, seconds: float) -> None:
-        """Sleep on the bot's clock, waking early when asked to stop."""
-        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
-        stopper = asyncio.ensure_future(self._stop.wait())
-        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (sleeper, stopper):
-            task.cancel()
-        await asyncio.gather(sleeper, stopper, return_exceptions=True)
-
-    async def summary(self, started: float) -> Summary:
-        stats = self.engine.stats
-        quote = self.engine.quote
-        held: list[Held] = []
-        decimals = {t.mint: t.decimals for t in self.settings.token_map().values()}
-        cash = Decimal(0)
-        for account in self.engine.accounts:
-            owner = account.signer.pubkey()
-            async with self.db.session() as s:
-                positions = await Positions(s, self.clock).all_open(account.user_id)
-            for p in positions:
-                on_chain = await holdings(self.chain, owner, Pubkey.from_string(p.mint))
-                name = account.username or account.user_id
-                held.append(Held(name, p.token, p.quantity, on_chain, decimals.get(p.mint, 0)))
-            atoms = await holdings(self.chain, owner, Pubkey.from_string(quote.mint))
-            cash += Decimal(atoms).scaleb(-quote.decimals)
-        lines = await reconcile(
-            self.db, self.chain, self._wallets(), self._assets(), self._openings
-        )
-        return Summary(
-            started,
-            self.clock.now(),
-            stats.ticks,
-            stats.entries,
-            stats.exits,
-            stats.failed,
-            dict(stats.blocked),
-            stats.realised_pnl,
-            quote.symbol,
-            held,
-            cash,
-            paper=self.settings.paper,
-            reconciled=lines,
-            quarantined=self.engine.guard.quarantined,
-            moved_out=stats.moved_out,
-            names={a.user_id: a.username or a.user_id for a in self.engine.accounts},
-        )
-
-    async def close(self) -> None:
-        await _close_all(self._closers)
-
-
-# ---------------------------------------------------------------------------------- the sim
 def sim_start_time(settings: Settings, booked: float | None = None) -> float:
     """Where the sim's clock starts: where the saved world stopped, else the wall's now; and
     never before `booked`, the latest time the world's database recorded. The ledger's time
@@ -521,10 +189,10 @@ async def build(
     try:
         runtime = await _assemble(settings, options, on_event, clock, closers)
     except ChainUnavailableError as exc:  # balances for the roster, after the first contact
-        await _close_all(closers)
+        await close_all(closers)
         raise chain_down(settings, exc) from None
     except BaseException:
-        await _close_all(closers)  # what was opened before the failure (HTTP clients, DB)
+        await close_all(closers)  # what was opened before the failure (HTTP clients, DB)
         raise
     try:
         yield runtime
@@ -790,13 +458,6 @@ async def _sim_deposit(
         settings.sim_user_sol,
         settings.sim_user_usdc,
     )
-
-
-async def _close_all(closers: list[Callable[[], object]]) -> None:
-    for closer in reversed(closers):
-        result = closer()
-        if asyncio.iscoroutine(result):
-            await result
 
 
 def _check_live(settings: Settings, options: RunOptions) -> None:

@@ -21,7 +21,7 @@ from solbot.chain.port import (
     ChainUnavailableError,
     SendError,
 )
-from solbot.runner import RetryingChain
+from solbot.chain.retrying import RetryingChain
 from solbot.sim.ledger import FINALITY_SLOTS, SLOT_SECONDS, new_keypair_from_seed
 
 from .support import (

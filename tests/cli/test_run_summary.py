@@ -9,7 +9,7 @@ from rich.console import Console
 
 from solbot.cli.run_view import print_summary
 from solbot.quarantine import ANY, Hold
-from solbot.runner import Held, Summary
+from solbot.runtime import Held, Summary
 
 
 def test_the_summary_counts_quarantines_and_moved_out_positions() -> None:

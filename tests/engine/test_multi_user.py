@@ -20,7 +20,8 @@ from solbot.config import Settings
 from solbot.custody import CustodyService, RiskChange
 from solbot.errors import UserError
 from solbot.events import Event
-from solbot.runner import OPERATOR, RunOptions, Runtime, build
+from solbot.runner import OPERATOR, build
+from solbot.runtime import RunOptions, Runtime
 from solbot.store import schema
 from solbot.store.db import Database
 from solbot.store.tables import AuditRow, OrderRow, PositionRow, UserRow

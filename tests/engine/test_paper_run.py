@@ -13,7 +13,8 @@ from execution.fake_jupiter import serve
 from solbot.chain.paper import PaperChain
 from solbot.clock import ManualClock
 from solbot.config import Settings
-from solbot.runner import OPERATOR, RunOptions, build
+from solbot.runner import OPERATOR, build
+from solbot.runtime import RunOptions
 from solbot.store.states import OrderState
 from solbot.store.tables import OrderRow, PositionRow
 from solbot.wallet.keys import WatchOnly, paper_address

@@ -18,7 +18,8 @@ from solbot.clock import ManualClock
 from solbot.domain import ExitReason, ExitRules
 from solbot.market.store import CandleStore
 from solbot.risk import tier
-from solbot.runner import RunOptions, build
+from solbot.runner import build
+from solbot.runtime import RunOptions
 from solbot.sim.maker import MakerConfig
 from solbot.store.tables import PositionRow
 from solbot.strategy.registry import load_strategy

@@ -16,7 +16,8 @@ from solbot.clock import ManualClock
 from solbot.config import Settings
 from solbot.errors import UserError
 from solbot.market.store import CandleStore
-from solbot.runner import GC_THRESHOLDS, OPERATOR, RunOptions, build
+from solbot.runner import OPERATOR, build
+from solbot.runtime import GC_THRESHOLDS, RunOptions
 from solbot.sim.network import SimNetwork
 from solbot.store.states import OrderState
 from solbot.store.tables import OrderRow, PositionRow, TradeRow

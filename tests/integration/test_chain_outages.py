@@ -20,7 +20,8 @@ from solbot.chain.port import Chain, ChainUnavailableError
 from solbot.clock import ManualClock
 from solbot.config import Settings
 from solbot.events import Event
-from solbot.runner import OPERATOR, RunOptions, build
+from solbot.runner import OPERATOR, build
+from solbot.runtime import RunOptions
 from solbot.store.repos import Orders, Positions
 from solbot.store.states import OrderState
 from solbot.store.tables import OrderRow, TradeRow

@@ -18,7 +18,8 @@ from solbot.config import Settings
 from solbot.custody import CustodyService
 from solbot.errors import UserError
 from solbot.events import Event
-from solbot.runner import RunOptions, build
+from solbot.runner import build
+from solbot.runtime import RunOptions
 from solbot.store.tables import OrderRow, UserRow, WithdrawalRow
 from solbot.withdrawals import WithdrawalService
 

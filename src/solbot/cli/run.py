@@ -30,7 +30,7 @@ from solbot.logs import use_bot_clock
 if TYPE_CHECKING:  # the trading stack is imported when the bot runs, not for `solbot --help`
     from solbot.clock import Clock
     from solbot.events import Event
-    from solbot.runner import RunOptions, Runtime, Summary
+    from solbot.runtime import RunOptions, Runtime, Summary
 
 
 def bot_clock() -> Clock | None:
@@ -100,7 +100,7 @@ def _run(speed: float, stop_after: str | None, live: bool, paper: bool, verbose:
     if paper:
         set_settings(settings().model_copy(update={"paper": True}))
     cfg = settings()
-    from solbot.runner import RunOptions
+    from solbot.runtime import RunOptions
 
     options = RunOptions(
         speed=speed,

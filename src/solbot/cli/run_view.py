@@ -19,7 +19,7 @@ from rich.text import Text
 if TYPE_CHECKING:  # the trading stack is imported when the bot runs, not for `solbot --help`
     from solbot.engine import Engine
     from solbot.events import Event
-    from solbot.runner import Runtime, Summary
+    from solbot.runtime import Runtime, Summary
 
 SHOWN_LINES = 20  # positions and differences listed in the summary; the rest are counted
 SHOWN_EVENTS = (

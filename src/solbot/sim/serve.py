@@ -37,7 +37,8 @@ from solbot.clock import ScaledClock
 from solbot.config import Settings
 from solbot.domain import Timeframe
 from solbot.errors import UserError
-from solbot.runner import SAVE_EVERY_SECONDS, open_sim_network, sim_start_time
+from solbot.runner import open_sim_network, sim_start_time
+from solbot.runtime import SAVE_EVERY_SECONDS
 from solbot.sim.client import SIM_CANDLES_PATH, SIM_CLOCK_PATH
 from solbot.sim.jupiter_api import serve_jupiter
 from solbot.sim.lock import SimLock
