@@ -244,6 +244,22 @@ def devnet(world: World) -> None:
     world.setenv(SOLBOT_NETWORK="devnet", WALLET_PRIVATE_KEY=WALLET)
 
 
+def another_world(network: str, *, paper: bool = False) -> Scene:
+    """The command acts in another world but is pointed at this world's (the sim's) database."""
+
+    def point(world: World) -> None:
+        flag = "true" if paper else "false"
+        world.setenv(SOLBOT_NETWORK=network, SOLBOT_PAPER=flag, DATABASE_URL=world.url)
+        world.setenv(SOLBOT_PAPER_DATABASE_URL=world.url)
+
+    return point
+
+
+def unsorted_database(world: World) -> None:
+    """A database from before worlds at the data dir's top level, without a sim state."""
+    shutil.copyfile(world.sqlite_path, world.data_dir / "solbot.db")
+
+
 # ---------------------------------------------------------------------------------- the table
 def silent_at_start(name: str, mode: Scene, *services: str) -> Case:
     """`solbot run` in `mode` while the named services accept connections and never answer."""
@@ -390,6 +406,34 @@ CASES = [
         backends=SQLITE,
     ),
     Case("read-only data dir, run", RUN, "/data/sim/", meanwhile=read_only_data_dir),
+    # Worlds.
+    Case(
+        "mainnet on the sim's database",
+        LIST,
+        "holds the sim world, not mainnet",
+        given=another_world("mainnet"),
+    ),
+    Case(
+        "devnet withdraw on the sim's database",
+        ("withdraw", "-u", "alice", "--to", DESTINATION, "--amount", "0.1"),
+        "holds the sim world, not devnet",
+        KEYED,
+        given=both(alice, another_world("devnet")),
+    ),
+    Case(
+        "paper on the live sim's database",
+        ("positions",),
+        "holds the sim world, not sim-paper",
+        given=another_world("sim", paper=True),
+    ),
+    Case(
+        "a database from before worlds",
+        ("positions",),
+        "from before worlds",
+        given=unsorted_database,
+        backends=SQLITE,
+    ),
+    early("an unknown world's candles", ("data", "list", "--world", "moon"), "unknown world"),
     # The database.
     Case(
         "unsupported database", LIST, "unsupported database", {"DATABASE_URL": "mysql://db/solbot"}
