@@ -379,7 +379,8 @@ async def _roster(
         ),
     )
     if key is not None:  # decryptions limited on the wall clock, counted in the database
-        roster.custody = CustodyService(db, clock, key, limits=settings.decrypt_limits())
+        # Custody's audit times are security times: the wall clock's, also in a fast sim.
+        roster.custody = CustodyService(db, WallClock(), key, limits=settings.decrypt_limits())
     await roster.refresh()  # the accounts are known before the first tick (and the banner)
     return roster
 
@@ -394,7 +395,7 @@ def _telegram(
     if not settings.telegram_allowed_ids:
         raise UserError("TELEGRAM_ALLOWED_IDS is empty: name the Telegram user ids of the friends")
     custody = roster.custody or CustodyService(
-        db, clock, master.from_environment(), limits=settings.decrypt_limits()
+        db, WallClock(), master.from_environment(), limits=settings.decrypt_limits()
     )
     services = BotServices(settings=settings, db=db, clock=clock, custody=custody, chain=chain)
     return TelegramBot(

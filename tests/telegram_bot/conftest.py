@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -33,10 +34,16 @@ class World:
     bot: TelegramBot
     services: BotServices
     network: SimNetwork
-    clock: ManualClock
+    clock: ManualClock  # trading
+    wall: ManualClock  # security timers (the same clock unless a test splits them)
 
     def wallet_of(self, address: str) -> Pubkey:
         return Pubkey.from_string(address)
+
+    def pass_time(self, seconds: float) -> None:
+        """Move the (wall) clock on, and have the deletion queue look at once."""
+        self.wall.advance(seconds)
+        self.bot.commands.secrets.wake()
 
 
 @pytest.fixture
@@ -48,8 +55,12 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBotApi]:
         yield fake
 
 
-@pytest.fixture
-async def world(api: FakeBotApi, db_url: str) -> AsyncIterator[World]:
+@asynccontextmanager
+async def open_world(
+    api: FakeBotApi, db_url: str, wall: ManualClock | None = None
+) -> AsyncIterator[World]:
+    """A running bot. `wall` apart from the trading clock plays an accelerated sim: trading
+    time moves on its own while the security timers follow the wall."""
     clock = ManualClock(START)
     tokens = [t.to_domain() for t in DEFAULT_TOKENS]
     network = SimNetwork.create(
@@ -65,8 +76,9 @@ async def world(api: FakeBotApi, db_url: str) -> AsyncIterator[World]:
         settings=settings,
         db=db,
         clock=clock,
-        custody=CustodyService(db, clock, KEY),
+        custody=CustodyService(db, wall or clock, KEY),
         chain=LiteSvmChain(network.ledger, clock),
+        wall=wall or clock,
     )
     bot = TelegramBot(services, token=TOKEN, api_url=api.base_url)
     # Tests move the clock by days; the daily summaries would interleave with the replies they
@@ -74,7 +86,14 @@ async def world(api: FakeBotApi, db_url: str) -> AsyncIterator[World]:
     bot.notifier.check_seconds = 10_000.0
     await bot.start()
     try:
-        yield World(api, bot, services, network, clock)
+        yield World(api, bot, services, network, clock, wall or clock)
     finally:
         await bot.stop()
         await db.dispose()
+
+
+@pytest.fixture
+async def world(api: FakeBotApi, db_url: str) -> AsyncIterator[World]:
+    """The bot with one manual clock for trading and for the wall."""
+    async with open_world(api, db_url) as opened:
+        yield opened

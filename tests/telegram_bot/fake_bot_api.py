@@ -10,6 +10,11 @@ delivered) and records what the bot sends: `sendMessage`, `sendPhoto`, `deleteMe
 
 Tests make users speak (`say`: a text message, a command entity when it starts with `/`) and
 press inline buttons (`press`), then wait for what the bot sent (`wait_for`).
+
+`deleteMessage` behaves as Telegram's: a message that does not exist (never sent, or deleted
+already) answers 400 "message to delete not found"; one the bot may no longer delete (older than
+48 hours: `too_old`) answers 400 "message can't be deleted". `down[method] = n` makes the next
+`n` calls of a method answer 502 Bad Gateway, as during an outage of the Bot API.
 """
 
 from __future__ import annotations
@@ -74,6 +79,10 @@ class FakeBotApi:
         self._next_message = 1000
         self._lock = threading.Condition()
         self.fail_next: dict[str, Scripted] = {}
+        self.down: dict[str, int] = {}  # method → how many more calls fail with 502
+        self.calls: dict[str, int] = {}  # method → calls received, refused ones included
+        self.too_old: set[int] = set()  # message ids past Telegram's 48 hours
+        self._live: set[tuple[int, int]] = set()  # (chat, message id) that exist
 
     # ------------------------------------------------------------------ the test's side
     def say(
@@ -140,6 +149,15 @@ class FakeBotApi:
         scripted = self.fail_next.pop(method, None)
         if scripted is not None:
             return scripted
+        with self._lock:
+            self.calls[method] = self.calls.get(method, 0) + 1
+            if self.down.get(method, 0) > 0:
+                self.down[method] -= 1
+                return _error(502, "Bad Gateway")
+        if method == "deleteMessage":
+            refused = self._delete(params)
+            if refused is not None:
+                return refused
         if method == "getUpdates":
             return _ok(self._get_updates(params))
         handler = {
@@ -160,6 +178,29 @@ class FakeBotApi:
             self.sent.append(Sent(method, params, files, result))
             self._lock.notify_all()
         return _ok(result)
+
+    def _delete(self, params: dict[str, Any]) -> Scripted | None:
+        """Telegram's refusals of `deleteMessage`, or None when the message goes."""
+        key = (int(params["chat_id"]), int(params["message_id"]))
+        with self._lock:
+            if key not in self._live:
+                return _error(400, "Bad Request: message to delete not found")
+            if key[1] in self.too_old:
+                return _error(400, "Bad Request: message can't be deleted")
+            self._live.discard(key)
+        return None
+
+    async def wait_calls(self, method: str, count: int, timeout: float = 10.0) -> None:
+        """Wait until `method` was called `count` times (refused calls count)."""
+        deadline = time.monotonic() + timeout
+        while self.calls.get(method, 0) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{method} called {self.calls.get(method, 0)} times")
+            await asyncio.sleep(0.01)
+
+    def exists(self, chat_id: int, message_id: int) -> bool:
+        with self._lock:
+            return (chat_id, message_id) in self._live
 
     def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)
@@ -185,6 +226,8 @@ class FakeBotApi:
             self._next_message += 1
             message_id = self._next_message
         chat: dict[str, Any] = {"id": chat_id or user_id, "type": chat_type}
+        with self._lock:
+            self._live.add((chat["id"], message_id))
         if chat_type == "private":
             chat["first_name"] = f"user{user_id}"
         else:
@@ -207,7 +250,8 @@ class FakeBotApi:
         with self._lock:
             self._next_message += 1
             message_id = int(params.get("message_id") or self._next_message)
-        chat_id = int(params["chat_id"])
+            chat_id = int(params["chat_id"])
+            self._live.add((chat_id, message_id))
         message: dict[str, Any] = {
             "message_id": message_id,
             "from": BOT_USER,
@@ -240,6 +284,10 @@ def _user(user_id: int) -> dict[str, Any]:
 
 def _ok(result: Any) -> Scripted:
     return Scripted(200, {}, {"ok": True, "result": result})
+
+
+def _error(code: int, description: str) -> Scripted:
+    return Scripted(code, {}, {"ok": False, "error_code": code, "description": description})
 
 
 def _decode(value: str) -> Any:

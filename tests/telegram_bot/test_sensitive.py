@@ -31,11 +31,14 @@ async def user_row(world: World, telegram_id: int) -> UserRow:
         return (await s.scalars(select(UserRow).where(UserRow.telegram_id == telegram_id))).one()
 
 
-async def code(world: World, telegram_id: int, steps_ahead: int = 0) -> str:
+async def code(
+    world: World, telegram_id: int, steps_ahead: int = 0, at: float | None = None
+) -> str:
+    """The user's current code on the wall clock (or the code at the moment `at`)."""
     user = await user_row(world, telegram_id)
     assert user.totp_secret is not None
     secret = unseal(KEY, user.totp_secret, user.id)
-    return pyotp.TOTP(secret).at(world.clock.now() + 30 * steps_ahead)
+    return pyotp.TOTP(secret).at((world.wall.now() if at is None else at) + 30 * steps_ahead)
 
 
 async def with_second_factor(world: World, telegram_id: int) -> str:
@@ -43,7 +46,7 @@ async def with_second_factor(world: World, telegram_id: int) -> str:
     address = await onboard(world, telegram_id)
     qr = await world.api.reply_to(telegram_id, "/2fa")
     assert qr.method == "sendPhoto"
-    # Its deletion sleeps on the manual clock (which jumps): let it happen before any code.
+    world.pass_time(300)  # the picture's five minutes
     await world.api.wait_for(lambda c: deleted(world, telegram_id, qr.result["message_id"]))
     world.clock.advance(30)
     done = await world.api.reply_to(telegram_id, f"/2fa {await code(world, telegram_id)}")
@@ -68,6 +71,10 @@ async def test_enrolment_sends_a_protected_qr_that_disappears(world: World) -> N
     assert qr.params.get("protect_content") is True
     assert qr.files["photo"].startswith(b"\x89PNG")
     assert "authenticator app" in qr.text
+    world.pass_time(299)
+    await asyncio.sleep(0.2)
+    assert not deleted(world, ALICE, qr.result["message_id"])  # five minutes, not less
+    world.pass_time(1)
     await world.api.wait_for(lambda c: deleted(world, ALICE, qr.result["message_id"]))
     user = await user_row(world, ALICE)
     assert user.totp_secret is not None
@@ -115,8 +122,11 @@ async def test_export_sends_the_key_once_protected_and_deletes_it(world: World) 
     key = sent.text.split("\n\n")[1]
     assert str(Keypair.from_base58_string(key).pubkey()) == address
     assert sent.params.get("protect_content") is True
-    await world.api.wait_for(lambda c: deleted(world, BOB, sent.result["message_id"]))
     await world.api.wait_for(lambda c: deleted(world, BOB, command["message_id"]))  # the code
+    await asyncio.sleep(0.2)
+    assert not deleted(world, BOB, sent.result["message_id"])  # visible for its minute
+    world.pass_time(60)
+    await world.api.wait_for(lambda c: deleted(world, BOB, sent.result["message_id"]))
     await world.api.wait_for(lambda c: c.chat_id == OPERATOR and "exported" in c.text)
     # Nothing else the bot ever sent holds the key, in any chat.
     for call in world.api.sent:
@@ -136,6 +146,7 @@ async def test_exports_are_limited_to_three_a_day(world: World) -> None:
         world.api.say(ALICE, f"/export {await code(world, ALICE)}")
         key = await world.api.wait_for(lambda c: "disappears in" in c.text, after=mark)
         shown = key.result["message_id"]
+        world.pass_time(60)
         await world.api.wait_for(lambda c, shown=shown: deleted(world, ALICE, shown))
     world.clock.advance(31)
     answer = await world.api.reply_to(ALICE, f"/export {await code(world, ALICE)}")

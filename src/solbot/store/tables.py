@@ -396,6 +396,33 @@ class DecryptPauseRow(Base):
     count: Mapped[int] = mapped_column(Integer())
 
 
+class ChatDeletionRow(Base):
+    """A Telegram message that must disappear: a key export, a 2FA secret, a user's message
+    carrying a code. Kept here, not in a timer, so that a kill or a Bot API outage delays the
+    deletion but never forgets it (`telegram.deletions`).
+
+    `message_id` is NULL while the message is being sent: a row still NULL after a restart is
+    a message that may have reached the chat unseen, and its user is told to delete it by hand.
+    `state`: `pending` (to delete when `next_try_at` comes), `tell` (Telegram will not delete
+    it: the user and the operator are to be told), `by_hand` (they were told). A deleted
+    message's row is removed."""
+
+    __tablename__ = "chat_deletions"
+
+    id: Mapped[int] = mapped_column(Integer(), primary_key=True, autoincrement=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger())
+    message_id: Mapped[int | None] = mapped_column(BigInteger())
+    user_id: Mapped[str | None] = mapped_column(ID)
+    what: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    next_try_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(Integer(), default=0)
+    error: Mapped[str | None] = mapped_column(Text())
+
+    __table_args__ = (Index("ix_chat_deletions_state_next_try_at", "state", "next_try_at"),)
+
+
 class MetaEntry(Base):
     """Small facts about the database itself (e.g. the master-key check value)."""
 

@@ -57,6 +57,9 @@ COMMANDS: dict[str, tuple[str, bool]] = {
     "whitelist": ("whitelist", True),
     "withdraw": ("withdraw", True),
 }
+# Commands whose arguments may carry a 2FA code: the message is deleted whatever the outcome
+# (refused, malformed, rate-limited, sent in a group), before anything else is done.
+CARRY_CODES = frozenset({"2fa", "export", "withdraw"})
 
 
 class TelegramBot:
@@ -66,7 +69,7 @@ class TelegramBot:
         self.services = services
         cfg = services.settings
         self.access = Access(
-            services.clock, cfg.telegram_allowed_ids, per_minute=cfg.telegram_commands_per_minute
+            services.wall, cfg.telegram_allowed_ids, per_minute=cfg.telegram_commands_per_minute
         )
         self.application: Application[Any, Any, Any, Any, Any, Any] = (
             Application.builder()
@@ -78,9 +81,10 @@ class TelegramBot:
         self.commands = Commands(services, self.application.bot)
         self.notifier = Notifier(services, self.application.bot)
         for name, (method, private) in COMMANDS.items():
-            self.application.add_handler(
-                CommandHandler(name, self._guard(getattr(self.commands, method), private))
+            handler = self._guard(
+                getattr(self.commands, method), private, secret=name in CARRY_CODES
             )
+            self.application.add_handler(CommandHandler(name, handler))
         self.application.add_handler(
             CallbackQueryHandler(self._guard(self.commands.button, True, button=True))
         )
@@ -94,6 +98,8 @@ class TelegramBot:
 
     async def start(self) -> None:
         await self.application.initialize()
+        await self.commands.secrets.resume()  # before anyone is answered
+        self.commands.secrets.start()
         await self.application.start()
         assert self.application.updater is not None
         await self.application.updater.start_polling(poll_interval=0.0, timeout=2)
@@ -111,7 +117,7 @@ class TelegramBot:
             await self.application.updater.stop()
         if self.application.running:
             await self.application.stop()
-        await self.commands.close()
+        await self.commands.secrets.stop()
         await self.application.shutdown()
 
     def _guard(
@@ -120,6 +126,7 @@ class TelegramBot:
         private: bool,
         *,
         button: bool = False,
+        secret: bool = False,
     ) -> Handler:
         async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             user, chat = update.effective_user, update.effective_chat
@@ -130,6 +137,9 @@ class TelegramBot:
                 log.info("telegram: refused a stranger (%s)", user.id)
                 await reply(texts.STRANGER)
                 return
+            message = update.effective_message
+            if secret and context.args and message is not None:
+                await self.commands.secrets.delete_soon(chat.id, message.message_id, "code")
             if button and update.callback_query is not None:
                 await update.callback_query.answer()
             if private and chat.type != "private":

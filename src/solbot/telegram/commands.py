@@ -27,6 +27,7 @@ from solbot.store.tables import TradeRow, UserRow
 from solbot.store.users import Users
 from solbot.telegram import texts
 from solbot.telegram.charts import equity_png
+from solbot.telegram.deletions import SecretMessages
 from solbot.telegram.sensitive import WITHDRAW_NO, WITHDRAW_OK, Sensitive
 from solbot.telegram.services import BotServices
 from solbot.telegram.ui import keyboard
@@ -48,7 +49,8 @@ class Commands:
     def __init__(self, services: BotServices, bot: Bot) -> None:
         self.s = services
         self.bot = bot
-        self.sensitive = Sensitive(services, bot, self.alert)
+        self.secrets = SecretMessages(services.db, services.wall, bot, self.alert)
+        self.sensitive = Sensitive(services, bot, self.alert, self.secrets)
 
     # ------------------------------------------------------------------ plumbing
     def reply_to(self, update: Update) -> Reply:
@@ -67,9 +69,6 @@ class Commands:
         log.warning("alert: %s", text)
         if chat is not None:
             await self.bot.send_message(chat, f"⚠️ solbot alert: {text}")
-
-    async def close(self) -> None:
-        await self.sensitive.close()
 
     async def _user(self, update: Update) -> UserRow:
         assert update.effective_user is not None

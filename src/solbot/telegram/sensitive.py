@@ -4,16 +4,17 @@ The rules (the seed's security checklist):
 - `/export` and `/withdraw` need the second factor: set up (`/2fa`, confirmed by a first code)
   before the first use, and a fresh code each time (a code is good once).
 - The key leaves only in `/export`'s message: protected (no forwarding, no saving) and deleted
-  after `EXPORT_VISIBLE_SECONDS`; at most `EXPORTS_PER_DAY` a day; audited; the operator told.
-  The QR code of `/2fa` (which holds the second factor's secret) is protected and deleted too,
-  and so are the user's own messages carrying a code.
+  after `EXPORT_VISIBLE_SECONDS` through the durable queue of `telegram.deletions` (a kill or an
+  outage delays the deletion, never forgets it); at most `EXPORTS_PER_DAY` a day; audited; the
+  operator told. The QR code of `/2fa` (which holds the second factor's secret) is protected
+  and deleted the same way, and so are the user's own messages carrying a code.
+- Every timer here follows the wall clock (`BotServices.wall`), never the sim's.
 - `/withdraw` goes only to whitelisted addresses past their time-lock, within the 24-hour
   limit (`withdrawal_policy`), after a confirmation button, as a real transfer on chain.
 """
 
 from __future__ import annotations
 
-import asyncio
 import io
 import logging
 import secrets
@@ -34,6 +35,7 @@ from solbot.store.states import WithdrawalState
 from solbot.store.tables import AuditRow, UserRow
 from solbot.store.types import utc_from_timestamp
 from solbot.telegram import texts
+from solbot.telegram.deletions import Alert, SecretMessages
 from solbot.telegram.services import BotServices
 from solbot.wallet import keycheck
 from solbot.wallet.audit import Action, AuditLog
@@ -65,22 +67,18 @@ class _Pending:
 class Sensitive:
     """`/2fa`, `/export`, `/whitelist`, `/withdraw` and the withdrawal buttons."""
 
-    def __init__(self, services: BotServices, bot: Bot, alert: object) -> None:
+    def __init__(
+        self, services: BotServices, bot: Bot, alert: Alert, secrets: SecretMessages
+    ) -> None:
         self.s = services
         self.bot = bot
-        self.alert = alert  # async (text) -> None: tell the operator
+        self.alert = alert  # tell the operator
+        self.secrets = secrets  # what must disappear from the chat, and when
         self._pending: dict[str, _Pending] = {}
-        self._later: set[asyncio.Task[None]] = set()
-
-    async def close(self) -> None:
-        """Cancel scheduled deletions (at shutdown the messages are deleted at once)."""
-        for task in list(self._later):
-            task.cancel()
-        await asyncio.gather(*self._later, return_exceptions=True)
 
     # ------------------------------------------------------------------ the second factor
     def _factor(self) -> SecondFactor:
-        return SecondFactor(self.s.custody.require_key(), self.s.clock)
+        return SecondFactor(self.s.custody.require_key(), self.s.wall)
 
     async def second_factor(self, user: UserRow, update: Update, args: list[str]) -> None:
         chat = _chat(update)
@@ -91,17 +89,22 @@ class Sensitive:
                 uri = await self._factor().enrol(s, user.id, user.username)
             png = io.BytesIO()
             segno.make(uri, error="m").save(png, kind="png", scale=8, border=2)
-            sent = await self.bot.send_photo(
+            await self.secrets.send(
                 chat,
-                photo=png.getvalue(),
-                caption=(
-                    "Scan this with your authenticator app (Google Authenticator, Aegis, "
-                    "1Password…), then send /2fa <code> to switch the second factor on. "
-                    f"This picture disappears in {QR_VISIBLE_SECONDS / 60:.0f} minutes."
+                "2fa",
+                user.id,
+                QR_VISIBLE_SECONDS,
+                lambda: self.bot.send_photo(
+                    chat,
+                    photo=png.getvalue(),
+                    caption=(
+                        "Scan this with your authenticator app (Google Authenticator, Aegis, "
+                        "1Password…), then send /2fa <code> to switch the second factor on. "
+                        f"This picture disappears in {QR_VISIBLE_SECONDS / 60:.0f} minutes."
+                    ),
+                    protect_content=True,
                 ),
-                protect_content=True,
             )
-            self._delete_later(chat, sent.message_id, QR_VISIBLE_SECONDS)
             return
         was_on = SecondFactor.enrolled(user)
         await self.check_code(user, args[0], update)
@@ -113,8 +116,8 @@ class Sensitive:
         )
 
     async def check_code(self, user: UserRow, code: str, update: Update) -> None:
-        """Accept `code` or raise a one-line `UserError`; the message carrying it is deleted."""
-        await self._delete_now(update)
+        """Accept `code` or raise a one-line `UserError`. (The message carrying it is deleted
+        by the bot's guard, whatever the command's outcome.)"""
         async with self.s.db.session() as s:
             verdict = await self._factor().verify(s, user.id, code)
         if verdict.locked_now:
@@ -129,12 +132,10 @@ class Sensitive:
     # ------------------------------------------------------------------ export
     async def export(self, user: UserRow, update: Update, args: list[str]) -> None:
         if len(args) != 1:
-            await self._delete_now(update)
             raise UserError(texts.usage("export"))
         self._require_factor(user, "/export")
         cfg = self.s.settings
         if await self._exports_today(user) >= cfg.exports_per_day:
-            await self._delete_now(update)
             raise UserError(f"You can export {cfg.exports_per_day} times a day; try again later.")
         await self.check_code(user, args[0], update)
         assert update.effective_user is not None
@@ -142,17 +143,22 @@ class Sensitive:
             user.username, "base58", actor=self.s.actor(update.effective_user.id)
         )
         chat = _chat(update)
-        sent = await self.bot.send_message(
+        await self.secrets.send(
             chat,
-            f"Your private key (Phantom and Solflare import it). This message disappears in "
-            f"{cfg.export_visible_seconds:.0f} s and cannot be forwarded:\n\n{key.reveal()}",
-            protect_content=True,
+            "key",
+            user.id,
+            cfg.export_visible_seconds,
+            lambda: self.bot.send_message(
+                chat,
+                f"Your private key (Phantom and Solflare import it). This message disappears in "
+                f"{cfg.export_visible_seconds:.0f} s and cannot be forwarded:\n\n{key.reveal()}",
+                protect_content=True,
+            ),
         )
-        self._delete_later(chat, sent.message_id, cfg.export_visible_seconds)
         await self.alert(f"{user.username} exported their private key")
 
     async def _exports_today(self, user: UserRow) -> int:
-        since = utc_from_timestamp(self.s.clock.now() - 86_400)
+        since = utc_from_timestamp(self.s.wall.now() - 86_400)
         async with self.s.db.session() as s:
             count = await s.scalar(
                 select(func.count())
@@ -175,13 +181,13 @@ class Sensitive:
         actor = self.s.actor(update.effective_user.id)
         if not args:
             async with self.s.db.session() as s:
-                rows = await Whitelist(s, self.s.clock).entries(user.id)
+                rows = await Whitelist(s, self.s.wall).entries(user.id)
             if not rows:
                 await self.bot.send_message(
                     chat, "Your whitelist is empty. Add an address: /whitelist add <address>"
                 )
                 return
-            now = utc_from_timestamp(self.s.clock.now())
+            now = utc_from_timestamp(self.s.wall.now())
             lines = ["Addresses you may withdraw to:"]
             for row in rows:
                 state = (
@@ -197,10 +203,10 @@ class Sensitive:
             target = await check_destination(self._chain(), args[1])  # a wallet, on chain
             async with self.s.db.session() as s:
                 await keycheck.check(s, key)
-                row = await Whitelist(s, self.s.clock).add(
+                row = await Whitelist(s, self.s.wall).add(
                     user, str(target.address), label, timelock
                 )
-                await AuditLog(s, self.s.clock, key).append(
+                await AuditLog(s, self.s.wall, key).append(
                     actor, "whitelist_add", user.id, address=row.address, label=row.label
                 )
             await self.bot.send_message(
@@ -213,8 +219,8 @@ class Sensitive:
         if verb == "remove" and len(args) == 2:
             async with self.s.db.session() as s:
                 await keycheck.check(s, key)
-                await Whitelist(s, self.s.clock).remove(user, args[1])
-                await AuditLog(s, self.s.clock, key).append(
+                await Whitelist(s, self.s.wall).remove(user, args[1])
+                await AuditLog(s, self.s.wall, key).append(
                     actor, "whitelist_remove", user.id, address=args[1]
                 )
             await self.bot.send_message(chat, f"Removed {args[1]} from your whitelist.")
@@ -229,7 +235,7 @@ class Sensitive:
 
     def _service(self) -> WithdrawalService:
         return WithdrawalService(
-            self.s.db, self.s.clock, self._chain(), self.s.custody, fee_reserve_lamports=0
+            self.s.db, self.s.wall, self._chain(), self.s.custody, fee_reserve_lamports=0
         )
 
     async def _policy(self, user: UserRow) -> Policy:
@@ -244,11 +250,10 @@ class Sensitive:
             timelock_seconds=self.s.settings.withdrawal_timelock_hours * 3600,
             daily_limit_pct=Decimal(str(self.s.settings.withdrawal_daily_limit_pct)),
         )
-        return Policy(self.s.clock, limits, sol_balance=balance, sol_price=price)
+        return Policy(self.s.wall, limits, sol_balance=balance, sol_price=price)
 
     async def withdraw(self, user: UserRow, update: Update, args: list[str]) -> None:
         if len(args) != 3:
-            await self._delete_now(update)
             raise UserError(texts.usage("withdraw"))
         self._require_factor(user, "/withdraw")
         address, amount, code = args
@@ -268,7 +273,7 @@ class Sensitive:
             user.username,
             str(to),
             amount,
-            self.s.clock.now() + CONFIRM_SECONDS,
+            self.s.wall.now() + CONFIRM_SECONDS,
         )
         from solbot.telegram.commands import keyboard
 
@@ -290,7 +295,7 @@ class Sensitive:
         if data.startswith(WITHDRAW_NO):
             await self.bot.send_message(chat, "Withdrawal cancelled.")
             return
-        if self.s.clock.now() > pending.expires:
+        if self.s.wall.now() > pending.expires:
             raise UserError("That confirmation expired; send /withdraw again.")
         service = self._service()
         service.fee_reserve = int(limits_of(user).fee_reserve_sol * LAMPORTS_PER_SOL)
@@ -320,27 +325,6 @@ class Sensitive:
             )
         else:
             await self.bot.send_message(chat, f"The withdrawal {row.state}: {row.error}")
-
-    # ------------------------------------------------------------------ helpers
-    async def _delete_now(self, update: Update) -> None:
-        message = update.effective_message
-        if message is None:
-            return
-        try:
-            await self.bot.delete_message(message.chat_id, message.message_id)
-        except Exception as exc:  # deleting is hygiene; failing to must not block the command
-            log.info("could not delete a message with a code: %s", exc)
-
-    def _delete_later(self, chat: int, message_id: int, seconds: float) -> None:
-        async def later() -> None:
-            try:
-                await self.s.clock.sleep(seconds)
-            finally:
-                await self.bot.delete_message(chat, message_id)
-
-        task = asyncio.ensure_future(later())
-        self._later.add(task)
-        task.add_done_callback(self._later.discard)
 
 
 def _chat(update: Update) -> int:

@@ -4,11 +4,11 @@ and withdrawals, and the latest prices when it runs inside `solbot run`."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from solbot.chain.port import Chain
-from solbot.clock import Clock
+from solbot.clock import Clock, WallClock
 from solbot.config import Settings
 from solbot.custody import CustodyService
 from solbot.store.db import Database
@@ -22,7 +22,7 @@ from solbot.wallet.identity import IdentityError
 class BotServices:
     settings: Settings
     db: Database
-    clock: Clock
+    clock: Clock  # the trading clock: the sim's when it runs accelerated
     custody: CustodyService
     chain: Chain | None = None
     prices: Callable[[], dict[str, Decimal]] | None = None  # symbol → USD, from the loop
@@ -30,6 +30,9 @@ class BotServices:
     sol_price: Callable[[], Awaitable[Decimal | None]] | None = None
     # Ask the running loop to sell a user's position at its next tick (None: no loop here).
     close_position: Callable[[str, str], None] | None = None
+    # Security timers (2FA windows, time-locks, the 24-hour limit, command budgets,
+    # confirmations, deletions) follow the wall clock, never the sim's accelerated one.
+    wall: Clock = field(default_factory=WallClock)
 
     async def user_of(self, telegram_id: int) -> UserRow | None:
         """The user of a Telegram account. With the master key, a vault row must prove to be
