@@ -86,12 +86,35 @@ class FakeBotApi:
 
     # ------------------------------------------------------------------ the test's side
     def say(
-        self, user_id: int, text: str, *, chat_type: str = "private", chat_id: int | None = None
+        self,
+        user_id: int,
+        text: str,
+        *,
+        chat_type: str = "private",
+        chat_id: int | None = None,
+        forwarded_from: int | None = None,
     ) -> dict[str, Any]:
-        """User `user_id` sends `text` (in their private chat, or a group `chat_id`)."""
+        """User `user_id` sends `text` (in their private chat, or a group `chat_id`); with
+        `forwarded_from`, as a forward of that user's message (Bot API 7: `forward_origin`)."""
         message = self._message(user_id, chat_type, chat_id, text)
+        if forwarded_from is not None:
+            message["forward_origin"] = {
+                "type": "user",
+                "sender_user": _user(forwarded_from),
+                "date": NOW - 60,
+            }
         self._enqueue({"message": message})
         return message
+
+    def edit(self, message: dict[str, Any], text: str) -> dict[str, Any]:
+        """The sender of `message` edits it to `text` (an `edited_message` update)."""
+        edited = {**message, "text": text, "edit_date": NOW + 30}
+        edited.pop("entities", None)
+        if text.startswith("/"):
+            command = text.split()[0]
+            edited["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        self._enqueue({"edited_message": edited})
+        return edited
 
     def press(self, user_id: int, message: dict[str, Any], data: str) -> None:
         """User `user_id` presses the inline button carrying `data` under `message`."""

@@ -62,7 +62,7 @@ async def test_sensitive_commands_only_in_a_private_chat(world: World) -> None:
     assert await users(world) == []
     await onboard(world, ALICE)
     group = await world.api.reply_to(ALICE, "/balance", chat_type="group", chat_id=-500)
-    assert "Open positions: 0" in group.text  # not sensitive: fine in a group
+    assert group.text == "Please send me this in a private chat, not in a group."
 
 
 async def test_balance_positions_and_trades_of_a_new_wallet(world: World) -> None:

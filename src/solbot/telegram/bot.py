@@ -39,18 +39,19 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
 
-# command → (method of Commands, private chat only)
+# command → (method of Commands, private chat only). Whatever shows or changes an account is
+# private: in a group, members who are not even allowed users read along.
 COMMANDS: dict[str, tuple[str, bool]] = {
     "start": ("start", True),
     "help": ("help", False),
-    "balance": ("balance", False),
-    "positions": ("positions", False),
-    "trades": ("trades", False),
-    "risk": ("risk", False),
-    "pause": ("pause", False),
-    "resume": ("resume", False),
-    "pnl": ("pnl", False),
-    "close": ("close_position", False),
+    "balance": ("balance", True),
+    "positions": ("positions", True),
+    "trades": ("trades", True),
+    "risk": ("risk", True),
+    "pause": ("pause", True),
+    "resume": ("resume", True),
+    "pnl": ("pnl", True),
+    "close": ("close_position", True),
     "settings": ("settings", True),
     "2fa": ("second_factor", True),
     "export": ("export", True),
@@ -60,6 +61,7 @@ COMMANDS: dict[str, tuple[str, bool]] = {
 # Commands whose arguments may carry a 2FA code: the message is deleted whatever the outcome
 # (refused, malformed, rate-limited, sent in a group), before anything else is done.
 CARRY_CODES = frozenset({"2fa", "export", "withdraw"})
+_NOT_TYPED = filters.UpdateType.EDITED | filters.FORWARDED
 
 
 class TelegramBot:
@@ -80,16 +82,21 @@ class TelegramBot:
         )
         self.commands = Commands(services, self.application.bot)
         self.notifier = Notifier(services, self.application.bot)
+        # A command runs only from a message its sender typed: never from a forward (it would
+        # run as the forwarder) nor from an edit (editing "/help" into "/pause").
+        commands = self._guard(self.commands.not_a_command, False)
+        self.application.add_handler(MessageHandler(filters.COMMAND & _NOT_TYPED, commands))
+        typed = filters.UpdateType.MESSAGE & ~filters.FORWARDED
         for name, (method, private) in COMMANDS.items():
             handler = self._guard(
                 getattr(self.commands, method), private, secret=name in CARRY_CODES
             )
-            self.application.add_handler(CommandHandler(name, handler))
+            self.application.add_handler(CommandHandler(name, handler, filters=typed))
         self.application.add_handler(
             CallbackQueryHandler(self._guard(self.commands.button, True, button=True))
         )
         self.application.add_handler(
-            MessageHandler(filters.COMMAND, self._guard(self.commands.unknown, False))
+            MessageHandler(filters.COMMAND & typed, self._guard(self.commands.unknown, False))
         )
 
     @property
@@ -141,6 +148,9 @@ class TelegramBot:
             if secret and context.args and message is not None:
                 await self.commands.secrets.delete_soon(chat.id, message.message_id, "code")
             if button and update.callback_query is not None:
+                if chat.type == "private" and chat.id != user.id:  # not the owner's to press
+                    await update.callback_query.answer(texts.NOT_YOURS, show_alert=True)
+                    return
                 await update.callback_query.answer()
             if private and chat.type != "private":
                 await reply(texts.PRIVATE_ONLY)

@@ -223,6 +223,11 @@ class Commands:
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.reply_to(update)(texts.HELP)
 
+    async def not_a_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A forwarded or edited message that reads like a command: say why it did not run."""
+        edited = update.edited_message is not None
+        await self.reply_to(update)(texts.EDITED if edited else texts.FORWARDED)
+
     async def unknown(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.reply_to(update)("I don't know that command. /help lists them.")
 

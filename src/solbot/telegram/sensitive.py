@@ -288,10 +288,12 @@ class Sensitive:
     async def withdraw_button(self, user: UserRow, update: Update, data: str) -> None:
         chat = _chat(update)
         token = data.split(":", 2)[2]
-        pending = self._pending.pop(token, None)
+        pending = self._pending.get(token)
         assert update.effective_user is not None
+        # Whose it is, before anything is touched: another's press must not cancel it.
         if pending is None or pending.telegram_id != update.effective_user.id:
             raise UserError("That withdrawal is no longer pending; send /withdraw again.")
+        del self._pending[token]
         if data.startswith(WITHDRAW_NO):
             await self.bot.send_message(chat, "Withdrawal cancelled.")
             return

@@ -52,6 +52,9 @@ HELP = "\n".join(
 PRIVATE_ONLY = "Please send me this in a private chat, not in a group."
 STRANGER = "Sorry, this bot is private."
 SLOW_DOWN = "Too many commands; please wait a minute."
+NOT_YOURS = "That button is not yours."
+FORWARDED = "I don't act on forwarded messages: type the command yourself."
+EDITED = "I don't act on edited messages: send the command again."
 NO_WALLET = "You have no wallet yet: send /start."
 
 
