@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pyotp
@@ -46,12 +46,18 @@ class SecondFactorError(UserError):
 class Verdict:
     ok: bool
     replay: bool = False  # the right code, but already used once
-    locked_now: bool = False  # this failure locked the factor: tell the operator
+    locked_now: bool = False  # this failure locked the factor: tell the user and the operator
+    locked_until: datetime | None = None
 
     @property
     def reason(self) -> str:
         if self.ok:
             return "accepted"
+        if self.locked_now and self.locked_until is not None:
+            return (
+                f"wrong code, the {MAX_FAILURES}th in a row: the second factor is locked until "
+                f"{self.locked_until.strftime('%H:%M UTC')}"
+            )
         if self.replay:
             return "that code was already used; wait for the next one"
         return "wrong code"
@@ -118,7 +124,7 @@ class SecondFactor:
         if user.totp_locked_until is not None and utc_from_timestamp(now) < user.totp_locked_until:
             until = user.totp_locked_until.strftime("%H:%M UTC")
             raise SecondFactorError(
-                f"too many wrong codes: the second factor is locked until {until}"
+                f"Too many wrong codes: the second factor is locked until {until}"
             )
         text = code.strip()
         totp = pyotp.TOTP(unseal(self.key, user.totp_secret, user.id))
@@ -136,11 +142,13 @@ class SecondFactor:
             return Verdict(True)
         user.totp_failures = (user.totp_failures or 0) + 1
         locked = user.totp_failures >= MAX_FAILURES
+        until = None
         if locked:
-            user.totp_locked_until = utc_from_timestamp(now) + timedelta(seconds=LOCK_SECONDS)
+            until = utc_from_timestamp(now) + timedelta(seconds=LOCK_SECONDS)
+            user.totp_locked_until = until
             user.totp_failures = 0
         await session.flush()
-        return Verdict(False, replay=step is not None, locked_now=locked)
+        return Verdict(False, replay=step is not None, locked_now=locked, locked_until=until)
 
 
 async def _locked(session: Any, user_id: str) -> UserRow:

@@ -80,15 +80,19 @@ async def test_a_message_telegram_will_not_delete_goes_to_the_user_and_the_opera
     shown = await exported(world, BOB)
     world.api.too_old.add(shown.result["message_id"])  # as if 48 hours had gone by
     world.pass_time(60)
-    told = await world.api.wait_for(lambda c: c.chat_id == BOB and "by hand" in c.text)
+    told = await world.api.wait_for(lambda c: c.chat_id == BOB and "delete it by hand" in c.text)
     assert told.text.startswith("⚠️ I could not delete a message with your private key")
-    alert = await world.api.wait_for(lambda c: c.chat_id == OPERATOR and "by hand" in c.text)
+    alert = await world.api.wait_for(
+        lambda c: c.chat_id == OPERATOR and "delete it by hand" in c.text
+    )
     assert "a user’s private key" in alert.text
     assert str(BOB) in alert.text
     await handed_over(world)
     world.pass_time(3600)  # told once, not again
     await asyncio.sleep(0.3)
-    assert len([c for c in world.api.sent if c.chat_id == BOB and "by hand" in c.text]) == 1
+    assert (
+        len([c for c in world.api.sent if c.chat_id == BOB and "delete it by hand" in c.text]) == 1
+    )
 
 
 async def test_an_outage_past_telegrams_48_hours_ends_in_a_request_to_delete_by_hand(
@@ -102,7 +106,7 @@ async def test_an_outage_past_telegrams_48_hours_ends_in_a_request_to_delete_by_
     for _ in range(12):  # five-minute back-offs at most: 48 hours are many tries
         world.pass_time(4 * 3600)
         await asyncio.sleep(0.1)
-    told = await world.api.wait_for(lambda c: c.chat_id == ALICE and "by hand" in c.text)
+    told = await world.api.wait_for(lambda c: c.chat_id == ALICE and "delete it by hand" in c.text)
     assert "not deleted within 48 hours" in told.text
     assert world.api.exists(ALICE, shown.result["message_id"])
     await handed_over(world)
@@ -116,9 +120,9 @@ async def test_a_secret_whose_sending_was_cut_short_is_announced_at_the_next_sta
     queue = ChatDeletions(world.services.db, world.wall)
     await queue.reserve(ALICE, "key", None, 60)
     await world.bot.commands.secrets.resume()  # what a start does before polling
-    told = await world.api.wait_for(lambda c: c.chat_id == ALICE and "by hand" in c.text)
+    told = await world.api.wait_for(lambda c: c.chat_id == ALICE and "delete it by hand" in c.text)
     assert "the bot stopped while sending it" in told.text
-    await world.api.wait_for(lambda c: c.chat_id == OPERATOR and "by hand" in c.text)
+    await world.api.wait_for(lambda c: c.chat_id == OPERATOR and "delete it by hand" in c.text)
     await handed_over(world)
 
 

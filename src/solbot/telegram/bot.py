@@ -165,7 +165,7 @@ class TelegramBot:
                 log.warning("telegram: a command of %s failed: %s", user.id, exc)
                 await reply("Something went wrong on my side; the operator has been told.")
             except UserError as exc:
-                await reply(str(exc).splitlines()[0])
+                await reply(texts.sentence(str(exc).splitlines()[0]))
             except Exception:
                 log.exception("telegram: a command of %s failed", user.id)
                 await reply("Something went wrong on my side; the operator has been told.")

@@ -6,6 +6,7 @@ Replies are plain text, short, and never carry a key: the only message that ever
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -13,7 +14,8 @@ from decimal import Decimal
 
 from solders.pubkey import Pubkey
 from sqlalchemy import select
-from telegram import Bot, InlineKeyboardMarkup, Update
+from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, Update
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from solbot.chain.port import holdings
@@ -93,6 +95,8 @@ class Commands:
         query = update.callback_query
         if query is None or query.data is None:
             return
+        if query.data == ACCEPT_TERMS or query.data.startswith((WITHDRAW_OK, WITHDRAW_NO)):
+            await _remove_buttons(query)  # good once: a second press finds nothing to press
         if query.data == ACCEPT_TERMS:
             await self._accept_terms(update)
             return
@@ -334,6 +338,11 @@ class Commands:
             user.username, True, actor=self.s.actor(update.effective_user.id)
         )
         await self.reply_to(update)("Trading resumed." if changed else "Not paused.")
+
+
+async def _remove_buttons(query: CallbackQuery) -> None:
+    with contextlib.suppress(TelegramError):  # already gone, or too old to edit: no matter
+        await query.edit_message_reply_markup(reply_markup=None)
 
 
 def _switches(user: UserRow) -> InlineKeyboardMarkup:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pyotp
 import segno
 from solders.pubkey import Pubkey
 from sqlalchemy import func, select
@@ -89,6 +90,8 @@ class Sensitive:
                 uri = await self._factor().enrol(s, user.id, user.username)
             png = io.BytesIO()
             segno.make(uri, error="m").save(png, kind="png", scale=8, border=2)
+            secret = pyotp.parse_uri(uri).secret
+            typed = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
             await self.secrets.send(
                 chat,
                 "2fa",
@@ -99,8 +102,12 @@ class Sensitive:
                     photo=png.getvalue(),
                     caption=(
                         "Scan this with your authenticator app (Google Authenticator, Aegis, "
-                        "1Password…), then send /2fa <code> to switch the second factor on. "
-                        f"This picture disappears in {QR_VISIBLE_SECONDS / 60:.0f} minutes."
+                        "1Password…).\n\n"
+                        f"On this phone? Add an account by hand with this key: {typed} "
+                        "(time-based, 6 digits), or open this link with the app:\n"
+                        f"{uri}\n\n"
+                        "Then send /2fa <code> to switch the second factor on. "
+                        f"This message disappears in {QR_VISIBLE_SECONDS / 60:.0f} minutes."
                     ),
                     protect_content=True,
                 ),
@@ -257,15 +264,16 @@ class Sensitive:
             raise UserError(texts.usage("withdraw"))
         self._require_factor(user, "/withdraw")
         address, amount, code = args
+        # Every check that can refuse comes before the code, so a refusal does not spend it.
         to = (await check_destination(self._chain(), address)).address
         lamports = parse_sol(amount)
-        await self.check_code(user, code, update)
         service = self._service()
         service.fee_reserve = int(limits_of(user).fee_reserve_sol * LAMPORTS_PER_SOL)
         await service.require_available(user, lamports)
         policy = await self._policy(user)
         async with self.s.db.session() as s:  # the rules, checked now for a quick answer
             await policy(s, user, to, lamports)
+        await self.check_code(user, code, update)
         assert update.effective_user is not None
         token = secrets.token_urlsafe(9)
         self._pending[token] = _Pending(

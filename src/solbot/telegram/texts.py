@@ -60,3 +60,12 @@ NO_WALLET = "You have no wallet yet: send /start."
 
 def usage(command: str) -> str:
     return f"Usage: {USAGE[command]}"
+
+
+def sentence(text: str) -> str:
+    """`text` starting with a capital, as every reply does, unless it starts with a name that
+    must stay as it is (an address, a command, a token symbol)."""
+    first = text.split(" ", 1)[0]
+    if first.isalpha() and first.islower():
+        return text[0].upper() + text[1:]
+    return text
