@@ -83,3 +83,23 @@ async def test_refusals_read_as_sentences(world: World) -> None:
     world.clock.advance(30)
     answer = await world.api.reply_to(ALICE, f"/withdraw {to} 1.5 {await code(world, ALICE)}")
     assert answer.text.startswith("Over the 24-hour limit")
+
+
+async def test_the_command_menu_is_set_and_plain_text_gets_a_hint(world: World) -> None:
+    menu = await world.api.wait_for(lambda c: c.method == "setMyCommands")
+    names = [entry["command"] for entry in menu.params["commands"]]
+    assert {"balance", "withdraw", "export", "2fa", "help"} <= set(names)
+    await onboard(world, ALICE)
+    hint = await world.api.reply_to(ALICE, "hello, what can you do?")
+    assert hint.text == "I answer commands: tap the menu button or send /help to see them."
+    mark = len(world.api.sent)
+    bare = world.api.say(ALICE, "123 456")
+    told = await world.api.wait_for(
+        lambda c: c.method == "sendMessage" and c.chat_id == ALICE, after=mark
+    )
+    assert told.text.startswith("That looked like a 2FA code, so I deleted it.")
+    await world.api.wait_for(lambda c: deleted(world, ALICE, bare["message_id"]))
+    quiet = len(world.api.sent)
+    world.api.say(ALICE, "chatting in the group", chat_type="group", chat_id=-500)
+    await world.api.reply_to(ALICE, "/help")  # the group's chatter got no answer before this
+    assert all(c.chat_id != -500 for c in world.api.sent[quiet:])

@@ -18,7 +18,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from telegram import Update
+from telegram import BotCommand, Update
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -98,6 +99,10 @@ class TelegramBot:
         self.application.add_handler(
             MessageHandler(filters.COMMAND & typed, self._guard(self.commands.unknown, False))
         )
+        plain = filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE & typed
+        self.application.add_handler(
+            MessageHandler(plain, self._guard(self.commands.plain_text, True))
+        )
 
     @property
     def running(self) -> bool:
@@ -107,11 +112,20 @@ class TelegramBot:
         await self.application.initialize()
         await self.commands.secrets.resume()  # before anyone is answered
         self.commands.secrets.start()
+        await self._set_menu()
         await self.application.start()
         assert self.application.updater is not None
         await self.application.updater.start_polling(poll_interval=0.0, timeout=2)
         self.notifier.start()
         log.info("telegram bot polling as @%s", self.application.bot.username)
+
+    async def _set_menu(self) -> None:
+        """The command menu Telegram shows beside the text field (`setMyCommands`)."""
+        menu = [BotCommand(name, texts.MENU[name]) for name in texts.MENU]
+        try:
+            await self.application.bot.set_my_commands(menu)
+        except TelegramError as exc:  # cosmetic: the commands work without it
+            log.warning("telegram: could not set the command menu: %s", exc)
 
     async def stop(self) -> None:
         """Stop polling and close; harmless when never started or already stopped. Queued

@@ -232,6 +232,15 @@ class Commands:
         edited = update.edited_message is not None
         await self.reply_to(update)(texts.EDITED if edited else texts.FORWARDED)
 
+    async def plain_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A hint; a bare code typed on its own is deleted (it is a secret in the chat)."""
+        message = update.effective_message
+        if message is not None and _looks_like_a_code(message.text or ""):
+            await self.secrets.delete_soon(message.chat_id, message.message_id, "code")
+            await self.reply_to(update)(texts.BARE_CODE)
+            return
+        await self.reply_to(update)(texts.PLAIN_TEXT)
+
     async def unknown(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.reply_to(update)("I don't know that command. /help lists them.")
 
@@ -338,6 +347,11 @@ class Commands:
             user.username, True, actor=self.s.actor(update.effective_user.id)
         )
         await self.reply_to(update)("Trading resumed." if changed else "Not paused.")
+
+
+def _looks_like_a_code(text: str) -> bool:
+    digits = text.replace(" ", "")
+    return len(digits) == 6 and digits.isdigit()
 
 
 async def _remove_buttons(query: CallbackQuery) -> None:

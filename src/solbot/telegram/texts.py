@@ -49,6 +49,29 @@ HELP = "\n".join(
     ]
 )
 
+# The command menu (`setMyCommands`): what a friend sees when they tap "/" or the menu button.
+MENU = {
+    "balance": "Your wallet and what it is worth",
+    "positions": "What you hold now",
+    "trades": "Your last trades",
+    "pnl": "Profit and loss, with a chart",
+    "pause": "Stop new trades (open ones are still managed)",
+    "resume": "Trade again",
+    "risk": "Conservative, moderate or aggressive",
+    "close": "Sell a position now",
+    "settings": "Which notifications you get",
+    "withdraw": "Send SOL to a whitelisted address",
+    "whitelist": "Addresses you may withdraw to",
+    "2fa": "Set up the second factor",
+    "export": "Your private key (shown for a minute)",
+    "help": "Every command",
+}
+PLAIN_TEXT = "I answer commands: tap the menu button or send /help to see them."
+BARE_CODE = (
+    "That looked like a 2FA code, so I deleted it. Send it with its command: /2fa <code>, "
+    "/export <code> or /withdraw <address> <SOL> <code>."
+)
+
 PRIVATE_ONLY = "Please send me this in a private chat, not in a group."
 STRANGER = "Sorry, this bot is private."
 SLOW_DOWN = "Too many commands; please wait a minute."
