@@ -82,7 +82,7 @@ class TelegramBot:
             .build()
         )
         self.commands = Commands(services, self.application.bot)
-        self.notifier = Notifier(services, self.application.bot)
+        self.notifier = Notifier(services, self.application.bot, self.commands.alerts)
         # A command runs only from a message its sender typed: never from a forward (it would
         # run as the forwarder) nor from an edit (editing "/help" into "/pause").
         commands = self._guard(self.commands.not_a_command, False)
@@ -112,6 +112,7 @@ class TelegramBot:
         await self.application.initialize()
         await self.commands.secrets.resume()  # before anyone is answered
         self.commands.secrets.start()
+        self.commands.alerts.start()
         await self._set_menu()
         await self.application.start()
         assert self.application.updater is not None
@@ -139,6 +140,7 @@ class TelegramBot:
         if self.application.running:
             await self.application.stop()
         await self.commands.secrets.stop()
+        await self.commands.alerts.stop()
         await self.application.shutdown()
 
     def _guard(
@@ -171,7 +173,11 @@ class TelegramBot:
                 return
             if not self.access.take(user.id):
                 await reply(texts.SLOW_DOWN)
-                await self.commands.alert(f"user {user.id} exceeded the command rate limit")
+                await self.commands.alert(
+                    f"user {user.id} exceeded the command rate limit",
+                    user=str(user.id),
+                    kind="rate_limit",
+                )
                 return
             try:
                 await handler(update, context)

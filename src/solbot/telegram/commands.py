@@ -28,6 +28,7 @@ from solbot.store.states import RiskTier
 from solbot.store.tables import TradeRow, UserRow
 from solbot.store.users import Users
 from solbot.telegram import texts
+from solbot.telegram.alerts import OperatorAlerts
 from solbot.telegram.charts import equity_png
 from solbot.telegram.deletions import SecretMessages
 from solbot.telegram.sensitive import WITHDRAW_NO, WITHDRAW_OK, Sensitive
@@ -51,6 +52,9 @@ class Commands:
     def __init__(self, services: BotServices, bot: Bot) -> None:
         self.s = services
         self.bot = bot
+        self.alerts = OperatorAlerts(
+            bot, services.settings.telegram_operator_chat_id, services.wall
+        )
         self.secrets = SecretMessages(services.db, services.wall, bot, self.alert)
         self.sensitive = Sensitive(services, bot, self.alert, self.secrets)
 
@@ -65,12 +69,10 @@ class Commands:
 
         return reply
 
-    async def alert(self, text: str) -> None:
-        """Tell the operator (TELEGRAM_OPERATOR_CHAT_ID) about something suspicious."""
-        chat = self.s.settings.telegram_operator_chat_id
-        log.warning("alert: %s", text)
-        if chat is not None:
-            await self.bot.send_message(chat, f"⚠️ solbot alert: {text}")
+    async def alert(self, text: str, *, user: str = "", kind: str = "") -> None:
+        """Tell the operator (TELEGRAM_OPERATOR_CHAT_ID) about something suspicious; repeats
+        of a kind are grouped (`telegram.alerts`)."""
+        await self.alerts.alert(text, user=user, kind=kind)
 
     async def _user(self, update: Update) -> UserRow:
         assert update.effective_user is not None

@@ -25,6 +25,7 @@ from solbot.events import Event
 from solbot.store.repos import Equity
 from solbot.store.tables import TradeRow, UserRow
 from solbot.store.types import utc_from_timestamp
+from solbot.telegram.alerts import OperatorAlerts
 from solbot.telegram.charts import equity_png
 from solbot.telegram.services import BotServices
 
@@ -48,9 +49,10 @@ ICONS = {
 
 
 class Notifier:
-    def __init__(self, services: BotServices, bot: Bot) -> None:
+    def __init__(self, services: BotServices, bot: Bot, alerts: OperatorAlerts) -> None:
         self.s = services
         self.bot = bot
+        self.alerts = alerts
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self.sent = 0
@@ -92,10 +94,8 @@ class Notifier:
 
     async def _tell(self, event: Event) -> None:
         if event.kind in OPERATOR_KINDS:
-            chat = self.s.settings.telegram_operator_chat_id
-            if chat is not None:
-                await self.bot.send_message(chat, f"⚠️ solbot alert: {event.text}")
-                self.sent += 1
+            await self.alerts.alert(event.text, user=event.user_id or "", kind=event.kind)
+            self.sent += 1
             if event.kind not in USER_AND_OPERATOR:
                 return
         if event.user_id is None:
