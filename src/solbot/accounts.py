@@ -97,3 +97,27 @@ async def save_gates(db: Database, accounts: Sequence[Account]) -> None:
 
 def _without_last_equity(state: list[float]) -> list[float]:
     return [x for i, x in enumerate(state) if i != S_LAST_EQUITY]
+
+
+def funding_notice(
+    account: Account, value: float, minimum: float, quote: str
+) -> tuple[str, str] | None:
+    """What to tell a user about their wallet's size, once per change: too small to trade (a
+    new wallet before its deposit), or big enough now that a deposit arrived (trading starts
+    for them). The wallet's value counts, cash and positions, so a user whose cash is in
+    positions is never asked to deposit. None when there is nothing new to say."""
+    if value < minimum and account.told != "unfunded":
+        account.told = "unfunded"
+        return (
+            "unfunded",
+            f"not trading: {value:,.2f} {quote} is below the {minimum:,.2f} {quote} minimum; "
+            f"deposit to {account.signer.pubkey()} to start",
+        )
+    if value >= minimum and account.told == "unfunded":
+        account.told = ""
+        return (
+            "funded",
+            f"your deposit has arrived: {value:,.2f} {quote} in the wallet, so trading starts "
+            "for you with the next signal",
+        )
+    return None

@@ -22,7 +22,14 @@ from decimal import Decimal
 from solders.pubkey import Pubkey
 from sqlalchemy import func, select
 
-from solbot.accounts import Account, AccountSource, Notice, load_gate, save_gates
+from solbot.accounts import (
+    Account,
+    AccountSource,
+    Notice,
+    funding_notice,
+    load_gate,
+    save_gates,
+)
 from solbot.chain.port import Chain, ChainUnavailableError, holdings
 from solbot.clock import Clock
 from solbot.domain import (
@@ -291,6 +298,9 @@ class Engine:
         if tripped is not BlockReason.NONE:
             self._say(account.user_id, "breaker", account.gate.describe(tripped, now))
         plan = _Plan(account, positions, cash, value)
+        notice = funding_notice(account, value, self.min_cash, self.quote.symbol)
+        if notice is not None:
+            self._say(account.user_id, *notice)
         gone: list[PositionRow] = []
         for position in positions:
             reason = self._exit_reason(position, fresh, signals, closed, now, quote_usd, plan)
@@ -360,17 +370,7 @@ class Engine:
             return []
         cash = plan.cash
         if float(cash) < self.min_cash:
-            if account.told != "unfunded":
-                account.told = "unfunded"
-                self._say(
-                    account.user_id,
-                    "unfunded",
-                    f"not trading: {float(cash):,.2f} {self.quote.symbol} is below the "
-                    f"{self.min_cash:,.2f} {self.quote.symbol} minimum; deposit to "
-                    f"{account.signer.pubkey()} to start",
-                )
-            return []
-        account.told = ""
+            return []  # too little to open a position (the user was told if the wallet is)
         open_count = len(plan.positions)
         blocked: dict[BlockReason, list[str]] = {}
         requests: list[tuple[SwapIntent, Signer]] = []

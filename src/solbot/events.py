@@ -40,9 +40,26 @@ def entry_text(token: str, bought: Decimal, spent: Decimal, quote: str) -> str:
     return f"bought {bought:,f} {token} for {spent:,.2f} {quote}"
 
 
+# Why a position closed, in words (the code names are the books' and the backtest's).
+EXIT_WORDS = {
+    "stop_loss": "stop-loss hit",
+    "take_profit": "take-profit reached",
+    "trailing_stop": "trailing stop hit",
+    "signal": "the strategy's sell signal",
+    "max_hold": "held as long as allowed",
+    "end_of_data": "end of the data",
+    "manual": "closed on request",
+    "moved_out": "the tokens left the wallet",
+}
+
+
+def exit_words(reason: str) -> str:
+    return EXIT_WORDS.get(reason, reason.replace("_", " "))
+
+
 def exit_text(token: str, sold: Decimal, reason: str | None, pnl: Decimal, quote: str) -> str:
-    """'sold 1,234.567 JUP (stop_loss), PnL -4.30 USDC'."""
-    why = f" ({reason})" if reason else ""
+    """'sold 1,234.567 JUP (stop-loss hit), PnL -4.30 USDC'."""
+    why = f" ({exit_words(reason)})" if reason else ""
     return f"sold {sold:,f} {token}{why}, PnL {pnl:+.2f} {quote}"
 
 

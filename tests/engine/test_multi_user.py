@@ -254,3 +254,27 @@ async def test_an_unfunded_user_is_skipped_and_told_once(settings: Settings) -> 
     assert wallets["dora"] in told[0].text
     assert not [o for o in orders if o.user_id == ids["dora"]]
     assert [o for o in orders if o.user_id == ids["alice"]]
+
+
+async def test_a_deposit_that_makes_a_wallet_tradable_is_told_once(settings: Settings) -> None:
+    wallets = await add_users(settings, ("dora", "aggressive"))
+    events: list[Event] = []
+    clock = ManualClock(START)
+    async with build(settings, RunOptions(stop_after=DAY / 4), events.append, clock) as runtime:
+        network = runtime.network
+        assert network is not None
+        usdc = Pubkey.from_string(settings.token("USDC").mint)
+        dora = Pubkey.from_string(wallets["dora"])
+        network.ledger.set_token_balance(dora, usdc, 0)  # a wallet before its deposit
+
+        def deposit(event: Event) -> None:
+            events.append(event)
+            if event.kind == "unfunded":  # she reads it and deposits
+                network.ledger.set_token_balance(dora, usdc, 250 * 10**6)
+
+        runtime.engine.on_event = deposit
+        await runtime.run()
+    kinds = [e.kind for e in events if e.kind in ("unfunded", "funded")]
+    assert kinds == ["unfunded", "funded"]
+    (funded,) = [e for e in events if e.kind == "funded"]
+    assert funded.text.startswith("your deposit has arrived: 250.00 USDC in the wallet")

@@ -63,7 +63,7 @@ async def test_a_friend_who_joins_on_telegram_is_traded_for(
     assert orders, "the new user was traded for"
     assert summary.consistent
     told = [c.text for c in api.messages_to(ALICE)]
-    assert any(t.startswith("🟢 bought") for t in told), told  # the loop's events, in the chat
+    assert any(t.startswith("🟢 Bought") for t in told), told  # the loop's events, in the chat
     assert not runtime.telegram.running  # stopped with the run
 
 
@@ -116,4 +116,4 @@ async def test_a_withdrawal_left_in_flight_is_settled_when_the_run_starts_and_to
     assert event.user_id == user.id
     assert event.text.startswith(f"withdrawal of 0.5 SOL to {to} confirmed after a restart")
     told = [c.text for c in api.messages_to(ALICE)]
-    assert f"💸 {event.text}" in told, told
+    assert f"💸 W{event.text[1:]}" in told, told  # told as a sentence

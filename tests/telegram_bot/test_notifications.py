@@ -7,9 +7,10 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from solders.pubkey import Pubkey
 from sqlalchemy import select
 
-from solbot.events import Event
+from solbot.events import Event, exit_text
 from solbot.store.repos import Equity, Positions
 from solbot.store.tables import OrderRow, TradeRow, UserRow
 from solbot.store.types import utc_from_timestamp
@@ -50,13 +51,15 @@ async def test_events_reach_the_user_as_their_switches_say(world: World) -> None
         return Event(now, user.id, kind, text)
 
     notifier.on_event(event("entry", "bought JUP for 100.00 USDC"))
-    notifier.on_event(event("exit", "JUP closed (take_profit), PnL +5.00 USDC"))
+    notifier.on_event(
+        event("exit", exit_text("JUP", Decimal("12.5"), "take_profit", Decimal(5), "USDC"))
+    )
     notifier.on_event(event("blocked", "BONK: already 3 open positions"))  # not a notification
     notifier.on_event(Event(now, None, "decrypt_alert", "31 key decryptions for tg_1 in 60 s"))
     await notifier.flush()
     texts = [c.text for c in world.api.messages_to(ALICE)]
-    assert "🟢 bought JUP for 100.00 USDC" in texts
-    assert "🔴 JUP closed (take_profit), PnL +5.00 USDC" in texts
+    assert "🟢 Bought JUP for 100.00 USDC" in texts  # a sentence
+    assert "🔴 Sold 12.5 JUP (take-profit reached), PnL +5.00 USDC" in texts  # reasons in words
     assert not [t for t in texts if "open positions" in t]
     operator = [c.text for c in world.api.messages_to(OPERATOR)]
     assert "⚠️ solbot alert: 31 key decryptions for tg_1 in 60 s" in operator
@@ -70,7 +73,7 @@ async def test_events_reach_the_user_as_their_switches_say(world: World) -> None
     await notifier.flush()
     texts = [c.text for c in world.api.messages_to(ALICE)]
     assert "🟢 bought WIF for 50.00 USDC" not in texts
-    assert "⏸ trading paused" in texts
+    assert "⏸ Trading paused" in texts
 
 
 async def add_trade(world: World, user: UserRow, pnl: str, when: float) -> None:
@@ -180,3 +183,36 @@ async def test_close_goes_to_the_loop(world: World) -> None:
     answer = await world.api.reply_to(ALICE, "/close jup")
     assert answer.text.startswith("Closing your JUP position at the next tick")
     assert asked == [(user.id, "JUP")]
+
+
+async def test_balance_and_summary_value_every_asset_in_the_wallet(world: World) -> None:
+    address = await onboard(world, ALICE)
+    owner = Pubkey.from_string(address)
+    settings = world.services.settings
+    world.network.ledger.airdrop(owner, 10 * 10**9)  # 10 SOL and no USDC was "0.00 USDC"
+    usdc, jup = settings.token("USDC"), settings.token("JUP")
+    world.network.ledger.set_token_balance(owner, Pubkey.from_string(usdc.mint), 250 * 10**6)
+    world.network.ledger.set_token_balance(
+        owner, Pubkey.from_string(jup.mint), 1000 * 10**jup.decimals
+    )
+
+    async def sol_price() -> Decimal:
+        return Decimal(150)
+
+    world.services.sol_price = sol_price
+    world.services.prices = lambda: {"JUP": Decimal("0.5")}
+    balance = await world.api.reply_to(ALICE, "/balance")
+    assert "SOL: 10.0000 (≈ 1,500.00)" in balance.text
+    assert "USDC: 250.00" in balance.text
+    assert "JUP: 1,000.000000 (≈ 500.00)" in balance.text
+    assert "Total: ≈ 2,250.00 USDC" in balance.text
+    mark = len(world.api.sent)
+    assert await world.bot.notifier.send_daily_summaries() == 1
+    summary = await world.api.wait_for(lambda c: c.method == "sendPhoto", after=mark)
+    assert summary.text.startswith("Your day: value 2,250.00 USDC")
+    # Without the loop's prices, what cannot be valued is listed and said to be left out.
+    world.services.sol_price = None
+    world.services.prices = None
+    unpriced = await world.api.reply_to(ALICE, "/balance")
+    assert "SOL: 10.0000 (no price here)" in unpriced.text
+    assert "Total: ≈ 250.00 USDC, not counting SOL, JUP" in unpriced.text

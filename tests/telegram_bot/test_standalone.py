@@ -74,7 +74,7 @@ async def test_the_standalone_bot_settles_withdrawals_left_in_flight_first(
 
     stop = asyncio.Event()
     bot = asyncio.ensure_future(serve_telegram(settings, stop))
-    told = await api.wait_for(lambda c: c.chat_id == ALICE and "withdrawal of" in c.text)
+    told = await api.wait_for(lambda c: c.chat_id == ALICE and "Withdrawal of" in c.text)
     stop.set()
     await bot
     async with db.session() as s:
@@ -85,7 +85,7 @@ async def test_the_standalone_bot_settles_withdrawals_left_in_flight_first(
     # Re-sent as the same bytes: it lands if the sim still takes its blockhash after the
     # restart, and expires otherwise; either way once, and the saved world agrees.
     assert row.state in ("confirmed", "expired")
-    assert told.text.startswith(f"💸 withdrawal of 0.5 SOL to {to} {row.state} after a restart")
+    assert told.text.startswith(f"💸 Withdrawal of 0.5 SOL to {to} {row.state} after a restart")
     assert f"gina: withdrawal of 0.5 SOL to {to} {row.state}" in capsys.readouterr().out
     assert len(outcome) == 1
     saved = SimNetwork.load(settings.sim_state_path, tokens=network.tokens, clock=clock)

@@ -34,6 +34,7 @@ SHOWN_EVENTS = (
     "risk",
     "added",
     "unfunded",
+    "funded",
     "withdrawal",
     "no_key",
     "identity_refused",

@@ -18,7 +18,6 @@ from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from solbot.chain.port import holdings
 from solbot.custody import RiskChange
 from solbot.errors import UserError
 from solbot.funding import deposits
@@ -34,6 +33,7 @@ from solbot.telegram.deletions import SecretMessages
 from solbot.telegram.sensitive import WITHDRAW_NO, WITHDRAW_OK, Sensitive
 from solbot.telegram.services import BotServices
 from solbot.telegram.ui import keyboard
+from solbot.telegram.wallet_value import wallet_value
 
 log = logging.getLogger(__name__)
 
@@ -252,17 +252,13 @@ class Commands:
         cfg = self.s.settings
         quote = cfg.token(cfg.quote)
         lines = [f"Wallet {user.wallet_pubkey}"]
-        if self.s.chain is not None:
-            owner = Pubkey.from_string(user.wallet_pubkey)
-            sol = Decimal(await self.s.chain.balance(owner)).scaleb(-9)
-            lines.append(f"SOL: {sol:,.4f}")
-            if quote.symbol != "SOL":
-                atoms = await holdings(self.s.chain, owner, Pubkey.from_string(quote.mint))
-                lines.append(f"{quote.symbol}: {Decimal(atoms).scaleb(-quote.decimals):,.2f}")
+        if self.s.chain is not None:  # every asset in the wallet, valued in the quote asset
+            lines += (await wallet_value(self.s, Pubkey.from_string(user.wallet_pubkey))).lines()
+        else:
+            lines.append(f"Value: {user.portfolio_value:,.2f} {quote.symbol} (last marked)")
         async with self.s.db.session() as s:
             positions = await Positions(s, self.s.clock).all_open(user.id)
         lines.append(f"Open positions: {len(positions)}")
-        lines.append(f"Portfolio value: {user.portfolio_value:,.2f} {quote.symbol} (last marked)")
         state = "active" if user.is_active else "paused"
         lines.append(f"Risk: {user.risk_tier}; trading {state}")
         await self.reply_to(update)("\n".join(lines))

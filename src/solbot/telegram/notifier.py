@@ -18,6 +18,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from solders.pubkey import Pubkey
 from sqlalchemy import select
 from telegram import Bot
 
@@ -28,11 +29,13 @@ from solbot.store.types import utc_from_timestamp
 from solbot.telegram.alerts import OperatorAlerts
 from solbot.telegram.charts import equity_png
 from solbot.telegram.services import BotServices
+from solbot.telegram.texts import sentence
+from solbot.telegram.wallet_value import wallet_value
 
 log = logging.getLogger(__name__)
 
 SWITCH_OF_KIND = {"entry": "notify_trade", "exit": "notify_exit", "breaker": "notify_breaker"}
-ALWAYS = {"paused", "resumed", "unfunded", "quarantined", "moved_out", "withdrawal"}
+ALWAYS = {"paused", "resumed", "unfunded", "funded", "quarantined", "moved_out", "withdrawal"}
 OPERATOR_KINDS = {"decrypt_alert", "key_rotated", "identity_refused", "quarantined"}
 USER_AND_OPERATOR = ALWAYS & OPERATOR_KINDS  # to the user too (a quarantine needs both)
 ICONS = {
@@ -42,6 +45,7 @@ ICONS = {
     "paused": "⏸",
     "resumed": "▶️",
     "unfunded": "💸",
+    "funded": "✅",
     "quarantined": "🚫",
     "moved_out": "📤",
     "withdrawal": "💸",
@@ -107,7 +111,8 @@ class Notifier:
         switch = SWITCH_OF_KIND.get(event.kind)
         if switch is not None and not getattr(user, switch):
             return
-        await self.bot.send_message(user.telegram_id, f"{ICONS.get(event.kind, '')} {event.text}")
+        text = sentence(event.text)
+        await self.bot.send_message(user.telegram_id, f"{ICONS.get(event.kind, '')} {text}")
         self.sent += 1
 
     # ------------------------------------------------------------------ the daily summary
@@ -157,8 +162,11 @@ class Notifier:
                 )
                 curve = await Equity(s, self.s.clock).curve(user.id, now - 7 * 86_400)
             pnl = sum((t.pnl or Decimal(0)) for t in trades)
+            value = Decimal(user.portfolio_value)
+            if self.s.chain is not None:  # every asset in the wallet, not only the marked ones
+                value = (await wallet_value(self.s, Pubkey.from_string(user.wallet_pubkey))).total
             text = (
-                f"Your day: value {user.portfolio_value:,.2f} {quote}, realised PnL "
+                f"Your day: value {value:,.2f} {quote}, realised PnL "
                 f"{pnl:+,.2f} {quote}, {len(trades)} trade(s). The chart shows the last 7 days."
             )
             png = equity_png(curve, quote, f"{user.username}: the last 7 days")
