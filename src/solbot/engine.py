@@ -366,7 +366,8 @@ class Engine:
             for s, signal in signals.items()
             if signal.entry and s not in held and self.guard.allows(account.user_id, s, Side.BUY)
         ]
-        if not wanted or not account.active:
+        stopped = self.roster is not None and self.roster.entries_stopped  # by the operator
+        if not wanted or not account.active or stopped:
             return []
         cash = plan.cash
         if float(cash) < self.min_cash:

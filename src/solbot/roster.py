@@ -33,6 +33,7 @@ from solbot.clock import Clock
 from solbot.custody import CustodyService
 from solbot.domain import RiskLimits, TokenInfo
 from solbot.execution.signing import Signer
+from solbot.group_admin import entries_stopped
 from solbot.risk import RiskGate, tier, with_overrides
 from solbot.store.db import Database
 from solbot.store.states import Custody
@@ -95,6 +96,7 @@ class Roster:
         self._refused_told: set[str] = set()
         self._vault: set[str] = set()  # user ids of the accounts signed by the vault
         self.retired_by: str | None = None  # the master key id that replaced ours, once seen
+        self.entries_stopped = False  # the operator's switch (`group_admin`), read on refresh
 
     # ------------------------------------------------------------------ loading
     async def refresh(self) -> list[Notice]:
@@ -108,6 +110,7 @@ class Roster:
                 settings = [u for u in settings if u.custody != Custody.VAULT.value]
             new = [u.id for u in settings if u.id not in current]
             rows = {row.id: row for row in await users.by_ids(new)} if new else {}
+            self.entries_stopped = await entries_stopped(s)
         if self._adoptable(rows.values()) and await self._adopt():
             async with self.db.session() as s:
                 rows = {row.id: row for row in await Users(s, self.clock).by_ids(new)}

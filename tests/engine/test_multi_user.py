@@ -20,6 +20,7 @@ from solbot.config import Settings
 from solbot.custody import CustodyService, RiskChange
 from solbot.errors import UserError
 from solbot.events import Event
+from solbot.group_admin import GroupAdmin
 from solbot.runner import OPERATOR, build
 from solbot.runtime import RunOptions, Runtime
 from solbot.store import schema
@@ -278,3 +279,28 @@ async def test_a_deposit_that_makes_a_wallet_tradable_is_told_once(settings: Set
     assert kinds == ["unfunded", "funded"]
     (funded,) = [e for e in events if e.kind == "funded"]
     assert funded.text.startswith("your deposit has arrived: 250.00 USDC in the wallet")
+
+
+async def test_entries_stopped_by_the_operator_stop_every_user_until_restarted(
+    settings: Settings,
+) -> None:
+    await add_users(settings, ("alice", "aggressive"), ("bob", "aggressive"))
+    db = Database(settings.database)
+    admin = GroupAdmin(CustodyService(db, ManualClock(START), KEY))
+    try:
+        assert await admin.set_entries(True, actor="telegram:9999")
+    finally:
+        await db.dispose()
+    clock = ManualClock(START)
+    async with build(settings, RunOptions(stop_after=DAY / 2), clock=clock) as runtime:
+        await runtime.run()
+        async with runtime.db.session() as s:
+            assert list(await s.scalars(select(OrderRow))) == []  # nobody entered
+        await GroupAdmin(CustodyService(runtime.db, clock, KEY)).set_entries(
+            False, actor="telegram:9999"
+        )
+    async with build(settings, RunOptions(stop_after=DAY / 2), clock=clock) as runtime:
+        await runtime.run()
+        async with runtime.db.session() as s:
+            orders = list(await s.scalars(select(OrderRow)))
+    assert {o.user_id for o in orders if o.purpose == "entry"}  # entries again

@@ -423,6 +423,21 @@ class ChatDeletionRow(Base):
     __table_args__ = (Index("ix_chat_deletions_state_next_try_at", "state", "next_try_at"),)
 
 
+class TelegramAccessRow(Base):
+    """A Telegram account that asked to use the bot (`/start` from an id not in
+    `TELEGRAM_ALLOWED_IDS`) and the operator's answer: `pending`, `approved` or `refused`.
+    Approved ids are allowed like the configured ones; every decision is audited."""
+
+    __tablename__ = "telegram_access"
+
+    telegram_id: Mapped[int] = mapped_column(BigInteger(), primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(96))
+    state: Mapped[str] = mapped_column(String(8))
+    asked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+
+
 class MetaEntry(Base):
     """Small facts about the database itself (e.g. the master-key check value)."""
 

@@ -17,12 +17,16 @@ from solbot.clock import Clock
 class Access:
     def __init__(self, clock: Clock, allowed: Iterable[int], *, per_minute: int = 20) -> None:
         self.clock = clock
-        self.allowed = frozenset(int(i) for i in allowed)
+        self.allowed = {int(i) for i in allowed}  # the configured ids, and those approved
         self.per_minute = per_minute
         self._recent: dict[int, deque[float]] = {}
 
     def is_allowed(self, user_id: int) -> bool:
         return user_id in self.allowed
+
+    def allow(self, user_id: int) -> None:
+        """Let in an id the operator approved (from Telegram, see `telegram.operator`)."""
+        self.allowed.add(int(user_id))
 
     def take(self, user_id: int) -> bool:
         """Count one command of `user_id`; False when over the budget of the last minute."""

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from telegram import BotCommand, Update
+from telegram import BotCommand, BotCommandScopeChat, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
@@ -34,6 +34,7 @@ from solbot.telegram import texts
 from solbot.telegram.access import Access
 from solbot.telegram.commands import Commands
 from solbot.telegram.notifier import Notifier
+from solbot.telegram.operator import APPROVE_OR_REFUSE, OperatorCommands
 from solbot.telegram.services import BotServices
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,14 @@ COMMANDS: dict[str, tuple[str, bool]] = {
     "whitelist": ("whitelist", True),
     "withdraw": ("withdraw", True),
 }
+# The operator's commands (their private chat only): command → method of OperatorCommands.
+OPERATOR_COMMANDS = {
+    "users": "users",
+    "pauseall": "pause_all",
+    "resumeall": "resume_all",
+    "stopentry": "stop_entry",
+    "startentry": "start_entry",
+}
 # Commands whose arguments may carry a 2FA code: the message is deleted whatever the outcome
 # (refused, malformed, rate-limited, sent in a group), before anything else is done.
 CARRY_CODES = frozenset({"2fa", "export", "withdraw"})
@@ -82,6 +91,7 @@ class TelegramBot:
             .build()
         )
         self.commands = Commands(services, self.application.bot)
+        self.operator = OperatorCommands(services, self.application.bot, self.access)
         self.notifier = Notifier(services, self.application.bot, self.commands.alerts)
         # A command runs only from a message its sender typed: never from a forward (it would
         # run as the forwarder) nor from an edit (editing "/help" into "/pause").
@@ -90,9 +100,17 @@ class TelegramBot:
         typed = filters.UpdateType.MESSAGE & ~filters.FORWARDED
         for name, (method, private) in COMMANDS.items():
             handler = self._guard(
-                getattr(self.commands, method), private, secret=name in CARRY_CODES
+                getattr(self.commands, method),
+                private,
+                secret=name in CARRY_CODES,
+                welcome=name == "start",
             )
             self.application.add_handler(CommandHandler(name, handler, filters=typed))
+        for name, method in OPERATOR_COMMANDS.items():
+            handler = self._guard(getattr(self.operator, method), True, operator=True)
+            self.application.add_handler(CommandHandler(name, handler, filters=typed))
+        decide = self._guard(self.operator.decide_button, True, button=True, operator=True)
+        self.application.add_handler(CallbackQueryHandler(decide, pattern=f"^{APPROVE_OR_REFUSE}"))
         self.application.add_handler(
             CallbackQueryHandler(self._guard(self.commands.button, True, button=True))
         )
@@ -110,6 +128,8 @@ class TelegramBot:
 
     async def start(self) -> None:
         await self.application.initialize()
+        for approved in await self.operator.admin.approved_ids():
+            self.access.allow(approved)
         await self.commands.secrets.resume()  # before anyone is answered
         self.commands.secrets.start()
         self.commands.alerts.start()
@@ -123,8 +143,14 @@ class TelegramBot:
     async def _set_menu(self) -> None:
         """The command menu Telegram shows beside the text field (`setMyCommands`)."""
         menu = [BotCommand(name, texts.MENU[name]) for name in texts.MENU]
+        operator = self.operator.operator_id
         try:
             await self.application.bot.set_my_commands(menu)
+            if operator is not None:  # the operator's own chat shows their commands too
+                extra = [BotCommand(n, texts.OPERATOR_MENU[n]) for n in texts.OPERATOR_MENU]
+                await self.application.bot.set_my_commands(
+                    menu + extra, scope=BotCommandScopeChat(operator)
+                )
         except TelegramError as exc:  # cosmetic: the commands work without it
             log.warning("telegram: could not set the command menu: %s", exc)
 
@@ -150,15 +176,24 @@ class TelegramBot:
         *,
         button: bool = False,
         secret: bool = False,
+        welcome: bool = False,
+        operator: bool = False,
     ) -> Handler:
         async def guarded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             user, chat = update.effective_user, update.effective_chat
             if user is None or chat is None:
                 return
             reply = self.commands.reply_to(update)
-            if not self.access.is_allowed(user.id):
+            is_operator = self.operator.is_operator(user.id)
+            if not (self.access.is_allowed(user.id) or is_operator):
                 log.info("telegram: refused a stranger (%s)", user.id)
+                if welcome and chat.type == "private" and self.operator.operator_id is not None:
+                    await self.operator.stranger_start(update)  # ask the operator, once
+                    return
                 await reply(texts.STRANGER)
+                return
+            if operator and not is_operator:
+                await reply(texts.OPERATOR_ONLY)
                 return
             message = update.effective_message
             if secret and context.args and message is not None:

@@ -66,6 +66,14 @@ MENU = {
     "export": "Your private key (shown for a minute)",
     "help": "Every command",
 }
+# The operator's own commands, shown in their chat's menu only.
+OPERATOR_MENU = {
+    "users": "Everyone, their state and value",
+    "pauseall": "Pause everyone's new trades",
+    "resumeall": "Resume everyone",
+    "stopentry": "No new entries for anyone (exits go on)",
+    "startentry": "Allow new entries again",
+}
 PLAIN_TEXT = "I answer commands: tap the menu button or send /help to see them."
 BARE_CODE = (
     "That looked like a 2FA code, so I deleted it. Send it with its command: /2fa <code>, "
@@ -74,6 +82,11 @@ BARE_CODE = (
 
 PRIVATE_ONLY = "Please send me this in a private chat, not in a group."
 STRANGER = "Sorry, this bot is private."
+ASKED_OPERATOR = (
+    "This bot is private: I have asked its operator to let you in. You will hear back here."
+)
+LET_IN = "The operator let you in. Send /start to begin."
+OPERATOR_ONLY = "That command is for the operator."
 SLOW_DOWN = "Too many commands; please wait a minute."
 NOT_YOURS = "That button is not yours."
 FORWARDED = "I don't act on forwarded messages: type the command yourself."

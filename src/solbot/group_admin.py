@@ -1,0 +1,116 @@
+"""What the operator does to the whole group: pause or resume everyone, stop or restart new
+entries for everyone (exits keep running), and let newcomers in from Telegram. Every change is
+audited, under the operator's actor name, like the per-user changes of `custody`.
+
+The entry switch is a `meta` row (`entries_stopped`, the actor and time), so that it survives
+restarts and reaches a running loop from another process: the roster reads it whenever the
+loop looks at its users (each closed candle), and the engine plans no entries while it is on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+
+from solbot.custody import CustodyService
+from solbot.errors import UserError
+from solbot.store.states import Custody
+from solbot.store.tables import MetaEntry, TelegramAccessRow
+from solbot.store.types import utc_from_timestamp
+from solbot.store.users import Users
+from solbot.wallet import keycheck
+from solbot.wallet.audit import AuditLog
+
+ENTRIES_KEY = "entries_stopped"
+PENDING, APPROVED, REFUSED = "pending", "approved", "refused"
+
+
+async def entries_stopped(session: object) -> bool:
+    """Whether the operator stopped new entries for everyone."""
+    return await session.get(MetaEntry, ENTRIES_KEY) is not None  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Asked:
+    state: str  # the request's state after asking
+    new: bool  # this was the first time: the operator is to be asked
+
+
+class GroupAdmin:
+    def __init__(self, custody: CustodyService) -> None:
+        self.custody = custody
+        self.db = custody.db
+        self.clock = custody.clock
+
+    # ------------------------------------------------------------------ everyone's trading
+    async def set_all_active(self, active: bool, *, actor: str) -> list[str]:
+        """Pause or resume every vault user (each audited as their own pause or resume); the
+        names that changed."""
+        async with self.db.session() as s:
+            names = [u.username for u in await Users(s, self.clock).all(custody=Custody.VAULT)]
+        changed = []
+        for name in names:
+            if await self.custody.set_active(name, active, actor=actor, reason="operator"):
+                changed.append(name)
+        return changed
+
+    async def set_entries(self, stopped: bool, *, actor: str) -> bool:
+        """Stop (or allow again) new entries for everyone; False when it already was so."""
+        key = self.custody.require_key()
+        async with self.db.session() as s:
+            await keycheck.check(s, key)
+            row = await s.get(MetaEntry, ENTRIES_KEY)
+            if (row is not None) == stopped:
+                return False
+            if stopped:
+                at = utc_from_timestamp(self.clock.now()).isoformat()
+                s.add(MetaEntry(key=ENTRIES_KEY, value=json.dumps({"by": actor, "at": at})))
+            else:
+                await s.execute(delete(MetaEntry).where(MetaEntry.key == ENTRIES_KEY))
+            action = "entries_stop" if stopped else "entries_start"
+            await AuditLog(s, self.clock, key).append(actor, action)
+        return True
+
+    # ------------------------------------------------------------------ newcomers
+    async def ask(self, telegram_id: int, name: str) -> Asked:
+        """A Telegram account asks to join; what state its request is in."""
+        async with self.db.session() as s:
+            row = await s.get(TelegramAccessRow, telegram_id)
+            if row is not None:
+                return Asked(row.state, False)
+            s.add(
+                TelegramAccessRow(
+                    telegram_id=telegram_id,
+                    name=name[:96],
+                    state=PENDING,
+                    asked_at=utc_from_timestamp(self.clock.now()),
+                )
+            )
+        return Asked(PENDING, True)
+
+    async def decide(self, telegram_id: int, approve: bool, *, actor: str) -> TelegramAccessRow:
+        """The operator's answer to a request; audited."""
+        key = self.custody.require_key()
+        async with self.db.session() as s:
+            await keycheck.check(s, key)
+            row = await s.get(TelegramAccessRow, telegram_id, with_for_update=True)
+            if row is None:
+                raise UserError(f"nobody with Telegram id {telegram_id} asked to join")
+            row.state = APPROVED if approve else REFUSED
+            row.decided_at = utc_from_timestamp(self.clock.now())
+            row.decided_by = actor
+            action = "access_approve" if approve else "access_refuse"
+            await AuditLog(s, self.clock, key).append(
+                actor, action, telegram_id=telegram_id, name=row.name
+            )
+            await s.flush()
+            return row
+
+    async def approved_ids(self) -> set[int]:
+        async with self.db.session() as s:
+            rows = await s.scalars(
+                select(TelegramAccessRow.telegram_id).where(TelegramAccessRow.state == APPROVED)
+            )
+            return set(rows)
