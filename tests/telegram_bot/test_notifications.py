@@ -216,3 +216,23 @@ async def test_balance_and_summary_value_every_asset_in_the_wallet(world: World)
     unpriced = await world.api.reply_to(ALICE, "/balance")
     assert "SOL: 10.0000 (no price here)" in unpriced.text
     assert "Total: ≈ 250.00 USDC, not counting SOL, JUP" in unpriced.text
+
+
+async def test_positions_and_trades_give_prices_and_pnl_in_the_quote_asset(world: World) -> None:
+    await onboard(world, ALICE)
+    user = await user_of(world, ALICE)
+    async with world.services.db.session() as s:
+        await Positions(s, world.clock).open(
+            user_id=user.id,
+            token="JUP",
+            mint="JUPyiwrYJFskUPiHa7hkeR8VUtAeFoSYbKedZNsDvCN",
+            quantity=10**6,
+            cost=5 * 10**5,
+            entry_price=Decimal("0.5"),
+        )
+    world.services.prices = lambda: {"JUP": Decimal("0.55")}
+    positions = await world.api.reply_to(ALICE, "/positions")
+    assert "JUP: 1.0000 bought at 0.5 USDC, now 0.55 USDC (+10.0%)" in positions.text
+    await add_trade(world, user, "-2.5", world.clock.now() - 60)
+    trades = await world.api.reply_to(ALICE, "/trades")
+    assert trades.text.splitlines()[1].endswith("sold 1.0000 JUP at 0.5 USDC, PnL -2.50 USDC")

@@ -272,14 +272,15 @@ class Commands:
             return
         decimals = {t.symbol: t.decimals for t in self.s.settings.token_map().values()}
         prices = self.s.prices() if self.s.prices is not None else {}
+        quote = self.s.settings.quote
         lines = ["Open positions:"]
         for p in open_:
             quantity = Decimal(p.quantity).scaleb(-decimals.get(p.token, 0))
-            line = f"{p.token}: {quantity:,.4f} at {p.entry_price:.6g}"
+            line = f"{p.token}: {quantity:,.4f} bought at {p.entry_price:.6g} {quote}"
             now = prices.get(p.token)
             if now is not None:
                 change = (now / p.entry_price - 1) * 100
-                line += f", now {now:.6g} ({change:+.1f}%)"
+                line += f", now {now:.6g} {quote} ({change:+.1f}%)"
             if p.stop_loss is not None:
                 line += f", stop {p.stop_loss:.6g}"
             if p.take_profit is not None:
@@ -299,12 +300,15 @@ class Commands:
             await self.reply_to(update)("No trades yet.")
             return
         decimals = {t.symbol: t.decimals for t in self.s.settings.token_map().values()}
+        quote = self.s.settings.quote
         lines = [f"Last {len(rows)} trades:"]
         for t in rows:
             quantity = Decimal(t.quantity).scaleb(-decimals.get(t.token, 0))
-            pnl = "" if t.pnl is None else f", PnL {t.pnl:+.2f}"
+            pnl = "" if t.pnl is None else f", PnL {t.pnl:+.2f} {quote}"
             when = t.timestamp.strftime("%m-%d %H:%M")
-            lines.append(f"{when} {t.side} {quantity:,.4f} {t.token} at {t.price:.6g}{pnl}")
+            verb = "bought" if t.side == "buy" else "sold"
+            price = f"{t.price:.6g} {quote}"
+            lines.append(f"{when} {verb} {quantity:,.4f} {t.token} at {price}{pnl}")
         await self.reply_to(update)("\n".join(lines))
 
     # ------------------------------------------------------------------ settings
