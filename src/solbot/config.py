@@ -236,6 +236,10 @@ class Settings(BaseSettings):
     # Friends' own withdrawals and exports (Telegram).
     withdrawal_timelock_hours: float = Field(default=24.0, ge=0)
     withdrawal_daily_limit_pct: float = Field(default=50.0, gt=0, le=100)
+    # The operator's performance fee: a share of each user's realised profit above their
+    # high-water mark, accrued per day (`solbot.fees`); 0 is off. `solbot set-fee` overrides
+    # it per user.
+    performance_fee_pct: float = Field(default=0.0, ge=0, lt=100)
     exports_per_day: int = Field(default=3, ge=1)
     daily_summary_utc: str = Field(default="20:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     export_visible_seconds: float = Field(default=60.0, gt=0)

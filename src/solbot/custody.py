@@ -312,6 +312,21 @@ class CustodyService:
         assert fresh is not None
         return fresh
 
+    async def set_fee(self, username: str, pct: Decimal | None, *, actor: str) -> UserRow:
+        """Set a user's performance fee in percent (`None`: back to the setting's); audited."""
+        if pct is not None and (not pct.is_finite() or not Decimal(0) <= pct < Decimal(100)):
+            raise UserError(f"--pct must be at least 0 and below 100, got {pct}")
+        self.require_key()
+        async with self.db.session() as s:
+            users = Users(s, self.clock)
+            user = await self.user(username, users)
+            row = await users.get(user.id)
+            assert row is not None
+            row.fee_pct = pct
+            await self._audit(s, actor, "fee", user, fee_pct=None if pct is None else str(pct))
+            await s.flush()
+            return row
+
     async def rearm(self, username: str, token: str | None, *, actor: str) -> list[OrderHoldRow]:
         """Lift the holds on a user's failing orders (`solbot.quarantine`): a quarantine or a
         back-off, of one token or (`token` None) all of them, the whole-user one included. The

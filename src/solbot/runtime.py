@@ -34,6 +34,7 @@ from solbot.errors import EnvironmentFaultError
 from solbot.events import Event, recovered_text
 from solbot.execution.signing import Signer
 from solbot.faults import crash_hook
+from solbot.fees import FeeBook
 from solbot.quarantine import Hold
 from solbot.reconcile import Assets, Line, Opening, Wallet, opening, reconcile
 from solbot.sim.network import SimNetwork
@@ -162,6 +163,7 @@ class Runtime:
         self._stop = asyncio.Event()
         self.chain_failures = 0  # ticks skipped because the chain could not be reached
         self._openings: dict[str, Opening] = {}  # what each wallet held when first served
+        self.fees = FeeBook(db, clock, settings.performance_fee_pct)  # per trading day
 
     def stop(self) -> None:
         """Ask the loop to stop (SIGINT/SIGTERM call this): the current step may finish for
@@ -240,6 +242,7 @@ class Runtime:
             await self._recover()
             self.engine.needs_recovery = False
         await self.engine.tick()
+        await self.fees.accrue_due()  # once a day: the days just ended, each user's fee
 
     async def _unless_stopped(self, step: Awaitable[None]) -> bool:
         """Run `step` to its end, unless a stop is asked for first: then it may finish within

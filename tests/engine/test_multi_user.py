@@ -25,7 +25,7 @@ from solbot.runner import OPERATOR, build
 from solbot.runtime import RunOptions, Runtime
 from solbot.store import schema
 from solbot.store.db import Database
-from solbot.store.tables import AuditRow, OrderRow, PositionRow, UserRow
+from solbot.store.tables import AuditRow, FeeAccrualRow, OrderRow, PositionRow, TradeRow, UserRow
 from solbot.wallet.master import MasterKey
 
 from .test_sim_day import DAY, START, day_settings
@@ -304,3 +304,20 @@ async def test_entries_stopped_by_the_operator_stop_every_user_until_restarted(
         async with runtime.db.session() as s:
             orders = list(await s.scalars(select(OrderRow)))
     assert {o.user_id for o in orders if o.purpose == "entry"}  # entries again
+
+
+async def test_the_running_loop_accrues_each_days_fee(settings: Settings) -> None:
+    await add_users(settings, ("alice", "aggressive"), ("bob", "aggressive"))
+    fee = settings.model_copy(update={"performance_fee_pct": 20.0})
+    clock = ManualClock(START)
+    async with build(fee, RunOptions(stop_after=3 * DAY), clock=clock) as runtime:
+        await runtime.run()
+        async with runtime.db.session() as s:
+            closed = {t.user_id for t in await s.scalars(select(TradeRow)) if t.pnl is not None}
+            accrued = list(await s.scalars(select(FeeAccrualRow)))
+    assert closed  # the sim's days closed positions
+    assert {r.user_id for r in accrued} == closed  # each one's days, from their first trade
+    assert all(r.pct == Decimal(20) for r in accrued)
+    for user_id in closed:
+        days = sorted(r.day for r in accrued if r.user_id == user_id)
+        assert len(days) == len(set(days))  # a day once

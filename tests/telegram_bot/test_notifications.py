@@ -3,17 +3,17 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from solders.pubkey import Pubkey
 from sqlalchemy import select
 
+from booking import book_trade
 from solbot.events import Event, exit_text
+from solbot.fees import FeeBook
 from solbot.store.repos import Equity, Positions
-from solbot.store.tables import OrderRow, TradeRow, UserRow
-from solbot.store.types import utc_from_timestamp
+from solbot.store.tables import UserRow
 
 from .conftest import ALICE, BOB, OPERATOR, World
 from .test_basics import onboard
@@ -77,40 +77,7 @@ async def test_events_reach_the_user_as_their_switches_say(world: World) -> None
 
 
 async def add_trade(world: World, user: UserRow, pnl: str, when: float) -> None:
-    async with world.services.db.session() as s:
-        order = OrderRow(
-            id=str(uuid.uuid4()),
-            idempotency_key=str(uuid.uuid4()),
-            user_id=user.id,
-            token="JUP",
-            input_mint="a",
-            output_mint="b",
-            side="sell",
-            purpose="exit",
-            state="confirmed",
-            amount_in=1,
-            route="v2",
-            attempts=1,
-            created_at=utc_from_timestamp(when),
-            updated_at=utc_from_timestamp(when),
-        )
-        s.add(order)
-        await s.flush()
-        s.add(
-            TradeRow(
-                id=str(uuid.uuid4()),
-                user_id=user.id,
-                order_id=order.id,
-                token="JUP",
-                side="sell",
-                price=Decimal("0.5"),
-                quantity=10**6,
-                quote_amount=10**6,
-                fee_lamports=0,
-                pnl=Decimal(pnl),
-                timestamp=utc_from_timestamp(when),
-            )
-        )
+    await book_trade(world.services.db, user.id, pnl, when)
 
 
 async def test_pnl_sums_the_periods_and_draws_the_curve(world: World) -> None:
@@ -236,3 +203,23 @@ async def test_positions_and_trades_give_prices_and_pnl_in_the_quote_asset(world
     await add_trade(world, user, "-2.5", world.clock.now() - 60)
     trades = await world.api.reply_to(ALICE, "/trades")
     assert trades.text.splitlines()[1].endswith("sold 1.0000 JUP at 0.5 USDC, PnL -2.50 USDC")
+
+
+async def test_a_performance_fee_is_disclosed_at_start_and_shown_in_pnl(world: World) -> None:
+    world.services.settings = world.services.settings.model_copy(
+        update={"performance_fee_pct": 10.0}
+    )
+    disclosure = await world.api.reply_to(BOB, "/start")
+    assert "The operator takes 10 % of your realised profit above its previous best" in (
+        disclosure.text
+    )
+    await world.api.after_press(BOB, disclosure.result, disclosure.buttons[0][1])
+    user = await user_of(world, BOB)
+    day = 86_400
+    await add_trade(world, user, "50", world.clock.now() - 2 * day)
+    await FeeBook(world.services.db, world.clock, 10.0).accrue_due()
+    pnl = await world.api.reply_to(BOB, "/pnl")
+    assert (
+        "Performance fee: 10 % of realised profit above your high-water mark (+45.00 USDC); "
+        "accrued so far: 5.00 USDC"
+    ) in pnl.text

@@ -1,6 +1,6 @@
 """Operator commands that act on users and their wallets (the seed's CLI tools): add, import,
-export, pause, resume, set risk, re-arm, withdraw. What only reads (list-users, positions,
-trades) is in `cli/reports.py`.
+export, pause, resume, set risk, set the performance fee, re-arm, withdraw. What only reads
+(list-users, positions, trades) is in `cli/reports.py`.
 
 Every command that needs a key reads the master key from `MASTER_ENCRYPTION_KEY` and checks it
 against the database before changing anything. Private keys are printed only where that is the
@@ -360,6 +360,38 @@ def set_risk(
         async with stores.custody(settings()) as service:
             user = await service.set_risk(username, change, actor=ACTOR)
         stores.console().print(f"[green]✓[/] {user.username}: {describe_limits(user)}")
+
+    asyncio.run(main())
+
+
+def set_fee(
+    username: UsernameOption,
+    pct: Annotated[
+        str | None,
+        typer.Option(metavar="PCT", help="Percent of realised profit above the high-water mark."),
+    ] = None,
+    default: Annotated[
+        bool, typer.Option("--default", help="Follow SOLBOT_PERFORMANCE_FEE_PCT again.")
+    ] = False,
+) -> None:
+    """Set a user's performance fee (0 <= PCT < 100; 0 is none), or `--default` to follow
+    SOLBOT_PERFORMANCE_FEE_PCT. Audited; it applies to the days accrued from now on."""
+    from decimal import Decimal, InvalidOperation
+
+    if (pct is None) == (not default):
+        raise UserError("give --pct PCT or --default")
+    value = None
+    if pct is not None:
+        try:
+            value = Decimal(pct)
+        except InvalidOperation:
+            raise UserError(f"--pct must be a number, got {pct!r}") from None
+
+    async def main() -> None:
+        async with stores.custody(settings()) as service:
+            user = await service.set_fee(username, value, actor=ACTOR)
+        shown = "the default" if user.fee_pct is None else f"{user.fee_pct}%"
+        stores.console().print(f"[green]✓[/] {user.username}: performance fee {shown}")
 
     asyncio.run(main())
 

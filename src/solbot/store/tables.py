@@ -106,6 +106,8 @@ class UserRow(Base):
     # identity subkey (`solbot.wallet.identity`): a vault row swapped or edited in the database
     # no longer matches it, and every key operation checks it first.
     identity_mac: Mapped[str | None] = mapped_column(String(64))
+    # The performance fee for this user, in percent (NULL: SOLBOT_PERFORMANCE_FEE_PCT).
+    fee_pct: Mapped[Decimal | None] = mapped_column(Price())
 
     __table_args__ = (
         CheckConstraint(f"custody IN ({sql_in(Custody)})", name="custody"),
@@ -436,6 +438,22 @@ class TelegramAccessRow(Base):
     asked_at: Mapped[datetime] = mapped_column(UtcDateTime())
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     decided_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class FeeAccrualRow(Base):
+    """One user's performance fee for one day (UTC, the trading clock's): the realised PnL up
+    to the day's end, the fee on the part above the high-water mark, and the mark after it
+    (`solbot.fees`). One row per user and day, so a day is accrued once whatever crashes."""
+
+    __tablename__ = "fee_accruals"
+
+    user_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    pct: Mapped[Decimal] = mapped_column(Price())
+    realised: Mapped[Decimal] = mapped_column(Price())
+    fee: Mapped[Decimal] = mapped_column(Price())
+    high_water: Mapped[Decimal] = mapped_column(Price())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class MetaEntry(Base):

@@ -20,6 +20,7 @@ from telegram.ext import ContextTypes
 
 from solbot.custody import RiskChange
 from solbot.errors import UserError
+from solbot.fees import FeeBook
 from solbot.funding import deposits
 from solbot.roster import limits_of
 from solbot.store.repos import Equity, Positions, Trades
@@ -91,7 +92,8 @@ class Commands:
                 f"Welcome back! Your wallet: {user.wallet_pubkey}\n/balance shows what it holds."
             )
             return
-        await reply(texts.DISCLOSURE, reply_markup=keyboard([(texts.ACCEPT, ACCEPT_TERMS)]))
+        text = texts.disclosure(self.s.settings.performance_fee_pct)
+        await reply(text, reply_markup=keyboard([(texts.ACCEPT, ACCEPT_TERMS)]))
 
     async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -185,6 +187,14 @@ class Commands:
                 for p in priced
             )
             lines.append(f"Open positions now: {unrealised:+,.2f} (unrealised)")
+        fees = await FeeBook(self.s.db, self.s.clock, self.s.settings.performance_fee_pct).state(
+            user
+        )
+        if fees.pct > 0 or fees.accrued > 0:
+            lines.append(
+                f"Performance fee: {fees.pct:g} % of realised profit above your high-water mark "
+                f"({fees.high_water:+,.2f} {quote}); accrued so far: {fees.accrued:,.2f} {quote}"
+            )
         png = equity_png(curve, quote, f"{user.username}: value, last 30 days")
         assert update.effective_chat is not None
         await self.bot.send_photo(update.effective_chat.id, photo=png, caption="\n".join(lines))

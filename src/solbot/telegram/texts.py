@@ -13,6 +13,19 @@ DISCLOSURE = (
 )
 ACCEPT = "I understand and accept"
 
+
+def disclosure(fee_pct: float) -> str:
+    """The disclosure, with the operator's performance fee when there is one."""
+    if fee_pct <= 0:
+        return DISCLOSURE
+    fee = (
+        f"• The operator takes {fee_pct:g} % of your realised profit above its previous best "
+        "(a high-water mark), counted every day: after a loss nothing is taken until the loss "
+        "is made good. /pnl shows what has accrued.\n"
+    )
+    return DISCLOSURE.replace("• Only deposit", fee + "• Only deposit")
+
+
 USAGE = {
     "start": "/start",
     "balance": "/balance",
