@@ -25,7 +25,7 @@ SOL = 1_000_000_000
 
 async def queued(world: World) -> list[ChatDeletionRow]:
     async with world.services.db.session() as s:
-        return list(await s.scalars(select(ChatDeletionRow).order_by(ChatDeletionRow.id)))
+        return list(await s.scalars(select(ChatDeletionRow).order_by(ChatDeletionRow.created_at)))
 
 
 async def handed_over(world: World) -> ChatDeletionRow:

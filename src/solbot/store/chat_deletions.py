@@ -8,6 +8,7 @@ the wall clock's: a deletion is a security timer, never the sim's accelerated ti
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,7 +27,7 @@ PENDING, TELL, BY_HAND = "pending", "tell", "by_hand"
 class Due:
     """A row the worker acts on now."""
 
-    id: int
+    id: str
     chat_id: int
     message_id: int | None
     user_id: str | None
@@ -46,19 +47,19 @@ class ChatDeletions:
 
     async def reserve(
         self, chat_id: int, what: str, user_id: str | None, after_seconds: float
-    ) -> int:
+    ) -> str:
         """Promise to delete a message about to be sent to `chat_id`, `after_seconds` from now."""
         now = self._now()
         row = ChatDeletionRow(
+            id=str(uuid.uuid4()),
             chat_id=chat_id, message_id=None, user_id=user_id, what=what, state=PENDING,
             created_at=now, next_try_at=now + timedelta(seconds=after_seconds), attempts=0,
         )  # fmt: skip
         async with self.db.session() as s:
             s.add(row)
-            await s.flush()
-            return int(row.id)
+        return row.id
 
-    async def attach(self, row_id: int, message_id: int) -> None:
+    async def attach(self, row_id: str, message_id: int) -> None:
         async with self.db.session() as s:
             await s.execute(
                 update(ChatDeletionRow)
@@ -68,7 +69,7 @@ class ChatDeletions:
 
     async def add(
         self, chat_id: int, message_id: int, what: str, user_id: str | None, after_seconds: float
-    ) -> int:
+    ) -> str:
         """Promise to delete a message that exists already (a user's message with a code)."""
         row_id = await self.reserve(chat_id, what, user_id, after_seconds)
         await self.attach(row_id, message_id)
@@ -99,7 +100,7 @@ class ChatDeletions:
             )
             return [_due(row) for row in rows]
 
-    async def pending_ids(self) -> list[int]:
+    async def pending_ids(self) -> list[str]:
         """Every row still waiting to be deleted whose message is known (for a shutdown)."""
         async with self.db.session() as s:
             ids = await s.scalars(
@@ -109,16 +110,16 @@ class ChatDeletions:
             )
             return list(ids)
 
-    async def get(self, row_id: int) -> Due | None:
+    async def get(self, row_id: str) -> Due | None:
         async with self.db.session() as s:
             row = await s.get(ChatDeletionRow, row_id)
             return None if row is None else _due(row)
 
-    async def done(self, row_id: int) -> None:
+    async def done(self, row_id: str) -> None:
         async with self.db.session() as s:
             await s.execute(delete(ChatDeletionRow).where(ChatDeletionRow.id == row_id))
 
-    async def retry_later(self, row_id: int, seconds: float, error: str) -> None:
+    async def retry_later(self, row_id: str, seconds: float, error: str) -> None:
         async with self.db.session() as s:
             await s.execute(
                 update(ChatDeletionRow)
@@ -130,7 +131,7 @@ class ChatDeletions:
                 )
             )
 
-    async def mark(self, row_ids: Sequence[int], state: str, error: str | None = None) -> None:
+    async def mark(self, row_ids: Sequence[str], state: str, error: str | None = None) -> None:
         """Move rows to `TELL` (someone must be told to delete by hand) or `BY_HAND` (told)."""
         values: dict[str, object] = {"state": state, "next_try_at": self._now()}
         if error is not None:

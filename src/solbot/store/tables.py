@@ -411,7 +411,7 @@ class ChatDeletionRow(Base):
 
     __tablename__ = "chat_deletions"
 
-    id: Mapped[int] = mapped_column(Integer(), primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)  # a UUID, as every table's
     chat_id: Mapped[int] = mapped_column(BigInteger())
     message_id: Mapped[int | None] = mapped_column(BigInteger())
     user_id: Mapped[str | None] = mapped_column(ID)

@@ -25,7 +25,7 @@ TIME = sa.DateTime(timezone=True)
 def upgrade() -> None:
     op.create_table(
         "chat_deletions",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("id", sa.String(36), nullable=False),
         sa.Column("chat_id", sa.BigInteger(), nullable=False),
         sa.Column("message_id", sa.BigInteger(), nullable=True),
         sa.Column("user_id", sa.String(36), nullable=True),
