@@ -184,3 +184,16 @@ async def test_security_timers_follow_the_wall_clock_not_the_trading_clock(
         world.pass_time(24 * 3600)
         ask = await world.api.reply_to(ALICE, f"/withdraw {to} 0.5 {await code(world, ALICE)}")
         assert ask.text == f"Send 0.5 SOL to {to}? This cannot be undone."
+
+
+async def test_a_key_whose_sending_failed_midway_is_announced_at_once(world: World) -> None:
+    await with_second_factor(world, ALICE)
+    world.pass_time(30)
+    world.api.down["sendMessage"] = 1  # the answer to the key's message is lost
+    mark = len(world.api.sent)
+    world.api.say(ALICE, f"/export {await code(world, ALICE)}")
+    told = await world.api.wait_for(
+        lambda c: c.chat_id == ALICE and "delete it by hand" in c.text, after=mark
+    )
+    assert "the connection failed while sending" in told.text
+    await handed_over(world)

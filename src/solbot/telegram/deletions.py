@@ -81,6 +81,11 @@ class SecretMessages:
         except BadRequest:  # refused: nothing reached the chat
             await self.queue.done(row_id)
             raise
+        except TelegramError:  # a timeout or a dropped connection: it may have arrived
+            row = await self.queue.get(row_id)
+            if row is not None and await self._tell(row, "the connection failed while sending"):
+                await self.queue.mark([row_id], BY_HAND)
+            raise
         await self.queue.attach(row_id, message.message_id)
         return message
 
@@ -187,15 +192,22 @@ class SecretMessages:
 
     async def _tell(self, row: Due, reason: str) -> bool:
         """Ask the user to delete the message by hand and tell the operator; False when the
-        user could not be reached yet (try again later)."""
+        user could not be reached yet (try again later). A row without a message id is a
+        message that may or may not have arrived: said so."""
         what = WHAT.get(row.what, "a message with a secret")
+        if row.message_id is None:
+            text = (
+                f"⚠️ {what[0].upper()}{what[1:]} may be in this chat ({reason}). If you see "
+                "it, please delete it by hand now: long-press it and choose Delete."
+            )
+        else:
+            text = (
+                f"⚠️ I could not delete {what} from this chat ({reason}). Please delete it by "
+                "hand now: long-press it and choose Delete."
+            )
         told = True
         try:
-            await self.bot.send_message(
-                row.chat_id,
-                f"⚠️ I could not delete {what} from this chat ({reason}). Please delete it by "
-                "hand now: long-press it and choose Delete.",
-            )
+            await self.bot.send_message(row.chat_id, text)
         except Forbidden:  # the user blocked the bot: only the operator can still act
             pass
         except TelegramError as exc:
