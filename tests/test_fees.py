@@ -30,7 +30,7 @@ D = Decimal
         ("90", "90", "10", "0", "90"),  # at the mark: nothing
         ("40", "90", "10", "0", "90"),  # below it (a loss): nothing, the mark stays
         ("100", "90", "10", "1", "99"),  # only the part above the mark
-        ("100", "0", "0", "0", "0"),  # off
+        ("100", "0", "0", "0", "100"),  # off: the mark follows the profit
         ("-5", "0", "20", "0", "0"),  # never a fee on a loss
     ],
 )
@@ -57,13 +57,13 @@ async def test_fees_accrue_once_per_day_over_the_books(db_url: str) -> None:
             await book_trade(db, user.id, "80", DAY1 + 2 * 86_400 + 3600)  # day 3: +80
         book = FeeBook(db, clock, default_pct=10.0)
         clock.advance(3 * 86_400 + 60)  # into day 4
-        assert await book.accrue_due() == 3
+        assert await book.accrue_due() == 6  # three days for each, bob's at no fee
         assert await book.accrue_due() == 0  # the same day: not looked at again
         assert await FeeBook(db, clock, 10.0).accrue_due() == 0  # a restart: nothing twice
         async with db.session() as s:
             rows = list(await s.scalars(select(FeeAccrualRow).order_by(FeeAccrualRow.day)))
             audit = [a.action for a in await s.scalars(select(AuditRow))]
-        assert [(r.user_id, r.day, r.fee, r.high_water) for r in rows] == [
+        assert [(r.user_id, r.day, r.fee, r.high_water) for r in rows if r.user_id == alice.id] == [
             (alice.id, "2026-03-01", D(10), D(90)),  # +100: 10 % of 100
             (alice.id, "2026-03-02", D(0), D(90)),  # net 30 after the loss: below the mark
             (alice.id, "2026-03-03", D(2), D(108)),  # net 110: 10 % of the 20 above 90
@@ -85,5 +85,24 @@ async def test_a_fee_is_set_per_user_within_bounds_and_audited(db_url: str) -> N
         assert (await custody.set_fee("alice", None, actor="cli")).fee_pct is None
         with pytest.raises(UserError, match="below 100"):
             await custody.set_fee("alice", D(100), actor="cli")
+    finally:
+        await db.dispose()
+
+
+async def test_a_fee_turned_on_later_charges_only_the_profit_made_since(db_url: str) -> None:
+    db = Database(db_url)
+    clock = ManualClock(DAY1)
+    try:
+        custody = CustodyService(db, clock, KEY)
+        alice, _ = await custody.create_user("alice", actor="test")
+        await book_trade(db, alice.id, "1000", DAY1 + 3600)  # made while there is no fee
+        clock.advance(10 * 86_400)
+        assert await FeeBook(db, clock, default_pct=0.0).accrue_due() == 10
+        await book_trade(db, alice.id, "50", clock.now() + 3600)  # after the fee is on
+        clock.advance(86_400)
+        await FeeBook(db, clock, default_pct=20.0).accrue_due()
+        state = await FeeBook(db, clock, 20.0).state(alice)
+        assert state.accrued == D(10)  # 20 % of the 50, nothing of the 1000
+        assert state.high_water == D(1040)
     finally:
         await db.dispose()

@@ -19,11 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select
 
 from solbot.clock import Clock
 from solbot.store.db import Database
+from solbot.store.states import Custody
 from solbot.store.tables import FeeAccrualRow, TradeRow, UserRow
 from solbot.store.types import canonical_price, utc_from_timestamp
 
@@ -40,10 +42,20 @@ def performance_fee(net_profit: Decimal, high_water: Decimal, pct: Decimal) -> F
     """The fee on `net_profit` (realised, after earlier fees) above `high_water`; the new mark
     is what the user keeps, never below the old one."""
     above = net_profit - high_water
-    if pct <= 0 or above <= 0:
+    if above <= 0:
         return FeeStep(Decimal(0), high_water)
+    if pct <= 0:  # no fee: the mark follows the profit, so a fee set later starts from here
+        return FeeStep(Decimal(0), net_profit)
     fee = canonical_price(above * pct / 100)
     return FeeStep(fee, net_profit - fee)
+
+
+@dataclass(frozen=True)
+class _Start:
+    day: datetime  # the first day to accrue
+    realised: Decimal  # before it
+    charged: Decimal
+    mark: Decimal
 
 
 @dataclass(frozen=True)
@@ -84,79 +96,95 @@ class FeeBook:
         return written
 
     async def accrue_through(self, end: datetime) -> int:
-        """Accrue each user's days up to `end` (a midnight, UTC) that have no row yet."""
-        written = 0
+        """Accrue every vault user's days up to `end` (a midnight, UTC) that have no row yet,
+        in one transaction and a handful of queries whatever the number of users. Users
+        whose fee is 0 get rows too (fee 0, the mark following their profit up), so turning a
+        fee on later charges only the profit made from then on."""
         async with self.db.session() as s:
-            users = list(await s.scalars(select(UserRow)))
-        for user in users:
-            pct = self.pct_of(user)
-            if pct <= 0:
-                continue
-            written += await self._accrue_user(user.id, pct, end)
-        return written
-
-    async def _accrue_user(self, user_id: str, pct: Decimal, end: datetime) -> int:
-        async with self.db.session() as s:
-            last = await s.scalar(
-                select(FeeAccrualRow)
-                .where(FeeAccrualRow.user_id == user_id)
-                .order_by(FeeAccrualRow.day.desc())
-                .limit(1)
-            )
-            if last is None:  # from the day of the first trade (no trade, nothing to owe)
-                first = await s.scalar(
-                    select(func.min(TradeRow.timestamp)).where(TradeRow.user_id == user_id)
+            users = {
+                u.id: u
+                for u in await s.scalars(
+                    select(UserRow).where(UserRow.custody == Custody.VAULT.value)
                 )
-                if first is None:
-                    return 0
-                day = first.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-                high_water, charged = Decimal(0), Decimal(0)
-            else:
-                day = datetime.strptime(last.day, "%Y-%m-%d").replace(tzinfo=UTC) + DAY
-                high_water = Decimal(last.high_water)
-                charged = await self._charged(s, user_id)
-            written = 0
-            while day + DAY <= end:
-                realised = await self._realised(s, user_id, day + DAY)
-                step = performance_fee(realised - charged, high_water, pct)
-                s.add(
-                    FeeAccrualRow(
-                        user_id=user_id, day=day_of(day), pct=pct, realised=realised,
-                        fee=step.fee, high_water=step.high_water,
-                        created_at=utc_from_timestamp(self.clock.now()),
-                    )
-                )  # fmt: skip
-                charged += step.fee
-                high_water = step.high_water
-                day += DAY
-                written += 1
-            return written
+            }
+            starts = await self._starts(s, set(users))
+            if not starts:
+                return 0
+            earliest = min(start.day for start in starts.values())
+            pnl_by_day: dict[tuple[str, str], Decimal] = {}
+            trades = await s.execute(
+                select(TradeRow.user_id, TradeRow.timestamp, TradeRow.pnl).where(
+                    TradeRow.pnl.is_not(None),
+                    TradeRow.timestamp >= earliest,
+                    TradeRow.timestamp < end,
+                )
+            )
+            for user_id, moment, pnl in trades:
+                key = (user_id, day_of(moment))
+                pnl_by_day[key] = pnl_by_day.get(key, Decimal(0)) + Decimal(pnl)
+            now = utc_from_timestamp(self.clock.now())
+            rows = []
+            for user_id, start in starts.items():
+                pct = self.pct_of(users[user_id])
+                day, realised, charged, mark = start.day, start.realised, start.charged, start.mark
+                while day + DAY <= end:
+                    realised += pnl_by_day.get((user_id, day_of(day)), Decimal(0))
+                    step = performance_fee(realised - charged, mark, pct)
+                    charged += step.fee
+                    mark = step.high_water
+                    rows.append(
+                        FeeAccrualRow(
+                            user_id=user_id, day=day_of(day), pct=pct, realised=realised,
+                            fee=step.fee, charged=charged, high_water=mark, created_at=now,
+                        )
+                    )  # fmt: skip
+                    day += DAY
+            s.add_all(rows)
+        return len(rows)
 
-    @staticmethod
-    async def _realised(session: object, user_id: str, before: datetime) -> Decimal:
-        rows = await session.scalars(  # type: ignore[attr-defined]
-            select(TradeRow.pnl).where(
-                TradeRow.user_id == user_id, TradeRow.pnl.is_not(None), TradeRow.timestamp < before
+    async def _starts(self, session: Any, user_ids: set[str]) -> dict[str, _Start]:
+        """Where each user's accrual goes on from: the day after their last row, or the day
+        of their first trade (a user who never traded owes nothing and has no start)."""
+        latest = (
+            select(FeeAccrualRow.user_id, func.max(FeeAccrualRow.day).label("day"))
+            .group_by(FeeAccrualRow.user_id)
+            .subquery()
+        )
+        last_rows = await session.scalars(
+            select(FeeAccrualRow).join(
+                latest,
+                (FeeAccrualRow.user_id == latest.c.user_id) & (FeeAccrualRow.day == latest.c.day),
             )
         )
-        return sum((Decimal(p) for p in rows), Decimal(0))
-
-    @staticmethod
-    async def _charged(session: object, user_id: str) -> Decimal:
-        rows = await session.scalars(  # type: ignore[attr-defined]
-            select(FeeAccrualRow.fee).where(FeeAccrualRow.user_id == user_id)
+        starts = {
+            row.user_id: _Start(
+                datetime.strptime(row.day, "%Y-%m-%d").replace(tzinfo=UTC) + DAY,
+                Decimal(row.realised),
+                Decimal(row.charged),
+                Decimal(row.high_water),
+            )
+            for row in last_rows
+            if row.user_id in user_ids
+        }
+        firsts = await session.execute(
+            select(TradeRow.user_id, func.min(TradeRow.timestamp)).group_by(TradeRow.user_id)
         )
-        return sum((Decimal(f) for f in rows), Decimal(0))
+        for user_id, first in firsts:
+            if user_id in user_ids and user_id not in starts and first is not None:
+                day = first.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+                starts[user_id] = _Start(day, Decimal(0), Decimal(0), Decimal(0))
+        return starts
 
     async def state(self, user: UserRow) -> FeeState:
         async with self.db.session() as s:
-            rows = list(
-                await s.scalars(
-                    select(FeeAccrualRow)
-                    .where(FeeAccrualRow.user_id == user.id)
-                    .order_by(FeeAccrualRow.day)
-                )
+            last = await s.scalar(
+                select(FeeAccrualRow)
+                .where(FeeAccrualRow.user_id == user.id)
+                .order_by(FeeAccrualRow.day.desc())
+                .limit(1)
             )
-        accrued = sum((Decimal(r.fee) for r in rows), Decimal(0))
-        high_water = Decimal(rows[-1].high_water) if rows else Decimal(0)
-        return FeeState(self.pct_of(user), high_water, accrued, rows[-1].day if rows else None)
+        if last is None:
+            return FeeState(self.pct_of(user), Decimal(0), Decimal(0), None)
+        return FeeState(
+            self.pct_of(user), Decimal(last.high_water), Decimal(last.charged), last.day
+        )

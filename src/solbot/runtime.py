@@ -242,7 +242,12 @@ class Runtime:
             await self._recover()
             self.engine.needs_recovery = False
         await self.engine.tick()
-        await self.fees.accrue_due()  # once a day: the days just ended, each user's fee
+        try:  # once a day: the days just ended, each user's fee; never at trading's expense
+            await self.fees.accrue_due()
+        except (ChainUnavailableError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # the database's moment: the next tick tries again
+            log.warning("performance fees not accrued this tick: %s", exc)
 
     async def _unless_stopped(self, step: Awaitable[None]) -> bool:
         """Run `step` to its end, unless a stop is asked for first: then it may finish within

@@ -452,6 +452,7 @@ class FeeAccrualRow(Base):
     pct: Mapped[Decimal] = mapped_column(Price())
     realised: Mapped[Decimal] = mapped_column(Price())
     fee: Mapped[Decimal] = mapped_column(Price())
+    charged: Mapped[Decimal] = mapped_column(Price())  # every fee up to this day, this one's too
     high_water: Mapped[Decimal] = mapped_column(Price())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("pct", PRICE, nullable=False),
         sa.Column("realised", PRICE, nullable=False),
         sa.Column("fee", PRICE, nullable=False),
+        sa.Column("charged", PRICE, nullable=False),
         sa.Column("high_water", PRICE, nullable=False),
         sa.Column("created_at", TIME, nullable=False),
         sa.PrimaryKeyConstraint("user_id", "day", name=op.f("pk_fee_accruals")),
