@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 
 from solbot.clock import Clock
 from solbot.store.db import Database
@@ -81,8 +81,11 @@ class ChatDeletions:
             rows = await s.scalars(
                 select(ChatDeletionRow)
                 .where(
-                    ChatDeletionRow.state.in_((PENDING, TELL)),
-                    ChatDeletionRow.message_id.is_not(None),
+                    or_(
+                        ChatDeletionRow.state == TELL,  # with or without its message's id
+                        (ChatDeletionRow.state == PENDING)
+                        & ChatDeletionRow.message_id.is_not(None),
+                    ),
                     ChatDeletionRow.next_try_at <= self._now(),
                 )
                 .order_by(ChatDeletionRow.next_try_at)
@@ -131,9 +134,22 @@ class ChatDeletions:
                 )
             )
 
-    async def mark(self, row_ids: Sequence[str], state: str, error: str | None = None) -> None:
-        """Move rows to `TELL` (someone must be told to delete by hand) or `BY_HAND` (told)."""
-        values: dict[str, object] = {"state": state, "next_try_at": self._now()}
+    async def claim(self, row_id: str, seconds: float) -> None:
+        """Keep the worker off a row for `seconds` while one attempt is under way."""
+        async with self.db.session() as s:
+            await s.execute(
+                update(ChatDeletionRow)
+                .where(ChatDeletionRow.id == row_id)
+                .values(next_try_at=self._now() + timedelta(seconds=seconds))
+            )
+
+    async def mark(
+        self, row_ids: Sequence[str], state: str, error: str | None = None, retry_in: float = 0
+    ) -> None:
+        """Move rows to `TELL` (someone must be told to delete by hand; the worker tries again
+        after `retry_in` unless the caller manages first) or `BY_HAND` (told)."""
+        later = self._now() + timedelta(seconds=retry_in)
+        values: dict[str, object] = {"state": state, "next_try_at": later}
         if error is not None:
             values["error"] = error[:500]
         async with self.db.session() as s:

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 DELETABLE_SECONDS = 48 * 3600 - 300
 BACKOFF_FIRST, BACKOFF_MAX = 2.0, 300.0
 SHUTDOWN_SECONDS = 3.0
+CLAIM_SECONDS = 30.0  # longer than a Bot API call's timeouts
 
 WHAT = {
     "key": "a message with your private key",
@@ -82,11 +83,18 @@ class SecretMessages:
             await self.queue.done(row_id)
             raise
         except TelegramError:  # a timeout or a dropped connection: it may have arrived
-            row = await self.queue.get(row_id)
-            if row is not None and await self._tell(row, "the connection failed while sending"):
+            reason = "the connection failed while sending"
+            await self.queue.mark([row_id], TELL, reason, retry_in=BACKOFF_FIRST)
+            row = await self.queue.get(row_id)  # the worker warns again if this fails
+            if row is not None and await self._tell(row, reason):
                 await self.queue.mark([row_id], BY_HAND)
             raise
-        await self.queue.attach(row_id, message.message_id)
+        try:
+            await self.queue.attach(row_id, message.message_id)
+        except BaseException:  # the promise cannot be kept: take the secret back at once
+            with contextlib.suppress(TelegramError):
+                await self.bot.delete_message(chat_id, message.message_id)
+            raise
         return message
 
     async def delete_soon(
@@ -147,7 +155,8 @@ class SecretMessages:
         """Act on every row whose time has come."""
         for row in await self.queue.due():
             if row.state == TELL:
-                if await self._tell(row, "Telegram no longer lets the bot delete it"):
+                await self.queue.claim(row.id, CLAIM_SECONDS)
+                if await self._tell(row, row.error or "Telegram would not delete it"):
                     await self.queue.mark([row.id], BY_HAND)
                 else:
                     await self.queue.retry_later(row.id, backoff(row.attempts), "telling")
@@ -157,10 +166,11 @@ class SecretMessages:
     # ------------------------------------------------------------------ one row
     async def _attempt(self, row: Due) -> None:
         assert row.message_id is not None
+        await self.queue.claim(row.id, CLAIM_SECONDS)  # one attempt at a time per row
         try:
             await self.bot.delete_message(row.chat_id, row.message_id)
         except BadRequest as exc:
-            if "not found" in exc.message.lower():  # deleted already (by the user, or by us)
+            if "message to delete not found" in exc.message.lower():  # gone already
                 await self.queue.done(row.id)
                 return
             await self._give_up(row, exc.message)
@@ -186,7 +196,7 @@ class SecretMessages:
     async def _give_up(self, row: Due, reason: str) -> None:
         log.warning("telegram: message %s in chat %s cannot be deleted: %s", row.message_id,
                     row.chat_id, reason)  # fmt: skip
-        await self.queue.mark([row.id], TELL, reason)
+        await self.queue.mark([row.id], TELL, reason, retry_in=BACKOFF_FIRST)
         if await self._tell(row, reason):
             await self.queue.mark([row.id], BY_HAND)
 
