@@ -103,21 +103,25 @@ def funding_notice(
     account: Account, value: float, minimum: float, quote: str
 ) -> tuple[str, str] | None:
     """What to tell a user about their wallet's size, once per change: too small to trade (a
-    new wallet before its deposit), or big enough now that a deposit arrived (trading starts
-    for them). The wallet's value counts, cash and positions, so a user whose cash is in
-    positions is never asked to deposit. None when there is nothing new to say."""
-    if value < minimum and account.told != "unfunded":
-        account.told = "unfunded"
-        return (
-            "unfunded",
-            f"not trading: {value:,.2f} {quote} is below the {minimum:,.2f} {quote} minimum; "
-            f"deposit to {account.signer.pubkey()} to start",
-        )
-    if value >= minimum and account.told == "unfunded":
-        account.told = ""
+    new wallet before its deposit), or big enough now (trading starts for them). The wallet's
+    value counts, cash and positions, so a user whose cash is in positions is never asked to
+    deposit; and once funded, only a drop below 90 % of the minimum says so again, so prices
+    moving around the minimum do not send a message each way."""
+    if account.told == "unfunded":
+        if value < minimum:
+            return None
+        account.told = "funded"
         return (
             "funded",
-            f"your deposit has arrived: {value:,.2f} {quote} in the wallet, so trading starts "
-            "for you with the next signal",
+            f"your wallet now holds {value:,.2f} {quote}, enough to trade: trading starts for "
+            "you with the next signal",
         )
-    return None
+    floor = minimum * (0.9 if account.told == "funded" else 1.0)
+    if value >= floor:
+        return None
+    account.told = "unfunded"
+    return (
+        "unfunded",
+        f"not trading: {value:,.2f} {quote} is below the {minimum:,.2f} {quote} minimum; "
+        f"deposit to {account.signer.pubkey()} to start",
+    )

@@ -25,6 +25,7 @@ from solbot.wallet.audit import AuditLog
 
 ENTRIES_KEY = "entries_stopped"
 PENDING, APPROVED, REFUSED = "pending", "approved", "refused"
+OPERATOR_PAUSE = "paused by the operator for everyone"  # the reason /resumeall looks for
 
 
 async def entries_stopped(session: object) -> bool:
@@ -46,13 +47,15 @@ class GroupAdmin:
 
     # ------------------------------------------------------------------ everyone's trading
     async def set_all_active(self, active: bool, *, actor: str) -> list[str]:
-        """Pause or resume every vault user (each audited as their own pause or resume); the
-        names that changed."""
+        """Pause every vault user, or resume those the operator paused this way (a friend who
+        paused themselves, or one paused from the CLI, stays paused); each audited as their
+        own pause or resume. The names that changed."""
         async with self.db.session() as s:
-            names = [u.username for u in await Users(s, self.clock).all(custody=Custody.VAULT)]
+            users = await Users(s, self.clock).all(custody=Custody.VAULT)
+        names = [u.username for u in users if not active or u.paused_reason == OPERATOR_PAUSE]
         changed = []
         for name in names:
-            if await self.custody.set_active(name, active, actor=actor, reason="operator"):
+            if await self.custody.set_active(name, active, actor=actor, reason=OPERATOR_PAUSE):
                 changed.append(name)
         return changed
 
@@ -98,6 +101,8 @@ class GroupAdmin:
             row = await s.get(TelegramAccessRow, telegram_id, with_for_update=True)
             if row is None:
                 raise UserError(f"nobody with Telegram id {telegram_id} asked to join")
+            if row.state != PENDING:  # answered once: a second press changes nothing
+                raise UserError(f"{row.name} was {row.state} already")
             row.state = APPROVED if approve else REFUSED
             row.decided_at = utc_from_timestamp(self.clock.now())
             row.decided_by = actor

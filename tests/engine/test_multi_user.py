@@ -278,7 +278,7 @@ async def test_a_deposit_that_makes_a_wallet_tradable_is_told_once(settings: Set
     kinds = [e.kind for e in events if e.kind in ("unfunded", "funded")]
     assert kinds == ["unfunded", "funded"]
     (funded,) = [e for e in events if e.kind == "funded"]
-    assert funded.text.startswith("your deposit has arrived: 250.00 USDC in the wallet")
+    assert funded.text.startswith("your wallet now holds 250.00 USDC, enough to trade")
 
 
 async def test_entries_stopped_by_the_operator_stop_every_user_until_restarted(
@@ -313,10 +313,12 @@ async def test_the_running_loop_accrues_each_days_fee(settings: Settings) -> Non
     async with build(fee, RunOptions(stop_after=3 * DAY), clock=clock) as runtime:
         await runtime.run()
         async with runtime.db.session() as s:
-            closed = {t.user_id for t in await s.scalars(select(TradeRow)) if t.pnl is not None}
+            trades = await s.scalars(select(TradeRow))
+            closed = {t.user_id for t in trades if t.pnl is not None and t.user_id != OPERATOR}
             accrued = list(await s.scalars(select(FeeAccrualRow)))
     assert closed  # the sim's days closed positions
-    assert {r.user_id for r in accrued} == closed  # each one's days, from their first trade
+    # each friend's days, from their first trade; the operator's own wallet pays no fee
+    assert {r.user_id for r in accrued} == closed
     assert all(r.pct == Decimal(20) for r in accrued)
     for user_id in closed:
         days = sorted(r.day for r in accrued if r.user_id == user_id)

@@ -49,9 +49,11 @@ async def test_start_makes_a_wallet_after_the_disclosure_and_welcomes_back(world
 
 
 async def test_a_stranger_is_turned_away_and_nothing_is_made(world: World) -> None:
-    for command in ("/start", "/balance", "/export 123456"):
+    for command in ("/balance", "/export 123456"):
         answer = await world.api.reply_to(STRANGER, command)
         assert answer.text == "Sorry, this bot is private."
+    asked = await world.api.reply_to(STRANGER, "/start")  # a request to the operator, no wallet
+    assert asked.text.startswith("This bot is private: I have asked its operator")
     assert await users(world) == []
 
 

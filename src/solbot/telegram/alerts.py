@@ -59,8 +59,8 @@ class OperatorAlerts:
         """Send the counts of windows that have closed."""
         now = self.wall.now()
         for key, window in list(self._windows.items()):
-            if now >= window.opened + WINDOW_SECONDS:
-                del self._windows[key]
+            if now >= window.opened + WINDOW_SECONDS and self._windows.get(key) is window:
+                del self._windows[key]  # before the await: a new window is not this one
                 if window.more:
                     await self._send(_summary(window))
 
@@ -77,11 +77,16 @@ class OperatorAlerts:
             self._task = asyncio.ensure_future(run())
 
     async def stop(self) -> None:
+        """Stop, sending the counts still open (they would be lost with the process)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        for window in self._windows.values():
+            if window.more:
+                await self._send(_summary(window))
+        self._windows.clear()
 
     async def _send(self, text: str) -> None:
         if self.chat_id is None:

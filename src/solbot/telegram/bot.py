@@ -32,7 +32,7 @@ from telegram.ext import (
 from solbot.errors import EnvironmentFaultError, UserError
 from solbot.telegram import texts
 from solbot.telegram.access import Access
-from solbot.telegram.commands import Commands
+from solbot.telegram.commands import Commands, looks_like_a_code
 from solbot.telegram.notifier import Notifier
 from solbot.telegram.operator import APPROVE_OR_REFUSE, OperatorCommands
 from solbot.telegram.services import BotServices
@@ -74,6 +74,18 @@ CARRY_CODES = frozenset({"2fa", "export", "withdraw"})
 _NOT_TYPED = filters.UpdateType.EDITED | filters.FORWARDED
 
 
+def carries_code(text: str) -> bool:
+    """Whether a message may hold a 2FA code: a code-carrying command with arguments (typed,
+    edited or forwarded), or six digits on their own."""
+    words = text.split()
+    if not words:
+        return False
+    if words[0].startswith("/"):
+        command = words[0][1:].split("@", 1)[0].lower()
+        return command in CARRY_CODES and len(words) > 1
+    return looks_like_a_code(text)
+
+
 class TelegramBot:
     """The bot around an `Application`; `start()` begins polling, `stop()` ends it."""
 
@@ -95,7 +107,7 @@ class TelegramBot:
         self.notifier = Notifier(services, self.application.bot, self.commands.alerts)
         # A command runs only from a message its sender typed: never from a forward (it would
         # run as the forwarder) nor from an edit (editing "/help" into "/pause").
-        commands = self._guard(self.commands.not_a_command, False)
+        commands = self._guard(self.commands.not_a_command, False, secret=True)
         self.application.add_handler(MessageHandler(filters.COMMAND & _NOT_TYPED, commands))
         typed = filters.UpdateType.MESSAGE & ~filters.FORWARDED
         for name, (method, private) in COMMANDS.items():
@@ -119,7 +131,7 @@ class TelegramBot:
         )
         plain = filters.TEXT & ~filters.COMMAND & filters.ChatType.PRIVATE & typed
         self.application.add_handler(
-            MessageHandler(plain, self._guard(self.commands.plain_text, True))
+            MessageHandler(plain, self._guard(self.commands.plain_text, True, secret=True))
         )
 
     @property
@@ -196,7 +208,7 @@ class TelegramBot:
                 await reply(texts.OPERATOR_ONLY)
                 return
             message = update.effective_message
-            if secret and context.args and message is not None:
+            if secret and message is not None and carries_code(message.text or ""):
                 await self.commands.secrets.delete_soon(chat.id, message.message_id, "code")
             if button and update.callback_query is not None:
                 if chat.type == "private" and chat.id != user.id:  # not the owner's to press

@@ -245,10 +245,9 @@ class Commands:
         await self.reply_to(update)(texts.EDITED if edited else texts.FORWARDED)
 
     async def plain_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """A hint; a bare code typed on its own is deleted (it is a secret in the chat)."""
+        """A hint; a bare code typed on its own was deleted by the guard already."""
         message = update.effective_message
-        if message is not None and _looks_like_a_code(message.text or ""):
-            await self.secrets.delete_soon(message.chat_id, message.message_id, "code")
+        if message is not None and looks_like_a_code(message.text or ""):
             await self.reply_to(update)(texts.BARE_CODE)
             return
         await self.reply_to(update)(texts.PLAIN_TEXT)
@@ -361,7 +360,7 @@ class Commands:
         await self.reply_to(update)("Trading resumed." if changed else "Not paused.")
 
 
-def _looks_like_a_code(text: str) -> bool:
+def looks_like_a_code(text: str) -> bool:
     digits = text.replace(" ", "")
     return len(digits) == 6 and digits.isdigit()
 

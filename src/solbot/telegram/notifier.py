@@ -139,6 +139,30 @@ class Notifier:
             at += timedelta(days=1)
         return at.timestamp()
 
+    async def _summary(self, user: UserRow, now: float, day_start: datetime, quote: str) -> None:
+        async with self.s.db.session() as s:
+            trades = list(
+                await s.scalars(
+                    select(TradeRow).where(
+                        TradeRow.user_id == user.id, TradeRow.timestamp >= day_start
+                    )
+                )
+            )
+            curve = await Equity(s, self.s.clock).curve(user.id, now - 7 * 86_400)
+        pnl = sum((t.pnl or Decimal(0)) for t in trades)
+        value = Decimal(user.portfolio_value)  # the loop's last mark
+        if self.s.chain is not None:  # every asset in the wallet, when each has a price here
+            held = await wallet_value(self.s, Pubkey.from_string(user.wallet_pubkey))
+            if not held.unpriced:
+                value = held.total
+        text = (
+            f"Your day: value {value:,.2f} {quote}, realised PnL "
+            f"{pnl:+,.2f} {quote}, {len(trades)} trade(s). The chart shows the last 7 days."
+        )
+        png = equity_png(curve, quote, f"{user.username}: the last 7 days")
+        assert user.telegram_id is not None
+        await self.bot.send_photo(user.telegram_id, photo=png, caption=text)
+
     async def send_daily_summaries(self) -> int:
         """Each subscribed user's day: value, PnL, trades, and the week's equity curve."""
         now = self.s.clock.now()
@@ -152,27 +176,11 @@ class Notifier:
             ]
         sent = 0
         for user in users:
-            async with self.s.db.session() as s:
-                trades = list(
-                    await s.scalars(
-                        select(TradeRow).where(
-                            TradeRow.user_id == user.id, TradeRow.timestamp >= day_start
-                        )
-                    )
-                )
-                curve = await Equity(s, self.s.clock).curve(user.id, now - 7 * 86_400)
-            pnl = sum((t.pnl or Decimal(0)) for t in trades)
-            value = Decimal(user.portfolio_value)
-            if self.s.chain is not None:  # every asset in the wallet, not only the marked ones
-                value = (await wallet_value(self.s, Pubkey.from_string(user.wallet_pubkey))).total
-            text = (
-                f"Your day: value {value:,.2f} {quote}, realised PnL "
-                f"{pnl:+,.2f} {quote}, {len(trades)} trade(s). The chart shows the last 7 days."
-            )
-            png = equity_png(curve, quote, f"{user.username}: the last 7 days")
-            assert user.telegram_id is not None
-            await self.bot.send_photo(user.telegram_id, photo=png, caption=text)
-            sent += 1
+            try:  # one user's failure (a blocked bot, an RPC error) is not everyone's
+                await self._summary(user, now, day_start, quote)
+                sent += 1
+            except Exception as exc:
+                log.warning("daily summary of %s failed: %s", user.username, exc)
         return sent
 
 

@@ -48,8 +48,10 @@ class OperatorCommands:
         return self.s.actor(update.effective_user.id)
 
     async def _say(self, update: Update, text: str) -> None:
+        """Send `text`, in pieces when it is longer than a Telegram message (a big group)."""
         assert update.effective_chat is not None
-        await self.bot.send_message(update.effective_chat.id, text)
+        for piece in pieces(text):
+            await self.bot.send_message(update.effective_chat.id, piece)
 
     # ------------------------------------------------------------------ newcomers
     async def stranger_start(self, update: Update) -> None:
@@ -91,7 +93,8 @@ class OperatorCommands:
         row = await self.admin.decide(telegram_id, approve, actor=self._actor(update))
         if approve:
             self.access.allow(telegram_id)
-            await self.bot.send_message(telegram_id, texts.LET_IN)
+            with contextlib.suppress(TelegramError):  # they may have blocked the bot since
+                await self.bot.send_message(telegram_id, texts.LET_IN)
             await self._say(update, f"{row.name} can use solbot now.")
         else:
             await self._say(update, f"{row.name} was refused.")
@@ -122,7 +125,7 @@ class OperatorCommands:
 
     async def resume_all(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         changed = await self.admin.set_all_active(True, actor=self._actor(update))
-        await self._say(update, _changed("Resumed", changed, "nobody was paused"))
+        await self._say(update, _changed("Resumed", changed, "nobody was paused by /pauseall"))
 
     async def stop_entry(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         done = await self.admin.set_entries(True, actor=self._actor(update))
@@ -140,6 +143,22 @@ class OperatorCommands:
             update,
             "New entries are allowed again." if done else "New entries were not stopped.",
         )
+
+
+def pieces(text: str, limit: int = 4000) -> list[str]:
+    """`text` cut at line ends into messages under Telegram's 4,096 characters."""
+    out: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:  # one enormous line: cut it where it must be
+            out.append(line[:limit])
+            line = line[limit:]
+        if current and len(current) + 1 + len(line) > limit:
+            out.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    return [*out, current] if current else out
 
 
 def _changed(verb: str, names: list[str], none: str) -> str:

@@ -69,10 +69,9 @@ async def wallet_value(services: BotServices, owner: Pubkey) -> WalletValue:
     sol_price = Decimal(1) if quote == "SOL" else None
     if sol_price is None and services.sol_price is not None:
         sol_price = await services.sol_price()
-    found = [
-        Holding("SOL", Decimal(lamports).scaleb(-9), None if sol_price is None else
-                Decimal(lamports).scaleb(-9) * sol_price)
-    ]  # fmt: skip
+    sol = Decimal(lamports).scaleb(-9)
+    sol_value = Decimal(0) if lamports == 0 else None if sol_price is None else sol * sol_price
+    found = [Holding("SOL", sol, sol_value)]
     quote_usd = usd.get(quote, Decimal(1) if quote == "USDC" else None)
     for token, amount in zip(tokens, atoms, strict=True):
         if amount == 0 and token.symbol != quote:
