@@ -76,6 +76,19 @@ async def test_events_reach_the_user_as_their_switches_say(world: World) -> None
     assert "⏸ Trading paused" in texts
 
 
+async def open_jup(world: World, user: UserRow) -> None:
+    """An open position of 1 JUP bought at 0.5 USDC."""
+    async with world.services.db.session() as s:
+        await Positions(s, world.clock).open(
+            user_id=user.id,
+            token="JUP",
+            mint="JUPyiwrYJFskUPiHa7hkeR8VUtAeFoSYbKedZNsDvCN",
+            quantity=10**6,
+            cost=5 * 10**5,
+            entry_price=Decimal("0.5"),
+        )
+
+
 async def add_trade(world: World, user: UserRow, pnl: str, when: float) -> None:
     await book_trade(world.services.db, user.id, pnl, when)
 
@@ -134,15 +147,7 @@ async def test_close_goes_to_the_loop(world: World) -> None:
     answer = await world.api.reply_to(ALICE, "/close JUP")
     assert answer.text == "You hold no open JUP position (/positions lists them)."
     assert (await world.api.reply_to(ALICE, "/close")).text == "Usage: /close <token>"
-    async with world.services.db.session() as s:
-        await Positions(s, world.clock).open(
-            user_id=user.id,
-            token="JUP",
-            mint="JUPyiwrYJFskUPiHa7hkeR8VUtAeFoSYbKedZNsDvCN",
-            quantity=10**6,
-            cost=5 * 10**5,
-            entry_price=Decimal("0.5"),
-        )
+    await open_jup(world, user)
     answer = await world.api.reply_to(ALICE, "/close jup")
     assert answer.text == "Closing needs the trading loop running (solbot run); try later."
     asked: list[tuple[str, str]] = []
@@ -188,15 +193,7 @@ async def test_balance_and_summary_value_every_asset_in_the_wallet(world: World)
 async def test_positions_and_trades_give_prices_and_pnl_in_the_quote_asset(world: World) -> None:
     await onboard(world, ALICE)
     user = await user_of(world, ALICE)
-    async with world.services.db.session() as s:
-        await Positions(s, world.clock).open(
-            user_id=user.id,
-            token="JUP",
-            mint="JUPyiwrYJFskUPiHa7hkeR8VUtAeFoSYbKedZNsDvCN",
-            quantity=10**6,
-            cost=5 * 10**5,
-            entry_price=Decimal("0.5"),
-        )
+    await open_jup(world, user)
     world.services.prices = lambda: {"JUP": Decimal("0.55")}
     positions = await world.api.reply_to(ALICE, "/positions")
     assert "JUP: 1.0000 bought at 0.5 USDC, now 0.55 USDC (+10.0%)" in positions.text
