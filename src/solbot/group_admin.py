@@ -93,20 +93,24 @@ class GroupAdmin:
             )
         return Asked(PENDING, True)
 
-    async def decide(self, telegram_id: int, approve: bool, *, actor: str) -> TelegramAccessRow:
-        """The operator's answer to a request; audited."""
+    async def decide(
+        self, telegram_id: int, approve: bool, *, actor: str, revoke: bool = False
+    ) -> TelegramAccessRow:
+        """The operator's answer to a request (or, with `revoke`, the withdrawal of an
+        approval); audited."""
         key = self.custody.require_key()
         async with self.db.session() as s:
             await keycheck.check(s, key)
             row = await s.get(TelegramAccessRow, telegram_id, with_for_update=True)
             if row is None:
                 raise UserError(f"nobody with Telegram id {telegram_id} asked to join")
-            if row.state != PENDING:  # answered once: a second press changes nothing
+            expected = APPROVED if revoke else PENDING
+            if row.state != expected:  # answered once: a second press changes nothing
                 raise UserError(f"{row.name} was {row.state} already")
             row.state = APPROVED if approve else REFUSED
             row.decided_at = utc_from_timestamp(self.clock.now())
             row.decided_by = actor
-            action = "access_approve" if approve else "access_refuse"
+            action = "access_approve" if approve else "access_revoke" if revoke else "access_refuse"
             await AuditLog(s, self.clock, key).append(
                 actor, action, telegram_id=telegram_id, name=row.name
             )

@@ -108,3 +108,26 @@ async def test_the_operator_stops_and_restarts_new_entries(world: World) -> None
     ]
     menus = [c for c in world.api.sent if c.method == "setMyCommands"]
     assert any("stopentry" in str(c.params.get("commands")) for c in menus)
+
+
+async def test_an_approval_can_be_revoked_by_the_operator(world: World) -> None:
+    request = await request_of(world)
+    mark = len(world.api.sent)
+    world.api.press(OPERATOR, request["message"], request["buttons"]["Approve"])
+    await world.api.wait_for(lambda c: c.chat_id == NEWCOMER, after=mark)
+    assert (await world.api.reply_to(NEWCOMER, "/start")).text.startswith("Before we start")
+    assert (await world.api.reply_to(ALICE, f"/revoke {NEWCOMER}")).text == (
+        "That command is for the operator."
+    )
+    revoked = await world.api.reply_to(OPERATOR, f"/revoke {NEWCOMER}")
+    assert revoked.text.endswith(
+        "can no longer use the bot. Their wallet keeps trading until you pause it (solbot pause)."
+    )
+    assert (await world.api.reply_to(NEWCOMER, "/balance")).text == "Sorry, this bot is private."
+    assert (await world.api.reply_to(OPERATOR, f"/revoke {NEWCOMER}")).text.endswith(
+        "was refused already"
+    )
+    assert (await world.api.reply_to(OPERATOR, f"/revoke {ALICE}")).text.startswith(
+        f"{ALICE} is in TELEGRAM_ALLOWED_IDS"
+    )
+    assert ("access_revoke", f"telegram:{OPERATOR}") in await audit(world)

@@ -28,6 +28,9 @@ class Access:
         """Let in an id the operator approved (from Telegram, see `telegram.operator`)."""
         self.allowed.add(int(user_id))
 
+    def revoke(self, user_id: int) -> None:
+        self.allowed.discard(int(user_id))
+
     def take(self, user_id: int) -> bool:
         """Count one command of `user_id`; False when over the budget of the last minute."""
         now = self.clock.now()

@@ -67,6 +67,7 @@ OPERATOR_COMMANDS = {
     "resumeall": "resume_all",
     "stopentry": "stop_entry",
     "startentry": "start_entry",
+    "revoke": "revoke",
 }
 # Commands whose arguments may carry a 2FA code: the message is deleted whatever the outcome
 # (refused, malformed, rate-limited, sent in a group), before anything else is done.

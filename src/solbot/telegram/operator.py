@@ -99,6 +99,24 @@ class OperatorCommands:
         else:
             await self._say(update, f"{row.name} was refused.")
 
+    async def revoke(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """`/revoke <Telegram id>`: take back an approval given from Telegram."""
+        args = context.args or []
+        if len(args) != 1 or not args[0].isdigit():
+            raise UserError("Usage: /revoke <Telegram id> (from /users)")
+        telegram_id = int(args[0])
+        if telegram_id in self.s.settings.telegram_allowed_ids:
+            raise UserError(
+                f"{telegram_id} is in TELEGRAM_ALLOWED_IDS: remove it there and restart"
+            )
+        row = await self.admin.decide(telegram_id, False, actor=self._actor(update), revoke=True)
+        self.access.revoke(telegram_id)
+        await self._say(
+            update,
+            f"{row.name} can no longer use the bot. Their wallet keeps trading until you "
+            "pause it (solbot pause).",
+        )
+
     # ------------------------------------------------------------------ the group
     async def users(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         quote = self.s.settings.quote

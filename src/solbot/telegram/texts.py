@@ -86,6 +86,7 @@ OPERATOR_MENU = {
     "resumeall": "Resume everyone",
     "stopentry": "No new entries for anyone (exits go on)",
     "startentry": "Allow new entries again",
+    "revoke": "Take back an approval given here",
 }
 PLAIN_TEXT = "I answer commands: tap the menu button or send /help to see them."
 BARE_CODE = (
