@@ -506,3 +506,20 @@ def test_an_unknown_command_is_one_line(run: Run) -> None:
 
     assert done.code == 2
     assert "No such command 'bakctest'" in done.error_line()
+
+
+def test_a_backtest_reports_the_performance_fee_beside_its_pnl(
+    run: Run, market: CandleStore
+) -> None:
+    plain = backtest_json(run, "--token", "JUP", "--token", "BONK")
+    assert plain["performance_fee"] is None  # off unless asked for or configured
+    doc = backtest_json(run, "--token", "JUP", "--token", "BONK", "--performance-fee-pct", "20")
+    fee = doc["performance_fee"]
+    realised = sum(t["pnl"] for t in doc["trades"])
+    assert fee["pct"] == 20
+    assert abs(fee["realised_pnl"] - realised) < 1e-6
+    assert 0 <= fee["fee"] <= 0.2 * max(0.0, fee["high_water"] + fee["fee"]) + 1e-9
+    assert abs(fee["pnl_after_fee"] - (realised - fee["fee"])) < 1e-6
+    assert doc["metrics"] == plain["metrics"]  # reported beside, not taken from the curve
+    shown = run("backtest", "--no-report", "--token", "JUP", "--performance-fee-pct", "20")
+    assert "Performance fee 20 % above the high-water mark" in flat(shown.out)

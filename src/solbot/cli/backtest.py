@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from solbot.backtest.fees import backtest_fee
 from solbot.backtest.metrics import compute_metrics, iso_utc
 from solbot.backtest.report import render_table, to_json, write_equity_png, write_html
 from solbot.backtest.result import BacktestConfig, BacktestResult
@@ -186,6 +187,18 @@ def backtest(
         float,
         typer.Option(metavar="HOURS", min=0, help="Close positions held this long; 0 = off."),
     ] = 0.0,
+    performance_fee_pct: Annotated[
+        float | None,
+        typer.Option(
+            metavar="PCT",
+            min=0,
+            max=99.99,
+            help="The operator's performance fee on realised profit above the high-water mark, "
+            "by the live rule, reported beside the PnL. Default: the configured "
+            "performance_fee_pct (0: none).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -282,12 +295,23 @@ def backtest(
     result = _run(strat, universe, config, quiet=as_json, trade_from=first)
     metrics = compute_metrics(result)
     written = _write_reports(result, metrics, folder) if folder is not None else []
+    pct = cfg.performance_fee_pct if performance_fee_pct is None else performance_fee_pct
+    fee = backtest_fee(result.trades.records(result.tokens), pct) if pct > 0 else None
     if as_json:
         doc = to_json(result, metrics)
+        doc["performance_fee"] = None if fee is None else fee.to_json()
         doc["reports"] = [str(p) for p in written]
         typer.echo(json.dumps(doc, indent=2))
         return
     render_table(result, metrics, console)
+    if fee is not None:
+        quote = result.config.quote
+        console.print(
+            f"Performance fee {fee.pct:g} % above the high-water mark: {fee.fee:,.2f} {quote} "
+            f"on {fee.days_charged} day(s); realised PnL {fee.realised:+,.2f} {quote}, "
+            f"{fee.realised - fee.fee:+,.2f} {quote} after the fee (not taken from the equity "
+            "curve above)"
+        )
     for path in written:
         # soft_wrap: a path longer than the terminal stays one line, whole for copy and paste.
         console.print(f"[dim]wrote[/] {escape(str(path))}", soft_wrap=True)
