@@ -256,7 +256,7 @@ class CustodyService:
         async with self.db.session() as s:
             users = Users(s, self.clock)
             user = await self.user(username, users)
-            unaudited = await self._why_unauditable(s)
+            unaudited = await self.why_unauditable(s)
             changed = await users.set_active(user.id, False, reason)
             if changed and unaudited is None:
                 await self._audit(s, actor, Action.PAUSE, user, reason=reason)
@@ -270,7 +270,7 @@ class CustodyService:
                 )
         return Paused(changed, unaudited)
 
-    async def _why_unauditable(self, session: object) -> str | None:
+    async def why_unauditable(self, session: object) -> str | None:
         """Why audit rows cannot be written with this service's key; None when they can."""
         if self.key is None:
             return self.key_problem or "MASTER_ENCRYPTION_KEY is not set"

@@ -10,6 +10,7 @@ loop looks at its users (each closed candle), and the engine plans no entries wh
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
@@ -22,6 +23,8 @@ from solbot.store.types import utc_from_timestamp
 from solbot.store.users import Users
 from solbot.wallet import keycheck
 from solbot.wallet.audit import AuditLog
+
+log = logging.getLogger(__name__)
 
 ENTRIES_KEY = "entries_stopped"
 PENDING, APPROVED, REFUSED = "pending", "approved", "refused"
@@ -60,10 +63,16 @@ class GroupAdmin:
         return changed
 
     async def set_entries(self, stopped: bool, *, actor: str) -> bool:
-        """Stop (or allow again) new entries for everyone; False when it already was so."""
-        key = self.custody.require_key()
+        """Stop (or allow again) new entries for everyone; False when it already was so.
+        Stopping is an emergency brake, like a pause: it works whatever the key's state, and
+        is audited when the key is this database's (logged otherwise). Allowing entries again
+        needs the key."""
+        if not stopped:
+            self.custody.require_key()
         async with self.db.session() as s:
-            await keycheck.check(s, key)
+            unaudited = await self.custody.why_unauditable(s)
+            if unaudited is not None and not stopped:
+                raise UserError(unaudited)
             row = await s.get(MetaEntry, ENTRIES_KEY)
             if (row is not None) == stopped:
                 return False
@@ -73,7 +82,10 @@ class GroupAdmin:
             else:
                 await s.execute(delete(MetaEntry).where(MetaEntry.key == ENTRIES_KEY))
             action = "entries_stop" if stopped else "entries_start"
-            await AuditLog(s, self.clock, key).append(actor, action)
+            if unaudited is None:
+                await AuditLog(s, self.clock, self.custody.require_key()).append(actor, action)
+            else:
+                log.warning("%s by %s not audited: %s", action, actor, unaudited)
         return True
 
     # ------------------------------------------------------------------ newcomers
