@@ -24,30 +24,13 @@ from typing import Any
 from sqlalchemy import func, select
 
 from solbot.clock import Clock
+from solbot.fee_rule import performance_fee
 from solbot.store.db import Database
 from solbot.store.states import Custody
 from solbot.store.tables import FeeAccrualRow, TradeRow, UserRow
 from solbot.store.types import canonical_price, utc_from_timestamp
 
 DAY = timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class FeeStep:
-    fee: Decimal
-    high_water: Decimal  # the mark after the fee
-
-
-def performance_fee(net_profit: Decimal, high_water: Decimal, pct: Decimal) -> FeeStep:
-    """The fee on `net_profit` (realised, after earlier fees) above `high_water`; the new mark
-    is what the user keeps, never below the old one."""
-    above = net_profit - high_water
-    if above <= 0:
-        return FeeStep(Decimal(0), high_water)
-    if pct <= 0:  # no fee: the mark follows the profit, so a fee set later starts from here
-        return FeeStep(Decimal(0), net_profit)
-    fee = canonical_price(above * pct / 100)
-    return FeeStep(fee, net_profit - fee)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The operator's performance fee over a backtest, by the live rule (`solbot.fees`).
+"""The operator's performance fee over a backtest, by the live rule (`solbot.fee_rule`).
 
 Live, the fee accrues per day on realised PnL above the high-water mark; here the same rule
 (`performance_fee`, written once) runs over the backtest's round trips, day by day of their
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from solbot.domain import TradeRecord
-from solbot.fees import performance_fee
+from solbot.fee_rule import performance_fee
 
 
 @dataclass(frozen=True)
