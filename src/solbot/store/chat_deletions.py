@@ -46,18 +46,24 @@ class ChatDeletions:
         return utc_from_timestamp(self.clock.now())
 
     async def reserve(
-        self, chat_id: int, what: str, user_id: str | None, after_seconds: float
-    ) -> str:
-        """Promise to delete a message about to be sent to `chat_id`, `after_seconds` from now."""
+        self,
+        chat_id: int,
+        what: str,
+        user_id: str | None,
+        after_seconds: float,
+        message_id: int | None = None,
+    ) -> Due:
+        """Promise to delete a message `after_seconds` from now: one about to be sent to
+        `chat_id` (its id given by `attach` once known), or one that exists already."""
         now = self._now()
         row = ChatDeletionRow(
             id=str(uuid.uuid4()),
-            chat_id=chat_id, message_id=None, user_id=user_id, what=what, state=PENDING,
+            chat_id=chat_id, message_id=message_id, user_id=user_id, what=what, state=PENDING,
             created_at=now, next_try_at=now + timedelta(seconds=after_seconds), attempts=0,
         )  # fmt: skip
         async with self.db.session() as s:
             s.add(row)
-        return row.id
+            return _due(row)
 
     async def attach(self, row_id: str, message_id: int) -> None:
         async with self.db.session() as s:
@@ -66,14 +72,6 @@ class ChatDeletions:
                 .where(ChatDeletionRow.id == row_id)
                 .values(message_id=message_id)
             )
-
-    async def add(
-        self, chat_id: int, message_id: int, what: str, user_id: str | None, after_seconds: float
-    ) -> str:
-        """Promise to delete a message that exists already (a user's message with a code)."""
-        row_id = await self.reserve(chat_id, what, user_id, after_seconds)
-        await self.attach(row_id, message_id)
-        return row_id
 
     async def due(self, limit: int = 50) -> list[Due]:
         """Rows to act on now: deletions whose time came, and notices still to give."""

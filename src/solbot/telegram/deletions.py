@@ -76,7 +76,7 @@ class SecretMessages:
         """Send a secret with `send()` and have it deleted `visible_seconds` later. The promise
         is in the database before the message leaves: a kill at any point leaves either a
         deletion to do or a user to warn."""
-        row_id = await self.queue.reserve(chat_id, what, user_id, visible_seconds)
+        row_id = (await self.queue.reserve(chat_id, what, user_id, visible_seconds)).id
         try:
             message = await send()
         except BadRequest:  # refused: nothing reached the chat
@@ -101,10 +101,8 @@ class SecretMessages:
         self, chat_id: int, message_id: int, what: str, user_id: str | None = None
     ) -> None:
         """Delete a message at once; if Telegram does not confirm, the worker keeps trying."""
-        row_id = await self.queue.add(chat_id, message_id, what, user_id, BACKOFF_FIRST)
-        row = await self.queue.get(row_id)
-        if row is not None:
-            await self._attempt(row)
+        row = await self.queue.reserve(chat_id, what, user_id, BACKOFF_FIRST, message_id)
+        await self._attempt(row)
 
     # ------------------------------------------------------------------ lifecycle
     async def resume(self) -> None:

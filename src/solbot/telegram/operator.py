@@ -85,9 +85,6 @@ class OperatorCommands:
         await self.decide(update, query.data)
 
     async def decide(self, update: Update, data: str) -> None:
-        assert update.effective_user is not None
-        if not self.is_operator(update.effective_user.id):
-            raise UserError(texts.OPERATOR_ONLY)
         approve = data.startswith(APPROVE)
         telegram_id = int(data.removeprefix(APPROVE if approve else REFUSE))
         row = await self.admin.decide(telegram_id, approve, actor=self._actor(update))
