@@ -3,8 +3,10 @@ user below it; accrued once per user and trading day (both databases), whatever 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -106,3 +108,41 @@ async def test_a_fee_turned_on_later_charges_only_the_profit_made_since(db_url: 
         assert state.high_water == D(1040)
     finally:
         await db.dispose()
+
+
+async def test_two_processes_accruing_at_once_write_each_day_once(db_url: str) -> None:
+    """`solbot run` and another process (a second run on PostgreSQL, a restart overlapping the
+    old one) may both reach a new day: the second must neither fail nor write a day twice."""
+    clock = ManualClock(DAY1)
+    dbs = [Database(db_url) for _ in range(3)]
+    try:
+        custody = CustodyService(dbs[0], clock, KEY)
+        alice, _ = await custody.create_user("alice", actor="test")
+        await book_trade(dbs[0], alice.id, "100", DAY1 + 3600)
+        clock.advance(2 * 86_400)
+        books = [FeeBook(db, clock, default_pct=10.0) for db in dbs]
+        if db_url.startswith("postgresql"):  # the worst interleaving: all read, then all write
+            barrier = asyncio.Barrier(len(books))
+            for book in books:
+                book._starts = _then_wait(book._starts, barrier)  # type: ignore[method-assign]
+        written = await asyncio.gather(*(book.accrue_due() for book in books))
+        async with dbs[0].session() as s:
+            rows = list(await s.scalars(select(FeeAccrualRow)))
+    finally:
+        for db in dbs:
+            await db.dispose()
+    assert sorted(r.day for r in rows) == ["2026-03-01", "2026-03-02"]
+    assert sum(written) == 2  # each day written by one of them
+    assert [r.fee for r in sorted(rows, key=lambda r: r.day)] == [D(10), D(0)]
+
+
+def _then_wait(read: Any, barrier: asyncio.Barrier) -> Any:
+    """`FeeBook._starts`, then wait until every process has read too (PostgreSQL: readers in
+    their own transactions do not block each other, so all of them see no row yet)."""
+
+    async def starts(*args: Any) -> Any:
+        found = await read(*args)
+        await barrier.wait()
+        return found
+
+    return starts

@@ -240,6 +240,11 @@ class Settings(BaseSettings):
     # high-water mark, accrued per day (`solbot.fees`); 0 is off. `solbot set-fee` overrides
     # it per user.
     performance_fee_pct: float = Field(default=0.0, ge=0, lt=100)
+    # Where accrued fees are paid (the operator's wallet address); unset: they accrue, unpaid.
+    # `solbot run` sweeps each day's fees there, in the quote asset (`solbot.fee_sweeps`),
+    # once at least `fee_sweep_minimum` quote units are owed (default 1 USDC or 0.01 SOL).
+    fee_wallet: str | None = None
+    fee_sweep_minimum: float | None = Field(default=None, gt=0)
     exports_per_day: int = Field(default=3, ge=1)
     daily_summary_utc: str = Field(default="20:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     export_visible_seconds: float = Field(default=60.0, gt=0)
@@ -375,6 +380,11 @@ class Settings(BaseSettings):
         if self.min_trade_cash is not None:
             return self.min_trade_cash
         return 0.1 if quote == "SOL" else 10.0
+
+    def fee_sweep_minimum_for(self, quote: str) -> float:
+        if self.fee_sweep_minimum is not None:
+            return self.fee_sweep_minimum
+        return 0.01 if quote == "SOL" else 1.0
 
     def decrypt_limits(self) -> DecryptLimits:
         from solbot.wallet.decrypt_guard import DecryptLimits

@@ -8,10 +8,10 @@ and a user is never taken below their high-water mark: after a loss nothing is c
 the loss is made good.
 
 Fees accrue per day of the trading clock (`FeeBook.accrue_through`, called by the running
-loop): one `fee_accruals` row per user and day, written once (the primary key), so a crash
-or a restart neither skips a day nor charges one twice. What has accrued is what the users
-owe; sending it to the operator's wallet is a transfer of its own (not yet built: see the
-operator guide).
+loop): one `fee_accruals` row per user and day, written once (the primary key; a process that
+computed the same day meanwhile writes nothing), so a crash, a restart or two processes at
+once neither skip a day nor charge one twice. What has accrued is what the users owe; paying
+it to the operator's fee wallet is `solbot.fee_sweeps`.
 """
 
 from __future__ import annotations
@@ -26,11 +26,13 @@ from sqlalchemy import func, select
 from solbot.clock import Clock
 from solbot.fee_rule import performance_fee
 from solbot.store.db import Database
+from solbot.store.repos import insert_for
 from solbot.store.states import Custody
 from solbot.store.tables import FeeAccrualRow, TradeRow, UserRow
 from solbot.store.types import canonical_price, utc_from_timestamp
 
 DAY = timedelta(days=1)
+INSERT_BATCH = 500  # rows per INSERT: SQLite binds at most 32,766 values in one statement
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ class FeeBook:
                 key = (user_id, day_of(moment))
                 pnl_by_day[key] = pnl_by_day.get(key, Decimal(0)) + Decimal(pnl)
             now = utc_from_timestamp(self.clock.now())
-            rows = []
+            rows: list[dict[str, Any]] = []
             for user_id, start in starts.items():
                 pct = self.pct_of(users[user_id])
                 day, realised, charged, mark = start.day, start.realised, start.charged, start.mark
@@ -116,14 +118,26 @@ class FeeBook:
                     charged += step.fee
                     mark = step.high_water
                     rows.append(
-                        FeeAccrualRow(
-                            user_id=user_id, day=day_of(day), pct=pct, realised=realised,
-                            fee=step.fee, charged=charged, high_water=mark, created_at=now,
-                        )
+                        {
+                            "user_id": user_id, "day": day_of(day), "pct": pct,
+                            "realised": realised, "fee": step.fee, "charged": charged,
+                            "high_water": mark, "created_at": now,
+                        }
                     )  # fmt: skip
                     day += DAY
-            s.add_all(rows)
-        return len(rows)
+            if not rows:
+                return 0
+            # Another process may have written the same days meanwhile (by the same rule, from
+            # the same books): theirs stand, and this one writes none of them twice.
+            written = 0
+            for start in range(0, len(rows), INSERT_BATCH):
+                done = await s.execute(
+                    insert_for(s, FeeAccrualRow)
+                    .values(rows[start : start + INSERT_BATCH])
+                    .on_conflict_do_nothing()
+                )
+                written += int(done.rowcount)
+        return written
 
     async def _starts(self, session: Any, user_ids: set[str]) -> dict[str, _Start]:
         """Where each user's accrual goes on from: the day after their last row, or the day

@@ -6,7 +6,8 @@ What each line compares:
   is a difference.
 - every other asset (the quote, SOL, a token of the list the bot does not trade): the wallet
   holds what it held when the run started serving the user, plus every flow the books recorded
-  since (fills of orders made in this run, withdrawals). On
+  since (fills of orders made in this run, withdrawals, fee sweeps, and the network fee of any
+  transfer that reached the chain). On
   the sim nothing else can move money, so a difference means the books are wrong. On a real
   network a friend's deposit also shows as a difference, which is not the books' fault: those
   lines are informative (`strict` False). SOL is informative where the books do not record the
@@ -29,7 +30,7 @@ from solbot.chain.port import NATIVE_MINT, Chain, holdings
 from solbot.domain import TokenInfo
 from solbot.store.db import Database
 from solbot.store.states import PositionStatus, Side, WithdrawalState
-from solbot.store.tables import OrderRow, PositionRow, TradeRow, WithdrawalRow
+from solbot.store.tables import FeeSweepRow, OrderRow, PositionRow, TradeRow, WithdrawalRow
 from solbot.store.types import utc_from_timestamp
 
 SOL_DECIMALS = 9
@@ -37,10 +38,13 @@ SOL_DECIMALS = 9
 
 @dataclass(frozen=True)
 class Opening:
-    """What a wallet held of each asset when the run started serving it (atoms by mint)."""
+    """What a wallet held of each asset when the run started serving it (atoms by mint), at
+    `at` on the trading clock (orders are stamped with it) and `wall_at` on the wall clock
+    (transfers out are: `solbot.transfers`)."""
 
     at: float
     held: dict[str, int]
+    wall_at: float
 
 
 @dataclass(frozen=True)
@@ -83,12 +87,14 @@ class Assets:
     fees_booked: bool  # the network fees the wallet pays are in the books (or it pays none)
 
 
-async def opening(chain: Chain, wallet: Wallet, assets: Assets, now: float) -> Opening:
+async def opening(
+    chain: Chain, wallet: Wallet, assets: Assets, now: float, wall_now: float
+) -> Opening:
     held = {
         t.mint: await holdings(chain, wallet.owner, Pubkey.from_string(t.mint))
         for t in assets.other
     }
-    return Opening(now, held)
+    return Opening(now, held, wall_now)
 
 
 async def reconcile(
@@ -145,8 +151,9 @@ def _why_not_strict(assets: Assets, is_sol: bool) -> str:
 
 async def _flows(session: object, user_id: str, assets: Assets, start: Opening) -> dict[str, int]:
     """Atoms of each cash asset the books moved since `start`: fills of orders made in this run
-    (a buy spends the quote, a sale brings it back; a SOL position moves lamports), and
-    confirmed withdrawals with their fee."""
+    (a buy spends the quote, a sale brings it back; a SOL position moves lamports), confirmed
+    withdrawals and fee sweeps, and the network fee of every transfer that reached the chain
+    (one that failed there paid it too)."""
     since: datetime = utc_from_timestamp(start.at)
     moved: dict[str, int] = defaultdict(int)
     fills = await session.execute(  # type: ignore[attr-defined]
@@ -162,13 +169,20 @@ async def _flows(session: object, user_id: str, assets: Assets, start: Opening) 
         else:
             moved[input_mint] -= quantity
             moved[output_mint] += quote_amount
+    sent_since = utc_from_timestamp(start.wall_at)
+    confirmed = WithdrawalState.CONFIRMED.value
     withdrawals = await session.execute(  # type: ignore[attr-defined]
-        select(WithdrawalRow.lamports, WithdrawalRow.fee_lamports).where(
-            WithdrawalRow.user_id == user_id,
-            WithdrawalRow.state == WithdrawalState.CONFIRMED.value,
-            WithdrawalRow.created_at >= since,
+        select(WithdrawalRow.state, WithdrawalRow.lamports, WithdrawalRow.fee_lamports).where(
+            WithdrawalRow.user_id == user_id, WithdrawalRow.created_at >= sent_since
         )
     )
-    for lamports, fee in withdrawals:
-        moved[NATIVE_MINT_TEXT] -= lamports + (fee or 0)
+    for state, lamports, fee in withdrawals:
+        moved[NATIVE_MINT_TEXT] -= (lamports if state == confirmed else 0) + (fee or 0)
+    sweeps = await session.execute(  # type: ignore[attr-defined]
+        select(FeeSweepRow.state, FeeSweepRow.mint, FeeSweepRow.atoms, FeeSweepRow.fee_lamports)
+        .where(FeeSweepRow.user_id == user_id, FeeSweepRow.created_at >= sent_since)
+    )  # fmt: skip
+    for state, mint, atoms, fee in sweeps:
+        moved[mint] -= atoms if state == confirmed else 0
+        moved[NATIVE_MINT_TEXT] -= fee or 0
     return {asset.mint: moved[asset.mint] for asset in assets.other}

@@ -27,9 +27,10 @@ Sim fault injection: `SOLBOT_SIM_CRASH_AFTER=<state>` (or `withdrawal:<state>`) 
 process with SIGKILL right after the order (or withdrawal) journal records that state, on the sim
 network only (see `solbot.faults`).
 
-Withdrawals: right after the orders, before the Telegram bot answers anyone, the run settles
-every withdrawal a previous process left in flight (`withdrawals.recover_withdrawals`) and tells
-each user (a `withdrawal` event, which the Telegram bot forwards).
+Withdrawals and fee sweeps: right after the orders, before the Telegram bot answers anyone,
+the run settles every transfer a previous process left in flight
+(`transfer_recovery.recover_transfers`) and tells each user (a `withdrawal` or `fee` event,
+which the Telegram bot forwards).
 """
 
 from __future__ import annotations
@@ -47,10 +48,7 @@ from sqlalchemy import func, select
 
 from solbot.chain.litesvm import LiteSvmChain
 from solbot.chain.paper import PaperChain
-from solbot.chain.port import (
-    Chain,
-    ChainUnavailableError,
-)
+from solbot.chain.port import NATIVE_MINT, Chain, ChainUnavailableError
 from solbot.chain.retrying import RetryingChain
 from solbot.clock import Clock, ScaledClock, WallClock
 from solbot.config import LIVE_OPT_IN, Settings
@@ -63,6 +61,7 @@ from solbot.execution.executor import Executor
 from solbot.execution.jupiter import JupiterClient, VenueError
 from solbot.execution.signing import Signer
 from solbot.faults import crash_hook
+from solbot.fee_sweeps import FeeSweeps, fee_wallet_address
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed
 from solbot.market.geckoterminal import GeckoTerminalClient, download
 from solbot.market.store import CandleStore
@@ -76,7 +75,7 @@ from solbot.startup import Remote, chain_down, reach_services
 from solbot.store import schema
 from solbot.store.db import Database
 from solbot.store.states import Custody, Route
-from solbot.store.tables import MetaEntry, OrderRow, TradeRow, UserRow, WithdrawalRow
+from solbot.store.tables import MetaEntry, OrderRow, TradeRow, UserRow
 from solbot.store.users import Users
 from solbot.store.world_mark import SIM_DEPOSIT_PREFIX
 from solbot.strategy.base import Strategy
@@ -85,6 +84,7 @@ from solbot.telegram.bot import TelegramBot
 from solbot.telegram.services import BotServices
 from solbot.wallet import keycheck, master
 from solbot.wallet.keys import SigningKey, WatchOnly, paper_address
+from solbot.withdrawals import RENT_EXEMPT_MINIMUM
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +101,12 @@ def sim_start_time(settings: Settings, booked: float | None = None) -> float:
 
 
 async def latest_booked_time(db: Database) -> float | None:
-    """The latest moment the books recorded (an order's step, a fill, a withdrawal's step)."""
+    """The latest moment the books recorded on the trading clock (an order's step, a fill;
+    transfers out are stamped with the wall clock, see `solbot.transfers`)."""
     async with db.session() as s:
         times = [
             await s.scalar(select(func.max(column)))
-            for column in (OrderRow.updated_at, TradeRow.timestamp, WithdrawalRow.updated_at)
+            for column in (OrderRow.updated_at, TradeRow.timestamp)
         ]
     found = [t.timestamp() for t in times if t is not None]
     return max(found) if found else None
@@ -209,6 +210,8 @@ async def _assemble(
 ) -> Runtime:
     tokens = settings.token_map()
     quote = _quote_token(settings, tokens)
+    if settings.fee_wallet:  # a setting to fix is said before anything opens
+        fee_wallet_address(settings.fee_wallet)
     trade = [tokens[s] for s in settings.trade_tokens if s != quote.symbol]
     strategy = load_strategy(settings.strategy, settings.strategy_params)
     timeframe = settings.timeframe
@@ -314,6 +317,7 @@ async def _assemble(
     telegram = _telegram(settings, db, clock, chain, roster)
     if telegram is not None:
         _connect(telegram, engine, quote, tokens)
+    sweeps = await _fee_sweeps(settings, db, clock, chain, quote, roster, network)
     return Runtime(
         settings=settings,
         options=options,
@@ -328,7 +332,52 @@ async def _assemble(
         warm_up=warm_up,
         telegram=telegram,
         custody=roster.custody,
+        fee_sweeps=sweeps,
     )
+
+
+async def _fee_sweeps(
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    chain: Chain,
+    quote: TokenInfo,
+    roster: Roster,
+    network: SimNetwork | None,
+) -> FeeSweeps | None:
+    """The fee sweeps, when `SOLBOT_FEE_WALLET` names where fees go and there are vault users
+    to pay them (the master key is set; not in paper trading, whose books are not wallets).
+    The fee wallet is checked before the first tick: one that cannot receive is one line. On
+    the embedded sim its faucet opens the wallet's accounts, as a first deposit would."""
+    if not settings.fee_wallet or settings.paper or roster.custody is None:
+        return None
+    sweeps = FeeSweeps(
+        db,
+        clock,
+        chain,
+        roster.custody,
+        quote=quote,
+        fee_wallet=settings.fee_wallet,
+        minimum=Decimal(str(settings.fee_sweep_minimum_for(quote.symbol))),
+        on_step=crash_hook(settings, "fee_sweep"),
+    )
+    if network is not None:
+        _sim_open_accounts(network, clock, sweeps.address(), quote)
+    try:
+        await sweeps.destination()
+    except ChainUnavailableError as exc:
+        raise chain_down(settings, exc) from None
+    return sweeps
+
+
+def _sim_open_accounts(network: SimNetwork, clock: Clock, owner: Pubkey, quote: TokenInfo) -> None:
+    ledger = network.ledger
+    ledger.advance_to(clock.now())
+    if ledger.account(owner) is None:
+        ledger.airdrop(owner, RENT_EXEMPT_MINIMUM)
+    mint = Pubkey.from_string(quote.mint)
+    if mint != NATIVE_MINT:
+        ledger.set_token_balance(owner, mint, ledger.token_balance(owner, mint))
 
 
 async def _roster(

@@ -1,7 +1,7 @@
 """A built bot, running: the loop around the engine, stopping on a signal, the summary.
 
 `Runtime.run` starts the engine (orders left in flight are finished from the journal), settles
-the withdrawals a previous process left in flight (`withdrawals.recover_withdrawals`) before the
+the transfers a previous process left in flight (`transfer_recovery.recover_transfers`) before the
 Telegram bot answers anyone, notes what every wallet holds (where the run's reconciliation
 starts), then ticks until stopped. A tick that fails on the chain is skipped and the orders it
 left mid-way are finished before the next one. SIGINT/SIGTERM give the current step
@@ -26,7 +26,7 @@ from solbot.chain.port import (
     ChainUnavailableError,
     holdings,
 )
-from solbot.clock import Clock
+from solbot.clock import Clock, WallClock
 from solbot.config import Settings
 from solbot.custody import CustodyService
 from solbot.engine import Engine
@@ -34,6 +34,7 @@ from solbot.errors import EnvironmentFaultError
 from solbot.events import Event, recovered_text
 from solbot.execution.signing import Signer
 from solbot.faults import crash_hook
+from solbot.fee_sweeps import LATER, UNREACHED, FeeSweeps, Swept, units
 from solbot.fees import FeeBook
 from solbot.quarantine import Hold
 from solbot.reconcile import Assets, Line, Opening, Wallet, opening, reconcile
@@ -42,13 +43,15 @@ from solbot.startup import chain_down
 from solbot.store.db import Database
 from solbot.store.repos import Positions
 from solbot.telegram.bot import TelegramBot
-from solbot.withdrawals import Recovered, recover_withdrawals
+from solbot.transfer_recovery import Recovered, recover_transfers
 
 log = logging.getLogger(__name__)
 
 SAVE_EVERY_SECONDS = 300.0  # simulated time between sim state saves
 STOP_GRACE_SECONDS = 1.0  # wall time a stopping run lets the current step finish
 CLOSING_SECONDS = 2.0  # wall time for the closing recovery and the summary, after a stop
+SWEEP_RETRY_SECONDS = 300.0  # wall time before fees that could not be swept are tried again
+SWEEP_SECONDS_PER_TICK = 10.0  # wall time a tick gives the fee sweeps before trading goes on
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,8 @@ class Runtime:
         warm_up: Callable[[], Awaitable[None]] | None = None,
         telegram: TelegramBot | None = None,
         custody: CustodyService | None = None,
+        fee_sweeps: FeeSweeps | None = None,
+        wall: Clock | None = None,
     ) -> None:
         self.settings = settings
         self.options = options
@@ -164,6 +169,11 @@ class Runtime:
         self.chain_failures = 0  # ticks skipped because the chain could not be reached
         self._openings: dict[str, Opening] = {}  # what each wallet held when first served
         self.fees = FeeBook(db, clock, settings.performance_fee_pct)  # per trading day
+        self.fee_sweeps = fee_sweeps  # None: fees accrue, unpaid (no SOLBOT_FEE_WALLET)
+        self.wall = wall or WallClock()
+        self._sweep_due = True  # what earlier runs left owed is swept at the first tick
+        self._sweep_retry_at = 0.0  # wall time
+        self._sweep_interrupted = False  # a payment may be in flight: recover before the next
 
     def stop(self) -> None:
         """Ask the loop to stop (SIGINT/SIGTERM call this): the current step may finish for
@@ -227,7 +237,7 @@ class Runtime:
             await self._warm_up()
         try:
             await self.engine.start()  # orders left in flight are settled first ...
-            await self._settle_withdrawals()  # ... and withdrawals, before the Telegram bot
+            await self._settle_transfers()  # ... and withdrawals and fees, before the Telegram bot
             await self._note_openings()  # so what recovery settled is in the openings
         except ChainUnavailableError as exc:
             raise chain_down(self.settings, exc) from None
@@ -243,9 +253,64 @@ class Runtime:
             self.engine.needs_recovery = False
         await self.engine.tick()
         try:  # once a day: the days just ended, each user's fee; never at trading's expense
-            await self.fees.accrue_due()
+            if await self.fees.accrue_due():
+                self._sweep_due = True
         except Exception as exc:  # the database's moment: the next tick tries again
             log.warning("performance fees not accrued this tick: %s", exc)
+        if self.fee_sweeps is not None and self._sweep_due:
+            await self._sweep_fees(self.fee_sweeps)
+
+    async def _sweep_fees(self, sweeps: FeeSweeps) -> None:
+        """Pay the fees owed to the fee wallet: after each day's accrual, and at the first
+        tick. Never at trading's expense: a pass takes at most `SWEEP_SECONDS_PER_TICK` before
+        the next tick (the users not reached wait for the next pass), and a failure is told
+        to the operator and tried again `SWEEP_RETRY_SECONDS` later (a crash mid-way is the
+        journal's: the next start settles it)."""
+        if self.wall.now() < self._sweep_retry_at:
+            return
+        try:
+            results: list[Swept] = []
+            if self._sweep_interrupted:  # the chain stopped answering mid-payment last time:
+                names = {a.user_id: a.username or a.user_id for a in self.engine.accounts}
+                results += [  # settled first, as a start would
+                    Swept(row.user_id, names.get(row.user_id, row.user_id), row)
+                    for row in await sweeps.recover()
+                ]
+            until = self.wall.now() + SWEEP_SECONDS_PER_TICK
+            results += await sweeps.sweep_all(until=until)
+        except Exception as exc:  # a fee wallet gone bad, the chain or the database's moment
+            self._sweep_retry_at = self.wall.now() + SWEEP_RETRY_SECONDS
+            log.warning("performance fees not swept: %s", exc, exc_info=True)
+            event = Event(self.clock.now(), None, "fee_failed", f"fees not paid: {exc}")
+            self.engine.on_event(event)
+            return
+        for result in results:
+            self._tell_sweep(result)
+        skipped = [r.skipped or "" for r in results if r.row is None]
+        self._sweep_interrupted = any(s.startswith(UNREACHED) for s in skipped)
+        # Tried again soon: what the chain did not answer, and payments that failed before
+        # anything was spent (an on-chain failure cost a fee: it waits for the next day).
+        retry = self._sweep_interrupted or any(
+            r.row is not None and not r.confirmed and r.row.fee_lamports is None for r in results
+        )
+        self._sweep_due = retry or LATER in skipped
+        if retry:
+            self._sweep_retry_at = self.wall.now() + SWEEP_RETRY_SECONDS
+
+    def _tell_sweep(self, result: Swept) -> None:
+        row = result.row
+        if row is None:
+            if result.skipped and result.skipped != "nothing is owed":
+                log.info("fee of %s not swept: %s", result.username, result.skipped)
+            return
+        now = self.clock.now()
+        amount = f"{units(row.atoms, row.decimals)} {self.engine.quote.symbol}"
+        if result.confirmed:
+            text = f"performance fee of {amount} paid to the operator (transaction {row.signature})"
+            self.engine.on_event(Event(now, row.user_id, "fee", text, result.username))
+        else:
+            text = f"{result.username}: fee payment of {amount} {row.state}: {row.error}"
+            self.engine.on_event(Event(now, row.user_id, "fee_failed", text, result.username))
 
     async def _unless_stopped(self, step: Awaitable[None]) -> bool:
         """Run `step` to its end, unless a stop is asked for first: then it may finish within
@@ -304,19 +369,21 @@ class Runtime:
         for wallet in self._wallets():
             if wallet.user_id not in self._openings:
                 self._openings[wallet.user_id] = await opening(
-                    self.chain, wallet, assets, self.clock.now()
+                    self.chain, wallet, assets, self.clock.now(), self.wall.now()
                 )
 
-    async def _settle_withdrawals(self) -> None:
-        """Every withdrawal a previous process left in flight, settled and told: a `withdrawal`
-        event for the console and, through the Telegram notifier, for the user."""
+    async def _settle_transfers(self) -> None:
+        """Every withdrawal and fee sweep a previous process left in flight, settled and told:
+        an event for the console and, through the Telegram notifier, for the user."""
 
         def tell(item: Recovered) -> None:
-            event = Event(self.clock.now(), item.user_id, "withdrawal", item.text, item.username)
+            event = Event(self.clock.now(), item.user_id, item.kind, item.text, item.username)
             self.engine.on_event(event)
 
-        hook = crash_hook(self.settings, "withdrawal")
-        await recover_withdrawals(self.db, self.clock, self.chain, self.custody, tell, on_step=hook)
+        hook = crash_hook(self.settings, "withdrawal", "fee_sweep")
+        await recover_transfers(
+            self.db, self.clock, self.chain, self.custody, tell, on_step=hook, wall=self.wall
+        )
 
     async def _recover(self) -> None:
         """Finish every order a failed tick left mid-way, from the journal, as at start-up."""

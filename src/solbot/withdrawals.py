@@ -1,17 +1,10 @@
 """Withdrawals: a real SOL transfer out of a user's wallet, journaled like an order.
 
-    created ─sign─► signed ─send─► sent ─► confirmed | failed | expired
-
-Exactly once
-------------
-The signed bytes and the signature are stored before the transaction can leave the process, so a
-crash can neither send a withdrawal twice (the same bytes are re-sent; a copy that already landed
-is refused as `AlreadyProcessed`) nor lose one: every process that may act on withdrawals
-(`solbot run`, `solbot withdraw`, `solbot telegram`) starts with `recover_withdrawals`, which
-settles every row left in flight from its signature (re-sending the same bytes while their
-blockhash is valid) or fails it when it was never signed, audits the outcome and tells the user.
-Every state change is a compare-and-set on the state the row had, so a recovery in one process
-and the process still driving the row cannot both end it: one wins, the other reads the result.
+The journal (states, exactly once, recovery at every start, compare-and-set steps) is the one
+every transfer out of a wallet uses: `solbot.transfers`. Every process that may act on
+withdrawals (`solbot run`, `solbot withdraw`, `solbot telegram`) starts with
+`transfer_recovery.recover_transfers`, which settles every transfer a dead process left in
+flight (the operator's fee sweeps too), audits the outcome and tells the user.
 
 Each transaction carries its withdrawal's id as an SPL memo. Without it two withdrawals of the
 same amount to the same address over the same blockhash were the same transaction (the same
@@ -65,27 +58,33 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from solders.pubkey import Pubkey
-from solders.signature import Signature
-from solders.transaction import VersionedTransaction
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from solbot.chain import builders
 from solbot.chain.port import Chain, ChainUnavailableError
-from solbot.chain.sending import deliver
 from solbot.clock import Clock
 from solbot.custody import CustodyService
 from solbot.errors import UserError
-from solbot.execution.signing import SigningError, reserve_signatures_apart, sign_own_slot
 from solbot.store.states import Custody, WithdrawalState
 from solbot.store.tables import UserRow, WithdrawalRow
 from solbot.store.types import utc_from_timestamp
+from solbot.transfers import (
+    PENDING,
+    PENDING_VALUES,
+    SIGNATURE_FEE,
+    Reserved,
+    Step,
+    TransferJournal,
+    lock_user,
+    reserved,
+)
 from solbot.wallet import keycheck
 from solbot.wallet.audit import Action, AuditLog
 from solbot.withdrawal_destinations import check_destination
@@ -93,19 +92,15 @@ from solbot.withdrawal_destinations import check_destination
 log = logging.getLogger(__name__)
 
 LAMPORTS_PER_SOL = 1_000_000_000
-SIGNATURE_FEE = 5_000  # lamports: one signature, no priority fee
 RENT_EXEMPT_MINIMUM = 890_880  # lamports a new system account must hold (0-byte data)
 IDEMPOTENCY_SECONDS = 600.0  # an identical request this soon after a confirmed one is that one
-PENDING = (WithdrawalState.CREATED, WithdrawalState.SIGNED, WithdrawalState.SENT)
-_PENDING = [state.value for state in PENDING]
 OUTCOME = "withdraw_outcome"  # audit action: how a withdrawal ended
 REPEATED = "withdraw_repeated"  # audit action: an identical request, answered with the first
+__all__ = ["PENDING", "SIGNATURE_FEE", "Reserved", "Step", "lock_user", "reserved"]
 
 # A policy run inside the journaling transaction: raises `UserError` to refuse, or returns
 # fields to store on the new withdrawal row.
 Check = Callable[[AsyncSession, UserRow, Pubkey, int], Awaitable[dict[str, Any] | None]]
-# Called with the row after each journaled step (the sim's crash injection, tests).
-Step = Callable[[WithdrawalRow], None]
 
 
 def parse_sol(text: str | Decimal) -> int:
@@ -127,29 +122,6 @@ def sol(lamports: int) -> str:
     return f"{Decimal(lamports).scaleb(-9).normalize():f}"
 
 
-async def lock_user(session: Any, user_id: str) -> None:
-    """Serialise the user's money decisions: `FOR UPDATE` on PostgreSQL (SQLite's
-    `BEGIN IMMEDIATE` already admits one writer at a time)."""
-    await session.execute(select(UserRow.id).where(UserRow.id == user_id).with_for_update())
-
-
-@dataclass(frozen=True, slots=True)
-class Reserved:
-    """What the user's withdrawals in flight hold: lamports with their fees, and how many."""
-
-    lamports: int = 0
-    count: int = 0
-
-
-async def reserved(session: Any, user_id: str) -> Reserved:
-    """The user's withdrawals in flight, counted as already gone."""
-    stmt = select(WithdrawalRow.lamports).where(
-        WithdrawalRow.user_id == user_id, WithdrawalRow.state.in_(_PENDING)
-    )
-    amounts = [int(a) for a in await session.scalars(stmt)]  # summed here: SQLite keeps text
-    return Reserved(sum(amounts) + SIGNATURE_FEE * len(amounts), len(amounts))
-
-
 async def identical(
     session: Any, user_id: str, destination: Pubkey, lamports: int, now: float
 ) -> WithdrawalRow | None:
@@ -162,7 +134,7 @@ async def identical(
             WithdrawalRow.destination == str(destination),
             WithdrawalRow.lamports == lamports,
             or_(
-                WithdrawalRow.state.in_(_PENDING),
+                WithdrawalRow.state.in_(PENDING_VALUES),
                 and_(
                     WithdrawalRow.state == WithdrawalState.CONFIRMED.value,
                     WithdrawalRow.created_at >= since,
@@ -184,7 +156,10 @@ class Requested:
     repeated: bool = False
 
 
-class WithdrawalService:
+class WithdrawalService(TransferJournal):
+    model = WithdrawalRow
+    outcome_action = OUTCOME
+
     def __init__(
         self,
         db: Any,
@@ -195,14 +170,12 @@ class WithdrawalService:
         fee_reserve_lamports: int,
         poll_seconds: float = 1.0,
         on_step: Step | None = None,
+        wall: Clock | None = None,
     ) -> None:
-        self.db = db
-        self.clock = clock
-        self.chain = chain
-        self.custody = custody
+        super().__init__(
+            db, clock, chain, custody, poll_seconds=poll_seconds, on_step=on_step, wall=wall
+        )
         self.fee_reserve = fee_reserve_lamports
-        self.poll_seconds = poll_seconds
-        self.on_step = on_step
 
     # ------------------------------------------------------------------ how much may go
     async def available(self, user: UserRow) -> int:
@@ -226,7 +199,7 @@ class WithdrawalService:
 
     def _too_much(self, lamports: int, room: int, held: Reserved) -> str:
         flight = (
-            f", and {sol(held.lamports)} SOL of {held.count} withdrawal(s) in flight"
+            f", and {sol(held.lamports)} SOL held by {held.count} transfer(s) in flight"
             if held.count
             else ""
         )
@@ -269,8 +242,8 @@ class WithdrawalService:
         async with self.db.session() as s:
             await keycheck.check(s, key)
             await lock_user(s, user.id)
-            audit = AuditLog(s, self.clock, key)
-            known = await identical(s, user.id, to, lamports, self.clock.now())
+            audit = AuditLog(s, self.wall, key)
+            known = await identical(s, user.id, to, lamports, self.wall.now())
             if known is not None:
                 await audit.append(
                     actor, REPEATED, user.id, username=user.username, withdrawal=known.id
@@ -292,13 +265,13 @@ class WithdrawalService:
         if known is not None:
             log.info("withdrawal %s requested again by %s: returned as it is", known.id, actor)
             return Requested(known, repeated=True)
-        self._stepped(row)
+        self.stepped(row)
         try:
             room = await self._room(user, held)
         except ChainUnavailableError as exc:
-            return Requested(await self._end(row, WithdrawalState.FAILED, f"not sent: {exc}"))
+            return Requested(await self.end(row, WithdrawalState.FAILED, f"not sent: {exc}"))
         if lamports > room:
-            await self._end(row, WithdrawalState.FAILED, self._too_much(lamports, room, held))
+            await self.end(row, WithdrawalState.FAILED, self._too_much(lamports, room, held))
             raise UserError(self._too_much(lamports, room, held))
         return Requested(await self._sign_and_send(row, user))
 
@@ -311,7 +284,7 @@ class WithdrawalService:
         if to == Pubkey.from_string(user.wallet_pubkey):
             raise UserError("the destination is the user's own trading wallet")
         async with self.db.session() as s:
-            known = await identical(s, user.id, to, lamports, self.clock.now())
+            known = await identical(s, user.id, to, lamports, self.wall.now())
         if known is None:  # a repeat is answered whatever the balance is now
             await self.require_available(user, lamports)
             if lamports < RENT_EXEMPT_MINIMUM and target.new:
@@ -324,7 +297,7 @@ class WithdrawalService:
     def _new_row(
         self, user: UserRow, to: Pubkey, lamports: int, actor: str, extra: dict[str, Any] | None
     ) -> WithdrawalRow:
-        now = utc_from_timestamp(self.clock.now())
+        now = self.stamp()
         return WithdrawalRow(
             id=str(uuid.uuid4()),
             user_id=user.id,
@@ -339,206 +312,12 @@ class WithdrawalService:
 
     async def _sign_and_send(self, row: WithdrawalRow, user: UserRow) -> WithdrawalRow:
         owner = Pubkey.from_string(user.wallet_pubkey)
-        try:
-            blockhash, last_valid = await self.chain.latest_blockhash()
-        except ChainUnavailableError as exc:
-            return await self._end(row, WithdrawalState.FAILED, f"not sent: {exc}")
         transfer = builders.sol_transfer(owner, Pubkey.from_string(row.destination), row.lamports)
-        message = builders.build_message(owner, [transfer, builders.memo(row.id)], blockhash)
-        unsigned = VersionedTransaction.populate(
-            message, [Signature.default()] * message.header.num_required_signatures
-        )
-        signer = self.custody.signer(user)
         try:
-            with await reserve_signatures_apart(self.db, [signer]):  # the decryption, counted
-                signed = sign_own_slot(unsigned, signer)
-        except SigningError as exc:
-            await self.custody.record_vault_records(actor=row.requested_by)
-            return await self._end(row, WithdrawalState.FAILED, f"not signed: {exc}")
-        stored = await self._advance(
-            row,
-            WithdrawalState.SIGNED,
-            (WithdrawalState.CREATED,),
-            signed_tx=bytes(signed),
-            signature=str(signed.signatures[0]),
-            last_valid_block_height=last_valid,
-        )
-        if not stored:  # another process's recovery ended it meanwhile (unsigned: failed)
-            return await self._reload(row)
-        try:
-            return await self._broadcast(row, signed)
+            return await self.sign_and_send(row, user, [transfer])
         except ChainUnavailableError as exc:
             raise UserError(
                 f"the chain stopped answering while withdrawal {row.id} was in flight ({exc}); "
                 "it is journaled and settled at the next start of solbot withdraw, run or "
                 "telegram"
             ) from None
-
-    async def _broadcast(self, row: WithdrawalRow, tx: VersionedTransaction) -> WithdrawalRow:
-        """Send the journaled bytes, again and again, until a status or the blockhash expires."""
-        if not await self._advance(row, WithdrawalState.SENT, (WithdrawalState.SIGNED,)):
-            return await self._reload(row)  # another process recorded its outcome
-        delivery = await deliver(
-            self.chain,
-            self.clock,
-            tx,
-            row.last_valid_block_height,
-            resend_seconds=self.poll_seconds,
-        )
-        if delivery.refused is not None:
-            return await self._end(row, WithdrawalState.FAILED, delivery.refused)
-        if delivery.status is None:
-            return await self._end(row, WithdrawalState.EXPIRED, "blockhash expired before landing")
-        if delivery.status.err is not None:
-            error = f"failed on chain: {delivery.status.err}"
-            return await self._end(row, WithdrawalState.FAILED, error, fee=SIGNATURE_FEE)
-        return await self._end(row, WithdrawalState.CONFIRMED, None, fee=SIGNATURE_FEE)
-
-    # ------------------------------------------------------------------ recovery
-    async def recover(self) -> list[WithdrawalRow]:
-        """Settle every withdrawal left in flight (any process's): from its signature, or
-        failed when it was never signed. Callers use `recover_withdrawals`."""
-        async with self.db.session() as s:
-            pending = list(
-                await s.scalars(
-                    select(WithdrawalRow)
-                    .where(WithdrawalRow.state.in_(_PENDING))
-                    .order_by(WithdrawalRow.created_at)
-                )
-            )
-        if not pending:
-            return []
-        self.custody.require_key()  # outcomes are audited
-        done = []
-        for row in pending:
-            if row.signed_tx is None:
-                done.append(await self._end(row, WithdrawalState.FAILED, "stopped before signing"))
-            else:
-                tx = VersionedTransaction.from_bytes(row.signed_tx)
-                done.append(await self._broadcast(row, tx))
-        return done
-
-    # ------------------------------------------------------------------ the journal
-    async def _advance(
-        self,
-        row: WithdrawalRow,
-        state: WithdrawalState,
-        expected: Sequence[WithdrawalState],
-        **values: Any,
-    ) -> bool:
-        """Move the row to `state` if it is in one of `expected` states (False if not)."""
-        values["state"] = state.value
-        values["updated_at"] = utc_from_timestamp(self.clock.now())
-        async with self.db.session() as s:
-            result = await s.execute(
-                update(WithdrawalRow)
-                .where(
-                    WithdrawalRow.id == row.id,
-                    WithdrawalRow.state.in_([e.value for e in (state, *expected)]),
-                )
-                .values(**values)
-            )
-        if result.rowcount == 0:
-            return False
-        for name, value in values.items():
-            setattr(row, name, value)
-        self._stepped(row)
-        return True
-
-    async def _end(
-        self,
-        row: WithdrawalRow,
-        state: WithdrawalState,
-        error: str | None,
-        *,
-        fee: int | None = None,
-    ) -> WithdrawalRow:
-        """The outcome, with its audit row, in one transaction, unless another process
-        recorded one first (then the row as that process left it)."""
-        key = self.custody.require_key()
-        values = {
-            "state": state.value,
-            "error": error,
-            "fee_lamports": fee,
-            "updated_at": utc_from_timestamp(self.clock.now()),
-        }
-        async with self.db.session() as s:
-            result = await s.execute(
-                update(WithdrawalRow)
-                .where(WithdrawalRow.id == row.id, WithdrawalRow.state.in_(_PENDING))
-                .values(**values)
-            )
-            if result.rowcount:
-                await AuditLog(s, self.clock, key).append(
-                    row.requested_by,
-                    OUTCOME,
-                    row.user_id,
-                    withdrawal=row.id,
-                    state=state.value,
-                    error=error,
-                    signature=row.signature,
-                    lamports=row.lamports,
-                )
-        if not result.rowcount:
-            return await self._reload(row)
-        for name, value in values.items():
-            setattr(row, name, value)
-        log.info("withdrawal %s %s%s", row.id, state.value, f": {error}" if error else "")
-        self._stepped(row)
-        return row
-
-    async def _reload(self, row: WithdrawalRow) -> WithdrawalRow:
-        async with self.db.session() as s:
-            fresh = await s.get(WithdrawalRow, row.id)
-        assert fresh is not None  # rows are never deleted
-        return fresh
-
-    def _stepped(self, row: WithdrawalRow) -> None:
-        if self.on_step is not None:
-            self.on_step(row)
-
-
-# ---------------------------------------------------------------------------------- at start
-@dataclass(frozen=True)
-class Recovered:
-    """A withdrawal a start-up settled, and whose it was: what the user is told."""
-
-    withdrawal: WithdrawalRow
-    user_id: str
-    username: str
-
-    @property
-    def text(self) -> str:
-        w = self.withdrawal
-        head = f"withdrawal of {sol(w.lamports)} SOL to {w.destination}"
-        if w.state == WithdrawalState.CONFIRMED.value:
-            return f"{head} confirmed after a restart (transaction {w.signature})"
-        return f"{head} {w.state} after a restart: {w.error}; nothing left the wallet" + (
-            " but the network fee" if w.fee_lamports else ""
-        )
-
-
-async def recover_withdrawals(
-    db: Any,
-    clock: Clock,
-    chain: Chain,
-    custody: CustodyService,
-    tell: Callable[[Recovered], None],
-    *,
-    on_step: Step | None = None,
-) -> list[Recovered]:
-    """The one entry point every start calls (`solbot run`, `solbot withdraw`, `solbot
-    telegram`) before it acts on withdrawals: settle each one a previous process left in flight
-    (`WithdrawalService.recover`; outcomes audited) and `tell` its user, each caller through its
-    own channel (an engine/notifier event, a console line). Needs the master key only when
-    there is something to settle."""
-    service = WithdrawalService(db, clock, chain, custody, fee_reserve_lamports=0, on_step=on_step)
-    rows = await service.recover()
-    if not rows:
-        return []
-    names = {u.id: u.username for u in await custody.users()}
-    settled = [Recovered(row, row.user_id, names.get(row.user_id, row.user_id)) for row in rows]
-    for item in settled:
-        log.info("recovered %s: %s", item.username, item.text)
-        tell(item)
-    return settled

@@ -394,6 +394,35 @@ CASES = [
         given=both(devnet, alice, closed(RPC)),
         network="devnet",
     ),
+    # The operator's fees.
+    Case("fees sweep, no fee wallet", ("fees", "sweep"), "set SOLBOT_FEE_WALLET", KEYED),
+    Case(
+        "fees sweep, fee wallet not an address",
+        ("fees", "sweep"),
+        "SOLBOT_FEE_WALLET: 'nope' is not a Solana address",
+        {**KEYED, "SOLBOT_FEE_WALLET": "nope"},
+    ),
+    Case(
+        "run, fee wallet not an address",
+        RUN,
+        "SOLBOT_FEE_WALLET: 'nope' is not a Solana address",
+        {**KEYED, "SOLBOT_FEE_WALLET": "nope"},
+        given=alice,
+    ),
+    Case(
+        "fees sweep, no sim world yet",
+        ("fees", "sweep"),
+        "no sim world yet",
+        {**KEYED, "SOLBOT_FEE_WALLET": DESTINATION},
+        given=alice,
+    ),
+    Case(
+        "fees sweep, paper",
+        ("fees", "sweep"),
+        "paper trading pays no fees",
+        {**KEYED, "SOLBOT_PAPER": "true", "SOLBOT_FEE_WALLET": DESTINATION},
+        backends=BEFORE_ANY_DATABASE,
+    ),
     # The data dir.
     Case("data dir is a file", LIST, "--data-dir: ", given=data_dir_is_a_file),
     Case("read-only data dir", LIST, "cannot open", meanwhile=read_only_data_dir, backends=SQLITE),

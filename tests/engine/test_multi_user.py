@@ -12,9 +12,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from sqlalchemy import select, update
 
+from booking import book_trade
 from solbot.clock import ManualClock
 from solbot.config import Settings
 from solbot.custody import CustodyService, RiskChange
@@ -25,7 +27,15 @@ from solbot.runner import OPERATOR, build
 from solbot.runtime import RunOptions, Runtime
 from solbot.store import schema
 from solbot.store.db import Database
-from solbot.store.tables import AuditRow, FeeAccrualRow, OrderRow, PositionRow, TradeRow, UserRow
+from solbot.store.tables import (
+    AuditRow,
+    FeeAccrualRow,
+    FeeSweepRow,
+    OrderRow,
+    PositionRow,
+    TradeRow,
+    UserRow,
+)
 from solbot.wallet.master import MasterKey
 
 from .test_sim_day import DAY, START, day_settings
@@ -306,20 +316,50 @@ async def test_entries_stopped_by_the_operator_stop_every_user_until_restarted(
     assert {o.user_id for o in orders if o.purpose == "entry"}  # entries again
 
 
-async def test_the_running_loop_accrues_each_days_fee(settings: Settings) -> None:
+async def test_the_running_loop_accrues_each_days_fee_and_pays_it(settings: Settings) -> None:
     await add_users(settings, ("alice", "aggressive"), ("bob", "aggressive"))
-    fee = settings.model_copy(update={"performance_fee_pct": 20.0})
+    db = Database(settings.database)
+    try:  # alice's profit of the day before: the loop's first tick accrues and sweeps its fee
+        async with db.session() as s:
+            alice = await s.scalar(select(UserRow.id).where(UserRow.username == "alice"))
+        assert alice is not None
+        await book_trade(db, alice, "100", START - DAY / 2)
+    finally:
+        await db.dispose()
+    fee_wallet = Keypair().pubkey()
+    fee = settings.model_copy(
+        update={
+            "performance_fee_pct": 20.0,
+            "fee_wallet": str(fee_wallet),
+            "fee_sweep_minimum": 0.01,
+        }
+    )
     clock = ManualClock(START)
-    async with build(fee, RunOptions(stop_after=3 * DAY), clock=clock) as runtime:
-        await runtime.run()
+    events: list[Event] = []
+    async with build(fee, RunOptions(stop_after=3 * DAY), events.append, clock) as runtime:
+        summary = await runtime.run()
+        assert runtime.network is not None
+        usdc = Pubkey.from_string(settings.token("USDC").mint)
+        received = runtime.network.ledger.token_balance(fee_wallet, usdc)
         async with runtime.db.session() as s:
             trades = await s.scalars(select(TradeRow))
             closed = {t.user_id for t in trades if t.pnl is not None and t.user_id != OPERATOR}
             accrued = list(await s.scalars(select(FeeAccrualRow)))
+            sweeps = list(await s.scalars(select(FeeSweepRow)))
     assert closed  # the sim's days closed positions
     # each friend's days, from their first trade; the operator's own wallet pays no fee
-    assert {r.user_id for r in accrued} == closed
+    assert {r.user_id for r in accrued} == closed | {alice}
     assert all(r.pct == Decimal(20) for r in accrued)
     for user_id in closed:
         days = sorted(r.day for r in accrued if r.user_id == user_id)
         assert len(days) == len(set(days))  # a day once
+    # what accrued went to the fee wallet, and the books still agree with every wallet
+    assert alice in {s.user_id for s in sweeps}  # 20 USDC at least
+    assert {s.state for s in sweeps} == {"confirmed"}
+    assert received == sum(s.atoms for s in sweeps)
+    for user_id in {s.user_id for s in sweeps}:
+        charged = max((r for r in accrued if r.user_id == user_id), key=lambda r: r.day).charged
+        paid = sum(s.atoms for s in sweeps if s.user_id == user_id)
+        assert paid == int(charged * 10**6)  # all of it: the wallets had the cash
+    assert summary.consistent, summary.mismatches
+    assert len([e for e in events if e.kind == "fee"]) == len(sweeps)

@@ -49,7 +49,12 @@ class Handles:
         self.dbs.append(db)
         custody = CustodyService(db, self.rig.clock, KEY)
         return WithdrawalService(
-            db, self.rig.clock, chain or self.rig.chain, custody, fee_reserve_lamports=RESERVE
+            db,
+            self.rig.clock,
+            chain or self.rig.chain,
+            custody,
+            fee_reserve_lamports=RESERVE,
+            wall=self.rig.clock,  # the idempotency window's clock, moved by the tests
         )
 
     async def close(self) -> None:

@@ -1,4 +1,4 @@
-"""`recover_withdrawals`, the one entry point every start calls: each withdrawal a dead process
+"""`recover_transfers`, the one entry point every start calls: each withdrawal a dead process
 left in flight is settled from its signature (its same bytes re-sent while the blockhash is
 valid) or failed, its outcome audited, its user told, on both databases. Seen before: nothing
 outside the tests recovered withdrawals, and killed `solbot withdraw` runs left rows `sent`
@@ -18,13 +18,9 @@ from solbot.custody import CustodyService
 from solbot.errors import UserError
 from solbot.store.db import Database
 from solbot.store.tables import AuditRow, WithdrawalRow
+from solbot.transfer_recovery import Recovered, recover_transfers
 from solbot.wallet.master import MasterKey
-from solbot.withdrawals import (
-    SIGNATURE_FEE,
-    Recovered,
-    WithdrawalService,
-    recover_withdrawals,
-)
+from solbot.withdrawals import SIGNATURE_FEE, WithdrawalService
 
 from .sim_rig import FaultyChain, Rig, SimulatedCrash, crash
 
@@ -95,9 +91,9 @@ async def test_every_withdrawal_left_in_flight_is_settled_once_audited_and_told(
     sends = rig.chain.sends
 
     told: list[Recovered] = []
-    settled = await recover_withdrawals(custody.db, rig.clock, rig.chain, custody, told.append)
+    settled = await recover_transfers(custody.db, rig.clock, rig.chain, custody, told.append)
 
-    outcome = {r.withdrawal.destination: r.withdrawal.state for r in settled}
+    outcome = {r.row.destination: r.row.state for r in settled}
     assert outcome == {
         str(expired): "expired",
         str(created): "failed",
@@ -106,7 +102,7 @@ async def test_every_withdrawal_left_in_flight_is_settled_once_audited_and_told(
     }
     assert told == settled
     assert {r.username for r in told} == {USER}
-    texts = {r.withdrawal.destination: r.text for r in told}
+    texts = {r.row.destination: r.text for r in told}
     assert texts[str(landed)].startswith(f"withdrawal of 0.5 SOL to {landed} confirmed")
     assert "stopped before signing" in texts[str(created)]
     assert "\n" not in "".join(texts.values())
@@ -123,15 +119,15 @@ async def test_every_withdrawal_left_in_flight_is_settled_once_audited_and_told(
     assert all(r.state in ("confirmed", "failed", "expired") for r in rows)
     assert sorted(o.user_id for o in outcomes) == sorted(r.user_id for r in rows)
 
-    assert await recover_withdrawals(custody.db, rig.clock, rig.chain, custody, told.append) == []
+    assert await recover_transfers(custody.db, rig.clock, rig.chain, custody, told.append) == []
 
 
 async def test_nothing_to_settle_needs_no_master_key(rig: Rig, custody: CustodyService) -> None:
     keyless = CustodyService(custody.db, rig.clock, None)
-    assert await recover_withdrawals(custody.db, rig.clock, rig.chain, keyless, print) == []
+    assert await recover_transfers(custody.db, rig.clock, rig.chain, keyless, print) == []
     await left_behind(rig, custody, "signed")
     with pytest.raises(UserError, match="MASTER_ENCRYPTION_KEY"):
-        await recover_withdrawals(custody.db, rig.clock, rig.chain, keyless, print)
+        await recover_transfers(custody.db, rig.clock, rig.chain, keyless, print)
 
 
 class RecoveryMeanwhile(FaultyChain):
@@ -145,7 +141,7 @@ class RecoveryMeanwhile(FaultyChain):
 
     async def latest_blockhash(self) -> tuple[Hash, int]:
         other = self.custody
-        self.others += await recover_withdrawals(other.db, self.clock, self, other, print)
+        self.others += await recover_transfers(other.db, self.clock, self, other, print)
         return await super().latest_blockhash()
 
 
@@ -158,7 +154,7 @@ async def test_a_recovery_and_the_process_still_driving_the_row_end_it_once(
     chain = RecoveryMeanwhile(rig.chain, custody)
     service = WithdrawalService(custody.db, rig.clock, chain, custody, fee_reserve_lamports=0)
     row = await service.withdraw(USER, str(to), "0.5", actor="cli")
-    assert [o.withdrawal.state for o in chain.others] == ["failed"]
+    assert [o.row.state for o in chain.others] == ["failed"]
     assert row.state == "failed"
     assert row.error == "stopped before signing"
     assert balance(rig, to) == 0

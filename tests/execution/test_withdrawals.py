@@ -14,6 +14,7 @@ from solders.token.state import TokenAccount, TokenAccountState
 from spl.token.constants import TOKEN_PROGRAM_ID
 from sqlalchemy import select
 
+from solbot.clock import ManualClock
 from solbot.custody import CustodyService
 from solbot.errors import UserError
 from solbot.store.db import Database
@@ -41,7 +42,7 @@ async def service(rig: Rig) -> AsyncIterator[CustodyService]:
 
 def withdrawals(rig: Rig, service: CustodyService) -> WithdrawalService:
     return WithdrawalService(
-        service.db, rig.clock, rig.chain, service, fee_reserve_lamports=RESERVE
+        service.db, rig.clock, rig.chain, service, fee_reserve_lamports=RESERVE, wall=rig.clock
     )
 
 
@@ -257,3 +258,22 @@ def test_parsers_accept_what_people_type() -> None:
     assert parse_sol("1") == 1_000_000_000
     assert parse_sol("0.000000001") == 1
     assert parse_sol("12.5") == 12_500_000_000
+
+
+async def test_rows_and_audit_are_stamped_with_the_wall_clock_not_the_chains(
+    rig: Rig, service: CustodyService
+) -> None:
+    """Seen: `solbot withdraw` on the embedded sim stamped its rows with the sim's clock (days
+    ahead after an accelerated run), which the 24-hour limit and the idempotency window read
+    as wall time. The chain's clock only paces the waiting for blocks."""
+    wall = ManualClock(rig.clock.now() - 5 * 86_400)  # the sim ran 5 days ahead
+    withdrawing = WithdrawalService(
+        service.db, rig.clock, rig.chain, service, fee_reserve_lamports=RESERVE, wall=wall
+    )
+    row = await withdrawing.withdraw("alice_w", str(Keypair().pubkey()), "0.1", actor="cli")
+    assert row.state == "confirmed"
+    (stored,) = await rows(service, WithdrawalRow)
+    assert stored.created_at.timestamp() == wall.now()
+    assert stored.updated_at.timestamp() == wall.now()
+    audit = [a for a in await rows(service, AuditRow) if a.action.startswith("withdraw")]
+    assert {a.at.timestamp() for a in audit} == {wall.now()}

@@ -218,5 +218,5 @@ async def test_a_performance_fee_is_disclosed_at_start_and_shown_in_pnl(world: W
     pnl = await world.api.reply_to(BOB, "/pnl")
     assert (
         "Performance fee: 10 % of realised profit above your high-water mark (+45.00 USDC); "
-        "accrued so far: 5.00 USDC"
+        "accrued so far: 5.00 USDC, paid 0.00, owed 5.00"
     ) in pnl.text

@@ -335,6 +335,7 @@ async def test_two_concurrent_withdrawals_cannot_both_pass_the_limit(world: Worl
         world.services.chain,  # type: ignore[arg-type]
         world.services.custody,
         fee_reserve_lamports=0,
+        wall=world.clock,  # the policy's clock: the 24-hour window reads the rows' stamps
     )
     policy = Policy(world.clock, Limits(), sol_balance=2 * SOL, sol_price=None)
     results = await asyncio.gather(  # not identical: an identical one would be the same

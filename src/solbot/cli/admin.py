@@ -259,15 +259,15 @@ def telegram() -> None:
 
 
 async def serve_telegram(cfg: Settings, stop: asyncio.Event) -> None:
-    """`solbot telegram` until `stop` is set. Before the bot answers anyone, the withdrawals a
-    previous process left in flight are settled; each user is told in their chat (and the
-    operator on the console)."""
+    """`solbot telegram` until `stop` is set. Before the bot answers anyone, the withdrawals
+    and fee sweeps a previous process left in flight are settled; each user is told in their
+    chat (and the operator on the console)."""
     from solbot.events import Event
     from solbot.faults import crash_hook
     from solbot.logs import use_bot_clock
     from solbot.telegram.bot import TelegramBot  # python-telegram-bot: only for this command
     from solbot.telegram.services import BotServices
-    from solbot.withdrawals import Recovered, recover_withdrawals
+    from solbot.transfer_recovery import Recovered, recover_transfers
 
     if cfg.telegram_bot_token is None:
         raise UserError("set TELEGRAM_BOT_TOKEN (from @BotFather) to run the Telegram bot")
@@ -290,11 +290,13 @@ async def serve_telegram(cfg: Settings, stop: asyncio.Event) -> None:
 
         def tell(item: Recovered) -> None:
             console.print(f"[yellow]↻[/] {item.username}: {item.text}")
-            event = Event(clock.now(), item.user_id, "withdrawal", item.text, item.username)
+            event = Event(clock.now(), item.user_id, item.kind, item.text, item.username)
             bot.notifier.on_event(event)
 
-        hook = crash_hook(cfg, "withdrawal")
-        await recover_withdrawals(service.db, clock, chain, service, tell, on_step=hook)
+        hook = crash_hook(cfg, "withdrawal", "fee_sweep")
+        await recover_transfers(
+            service.db, clock, chain, service, tell, on_step=hook, wall=services.wall
+        )
         await bot.start()
         console.print(
             f"[green]✓[/] Telegram bot running for {len(cfg.telegram_allowed_ids)} "

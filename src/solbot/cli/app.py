@@ -19,6 +19,7 @@ from solbot import __version__, legacy_layout
 from solbot.cli import admin as admin_cmd
 from solbot.cli import backtest as backtest_cmd
 from solbot.cli import data as data_cmd
+from solbot.cli import fees as fees_cmd
 from solbot.cli import reports as reports_cmd
 from solbot.cli import run as run_cmd
 from solbot.cli import sim as sim_cmd
@@ -53,6 +54,7 @@ app.command(name="pause")(users_cmd.pause)
 app.command(name="resume")(users_cmd.resume)
 app.command(name="set-risk")(users_cmd.set_risk)
 app.command(name="set-fee")(users_cmd.set_fee)
+app.add_typer(fees_cmd.app, name="fees")
 app.command(name="rearm")(users_cmd.rearm)
 app.command(name="positions")(reports_cmd.positions)
 app.command(name="trades")(reports_cmd.trades)

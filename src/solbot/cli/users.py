@@ -425,14 +425,8 @@ def withdraw(
     """
     from solbot.faults import crash_hook
     from solbot.roster import limits_of
-    from solbot.withdrawals import (
-        IDEMPOTENCY_SECONDS,
-        LAMPORTS_PER_SOL,
-        Recovered,
-        WithdrawalService,
-        recover_withdrawals,
-        sol,
-    )
+    from solbot.transfer_recovery import Recovered, recover_transfers
+    from solbot.withdrawals import IDEMPOTENCY_SECONDS, LAMPORTS_PER_SOL, WithdrawalService, sol
 
     out = stores.console()
 
@@ -441,13 +435,21 @@ def withdraw(
 
     async def main() -> None:
         cfg = settings()
-        hook = crash_hook(cfg, "withdrawal")
+        hook = crash_hook(cfg, "withdrawal", "fee_sweep")
         async with stores.custody(cfg) as service, stores.writable_chain(cfg) as (chain, clock):
-            await recover_withdrawals(service.db, clock, chain, service, tell, on_step=hook)
+            await recover_transfers(
+                service.db, clock, chain, service, tell, on_step=hook, wall=stores.clock()
+            )
             user = await service.user(username)
             reserve = int(limits_of(user).fee_reserve_sol * LAMPORTS_PER_SOL)
             withdrawals = WithdrawalService(
-                service.db, clock, chain, service, fee_reserve_lamports=reserve, on_step=hook
+                service.db,
+                clock,
+                chain,
+                service,
+                fee_reserve_lamports=reserve,
+                on_step=hook,
+                wall=stores.clock(),
             )
             done = await withdrawals.request(username, to, amount, actor=ACTOR)
         row = done.row

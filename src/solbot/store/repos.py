@@ -149,7 +149,7 @@ def _route_rule(source: OrderState, target: OrderState) -> Any | None:
     return None
 
 
-def _dialect_insert(dialect: str) -> Any:
+def dialect_insert(dialect: str) -> Any:
     """The `insert` with ON CONFLICT support of a database dialect."""
     if dialect == "postgresql":
         return postgresql.insert
@@ -187,7 +187,7 @@ def _advance_statement(path: tuple[OrderState, ...], names: tuple[str, ...]) -> 
 def _create_orders_statement(dialect: str) -> Any:
     """`Orders.create_many`'s INSERT ... ON CONFLICT DO NOTHING, built once per dialect (Core,
     not the ORM's bulk insert: the rows are plain dictionaries already checked)."""
-    return _dialect_insert(dialect)(OrderRow.__table__).on_conflict_do_nothing(
+    return dialect_insert(dialect)(OrderRow.__table__).on_conflict_do_nothing(
         index_elements=["idempotency_key"]
     )
 
@@ -250,7 +250,12 @@ class Repository:
 
     def _insert(self, entity: type[Any]) -> Any:
         """INSERT with ON CONFLICT support, in the dialect of the session's database."""
-        return _dialect_insert(self.session.get_bind().dialect.name)(entity)
+        return insert_for(self.session, entity)
+
+
+def insert_for(session: Any, entity: Any) -> Any:
+    """INSERT with ON CONFLICT support, in the dialect of `session`'s database."""
+    return dialect_insert(session.get_bind().dialect.name)(entity)
 
 
 class Orders(Repository):

@@ -1,5 +1,6 @@
 """The tables: users and their encrypted wallets, the order journal, positions, trades, the
-hash-chained audit log, withdrawals and their whitelist, paper balances, the holds on orders
+hash-chained audit log, withdrawals and their whitelist, the operator's fees (accrued and
+swept), paper balances, the holds on orders
 that keep failing, and a key/value `meta`.
 
 Money columns use the exact types of `store.types`. Every constraint and index has a name (the
@@ -316,6 +317,10 @@ class WithdrawalRow(Base):
         Index("ix_withdrawals_user_id_created_at", "user_id", "created_at"),
     )
 
+    def outcome_details(self) -> dict[str, object]:
+        """What the audit records of how it ended (`solbot.transfers`)."""
+        return {"withdrawal": self.id, "lamports": self.lamports}
+
 
 class WithdrawalAddressRow(Base):
     """An address a user may withdraw to, usable from `usable_from` (a time-lock against a
@@ -464,3 +469,40 @@ class MetaEntry(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text())
+
+
+class FeeSweepRow(Base):
+    """A transfer of the operator's performance fee from a user's wallet to the fee wallet, in
+    the quote asset (`mint`; the native mint for SOL), journaled like a withdrawal
+    (`solbot.transfers`). `through_day` is the last accrued day it settles: one sweep per user
+    and day that is not failed or expired, so a sweep asked for twice is not paid twice."""
+
+    __tablename__ = "fee_sweeps"
+
+    # The journal's columns are those of `withdrawals` (`solbot.transfers` reads both), spelled
+    # out in each table: a mixin would reorder the existing table's columns.
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey(USER_FK))
+    destination: Mapped[str] = mapped_column(MINT)  # the fee wallet (its owner address)
+    mint: Mapped[str] = mapped_column(MINT)
+    decimals: Mapped[int] = mapped_column(Integer())
+    atoms: Mapped[int] = mapped_column(Atoms())
+    through_day: Mapped[str] = mapped_column(String(10))
+    state: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[str] = mapped_column(String(64))
+    signed_tx: Mapped[bytes | None] = mapped_column(LargeBinary())
+    signature: Mapped[str | None] = mapped_column(SIGNATURE, unique=True)
+    last_valid_block_height: Mapped[int | None] = mapped_column(BigInteger())
+    fee_lamports: Mapped[int | None] = mapped_column(Atoms())
+    error: Mapped[str | None] = mapped_column(Text())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        CheckConstraint(f"state IN ({sql_in(WithdrawalState)})", name="state"),
+        Index("ix_fee_sweeps_user_id_through_day", "user_id", "through_day"),
+    )
+
+    def outcome_details(self) -> dict[str, object]:
+        """What the audit records of how it ended (`solbot.transfers`)."""
+        return {"fee_sweep": self.id, "atoms": self.atoms, "mint": self.mint}

@@ -20,6 +20,7 @@ from telegram.ext import ContextTypes
 
 from solbot.custody import RiskChange
 from solbot.errors import UserError
+from solbot.fee_sweeps import owed, units
 from solbot.fees import FeeBook
 from solbot.funding import deposits
 from solbot.roster import limits_of
@@ -191,9 +192,13 @@ class Commands:
             user
         )
         if fees.pct > 0 or fees.accrued > 0:
+            async with self.s.db.session() as s:
+                paid = await owed(s, user.id, decimals[quote])
             lines.append(
                 f"Performance fee: {fees.pct:g} % of realised profit above your high-water mark "
-                f"({fees.high_water:+,.2f} {quote}); accrued so far: {fees.accrued:,.2f} {quote}"
+                f"({fees.high_water:+,.2f} {quote}); accrued so far: {fees.accrued:,.2f} {quote}, "
+                f"paid {units(paid.paid, decimals[quote]):,.2f}, "
+                f"owed {units(paid.due + paid.in_flight, decimals[quote]):,.2f}"
             )
         png = equity_png(curve, quote, f"{user.username}: value, last 30 days")
         assert update.effective_chat is not None

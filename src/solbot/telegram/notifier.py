@@ -1,13 +1,13 @@
 """Notifications: what the trading loop does for a user, told in their chat, as they chose.
 
-The loop reports events (`engine.Event`) as they happen; the notifier queues them and sends
-them from a task of its own, so a slow Telegram never slows a tick. Each user's switches
-(`/settings`, the seed's NotificationSettings) decide: trades opened (`notify_trade`), positions
-closed with their PnL (`notify_exit`), circuit breakers (`notify_breaker`); pauses and
-resumptions are always told, and so are a quarantine (orders that kept failing, see
+The loop reports events (`engine.Event`) as they happen; the notifier queues them and sends them
+from a task of its own, so a slow Telegram never slows a tick. Each user's switches (`/settings`,
+the seed's NotificationSettings) decide: trades opened (`notify_trade`), positions closed with
+their PnL (`notify_exit`), circuit breakers (`notify_breaker`); pauses and resumptions are always
+told, and so are a performance fee paid, a quarantine (orders that kept failing, see
 `solbot.quarantine`) and a position closed because its tokens left the wallet. Alerts about the
 vault (decryption bursts, a master key rotated under the running bot, a user row refused for its
-identity) go to the operator; a quarantine goes to the operator too.
+identity, a fee payment that failed) go to the operator; a quarantine goes to the operator too.
 The daily summary (`notify_daily`) is sent at `SOLBOT_DAILY_SUMMARY_UTC` with the equity curve.
 """
 
@@ -35,8 +35,17 @@ from solbot.telegram.wallet_value import wallet_value
 log = logging.getLogger(__name__)
 
 SWITCH_OF_KIND = {"entry": "notify_trade", "exit": "notify_exit", "breaker": "notify_breaker"}
-ALWAYS = {"paused", "resumed", "unfunded", "funded", "quarantined", "moved_out", "withdrawal"}
-OPERATOR_KINDS = {"decrypt_alert", "key_rotated", "identity_refused", "quarantined"}
+ALWAYS = {
+    "paused",
+    "resumed",
+    "unfunded",
+    "funded",
+    "quarantined",
+    "moved_out",
+    "withdrawal",
+    "fee",
+}
+OPERATOR_KINDS = {"decrypt_alert", "key_rotated", "identity_refused", "quarantined", "fee_failed"}
 USER_AND_OPERATOR = ALWAYS & OPERATOR_KINDS  # to the user too (a quarantine needs both)
 ICONS = {
     "entry": "🟢",
@@ -49,6 +58,7 @@ ICONS = {
     "quarantined": "🚫",
     "moved_out": "📤",
     "withdrawal": "💸",
+    "fee": "🧾",
 }
 
 

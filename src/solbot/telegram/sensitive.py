@@ -242,7 +242,12 @@ class Sensitive:
 
     def _service(self) -> WithdrawalService:
         return WithdrawalService(
-            self.s.db, self.s.wall, self._chain(), self.s.custody, fee_reserve_lamports=0
+            self.s.db,
+            self.s.wall,
+            self._chain(),
+            self.s.custody,
+            fee_reserve_lamports=0,
+            wall=self.s.wall,
         )
 
     async def _policy(self, user: UserRow) -> Policy:

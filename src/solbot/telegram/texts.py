@@ -21,7 +21,8 @@ def disclosure(fee_pct: float) -> str:
     fee = (
         f"• The operator takes {fee_pct:g} % of your realised profit above its previous best "
         "(a high-water mark), counted every day: after a loss nothing is taken until the loss "
-        "is made good. /pnl shows what has accrued.\n"
+        "is made good. It is paid from this wallet to the operator's. /pnl shows what has "
+        "accrued and what was paid.\n"
     )
     return DISCLOSURE.replace("• Only deposit", fee + "• Only deposit")
 

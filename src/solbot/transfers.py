@@ -1,0 +1,286 @@
+"""The journal of a transfer out of a user's wallet: withdrawals (`solbot.withdrawals`) and the
+operator's fee sweeps (`solbot.fee_sweeps`) go through the same states and the same code.
+
+    created ─sign─► signed ─send─► sent ─► confirmed | failed | expired
+
+Exactly once: the signed bytes and the signature are stored before the transaction can leave
+the process, so a crash can neither send a transfer twice (the same bytes are re-sent; a copy
+that already landed is refused as `AlreadyProcessed`) nor lose one: every start settles each
+row left in flight from its signature (`TransferJournal.recover`), or fails it when it was
+never signed. Every state change is a compare-and-set on the state the row had, so a recovery
+in one process and the process still driving the row cannot both end it: one wins, the other
+reads the result. Each transaction carries its row's id as an SPL memo, so two transfers with
+the same terms over the same blockhash are two transactions, not one.
+
+Two clocks: `clock` is the chain's (waiting for blocks: on the embedded sim a command's clock
+moves the ledger), `wall` stamps the rows and the audit, since what reads them back (the
+24-hour withdrawal limit, the idempotency window, the run's reconciliation) counts real time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from solders.instruction import Instruction
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.transaction import VersionedTransaction
+from sqlalchemy import select, update
+
+from solbot.chain import builders
+from solbot.chain.port import NATIVE_MINT, Chain, ChainUnavailableError
+from solbot.chain.sending import deliver
+from solbot.clock import Clock, WallClock
+from solbot.custody import CustodyService
+from solbot.execution.signing import SigningError, reserve_signatures_apart, sign_own_slot
+from solbot.store.states import WithdrawalState
+from solbot.store.tables import FeeSweepRow, UserRow, WithdrawalRow
+from solbot.store.types import utc_from_timestamp
+from solbot.wallet.audit import AuditLog
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_FEE = 5_000  # lamports: one signature, no priority fee
+TransferState = WithdrawalState  # the states every transfer goes through
+PENDING = (TransferState.CREATED, TransferState.SIGNED, TransferState.SENT)
+PENDING_VALUES = [state.value for state in PENDING]
+
+
+class TransferRow(Protocol):
+    """What the journal needs of a row (`WithdrawalRow`, `FeeSweepRow`)."""
+
+    id: str
+    user_id: str
+    state: str
+    requested_by: str
+    signed_tx: bytes | None
+    signature: str | None
+    last_valid_block_height: int | None
+    fee_lamports: int | None
+    error: str | None
+
+    def outcome_details(self) -> dict[str, Any]: ...
+
+
+async def lock_user(session: Any, user_id: str) -> None:
+    """Serialise the user's money decisions: `FOR UPDATE` on PostgreSQL (SQLite's
+    `BEGIN IMMEDIATE` already admits one writer at a time)."""
+    await session.execute(select(UserRow.id).where(UserRow.id == user_id).with_for_update())
+
+
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    """What the user's transfers in flight hold of the wallet's SOL (amounts sent in SOL and
+    every transfer's network fee), and how many transfers that is."""
+
+    lamports: int = 0
+    count: int = 0
+
+
+async def reserved(session: Any, user_id: str) -> Reserved:
+    """The SOL of the user's transfers in flight (withdrawals and fee sweeps), counted as
+    already gone: read after locking the user (`lock_user`), see `solbot.withdrawals`."""
+    withdrawals = [
+        int(a)  # summed here: SQLite keeps atoms as text
+        for a in await session.scalars(
+            select(WithdrawalRow.lamports).where(
+                WithdrawalRow.user_id == user_id, WithdrawalRow.state.in_(PENDING_VALUES)
+            )
+        )
+    ]
+    sweeps = await session.execute(
+        select(FeeSweepRow.mint, FeeSweepRow.atoms).where(
+            FeeSweepRow.user_id == user_id, FeeSweepRow.state.in_(PENDING_VALUES)
+        )
+    )
+    swept = [int(atoms) if mint == str(NATIVE_MINT) else 0 for mint, atoms in sweeps]
+    fees = SIGNATURE_FEE * (len(withdrawals) + len(swept))
+    return Reserved(sum(withdrawals) + sum(swept) + fees, len(withdrawals) + len(swept))
+
+
+# Called with the row after each journaled step (the sim's crash injection, tests).
+Step = Callable[[Any], None]
+
+
+class TransferJournal:
+    """Signs, sends, settles and records transfers of one table (`model`): subclasses say which
+    table and which audit action records an outcome."""
+
+    model: ClassVar[Any]  # the table: WithdrawalRow, FeeSweepRow
+    outcome_action: ClassVar[str]
+
+    def __init__(
+        self,
+        db: Any,
+        clock: Clock,
+        chain: Chain,
+        custody: CustodyService,
+        *,
+        poll_seconds: float = 1.0,
+        on_step: Step | None = None,
+        wall: Clock | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.wall = wall or WallClock()
+        self.chain = chain
+        self.custody = custody
+        self.poll_seconds = poll_seconds
+        self.on_step = on_step
+
+    # ------------------------------------------------------------------ sending
+    async def sign_and_send(
+        self, row: Any, user: UserRow, instructions: Sequence[Instruction]
+    ) -> Any:
+        """Sign `instructions` (and the row's memo) with the user's key, journal the bytes,
+        then send them until they settle: the row as it ended. `ChainUnavailableError` when
+        the chain stops answering once the bytes are journaled (the next start settles it)."""
+        owner = Pubkey.from_string(user.wallet_pubkey)
+        try:
+            blockhash, last_valid = await self.chain.latest_blockhash()
+        except ChainUnavailableError as exc:
+            return await self.end(row, TransferState.FAILED, f"not sent: {exc}")
+        message = builders.build_message(owner, [*instructions, builders.memo(row.id)], blockhash)
+        unsigned = VersionedTransaction.populate(
+            message, [Signature.default()] * message.header.num_required_signatures
+        )
+        signer = self.custody.signer(user)
+        try:
+            with await reserve_signatures_apart(self.db, [signer]):  # the decryption, counted
+                signed = sign_own_slot(unsigned, signer)
+        except SigningError as exc:
+            await self.custody.record_vault_records(actor=row.requested_by)
+            return await self.end(row, TransferState.FAILED, f"not signed: {exc}")
+        stored = await self.advance(
+            row,
+            TransferState.SIGNED,
+            (TransferState.CREATED,),
+            signed_tx=bytes(signed),
+            signature=str(signed.signatures[0]),
+            last_valid_block_height=last_valid,
+        )
+        if not stored:  # another process's recovery ended it meanwhile (unsigned: failed)
+            return await self.reload(row)
+        return await self.broadcast(row, signed)
+
+    async def broadcast(self, row: Any, tx: VersionedTransaction) -> Any:
+        """Send the journaled bytes, again and again, until a status or the blockhash expires."""
+        if not await self.advance(row, TransferState.SENT, (TransferState.SIGNED,)):
+            return await self.reload(row)  # another process recorded its outcome
+        delivery = await deliver(
+            self.chain,
+            self.clock,
+            tx,
+            row.last_valid_block_height,
+            resend_seconds=self.poll_seconds,
+        )
+        if delivery.refused is not None:
+            return await self.end(row, TransferState.FAILED, delivery.refused)
+        if delivery.status is None:
+            return await self.end(row, TransferState.EXPIRED, "blockhash expired before landing")
+        if delivery.status.err is not None:
+            error = f"failed on chain: {delivery.status.err}"
+            return await self.end(row, TransferState.FAILED, error, fee=SIGNATURE_FEE)
+        return await self.end(row, TransferState.CONFIRMED, None, fee=SIGNATURE_FEE)
+
+    # ------------------------------------------------------------------ recovery
+    async def recover(self) -> list[Any]:
+        """Settle every row of this table left in flight (any process's): from its signature,
+        or failed when it was never signed."""
+        model = self.model
+        async with self.db.session() as s:
+            pending = list(
+                await s.scalars(
+                    select(model).where(model.state.in_(PENDING_VALUES)).order_by(model.created_at)
+                )
+            )
+        if not pending:
+            return []
+        self.custody.require_key()  # outcomes are audited
+        done = []
+        for row in pending:
+            if row.signed_tx is None:
+                done.append(await self.end(row, TransferState.FAILED, "stopped before signing"))
+            else:
+                tx = VersionedTransaction.from_bytes(row.signed_tx)
+                done.append(await self.broadcast(row, tx))
+        return done
+
+    # ------------------------------------------------------------------ the journal
+    def stamp(self) -> Any:
+        return utc_from_timestamp(self.wall.now())
+
+    async def advance(
+        self, row: Any, state: TransferState, expected: Sequence[TransferState], **values: Any
+    ) -> bool:
+        """Move the row to `state` if it is in one of `expected` states (False if not)."""
+        model = self.model
+        values["state"] = state.value
+        values["updated_at"] = self.stamp()
+        async with self.db.session() as s:
+            result = await s.execute(
+                update(model)
+                .where(
+                    model.id == row.id,
+                    model.state.in_([e.value for e in (state, *expected)]),
+                )
+                .values(**values)
+            )
+        if result.rowcount == 0:
+            return False
+        for name, value in values.items():
+            setattr(row, name, value)
+        self.stepped(row)
+        return True
+
+    async def end(
+        self, row: Any, state: TransferState, error: str | None, *, fee: int | None = None
+    ) -> Any:
+        """The outcome, with its audit row, in one transaction, unless another process
+        recorded one first (then the row as that process left it)."""
+        model = self.model
+        key = self.custody.require_key()
+        values = {
+            "state": state.value,
+            "error": error,
+            "fee_lamports": fee,
+            "updated_at": self.stamp(),
+        }
+        async with self.db.session() as s:
+            result = await s.execute(
+                update(model)
+                .where(model.id == row.id, model.state.in_(PENDING_VALUES))
+                .values(**values)
+            )
+            if result.rowcount:
+                await AuditLog(s, self.wall, key).append(
+                    row.requested_by,
+                    self.outcome_action,
+                    row.user_id,
+                    **row.outcome_details(),
+                    state=state.value,
+                    error=error,
+                    signature=row.signature,
+                )
+        if not result.rowcount:
+            return await self.reload(row)
+        for name, value in values.items():
+            setattr(row, name, value)
+        log.info(
+            "%s %s %s%s", model.__tablename__, row.id, state.value, f": {error}" if error else ""
+        )
+        self.stepped(row)
+        return row
+
+    async def reload(self, row: Any) -> Any:
+        async with self.db.session() as s:
+            fresh = await s.get(self.model, row.id)
+        assert fresh is not None  # rows are never deleted
+        return fresh
+
+    def stepped(self, row: Any) -> None:
+        if self.on_step is not None:
+            self.on_step(row)
