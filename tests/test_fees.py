@@ -146,3 +146,27 @@ def _then_wait(read: Any, barrier: asyncio.Barrier) -> Any:
         return found
 
     return starts
+
+
+async def test_a_fill_booked_late_into_a_day_already_accrued_counts_the_next_day(
+    db_url: str,
+) -> None:
+    """Seen in review: realised PnL was carried over from the last accrued row, so a trade
+    stamped into a day already accrued (an order a restart settled late) was never charged."""
+    clock = ManualClock(DAY1)
+    db = Database(db_url)
+    try:
+        custody = CustodyService(db, clock, KEY)
+        alice, _ = await custody.create_user("alice", actor="test")
+        await book_trade(db, alice.id, "100", DAY1 + 3600)
+        clock.advance(86_400 + 60)
+        book = FeeBook(db, clock, default_pct=10.0)
+        assert await book.accrue_due() == 1  # day 1: 10 on 100
+        await book_trade(db, alice.id, "50", DAY1 + 7200)  # booked now, stamped in day 1
+        clock.advance(86_400)
+        assert await book.accrue_due() == 1  # day 2 counts it
+        state = await book.state(alice)
+    finally:
+        await db.dispose()
+    assert state.accrued == D(15)  # 10 % of 150, charged once
+    assert state.high_water == D(135)

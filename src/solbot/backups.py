@@ -18,6 +18,7 @@ from typing import Any
 from solbot.clock import Clock
 from solbot.custody import CustodyService
 from solbot.errors import UserError
+from solbot.fee_sweeps import HELD_KEY
 from solbot.store import backup, world_mark
 from solbot.store.db import Database
 from solbot.store.tables import MetaEntry
@@ -83,6 +84,9 @@ async def restore(
             await keycheck.check(s, key)
             if held is None:
                 s.add(MetaEntry(key=world_mark.WORLD_KEY, value=world.name))
+            # A fee paid after the backup was made is not in it: paying what it says is owed
+            # would pay that fee again. Automatic payments wait for the operator's word.
+            s.add(MetaEntry(key=HELD_KEY, value=f"{file.name}, made {info.created_at}"))
             await AuditLog(s, clock, key).append(
                 actor,
                 Action.RESTORE,

@@ -14,7 +14,9 @@ Exactly once, whatever crashes and whoever runs it:
 - one sweep per user and accrued day (`through_day`) that is not failed or expired, so the
   same day's fee asked for twice (the loop and `solbot fees sweep` side by side) is paid once;
 - the wallet is read again after the row committed, like a withdrawal: a sweep that the cash
-  no longer covers ends failed before anything is signed.
+  no longer covers ends failed before anything is signed;
+- a restored backup does not know the fees paid after it was made: payments wait after a
+  restore until the operator says so (`solbot fees sweep --resume`, audited).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from solders.pubkey import Pubkey
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from solbot.chain import builders
 from solbot.chain.port import NATIVE_MINT, Chain, ChainUnavailableError, holdings
@@ -36,7 +38,7 @@ from solbot.domain import TokenInfo
 from solbot.errors import UserError
 from solbot.roster import limits_of
 from solbot.store.states import Custody
-from solbot.store.tables import FeeAccrualRow, FeeSweepRow, UserRow
+from solbot.store.tables import FeeAccrualRow, FeeSweepRow, MetaEntry, UserRow
 from solbot.transfers import (
     PENDING_VALUES,
     SIGNATURE_FEE,
@@ -56,10 +58,33 @@ log = logging.getLogger(__name__)
 SWEEP = "fee_sweep"  # audit action: a sweep journaled
 OUTCOME = "fee_sweep_outcome"  # audit action: how it ended
 ACTOR = "fee-sweep"
+HELD_KEY = "fee_sweeps_held"  # meta: payments wait after a restore (the backup it names)
+RESUMED = "fee_sweeps_resumed"  # audit action: the operator let them go on
 LATER = "left for later"  # a pass out of time: the user is swept by the next one
 UNREACHED = "chain unavailable"  # a payment may be in flight: the next recovery settles it
 _SETTLED = [TransferState.CONFIRMED.value]
 _COUNTED = [*PENDING_VALUES, *_SETTLED]  # a sweep that paid or may still pay
+
+
+class SweepsHeldError(UserError):
+    """Payments wait for the operator after a restore (see `require_not_held`)."""
+
+
+async def restore_hold(db: Any) -> str | None:
+    """Why payments wait (the backup restored), or None: see `HELD_KEY`."""
+    async with db.session() as s:
+        row = await s.get(MetaEntry, HELD_KEY)
+    return None if row is None else row.value
+
+
+async def require_not_held(db: Any) -> None:
+    reason = await restore_hold(db)
+    if reason is not None:
+        raise SweepsHeldError(
+            f"fee payments wait since a restore (backup {reason}): a fee paid after that backup "
+            "is not in this database and would be paid again; compare `solbot fees` with the "
+            "fee wallet's history, then run `solbot fees sweep --resume`"
+        )
 
 
 def units(atoms: int, decimals: int) -> Decimal:
@@ -213,6 +238,18 @@ class FeeSweeps(TransferJournal):
             raise RuntimeError("FeeSweeps built for recovery only cannot sweep")
         return self.quote
 
+    # ------------------------------------------------------------------ after a restore
+    async def resume(self, actor: str) -> bool:
+        """Let payments go on after a restore (audited); False if none were held."""
+        key = self.custody.require_key()
+        async with self.db.session() as s:
+            row = await s.get(MetaEntry, HELD_KEY)
+            if row is None:
+                return False
+            await AuditLog(s, self.wall, key).append(actor, RESUMED, None, backup=row.value)
+            await s.execute(delete(MetaEntry).where(MetaEntry.key == HELD_KEY))
+        return True
+
     # ------------------------------------------------------------------ sweeping
     async def sweep_all(
         self, *, actor: str = ACTOR, only: str | None = None, until: float | None = None
@@ -220,7 +257,9 @@ class FeeSweeps(TransferJournal):
         """Sweep every vault user's due fees (or only the user named `only`): one result each;
         with `until` (wall time), the users not reached by then are left for the next call
         (`Swept.skipped == LATER`). The fee wallet is checked once, first (a `UserError` when
-        it cannot receive); one user's problem (an identity refused) is that user's result."""
+        it cannot receive; `SweepsHeldError` after a restore); one user's problem (an identity
+        refused) is that user's result."""
+        await require_not_held(self.db)
         to = await self.destination()
         users = [
             u

@@ -38,8 +38,7 @@ INSERT_BATCH = 500  # rows per INSERT: SQLite binds at most 32,766 values in one
 @dataclass(frozen=True)
 class _Start:
     day: datetime  # the first day to accrue
-    realised: Decimal  # before it
-    charged: Decimal
+    charged: Decimal  # before it
     mark: Decimal
 
 
@@ -95,23 +94,31 @@ class FeeBook:
             starts = await self._starts(s, set(users))
             if not starts:
                 return 0
-            earliest = min(start.day for start in starts.values())
+            # Realised PnL is summed from every trade each time, not carried over from the last
+            # row: a fill booked late (an order a restart settled) into a day already accrued
+            # still counts, on the next day accrued.
+            before: dict[str, Decimal] = {}  # each user's PnL before their first day to accrue
             pnl_by_day: dict[tuple[str, str], Decimal] = {}
             trades = await s.execute(
                 select(TradeRow.user_id, TradeRow.timestamp, TradeRow.pnl).where(
-                    TradeRow.pnl.is_not(None),
-                    TradeRow.timestamp >= earliest,
-                    TradeRow.timestamp < end,
+                    TradeRow.pnl.is_not(None), TradeRow.timestamp < end
                 )
             )
             for user_id, moment, pnl in trades:
-                key = (user_id, day_of(moment))
-                pnl_by_day[key] = pnl_by_day.get(key, Decimal(0)) + Decimal(pnl)
+                start = starts.get(user_id)
+                if start is None:
+                    continue
+                if moment < start.day:
+                    before[user_id] = before.get(user_id, Decimal(0)) + Decimal(pnl)
+                else:
+                    key = (user_id, day_of(moment))
+                    pnl_by_day[key] = pnl_by_day.get(key, Decimal(0)) + Decimal(pnl)
             now = utc_from_timestamp(self.clock.now())
             rows: list[dict[str, Any]] = []
             for user_id, start in starts.items():
                 pct = self.pct_of(users[user_id])
-                day, realised, charged, mark = start.day, start.realised, start.charged, start.mark
+                day, charged, mark = start.day, start.charged, start.mark
+                realised = before.get(user_id, Decimal(0))
                 while day + DAY <= end:
                     realised += pnl_by_day.get((user_id, day_of(day)), Decimal(0))
                     step = performance_fee(realised - charged, mark, pct)
@@ -130,10 +137,10 @@ class FeeBook:
             # Another process may have written the same days meanwhile (by the same rule, from
             # the same books): theirs stand, and this one writes none of them twice.
             written = 0
-            for start in range(0, len(rows), INSERT_BATCH):
+            for first in range(0, len(rows), INSERT_BATCH):
                 done = await s.execute(
                     insert_for(s, FeeAccrualRow)
-                    .values(rows[start : start + INSERT_BATCH])
+                    .values(rows[first : first + INSERT_BATCH])
                     .on_conflict_do_nothing()
                 )
                 written += int(done.rowcount)
@@ -156,7 +163,6 @@ class FeeBook:
         starts = {
             row.user_id: _Start(
                 datetime.strptime(row.day, "%Y-%m-%d").replace(tzinfo=UTC) + DAY,
-                Decimal(row.realised),
                 Decimal(row.charged),
                 Decimal(row.high_water),
             )
@@ -169,7 +175,7 @@ class FeeBook:
         for user_id, first in firsts:
             if user_id in user_ids and user_id not in starts and first is not None:
                 day = first.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-                starts[user_id] = _Start(day, Decimal(0), Decimal(0), Decimal(0))
+                starts[user_id] = _Start(day, Decimal(0), Decimal(0))
         return starts
 
     async def state(self, user: UserRow) -> FeeState:

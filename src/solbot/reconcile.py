@@ -117,7 +117,7 @@ async def reconcile(
                 )
             )
             start = openings.get(wallet.user_id)
-            flows = await _flows(s, wallet.user_id, assets, start) if start else None
+            booked = await booked_cash(s, wallet.user_id, assets.other, start) if start else None
         open_qty: dict[str, int] = defaultdict(int)
         for p in positions:
             open_qty[p.mint] += p.quantity
@@ -126,11 +126,11 @@ async def reconcile(
             lines.append(
                 Line(wallet.name, token.symbol, token.decimals, open_qty[token.mint], held, True)
             )
-        if start is None or flows is None:
+        if booked is None:
             continue  # joined after the summary's start: nothing to measure its flows from
         for asset in assets.other:
             held = await holdings(chain, wallet.owner, Pubkey.from_string(asset.mint))
-            expected = start.held[asset.mint] + flows[asset.mint]
+            expected = booked[asset.mint]
             is_sol = asset.mint == NATIVE_MINT_TEXT
             strict = assets.strict_cash and (assets.fees_booked or not is_sol)
             note = "" if strict else _why_not_strict(assets, is_sol)
@@ -149,7 +149,16 @@ def _why_not_strict(assets: Assets, is_sol: bool) -> str:
     return "network fees are not in the books" if is_sol else ""
 
 
-async def _flows(session: object, user_id: str, assets: Assets, start: Opening) -> dict[str, int]:
+async def booked_cash(
+    session: object, user_id: str, assets: Sequence[TokenInfo], start: Opening
+) -> dict[str, int]:
+    """What the books say the wallet holds of each cash asset now (atoms by mint): what it held
+    at `start` plus every flow booked since."""
+    flows = await _flows(session, user_id, start)
+    return {asset.mint: start.held[asset.mint] + flows[asset.mint] for asset in assets}
+
+
+async def _flows(session: object, user_id: str, start: Opening) -> dict[str, int]:
     """Atoms of each cash asset the books moved since `start`: fills of orders made in this run
     (a buy spends the quote, a sale brings it back; a SOL position moves lamports), confirmed
     withdrawals and fee sweeps, and the network fee of every transfer that reached the chain
@@ -185,4 +194,4 @@ async def _flows(session: object, user_id: str, assets: Assets, start: Opening) 
     for state, mint, atoms, fee in sweeps:
         moved[mint] -= atoms if state == confirmed else 0
         moved[NATIVE_MINT_TEXT] -= fee or 0
-    return {asset.mint: moved[asset.mint] for asset in assets.other}
+    return moved

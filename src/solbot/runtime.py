@@ -29,12 +29,13 @@ from solbot.chain.port import (
 from solbot.clock import Clock, WallClock
 from solbot.config import Settings
 from solbot.custody import CustodyService
+from solbot.deposits import DepositWatch
 from solbot.engine import Engine
 from solbot.errors import EnvironmentFaultError
 from solbot.events import Event, recovered_text
 from solbot.execution.signing import Signer
 from solbot.faults import crash_hook
-from solbot.fee_sweeps import LATER, UNREACHED, FeeSweeps, Swept, units
+from solbot.fee_sweeps import LATER, UNREACHED, FeeSweeps, SweepsHeldError, Swept, units
 from solbot.fees import FeeBook
 from solbot.quarantine import Hold
 from solbot.reconcile import Assets, Line, Opening, Wallet, opening, reconcile
@@ -52,6 +53,8 @@ STOP_GRACE_SECONDS = 1.0  # wall time a stopping run lets the current step finis
 CLOSING_SECONDS = 2.0  # wall time for the closing recovery and the summary, after a stop
 SWEEP_RETRY_SECONDS = 300.0  # wall time before fees that could not be swept are tried again
 SWEEP_SECONDS_PER_TICK = 10.0  # wall time a tick gives the fee sweeps before trading goes on
+DEPOSIT_CHECK_SECONDS = 300.0  # bot time between looks for deposits (a few per candle)
+DEPOSIT_THRESHOLD_UNITS = {"SOL": Decimal("0.01")}  # less is not announced; others: 1 unit
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,8 @@ class Runtime:
         self._sweep_due = True  # what earlier runs left owed is swept at the first tick
         self._sweep_retry_at = 0.0  # wall time
         self._sweep_interrupted = False  # a payment may be in flight: recover before the next
+        self.deposits = None if settings.paper else self._deposit_watch()
+        self._deposits_due = 0.0  # bot time
 
     def stop(self) -> None:
         """Ask the loop to stop (SIGINT/SIGTERM call this): the current step may finish for
@@ -259,6 +264,32 @@ class Runtime:
             log.warning("performance fees not accrued this tick: %s", exc)
         if self.fee_sweeps is not None and self._sweep_due:
             await self._sweep_fees(self.fee_sweeps)
+        if self.deposits is not None and self.clock.now() >= self._deposits_due:
+            self._deposits_due = self.clock.now() + DEPOSIT_CHECK_SECONDS
+            await self._tell_deposits(self.deposits)
+
+    def _deposit_watch(self) -> DepositWatch:
+        cash = {self.engine.quote.mint: self.engine.quote, **{
+            t.mint: t for t in self.settings.token_map().values() if t.symbol == "SOL"
+        }}  # fmt: skip
+        thresholds = {
+            mint: int(DEPOSIT_THRESHOLD_UNITS.get(t.symbol, Decimal(1)).scaleb(t.decimals))
+            for mint, t in cash.items()
+        }
+        return DepositWatch(self.db, self.chain, list(cash.values()), thresholds)
+
+    async def _tell_deposits(self, watch: DepositWatch) -> None:
+        """Deposits since the last look, each told to its user (and the console)."""
+        try:
+            found = await watch.check(self._wallets(), self._openings)
+        except Exception as exc:  # the chain's or the database's moment: the next look sees it
+            log.warning("deposits not looked for this tick: %s", exc)
+            return
+        for deposit in found:
+            event = Event(
+                self.clock.now(), deposit.user_id, "deposit", deposit.text, deposit.username
+            )
+            self.engine.on_event(event)
 
     async def _sweep_fees(self, sweeps: FeeSweeps) -> None:
         """Pay the fees owed to the fee wallet: after each day's accrual, and at the first
@@ -278,6 +309,10 @@ class Runtime:
                 ]
             until = self.wall.now() + SWEEP_SECONDS_PER_TICK
             results += await sweeps.sweep_all(until=until)
+        except SweepsHeldError as exc:  # after a restore: the operator's word, told once a day
+            self._sweep_due = False
+            self.engine.on_event(Event(self.clock.now(), None, "fee_failed", str(exc)))
+            return
         except Exception as exc:  # a fee wallet gone bad, the chain or the database's moment
             self._sweep_retry_at = self.wall.now() + SWEEP_RETRY_SECONDS
             log.warning("performance fees not swept: %s", exc, exc_info=True)

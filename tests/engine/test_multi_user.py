@@ -108,6 +108,7 @@ async def test_every_user_trades_their_own_wallet_and_the_books_match_each_chain
                 )
 
     assert summary.consistent
+    assert [e.text for e in events if e.kind == "deposit"] == []  # no fill taken for one
     assert wallets["alice"] != wallets["bob"]
     per_user = Counter(users[p.user_id].username for p in positions)
     assert per_user["alice"] > 0
@@ -363,3 +364,37 @@ async def test_the_running_loop_accrues_each_days_fee_and_pays_it(settings: Sett
         assert paid == int(charged * 10**6)  # all of it: the wallets had the cash
     assert summary.consistent, summary.mismatches
     assert len([e for e in events if e.kind == "fee"]) == len(sweeps)
+
+
+async def test_a_deposit_into_a_wallet_that_trades_is_told_once_and_fills_are_not(
+    any_database: Settings,
+) -> None:
+    """Seen: only the unfunded → funded change was announced; a friend topping up a wallet
+    that already trades heard nothing. Half a day of trading for two friends, with 250 USDC
+    and 0.5 SOL sent to alice's wallet midway: exactly those two deposits are told, none of
+    the fills (buys and sales move the same cash) is mistaken for one."""
+    settings = any_database
+    wallets = await add_users(settings, ("alice", "aggressive"), ("bob", "aggressive"))
+    alice = Pubkey.from_string(wallets["alice"])
+    usdc = Pubkey.from_string(settings.token("USDC").mint)
+    events: list[Event] = []
+    clock = ManualClock(START)
+    sent = False
+
+    def top_up(runtime: Runtime) -> None:
+        nonlocal sent
+        if not sent and clock.now() >= START + DAY / 4:
+            ledger = runtime.network.ledger  # type: ignore[union-attr]
+            ledger.set_token_balance(alice, usdc, ledger.token_balance(alice, usdc) + 250 * 10**6)
+            ledger.airdrop(alice, 500_000_000)
+            sent = True
+
+    async with build(settings, RunOptions(stop_after=DAY / 2), events.append, clock) as runtime:
+        await runtime.run(on_tick=top_up)
+    assert sent
+    deposits = [(e.user, e.text) for e in events if e.kind == "deposit"]
+    assert [user for user, _text in deposits] == ["alice", "alice"], deposits
+    texts = sorted(text for _user, text in deposits)
+    assert texts[0].startswith("received 0.5 SOL in your wallet (it holds ")
+    assert texts[1].startswith("received 250 USDC in your wallet (it holds ")
+    assert sum(1 for e in events if e.kind in ("entry", "exit")) > 4  # it traded meanwhile

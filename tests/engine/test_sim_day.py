@@ -15,6 +15,7 @@ from sqlalchemy import select
 from solbot.clock import ManualClock
 from solbot.config import Settings
 from solbot.errors import UserError
+from solbot.events import Event
 from solbot.market.store import CandleStore
 from solbot.runner import OPERATOR, build
 from solbot.runtime import GC_THRESHOLDS, RunOptions
@@ -44,7 +45,8 @@ def day_settings(tmp_path: Path, route: str) -> Settings:
 async def test_a_simulated_day_trades_and_the_database_equals_the_chain(tmp_path, route):
     settings = day_settings(tmp_path, route)
     clock = ManualClock(START)
-    async with build(settings, RunOptions(stop_after=DAY), clock=clock) as runtime:
+    events: list[Event] = []
+    async with build(settings, RunOptions(stop_after=DAY), events.append, clock) as runtime:
         owner = runtime.signer.pubkey()
         usdc = settings.token("USDC")
         cash_before = await runtime.chain.token_balance(owner, Pubkey.from_string(usdc.mint))
@@ -65,6 +67,7 @@ async def test_a_simulated_day_trades_and_the_database_equals_the_chain(tmp_path
     assert summary.entries > 0
     assert summary.exits > 0
     assert summary.consistent
+    assert [e.text for e in events if e.kind == "deposit"] == []  # no fill taken for one
     assert all(OrderState(o.state).terminal for o in orders)
     confirmed = [o for o in orders if o.state == OrderState.CONFIRMED]
     assert len(trades) == len(confirmed)
@@ -99,7 +102,8 @@ async def test_a_sol_quoted_day_settles_in_native_sol_to_the_lamport(tmp_path):
     the swaps spent and paid out."""
     settings = day_settings(tmp_path, "v2").model_copy(update={"quote": "SOL"})
     clock = ManualClock(START)
-    async with build(settings, RunOptions(stop_after=DAY / 2), clock=clock) as runtime:
+    events: list[Event] = []
+    async with build(settings, RunOptions(stop_after=DAY / 2), events.append, clock) as runtime:
         owner = runtime.signer.pubkey()
         lamports_before = await runtime.chain.balance(owner)
         summary = await runtime.run()
@@ -114,6 +118,7 @@ async def test_a_sol_quoted_day_settles_in_native_sol_to_the_lamport(tmp_path):
     assert summary.quote == "SOL"
     assert summary.entries > 0
     assert summary.consistent
+    assert [e.text for e in events if e.kind == "deposit"] == []  # no fill taken for one
     spent = sum(p.cost for p in positions)
     received = sum(p.proceeds or 0 for p in positions)
     assert lamports_after == lamports_before - spent + received

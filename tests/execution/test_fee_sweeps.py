@@ -21,10 +21,10 @@ from sqlalchemy import select, update
 from booking import book_trade
 from solbot.custody import CustodyService
 from solbot.errors import UserError
-from solbot.fee_sweeps import LATER, FeeSweeps, owed
+from solbot.fee_sweeps import HELD_KEY, LATER, FeeSweeps, SweepsHeldError, owed
 from solbot.fees import FeeBook
 from solbot.store.db import Database
-from solbot.store.tables import AuditRow, FeeSweepRow, UserRow, WithdrawalRow
+from solbot.store.tables import AuditRow, FeeSweepRow, MetaEntry, UserRow, WithdrawalRow
 from solbot.transfer_recovery import Recovered, recover_transfers
 from solbot.transfers import SIGNATURE_FEE
 from solbot.wallet.master import MasterKey
@@ -328,3 +328,22 @@ async def test_a_pass_out_of_time_leaves_the_rest_for_the_next(world: World) -> 
     assert await world.rows() == []
     (paid,) = await world.sweeps().sweep_all(until=world.rig.clock.now() + 10)
     assert paid.confirmed
+
+
+async def test_after_a_restore_payments_wait_for_the_operators_word(world: World) -> None:
+    """A restored backup does not know the fees paid after it was made: paying what it says is
+    owed would pay them again. Seen in review; payments now wait for `--resume` (audited)."""
+    await world.accrue("125")
+    async with world.custody.db.session() as s:  # what `solbot backup restore` writes
+        s.add(MetaEntry(key=HELD_KEY, value="solbot-backup.json, made 2026-12-01"))
+    sweeps = world.sweeps()
+    with pytest.raises(
+        SweepsHeldError, match=re.escape("wait since a restore (backup solbot-backup.json")
+    ):
+        await sweeps.sweep_all()
+    assert await world.rows() == []
+    assert await sweeps.resume("cli") is True
+    assert "fee_sweeps_resumed" in await world.audit()
+    (paid,) = await sweeps.sweep_all()
+    assert paid.confirmed
+    assert await sweeps.resume("cli") is False  # nothing held any more

@@ -10,6 +10,8 @@ from solders.pubkey import Pubkey
 from sqlalchemy import select
 
 from booking import book_trade
+from solbot.config import Settings
+from solbot.deposits import Deposit
 from solbot.events import Event, exit_text
 from solbot.fees import FeeBook
 from solbot.store.repos import Equity, Positions
@@ -22,6 +24,9 @@ from .test_basics import onboard
 async def user_of(world: World, telegram_id: int) -> UserRow:
     async with world.services.db.session() as s:
         return (await s.scalars(select(UserRow).where(UserRow.telegram_id == telegram_id))).one()
+
+
+USDC_INFO = Settings().token("USDC")
 
 
 async def test_settings_switch_each_notification(world: World) -> None:
@@ -74,6 +79,20 @@ async def test_events_reach_the_user_as_their_switches_say(world: World) -> None
     texts = [c.text for c in world.api.messages_to(ALICE)]
     assert "🟢 bought WIF for 50.00 USDC" not in texts
     assert "⏸ Trading paused" in texts
+
+    # Money in and out is always told, whatever the switches: a top-up of a wallet that
+    # already trades, a performance fee paid; a fee payment that failed goes to the operator.
+    deposit = Deposit(user.id, "tg_1", USDC_INFO, 250 * 10**6, 1_250 * 10**6)
+    notifier.on_event(event("deposit", deposit.text))
+    notifier.on_event(event("fee", "performance fee of 2.5 USDC paid to the operator"))
+    notifier.on_event(event("fee_failed", "tg_1: fee payment of 2.5 USDC failed: x"))
+    await notifier.flush()
+    texts = [c.text for c in world.api.messages_to(ALICE)]
+    assert "📥 Received 250 USDC in your wallet (it holds 1,250.00 USDC now)" in texts
+    assert "🧾 Performance fee of 2.5 USDC paid to the operator" in texts
+    assert not [t for t in texts if "failed" in t]
+    operator = [c.text for c in world.api.messages_to(OPERATOR)]
+    assert any("fee payment of 2.5 USDC failed" in t for t in operator)
 
 
 async def open_jup(world: World, user: UserRow) -> None:

@@ -130,13 +130,22 @@ def sweep(
         str | None,
         typer.Option("--username", "-u", help="Only this user (default: every vault user)."),
     ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="After a restore: you compared `solbot fees` with the fee wallet's history; "
+            "payments go on (audited).",
+        ),
+    ] = False,
 ) -> None:
     """Pay each user's owed fee to SOLBOT_FEE_WALLET now, in the quote asset: a real transfer,
     journaled before it is sent, audited, at most what the wallet can spare. Transfers a
     previous process left in flight are settled first; a day's fee is paid once however often
-    this runs."""
+    this runs. After a backup is restored, payments wait for `--resume` (a fee paid after the
+    backup was made is not in it and would be paid again)."""
     from solbot.faults import crash_hook
-    from solbot.fee_sweeps import UNREACHED, FeeSweeps, fee_wallet_address
+    from solbot.fee_sweeps import UNREACHED, FeeSweeps, fee_wallet_address, require_not_held
     from solbot.fee_sweeps import units as in_units
     from solbot.transfer_recovery import Recovered, recover_transfers
 
@@ -152,22 +161,28 @@ def sweep(
         fee_wallet_address(cfg.fee_wallet)  # a setting to fix: said before anything opens
         hook = crash_hook(cfg, "withdrawal", "fee_sweep")
         quote = cfg.token(cfg.quote)
-        async with stores.custody(cfg) as service, stores.writable_chain(cfg) as (chain, clock):
-            await recover_transfers(
-                service.db, clock, chain, service, tell, on_step=hook, wall=stores.clock()
-            )
-            sweeps = FeeSweeps(
-                service.db,
-                clock,
-                chain,
-                service,
-                quote=quote,
-                fee_wallet=cfg.fee_wallet,
-                minimum=Decimal(str(cfg.fee_sweep_minimum_for(quote.symbol))),
-                on_step=hook,
-                wall=stores.clock(),
-            )
-            results = await sweeps.sweep_all(actor=ACTOR, only=username)
+        async with stores.custody(cfg) as service:
+            # Held after a restore: said before the chain is opened, and nothing is changed.
+            if not resume:
+                await require_not_held(service.db)
+            async with stores.writable_chain(cfg) as (chain, clock):
+                await recover_transfers(
+                    service.db, clock, chain, service, tell, on_step=hook, wall=stores.clock()
+                )
+                sweeps = FeeSweeps(
+                    service.db,
+                    clock,
+                    chain,
+                    service,
+                    quote=quote,
+                    fee_wallet=cfg.fee_wallet,
+                    minimum=Decimal(str(cfg.fee_sweep_minimum_for(quote.symbol))),
+                    on_step=hook,
+                    wall=stores.clock(),
+                )
+                if resume and await sweeps.resume(ACTOR):
+                    out.print("fee payments go on after the restore (recorded in the audit log)")
+                results = await sweeps.sweep_all(actor=ACTOR, only=username)
         failed = 0
         for result in results:
             row = result.row

@@ -4,7 +4,7 @@ The loop reports events (`engine.Event`) as they happen; the notifier queues the
 from a task of its own, so a slow Telegram never slows a tick. Each user's switches (`/settings`,
 the seed's NotificationSettings) decide: trades opened (`notify_trade`), positions closed with
 their PnL (`notify_exit`), circuit breakers (`notify_breaker`); pauses and resumptions are always
-told, and so are a performance fee paid, a quarantine (orders that kept failing, see
+told, and so are deposits, a performance fee paid, a quarantine (orders that kept failing, see
 `solbot.quarantine`) and a position closed because its tokens left the wallet. Alerts about the
 vault (decryption bursts, a master key rotated under the running bot, a user row refused for its
 identity, a fee payment that failed) go to the operator; a quarantine goes to the operator too.
@@ -44,6 +44,7 @@ ALWAYS = {
     "moved_out",
     "withdrawal",
     "fee",
+    "deposit",
 }
 OPERATOR_KINDS = {"decrypt_alert", "key_rotated", "identity_refused", "quarantined", "fee_failed"}
 USER_AND_OPERATOR = ALWAYS & OPERATOR_KINDS  # to the user too (a quarantine needs both)
@@ -59,6 +60,7 @@ ICONS = {
     "moved_out": "📤",
     "withdrawal": "💸",
     "fee": "🧾",
+    "deposit": "📥",
 }
 
 
