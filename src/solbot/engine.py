@@ -14,7 +14,6 @@ A missing or stale price never triggers anything: that token simply sits the tic
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -50,7 +49,7 @@ from solbot.events import (
     recovered_text,
 )
 from solbot.execution.executor import Executor, Outcome, SwapIntent
-from solbot.execution.exits import held_too_long, price_exit, stop_level
+from solbot.execution.exits import PositionLevels, tick_exit
 from solbot.execution.groups import GroupExecutor
 from solbot.execution.jupiter import VenueError
 from solbot.execution.signing import Signer
@@ -113,6 +112,7 @@ class Engine:
         backoff: BackoffPolicy | None = None,
     ) -> None:
         self.tokens = list(tokens)
+        self._rank = {t.symbol: n for n, t in enumerate(self.tokens)}  # exits' order
         self.quote = quote
         self.strategy = strategy
         self.feed = feed
@@ -252,6 +252,15 @@ class Engine:
                 positions = Positions(s, self.clock)
                 for position_id, price in highest:
                     await positions.update_highest(position_id, price)
+        # Entries are decided now, as the backtest decides them at the candle's close: before
+        # this tick's exits fill and move the breakers (a stop hit on this first tick after the
+        # close comes after the entries the close approved, as in the kernel's next bar).
+        entries: list[tuple[SwapIntent, Signer]] = []
+        for plan in plans:
+            try:
+                entries.extend(self._plan_entries(plan, signals, now))
+            except Exception as exc:
+                self._account_failed(plan.account, exc)
         exits = [request for plan in plans for request in plan.exits]
         if exits:
             attempts = await self._exit_attempts([i.position_id or "" for i, _ in exits])
@@ -260,21 +269,21 @@ class Engine:
                 for i, a in exits
             ]
         accounts_by_signer = {id(p.account.signer): p.account for p in plans}
-        await self._submit_all(
-            exits,
-            lambda i, s, o: self._exited(accounts_by_signer[id(s)], i, o, now),
-        )
-        if exits:  # a loss streak must survive a crash during the entries that follow
+
+        def exited(intent: SwapIntent, signer: Signer, outcome: Outcome) -> None:
+            self._exited(accounts_by_signer[id(signer)], intent, outcome, now)
+
+        # The kernel's order at the next open: exits the close decided, then the entries, then
+        # the price exits of the bar (`execution.exits`).
+        at_close = [x for x in exits if x[0].exit_reason not in PRICE_EXITS]
+        on_price = [x for x in exits if x[0].exit_reason in PRICE_EXITS]
+        await self._submit_all(at_close, exited)
+        if at_close:  # a loss streak must survive a crash during the orders that follow
             await save_gates(self.db, [p.account for p in plans])
-        entries: list[tuple[SwapIntent, Signer]] = []
-        for plan in plans:
-            try:
-                entries.extend(self._plan_entries(plan, signals, now))
-            except Exception as exc:
-                self._account_failed(plan.account, exc)
         await self._submit_all(
             entries, lambda i, s, o: self._entered(accounts_by_signer[id(s)], i, o)
         )
+        await self._submit_all(on_price, exited)
         await save_gates(self.db, [p.account for p in plans])
 
     async def _plan_exits(
@@ -302,7 +311,10 @@ class Engine:
         if notice is not None:
             self._say(account.user_id, *notice)
         gone: list[PositionRow] = []
-        for position in positions:
+        # Exits at the same moment are booked in the token list's order, as the kernel books
+        # a bar's exits: the order decides a loss streak (and so a cooldown) they both end.
+        rank = self._rank
+        for position in sorted(positions, key=lambda p: rank.get(p.token, len(rank))):
             reason = self._exit_reason(position, fresh, signals, closed, now, quote_usd, plan)
             request = (account.user_id, position.token)
             if request in self._manual_exits:
@@ -414,28 +426,29 @@ class Engine:
         quote_usd: Decimal,
         plan: _Plan,
     ) -> str | None:
-        """Why `position` should close now, or None. Price exits use the compiled rules on the
-        tick price; the trailing stop ratchets from prices seen before this tick."""
+        """Why `position` should close now, or None (`execution.exits.tick_exit`: the
+        kernel's order); a new high ratchets the trailing stop from the next tick."""
         usd = fresh.get(_mint_of(self.tokens, position.token))
         if usd is None:
             return None
         price = float(usd / quote_usd)
-        stop = float(position.stop_loss) if position.stop_loss is not None else math.nan
-        target = float(position.take_profit) if position.take_profit is not None else math.nan
-        trail = float(position.trailing_stop_pct or 0) / 100.0
-        level, owner = stop_level(stop, float(position.highest_price), trail)
-        reason, _fill = price_exit(price, price, price, level, owner, target)
-        if reason:
-            return ExitReason(reason).name.lower()
-        if price > float(position.highest_price):
+        levels = PositionLevels(
+            entry_time=position.entry_time.timestamp(),
+            stop=float(position.stop_loss) if position.stop_loss is not None else None,
+            target=float(position.take_profit) if position.take_profit is not None else None,
+            trail_frac=float(position.trailing_stop_pct or 0) / 100.0,
+            highest=float(position.highest_price),
+            max_hold_seconds=self.exits.max_hold_minutes * 60.0,
+        )
+        signal = signals.get(position.token)
+        closing = position.token in closed
+        reason = tick_exit(
+            levels, price, now, closed=closing, signal_exit=bool(signal and signal.exit)
+        )
+        if reason is not ExitReason.NONE:
+            return reason.name.lower()
+        if price > levels.highest:
             plan.highest.append((position.id, Decimal(str(price))))
-        if position.token in closed:
-            signal = signals.get(position.token)
-            if signal is not None and signal.exit:
-                return ExitReason.SIGNAL.name.lower()
-            max_hold = self.exits.max_hold_minutes * 60.0
-            if held_too_long(position.entry_time.timestamp(), now, max_hold):
-                return ExitReason.MAX_HOLD.name.lower()
         return None
 
     def _exited(self, account: Account, intent: SwapIntent, outcome: Outcome, now: float) -> None:
@@ -591,6 +604,11 @@ class Engine:
         """Closed candles each token still needs before the strategy gives it a signal (0 once
         its window is full): what the status line's warm-up says."""
         return self.market.missing()
+
+
+PRICE_EXITS = frozenset(
+    r.name.lower() for r in (ExitReason.STOP_LOSS, ExitReason.TAKE_PROFIT, ExitReason.TRAILING_STOP)
+)
 
 
 def _pk(mint: str) -> Pubkey:

@@ -70,6 +70,7 @@ from solbot.roster import OPERATOR, Roster
 from solbot.runtime import RunOptions, Runtime, close_all
 from solbot.sim.client import backfill_from_sim
 from solbot.sim.lock import SimLock
+from solbot.sim.maker import MakerConfig
 from solbot.sim.network import LAMPORTS_PER_SOL, SimNetwork
 from solbot.startup import Remote, chain_down, reach_services
 from solbot.store import schema
@@ -115,11 +116,13 @@ async def latest_booked_time(db: Database) -> float | None:
 def open_sim_network(settings: Settings, clock: Clock, strategy: Strategy) -> SimNetwork:
     """The saved sim world on `clock`, or a new one (saved at once) whose price path reaches back
     far enough for `strategy` to warm up on `settings.timeframe`. `solbot run` (embedded) and
-    `solbot sim serve` share it, so both continue the same state file the same way."""
+    `solbot sim serve` share it, so both continue the same state file the same way. Its maker
+    charges the configured costs, those a backtest models."""
     tokens = list(settings.token_map().values())
     path = settings.sim_state_path
+    costs = MakerConfig.from_costs(settings.fee_bps, settings.slippage_bps)
     if path.exists():
-        return SimNetwork.load(path, tokens=tokens, clock=clock)
+        return SimNetwork.load(path, tokens=tokens, clock=clock, maker_config=costs)
     network = SimNetwork.create(
         tokens=tokens,
         clock=clock,
@@ -127,6 +130,7 @@ def open_sim_network(settings: Settings, clock: Clock, strategy: Strategy) -> Si
         history_seconds=settings.timeframe.seconds * (strategy.samples_needed + 2),
         wallet_sol=settings.sim_wallet_sol,
         wallet_usdc=settings.sim_wallet_usdc,
+        maker_config=costs,
     )
     network.save(path)
     return network

@@ -337,7 +337,7 @@ async def test_the_running_loop_accrues_each_days_fee_and_pays_it(settings: Sett
     )
     clock = ManualClock(START)
     events: list[Event] = []
-    async with build(fee, RunOptions(stop_after=3 * DAY), events.append, clock) as runtime:
+    async with build(fee, RunOptions(stop_after=DAY), events.append, clock) as runtime:
         summary = await runtime.run()
         assert runtime.network is not None
         usdc = Pubkey.from_string(settings.token("USDC").mint)
@@ -383,13 +383,13 @@ async def test_a_deposit_into_a_wallet_that_trades_is_told_once_and_fills_are_no
 
     def top_up(runtime: Runtime) -> None:
         nonlocal sent
-        if not sent and clock.now() >= START + DAY / 4:
+        if not sent and clock.now() >= START + DAY / 8:
             ledger = runtime.network.ledger  # type: ignore[union-attr]
             ledger.set_token_balance(alice, usdc, ledger.token_balance(alice, usdc) + 250 * 10**6)
             ledger.airdrop(alice, 500_000_000)
             sent = True
 
-    async with build(settings, RunOptions(stop_after=DAY / 2), events.append, clock) as runtime:
+    async with build(settings, RunOptions(stop_after=DAY / 4), events.append, clock) as runtime:
         await runtime.run(on_tick=top_up)
     assert sent
     deposits = [(e.user, e.text) for e in events if e.kind == "deposit"]

@@ -12,6 +12,7 @@ from solbot.execution.exits import (
     levels_from_fill,
     price_exit,
     stop_level,
+    tick_exit,
 )
 
 STOP = int(ExitReason.STOP_LOSS)
@@ -91,3 +92,27 @@ def test_check_bar_max_hold_exits_at_the_close():
     decision = check_bar(levels, _candle(100, 101, 99, 100.5, open_time=7200))
     assert decision.reason is ExitReason.MAX_HOLD
     assert decision.price == 100.5
+
+
+def test_a_closed_candles_exit_comes_before_the_next_ticks_price_exits():
+    """Issue 13: on a bar with a pending signal exit and a price exit, the kernel fills the
+    signal exit (at the next open, before that bar's price rules) while the live loop checked
+    the price first: the same fill, another reason, and a breaker (a stop's loss streak) that
+    only one side saw. Live now decides in the kernel's order."""
+    levels = PositionLevels(
+        entry_time=0.0, stop=95.0, target=120.0, trail_frac=0.0, highest=100.0,
+        max_hold_seconds=3_600.0,
+    )  # fmt: skip
+    gapped = 90.0  # the first tick after the close opens through the stop
+    assert tick_exit(levels, gapped, 60.0, closed=True, signal_exit=True) is ExitReason.SIGNAL
+    assert tick_exit(levels, gapped, 60.0, closed=True, signal_exit=False) is (ExitReason.STOP_LOSS)
+    # between closes the signal has not been decided: only the price counts
+    assert tick_exit(levels, gapped, 60.0, closed=False, signal_exit=True) is (ExitReason.STOP_LOSS)
+    # held too long is decided at the close too, before the price
+    assert tick_exit(levels, gapped, 3_600.0, closed=True, signal_exit=False) is (
+        ExitReason.MAX_HOLD
+    )
+    assert tick_exit(levels, 100.0, 60.0, closed=True, signal_exit=False) is ExitReason.NONE
+    assert tick_exit(levels, 121.0, 60.0, closed=False, signal_exit=False) is (
+        ExitReason.TAKE_PROFIT
+    )

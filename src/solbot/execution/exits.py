@@ -12,6 +12,10 @@ Which rule fires first when one bar touches several (documented in docs/architec
 4. **Signal exits and maximum holding time** are decided at the bar's close, after the price
    rules, and fill like any signal (at that close, or at the next open).
 
+Live, a candle closes on the first tick after its end, at the next candle's open: an exit the
+closed candle decided (signal, maximum holding time) comes before that tick's price exits, as
+the backtest fills it at the next open before the next bar's price rules (`tick_exit`).
+
 The trailing stop ratchets up from the highest high seen *before* the bar being checked: using
 the current bar's high to set the level that the same bar's low is tested against would need the
 intrabar order of high and low, which candles do not have.
@@ -120,3 +124,20 @@ def check_bar(levels: PositionLevels, candle: Candle) -> ExitDecision:
 
 def _nan(x: float | None) -> float:
     return math.nan if x is None else float(x)
+
+
+def tick_exit(
+    levels: PositionLevels, price: float, now: float, *, closed: bool, signal_exit: bool
+) -> ExitReason:
+    """The exit one live tick triggers for a position, in the backtest kernel's order: when the
+    position's candle just `closed`, its signal exit and the maximum holding time first (the
+    kernel fills them at the next open, which is this tick), then the price exits at `price`
+    (`ExitReason.NONE`: it stays)."""
+    if closed:
+        if signal_exit:
+            return ExitReason.SIGNAL
+        if held_too_long(levels.entry_time, now, levels.max_hold_seconds):
+            return ExitReason.MAX_HOLD
+    stop, owner = stop_level(_nan(levels.stop), levels.highest, levels.trail_frac)
+    reason, _fill = price_exit(price, price, price, stop, owner, _nan(levels.target))
+    return ExitReason(reason)

@@ -130,6 +130,13 @@ class MakerConfig:
         if not self.funding_usd > 0:
             raise ValueError(f"funding_usd must be positive, got {self.funding_usd}")
 
+    @classmethod
+    def from_costs(cls, fee_bps: float, slippage_bps: float) -> MakerConfig:
+        """The maker that charges what a backtest models (`SOLBOT_FEE_BPS`,
+        `SOLBOT_SLIPPAGE_BPS`): its fee, and a spread whose half is the slippage of each fill.
+        One configuration for both sides, or the sim trades at costs the backtest never saw."""
+        return cls(fee_bps=fee_bps, spread_bps=2 * slippage_bps)
+
     @property
     def fee(self) -> float:
         return self.fee_bps / 10_000.0
