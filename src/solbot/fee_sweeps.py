@@ -87,6 +87,11 @@ async def require_not_held(db: Any) -> None:
         )
 
 
+def amount_text(atoms: int, decimals: int, symbol: str) -> str:
+    """An amount for people: exact, without trailing zeros ("12.5 USDC")."""
+    return f"{units(atoms, decimals).normalize():f} {symbol}"
+
+
 def units(atoms: int, decimals: int) -> Decimal:
     return Decimal(atoms).scaleb(-decimals)
 
@@ -320,7 +325,7 @@ class FeeSweeps(TransferJournal):
             error = f"not sent: {exc}"
             return Swept(user.id, user.username, await self.end(row, TransferState.FAILED, error))
         if row.atoms > room:
-            spare_now = f"{units(room, quote.decimals)} {quote.symbol}"
+            spare_now = amount_text(room, quote.decimals, quote.symbol)
             error = f"not sent: the wallet can spare {spare_now} now"
             return Swept(user.id, user.username, await self.end(row, TransferState.FAILED, error))
         owner = Pubkey.from_string(user.wallet_pubkey)
@@ -341,11 +346,11 @@ class FeeSweeps(TransferJournal):
         if due.swept_through:
             return f"the fees through {due.through} were paid; the rest waits for the next day"
         if due.due < atoms_of(self.minimum, quote.decimals):
-            return f"{units(due.due, quote.decimals)} {quote.symbol} owed, below the minimum"
+            return f"{amount_text(due.due, quote.decimals, quote.symbol)} owed, below the minimum"
         if spare <= 0:
             return f"the wallet has no {quote.symbol} to spare"
         if spare < atoms_of(self.minimum, quote.decimals):
-            spare_units = f"{units(spare, quote.decimals)} {quote.symbol}"
+            spare_units = amount_text(spare, quote.decimals, quote.symbol)
             return f"the wallet can spare {spare_units}, below the minimum"
         return None
 
@@ -378,6 +383,7 @@ class FeeSweeps(TransferJournal):
             user_id=user.id,
             destination=str(to),
             mint=quote.mint,
+            symbol=quote.symbol,
             decimals=quote.decimals,
             atoms=atoms,
             through_day=through,

@@ -35,7 +35,7 @@ from solbot.errors import EnvironmentFaultError
 from solbot.events import Event, recovered_text
 from solbot.execution.signing import Signer
 from solbot.faults import crash_hook
-from solbot.fee_sweeps import LATER, UNREACHED, FeeSweeps, SweepsHeldError, Swept, units
+from solbot.fee_sweeps import LATER, UNREACHED, FeeSweeps, SweepsHeldError, Swept, amount_text
 from solbot.fees import FeeBook
 from solbot.quarantine import Hold
 from solbot.reconcile import Assets, Line, Opening, Wallet, opening, reconcile
@@ -339,7 +339,7 @@ class Runtime:
                 log.info("fee of %s not swept: %s", result.username, result.skipped)
             return
         now = self.clock.now()
-        amount = f"{units(row.atoms, row.decimals)} {self.engine.quote.symbol}"
+        amount = amount_text(row.atoms, row.decimals, row.symbol)
         if result.confirmed:
             text = f"performance fee of {amount} paid to the operator (transaction {row.signature})"
             self.engine.on_event(Event(now, row.user_id, "fee", text, result.username))

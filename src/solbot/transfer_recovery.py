@@ -8,13 +8,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from solbot.chain.port import Chain
 from solbot.clock import Clock
 from solbot.custody import CustodyService
-from solbot.fee_sweeps import FeeSweeps
+from solbot.fee_sweeps import FeeSweeps, amount_text
 from solbot.store.tables import FeeSweepRow, WithdrawalRow
 from solbot.transfers import Step, TransferState
 from solbot.withdrawals import WithdrawalService, sol
@@ -38,7 +37,7 @@ class Recovered:
     def text(self) -> str:
         row = self.row
         if isinstance(row, FeeSweepRow):
-            amount = f"{Decimal(row.atoms).scaleb(-row.decimals).normalize():f}"
+            amount = amount_text(row.atoms, row.decimals, row.symbol)
             head = f"performance fee payment of {amount} to the operator ({row.destination})"
         else:
             head = f"withdrawal of {sol(row.lamports)} SOL to {row.destination}"

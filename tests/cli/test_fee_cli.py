@@ -54,7 +54,7 @@ def test_fees_reports_accrued_paid_and_owed_per_user(cli: Run, empty_url: str) -
         ),
         insert(FeeSweepRow).values(
             id=str(uuid.uuid4()), user_id=alice.id, destination=alice.wallet_pubkey,
-            mint=USDC, decimals=6, atoms=10_000_000, through_day="2026-12-05",
+            mint=USDC, symbol="USDC", decimals=6, atoms=10_000_000, through_day="2026-12-05",
             state="confirmed", requested_by="test", created_at=now, updated_at=now,
         ),
     )  # fmt: skip

@@ -229,7 +229,7 @@ async def test_a_sweep_killed_at_any_step_is_settled_and_never_paid_twice(
     finally:
         await db.dispose()
     assert [t.kind for t in told] == ["fee"]
-    assert "performance fee payment of 12.5" in told[0].text
+    assert "performance fee payment of 12.5 USDC to the operator" in told[0].text
     rows = await world.rows()
     assert all(r.state in ("confirmed", "failed", "expired") for r in rows)
     assert [r.state for r in rows].count("confirmed") == 1  # 0 lost, 0 duplicated

@@ -331,7 +331,7 @@ async def _sweep_crash_and_restart(
         assert restarted.code == 0, restarted.describe()
         assert "Traceback" not in restarted.err, restarted.describe()
         if step != "confirmed":  # the start told what it settled
-            assert f"↻ {USER}: performance fee payment of 12.5" in restarted.out
+            assert f"↻ {USER}: performance fee payment of 12.5 USDC" in restarted.out
 
         rows = await case.sweeps()
         states = [r.state for r in rows]

@@ -145,8 +145,13 @@ def sweep(
     this runs. After a backup is restored, payments wait for `--resume` (a fee paid after the
     backup was made is not in it and would be paid again)."""
     from solbot.faults import crash_hook
-    from solbot.fee_sweeps import UNREACHED, FeeSweeps, fee_wallet_address, require_not_held
-    from solbot.fee_sweeps import units as in_units
+    from solbot.fee_sweeps import (
+        UNREACHED,
+        FeeSweeps,
+        amount_text,
+        fee_wallet_address,
+        require_not_held,
+    )
     from solbot.transfer_recovery import Recovered, recover_transfers
 
     out = stores.console()
@@ -196,7 +201,7 @@ def sweep(
             if row is None:
                 out.print(f"· {result.username}: {result.skipped}")
                 continue
-            amount = f"{in_units(row.atoms, row.decimals)} {quote.symbol}"
+            amount = amount_text(row.atoms, row.decimals, row.symbol)
             if result.confirmed:
                 out.print(f"[green]✓[/] {result.username}: paid {amount} to {row.destination}")
                 out.print(f"  transaction: {row.signature}")

@@ -485,6 +485,7 @@ class FeeSweepRow(Base):
     user_id: Mapped[str] = mapped_column(ID, ForeignKey(USER_FK))
     destination: Mapped[str] = mapped_column(MINT)  # the fee wallet (its owner address)
     mint: Mapped[str] = mapped_column(MINT)
+    symbol: Mapped[str] = mapped_column(String(16))  # the quote's, for people
     decimals: Mapped[int] = mapped_column(Integer())
     atoms: Mapped[int] = mapped_column(Atoms())
     through_day: Mapped[str] = mapped_column(String(10))

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("user_id", ID, nullable=False),
         sa.Column("destination", MINT, nullable=False),
         sa.Column("mint", MINT, nullable=False),
+        sa.Column("symbol", sa.String(16), nullable=False),
         sa.Column("decimals", sa.Integer(), nullable=False),
         sa.Column("atoms", ATOMS, nullable=False),
         sa.Column("through_day", sa.String(10), nullable=False),
