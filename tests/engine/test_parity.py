@@ -16,6 +16,7 @@ from solbot.backtest.engine import backtest_strategy
 from solbot.backtest.result import BacktestConfig
 from solbot.clock import ManualClock
 from solbot.domain import ExitReason, ExitRules
+from solbot.events import Event
 from solbot.market.store import CandleStore
 from solbot.risk import tier
 from solbot.runner import build
@@ -34,7 +35,8 @@ from .test_sim_day import DAY, START, day_settings
 async def test_a_sim_day_backtests_to_the_same_trades(tmp_path, seed, risk):
     settings = day_settings(tmp_path, "v2").model_copy(update={"sim_seed": seed, "risk_tier": risk})
     clock = ManualClock(START)
-    async with build(settings, RunOptions(stop_after=DAY), clock=clock) as runtime:
+    events: list[Event] = []
+    async with build(settings, RunOptions(stop_after=DAY), events.append, clock) as runtime:
         await runtime.run()
         trade_tokens = [t.symbol for t in runtime.engine.tokens]
         liquidity = {t.symbol: t.liquidity_usd for t in runtime.engine.tokens}
@@ -67,8 +69,8 @@ async def test_a_sim_day_backtests_to_the_same_trades(tmp_path, seed, risk):
     in_live_period = t.entry_time >= START
     backtested = sorted(
         (
-            result.tokens[int(t.token[i])],
             int(t.entry_time[i]),
+            result.tokens[int(t.token[i])],
             int(t.exit_time[i]) if t.reason[i] != ExitReason.END_OF_DATA else None,
             ExitReason(int(t.reason[i])).name.lower(),
             float(t.quantity[i]),
@@ -77,8 +79,8 @@ async def test_a_sim_day_backtests_to_the_same_trades(tmp_path, seed, risk):
     )
     lived = sorted(
         (
-            p.token,
             tf.floor(int(p.entry_time.timestamp())),
+            p.token,
             tf.floor(int(p.exit_time.timestamp())) if p.exit_time else None,
             p.exit_reason or ExitReason.END_OF_DATA.name.lower(),
             float(p.quantity) / 10 ** runtime.engine.tokens[trade_tokens.index(p.token)].decimals,
@@ -86,6 +88,44 @@ async def test_a_sim_day_backtests_to_the_same_trades(tmp_path, seed, risk):
         for p in live
         if p.entry_time.timestamp() < START + DAY  # an entry on the last tick has no next bar
     )
-    assert [row[:4] for row in lived] == [row[:4] for row in backtested]
+    same = [row[:4] for row in lived] == [row[:4] for row in backtested]
+    assert same, first_divergence(lived, backtested, events, result.blocked, tf.seconds)
     for (_, _, _, _, live_qty), (_, _, _, _, bt_qty) in zip(lived, backtested, strict=True):
         assert live_qty == pytest.approx(bt_qty, rel=0.005)
+
+
+Trade = tuple[int, str, int | None, str, float]  # entry bar, token, exit bar, reason, quantity
+
+
+def first_divergence(
+    lived: list[Trade],
+    backtested: list[Trade],
+    events: list[Event],
+    blocked: dict[str, int],
+    bar: int,
+) -> str:
+    """The first trade the two sides disagree on, in time order, with what each side did around
+    it: the live loop's events (breakers, refusals, fills) within two bars, and the backtest's
+    refusals by reason. What a reader needs to tell a rule difference from noise."""
+    n = next(
+        (i for i, (a, b) in enumerate(zip(lived, backtested, strict=False)) if a[:4] != b[:4]),
+        min(len(lived), len(backtested)),
+    )
+    live = lived[n] if n < len(lived) else None
+    tested = backtested[n] if n < len(backtested) else None
+    at = min(x[0] for x in (live, tested) if x is not None)
+    around = [
+        f"  {int(e.time)} {e.kind}: {e.text}"
+        for e in events
+        if at - 2 * bar <= e.time <= at + 2 * bar and e.kind not in ("chain", "prices")
+    ]
+    return "\n".join(
+        [
+            f"first diverging trade (#{n + 1}, after {n} that agree):",
+            f"  live:     {live}",
+            f"  backtest: {tested}",
+            f"live events within two bars of {at}:",
+            *around,
+            f"backtest refusals over the day: {blocked}",
+        ]
+    )
