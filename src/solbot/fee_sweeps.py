@@ -196,13 +196,13 @@ class FeeSweeps(TransferJournal):
         self.minimum = minimum
 
     # ------------------------------------------------------------------ before sweeping
-    async def destination(self) -> Pubkey:
-        """The fee wallet, checked on chain: a plain wallet, and for a token quote one that
-        holds a token account for it (a transfer cannot create it without charging a user its
-        rent); else a one-line `UserError` saying what to do."""
+    async def destination(self, users: list[UserRow]) -> Pubkey:
+        """The fee wallet, checked on chain: a plain wallet none of `users` trades, and for a
+        token quote one that holds a token account for it (a transfer cannot create it without
+        charging a user its rent); else a one-line `UserError` saying what to do."""
         quote = self._quote()
         address = self.address()
-        for user in await self.custody.users():  # their wallets are reconciled to the atom
+        for user in users:  # their wallets are reconciled to the atom
             if user.wallet_pubkey == str(address):
                 raise UserError(
                     f"SOLBOT_FEE_WALLET is the trading wallet of {user.username!r}: fees must "
@@ -265,10 +265,11 @@ class FeeSweeps(TransferJournal):
         it cannot receive; `SweepsHeldError` after a restore); one user's problem (an identity
         refused) is that user's result."""
         await require_not_held(self.db)
-        to = await self.destination()
+        everyone = await self.custody.users()
+        to = await self.destination(everyone)
         users = [
             u
-            for u in await self.custody.users()
+            for u in everyone
             if u.custody == Custody.VAULT.value and (only is None or u.username == only)
         ]
         if only is not None and not users:
@@ -291,8 +292,6 @@ class FeeSweeps(TransferJournal):
         """Pay what `user` owes, as far as their wallet can spare it."""
         quote = self._quote()
         key = self.custody.require_key()
-        if str(to) == user.wallet_pubkey:
-            return Swept(user.id, user.username, skipped="the fee wallet is this user's own")
         user = await self.custody.verified(user)
         looked = await self._wallet(user)  # the chain is never awaited inside a transaction
         async with self.db.session() as s:

@@ -368,7 +368,7 @@ async def _fee_sweeps(
     if network is not None:
         _sim_open_accounts(network, clock, sweeps.address(), quote)
     try:
-        await sweeps.destination()
+        await sweeps.destination(await roster.custody.users())
     except ChainUnavailableError as exc:
         raise chain_down(settings, exc) from None
     return sweeps

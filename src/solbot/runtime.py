@@ -269,9 +269,8 @@ class Runtime:
             await self._tell_deposits(self.deposits)
 
     def _deposit_watch(self) -> DepositWatch:
-        cash = {self.engine.quote.mint: self.engine.quote, **{
-            t.mint: t for t in self.settings.token_map().values() if t.symbol == "SOL"
-        }}  # fmt: skip
+        sol = self.settings.token_map().get("SOL")
+        cash = {t.mint: t for t in (self.engine.quote, sol) if t is not None}
         thresholds = {
             mint: int(DEPOSIT_THRESHOLD_UNITS.get(t.symbol, Decimal(1)).scaleb(t.decimals))
             for mint, t in cash.items()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from solders.instruction import Instruction
 from solders.pubkey import Pubkey
@@ -47,22 +47,6 @@ SIGNATURE_FEE = 5_000  # lamports: one signature, no priority fee
 TransferState = WithdrawalState  # the states every transfer goes through
 PENDING = (TransferState.CREATED, TransferState.SIGNED, TransferState.SENT)
 PENDING_VALUES = [state.value for state in PENDING]
-
-
-class TransferRow(Protocol):
-    """What the journal needs of a row (`WithdrawalRow`, `FeeSweepRow`)."""
-
-    id: str
-    user_id: str
-    state: str
-    requested_by: str
-    signed_tx: bytes | None
-    signature: str | None
-    last_valid_block_height: int | None
-    fee_lamports: int | None
-    error: str | None
-
-    def outcome_details(self) -> dict[str, Any]: ...
 
 
 async def lock_user(session: Any, user_id: str) -> None:
@@ -107,7 +91,9 @@ Step = Callable[[Any], None]
 
 class TransferJournal:
     """Signs, sends, settles and records transfers of one table (`model`): subclasses say which
-    table and which audit action records an outcome."""
+    table and which audit action records an outcome. A row has the journal's columns (state,
+    requested_by, signed_tx, signature, last_valid_block_height, fee_lamports, error, the
+    stamps) and `outcome_details()`, what the audit records of it."""
 
     model: ClassVar[Any]  # the table: WithdrawalRow, FeeSweepRow
     outcome_action: ClassVar[str]

@@ -32,8 +32,9 @@ from solbot.errors import UserError
 from solbot.store.states import WithdrawalState
 from solbot.store.tables import UserRow, WithdrawalAddressRow, WithdrawalRow
 from solbot.store.types import utc_from_timestamp
+from solbot.transfers import lock_user
 from solbot.withdrawal_destinations import parse_destination
-from solbot.withdrawals import LAMPORTS_PER_SOL, lock_user, sol
+from solbot.withdrawals import LAMPORTS_PER_SOL, sol
 
 WINDOW_SECONDS = 24 * 3600
 _COUNTED = [

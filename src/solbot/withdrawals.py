@@ -76,7 +76,6 @@ from solbot.store.states import Custody, WithdrawalState
 from solbot.store.tables import UserRow, WithdrawalRow
 from solbot.store.types import utc_from_timestamp
 from solbot.transfers import (
-    PENDING,
     PENDING_VALUES,
     SIGNATURE_FEE,
     Reserved,
@@ -96,7 +95,6 @@ RENT_EXEMPT_MINIMUM = 890_880  # lamports a new system account must hold (0-byte
 IDEMPOTENCY_SECONDS = 600.0  # an identical request this soon after a confirmed one is that one
 OUTCOME = "withdraw_outcome"  # audit action: how a withdrawal ended
 REPEATED = "withdraw_repeated"  # audit action: an identical request, answered with the first
-__all__ = ["PENDING", "SIGNATURE_FEE", "Reserved", "Step", "lock_user", "reserved"]
 
 # A policy run inside the journaling transaction: raises `UserError` to refuse, or returns
 # fields to store on the new withdrawal row.

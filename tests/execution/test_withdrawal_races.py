@@ -16,8 +16,9 @@ from solbot.custody import CustodyService
 from solbot.errors import UserError
 from solbot.store.db import Database
 from solbot.store.tables import AuditRow, WithdrawalRow
+from solbot.transfers import SIGNATURE_FEE
 from solbot.wallet.master import MasterKey
-from solbot.withdrawals import IDEMPOTENCY_SECONDS, SIGNATURE_FEE, WithdrawalService
+from solbot.withdrawals import IDEMPOTENCY_SECONDS, WithdrawalService
 
 from .sim_rig import FaultyChain, Rig
 

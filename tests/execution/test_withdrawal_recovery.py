@@ -19,8 +19,9 @@ from solbot.errors import UserError
 from solbot.store.db import Database
 from solbot.store.tables import AuditRow, WithdrawalRow
 from solbot.transfer_recovery import Recovered, recover_transfers
+from solbot.transfers import SIGNATURE_FEE
 from solbot.wallet.master import MasterKey
-from solbot.withdrawals import SIGNATURE_FEE, WithdrawalService
+from solbot.withdrawals import WithdrawalService
 
 from .sim_rig import FaultyChain, Rig, SimulatedCrash, crash
 

@@ -19,9 +19,10 @@ from solbot.custody import CustodyService
 from solbot.errors import UserError
 from solbot.store.db import Database
 from solbot.store.tables import AuditRow, UserRow, WithdrawalRow
+from solbot.transfers import SIGNATURE_FEE
 from solbot.wallet.master import MasterKey
 from solbot.withdrawal_destinations import parse_destination
-from solbot.withdrawals import SIGNATURE_FEE, WithdrawalService, parse_sol
+from solbot.withdrawals import WithdrawalService, parse_sol
 
 from .sim_rig import Rig, SimulatedCrash, crash
 

@@ -16,8 +16,9 @@ from sqlalchemy import select
 from solbot.errors import UserError
 from solbot.second_factor import unseal
 from solbot.store.tables import AuditRow, UserRow, WithdrawalAddressRow, WithdrawalRow
+from solbot.transfers import SIGNATURE_FEE
 from solbot.withdrawal_policy import Limits, Policy, Whitelist
-from solbot.withdrawals import SIGNATURE_FEE, WithdrawalService
+from solbot.withdrawals import WithdrawalService
 
 from .conftest import ALICE, BOB, KEY, OPERATOR, World
 from .fake_bot_api import Sent
