@@ -450,6 +450,13 @@ CASES = [
         given=both(alice, another_world("devnet")),
     ),
     Case(
+        "devnet fees sweep on the sim's database",
+        ("fees", "sweep"),
+        "holds the sim world, not devnet",
+        {**KEYED, "SOLBOT_FEE_WALLET": DESTINATION},
+        given=both(alice, another_world("devnet")),
+    ),
+    Case(
         "paper on the live sim's database",
         ("positions",),
         "holds the sim world, not sim-paper",

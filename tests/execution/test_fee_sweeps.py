@@ -347,3 +347,16 @@ async def test_after_a_restore_payments_wait_for_the_operators_word(world: World
     (paid,) = await sweeps.sweep_all()
     assert paid.confirmed
     assert await sweeps.resume("cli") is False  # nothing held any more
+
+
+@pytest.mark.parametrize(("only", "message"), [("nobody", "nobody"), ("alice", "operator's own")])
+async def test_sweeping_one_user_who_pays_no_fee_is_one_line(
+    world: World, only: str, message: str
+) -> None:
+    """`solbot fees sweep -u NAME`: an unknown name, or a user on the operator's own wallet
+    (the rig's `alice`), is one line and nothing is written."""
+    await world.accrue("125")
+    with pytest.raises(UserError, match=message) as caught:
+        await world.sweeps().sweep_all(only=only)
+    assert "\n" not in str(caught.value)
+    assert await world.rows() == []
