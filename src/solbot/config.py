@@ -31,7 +31,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from solbot.domain import Timeframe, TokenInfo
+from solbot.domain import ExitRules, Timeframe, TokenInfo
 from solbot.errors import UserError, path_problem
 from solbot.store.paths import default_url
 from solbot.worlds import Hints, World
@@ -155,6 +155,12 @@ class Settings(BaseSettings):
     )
     fee_bps: float = Field(default=25.0, ge=0, lt=10_000)
     slippage_bps: float = Field(default=10.0, ge=0, lt=10_000)
+    # Exits of every position, live and in a backtest alike (where a strategy suggests no stop or
+    # target of its own); 0 switches a rule off.
+    stop_loss_pct: float = Field(default=5.0, ge=0, lt=100)
+    take_profit_pct: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    trailing_stop_pct: float = Field(default=0.0, ge=0, lt=100)
+    max_hold_hours: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     geckoterminal_url: str = "https://api.geckoterminal.com/api/v2"
 
     # Trading loop (solbot run).
@@ -374,6 +380,15 @@ class Settings(BaseSettings):
             first_delay=self.order_retry_seconds,
             max_delay=max(self.order_retry_seconds, self.order_retry_max_seconds),
             max_attempts=self.order_max_attempts,
+        )
+
+    def exit_rules(self) -> ExitRules:
+        """The configured exits, as `solbot run` trades them and `solbot backtest` tests them."""
+        return ExitRules(
+            stop_loss_pct=self.stop_loss_pct,
+            take_profit_pct=self.take_profit_pct,
+            trailing_stop_pct=self.trailing_stop_pct,
+            max_hold_minutes=self.max_hold_hours * 60.0,
         )
 
     def min_trade_cash_for(self, quote: str) -> float:

@@ -9,6 +9,13 @@ The same rules as the backtester, called the same way:
 - entries pass the user's `RiskGate` (the compiled breakers) and are sized from the user's own
   portfolio value.
 A missing or stale price never triggers anything: that token simply sits the tick out.
+
+**Bar time.** The rules see what the backtest sees: the candles, not the ticks. A tick after a
+candle's close decides entries, marks the breakers and sizes as of that close (its time and
+each token's close price); a fill counts for the breakers and for the holding time from the
+open of the bar it happens in; a trailing stop ratchets from closed candles' highs. Only the
+price exits look at the tick itself, as the backtest looks inside a bar at its high and low.
+So a run and a backtest of its candles decide the same trades (tests/engine/test_parity.py).
 """
 
 from __future__ import annotations
@@ -233,12 +240,13 @@ class Engine:
         `execution.groups`): per user the same decisions as one at a time, in a handful of
         transactions for all of them. A user whose part fails is told and skipped."""
         held = await self._open_positions([a.user_id for a in accounts])
+        bar = self._bar_time(now)
         plans: list[_Plan] = []
         highest: list[tuple[str, Decimal]] = []
         for account in accounts:
             try:
                 plan = await self._plan_exits(
-                    account, held.get(account.user_id, []), fresh, signals, closed, now, quote_usd
+                    account, held.get(account.user_id, []), fresh, signals, closed, bar, quote_usd
                 )
             except (ChainUnavailableError, EnvironmentFaultError):
                 raise  # the cluster or the database is down for everyone, not for this user
@@ -258,7 +266,7 @@ class Engine:
         entries: list[tuple[SwapIntent, Signer]] = []
         for plan in plans:
             try:
-                entries.extend(self._plan_entries(plan, signals, now))
+                entries.extend(self._plan_entries(plan, signals, bar))
             except Exception as exc:
                 self._account_failed(plan.account, exc)
         exits = [request for plan in plans for request in plan.exits]
@@ -271,7 +279,7 @@ class Engine:
         accounts_by_signer = {id(p.account.signer): p.account for p in plans}
 
         def exited(intent: SwapIntent, signer: Signer, outcome: Outcome) -> None:
-            self._exited(accounts_by_signer[id(signer)], intent, outcome, now)
+            self._exited(accounts_by_signer[id(signer)], intent, outcome, bar)
 
         # The kernel's order at the next open: exits the close decided, then the entries, then
         # the price exits of the bar (`execution.exits`).
@@ -293,19 +301,24 @@ class Engine:
         fresh: dict[str, Decimal],
         signals: dict[str, Signal],
         closed: set[str],
-        now: float,
+        bar: float,
         quote_usd: Decimal,
     ) -> _Plan:
-        """Value the user's portfolio, feed the breakers, and decide which positions to exit."""
+        """Value the user's portfolio, feed the breakers at a close, and decide which positions
+        to exit. `bar` is the bar time (see the module docstring)."""
         owner = account.signer.pubkey()
         cash = self._units(self.quote, await holdings(self.chain, owner, _pk(self.quote.mint)))
         value = float(cash) + sum(
             float(self._units_of(p) * self._in_quote(p, quote_usd)) for p in positions
         )
-        account.value = value
-        tripped = account.gate.mark(value, now)
-        if tripped is not BlockReason.NONE:
-            self._say(account.user_id, "breaker", account.gate.describe(tripped, now))
+        account.value = value  # what the wallet is worth now, for the user's listings
+        if closed:  # the breakers and the sizing see the closes, as the backtest's do
+            value = float(cash) + sum(
+                float(self._units_of(p) * self._at_close(p, quote_usd)) for p in positions
+            )
+            tripped = account.gate.mark(value, bar)
+            if tripped is not BlockReason.NONE:
+                self._say(account.user_id, "breaker", account.gate.describe(tripped, bar))
         plan = _Plan(account, positions, cash, value)
         notice = funding_notice(account, value, self.min_cash, self.quote.symbol)
         if notice is not None:
@@ -315,7 +328,7 @@ class Engine:
         # a bar's exits: the order decides a loss streak (and so a cooldown) they both end.
         rank = self._rank
         for position in sorted(positions, key=lambda p: rank.get(p.token, len(rank))):
-            reason = self._exit_reason(position, fresh, signals, closed, now, quote_usd, plan)
+            reason = self._exit_reason(position, fresh, signals, closed, bar, quote_usd, plan)
             request = (account.user_id, position.token)
             if request in self._manual_exits:
                 reason = reason or "manual"
@@ -370,7 +383,8 @@ class Engine:
     def _plan_entries(
         self, plan: _Plan, signals: dict[str, Signal], now: float
     ) -> list[tuple[SwapIntent, Signer]]:
-        """The entries the user's breakers allow, sized from their own portfolio value."""
+        """The entries the user's breakers allow at the close (`now`, bar time), sized from
+        their own portfolio value at it."""
         account = plan.account
         held = {p.token for p in plan.positions}
         wanted = [
@@ -422,18 +436,18 @@ class Engine:
         fresh: dict[str, Decimal],
         signals: dict[str, Signal],
         closed: set[str],
-        now: float,
+        bar: float,
         quote_usd: Decimal,
         plan: _Plan,
     ) -> str | None:
         """Why `position` should close now, or None (`execution.exits.tick_exit`: the
-        kernel's order); a new high ratchets the trailing stop from the next tick."""
+        kernel's order); a closed candle's new high ratchets the trailing stop."""
         usd = fresh.get(_mint_of(self.tokens, position.token))
         if usd is None:
             return None
         price = float(usd / quote_usd)
         levels = PositionLevels(
-            entry_time=position.entry_time.timestamp(),
+            entry_time=self._bar_time(position.entry_time.timestamp()),
             stop=float(position.stop_loss) if position.stop_loss is not None else None,
             target=float(position.take_profit) if position.take_profit is not None else None,
             trail_frac=float(position.trailing_stop_pct or 0) / 100.0,
@@ -441,17 +455,21 @@ class Engine:
             max_hold_seconds=self.exits.max_hold_minutes * 60.0,
         )
         signal = signals.get(position.token)
-        closing = position.token in closed
-        reason = tick_exit(
-            levels, price, now, closed=closing, signal_exit=bool(signal and signal.exit)
+        candle = self.book.last(position.token) if position.token in closed else None
+        reason, highest = tick_exit(
+            levels,
+            price,
+            bar,
+            closed_high=None if candle is None else float(Decimal(str(candle.high)) / quote_usd),
+            signal_exit=bool(signal and signal.exit),
         )
         if reason is not ExitReason.NONE:
             return reason.name.lower()
-        if price > levels.highest:
-            plan.highest.append((position.id, Decimal(str(price))))
+        if highest > levels.highest:
+            plan.highest.append((position.id, Decimal(str(highest))))
         return None
 
-    def _exited(self, account: Account, intent: SwapIntent, outcome: Outcome, now: float) -> None:
+    def _exited(self, account: Account, intent: SwapIntent, outcome: Outcome, bar: float) -> None:
         if not outcome.confirmed:
             self._failed(account, intent, outcome)
             return
@@ -460,7 +478,7 @@ class Engine:
         pnl = proceeds - self._units(self.quote, position.cost)
         self.stats.exits += 1
         self.stats.realised_pnl += pnl
-        account.gate.record_trade(float(pnl), now)
+        account.gate.record_trade(float(pnl), bar)
         sold = self._units(self._token(position.token), outcome.filled_in or position.quantity)
         text = exit_text(position.token, sold, intent.exit_reason, pnl, self.quote.symbol)
         self._say(account.user_id, "exit", text)
@@ -571,6 +589,17 @@ class Engine:
     def _quote_usd(self, fresh: dict[str, Decimal]) -> Decimal | None:
         """The quote asset's fresh USD price (USDC is taken as 1)."""
         return Decimal(1) if self.quote.symbol == "USDC" else fresh.get(self.quote.mint)
+
+    def _bar_time(self, t: float) -> float:
+        """The open of the bar `t` falls in: the time the rules see for a tick at `t`."""
+        return float(self.timeframe.floor(int(t)))
+
+    def _at_close(self, position: PositionRow, quote_usd: Decimal) -> Decimal:
+        """A position's token at its last closed candle's close, in the quote asset."""
+        candle = self.book.last(position.token)
+        if candle is None:
+            return self._in_quote(position, quote_usd)
+        return Decimal(str(candle.close)) / quote_usd
 
     def _in_quote(self, position: PositionRow, quote_usd: Decimal) -> Decimal:
         """A position's token priced in the quote asset (its entry price until it has a price)."""

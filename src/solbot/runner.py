@@ -53,7 +53,7 @@ from solbot.chain.retrying import RetryingChain
 from solbot.clock import Clock, ScaledClock, WallClock
 from solbot.config import LIVE_OPT_IN, Settings
 from solbot.custody import CustodyService
-from solbot.domain import ExitRules, RiskLimits, Timeframe, TokenInfo
+from solbot.domain import RiskLimits, Timeframe, TokenInfo
 from solbot.engine import Engine
 from solbot.errors import UserError
 from solbot.events import Event
@@ -288,6 +288,7 @@ async def _assemble(
     limits = with_overrides(
         tier(settings.risk_tier), settings.max_position_size_pct, settings.max_daily_loss_pct
     )
+    exits = settings.exit_rules()
     executor = Executor(
         db,
         jupiter,
@@ -295,6 +296,7 @@ async def _assemble(
         clock,
         decimals={t.mint: t.decimals for t in tokens.values()},
         route=Route.PAPER if settings.paper else Route(settings.jupiter_route),
+        trailing_stop_pct=Decimal(str(exits.trailing_stop_pct)) or None,
         poll_seconds=1.0,
         resend_seconds=2.0,
         on_step=on_step,
@@ -309,7 +311,7 @@ async def _assemble(
         chain=chain,
         db=db,
         clock=clock,
-        exits=ExitRules(),
+        exits=exits,
         timeframe=timeframe,
         roster=roster,
         store=store,

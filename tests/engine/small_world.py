@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import ClassVar
 
@@ -25,6 +26,7 @@ from solbot.market.feeds.jupiter_price import JupiterPriceFeed
 from solbot.quarantine import BackoffPolicy
 from solbot.risk import RiskGate
 from solbot.sim.network import LAMPORTS_PER_SOL, SimNetwork
+from solbot.sim.prices import PriceSource
 from solbot.store import schema
 from solbot.store.db import Database
 from solbot.store.users import Users
@@ -57,6 +59,23 @@ class SmallWorld:
     clock: ManualClock
     wallets: list[str]  # each user's address, users `u0`, `u1`, ... in order
     network: SimNetwork
+    prices: dict[str, float]  # pinned USD prices by symbol: set one and the sim trades at it
+
+
+class PinnedPrices:
+    """The sim's prices with some tokens pinned to what the test says now (a path written tick
+    by tick, where a random walk would only hit a rule by chance)."""
+
+    def __init__(self, walk: PriceSource, pinned: dict[str, float]) -> None:
+        self.walk = walk
+        self.pinned = pinned
+
+    def price(self, symbol: str, t: float) -> float:
+        pinned = self.pinned.get(symbol.upper())
+        return self.walk.price(symbol, t) if pinned is None else pinned
+
+    def symbols(self) -> tuple[str, ...]:
+        return self.walk.symbols()
 
 
 async def small_world(
@@ -71,16 +90,22 @@ async def small_world(
     url: str | None = None,
     backoff: BackoffPolicy | None = None,
     strategy: Strategy | None = None,
+    exits: ExitRules | None = None,
+    prices: dict[str, float] | None = None,
 ) -> SmallWorld:
     """`users` funded users (1 SOL, 10,000 USDC) trading `symbols` through `venue` (the sim's
     Jupiter API as the Jupiter client's HTTP requester); the engine is started. The strategy
-    enters on every bar unless another is given. The database is
+    enters on every bar unless another is given. `prices` pins tokens' USD prices (the test
+    changes them as it goes: `SmallWorld.prices`), the others follow the sim's walk. The database is
     a SQLite file in `tmp_path` unless `url` names one (the `db_url` fixture: both backends)."""
     tokens = [t.to_domain() for t in DEFAULT_TOKENS]
+    exits = exits or ExitRules(stop_loss_pct=50.0)
     clock = ManualClock(START)
     network = SimNetwork.create(
         tokens=tokens, clock=clock, seed=5, history_seconds=600, wallet_sol=1, wallet_usdc=0
     )
+    pinned = PinnedPrices(network.prices, dict(prices or {}))
+    network.maker.prices = pinned
     usdc = Pubkey.from_string(network.token("USDC").mint)
     url = url or f"sqlite:///{tmp_path / 'world.db'}"
     await schema.prepare(url)
@@ -107,11 +132,18 @@ async def small_world(
         quote=network.token("USDC"),
         strategy=strategy or EnterOnEveryBar(),
         feed=JupiterPriceFeed(jupiter),
-        executor=Executor(db, jupiter, chain, clock, decimals={t.mint: t.decimals for t in tokens}),
+        executor=Executor(
+            db,
+            jupiter,
+            chain,
+            clock,
+            decimals={t.mint: t.decimals for t in tokens},
+            trailing_stop_pct=Decimal(str(exits.trailing_stop_pct)) or None,
+        ),
         chain=chain,
         db=db,
         clock=clock,
-        exits=ExitRules(stop_loss_pct=50.0),
+        exits=exits,
         timeframe=TF,
         accounts=accounts,
         max_price_age=3600.0,
@@ -119,4 +151,4 @@ async def small_world(
         backoff=backoff,
     )
     await engine.start()
-    return SmallWorld(engine, db, clock, wallets, network)
+    return SmallWorld(engine, db, clock, wallets, network, pinned.pinned)

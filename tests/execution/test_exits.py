@@ -104,15 +104,33 @@ def test_a_closed_candles_exit_comes_before_the_next_ticks_price_exits():
         max_hold_seconds=3_600.0,
     )  # fmt: skip
     gapped = 90.0  # the first tick after the close opens through the stop
-    assert tick_exit(levels, gapped, 60.0, closed=True, signal_exit=True) is ExitReason.SIGNAL
-    assert tick_exit(levels, gapped, 60.0, closed=True, signal_exit=False) is (ExitReason.STOP_LOSS)
+    high = 101.0  # the closed candle's
+
+    def reason(price: float, bar_time: float, *, closed: bool, signal_exit: bool) -> ExitReason:
+        at = high if closed else None
+        return tick_exit(levels, price, bar_time, closed_high=at, signal_exit=signal_exit)[0]
+
+    assert reason(gapped, 60.0, closed=True, signal_exit=True) is ExitReason.SIGNAL
+    assert reason(gapped, 60.0, closed=True, signal_exit=False) is ExitReason.STOP_LOSS
     # between closes the signal has not been decided: only the price counts
-    assert tick_exit(levels, gapped, 60.0, closed=False, signal_exit=True) is (ExitReason.STOP_LOSS)
+    assert reason(gapped, 60.0, closed=False, signal_exit=True) is ExitReason.STOP_LOSS
     # held too long is decided at the close too, before the price
-    assert tick_exit(levels, gapped, 3_600.0, closed=True, signal_exit=False) is (
-        ExitReason.MAX_HOLD
-    )
-    assert tick_exit(levels, 100.0, 60.0, closed=True, signal_exit=False) is ExitReason.NONE
-    assert tick_exit(levels, 121.0, 60.0, closed=False, signal_exit=False) is (
-        ExitReason.TAKE_PROFIT
-    )
+    assert reason(gapped, 3_600.0, closed=True, signal_exit=False) is ExitReason.MAX_HOLD
+    assert reason(100.0, 60.0, closed=True, signal_exit=False) is ExitReason.NONE
+    assert reason(121.0, 60.0, closed=False, signal_exit=False) is ExitReason.TAKE_PROFIT
+
+
+def test_a_trailing_stop_ratchets_from_the_closed_candles_high_only():
+    """The kernel raises the highest at a bar's close from its high; live ticks inside the bar
+    do not move it (the bar's low may have come before its high)."""
+    levels = PositionLevels(
+        entry_time=0.0, stop=None, target=None, trail_frac=0.10, highest=100.0,
+        max_hold_seconds=0.0,
+    )  # fmt: skip
+    inside = tick_exit(levels, 105.0, 60.0, closed_high=None, signal_exit=False)
+    assert inside == (ExitReason.NONE, 100.0)
+    at_close = tick_exit(levels, 107.0, 60.0, closed_high=120.0, signal_exit=False)
+    assert at_close == (ExitReason.TRAILING_STOP, 120.0)  # 107 is under 120 less 10 %
+    # an exit the close decided leaves the highest alone
+    signal = tick_exit(levels, 130.0, 60.0, closed_high=120.0, signal_exit=True)
+    assert signal == (ExitReason.SIGNAL, 100.0)

@@ -29,6 +29,7 @@ from solbot.cli.options import (
     parse_timeframe,
     tokens_option,
 )
+from solbot.config import Settings
 from solbot.domain import ExitRules, RiskLimits
 from solbot.errors import UserError
 from solbot.market.store import CandleStore
@@ -156,37 +157,47 @@ def backtest(
         ),
     ] = None,
     stop_loss_pct: Annotated[
-        float,
+        float | None,
         typer.Option(
             metavar="PCT",
             min=0,
             max=99.99,
             help="Stop loss in % below the entry price, for entries where the strategy "
-            "suggests no stop; 0 = none.",
+            "suggests no stop; 0 = none. Default: the configured stop_loss_pct (5).",
+            show_default=False,
         ),
-    ] = 5.0,
+    ] = None,
     take_profit_pct: Annotated[
-        float,
+        float | None,
         typer.Option(
             metavar="PCT",
             min=0,
             help="Take profit in % above the entry price, for entries where the strategy "
-            "suggests no target; 0 = none.",
+            "suggests no target; 0 = none. Default: the configured take_profit_pct (0).",
+            show_default=False,
         ),
-    ] = 0.0,
+    ] = None,
     trailing_stop_pct: Annotated[
-        float,
+        float | None,
         typer.Option(
             metavar="PCT",
             min=0,
             max=99.99,
-            help="Trailing stop in % below the highest price since entry; 0 = off.",
+            help="Trailing stop in % below the highest close-bar high since entry; 0 = off. "
+            "Default: the configured trailing_stop_pct (0).",
+            show_default=False,
         ),
-    ] = 0.0,
+    ] = None,
     max_hold_hours: Annotated[
-        float,
-        typer.Option(metavar="HOURS", min=0, help="Close positions held this long; 0 = off."),
-    ] = 0.0,
+        float | None,
+        typer.Option(
+            metavar="HOURS",
+            min=0,
+            help="Close positions held this long; 0 = off. Default: the configured "
+            "max_hold_hours (0).",
+            show_default=False,
+        ),
+    ] = None,
     performance_fee_pct: Annotated[
         float | None,
         typer.Option(
@@ -262,7 +273,8 @@ def backtest(
         ("--take-profit-pct", take_profit_pct),
         ("--max-hold-hours", max_hold_hours),
     ):
-        _finite(option, value)
+        if value is not None:
+            _finite(option, value)
     config = BacktestConfig(
         initial_cash=cash,
         quote="SOL" if quote_asset == "SOL" else "USDC",
@@ -271,12 +283,7 @@ def backtest(
         price_impact=impact,
         fill=_fill(fill),
         risk=_risk(cfg.risk_tier if tier is None else tier, position_pct, max_open),
-        exits=ExitRules(
-            stop_loss_pct=stop_loss_pct,
-            take_profit_pct=take_profit_pct,
-            trailing_stop_pct=trailing_stop_pct,
-            max_hold_minutes=max_hold_hours * 60.0,
-        ),
+        exits=_exits(cfg, stop_loss_pct, take_profit_pct, trailing_stop_pct, max_hold_hours),
     )
     universe = load_universe(
         CandleStore(candles_dir(cfg, world)),
@@ -325,6 +332,27 @@ def _params(pairs: list[str] | None) -> dict[str, Any]:
             raise UserError(f"--param wants NAME=VALUE, got {pair!r}")
         out[name.strip()] = value.strip()
     return out
+
+
+def _exits(
+    cfg: Settings,
+    stop_loss_pct: float | None,
+    take_profit_pct: float | None,
+    trailing_stop_pct: float | None,
+    max_hold_hours: float | None,
+) -> ExitRules:
+    """The configured exits (what `solbot run` trades), with the options given here instead."""
+    rules = cfg.exit_rules()
+    changes: dict[str, float] = {}
+    if stop_loss_pct is not None:
+        changes["stop_loss_pct"] = stop_loss_pct
+    if take_profit_pct is not None:
+        changes["take_profit_pct"] = take_profit_pct
+    if trailing_stop_pct is not None:
+        changes["trailing_stop_pct"] = trailing_stop_pct
+    if max_hold_hours is not None:
+        changes["max_hold_minutes"] = max_hold_hours * 60.0
+    return replace(rules, **changes)
 
 
 def _fill(text: str) -> Literal["next_open", "close"]:

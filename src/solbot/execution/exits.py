@@ -14,7 +14,9 @@ Which rule fires first when one bar touches several (documented in docs/architec
 
 Live, a candle closes on the first tick after its end, at the next candle's open: an exit the
 closed candle decided (signal, maximum holding time) comes before that tick's price exits, as
-the backtest fills it at the next open before the next bar's price rules (`tick_exit`).
+the backtest fills it at the next open before the next bar's price rules (`tick_exit`). Live
+rules run on bar time, as the backtest's do (`solbot.engine`): holding time counts from the
+open of the bar the entry filled in to the close being judged.
 
 The trailing stop ratchets up from the highest high seen *before* the bar being checked: using
 the current bar's high to set the level that the same bar's low is tested against would need the
@@ -98,7 +100,8 @@ class ExitDecision:
 class PositionLevels:
     """What the exit rules need to know about an open position (live side).
 
-    `highest` is the highest price seen since entry, excluding the candle being checked.
+    `highest` is the highest price seen since entry, excluding the candle being checked;
+    `entry_time` is the open of the bar the entry filled in.
     """
 
     entry_time: float
@@ -127,17 +130,28 @@ def _nan(x: float | None) -> float:
 
 
 def tick_exit(
-    levels: PositionLevels, price: float, now: float, *, closed: bool, signal_exit: bool
-) -> ExitReason:
-    """The exit one live tick triggers for a position, in the backtest kernel's order: when the
-    position's candle just `closed`, its signal exit and the maximum holding time first (the
-    kernel fills them at the next open, which is this tick), then the price exits at `price`
-    (`ExitReason.NONE`: it stays)."""
-    if closed:
+    levels: PositionLevels,
+    price: float,
+    bar_time: float,
+    *,
+    closed_high: float | None,
+    signal_exit: bool,
+) -> tuple[ExitReason, float]:
+    """The exit one live tick triggers for a position, in the backtest kernel's order, and the
+    highest price its trailing stop counts from.
+
+    When the position's candle just closed (`closed_high` is its high), its signal exit and the
+    maximum holding time come first (the kernel fills them at the next open, which is this
+    tick), judged at `bar_time`, the close; if neither fires, that high joins the highest. Then
+    the price exits at `price`. The highest moves only at a close, never on a tick inside the
+    bar: the kernel cannot know whether a bar's high came before its low."""
+    highest = levels.highest
+    if closed_high is not None:
         if signal_exit:
-            return ExitReason.SIGNAL
-        if held_too_long(levels.entry_time, now, levels.max_hold_seconds):
-            return ExitReason.MAX_HOLD
-    stop, owner = stop_level(_nan(levels.stop), levels.highest, levels.trail_frac)
+            return ExitReason.SIGNAL, highest
+        if held_too_long(levels.entry_time, bar_time, levels.max_hold_seconds):
+            return ExitReason.MAX_HOLD, highest
+        highest = max(highest, closed_high)
+    stop, owner = stop_level(_nan(levels.stop), highest, levels.trail_frac)
     reason, _fill = price_exit(price, price, price, stop, owner, _nan(levels.target))
-    return ExitReason(reason)
+    return ExitReason(reason), highest
