@@ -50,7 +50,7 @@ from solbot.chain.litesvm import LiteSvmChain
 from solbot.chain.paper import PaperChain
 from solbot.chain.port import NATIVE_MINT, Chain, ChainUnavailableError
 from solbot.chain.retrying import RetryingChain
-from solbot.clock import Clock, ScaledClock, WallClock
+from solbot.clock import Clock, ManualClock, ScaledClock, WallClock
 from solbot.config import LIVE_OPT_IN, Settings
 from solbot.custody import CustodyService
 from solbot.domain import RiskLimits, Timeframe, TokenInfo
@@ -72,6 +72,7 @@ from solbot.sim.client import backfill_from_sim
 from solbot.sim.lock import SimLock
 from solbot.sim.maker import MakerConfig
 from solbot.sim.network import LAMPORTS_PER_SOL, SimNetwork
+from solbot.sim.replay import Replay
 from solbot.startup import Remote, chain_down, reach_services
 from solbot.store import schema
 from solbot.store.db import Database
@@ -113,11 +114,14 @@ async def latest_booked_time(db: Database) -> float | None:
     return max(found) if found else None
 
 
-def open_sim_network(settings: Settings, clock: Clock, strategy: Strategy) -> SimNetwork:
+def open_sim_network(
+    settings: Settings, clock: Clock, strategy: Strategy, replay: Replay | None = None
+) -> SimNetwork:
     """The saved sim world on `clock`, or a new one (saved at once) whose price path reaches back
-    far enough for `strategy` to warm up on `settings.timeframe`. `solbot run` (embedded) and
-    `solbot sim serve` share it, so both continue the same state file the same way. Its maker
-    charges the configured costs, those a backtest models."""
+    far enough for `strategy` to warm up on `settings.timeframe`: the seeded walk, or `replay`'s
+    recorded candles. `solbot run` (embedded) and `solbot sim serve` share it, so both continue
+    the same state file the same way. Its maker charges the configured costs, those a backtest
+    models."""
     tokens = list(settings.token_map().values())
     path = settings.sim_state_path
     costs = MakerConfig.from_costs(settings.fee_bps, settings.slippage_bps)
@@ -131,6 +135,8 @@ def open_sim_network(settings: Settings, clock: Clock, strategy: Strategy) -> Si
         wallet_sol=settings.sim_wallet_sol,
         wallet_usdc=settings.sim_wallet_usdc,
         maker_config=costs,
+        replay=None if replay is None else replay.series,
+        tick_seconds=settings.poll_seconds,
     )
     network.save(path)
     return network
@@ -242,10 +248,12 @@ async def _assemble(
     if remote is None:
         lock = SimLock.acquire(settings.sim_state_path)
         closers.append(lock.release)
-        if clock is None:
+        if clock is None and options.replay is not None:
+            clock = ManualClock(options.replay.start)  # as fast as the ticks compute
+        elif clock is None:
             start = sim_start_time(settings, await latest_booked_time(db))
             clock = ScaledClock(start, options.speed)
-        network = open_sim_network(settings, clock, strategy)
+        network = open_sim_network(settings, clock, strategy, options.replay)
         closers.append(network.close)
         jupiter = JupiterClient(
             network.jupiter_in_process(),

@@ -40,6 +40,7 @@ from solbot.fees import FeeBook
 from solbot.quarantine import Hold
 from solbot.reconcile import Assets, Line, Opening, Wallet, opening, reconcile
 from solbot.sim.network import SimNetwork
+from solbot.sim.replay import Replay
 from solbot.startup import chain_down
 from solbot.store.db import Database
 from solbot.store.repos import Positions
@@ -63,6 +64,7 @@ class RunOptions:
     stop_after: float | None = None
     live: bool = False
     tune_gc: bool = False  # `solbot run` sets it; see `tune_collector`
+    replay: Replay | None = None  # recorded candles instead of the sim's walk (`sim.replay`)
 
 
 GC_THRESHOLDS = (50_000, 20, 10)  # allocations before a young collection; then 20, then 10

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -31,6 +32,7 @@ if TYPE_CHECKING:  # the trading stack is imported when the bot runs, not for `s
     from solbot.clock import Clock
     from solbot.events import Event
     from solbot.runtime import RunOptions, Runtime, Summary
+    from solbot.sim.replay import Replay
 
 
 def bot_clock() -> Clock | None:
@@ -73,6 +75,18 @@ def run(
             ),
         ),
     ] = False,
+    replay: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="TOKEN:TF|FILE.csv",
+            help=(
+                "Replay recorded candles through the whole loop on the embedded sim, as fast as "
+                "it runs, in a world of its own under <data dir>/replays/: stored candles "
+                "(JUP:1h) or a CSV named after its token (JUP.csv). Repeat for more tokens."
+            ),
+            show_default=False,
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every HTTP call.")] = False,
 ) -> None:
     """Run the bot: poll prices, build candles, trade on closed candles, manage exits.
@@ -90,16 +104,17 @@ def run(
     """
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        _run(speed, stop_after, live, paper, verbose)
+        _run(speed, stop_after, live, paper, verbose, replay or [])
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
-def _run(speed: float, stop_after: str | None, live: bool, paper: bool, verbose: bool) -> None:
+def _run(
+    speed: float, stop_after: str | None, live: bool, paper: bool, verbose: bool, replay: list[str]
+) -> None:
     if paper:
         set_settings(settings().model_copy(update={"paper": True}))
-    cfg = settings()
     from solbot.runtime import RunOptions
 
     options = RunOptions(
@@ -108,6 +123,9 @@ def _run(speed: float, stop_after: str | None, live: bool, paper: bool, verbose:
         live=live,
         tune_gc=True,
     )
+    if replay:
+        options = _replaying(replay, options, live or paper)
+    cfg = settings()
     if cfg.network == "mainnet" and not cfg.paper:
         _confirm_live(cfg.live == LIVE_OPT_IN, live)
     stores.log_file(cfg, verbose=verbose)
@@ -134,6 +152,8 @@ async def _main(options: RunOptions, console: Console) -> Summary:
             signals.runtime = runtime
             use_bot_clock(runtime.clock)
             banner(console, runtime)
+            if options.replay is not None:
+                return await _replay_with_progress(runtime, options.replay, console)
             if not console.is_terminal:  # a log or a pipe: a status line with every candle
                 every = CandleStatus(runtime.engine.timeframe.seconds)
 
@@ -153,9 +173,47 @@ async def _main(options: RunOptions, console: Console) -> Summary:
             loop.remove_signal_handler(sig)
 
 
+def _replaying(specs: list[str], options: RunOptions, elsewhere: bool) -> RunOptions:
+    """Run options and settings for a replay (`solbot.sim.replay`): its own world, its span."""
+    if elsewhere:
+        raise UserError("--replay runs on the embedded sim; drop --live and --paper")
+    from datetime import UTC, datetime
+
+    from solbot.sim.replay import load_replay, replay_settings
+    from solbot.strategy.registry import load_strategy
+
+    cfg = settings()  # whatever network it names: a replay is a sim world of its own
+    strategy = load_strategy(cfg.strategy, cfg.strategy_params)
+    replay = load_replay(specs, cfg, cfg.timeframe, strategy.samples_needed)
+    set_settings(replay_settings(cfg, replay, datetime.now(UTC)))
+    span = replay.end - replay.start
+    stop_after = span if options.stop_after is None else min(span, options.stop_after)
+    return replace(options, replay=replay, stop_after=stop_after)
+
+
 def _interrupt(signum: int, _frame: object) -> None:
     """SIGINT or SIGTERM before the event loop runs: the start ends like Ctrl-C, in one line."""
     raise InterruptError(signum)
+
+
+async def _replay_with_progress(runtime: Runtime, replay: Replay, console: Console) -> Summary:
+    """A replay is long work: a bar over its simulated span, with the trades so far."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    percent = TextColumn("{task.percentage:>3.0f}%")
+    columns = (TextColumn("{task.description}"), BarColumn(), percent, TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("replaying", total=replay.end - replay.start)
+
+        def advance(rt: Runtime) -> None:
+            stats = rt.engine.stats
+            progress.update(
+                task,
+                completed=rt.clock.now() - replay.start,
+                description=f"replaying · {stats.entries} entries, {stats.exits} exits",
+            )
+
+        return await runtime.run(on_tick=advance)
 
 
 class _Signals:

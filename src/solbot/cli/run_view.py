@@ -149,7 +149,15 @@ def banner(console: Console, runtime: Runtime) -> None:
             f"[bold yellow]paper trading[/]: {where} prices and quotes, fills at the quote, "
             f"nothing signed or sent; books in {runtime.db.safe_url}"
         )
-    if runtime.network is not None:
+    replay = runtime.options.replay
+    if replay is not None:
+        sources = ", ".join(f"{s} {c.timeframe}" for s, c in replay.series.items())
+        console.print(
+            f"[bold]replay[/] of recorded candles ({sources}), {_utc(replay.start)} → "
+            f"{_utc(replay.end)} UTC, a tick every {cfg.poll_seconds:g} s; its world is "
+            f"{cfg.data_dir}"
+        )
+    elif runtime.network is not None:
         console.print(
             f"[dim]simulated money; {runtime.options.speed:g}x speed; state in "
             f"{cfg.sim_state_path}; log in {cfg.log_path}[/]"
@@ -227,3 +235,7 @@ def _reconciliation(table: Table, summary: Summary, held: str) -> None:
 
 def when(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _utc(t: float) -> str:
+    return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%d %H:%M")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from solbot.sim.journal import LedgerJournal, journal_path, read_journal
 from solbot.sim.jupiter_api import InProcessJupiter, create_jupiter_app
 from solbot.sim.ledger import SimLedger, new_keypair_from_seed
 from solbot.sim.maker import MakerConfig, SimMaker
-from solbot.sim.prices import SimPrices
+from solbot.sim.prices import DEFAULT_STEP_SECONDS, ReplayPrices, SimPrices
 
 STATE_VERSION = 1
 LAMPORTS_PER_SOL = 1_000_000_000
@@ -58,7 +58,7 @@ class SimNetwork:
         clock: Clock,
         seed: int,
         ledger: SimLedger,
-        prices: SimPrices,
+        prices: SimPrices | ReplayPrices,
         maker_config: MakerConfig | None = None,
     ) -> None:
         self.tokens = list(tokens)
@@ -84,10 +84,17 @@ class SimNetwork:
         wallet_sol: float,
         wallet_usdc: float,
         maker_config: MakerConfig | None = None,
+        replay: Mapping[str, CandleSeries] | None = None,
+        tick_seconds: float = DEFAULT_STEP_SECONDS,
     ) -> SimNetwork:
-        """A new world starting at the clock's now, with `history_seconds` of price past."""
+        """A new world starting at the clock's now, with `history_seconds` of price past: the
+        seeded walk, or for the tokens in `replay` their recorded candles (`ReplayPrices`,
+        whose history is built from a tick every `tick_seconds`, as the loop will tick)."""
         now = clock.now()
+        prices: SimPrices | ReplayPrices
         prices = SimPrices.for_tokens(tokens, seed, now - history_seconds, clock=clock)
+        if replay is not None:
+            prices = ReplayPrices(replay, clock=clock, others=prices, step_seconds=tick_seconds)
         network = cls(
             tokens=tokens,
             clock=clock,
@@ -122,6 +129,11 @@ class SimNetwork:
         state = json.loads(path.read_text(encoding="utf-8"))
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"{path}: unknown sim state version {state.get('version')!r}")
+        if state["prices"].get("kind") == "replay":
+            raise ValueError(
+                f"{path}: this world replayed recorded prices (`solbot run --replay`) and "
+                "cannot be continued; replay the candles again"
+            )
         network = cls(
             tokens=tokens,
             clock=clock,

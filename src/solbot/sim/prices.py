@@ -287,7 +287,11 @@ class SimPrices(_Prices):
 
 
 class ReplayPrices(_Prices):
-    """USD prices that follow stored candles (see the module docstring for the exact rule)."""
+    """USD prices that follow stored candles (see the module docstring for the exact rule).
+
+    Tokens not replayed follow `others` (the sim's seeded walk, for the maker's other books), or
+    have no price. `step_seconds` is the tick the sim's history is built with (`SimNetwork.
+    history`), as for the walk."""
 
     def __init__(
         self,
@@ -295,6 +299,8 @@ class ReplayPrices(_Prices):
         *,
         fixed: Mapping[str, float] = DEFAULT_FIXED,
         clock: Clock | None = None,
+        others: PriceSource | None = None,
+        step_seconds: float = DEFAULT_STEP_SECONDS,
     ) -> None:
         self._series = {s.upper(): v for s, v in series.items()}
         for symbol, candles in self._series.items():
@@ -302,12 +308,29 @@ class ReplayPrices(_Prices):
                 raise ValueError(f"no candles to replay for {symbol}")
         self._fixed = {s.upper(): float(p) for s, p in fixed.items() if s.upper() not in series}
         self.clock = clock
+        self.others = others
+        self.step_seconds = float(step_seconds)
+        self.start_time = float(min(int(v.open_time[0]) for v in self._series.values()))
 
     def symbols(self) -> tuple[str, ...]:
-        return (*self._fixed, *self._series)
+        others = () if self.others is None else self.others.symbols()
+        return tuple(dict.fromkeys((*self._fixed, *self._series, *others)))
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a sim state file records of a replay: enough to say what it was, not to go on
+        (a replay is run again from its candles, not continued)."""
+        return {
+            "version": _SNAPSHOT_VERSION,
+            "kind": "replay",
+            "start_time": self.start_time,
+            "step_seconds": self.step_seconds,
+            "tokens": sorted(self._series),
+        }
 
     def _moving(self, key: str, symbol: str, t: float) -> float:
         series = self._series.get(key)
+        if series is None and self.others is not None:
+            return self.others.price(symbol, t)
         if series is None:
             raise KeyError(f"no replayed price for {symbol!r}; known: {', '.join(self.symbols())}")
         i = int(np.searchsorted(series.open_time, t, side="right")) - 1
