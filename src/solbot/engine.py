@@ -478,7 +478,11 @@ class Engine:
         pnl = proceeds - self._units(self.quote, position.cost)
         self.stats.exits += 1
         self.stats.realised_pnl += pnl
-        account.gate.record_trade(float(pnl), bar)
+        # In the backtest's order within the bar: exits the close decided first, then price
+        # exits, each in the token list's order (`RiskGate.record_trade`).
+        phase = 1 if intent.exit_reason in PRICE_EXITS else 0
+        order = phase * len(self._rank) + self._rank.get(position.token, len(self._rank))
+        account.gate.record_trade(float(pnl), bar, order)
         sold = self._units(self._token(position.token), outcome.filled_in or position.quantity)
         text = exit_text(position.token, sold, intent.exit_reason, pnl, self.quote.symbol)
         self._say(account.user_id, "exit", text)

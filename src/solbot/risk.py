@@ -19,6 +19,7 @@ of portfolio value and by the cash available after the SOL fee reserve.
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -246,6 +247,7 @@ class RiskGate:
         self._limits = limits_vector(limits)
         self._state = np.zeros(STATE_SIZE, dtype=np.float64)
         new_state(self._state, equity, now)
+        self._forget_bar()
 
     def set_limits(self, limits: RiskLimits) -> None:
         """New limits (a risk change while running); the breakers' memory stays."""
@@ -261,13 +263,40 @@ class RiskGate:
         if len(state) != STATE_SIZE:
             raise ValueError(f"risk state needs {STATE_SIZE} numbers, got {len(state)}")
         self._state[:] = np.asarray(state, dtype=np.float64)
+        self._forget_bar()
+
+    def _forget_bar(self) -> None:
+        self._bar: float | None = None  # the bar whose trades `record_trade` has counted
+        self._before_bar = self._state.copy()
+        self._bar_trades: list[tuple[int, int, float]] = []  # (order, arrival, PnL)
 
     def mark(self, equity: float, now: float) -> BlockReason:
-        """Feed the latest portfolio value; returns the breaker that just tripped, if any."""
-        return BlockReason(mark(self._state, self._limits, equity, now))
+        """Feed the latest portfolio value; returns the breaker that just tripped, if any.
+        (Trades counted before it are not counted again: see `record_trade`.)"""
+        tripped = BlockReason(mark(self._state, self._limits, equity, now))
+        self._forget_bar()
+        return tripped
 
-    def record_trade(self, pnl: float, now: float) -> BlockReason:
-        return BlockReason(record_trade(self._state, self._limits, pnl, now))
+    def record_trade(self, pnl: float, now: float, order: int = 0) -> BlockReason:
+        """Count a closed trade of the bar that opened at `now`; returns `COOLDOWN` when the
+        bar's trades so far start one.
+
+        The backtest cannot know in which order a bar's exits happened, so it counts them in a
+        fixed one (those its close decided, then the price exits, each in the token list's
+        order); live, the exits of one bar come tick by tick. So a bar's trades are counted in
+        `order` (ties as they came), from the breakers' memory before the bar, whatever order
+        they came in: the loss streak and the cooldown a bar leaves are the backtest's. (Entries
+        are only decided at a close, so nothing reads the streak in between. After a restart in
+        the middle of a bar, its earlier trades stay counted as they came.)"""
+        if now != self._bar:
+            self._bar, self._before_bar, self._bar_trades = now, self._state.copy(), []
+        bisect.insort(self._bar_trades, (order, len(self._bar_trades), pnl))
+        cooling_until = self._state[S_COOL_UNTIL]
+        self._state[:] = self._before_bar
+        for _order, _arrival, counted in self._bar_trades:
+            record_trade(self._state, self._limits, counted, now)
+        started = self._state[S_COOL_UNTIL] > cooling_until
+        return BlockReason.COOLDOWN if started else BlockReason.NONE
 
     def entry(
         self, equity: float, cash: float, reserve: float, open_positions: int, now: float

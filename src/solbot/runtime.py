@@ -212,12 +212,17 @@ class Runtime:
             if on_tick is not None:
                 on_tick(self)
             now = self.clock.now()
-            if self.network is not None and now - last_save >= SAVE_EVERY_SECONDS:
+            if (
+                self.network is not None
+                and self.options.replay is None  # a replay is not continued: saved at its end
+                and now - last_save >= SAVE_EVERY_SECONDS
+            ):
                 self.network.save(self.settings.sim_state_path)
                 last_save = now
             if deadline is not None and now >= deadline:
                 break
             await self._sleep(self.settings.poll_seconds)
+        self.engine.market.save()  # the candles not written yet
         closing = self._closing_deadline()
         if unfinished:
             try:

@@ -138,3 +138,19 @@ def test_state_survives_a_restart():
     assert again.entry(950.0, 950.0, 0.0, 0, T0 + 120).blocked is BlockReason.DAILY_LOSS
     with pytest.raises(ValueError, match="numbers"):
         again.restore([1.0])
+
+
+def test_a_bars_trades_count_in_the_backtests_order_whatever_order_they_came_in():
+    """Issue 13, seed 35: a stop (a loss) on a later token came a tick before a target (a win)
+    on an earlier one in the same bar. The kernel books a bar's price exits in the token list's
+    order, win first: no cooldown. Live counted the loss first: two in a row, twelve hours of
+    cooldown the backtest never had."""
+    gate = RiskGate(RiskLimits(cooldown_losses=2, cooldown_minutes=720.0), 10_000.0, T0)
+    gate.record_trade(-1.0, T0)  # a loss in an earlier bar
+    bar = T0 + 300
+    assert gate.record_trade(-1.0, bar, order=3) is BlockReason.COOLDOWN  # as it came ...
+    assert gate.record_trade(+1.0, bar, order=1) is BlockReason.NONE  # ... undone: win first
+    assert gate.entry(10_000.0, 10_000.0, 0.0, 0, bar + 300).allowed
+    # counted win then loss, the bar ends a loss streak of one: the next loss makes two
+    assert gate.record_trade(-1.0, bar + 300) is BlockReason.COOLDOWN
+    assert not gate.entry(10_000.0, 10_000.0, 0.0, 0, bar + 600).allowed
