@@ -23,9 +23,11 @@ from solbot.config import Settings
 from solbot.domain import CandleSeries, ExitReason
 from solbot.events import Event
 from solbot.market.store import CandleStore
+from solbot.market.synth import synth_candles
 from solbot.risk import tier
 from solbot.runner import build
 from solbot.runtime import RunOptions
+from solbot.sim.replay import Replay
 from solbot.store.tables import PositionRow
 from solbot.strategy.registry import load_strategy
 
@@ -47,15 +49,21 @@ class LiveDay:
     series: dict[str, CandleSeries]
     liquidity: dict[str, float]
     decimals: dict[str, int]
+    start: int  # the first tick: trades from here on are compared
     end: int  # the end of the last candle: the backtest's data stops there
 
 
 async def live_day(tmp_path: Path, seed: int, risk: str, hours: float = 24.0) -> LiveDay:
     settings = day_settings(tmp_path, "v2").model_copy(update={"sim_seed": seed, "risk_tier": risk})
-    clock = ManualClock(START)
+    return await live_run(settings, RunOptions(stop_after=hours * 3600.0), START)
+
+
+async def live_run(settings: Settings, options: RunOptions, start: float) -> LiveDay:
+    """The live loop from `start` for `options.stop_after` seconds, on a manual clock."""
+    assert options.stop_after is not None
+    clock = ManualClock(start)
     events: list[Event] = []
-    span = hours * 3600.0
-    async with build(settings, RunOptions(stop_after=span), events.append, clock) as runtime:
+    async with build(settings, options, events.append, clock) as runtime:
         await runtime.run()
         tokens = runtime.engine.tokens
         async with runtime.db.session() as s:
@@ -63,7 +71,7 @@ async def live_day(tmp_path: Path, seed: int, risk: str, hours: float = 24.0) ->
     # The candles the bot built from its own ticks, as stored, over the live period (plus the
     # history it warmed up on).
     store = CandleStore(settings.built_candles_dir())
-    end = int(START + span)
+    end = int(start + options.stop_after)
     return LiveDay(
         settings,
         [p for p in live if p.entry_time.timestamp() < end],  # the last tick's: no next bar
@@ -71,6 +79,7 @@ async def live_day(tmp_path: Path, seed: int, risk: str, hours: float = 24.0) ->
         {t.symbol: store.load(t.symbol, settings.timeframe, None, end) for t in tokens},
         {t.symbol: t.liquidity_usd for t in tokens},
         {t.symbol: t.decimals for t in tokens},
+        int(start),
         end,
     )
 
@@ -92,7 +101,7 @@ def backtest_of(day: LiveDay, fill: str) -> tuple[list[Trade], dict[str, int]]:
         day.series,
         config,
         day.liquidity,
-        trade_from=int(START),
+        trade_from=day.start,
     )
     t = result.trades
     trades = sorted(
@@ -104,7 +113,7 @@ def backtest_of(day: LiveDay, fill: str) -> tuple[list[Trade], dict[str, int]]:
             float(t.quantity[i]),
             float(t.pnl[i]) if t.reason[i] != ExitReason.END_OF_DATA else None,
         )
-        for i in np.flatnonzero(t.entry_time >= START)
+        for i in np.flatnonzero(t.entry_time >= day.start)
     )
     return trades, result.blocked
 
@@ -181,6 +190,29 @@ def _sign(pnl: float | None) -> int:
 async def test_a_sim_day_backtests_to_the_same_trades(tmp_path, seed, risk):
     day = await live_day(tmp_path, seed, risk)
     assert len(day.positions) >= 3
+    for fill in FILLS:
+        assert_parity(day, fill)
+
+
+async def test_a_replay_of_recorded_candles_backtests_to_the_same_trades(tmp_path):
+    """`solbot run --replay`: the live loop on a recorded path (a day of 5-minute candles of
+    two tokens after the warm-up), against a backtest of the candles it built."""
+    settings = day_settings(tmp_path, "v2")
+    tf = settings.timeframe
+    warm_up = load_strategy(settings.strategy, settings.strategy_params).samples_needed
+    bars = warm_up + 288
+    first = int(START) - bars * tf.seconds
+    series = {
+        symbol: synth_candles(tf, bars, seed, price, first)
+        for symbol, seed, price in (("JUP", 11, 0.8), ("BONK", 12, 0.00002))
+    }
+    settings = settings.model_copy(
+        update={"trade_tokens": list(series), "poll_seconds": tf.seconds / 12}
+    )
+    replay = Replay.over(series, tf, warm_up)
+    options = RunOptions(stop_after=replay.end - replay.start, replay=replay)
+    day = await live_run(settings, options, replay.start)
+    assert len(day.positions) >= 5
     for fill in FILLS:
         assert_parity(day, fill)
 

@@ -52,6 +52,25 @@ class Replay:
     def symbols(self) -> list[str]:
         return list(self.series)
 
+    @classmethod
+    def over(
+        cls, series: dict[str, CandleSeries], timeframe: Timeframe, warm_up_bars: int
+    ) -> Replay:
+        """The span all of `series` cover, after a warm-up of `warm_up_bars` bars of
+        `timeframe` (`UserError` when nothing is left to trade)."""
+        first = max(int(s.open_time[0]) for s in series.values())
+        end = min(int(s.open_time[-1]) + s.timeframe.seconds for s in series.values())
+        bar = timeframe.seconds
+        start = timeframe.floor(first) + bar * (warm_up_bars + WARM_UP_SPARE_BARS)
+        if start + bar > end:
+            span = (end - first) / bar
+            raise UserError(
+                f"the replayed candles span {max(span, 0):.0f} bars of {timeframe} together; "
+                f"the strategy needs {warm_up_bars + WARM_UP_SPARE_BARS} to warm up and one to "
+                "trade: replay a longer span (or a longer overlap of the tokens)"
+            )
+        return cls(series, float(start), float(end))
+
 
 def load_replay(
     specs: list[str], settings: Settings, timeframe: Timeframe, warm_up_bars: int
@@ -66,18 +85,7 @@ def load_replay(
         series[symbol] = candles
     if not series:
         raise UserError("--replay needs TOKEN:TIMEFRAME or FILE.csv")
-    first = max(int(s.open_time[0]) for s in series.values())
-    end = min(int(s.open_time[-1]) + s.timeframe.seconds for s in series.values())
-    bar = timeframe.seconds
-    start = timeframe.floor(first) + bar * (warm_up_bars + WARM_UP_SPARE_BARS)
-    if start + bar > end:
-        span = (end - first) / bar
-        raise UserError(
-            f"the replayed candles span {max(span, 0):.0f} bars of {timeframe} together; the "
-            f"strategy needs {warm_up_bars + WARM_UP_SPARE_BARS} to warm up and one to trade: "
-            "replay a longer span (or a longer overlap of the tokens)"
-        )
-    return Replay(series, float(start), float(end))
+    return Replay.over(series, timeframe, warm_up_bars)
 
 
 def _source(spec: str, settings: Settings) -> tuple[str, CandleSeries]:
