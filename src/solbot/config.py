@@ -31,7 +31,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from solbot.domain import ExitRules, Timeframe, TokenInfo
+from solbot.domain import ExitRules, RiskLimits, Timeframe, TokenInfo
 from solbot.errors import UserError, path_problem
 from solbot.store.paths import default_url
 from solbot.worlds import Hints, World
@@ -389,6 +389,15 @@ class Settings(BaseSettings):
             take_profit_pct=self.take_profit_pct,
             trailing_stop_pct=self.trailing_stop_pct,
             max_hold_minutes=self.max_hold_hours * 60.0,
+        )
+
+    def operator_limits(self) -> RiskLimits:
+        """The operator's breakers: the tier with the seed's `MAX_POSITION_SIZE_PCT` and
+        `MAX_DAILY_LOSS_PCT` (other users' come from their rows: `roster.user_limits`)."""
+        from solbot.risk import tier, with_overrides
+
+        return with_overrides(
+            tier(self.risk_tier), self.max_position_size_pct, self.max_daily_loss_pct
         )
 
     def min_trade_cash_for(self, quote: str) -> float:

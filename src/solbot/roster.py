@@ -67,6 +67,14 @@ def limits_of(user: UserSettings) -> RiskLimits:
     )
 
 
+def user_limits(user: UserSettings, operator_limits: RiskLimits | None) -> RiskLimits:
+    """The breakers a user trades under: the operator's from the settings (the tier and the
+    seed's overrides: `Settings.operator_limits`), everyone else's from their row."""
+    if user.id == OPERATOR and operator_limits is not None:
+        return operator_limits
+    return limits_of(user)
+
+
 class Roster:
     """The accounts of the loop; see the module docstring."""
 
@@ -245,9 +253,7 @@ class Roster:
         return notices
 
     def _limits(self, user: UserSettings) -> RiskLimits:
-        if user.id == OPERATOR and self.operator_limits is not None:
-            return self.operator_limits
-        return limits_of(user)
+        return user_limits(user, self.operator_limits)
 
     # ------------------------------------------------------------------ the vault's records
     async def flush(self, actor: str = "engine") -> list[Notice]:

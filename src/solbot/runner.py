@@ -65,7 +65,6 @@ from solbot.fee_sweeps import FeeSweeps, fee_wallet_address
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed
 from solbot.market.geckoterminal import GeckoTerminalClient, download
 from solbot.market.store import CandleStore
-from solbot.risk import tier, with_overrides
 from solbot.roster import OPERATOR, Roster
 from solbot.runtime import RunOptions, Runtime, close_all
 from solbot.sim.client import backfill_from_sim
@@ -293,9 +292,7 @@ async def _assemble(
             CandleStore(settings.candles_dir),
         )
 
-    limits = with_overrides(
-        tier(settings.risk_tier), settings.max_position_size_pct, settings.max_daily_loss_pct
-    )
+    limits = settings.operator_limits()
     exits = settings.exit_rules()
     executor = Executor(
         db,

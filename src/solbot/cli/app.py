@@ -20,6 +20,7 @@ from solbot.cli import admin as admin_cmd
 from solbot.cli import backtest as backtest_cmd
 from solbot.cli import data as data_cmd
 from solbot.cli import fees as fees_cmd
+from solbot.cli import reconcile_run as reconcile_cmd
 from solbot.cli import reports as reports_cmd
 from solbot.cli import run as run_cmd
 from solbot.cli import sim as sim_cmd
@@ -58,6 +59,7 @@ app.add_typer(fees_cmd.app, name="fees")
 app.command(name="rearm")(users_cmd.rearm)
 app.command(name="positions")(reports_cmd.positions)
 app.command(name="trades")(reports_cmd.trades)
+app.command(name="reconcile")(reconcile_cmd.reconcile)
 app.command(name="withdraw")(users_cmd.withdraw)
 # The installation.
 app.command(name="gen-master-key")(admin_cmd.gen_master_key)

@@ -1,0 +1,121 @@
+"""What a run did against what the backtest of its candles does, trade by trade, and why they
+differ (`solbot reconcile`).
+
+The live loop and the backtest share their rules (`solbot.engine`: bar time, the kernel's
+order), so on the candles a run built they decide the same trades; every difference has a cause
+outside the rules, and this module names it from what the run recorded:
+
+- the same entry left on another bar or for another reason: a manual close (`/close`), tokens
+  that left the wallet, or a stop or target, which the backtest fills at its level and live at
+  the first tick past it ("fill price vs bar");
+- an entry only the backtest made: the live order failed (and why), or a breaker refused it
+  live (the run's log says which), or the user was paused;
+- an entry only live made, with nothing different before it, is not explained: on the same
+  candles and rules the backtest would have made it too;
+- after a first difference, the books differ (cash, a loss streak), so later differences are
+  said to follow from it rather than explained one by one.
+
+Plain data in, plain data out: the command gathers the run's records and prints the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+PRICE_EXITS = frozenset({"stop_loss", "take_profit", "trailing_stop"})
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One trade of either side. Bars are open times (Unix seconds); `exit_bar` None: open."""
+
+    entry_bar: int
+    token: str
+    exit_bar: int | None
+    reason: str  # how it ended ("stop_loss", "signal", ..., "open")
+    pnl: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Something the run recorded that kept an entry from happening at a bar."""
+
+    bar: int
+    token: str  # "*" for every token (a pause)
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """A line of the report: the trades of both sides at one entry, and the verdict."""
+
+    live: Trade | None
+    backtest: Trade | None
+    matched: bool
+    cause: str  # empty when matched
+
+    @property
+    def entry_bar(self) -> int:
+        trade = self.live or self.backtest
+        assert trade is not None
+        return trade.entry_bar
+
+
+def compare(
+    live: Sequence[Trade],
+    backtest: Sequence[Trade],
+    refusals: Sequence[Refusal] = (),
+    bar_seconds: int = 3600,
+) -> list[Row]:
+    """Pair the trades by entry (bar, token) and name each difference's cause."""
+    by_entry = {(t.entry_bar, t.token): t for t in backtest}
+    live_entries = {(t.entry_bar, t.token): t for t in live}
+    keys = sorted(set(by_entry) | set(live_entries))
+    rows: list[Row] = []
+    diverged = False
+    for key in keys:
+        ours, theirs = live_entries.get(key), by_entry.get(key)
+        if ours is not None and theirs is not None and _same(ours, theirs):
+            rows.append(Row(ours, theirs, True, ""))
+            continue
+        cause = _cause(ours, theirs, refusals, bar_seconds)
+        if diverged and cause.startswith(_UNEXPLAINED):
+            cause = "follows an earlier difference (cash, breakers)"
+        rows.append(Row(ours, theirs, False, cause))
+        diverged = True
+    return rows
+
+
+_UNEXPLAINED = "not explained"
+
+
+def _same(a: Trade, b: Trade) -> bool:
+    return a.exit_bar == b.exit_bar and a.reason == b.reason
+
+
+def _cause(
+    live: Trade | None, backtest: Trade | None, refusals: Sequence[Refusal], bar_seconds: int
+) -> str:
+    if live is not None and backtest is not None:  # the same entry, left otherwise
+        if live.reason == "manual":
+            return "closed by hand (/close)"
+        if live.reason == "moved_out":
+            return "its tokens left the wallet"
+        if {live.reason, backtest.reason} & PRICE_EXITS:
+            return "fill price vs bar: the backtest fills a stop or target at its level"
+        return f"{_UNEXPLAINED}: the exits differ"
+    if backtest is not None:  # an entry live did not make
+        for refusal in refusals:
+            same_bar = backtest.entry_bar <= refusal.bar < backtest.entry_bar + bar_seconds
+            if same_bar and refusal.token in (backtest.token, "*"):
+                return refusal.why
+        return f"{_UNEXPLAINED}: live made no such entry"
+    return f"{_UNEXPLAINED}: the backtest made no such entry"
+
+
+def summary(rows: Sequence[Row]) -> tuple[int, int, int]:
+    """(matched, explained, not explained) rows."""
+    matched = sum(r.matched for r in rows)
+    unexplained = sum(r.cause.startswith(_UNEXPLAINED) for r in rows)
+    return matched, len(rows) - matched - unexplained, unexplained

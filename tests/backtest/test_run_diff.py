@@ -1,0 +1,53 @@
+"""`solbot reconcile`'s verdicts: each difference between a run and the backtest of its candles
+gets the cause the run recorded, and later differences follow from the first."""
+
+from __future__ import annotations
+
+from solbot.backtest.run_diff import Refusal, Trade, compare, summary
+
+H = 3600
+
+
+def t(entry: int, token: str, exit_: int | None, reason: str, pnl: float | None = 1.0) -> Trade:
+    return Trade(entry * H, token, None if exit_ is None else exit_ * H, reason, pnl)
+
+
+def test_the_same_trades_match() -> None:
+    trades = [t(1, "JUP", 3, "signal"), t(2, "BONK", None, "open", None)]
+    rows = compare(trades, list(trades))
+    assert [r.matched for r in rows] == [True, True]
+    assert summary(rows) == (2, 0, 0)
+
+
+def test_an_exit_that_differs_is_named_by_what_ended_the_live_trade() -> None:
+    live = [t(1, "JUP", 2, "manual"), t(5, "WIF", 6, "moved_out"), t(8, "JTO", 9, "stop_loss")]
+    tested = [t(1, "JUP", 4, "signal"), t(5, "WIF", 7, "signal"), t(8, "JTO", 10, "stop_loss")]
+    rows = compare(live, tested)
+    assert [r.cause for r in rows] == [
+        "closed by hand (/close)",
+        "its tokens left the wallet",
+        "fill price vs bar: the backtest fills a stop or target at its level",
+    ]
+    assert summary(rows) == (0, 3, 0)
+
+
+def test_an_entry_live_did_not_make_is_named_by_the_refusal_of_its_bar() -> None:
+    tested = [t(1, "JUP", 2, "signal"), t(3, "BONK", 4, "signal"), t(6, "WIF", 7, "signal")]
+    refusals = [
+        Refusal(1 * H + 120, "JUP", "the live order failed: slippage"),  # inside bar 1
+        Refusal(3 * H, "*", "paused by the operator"),
+        Refusal(5 * H, "WIF", "refused live: cooldown"),  # another bar: not this entry's
+    ]
+    rows = compare([], tested, refusals, bar_seconds=H)
+    assert [r.cause for r in rows] == [
+        "the live order failed: slippage",
+        "paused by the operator",
+        "follows an earlier difference (cash, breakers)",
+    ]
+
+
+def test_a_difference_with_nothing_before_it_and_no_record_is_not_explained() -> None:
+    rows = compare([t(2, "JUP", 3, "signal")], [t(1, "BONK", 2, "signal")])
+    causes = [r.cause.split(":")[0] for r in rows]
+    assert causes == ["not explained", "follows an earlier difference (cash, breakers)"]
+    assert summary(rows) == (0, 1, 1)

@@ -1,0 +1,104 @@
+"""`solbot reconcile` after a run: every trade of every user matched, or its difference named;
+the same as one JSON document; and what it cannot do is one line and exit 2."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from solbot.cli import run as run_cmd
+from solbot.clock import ManualClock
+
+from .support import NOW, OLD, Run
+from .test_run_output import FAST
+from .test_users_cli import add
+
+
+@pytest.fixture
+def bot(
+    run: Run, data_dir: Path, monkeypatch: pytest.MonkeyPatch, root_logger: logging.Logger
+) -> Run:
+    for name, value in FAST.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MASTER_ENCRYPTION_KEY", OLD.hex())
+    monkeypatch.setattr(run_cmd, "bot_clock", lambda: ManualClock(NOW))
+    return run
+
+
+def test_a_runs_trades_are_matched_by_the_backtest_of_its_candles(bot: Run) -> None:
+    add(bot, "alice")
+    ran = bot("run", "--stop-after", "4h")
+    assert ran.code == 0, ran.out + ran.err
+
+    done = bot("reconcile")
+
+    assert done.code == 0, done.out + done.err
+    counts = {
+        m[1]: (int(m[2]), int(m[3]), int(m[4]))
+        for m in re.finditer(r"^(\w+): (\d+) of (\d+) matched, (\d+) explained", done.out, re.M)
+    }
+    assert set(counts) == {"operator", "alice"}, done.out
+    for matched, rows, explained in counts.values():
+        assert rows >= 3
+        assert (matched, explained) == (rows, 0)  # the same rules on the same candles
+    assert "not explained" not in done.out, done.out
+
+    document = json.loads(bot("reconcile", "--json", "-u", "alice").out)
+    (alice,) = document["users"]
+    assert alice["user"] == "alice"
+    assert alice["not_explained"] == 0
+    assert alice["matched"] == counts["alice"][0]
+    first = alice["rows"][0]
+    assert set(first) == {"token", "live", "backtest", "matched", "cause"}
+    assert set(first["live"]) == {"entry", "exit", "reason", "pnl"}
+
+
+def test_a_world_without_a_run_has_nothing_to_reconcile(bot: Run) -> None:
+    done = bot("reconcile")
+    assert done.code == 0, done.err
+    assert done.out.strip() == "nothing to reconcile: no trades in this world"
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "says"),
+    [
+        (["--since", "yesterday"], {}, "--since"),
+        ([], {"SOLBOT_QUOTE": "SOL"}, "reconcile compares USDC-quoted runs for now"),
+        (["-u", "nobody"], {}, "nobody"),
+    ],
+)
+def test_what_reconcile_cannot_do_is_one_line(
+    bot: Run, monkeypatch: pytest.MonkeyPatch, args: list[str], env: dict[str, str], says: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    done = bot("reconcile", *args)
+    assert done.code == 2, done.out + done.err
+    assert done.err.count("\n") == 1, done.err
+    assert says in done.err
+
+
+def test_the_breakers_refusals_are_read_from_the_runs_log(tmp_path: Path) -> None:
+    from solbot.cli.reconcile_run import _logged_refusals
+    from solbot.domain import Timeframe
+
+    log = tmp_path / "solbot.log"
+    lines = [
+        {"bot_time": "2027-01-15T08:05:10+00:00", "message": "blocked alice: JUP, WIF: cooling"},
+        {"bot_time": "2027-01-15T08:05:10+00:00", "message": "blocked bob: JTO: daily loss"},
+        {"bot_time": "2027-01-15T08:06:00+00:00", "message": "entry alice: bought 1 JUP"},
+    ]
+    log.write_text("\n".join(json.dumps(x) for x in lines) + "\n{torn", encoding="utf-8")
+
+    found = _logged_refusals(log, "alice", Timeframe.M5.floor)
+
+    bar = int(datetime(2027, 1, 15, 8, 5, tzinfo=UTC).timestamp())
+    assert [(r.bar, r.token, r.why) for r in found] == [
+        (bar, "JUP", "refused live: cooling"),
+        (bar, "WIF", "refused live: cooling"),
+    ]
