@@ -14,15 +14,7 @@ from solbot.domain import Timeframe
 from solbot.market.store import CandleStore
 
 from .support import Run, files_under
-
-FAST = {  # crossovers every few 1-minute bars, so a short replay trades
-    "SOLBOT_TIMEFRAME": "1m",
-    "SOLBOT_STRATEGY": "ema_trend",
-    "SOLBOT_STRATEGY_PARAMS": json.dumps(
-        {"fast": 2, "slow": 3, "rsi_period": 2, "rsi_min": 0, "rsi_max": 100, "atr_period": 2}
-    ),
-    "SOLBOT_RISK_TIER": "aggressive",
-}
+from .test_run_output import FAST
 
 
 @pytest.fixture

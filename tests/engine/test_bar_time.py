@@ -10,18 +10,17 @@ live loop (tick time, tick prices, tick highs) did something the backtest does n
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 from sqlalchemy import select
 
 from solbot.domain import CandleSeries, ExitRules, RiskLimits, Signals
 from solbot.events import Event
 from solbot.risk import S_HWM
 from solbot.store.tables import OrderRow, PositionRow
-from solbot.strategy.base import Strategy, StrategyParams
 
-from .small_world import START, TF, SmallWorld, small_world
+from .small_world import START, TF, EnterOnEveryBar, SmallWorld, small_world
 
 WIDE = RiskLimits(position_size_pct=10.0, max_position_pct=10.0, max_open_positions=5)
 
@@ -82,21 +81,14 @@ async def test_a_trailing_stop_ratchets_from_closed_candles_only(tmp_path: Path)
     assert START + 2 * bar <= first.exit_time.timestamp() < START + 2 * bar + 10  # its fill
 
 
-class EnterAtTen(Strategy):
+class EnterAtTen(EnterOnEveryBar):
     """Enters a token whose candle closed at 10 or more."""
 
     name = "enter_at_ten"
-    Params = StrategyParams
-
-    @property
-    def warmup(self) -> int:
-        return 0
 
     def compute(self, series: CandleSeries) -> Signals:
-        n = len(series)
-        return Signals(
-            series.close >= 10.0, np.zeros(n, dtype=bool), np.full(n, 0.5), np.full(n, np.nan)
-        )
+        every = super().compute(series)
+        return replace(every, entry=series.close >= 10.0)
 
 
 async def test_breakers_mark_and_entries_size_at_the_close(tmp_path: Path) -> None:
