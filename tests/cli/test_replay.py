@@ -68,10 +68,12 @@ def test_a_csv_named_after_its_token_replays_with_its_own_timeframe(
     path = tmp_path / "wif_1m.csv"
     path.write_text("\n".join([rows[0], *reversed(rows[1:])]) + "\n")  # newest first
 
-    done = fast("run", "--replay", str(path))
+    done = fast("run", "--replay", str(path), "--stop-after", "20m")
 
     assert done.code == 0, done.out + done.err
     assert "replay of recorded candles (WIF 1m)" in done.out
+    assert "run summary: 0.3 h of bot time" in done.out
+    assert re.search(r"replaying · .* 100%", done.out), done.out  # of the 20 minutes
 
 
 @pytest.mark.parametrize(

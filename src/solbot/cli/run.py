@@ -203,7 +203,8 @@ async def _replay_with_progress(runtime: Runtime, replay: Replay, console: Conso
     percent = TextColumn("{task.percentage:>3.0f}%")
     columns = (TextColumn("{task.description}"), BarColumn(), percent, TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
-        task = progress.add_task("replaying", total=replay.end - replay.start)
+        span = runtime.options.stop_after or replay.end - replay.start  # --stop-after ends it
+        task = progress.add_task("replaying", total=span)
 
         def advance(rt: Runtime) -> None:
             stats = rt.engine.stats
