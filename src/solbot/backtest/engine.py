@@ -207,18 +207,7 @@ def backtest_strategy(
     """
     say = progress or (lambda _msg: None)
     index, prices = align(series)
-    n, k = len(index), len(series)
-    entries = np.zeros((n, k), dtype=np.bool_)
-    exits = np.zeros((n, k), dtype=np.bool_)
-    stops = np.full((n, k), np.nan)
-    targets = np.full((n, k), np.nan)
-    for j, (symbol, s) in enumerate(series.items()):
-        say(f"signals {symbol}")
-        sig = strategy.signals(s)
-        entries[:, j] = _spread(index, s.open_time, sig.entry, False)
-        exits[:, j] = _spread(index, s.open_time, sig.exit, False)
-        stops[:, j] = _spread(index, s.open_time, sig.stop_loss, math.nan)
-        targets[:, j] = _spread(index, s.open_time, sig.take_profit, math.nan)
+    entries, exits, stops, targets = signal_matrices(strategy, series, index, say)
     if trade_from is not None:
         entries[index < trade_from, :] = False
     depth = None
@@ -243,6 +232,30 @@ def backtest_strategy(
         params=strategy.params.model_dump(),
     )
     return result if trade_from is None else _from(result, trade_from)
+
+
+def signal_matrices(
+    strategy: Strategy,
+    series: Mapping[str, CandleSeries],
+    index: IntArray,
+    progress: Progress | None = None,
+) -> tuple[BoolArray, BoolArray, FloatArray, FloatArray]:
+    """Entries, exits, stop and target suggestions, (n, k) on the common `index`: each token's
+    signals computed once on its own candles (gaps in one do not shift another's indicators)."""
+    n, k = len(index), len(series)
+    entries = np.zeros((n, k), dtype=np.bool_)
+    exits = np.zeros((n, k), dtype=np.bool_)
+    stops = np.full((n, k), np.nan)
+    targets = np.full((n, k), np.nan)
+    for j, (symbol, s) in enumerate(series.items()):
+        if progress is not None:
+            progress(f"signals {symbol}")
+        sig = strategy.signals(s)
+        entries[:, j] = _spread(index, s.open_time, sig.entry, False)
+        exits[:, j] = _spread(index, s.open_time, sig.exit, False)
+        stops[:, j] = _spread(index, s.open_time, sig.stop_loss, math.nan)
+        targets[:, j] = _spread(index, s.open_time, sig.take_profit, math.nan)
+    return entries, exits, stops, targets
 
 
 def _from(result: BacktestResult, start: int) -> BacktestResult:

@@ -20,6 +20,7 @@ from solbot.cli import admin as admin_cmd
 from solbot.cli import backtest as backtest_cmd
 from solbot.cli import data as data_cmd
 from solbot.cli import fees as fees_cmd
+from solbot.cli import optimize as optimize_cmd
 from solbot.cli import reconcile_run as reconcile_cmd
 from solbot.cli import reports as reports_cmd
 from solbot.cli import run as run_cmd
@@ -43,6 +44,7 @@ app = typer.Typer(
 )
 app.add_typer(data_cmd.app, name="data")
 app.command(name="backtest")(backtest_cmd.backtest)
+app.command(name="optimize")(optimize_cmd.optimize)
 app.command(name="strategies")(strategies_cmd.strategies)
 app.command(name="run")(run_cmd.run)
 app.add_typer(sim_cmd.app, name="sim")

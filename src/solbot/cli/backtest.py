@@ -386,7 +386,7 @@ def _risk(name: str, position_pct: float | None, max_open: int | None) -> RiskLi
     return limits
 
 
-def _progress(console: Console, quiet: bool) -> Progress:
+def progress_bar(console: Console, quiet: bool) -> Progress:
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -413,7 +413,7 @@ def _run(
     from solbot.backtest.engine import backtest_strategy
 
     steps = len(universe.series) + 1  # signals per token, then the simulation
-    with _progress(Console(stderr=True), quiet) as progress:
+    with progress_bar(Console(stderr=True), quiet) as progress:
         task = progress.add_task("backtest", total=steps)
 
         def step(message: str) -> None:
@@ -469,7 +469,7 @@ def _check(
 ) -> None:
     """Check every token; exit code 1 if any has look-ahead, so scripts and CI can gate on it."""
     reports: dict[str, LookaheadReport] = {}
-    with _progress(Console(stderr=True), quiet=as_json) as progress:
+    with progress_bar(Console(stderr=True), quiet=as_json) as progress:
         for symbol, series in universe.series.items():
             task = progress.add_task(f"checking {symbol}", total=min(cuts, len(series)))
             reports[symbol] = check_lookahead(

@@ -1,0 +1,252 @@
+"""Searching a strategy's parameters without fooling yourself (`solbot optimize`).
+
+A parameter set that looks best on the data it was chosen on is mostly chosen for its luck. So:
+
+- **Walk-forward windows.** The bars after the warm-up are cut into `windows` rolling pairs: a
+  training span followed by a test span `train_ratio` times shorter, each pair shifted by one
+  test span, so the test spans tile the end of the data without overlapping. Every candidate is
+  simulated on every span with fresh cash (signals are computed once on the whole history: a
+  strategy only looks back, which `--check-lookahead` proves).
+- **The score is out of sample only**: a candidate's mean Sharpe ratio over the test spans.
+  The training spans' scores are shown beside it, never used to rank.
+- **The probability of backtest overfitting** (Bailey, Borwein, López de Prado and Zhu, "The
+  probability of backtest overfitting", 2015: combinatorially symmetric cross-validation): the
+  test spans are split every way into two halves; in each split, the candidate best on one half
+  is ranked on the other; PBO is the share of splits where it lands in the bottom half. Near 0
+  the search found something that holds; at 0.5 or more, what it found is noise.
+
+Candidates are evaluated in parallel, one process per core (each computes its own signals and
+runs the compiled kernel); the search space is a grid of listed values or seeded random draws
+from it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from typing import Any
+
+import numpy as np
+
+from solbot.backtest.engine import align, signal_matrices, simulate
+from solbot.backtest.metrics import compute_metrics
+from solbot.backtest.result import BacktestConfig
+from solbot.domain import CandleSeries
+from solbot.errors import UserError
+from solbot.strategy.base import Strategy
+
+Space = dict[str, list[Any]]
+MIN_TEST_BARS = 30  # a Sharpe ratio of fewer bars says nothing
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Rows `[train_start, test_start)` to choose on and `[test_start, test_end)` to test on."""
+
+    train_start: int
+    test_start: int
+    test_end: int
+
+
+def walk_forward(n: int, first: int, windows: int, train_ratio: float) -> list[Window]:
+    """`windows` rolling train/test pairs over rows `[first, n)` (see the module docstring)."""
+    if windows < 2:
+        raise UserError(f"--windows must be at least 2, got {windows}")
+    if not (math.isfinite(train_ratio) and train_ratio > 0):
+        raise UserError(f"--train-ratio must be a positive number, got {train_ratio}")
+    test = int((n - first) // (train_ratio + windows))
+    train = int(test * train_ratio)
+    if test < MIN_TEST_BARS:
+        raise UserError(
+            f"{max(n - first, 0)} bars after the warm-up cannot hold {windows} windows with "
+            f"training {train_ratio:g} times the test and at least {MIN_TEST_BARS} bars to test "
+            "on: use fewer windows or more data"
+        )
+    start = n - (train + windows * test)  # the spare rows go to the warm-up
+    return [
+        Window(start + i * test, start + i * test + train, start + i * test + train + test)
+        for i in range(windows)
+    ]
+
+
+def grid(space: Space) -> list[dict[str, Any]]:
+    """Every combination of the listed values."""
+    names = list(space)
+    return [dict(zip(names, values, strict=True)) for values in itertools.product(*space.values())]
+
+
+def random_draws(space: Space, trials: int, seed: int) -> list[dict[str, Any]]:
+    """`trials` distinct combinations drawn uniformly (all of them if the grid is smaller)."""
+    everything = grid(space)
+    if trials >= len(everything):
+        return everything
+    rng = np.random.default_rng(seed)
+    return [everything[i] for i in sorted(rng.choice(len(everything), trials, replace=False))]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One parameter set's scores: Sharpe and return (%) per window, on train and on test."""
+
+    params: dict[str, Any]
+    train_sharpe: np.ndarray
+    test_sharpe: np.ndarray
+    test_return_pct: np.ndarray
+    test_trades: int
+
+    @property
+    def score(self) -> float:
+        """The rank: the mean out-of-sample Sharpe ratio."""
+        return float(self.test_sharpe.mean())
+
+
+@dataclass(frozen=True)
+class Search:
+    """The candidates best first, the windows, the PBO, and the sets the strategy refused."""
+
+    candidates: list[Candidate]
+    windows: list[Window]
+    pbo: float | None
+    refused: int
+
+
+class _Job:
+    """What each worker needs, set once per process (not pickled per candidate)."""
+
+    strategy: type[Strategy]
+    series: Mapping[str, CandleSeries]
+    config: BacktestConfig
+    liquidity: np.ndarray | None
+    windows: list[Window]
+
+
+def _set_job(
+    strategy: type[Strategy],
+    series: Mapping[str, CandleSeries],
+    config: BacktestConfig,
+    liquidity: np.ndarray | None,
+    windows: list[Window],
+) -> None:
+    _Job.strategy, _Job.series, _Job.config = strategy, series, config
+    _Job.liquidity, _Job.windows = liquidity, windows
+
+
+def _evaluate(params: dict[str, Any]) -> Candidate:
+    strategy = _Job.strategy(params)
+    index, prices = align(_Job.series)
+    entries, exits, stops, targets = signal_matrices(strategy, _Job.series, index)
+    timeframe = next(iter(_Job.series.values())).timeframe
+
+    def run(rows: slice) -> tuple[float, float, int]:
+        result = simulate(
+            index[rows],
+            prices["open"][rows],
+            prices["high"][rows],
+            prices["low"][rows],
+            prices["close"][rows],
+            entries[rows],
+            exits[rows],
+            config=_Job.config,
+            tokens=tuple(_Job.series),
+            timeframe=timeframe,
+            stop_loss=stops[rows],
+            take_profit=targets[rows],
+            liquidity=_Job.liquidity,
+        )
+        metrics = compute_metrics(result)
+        return metrics.sharpe or 0.0, metrics.total_return_pct, metrics.trades
+
+    train, test, returns, trades = [], [], [], 0
+    for w in _Job.windows:
+        train.append(run(slice(w.train_start, w.test_start))[0])
+        sharpe, total, count = run(slice(w.test_start, w.test_end))
+        test.append(sharpe)
+        returns.append(total)
+        trades += count
+    return Candidate(params, np.array(train), np.array(test), np.array(returns), trades)
+
+
+def search(
+    strategy: type[Strategy],
+    series: Mapping[str, CandleSeries],
+    config: BacktestConfig,
+    candidates: Sequence[dict[str, Any]],
+    *,
+    windows: int,
+    train_ratio: float,
+    liquidity: Mapping[str, float] | None = None,
+    workers: int | None = None,
+    on_done: Callable[[int], None] | None = None,
+) -> Search:
+    """Evaluate every valid candidate on the walk-forward windows, best out-of-sample first."""
+    valid, refused, why = [], 0, ""
+    warm_up = 0
+    for params in candidates:
+        try:
+            made = strategy(params)
+        except UserError as exc:
+            refused += 1  # e.g. a fast period not below the slow one
+            why = why or str(exc)
+            continue
+        valid.append(made.params.model_dump())
+        warm_up = max(warm_up, made.samples_needed)
+    if not valid:
+        raise UserError(f"every one of the {len(candidates)} parameter sets is refused: {why}")
+    index, _prices = align(series)
+    plan = walk_forward(len(index), warm_up, windows, train_ratio)
+    depth = None
+    if liquidity is not None:
+        depth = np.array([liquidity[symbol] for symbol in series], dtype=np.float64)
+    job = (strategy, series, config, depth, plan)
+    results = list(_map(job, valid, workers or os.cpu_count() or 1, on_done))
+    results.sort(key=lambda c: c.score, reverse=True)
+    matrix = np.array([c.test_sharpe for c in results]).T  # windows × candidates
+    return Search(results, plan, overfitting_probability(matrix), refused)
+
+
+def _map(
+    job: tuple[Any, ...],
+    candidates: list[dict[str, Any]],
+    workers: int,
+    on_done: Callable[[int], None] | None,
+) -> Iterator[Candidate]:
+    if workers <= 1 or len(candidates) == 1:
+        _set_job(*job)
+        for n, params in enumerate(candidates, 1):
+            yield _evaluate(params)
+            if on_done is not None:
+                on_done(n)
+        return
+    # fork: the workers start with the candles (and numba's compiled kernel) already loaded
+    with ProcessPoolExecutor(workers, get_context("fork"), _set_job, job) as pool:
+        chunk = max(1, len(candidates) // (workers * 8))
+        for n, found in enumerate(pool.map(_evaluate, candidates, chunksize=chunk), 1):
+            yield found
+            if on_done is not None:
+                on_done(n)
+
+
+def overfitting_probability(performance: np.ndarray) -> float | None:
+    """PBO by combinatorially symmetric cross-validation of a (periods × candidates) matrix;
+    None with fewer than 4 periods or 2 candidates (nothing to split)."""
+    periods, count = performance.shape
+    usable = periods - periods % 2
+    if usable < 4 or count < 2:
+        return None
+    rows = range(usable)
+    below = total = 0
+    for chosen in itertools.combinations(rows, usable // 2):
+        rest = [r for r in rows if r not in chosen]
+        in_sample = performance[list(chosen)].mean(axis=0)
+        out_of_sample = performance[rest].mean(axis=0)
+        best = int(np.argmax(in_sample))
+        rank = int((out_of_sample < out_of_sample[best]).sum()) + 1  # 1: the worst
+        omega = rank / (count + 1)
+        below += math.log(omega / (1 - omega)) <= 0
+        total += 1
+    return below / total

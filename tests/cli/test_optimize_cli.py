@@ -1,0 +1,60 @@
+"""`solbot optimize` from the command line: a ranked table, the overfitting verdict, the winner
+as a solbot.toml snippet that parses, the same as JSON, and bad input as one line, exit 2."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import pytest
+
+from solbot.market.store import CandleStore
+
+from .support import Run
+
+SEARCH = ["-p", "fast=5:15:5", "-p", "slow=20,40", "-t", "JUP", "-t", "BONK", "--workers", "2"]
+
+
+def test_a_search_prints_its_ranking_verdict_and_snippet(run: Run, market: CandleStore) -> None:
+    done = run("optimize", *SEARCH, "--windows", "4")
+
+    assert done.code == 0, done.out + done.err
+    assert "ema_trend: 6 parameter sets, 4 walk-forward windows, ranked out of sample" in done.out
+    assert "probability of backtest overfitting: " in done.out
+    snippet = done.out.split("for solbot.toml:")[1]
+    parsed = tomllib.loads(snippet)
+    assert parsed["strategy"] == "ema_trend"
+    assert parsed["strategy_params"]["fast"] in (5, 10, 15)
+    assert parsed["strategy_params"]["slow"] in (20, 40)
+
+    document = json.loads(run("optimize", *SEARCH, "--windows", "4", "--json").out)
+    assert document["best"] == snippet.strip()
+    scores = [float(c["score"]) for c in document["candidates"]]
+    assert scores == sorted(scores, reverse=True)
+    assert len(document["windows"]) == 4
+    assert set(document["candidates"][0]) == {
+        "params", "score", "test_sharpe", "train_sharpe", "test_return_pct", "test_trades"
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["-p", "nope=1,2"], "--param nope: ema_trend has no such parameter; it has fast, slow"),
+        (["-p", "fast=9:5:1"], "a range is LOW:HIGH:STEP with LOW <= HIGH, STEP > 0"),
+        (["-p", "fast=5:9:0"], "a range is LOW:HIGH:STEP"),
+        (["-p", "fast=a,b"], "--param fast=a,b: fast takes whole numbers"),
+        (["-p", "fast"], "give NAME=VALUES"),
+        (["-p", "fast=5", "-p", "fast=6"], "--param fast is given twice"),
+        (["-p", "fast=1:100000:1"], "makes 100,000 values; at most 10,000"),
+        (["-p", "fast=5", "--method", "bayes"], "unknown --method 'bayes'; choose grid or random"),
+        (["-p", "fast=5", "--windows", "200"], "cannot hold 200 windows"),
+        (["-p", "fast=30", "-p", "slow=20"], "refused: strategy ema_trend: fast (30) must be"),
+        (["-p", "fast=5", "--train-ratio", "nan"], "--train-ratio must be a positive number"),
+    ],
+)
+def test_bad_input_is_one_line(run: Run, market: CandleStore, args: list[str], says: str) -> None:
+    done = run("optimize", *args, "-t", "JUP")
+    assert done.code == 2, done.out + done.err
+    assert done.err.count("\n") == 1, done.err
+    assert says in done.err
