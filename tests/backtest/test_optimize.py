@@ -14,6 +14,7 @@ from solbot.backtest.optimize import (
     overfitting_probability,
     random_draws,
     search,
+    search_tpe,
     walk_forward,
 )
 from solbot.backtest.result import BacktestConfig
@@ -99,3 +100,24 @@ def test_a_search_where_the_strategy_refuses_everything_says_why(market) -> None
     sets = [{"fast": 30, "slow": 20}]
     with pytest.raises(UserError, match=r"refused: .*fast \(30\) must be less than slow"):
         search(EmaTrend, market, CONFIG, sets, windows=4, train_ratio=2.0, workers=1)
+
+
+def test_tpe_proposes_from_the_space_repeatably_and_scores_each_set_once(market) -> None:
+    space = {"fast": [3, 5, 8, 12, 30], "slow": [20, 26, 40]}  # fast=30 with slow<=26 is refused
+    base = EmaTrend().params.model_dump()
+
+    def run():
+        return search_tpe(
+            EmaTrend, market, CONFIG, base, space, trials=12, seed=4, windows=4,
+            train_ratio=2.0, workers=2,
+        )  # fmt: skip
+
+    first, again = run(), run()
+    keys = [tuple(sorted(c.params.items())) for c in first.candidates]
+    assert len(keys) == len(set(keys))  # a set proposed twice is evaluated once
+    assert all(c.params["fast"] in space["fast"] for c in first.candidates)
+    assert [(c.params, c.score) for c in first.candidates] == [
+        (c.params, c.score) for c in again.candidates
+    ]
+    scores = [c.score for c in first.candidates]
+    assert scores == sorted(scores, reverse=True)

@@ -37,6 +37,15 @@ def test_a_search_prints_its_ranking_verdict_and_snippet(run: Run, market: Candl
     }  # fmt: skip
 
 
+def test_tpe_searches_from_the_command_line(run: Run, market: CandleStore) -> None:
+    args = ["--method", "tpe", "--trials", "8", "--seed", "2", "--windows", "4"]
+    done = run("optimize", *SEARCH, *args, "--json")
+    assert done.code == 0, done.err
+    document = json.loads(done.out)
+    assert 1 <= len(document["candidates"]) <= 8
+    assert json.loads(run("optimize", *SEARCH, *args, "--json").out) == document  # seeded
+
+
 @pytest.mark.parametrize(
     ("args", "says"),
     [
@@ -47,7 +56,7 @@ def test_a_search_prints_its_ranking_verdict_and_snippet(run: Run, market: Candl
         (["-p", "fast"], "give NAME=VALUES"),
         (["-p", "fast=5", "-p", "fast=6"], "--param fast is given twice"),
         (["-p", "fast=1:100000:1"], "makes 100,000 values; at most 10,000"),
-        (["-p", "fast=5", "--method", "bayes"], "unknown --method 'bayes'; choose grid or random"),
+        (["-p", "fast=5", "--method", "bayes"], "unknown --method 'bayes'; choose grid, random"),
         (["-p", "fast=5", "--windows", "200"], "cannot hold 200 windows"),
         (["-p", "fast=30", "-p", "slow=20"], "refused: strategy ema_trend: fast (30) must be"),
         (["-p", "fast=5", "--train-ratio", "nan"], "--train-ratio must be a positive number"),

@@ -16,8 +16,8 @@ A parameter set that looks best on the data it was chosen on is mostly chosen fo
   the search found something that holds; at 0.5 or more, what it found is noise.
 
 Candidates are evaluated in parallel, one process per core (each computes its own signals and
-runs the compiled kernel); the search space is a grid of listed values or seeded random draws
-from it.
+runs the compiled kernel); the search space is a grid of listed values, seeded random draws from
+it, or Optuna's TPE sampler proposing from it in the light of the scores so far.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -185,50 +185,152 @@ def search(
 ) -> Search:
     """Evaluate every valid candidate on the walk-forward windows, best out-of-sample first."""
     valid, refused, why = [], 0, ""
-    warm_up = 0
     for params in candidates:
         try:
-            made = strategy(params)
+            valid.append(strategy(params).params.model_dump())
         except UserError as exc:
             refused += 1  # e.g. a fast period not below the slow one
             why = why or str(exc)
-            continue
-        valid.append(made.params.model_dump())
-        warm_up = max(warm_up, made.samples_needed)
     if not valid:
         raise UserError(f"every one of the {len(candidates)} parameter sets is refused: {why}")
+    plan = _plan(strategy, series, valid, windows, train_ratio)
+    with _Evaluator(strategy, series, config, liquidity, plan, workers) as evaluate:
+        results = evaluate(valid, on_done)
+    return _ranked(results, plan, refused)
+
+
+def search_tpe(
+    strategy: type[Strategy],
+    series: Mapping[str, CandleSeries],
+    config: BacktestConfig,
+    base: dict[str, Any],
+    space: Space,
+    *,
+    trials: int,
+    seed: int,
+    windows: int,
+    train_ratio: float,
+    liquidity: Mapping[str, float] | None = None,
+    workers: int | None = None,
+    on_done: Callable[[int], None] | None = None,
+) -> Search:
+    """Optuna's TPE sampler over `space` (each parameter a categorical choice of its values),
+    maximising the out-of-sample score, `trials` proposals in batches of one per worker. A
+    proposal seen before is told its earlier score; one the strategy refuses is pruned."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=seed)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    plan = _plan(strategy, series, _extremes(strategy, base, space), windows, train_ratio)
+    seen: dict[tuple[Any, ...], Candidate] = {}
+    refused = asked = 0
+    with _Evaluator(strategy, series, config, liquidity, plan, workers) as evaluate:
+        while asked < trials:
+            batch = [study.ask() for _ in range(min(evaluate.workers, trials - asked))]
+            asked += len(batch)
+            proposals = []
+            for trial in batch:
+                values = {name: trial.suggest_categorical(name, vs) for name, vs in space.items()}
+                try:
+                    params = strategy({**base, **values}).params.model_dump()
+                except UserError:
+                    refused += 1
+                    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                    continue
+                proposals.append((trial, params))
+            fresh = {_key(p): p for _t, p in proposals if _key(p) not in seen}
+            for found in evaluate(list(fresh.values()), None):
+                seen[_key(found.params)] = found
+            for trial, params in proposals:
+                study.tell(trial, seen[_key(params)].score)
+            if on_done is not None:
+                on_done(asked)
+    if not seen:
+        raise UserError(f"the strategy refused every one of the {trials} proposed sets")
+    return _ranked(list(seen.values()), plan, refused)
+
+
+def _key(params: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(sorted(params.items()))
+
+
+def _extremes(strategy: type[Strategy], base: dict[str, Any], space: Space) -> list[dict[str, Any]]:
+    """Sets whose warm-up bounds every set's: each parameter at its largest value, and at its
+    smallest (periods are what make warm-ups long), where the strategy accepts them."""
+    sets = []
+    for pick in (max, min):
+        try:
+            sets.append(strategy({**base, **{k: pick(v) for k, v in space.items()}}).params)
+        except UserError:
+            continue
+    return [p.model_dump() for p in sets] or [strategy(base).params.model_dump()]
+
+
+def _plan(
+    strategy: type[Strategy],
+    series: Mapping[str, CandleSeries],
+    candidates: Sequence[dict[str, Any]],
+    windows: int,
+    train_ratio: float,
+) -> list[Window]:
+    """The windows, after the longest warm-up of the candidates."""
+    warm_up = max(strategy(params).samples_needed for params in candidates)
     index, _prices = align(series)
-    plan = walk_forward(len(index), warm_up, windows, train_ratio)
-    depth = None
-    if liquidity is not None:
-        depth = np.array([liquidity[symbol] for symbol in series], dtype=np.float64)
-    job = (strategy, series, config, depth, plan)
-    results = list(_map(job, valid, workers or os.cpu_count() or 1, on_done))
+    return walk_forward(len(index), warm_up, windows, train_ratio)
+
+
+def _ranked(results: list[Candidate], plan: list[Window], refused: int) -> Search:
     results.sort(key=lambda c: c.score, reverse=True)
     matrix = np.array([c.test_sharpe for c in results]).T  # windows × candidates
     return Search(results, plan, overfitting_probability(matrix), refused)
 
 
-def _map(
-    job: tuple[Any, ...],
-    candidates: list[dict[str, Any]],
-    workers: int,
-    on_done: Callable[[int], None] | None,
-) -> Iterator[Candidate]:
-    if workers <= 1 or len(candidates) == 1:
-        _set_job(*job)
-        for n, params in enumerate(candidates, 1):
-            yield _evaluate(params)
+class _Evaluator:
+    """Candidates evaluated in this process or on a pool of `workers` forked processes, which
+    start with the candles (and numba's compiled kernel) already loaded."""
+
+    def __init__(
+        self,
+        strategy: type[Strategy],
+        series: Mapping[str, CandleSeries],
+        config: BacktestConfig,
+        liquidity: Mapping[str, float] | None,
+        plan: list[Window],
+        workers: int | None,
+    ) -> None:
+        depth = None
+        if liquidity is not None:
+            depth = np.array([liquidity[symbol] for symbol in series], dtype=np.float64)
+        self.job = (strategy, series, config, depth, plan)
+        self.workers = workers or os.cpu_count() or 1
+        self.pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> _Evaluator:
+        if self.workers > 1:
+            self.pool = ProcessPoolExecutor(self.workers, get_context("fork"), _set_job, self.job)
+        else:
+            _set_job(*self.job)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+    def __call__(
+        self, candidates: list[dict[str, Any]], on_done: Callable[[int], None] | None
+    ) -> list[Candidate]:
+        if self.pool is None:
+            found = map(_evaluate, candidates)
+        else:
+            chunk = max(1, len(candidates) // (self.workers * 8))
+            found = self.pool.map(_evaluate, candidates, chunksize=chunk)
+        results = []
+        for n, candidate in enumerate(found, 1):
+            results.append(candidate)
             if on_done is not None:
                 on_done(n)
-        return
-    # fork: the workers start with the candles (and numba's compiled kernel) already loaded
-    with ProcessPoolExecutor(workers, get_context("fork"), _set_job, job) as pool:
-        chunk = max(1, len(candidates) // (workers * 8))
-        for n, found in enumerate(pool.map(_evaluate, candidates, chunksize=chunk), 1):
-            yield found
-            if on_done is not None:
-                on_done(n)
+        return results
 
 
 def overfitting_probability(performance: np.ndarray) -> float | None:

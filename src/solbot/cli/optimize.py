@@ -51,12 +51,17 @@ def optimize(
         typer.Option("--strategy", "-s", metavar="NAME", help="Default: the configured strategy."),
     ] = None,
     method: Annotated[
-        str, typer.Option(metavar="HOW", help="grid (every combination) or random.")
+        str,
+        typer.Option(
+            metavar="HOW",
+            help="grid (every combination), random (seeded draws) or tpe (Optuna's sampler, "
+            "proposing from the scores so far).",
+        ),
     ] = "grid",
     trials: Annotated[
-        int, typer.Option(min=1, help="How many combinations --method random draws.")
+        int, typer.Option(min=1, help="How many sets --method random or tpe tries.")
     ] = 100,
-    seed: Annotated[int, typer.Option(min=0, help="Seed of --method random.")] = 1,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of --method random and tpe.")] = 1,
     windows: Annotated[
         int, typer.Option(min=2, help="Walk-forward windows (train, then test).")
     ] = 6,
@@ -90,7 +95,7 @@ def optimize(
     on rolling walk-forward windows with the live rules (breakers, exits, costs) and ranked by
     its mean Sharpe ratio on the test spans only; the probability of backtest overfitting says
     whether the winner is more than luck. Prints the best as a solbot.toml snippet."""
-    from solbot.backtest.optimize import grid, random_draws, search
+    from solbot.backtest.optimize import grid, random_draws, search, search_tpe
     from solbot.backtest.result import BacktestConfig
     from solbot.backtest.universe import load_universe, tokens_by_symbol
     from solbot.market.store import CandleStore
@@ -98,8 +103,8 @@ def optimize(
     from solbot.strategy.registry import load_strategy
 
     cfg = settings()
-    if method not in ("grid", "random"):
-        raise UserError(f"unknown --method {method!r}; choose grid or random")
+    if method not in ("grid", "random", "tpe"):
+        raise UserError(f"unknown --method {method!r}; choose grid, random or tpe")
     if not (math.isfinite(train_ratio) and train_ratio > 0):
         raise UserError(f"--train-ratio must be a positive number, got {train_ratio}")
     name = cfg.strategy if strategy is None else strategy
@@ -112,7 +117,7 @@ def optimize(
         raise UserError(f"--end ({end}) must be after --start ({start})")
     configured = base.params.model_dump()
     sets = grid(space) if method == "grid" else random_draws(space, trials, seed)
-    candidates = [{**configured, **values} for values in sets]
+    candidates = [{**configured, **values} for values in sets] if method != "tpe" else []
     known = cfg.token_map()
     universe = load_universe(
         CandleStore(candles_dir(cfg, world)),
@@ -131,21 +136,23 @@ def optimize(
         risk=tier(cfg.risk_tier),
         exits=cfg.exit_rules(),
     )
+    total = trials if method == "tpe" else len(candidates)
     with progress_bar(Console(stderr=True), quiet=as_json) as progress:
-        task = progress.add_task(
-            f"{len(candidates)} parameter sets × {windows} windows", total=len(candidates)
-        )
-        found = search(
-            type(base),
-            universe.series,
-            config,
-            candidates,
-            windows=windows,
-            train_ratio=train_ratio,
-            liquidity=universe.liquidity,
-            workers=workers,
-            on_done=lambda n: progress.update(task, completed=n),
-        )
+        task = progress.add_task(f"{total} parameter sets × {windows} windows", total=total)
+        common: dict[str, Any] = {
+            "windows": windows,
+            "train_ratio": train_ratio,
+            "liquidity": universe.liquidity,
+            "workers": workers,
+            "on_done": lambda n: progress.update(task, completed=n),
+        }
+        if method == "tpe":
+            found = search_tpe(
+                type(base), universe.series, config, configured, space,
+                trials=trials, seed=seed, **common,
+            )  # fmt: skip
+        else:
+            found = search(type(base), universe.series, config, candidates, **common)
     if as_json:
         emit(_document(base, space, found))
         return
