@@ -121,3 +121,22 @@ def test_tpe_proposes_from_the_space_repeatably_and_scores_each_set_once(market)
     ]
     scores = [c.score for c in first.candidates]
     assert scores == sorted(scores, reverse=True)
+
+
+def test_a_heatmap_cell_is_the_best_score_of_its_pair() -> None:
+    from solbot.backtest.optimize import Candidate, Search
+    from solbot.backtest.optimize_report import heatmap_grid
+
+    def made(fast: int, slow: int, k: int, score: float) -> Candidate:
+        test = np.full(2, score)
+        return Candidate({"fast": fast, "slow": slow, "k": k}, test, test, test, 1)
+
+    found = Search(
+        [made(5, 20, 1, 0.5), made(5, 20, 2, 1.5), made(8, 20, 1, -1.0), made(5, 40, 1, 0.1)],
+        [],
+        None,
+        0,
+    )
+    xs, ys, z = heatmap_grid(found, "fast", "slow")
+    assert (xs, ys) == ([5, 8], [20, 40])
+    assert z == [[1.5, -1.0], [0.1, None]]  # rows: slow; columns: fast

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -21,14 +22,20 @@ def test_a_search_prints_its_ranking_verdict_and_snippet(run: Run, market: Candl
     assert done.code == 0, done.out + done.err
     assert "ema_trend: 6 parameter sets, 4 walk-forward windows, ranked out of sample" in done.out
     assert "probability of backtest overfitting: " in done.out
-    snippet = done.out.split("for solbot.toml:")[1]
+    snippet, report = done.out.split("for solbot.toml:")[1].split("\nreport: ")
     parsed = tomllib.loads(snippet)
+    page = Path(report.strip())
+    assert oct(page.stat().st_mode & 0o777) == "0o600"
+    html = page.read_text(encoding="utf-8")
+    assert "Out-of-sample Sharpe by fast and slow" in html
+    assert '"type":"heatmap"' in html
     assert parsed["strategy"] == "ema_trend"
     assert parsed["strategy_params"]["fast"] in (5, 10, 15)
     assert parsed["strategy_params"]["slow"] in (20, 40)
 
     document = json.loads(run("optimize", *SEARCH, "--windows", "4", "--json").out)
     assert document["best"] == snippet.strip()
+    assert document["report"] == str(page)  # the same search overwrites its page
     scores = [float(c["score"]) for c in document["candidates"]]
     assert scores == sorted(scores, reverse=True)
     assert len(document["windows"]) == 4

@@ -522,32 +522,32 @@ def write_html(result: BacktestResult, metrics: Metrics, path: str | Path) -> No
     title = f"solbot backtest: {result.strategy} on {', '.join(result.tokens)}"
     body = [
         f"<h1>{escape(title)}</h1>",
-        _html_table(summary_table(result, metrics)),
+        html_table(summary_table(result, metrics)),
         '<div class="row">',
-        _html_table(returns_table(metrics)),
-        _html_table(trading_table(metrics, quote)),
+        html_table(returns_table(metrics)),
+        html_table(trading_table(metrics, quote)),
         "</div>",
         "<h2>Equity and drawdown</h2>",
         charts[0],
-        _html_table(token_table(metrics, quote)),
+        html_table(token_table(metrics, quote)),
         '<div class="row">',
-        _html_table(exit_reason_table(metrics)),
-        _html_table(blocked_table(metrics)),
+        html_table(exit_reason_table(metrics)),
+        html_table(blocked_table(metrics)),
         "</div>",
         "<h2>Prices and trades</h2>",
         *charts[1:],
-        f'<div class="scroll">{_html_table(trade_table(result))}</div>',
+        f'<div class="scroll">{html_table(trade_table(result))}</div>',
     ]
     page = (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<title>{escape(title)}</title>\n<style>{PAGE_CSS}</style>\n</head>\n<body>\n"
         + "\n".join(body)
         + "\n</body>\n</html>\n"
     )
     write_private(path, page, durable=False)  # 0600, like every file solbot writes
 
 
-def _html_table(table: Tabular) -> str:
+def html_table(table: Tabular) -> str:
     css = "num" if table.numeric else "kv"
     head = (
         "<thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in table.headers) + "</tr></thead>"
@@ -568,7 +568,7 @@ def _html_table(table: Tabular) -> str:
 
 _HTML_CLASS = {1: ' class="pos"', -1: ' class="neg"', 0: ""}
 
-_CSS = """
+PAGE_CSS = """
 body { font-family: system-ui, sans-serif; margin: 24px auto; max-width: 1200px; color: #222; }
 h1 { font-size: 1.4em; } h2 { font-size: 1.15em; margin-top: 28px; }
 .row { display: flex; gap: 32px; flex-wrap: wrap; align-items: flex-start; }

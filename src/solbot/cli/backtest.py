@@ -298,7 +298,7 @@ def backtest(
     if check_lookahead_:
         _check(strat, universe, cuts, console, as_json)
         return
-    folder = _report_folder(out or cfg.reports_dir) if report else None
+    folder = report_folder(out or cfg.reports_dir) if report else None
     result = _run(strat, universe, config, quiet=as_json, trade_from=first)
     metrics = compute_metrics(result)
     written = _write_reports(result, metrics, folder) if folder is not None else []
@@ -437,7 +437,7 @@ def _run(
     return result
 
 
-def _report_folder(folder: Path) -> Path:
+def report_folder(folder: Path) -> Path:
     """Create the report folder before the run: a bad --out fails in one line at once, not
     with a traceback after the whole backtest."""
     try:

@@ -4,6 +4,7 @@ the chosen set as a `solbot.toml` snippet (`backtest.optimize`)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from typing import TYPE_CHECKING, Annotated, Any, get_args
@@ -13,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from solbot.cli import stores
-from solbot.cli.backtest import progress_bar
+from solbot.cli.backtest import progress_bar, report_folder
 from solbot.cli.context import settings
 from solbot.cli.json_output import JsonOption, emit
 from solbot.cli.options import (
@@ -88,6 +89,12 @@ def optimize(
         typer.Option(min=1, help="Processes. Default: one per core.", show_default=False),
     ] = None,
     top: Annotated[int, typer.Option(min=1, help="Rows of the table.")] = 10,
+    report: Annotated[
+        bool,
+        typer.Option(
+            help="Write the HTML page: a heatmap of the first two parameters, the best sets."
+        ),
+    ] = True,
     world: WorldCandlesOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -96,6 +103,7 @@ def optimize(
     its mean Sharpe ratio on the test spans only; the probability of backtest overfitting says
     whether the winner is more than luck. Prints the best as a solbot.toml snippet."""
     from solbot.backtest.optimize import grid, random_draws, search, search_tpe
+    from solbot.backtest.optimize_report import write_optimize_html
     from solbot.backtest.result import BacktestConfig
     from solbot.backtest.universe import load_universe, tokens_by_symbol
     from solbot.market.store import CandleStore
@@ -136,6 +144,7 @@ def optimize(
         risk=tier(cfg.risk_tier),
         exits=cfg.exit_rules(),
     )
+    folder = report_folder(cfg.reports_dir) if report else None  # a bad folder fails first
     total = trials if method == "tpe" else len(candidates)
     with progress_bar(Console(stderr=True), quiet=as_json) as progress:
         task = progress.add_task(f"{total} parameter sets × {windows} windows", total=total)
@@ -153,10 +162,25 @@ def optimize(
             )  # fmt: skip
         else:
             found = search(type(base), universe.series, config, candidates, **common)
+    written = None
+    if folder is not None:
+        setup = [space, sorted(universe.series), tf.value, windows, train_ratio, method, seed]
+        digest = hashlib.sha256(json.dumps(setup, default=str).encode()).hexdigest()[:8]
+        written = folder / f"optimize_{base.name}_{tf.value}_{digest}.html".replace(":", "-")
+        snippet = _snippet(base.name, found.candidates[0].params)
+        try:
+            write_optimize_html(found, base.name, space, written, snippet)
+        except OSError as exc:
+            raise UserError(f"cannot write the report to {folder}: {exc.strerror or exc}") from None
     if as_json:
-        emit(_document(base, space, found))
+        document = _document(base, space, found)
+        document["report"] = None if written is None else str(written)
+        emit(document)
         return
-    _report(stores.console(), base, space, found, top)
+    console = stores.console()
+    _report(console, base, space, found, top)
+    if written is not None:
+        console.print(f"\nreport: {written}")
 
 
 def _space(strategy: type[Strategy], specs: list[str]) -> dict[str, list[Any]]:
