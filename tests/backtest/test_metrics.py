@@ -141,6 +141,22 @@ def test_per_token_split() -> None:
     assert sum(t.contribution_pct for t in m.per_token) == pytest.approx(m.total_return_pct)
 
 
+def test_trades_split_by_their_entry_hour() -> None:
+    m = compute_metrics(
+        make_result(
+            [1000.0, 1040.0], initial_cash=1000.0, tokens=("SOL", "JUP"), trades=three_trades()
+        )
+    )
+    first = (START // 3600) % 24  # the trades enter 1, 2 and 5 hours after START
+    hours = [(h.hour, h.trades, h.pnl, h.win_rate_pct) for h in m.per_entry_hour]
+    assert hours == [
+        ((first + 1) % 24, 1, 30.0, 100.0),
+        ((first + 2) % 24, 1, -10.0, 0.0),
+        ((first + 5) % 24, 1, 20.0, 100.0),
+    ]
+    assert m.to_dict()["per_entry_hour"][0]["hour"] == (first + 1) % 24
+
+
 def test_no_trades() -> None:
     m = compute_metrics(make_result([100.0, 100.0, 100.0]))
     assert m.trades == 0

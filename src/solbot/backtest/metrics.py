@@ -48,6 +48,18 @@ class TokenMetrics:
 
 
 @dataclass(frozen=True, slots=True)
+class HourMetrics:
+    """The trades entered in one hour of the UTC day (0-23), as `TokenMetrics` counts them: a
+    strategy whose profit comes from a few hours is a strategy about those hours."""
+
+    hour: int
+    trades: int
+    win_rate_pct: float | None
+    pnl: float
+    avg_return_pct: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class TradeExtreme:
     """The best or worst trade, ranked by `return_pct` so that position size does not decide."""
 
@@ -118,6 +130,7 @@ class Metrics:
     exit_reasons: dict[str, int]
     blocked: dict[str, int]
     per_token: tuple[TokenMetrics, ...]
+    per_entry_hour: tuple[HourMetrics, ...]  # the hours with trades, in order
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types only: times become ISO-8601 UTC, NaN and infinities become None."""
@@ -182,6 +195,7 @@ def compute_metrics(result: BacktestResult) -> Metrics:
         exit_reasons=_exit_reasons(trades.reason),
         blocked=_blocked(result.blocked),
         per_token=tuple(_token_metrics(result, k) for k in range(len(result.tokens))),
+        per_entry_hour=_hour_metrics(result),
     )
 
 
@@ -343,8 +357,26 @@ def _token_metrics(result: BacktestResult, k: int) -> TokenMetrics:
     )
 
 
+def _hour_metrics(result: BacktestResult) -> tuple[HourMetrics, ...]:
+    hours = (result.trades.entry_time // 3600) % 24
+    out = []
+    for hour in np.unique(hours):
+        trades = result.trades.select(hours == hour)
+        out.append(
+            HourMetrics(
+                int(hour),
+                len(trades),
+                _win_rate(trades.pnl),
+                float(trades.pnl.sum()),
+                _mean(trades.return_pct),
+            )
+        )
+    return tuple(out)
+
+
 __all__ = [
     "SECONDS_PER_YEAR",
+    "HourMetrics",
     "Metrics",
     "TokenMetrics",
     "TradeExtreme",

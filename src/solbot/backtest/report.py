@@ -221,6 +221,21 @@ def token_table(metrics: Metrics, quote: str) -> Tabular:
     return Tabular("Per token", headers, rows)
 
 
+def hour_table(metrics: Metrics, quote: str) -> Tabular:
+    rows: list[list[Cell]] = [
+        [
+            (f"{h.hour:02d}:00", 0),
+            (f"{h.trades:,}", 0),
+            (fmt_pct(h.win_rate_pct, signed=False), 0),
+            (fmt_money(h.pnl, quote, signed=True), _sign(h.pnl)),
+            (fmt_pct(h.avg_return_pct), _sign(h.avg_return_pct)),
+        ]
+        for h in metrics.per_entry_hour
+    ]
+    headers = ("Entry hour (UTC)", "Trades", "Win rate", "PnL", "Avg return")
+    return Tabular("By entry hour", headers, rows)
+
+
 def exit_reason_table(metrics: Metrics) -> Tabular:
     total = max(metrics.trades, 1)
     rows: list[list[Cell]] = [
@@ -534,6 +549,7 @@ def write_html(result: BacktestResult, metrics: Metrics, path: str | Path) -> No
         html_table(exit_reason_table(metrics)),
         html_table(blocked_table(metrics)),
         "</div>",
+        f'<div class="scroll">{html_table(hour_table(metrics, quote))}</div>',
         "<h2>Prices and trades</h2>",
         *charts[1:],
         f'<div class="scroll">{html_table(trade_table(result))}</div>',
