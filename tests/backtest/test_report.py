@@ -176,6 +176,8 @@ def test_html_is_self_contained_with_markers_and_metrics(
         "triangle-up",
         "triangle-down",
         "2024-01-01 05:00",  # third trade's entry in the trade list
+        "<caption>By entry hour</caption>",
+        "<td>05:00</td>",  # the third trade's entry hour
     ):
         assert expected in page, expected
 
