@@ -131,3 +131,52 @@ def test_missing_and_binary_files(tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe\x00\x81garbage")
     with pytest.raises(UserError, match="not a UTF-8 text file"):
         read_candles_csv(binary, Timeframe.H1)
+
+
+# Exports as downloaded (issue 13 §4): a banner line, other separators, 12-hour dates, newest
+# first, CryptoDataDownload's and Binance's layouts.
+
+CDD = f"""https://www.CryptoDataDownload.com
+unix,date,symbol,open,high,low,close,Volume SOL,Volume USDT,tradecount
+{(T0 + H) * 1000},2024-01-01 01:00:00,SOLUSDT,10.5,12,10,11,200,2100,40
+{T0 * 1000},2024-01-01 00:00:00,SOLUSDT,10,11,9,10.5,100,1000,30
+"""
+
+
+def test_a_cryptodatadownload_file_with_its_banner_newest_first(tmp_path: Path) -> None:
+    s = read_candles_csv(write(tmp_path, CDD), Timeframe.H1)
+    assert list(s.open_time) == [T0, T0 + H]
+    assert list(s.volume) == [100.0, 200.0]  # the base asset's volume
+
+
+@pytest.mark.parametrize("separator", [";", "\t"])
+def test_semicolons_and_tabs_are_sniffed(tmp_path: Path, separator: str) -> None:
+    s = read_candles_csv(write(tmp_path, GOOD.replace(",", separator)), Timeframe.H1)
+    assert list(s.close) == [10.5, 11.0, 11.2]
+
+
+def test_twelve_hour_dates(tmp_path: Path) -> None:
+    text = """date,open,high,low,close,volume
+2024-01-01 12-PM,1,2,0.5,1.5,3
+2024-01-01 11-AM,1,2,0.5,1.5,3
+2024-01-01 12-AM,1,2,0.5,1.5,3
+"""
+    s = read_candles_csv(write(tmp_path, text), Timeframe.H1)
+    assert list(s.open_time) == [T0, T0 + 11 * H, T0 + 12 * H]
+
+
+@pytest.mark.parametrize("unit", [1000, 1_000_000])  # Binance spot: microseconds since 2025
+def test_a_binance_kline_file_has_no_header(tmp_path: Path, unit: int) -> None:
+    rows = [
+        f"{t * unit},{o},{h},{lo},{c},{v},{(t + H) * unit - 1},1,2,3,4,0"
+        for t, o, h, lo, c, v in ((T0, 10, 11, 9, 10.5, 100), (T0 + H, 10.5, 12, 10, 11, 200))
+    ]
+    s = read_candles_csv(write(tmp_path, "\n".join(rows) + "\n"), Timeframe.H1)
+    assert list(s.open_time) == [T0, T0 + H]
+    assert list(s.close) == [10.5, 11.0]
+
+
+def test_a_banner_without_a_header_after_it_says_what_is_missing(tmp_path: Path) -> None:
+    path = write(tmp_path, "Downloaded from somewhere\nfoo,bar\n1,2\n")
+    with pytest.raises(UserError, match=r":1: no header.*timestamp,open,high,low,close,volume"):
+        read_candles_csv(path, Timeframe.H1)

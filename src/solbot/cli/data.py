@@ -64,9 +64,12 @@ def import_csv(
         typer.Argument(
             metavar="FILE.csv",
             help=(
-                "CSV with a header row: a time column named timestamp, time, open_time or date "
-                "(Unix seconds, Unix milliseconds or ISO-8601; UTC unless an offset is given) "
-                "and the columns open, high, low, close, volume, in any case and order."
+                "CSV with a header row: a time column named timestamp, time, open_time, date "
+                "or unix (Unix seconds, milliseconds or microseconds, ISO-8601 or 12-hour like "
+                "2019-10-17 09-PM; UTC unless an offset is given) and the columns open, high, "
+                "low, close, volume, in any case and order; separated by commas, semicolons or "
+                "tabs. CryptoDataDownload files (banner line included) and Binance kline files "
+                "(no header) are read as downloaded."
             ),
             show_default=False,
         ),
