@@ -147,7 +147,8 @@ BAD_INPUT = [
     (("--cash", "0"), "Invalid value for '--cash'"),
     (("--cash", "inf"), "--cash must be a finite number, got inf"),
     (("--cash", "lots"), "Invalid value for '--cash'"),
-    (("--cuts", "0", "--check-lookahead"), "Invalid value for '--cuts'"),
+    (("--cuts", "0", "--check-lookahead"), "--cuts must be at least 1, got 0"),
+    (("--cuts", "many", "--check-lookahead"), "--cuts takes a number or `all`, got 'many'"),
     (("--timeframe", "2h"), "unknown timeframe '2h'; choose one of 1m, 5m, 15m, 1h, 4h, 1d"),
     (("--timeframe", ""), "unknown timeframe ''"),
     (("--start", "yesterday"), "--start: 'yesterday' is not a date; use YYYY-MM-DD"),
@@ -283,6 +284,12 @@ def test_the_installed_command_exits_2_with_one_line_and_0_with_json(
 
 
 # ---------------------------------------------------------------- look-ahead check
+
+
+def test_lookahead_check_of_every_bar(run: Run, market: CandleStore) -> None:
+    done = run("backtest", "-t", "JUP", "--check-lookahead", "--cuts", "all")
+    assert done.code == 0, done.err
+    assert f"JUP {BARS} {BARS} no look-ahead" in flat(done.out)
 
 
 def test_lookahead_check_passes_a_builtin(run: Run, market: CandleStore, data_dir: Path) -> None:

@@ -21,7 +21,7 @@ from .user_strategies import SmaCross
 
 UNKNOWN = (
     "unknown strategy 'nope'; built-ins: donchian_breakout, ema_trend; "
-    "or give a dotted path like mypkg.mystrat:MyStrategy"
+    "or your own class as mypkg.mystrat:MyStrategy or path/to/file.py:MyStrategy"
 )
 
 
@@ -150,3 +150,65 @@ def test_list_strategies_shows_params_and_defaults():
         "atr_target": 0.0,
     }
     assert all(info.summary for info in infos.values())
+
+
+FILE_STRATEGY = """
+import numpy as np
+from helper_beside_it import FAST  # a helper module next to the file
+
+from solbot.domain import Signals
+from solbot.strategy.base import Strategy, StrategyParams
+
+
+class Params(StrategyParams):
+    period: int = FAST
+
+
+class CloseAboveOpen(Strategy):
+    Params = Params
+
+    @property
+    def warmup(self) -> int:
+        return 0
+
+    def compute(self, series):
+        n = len(series)
+        return Signals(series.close > series.open, np.zeros(n, dtype=bool),
+                       np.full(n, np.nan), np.full(n, np.nan))
+"""
+
+
+def test_a_strategy_file_loads_where_it_lies_without_pythonpath(tmp_path) -> None:
+    folder = tmp_path / "my strategies"
+    folder.mkdir()
+    (folder / "helper_beside_it.py").write_text("FAST = 7\n")
+    path = folder / "close_above_open.py"
+    path.write_text(FILE_STRATEGY)
+
+    strategy = load_strategy(f"{path}:CloseAboveOpen", {"period": 9})
+
+    assert strategy.params.period == 9
+    assert strategy.name == f"{path}:CloseAboveOpen"  # what the user typed, in every report
+    assert load_strategy(f"{path}:CloseAboveOpen").params.period == 7
+    assert str(folder) not in sys.path  # importable only while the file loads
+
+
+@pytest.mark.parametrize(
+    ("text", "spec", "says"),
+    [
+        (None, "{path}:X", "there is no file"),
+        ("def broken(:\n", "{path}:X", ":1: invalid syntax"),
+        ("raise RuntimeError('no data')\n", "{path}:X", "loading it raised RuntimeError: no data"),
+        ("X = 1\n", "{path}:Y", "has no 'Y'"),
+        ("X = 1\n", "{path}:X", "is not a Strategy subclass"),
+        ("X = 1\n", "{path}:", "name the class after the file"),
+    ],
+)
+def test_a_bad_strategy_file_is_one_line(tmp_path, text, spec, says) -> None:
+    path = tmp_path / f"s{abs(hash((text, spec))) % 10_000}.py"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(UserError) as err:
+        load_strategy(spec.format(path=path))
+    assert says in str(err.value)
+    assert "\n" not in str(err.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -48,7 +49,8 @@ def backtest(
             "-s",
             metavar="NAME",
             help="A built-in (see `solbot strategies`) or your own class as "
-            "`package.module:Class`. Default: $SOLBOT_STRATEGY or ema_trend.",
+            "`package.module:Class` or `path/to/file.py:Class`. Default: $SOLBOT_STRATEGY or "
+            "ema_trend.",
             show_default=False,
         ),
     ] = None,
@@ -236,9 +238,12 @@ def backtest(
         ),
     ] = False,
     cuts: Annotated[
-        int,
-        typer.Option(metavar="N", min=1, help="Random cut points per token for --check-lookahead."),
-    ] = 2000,
+        str,
+        typer.Option(
+            metavar="N|all",
+            help="Random cut points per token for --check-lookahead; `all` checks every bar.",
+        ),
+    ] = "2000",
     world: WorldCandlesOption = None,
 ) -> None:
     """Backtest a strategy over stored candles with the live trading rules.
@@ -268,6 +273,7 @@ def backtest(
     last = parse_date(end, "--end") if end is not None else None
     if first is not None and last is not None and last <= first:
         raise UserError(f"--end ({end}) must be after --start ({start})")
+    cut_count = _cuts(cuts)
     for option, value in (
         ("--cash", cash),
         ("--take-profit-pct", take_profit_pct),
@@ -296,7 +302,7 @@ def backtest(
     )
     console = Console()
     if check_lookahead_:
-        _check(strat, universe, cuts, console, as_json)
+        _check(strat, universe, cut_count, console, as_json)
         return
     folder = report_folder(out or cfg.reports_dir) if report else None
     result = _run(strat, universe, config, quiet=as_json, trade_from=first)
@@ -462,6 +468,19 @@ def _write_reports(result: BacktestResult, metrics: Any, folder: Path) -> list[P
     except OSError as exc:
         raise UserError(f"cannot write the report to {folder}: {exc.strerror or exc}") from None
     return [html, png]
+
+
+def _cuts(text: str) -> int:
+    """`--cuts`: a positive number, or `all` (every bar: `check_lookahead` caps at the series)."""
+    if text.strip().lower() == "all":
+        return sys.maxsize
+    try:
+        value = int(text)
+    except ValueError:
+        raise UserError(f"--cuts takes a number or `all`, got {text!r}") from None
+    if value < 1:
+        raise UserError(f"--cuts must be at least 1, got {value}")
+    return value
 
 
 def _check(
