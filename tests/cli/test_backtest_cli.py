@@ -141,7 +141,14 @@ BAD_INPUT = [
     (("--fee-bps", "-5"), "Invalid value for '--fee-bps'"),
     (("--slippage-bps", "-0.5"), "Invalid value for '--slippage-bps'"),
     (("--position-pct", "-1"), "Invalid value for '--position-pct'"),
-    (("--position-pct", "0"), "--position-pct must be above 0, got 0"),
+    (("--position-pct", "0"), "--position-pct must be above 0 and at most 100, got 0"),
+    (("--max-drawdown-pct", "0"), "--max-drawdown-pct must be above 0 and at most 100, got 0"),
+    (("--max-daily-loss-pct", "101"), "--max-daily-loss-pct must be above 0 and at most 100"),
+    (("--cooldown-minutes", "-1"), "--cooldown-minutes must be a number of at least 0, got -1"),
+    (
+        ("--no-breakers", "--cooldown-losses", "2"),
+        "--no-breakers switches them all off; drop --cooldown-losses",
+    ),
     (("--max-open", "0"), "Invalid value for '--max-open'"),
     (("--max-hold-hours", "-1"), "Invalid value for '--max-hold-hours'"),
     (("--cash", "0"), "Invalid value for '--cash'"),
@@ -530,3 +537,24 @@ def test_a_backtest_reports_the_performance_fee_beside_its_pnl(
     assert doc["metrics"] == plain["metrics"]  # reported beside, not taken from the curve
     shown = run("backtest", "--no-report", "--token", "JUP", "--performance-fee-pct", "20")
     assert "Performance fee 20 % above the high-water mark" in flat(shown.out)
+
+
+def test_every_breaker_is_an_option_and_no_breakers_switches_them_off(
+    run: Run, market: CandleStore
+) -> None:
+    limits = [
+        "--max-position-pct", "7", "--max-daily-loss-pct", "2", "--cooldown-losses", "1",
+        "--cooldown-minutes", "600", "--max-drawdown-pct", "15", "--drawdown-pause-hours", "2",
+    ]  # fmt: skip
+    tight = json.loads(run("backtest", "-t", "JUP", "--no-report", "--json", *limits).out)
+    risk = tight["config"]["risk"]
+    assert (risk["position_size_pct"], risk["max_position_pct"]) == (7.0, 7.0)  # as set-risk
+    assert (risk["max_daily_loss_pct"], risk["cooldown_losses"]) == (2.0, 1)
+    assert (risk["cooldown_minutes"], risk["max_drawdown_pct"]) == (600.0, 15.0)
+    assert risk["drawdown_pause_hours"] == 2.0
+    assert sum(tight["metrics"]["blocked"].values()) > 0  # such breakers refuse entries
+
+    free = json.loads(run("backtest", "-t", "JUP", "--no-report", "--json", "--no-breakers").out)
+    assert sum(free["metrics"]["blocked"].values()) == 0
+    assert free["config"]["risk"]["cooldown_losses"] == 0
+    assert free["metrics"]["trades"] > tight["metrics"]["trades"]

@@ -30,12 +30,21 @@ from solbot.cli.options import (
     parse_timeframe,
     tokens_option,
 )
+from solbot.cli.risk_options import (
+    CooldownLossesOption,
+    CooldownMinutesOption,
+    DrawdownPauseOption,
+    MaxDailyLossOption,
+    MaxDrawdownOption,
+    MaxPositionOption,
+    NoBreakersOption,
+    RiskOptions,
+)
 from solbot.config import Settings
-from solbot.domain import ExitRules, RiskLimits
+from solbot.domain import ExitRules
 from solbot.errors import UserError
 from solbot.market.store import CandleStore
 from solbot.private_files import private_dir
-from solbot.risk import tier as risk_tier
 from solbot.strategy.base import Strategy
 from solbot.strategy.lookahead import LookaheadReport, check_lookahead
 from solbot.strategy.registry import load_strategy
@@ -158,6 +167,13 @@ def backtest(
             show_default=False,
         ),
     ] = None,
+    max_position_pct: MaxPositionOption = None,
+    max_daily_loss_pct: MaxDailyLossOption = None,
+    cooldown_losses: CooldownLossesOption = None,
+    cooldown_minutes: CooldownMinutesOption = None,
+    max_drawdown_pct: MaxDrawdownOption = None,
+    drawdown_pause_hours: DrawdownPauseOption = None,
+    no_breakers: NoBreakersOption = False,
     stop_loss_pct: Annotated[
         float | None,
         typer.Option(
@@ -288,7 +304,18 @@ def backtest(
         slippage_bps=cfg.slippage_bps if slippage_bps is None else slippage_bps,
         price_impact=impact,
         fill=_fill(fill),
-        risk=_risk(cfg.risk_tier if tier is None else tier, position_pct, max_open),
+        risk=RiskOptions(
+            cfg.risk_tier if tier is None else tier,
+            position_pct,
+            max_open,
+            max_position_pct,
+            max_daily_loss_pct,
+            cooldown_losses,
+            cooldown_minutes,
+            max_drawdown_pct,
+            drawdown_pause_hours,
+            no_breakers,
+        ).limits(),
         exits=_exits(cfg, stop_loss_pct, take_profit_pct, trailing_stop_pct, max_hold_hours),
     )
     universe = load_universe(
@@ -370,26 +397,6 @@ def _finite(option: str, value: float) -> None:
     infinite cash balance turns every metric into NaN."""
     if not math.isfinite(value):
         raise UserError(f"{option} must be a finite number, got {value}")
-
-
-def _risk(name: str, position_pct: float | None, max_open: int | None) -> RiskLimits:
-    # typer cannot express the open bound (0, 100]; RiskLimits' own message would name its
-    # field, not the option the operator typed.
-    if position_pct is not None and position_pct <= 0:
-        raise UserError(f"--position-pct must be above 0, got {position_pct:g}")
-    try:
-        limits = risk_tier(name)
-        if position_pct is not None:
-            limits = replace(
-                limits,
-                position_size_pct=position_pct,
-                max_position_pct=max(position_pct, limits.max_position_pct),
-            )
-        if max_open is not None:
-            limits = replace(limits, max_open_positions=max_open)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    return limits
 
 
 def progress_bar(console: Console, quiet: bool) -> Progress:
