@@ -294,6 +294,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _trade_tokens_are_known(self) -> Settings:
+        self._merge_added_tokens()
         known = {t.symbol.upper() for t in self.tokens}
         unknown = [s for s in self.trade_tokens if s not in known]
         if unknown:
@@ -302,6 +303,19 @@ class Settings(BaseSettings):
                 f"({', '.join(sorted(known))})"
             )
         return self
+
+    def _merge_added_tokens(self) -> None:
+        """Tokens `solbot tokens add` kept in the data dir join the list (`added_tokens`)."""
+        from solbot.added_tokens import load_added
+
+        symbols = {t.symbol.upper() for t in self.tokens}
+        mints = {t.mint for t in self.tokens}
+        for entry in load_added(self.data_dir):
+            token = TokenConfig.model_validate(entry)
+            if token.symbol.upper() not in symbols and token.mint not in mints:
+                self.tokens = [*self.tokens, token]
+                symbols.add(token.symbol.upper())
+                mints.add(token.mint)
 
     @classmethod
     def settings_customise_sources(
@@ -329,7 +343,10 @@ class Settings(BaseSettings):
             return tokens[symbol.upper()]
         except KeyError:
             known = ", ".join(sorted(tokens))
-            raise KeyError(f"unknown token {symbol!r}; known tokens: {known}") from None
+            raise KeyError(
+                f"unknown token {symbol!r}; known tokens: {known} (add one with `solbot tokens "
+                f"add MINT --symbol {symbol.upper()}`)"
+            ) from None
 
     @property
     def world(self) -> World:

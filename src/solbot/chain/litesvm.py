@@ -47,7 +47,9 @@ class LiteSvmChain:
         found = self._sync().account(address)
         if found is None:
             return None
-        return AccountInfo(found.lamports, found.owner, found.executable, len(found.data))
+        return AccountInfo(
+            found.lamports, found.owner, found.executable, len(found.data), bytes(found.data)
+        )
 
     async def latest_blockhash(self) -> tuple[Hash, int]:
         return self._sync().latest_blockhash()

@@ -51,6 +51,7 @@ class AccountInfo:
     owner: Pubkey
     executable: bool
     space: int
+    data: bytes = b""  # the account's bytes (a mint's decimals and authorities: `chain.mint`)
 
 
 class SendError(Exception):

@@ -127,7 +127,8 @@ class RpcChain:
         found = await self._account_info(address)
         if found is None:
             return None
-        return AccountInfo(int(found.lamports), found.owner, found.executable, len(found.data))
+        data = bytes(found.data)
+        return AccountInfo(int(found.lamports), found.owner, found.executable, len(data), data)
 
     async def _account_info(self, address: Pubkey) -> Account | None:
         """`getAccountInfo` in base64 (the default, legacy base58, is refused above 128 bytes)."""

@@ -26,6 +26,7 @@ from solbot.cli import reports as reports_cmd
 from solbot.cli import run as run_cmd
 from solbot.cli import sim as sim_cmd
 from solbot.cli import strategies as strategies_cmd
+from solbot.cli import tokens as tokens_cmd
 from solbot.cli import users as users_cmd
 from solbot.cli.context import set_settings
 from solbot.config import load_settings
@@ -43,6 +44,7 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 app.add_typer(data_cmd.app, name="data")
+app.add_typer(tokens_cmd.app, name="tokens")
 app.command(name="backtest")(backtest_cmd.backtest)
 app.command(name="optimize")(optimize_cmd.optimize)
 app.command(name="strategies")(strategies_cmd.strategies)

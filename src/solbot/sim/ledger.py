@@ -362,17 +362,29 @@ class SimLedger:
     def balance(self, owner: Pubkey) -> int:
         return int(self.svm.get_balance(owner) or 0)
 
-    def create_mint(self, mint: Pubkey, decimals: int, authority: Pubkey) -> None:
-        """Place an SPL mint at a chosen address (the real mainnet address of a token)."""
-        self._write_mint(mint, decimals, authority, 0)
+    def create_mint(
+        self,
+        mint: Pubkey,
+        decimals: int,
+        authority: Pubkey,
+        freeze_authority: Pubkey | None = None,
+    ) -> None:
+        """Place an SPL mint at a chosen address (the real mainnet address of a token); with a
+        `freeze_authority`, a mint whose issuer can freeze holders, as some on mainnet."""
+        self._write_mint(mint, decimals, authority, 0, freeze_authority)
 
     def _write_mint(
-        self, mint: Pubkey, decimals: int, authority: Pubkey | None, supply: int
+        self,
+        mint: Pubkey,
+        decimals: int,
+        authority: Pubkey | None,
+        supply: int,
+        freeze_authority: Pubkey | None = None,
     ) -> None:
         data = bytes(
             Mint(
                 mint_authority=authority, supply=supply, decimals=decimals, is_initialized=True,
-                freeze_authority=None,
+                freeze_authority=freeze_authority,
             )
         )  # fmt: skip
         rent = self.svm.minimum_balance_for_rent_exemption(len(data))
