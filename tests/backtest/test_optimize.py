@@ -10,6 +10,7 @@ import pytest
 
 from solbot.backtest.optimize import (
     MIN_TEST_BARS,
+    Setup,
     grid,
     overfitting_probability,
     random_draws,
@@ -81,8 +82,8 @@ CONFIG = BacktestConfig(
 def test_candidates_are_ranked_out_of_sample_and_workers_do_not_change_the_answer(market) -> None:
     space = {"fast": [5, 9, 30], "slow": [20, 40]}  # fast=30, slow=20 is refused
     sets = [{**EmaTrend().params.model_dump(), **v} for v in grid(space)]
-    one = search(EmaTrend, market, CONFIG, sets, windows=4, train_ratio=2.0, workers=1)
-    two = search(EmaTrend, market, CONFIG, sets, windows=4, train_ratio=2.0, workers=2)
+    one = search(Setup(EmaTrend, market, CONFIG, 4, 2.0, workers=1), sets)
+    two = search(Setup(EmaTrend, market, CONFIG, 4, 2.0, workers=2), sets)
 
     assert one.refused == 1
     assert len(one.candidates) == 5
@@ -99,7 +100,7 @@ def test_candidates_are_ranked_out_of_sample_and_workers_do_not_change_the_answe
 def test_a_search_where_the_strategy_refuses_everything_says_why(market) -> None:
     sets = [{"fast": 30, "slow": 20}]
     with pytest.raises(UserError, match=r"refused: .*fast \(30\) must be less than slow"):
-        search(EmaTrend, market, CONFIG, sets, windows=4, train_ratio=2.0, workers=1)
+        search(Setup(EmaTrend, market, CONFIG, 4, 2.0, workers=1), sets)
 
 
 def test_tpe_proposes_from_the_space_repeatably_and_scores_each_set_once(market) -> None:
@@ -107,10 +108,8 @@ def test_tpe_proposes_from_the_space_repeatably_and_scores_each_set_once(market)
     base = EmaTrend().params.model_dump()
 
     def run():
-        return search_tpe(
-            EmaTrend, market, CONFIG, base, space, trials=12, seed=4, windows=4,
-            train_ratio=2.0, workers=2,
-        )  # fmt: skip
+        setup = Setup(EmaTrend, market, CONFIG, 4, 2.0, workers=2)
+        return search_tpe(setup, base, space, trials=12, seed=4)
 
     first, again = run(), run()
     keys = [tuple(sorted(c.params.items())) for c in first.candidates]

@@ -171,47 +171,48 @@ def _evaluate(params: dict[str, Any]) -> Candidate:
     return Candidate(params, np.array(train), np.array(test), np.array(returns), trades)
 
 
+@dataclass(frozen=True)
+class Setup:
+    """What every candidate of a search is run with: the strategy class, the candles, the
+    backtest's configuration, the walk-forward shape, and how many processes."""
+
+    strategy: type[Strategy]
+    series: Mapping[str, CandleSeries]
+    config: BacktestConfig
+    windows: int
+    train_ratio: float
+    liquidity: Mapping[str, float] | None = None
+    workers: int | None = None
+
+
 def search(
-    strategy: type[Strategy],
-    series: Mapping[str, CandleSeries],
-    config: BacktestConfig,
+    setup: Setup,
     candidates: Sequence[dict[str, Any]],
-    *,
-    windows: int,
-    train_ratio: float,
-    liquidity: Mapping[str, float] | None = None,
-    workers: int | None = None,
     on_done: Callable[[int], None] | None = None,
 ) -> Search:
     """Evaluate every valid candidate on the walk-forward windows, best out-of-sample first."""
     valid, refused, why = [], 0, ""
     for params in candidates:
         try:
-            valid.append(strategy(params).params.model_dump())
+            valid.append(setup.strategy(params).params.model_dump())
         except UserError as exc:
             refused += 1  # e.g. a fast period not below the slow one
             why = why or str(exc)
     if not valid:
         raise UserError(f"every one of the {len(candidates)} parameter sets is refused: {why}")
-    plan = _plan(strategy, series, valid, windows, train_ratio)
-    with _Evaluator(strategy, series, config, liquidity, plan, workers) as evaluate:
+    plan = _plan(setup, valid)
+    with _Evaluator(setup, plan) as evaluate:
         results = evaluate(valid, on_done)
     return _ranked(results, plan, refused)
 
 
 def search_tpe(
-    strategy: type[Strategy],
-    series: Mapping[str, CandleSeries],
-    config: BacktestConfig,
+    setup: Setup,
     base: dict[str, Any],
     space: Space,
     *,
     trials: int,
     seed: int,
-    windows: int,
-    train_ratio: float,
-    liquidity: Mapping[str, float] | None = None,
-    workers: int | None = None,
     on_done: Callable[[int], None] | None = None,
 ) -> Search:
     """Optuna's TPE sampler over `space` (each parameter a categorical choice of its values),
@@ -222,10 +223,11 @@ def search_tpe(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=seed)
     study = optuna.create_study(direction="maximize", sampler=sampler)
-    plan = _plan(strategy, series, _extremes(strategy, base, space), windows, train_ratio)
+    strategy = setup.strategy
+    plan = _plan(setup, _extremes(strategy, base, space))
     seen: dict[tuple[Any, ...], Candidate] = {}
     refused = asked = 0
-    with _Evaluator(strategy, series, config, liquidity, plan, workers) as evaluate:
+    with _Evaluator(setup, plan) as evaluate:
         while asked < trials:
             batch = [study.ask() for _ in range(min(evaluate.workers, trials - asked))]
             asked += len(batch)
@@ -267,17 +269,11 @@ def _extremes(strategy: type[Strategy], base: dict[str, Any], space: Space) -> l
     return [p.model_dump() for p in sets] or [strategy(base).params.model_dump()]
 
 
-def _plan(
-    strategy: type[Strategy],
-    series: Mapping[str, CandleSeries],
-    candidates: Sequence[dict[str, Any]],
-    windows: int,
-    train_ratio: float,
-) -> list[Window]:
+def _plan(setup: Setup, candidates: Sequence[dict[str, Any]]) -> list[Window]:
     """The windows, after the longest warm-up of the candidates."""
-    warm_up = max(strategy(params).samples_needed for params in candidates)
-    index, _prices = align(series)
-    return walk_forward(len(index), warm_up, windows, train_ratio)
+    warm_up = max(setup.strategy(params).samples_needed for params in candidates)
+    index, _prices = align(setup.series)
+    return walk_forward(len(index), warm_up, setup.windows, setup.train_ratio)
 
 
 def _ranked(results: list[Candidate], plan: list[Window], refused: int) -> Search:
@@ -290,20 +286,12 @@ class _Evaluator:
     """Candidates evaluated in this process or on a pool of `workers` forked processes, which
     start with the candles (and numba's compiled kernel) already loaded."""
 
-    def __init__(
-        self,
-        strategy: type[Strategy],
-        series: Mapping[str, CandleSeries],
-        config: BacktestConfig,
-        liquidity: Mapping[str, float] | None,
-        plan: list[Window],
-        workers: int | None,
-    ) -> None:
+    def __init__(self, setup: Setup, plan: list[Window]) -> None:
         depth = None
-        if liquidity is not None:
-            depth = np.array([liquidity[symbol] for symbol in series], dtype=np.float64)
-        self.job = (strategy, series, config, depth, plan)
-        self.workers = workers or os.cpu_count() or 1
+        if setup.liquidity is not None:
+            depth = np.array([setup.liquidity[s] for s in setup.series], dtype=np.float64)
+        self.job = (setup.strategy, setup.series, setup.config, depth, plan)
+        self.workers = setup.workers or os.cpu_count() or 1
         self.pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> _Evaluator:

@@ -102,7 +102,7 @@ def optimize(
     on rolling walk-forward windows with the live rules (breakers, exits, costs) and ranked by
     its mean Sharpe ratio on the test spans only; the probability of backtest overfitting says
     whether the winner is more than luck. Prints the best as a solbot.toml snippet."""
-    from solbot.backtest.optimize import grid, random_draws, search, search_tpe
+    from solbot.backtest.optimize import Setup, grid, random_draws, search, search_tpe
     from solbot.backtest.optimize_report import write_optimize_html
     from solbot.backtest.result import BacktestConfig
     from solbot.backtest.universe import load_universe, tokens_by_symbol
@@ -148,20 +148,23 @@ def optimize(
     total = trials if method == "tpe" else len(candidates)
     with progress_bar(Console(stderr=True), quiet=as_json) as progress:
         task = progress.add_task(f"{total} parameter sets × {windows} windows", total=total)
-        common: dict[str, Any] = {
-            "windows": windows,
-            "train_ratio": train_ratio,
-            "liquidity": universe.liquidity,
-            "workers": workers,
-            "on_done": lambda n: progress.update(task, completed=n),
-        }
+        setup = Setup(
+            type(base),
+            universe.series,
+            config,
+            windows,
+            train_ratio,
+            universe.liquidity,
+            workers,
+        )
+
+        def done(n: int) -> None:
+            progress.update(task, completed=n)
+
         if method == "tpe":
-            found = search_tpe(
-                type(base), universe.series, config, configured, space,
-                trials=trials, seed=seed, **common,
-            )  # fmt: skip
+            found = search_tpe(setup, configured, space, trials=trials, seed=seed, on_done=done)
         else:
-            found = search(type(base), universe.series, config, candidates, **common)
+            found = search(setup, candidates, done)
     written = None
     if folder is not None:
         setup = [space, sorted(universe.series), tf.value, windows, train_ratio, method, seed]
