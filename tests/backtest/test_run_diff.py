@@ -51,3 +51,16 @@ def test_a_difference_with_nothing_before_it_and_no_record_is_not_explained() ->
     causes = [r.cause.split(":")[0] for r in rows]
     assert causes == ["not explained", "follows an earlier difference (cash, breakers)"]
     assert summary(rows) == (0, 1, 1)
+
+
+def test_a_pause_covers_every_entry_of_its_span() -> None:
+    pause = Refusal(2 * H, "*", "the user was paused", until=5 * H)
+    tested = [t(1, "JUP", 2, "signal"), t(2, "JUP", 3, "signal"), t(4, "WIF", 5, "signal")]
+    tested.append(t(5, "BONK", 6, "signal"))
+    rows = compare([], tested, [pause], bar_seconds=H)
+    assert [r.cause.split(":")[0] for r in rows] == [
+        "not explained",  # before the pause
+        "the user was paused",
+        "the user was paused",
+        "follows an earlier difference (cash, breakers)",  # it ended at 5 H
+    ]

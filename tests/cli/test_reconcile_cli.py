@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -58,6 +59,20 @@ def test_a_runs_trades_are_matched_by_the_backtest_of_its_candles(bot: Run) -> N
     assert set(first["live"]) == {"entry", "exit", "reason", "pnl"}
 
 
+def test_a_user_paused_for_the_run_has_every_entry_explained(bot: Run) -> None:
+    add(bot, "alice")
+    assert bot("pause", "-u", "alice").code == 0
+    assert bot("run", "--stop-after", "4h").code == 0
+
+    done = bot("reconcile", "-u", "alice", "--json")
+
+    assert done.code == 0, done.err
+    (alice,) = json.loads(done.out)["users"]
+    assert alice["rows"], done.out  # the backtest trades what she would have
+    assert {row["cause"] for row in alice["rows"]} == {"the user was paused"}
+    assert all(row["live"] is None for row in alice["rows"])
+
+
 def test_a_world_without_a_run_has_nothing_to_reconcile(bot: Run) -> None:
     done = bot("reconcile")
     assert done.code == 0, done.err
@@ -89,6 +104,9 @@ def test_the_breakers_refusals_are_read_from_the_runs_log(tmp_path: Path) -> Non
 
     log = tmp_path / "solbot.log"
     lines = [
+        {"bot_time": "2027-01-15T07:00:00+00:00", "message": "paused alice: trading paused"},
+        {"bot_time": "2027-01-15T07:30:00+00:00", "message": "resumed alice: trading resumed"},
+        {"bot_time": "2027-01-15T09:00:00+00:00", "message": "paused alice: trading paused"},
         {"bot_time": "2027-01-15T08:05:10+00:00", "message": "blocked alice: JUP, WIF: cooling"},
         {"bot_time": "2027-01-15T08:05:10+00:00", "message": "blocked bob: JTO: daily loss"},
         {"bot_time": "2027-01-15T08:06:00+00:00", "message": "entry alice: bought 1 JUP"},
@@ -97,8 +115,12 @@ def test_the_breakers_refusals_are_read_from_the_runs_log(tmp_path: Path) -> Non
 
     found = _logged_refusals(log, "alice", Timeframe.M5.floor)
 
-    bar = int(datetime(2027, 1, 15, 8, 5, tzinfo=UTC).timestamp())
-    assert [(r.bar, r.token, r.why) for r in found] == [
-        (bar, "JUP", "refused live: cooling"),
-        (bar, "WIF", "refused live: cooling"),
+    def at(hour: int, minute: int) -> int:
+        return int(datetime(2027, 1, 15, hour, minute, tzinfo=UTC).timestamp())
+
+    assert [(r.bar, r.token, r.why, r.until) for r in found] == [
+        (at(7, 0), "*", "the user was paused", at(7, 30)),
+        (at(8, 5), "JUP", "refused live: cooling", None),
+        (at(8, 5), "WIF", "refused live: cooling", None),
+        (at(9, 0), "*", "the user was paused", sys.maxsize),  # never resumed
     ]

@@ -44,6 +44,15 @@ class Refusal:
     bar: int
     token: str  # "*" for every token (a pause)
     why: str
+    until: int | None = None  # a span's end (a pause); None: the one bar from `bar`
+
+    def covers(self, bar: int, token: str, bar_seconds: int) -> bool:
+        """Whether this kept an entry at `bar` (an open time) of `token` from happening."""
+        if self.token not in (token, "*"):
+            return False
+        if self.until is None:  # recorded during that bar (at the tick after its close)
+            return bar <= self.bar < bar + bar_seconds
+        return self.bar <= bar < self.until
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +116,7 @@ def _cause(
         return f"{_UNEXPLAINED}: the exits differ"
     if backtest is not None:  # an entry live did not make
         for refusal in refusals:
-            same_bar = backtest.entry_bar <= refusal.bar < backtest.entry_bar + bar_seconds
-            if same_bar and refusal.token in (backtest.token, "*"):
+            if refusal.covers(backtest.entry_bar, backtest.token, bar_seconds):
                 return refusal.why
         return f"{_UNEXPLAINED}: live made no such entry"
     return f"{_UNEXPLAINED}: the backtest made no such entry"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,18 +99,19 @@ async def _gather(cfg: Settings, start: int | None, username: str | None) -> lis
         # The first bar whose entries are compared: its fills were decided at the close before.
         begin = cfg.timeframe.floor(int(first if start is None else start))
         series = _candles(cfg)
+        from solbot.backtest.run_diff import compare
+
         runs = []
         for user in users:
-            mine = [p for p in positions if p.user_id == user.id]
-            if not mine:
-                continue
             cash = await _starting_value(service, user, begin)
-            refusals = await _refusals(service, cfg, user, begin)
+            if cash <= 0:
+                continue  # a wallet the run never had money in
+            mine = [p for p in positions if p.user_id == user.id]
             live = [_live(cfg, p) for p in mine if p.entry_time.timestamp() >= begin]
             tested = _backtest(cfg, user, series, cash, begin)
-            from solbot.backtest.run_diff import compare
-
-            runs.append(_UserRun(user, cash, compare(live, tested, refusals, _bar(cfg))))
+            if live or tested:  # a user who traded, or would have
+                refusals = await _refusals(service, cfg, user, begin)
+                runs.append(_UserRun(user, cash, compare(live, tested, refusals, _bar(cfg))))
         return runs
 
 
@@ -175,29 +177,44 @@ async def _refusals(
             if o.created_at.timestamp() >= begin
         ]
     refusals.extend(_logged_refusals(cfg.log_path, user.username, bar.floor))
+    if not user.is_active and not any(r.why == "the user was paused" for r in refusals):
+        # paused before the run began (no pause in its log): no entry since
+        refusals.append(Refusal(begin, "*", "the user was paused", until=sys.maxsize))
     return refusals
 
 
 def _logged_refusals(log: Path, username: str, floor: Any) -> list[Refusal]:
-    """`blocked NAME: TOKEN, TOKEN: why` lines of the run's log (`Engine._plan_entries`)."""
+    """What the run's log says kept the user's entries from happening: the breakers' refusals
+    (`blocked NAME: TOKEN, TOKEN: why`, `Engine._plan_entries`) and pauses (`paused NAME: ...`
+    until `resumed NAME: ...`, `Roster`)."""
     from solbot.backtest.run_diff import Refusal
 
     if not log.exists():
         return []
-    head = f"blocked {username}: "
-    found = []
+    heads = {kind: f"{kind} {username}: " for kind in ("blocked", "paused", "resumed")}
+    found: list[Refusal] = []
+    paused_at: int | None = None
     with log.open(encoding="utf-8", errors="replace") as lines:
         for line in lines:
-            if head not in line:
+            kind = next((k for k, head in heads.items() if head in line), None)
+            if kind is None:
                 continue
             try:
                 record = json.loads(line)
-                at = datetime.fromisoformat(record["bot_time"]).timestamp()
-                tokens, why = record["message"][len(head) :].split(": ", 1)
+                at = floor(int(datetime.fromisoformat(record["bot_time"]).timestamp()))
+                text = record["message"][len(heads[kind]) :]
             except (ValueError, KeyError, TypeError):
                 continue  # a torn or foreign line: not evidence
-            for token in tokens.split(", "):
-                found.append(Refusal(floor(int(at)), token, f"refused live: {why}"))
+            if kind == "paused":
+                paused_at = at if paused_at is None else paused_at
+            elif kind == "resumed" and paused_at is not None:
+                found.append(Refusal(paused_at, "*", "the user was paused", until=at))
+                paused_at = None
+            elif kind == "blocked" and ": " in text:
+                tokens, why = text.split(": ", 1)
+                found += [Refusal(at, t, f"refused live: {why}") for t in tokens.split(", ")]
+    if paused_at is not None:
+        found.append(Refusal(paused_at, "*", "the user was paused", until=sys.maxsize))
     return found
 
 
