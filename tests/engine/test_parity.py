@@ -33,8 +33,9 @@ from solbot.strategy.registry import load_strategy
 
 from .test_sim_day import START, day_settings
 
-# entry bar, token, exit bar, reason, quantity, PnL in the quote (None while open)
-Trade = tuple[int, str, int | None, str, float, float | None]
+# entry bar, token, exit bar, reason, quantity, PnL in the quote and the quote received per
+# token sold, fees paid (None while open)
+Trade = tuple[int, str, int | None, str, float, float | None, float | None]
 TIERS = ("conservative", "aggressive")
 FILLS = ("next_open", "close")
 
@@ -104,17 +105,21 @@ def backtest_of(day: LiveDay, fill: str) -> tuple[list[Trade], dict[str, int]]:
         trade_from=day.start,
     )
     t = result.trades
-    trades = sorted(
-        (
-            int(t.entry_time[i]),
-            result.tokens[int(t.token[i])],
-            int(t.exit_time[i]) if t.reason[i] != ExitReason.END_OF_DATA else None,
-            ExitReason(int(t.reason[i])).name.lower(),
-            float(t.quantity[i]),
-            float(t.pnl[i]) if t.reason[i] != ExitReason.END_OF_DATA else None,
+    trades = []
+    for i in np.flatnonzero(t.entry_time >= day.start):
+        done = t.reason[i] != ExitReason.END_OF_DATA
+        trades.append(
+            (
+                int(t.entry_time[i]),
+                result.tokens[int(t.token[i])],
+                int(t.exit_time[i]) if done else None,
+                ExitReason(int(t.reason[i])).name.lower(),
+                float(t.quantity[i]),
+                float(t.pnl[i]) if done else None,
+                float(t.exit_value[i] / t.quantity[i]) if done else None,
+            )
         )
-        for i in np.flatnonzero(t.entry_time >= day.start)
-    )
+    trades.sort()
     return trades, result.blocked
 
 
@@ -134,9 +139,15 @@ def lived(day: LiveDay) -> list[Trade]:
                 (p.exit_reason or "") if done else ExitReason.END_OF_DATA.name.lower(),
                 float(p.quantity) / 10 ** day.decimals[p.token],
                 float(p.pnl) if done and p.pnl is not None else None,
+                _net_exit_price(p) if done else None,
             )
         )
     return sorted(trades)
+
+
+def _net_exit_price(p: PositionRow) -> float | None:
+    """The quote received per token sold: the position's exit price (quote units per token)."""
+    return None if p.exit_price is None else float(p.exit_price)
 
 
 PRICE_EXITS = {"stop_loss", "take_profit", "trailing_stop"}
@@ -176,6 +187,26 @@ def assert_parity(day: LiveDay, fill: str) -> None:
     tolerance = 0.005 if fill == "next_open" else 0.03  # a tick's move, from close to open
     for a, b in zip(live, tested, strict=True):
         assert a[4] == pytest.approx(b[4], rel=tolerance)
+    if fill == "next_open":
+        for a, b in zip(live, tested, strict=True):
+            assert_exit_price(a, b)
+
+
+def assert_exit_price(live: Trade, tested: Trade) -> None:
+    """One fill model, two clocks: a stop fills live at the first tick past its level, never
+    above what the backtest books at the level (or at the open, on a gap); a target never
+    below; exits the close decided fill at the same next open on both sides. Within 0.1 %: the
+    price impact of sizes that differ by up to 0.5 %."""
+    reason, live_price, tested_price = live[3], live[6], tested[6]
+    if live_price is None or tested_price is None:
+        return
+    slack = 0.001 * tested_price
+    if reason in ("stop_loss", "trailing_stop"):
+        assert live_price <= tested_price + slack, (live, tested)
+    elif reason == "take_profit":
+        assert live_price >= tested_price - slack, (live, tested)
+    else:
+        assert live_price == pytest.approx(tested_price, rel=0.001), (live, tested)
 
 
 def _sign(pnl: float | None) -> int:
