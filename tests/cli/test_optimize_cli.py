@@ -4,6 +4,10 @@ as a solbot.toml snippet that parses, the same as JSON, and bad input as one lin
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import time
 import tomllib
 from pathlib import Path
 
@@ -12,6 +16,7 @@ import pytest
 from solbot.market.store import CandleStore
 
 from .support import Run
+from .test_stopping import SOLBOT, child_env
 
 SEARCH = ["-p", "fast=5:15:5", "-p", "slow=20,40", "-t", "JUP", "-t", "BONK", "--workers", "2"]
 
@@ -74,3 +79,33 @@ def test_bad_input_is_one_line(run: Run, market: CandleStore, args: list[str], s
     assert done.code == 2, done.out + done.err
     assert done.err.count("\n") == 1, done.err
     assert says in done.err
+
+
+def test_ctrl_c_stops_a_search_and_its_workers_at_once(
+    run: Run, market: CandleStore, data_dir: Path, tmp_path: Path
+) -> None:
+    """A terminal's Ctrl-C reaches the whole process group: the workers leave it to the parent,
+    which terminates them rather than waiting for their chunks. (Measured by hand on a 34,000-set
+    grid of two 4,000-bar tokens: 12 s before, 0.25 s after; this smaller grid guards the
+    contract: exit 130 within seconds, no traceback, no worker left.)"""
+    grid = ["-p", "fast=3:40:1", "-p", "slow=10:100:2", "-p", "atr_stop=1:4:0.5", "-t", "JUP"]
+    env = child_env(tmp_path, {})
+    with (tmp_path / "err").open("wb") as err:
+        process = subprocess.Popen(
+            [*SOLBOT, "--data-dir", str(data_dir), "optimize", *grid, "--workers", "2"],
+            env=env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
+        )  # fmt: skip
+    try:
+        time.sleep(4)  # past the imports; the search takes about a minute
+        os.killpg(process.pid, signal.SIGINT)
+        signalled = time.monotonic()
+        code = process.wait(timeout=30)
+        took = time.monotonic() - signalled
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert code == 130, (tmp_path / "err").read_text()
+    assert took < 5, took
+    assert "Traceback" not in (tmp_path / "err").read_text()
+    with pytest.raises(ProcessLookupError):
+        os.killpg(process.pid, 0)  # no worker left behind

@@ -25,10 +25,11 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import signal
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
+from multiprocessing.pool import Pool
 from typing import Any
 
 import numpy as np
@@ -282,9 +283,17 @@ def _ranked(results: list[Candidate], plan: list[Window], refused: int) -> Searc
     return Search(results, plan, overfitting_probability(matrix), refused)
 
 
+def _worker_start(*job: Any) -> None:
+    """A worker leaves Ctrl-C to the parent, which stops them all at once (`_Evaluator`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _set_job(*job)
+
+
 class _Evaluator:
     """Candidates evaluated in this process or on a pool of `workers` forked processes, which
-    start with the candles (and numba's compiled kernel) already loaded."""
+    start with the candles (and numba's compiled kernel) already loaded. If the search ends
+    early (Ctrl-C, an error), the workers are terminated, not waited for: a chunk of work can
+    take seconds."""
 
     def __init__(self, setup: Setup, plan: list[Window]) -> None:
         depth = None
@@ -292,18 +301,23 @@ class _Evaluator:
             depth = np.array([setup.liquidity[s] for s in setup.series], dtype=np.float64)
         self.job = (setup.strategy, setup.series, setup.config, depth, plan)
         self.workers = setup.workers or os.cpu_count() or 1
-        self.pool: ProcessPoolExecutor | None = None
+        self.pool: Pool | None = None
 
     def __enter__(self) -> _Evaluator:
         if self.workers > 1:
-            self.pool = ProcessPoolExecutor(self.workers, get_context("fork"), _set_job, self.job)
+            self.pool = get_context("fork").Pool(self.workers, _worker_start, self.job)
         else:
             _set_job(*self.job)
         return self
 
-    def __exit__(self, *_exc: object) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
+    def __exit__(self, failed: type[BaseException] | None, *_exc: object) -> None:
+        if self.pool is None:
+            return
+        if failed is None:
+            self.pool.close()
+        else:
+            self.pool.terminate()
+        self.pool.join()
 
     def __call__(
         self, candidates: list[dict[str, Any]], on_done: Callable[[int], None] | None
@@ -311,8 +325,8 @@ class _Evaluator:
         if self.pool is None:
             found = map(_evaluate, candidates)
         else:
-            chunk = max(1, len(candidates) // (self.workers * 8))
-            found = self.pool.map(_evaluate, candidates, chunksize=chunk)
+            chunk = max(1, min(16, len(candidates) // (self.workers * 8)))
+            found = self.pool.imap(_evaluate, candidates, chunksize=chunk)
         results = []
         for n, candidate in enumerate(found, 1):
             results.append(candidate)
