@@ -56,7 +56,7 @@ from solbot.events import (
     recovered_text,
 )
 from solbot.execution.executor import Executor, Outcome, SwapIntent
-from solbot.execution.exits import PositionLevels, tick_exit
+from solbot.execution.exits import PRICE_EXITS, PositionLevels, tick_exit
 from solbot.execution.groups import GroupExecutor
 from solbot.execution.jupiter import VenueError
 from solbot.execution.signing import Signer
@@ -637,11 +637,6 @@ class Engine:
         """Closed candles each token still needs before the strategy gives it a signal (0 once
         its window is full): what the status line's warm-up says."""
         return self.market.missing()
-
-
-PRICE_EXITS = frozenset(
-    r.name.lower() for r in (ExitReason.STOP_LOSS, ExitReason.TAKE_PROFIT, ExitReason.TRAILING_STOP)
-)
 
 
 def _pk(mint: str) -> Pubkey:

@@ -71,7 +71,7 @@ from solbot.sim.client import backfill_from_sim
 from solbot.sim.lock import SimLock
 from solbot.sim.maker import MakerConfig
 from solbot.sim.network import LAMPORTS_PER_SOL, SimNetwork
-from solbot.sim.replay import Replay
+from solbot.sim.replay import WARM_UP_SPARE_BARS, Replay
 from solbot.startup import Remote, chain_down, reach_services
 from solbot.store import schema
 from solbot.store.db import Database
@@ -130,7 +130,7 @@ def open_sim_network(
         tokens=tokens,
         clock=clock,
         seed=settings.sim_seed,
-        history_seconds=settings.timeframe.seconds * (strategy.samples_needed + 2),
+        history_seconds=settings.timeframe.seconds * (strategy.samples_needed + WARM_UP_SPARE_BARS),
         wallet_sol=settings.sim_wallet_sol,
         wallet_usdc=settings.sim_wallet_usdc,
         maker_config=costs,

@@ -99,7 +99,7 @@ def test_what_reconcile_cannot_do_is_one_line(
 
 
 def test_the_breakers_refusals_are_read_from_the_runs_log(tmp_path: Path) -> None:
-    from solbot.cli.reconcile_run import _logged_refusals
+    from solbot.cli.reconcile_run import _log_refusals
     from solbot.domain import Timeframe
 
     log = tmp_path / "solbot.log"
@@ -113,7 +113,7 @@ def test_the_breakers_refusals_are_read_from_the_runs_log(tmp_path: Path) -> Non
     ]
     log.write_text("\n".join(json.dumps(x) for x in lines) + "\n{torn", encoding="utf-8")
 
-    found = _logged_refusals(log, "alice", Timeframe.M5.floor)
+    found = _log_refusals(log, Timeframe.M5.floor)["alice"]
 
     def at(hour: int, minute: int) -> int:
         return int(datetime(2027, 1, 15, hour, minute, tzinfo=UTC).timestamp())

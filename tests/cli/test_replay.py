@@ -13,7 +13,7 @@ import pytest
 from solbot.domain import Timeframe
 from solbot.market.store import CandleStore
 
-from .support import Run, files_under
+from .support import Outcome, Run, files_under
 from .test_run_output import FAST
 
 
@@ -106,3 +106,19 @@ def test_a_bad_replay_is_one_line_and_makes_nothing(
     assert says in done.err
     assert "Traceback" not in done.err
     assert files_under(data_dir) == before
+
+
+def test_a_replays_world_is_read_but_never_continued(fast: Run, data_dir: Path) -> None:
+    synth(fast, "JUP", bars=150)
+    assert fast("run", "--replay", "JUP:1m").code == 0
+    folder = the_replay(data_dir)
+
+    def there(*args: str) -> Outcome:
+        return fast("--data-dir", str(folder), *args)
+
+    assert there("positions").code == 0
+    for args in (("list-users",), ("run", "--stop-after", "1m")):
+        done = there(*args)
+        assert done.code == 2, done.out + done.err
+        assert done.err.count("\n") == 1, done.err
+        assert "is a replay's world (`solbot run --replay`)" in done.err

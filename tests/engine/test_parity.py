@@ -22,6 +22,7 @@ from solbot.clock import ManualClock
 from solbot.config import Settings
 from solbot.domain import CandleSeries, ExitReason
 from solbot.events import Event
+from solbot.execution.exits import PRICE_EXITS
 from solbot.market.store import CandleStore
 from solbot.market.synth import synth_candles
 from solbot.risk import tier
@@ -148,9 +149,6 @@ def lived(day: LiveDay) -> list[Trade]:
 def _net_exit_price(p: PositionRow) -> float | None:
     """The quote received per token sold: the position's exit price (quote units per token)."""
     return None if p.exit_price is None else float(p.exit_price)
-
-
-PRICE_EXITS = {"stop_loss", "take_profit", "trailing_stop"}
 
 
 def assert_parity(day: LiveDay, fill: str) -> None:

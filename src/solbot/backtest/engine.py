@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -206,32 +206,65 @@ def backtest_strategy(
     that starts at `trade_from` with that history back-filled.
     """
     say = progress or (lambda _msg: None)
+    prepared = prepare(strategy, series, say, trade_from)
+    say("simulating")
+    return prepared.simulate(config, liquidity)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A strategy's signals on its tokens' common index (`backtest_strategy` without the
+    simulation): computed once, simulated under as many configurations as needed (each user's
+    breakers and cash in `solbot reconcile`)."""
+
+    strategy: Strategy
+    series: Mapping[str, CandleSeries]
+    index: IntArray
+    prices: dict[str, FloatArray]
+    entries: BoolArray
+    exits: BoolArray
+    stops: FloatArray
+    targets: FloatArray
+    trade_from: int | None
+
+    def simulate(
+        self, config: BacktestConfig, liquidity: Mapping[str, float] | None = None
+    ) -> BacktestResult:
+        depth = None
+        if liquidity is not None:
+            depth = np.array([liquidity[symbol] for symbol in self.series], dtype=np.float64)
+        result = simulate(
+            self.index,
+            self.prices["open"],
+            self.prices["high"],
+            self.prices["low"],
+            self.prices["close"],
+            self.entries,
+            self.exits,
+            config=config,
+            tokens=tuple(self.series),
+            timeframe=next(iter(self.series.values())).timeframe,
+            stop_loss=self.stops,
+            take_profit=self.targets,
+            liquidity=depth,
+            strategy=self.strategy.name,
+            params=self.strategy.params.model_dump(),
+        )
+        return result if self.trade_from is None else _from(result, self.trade_from)
+
+
+def prepare(
+    strategy: Strategy,
+    series: Mapping[str, CandleSeries],
+    progress: Progress | None = None,
+    trade_from: int | None = None,
+) -> Prepared:
+    """The signals of `backtest_strategy`, ready to simulate (no entry before `trade_from`)."""
     index, prices = align(series)
-    entries, exits, stops, targets = signal_matrices(strategy, series, index, say)
+    entries, exits, stops, targets = signal_matrices(strategy, series, index, progress)
     if trade_from is not None:
         entries[index < trade_from, :] = False
-    depth = None
-    if liquidity is not None:
-        depth = np.array([liquidity[symbol] for symbol in series], dtype=np.float64)
-    say("simulating")
-    result = simulate(
-        index,
-        prices["open"],
-        prices["high"],
-        prices["low"],
-        prices["close"],
-        entries,
-        exits,
-        config=config,
-        tokens=tuple(series),
-        timeframe=next(iter(series.values())).timeframe,
-        stop_loss=stops,
-        take_profit=targets,
-        liquidity=depth,
-        strategy=strategy.name,
-        params=strategy.params.model_dump(),
-    )
-    return result if trade_from is None else _from(result, trade_from)
+    return Prepared(strategy, series, index, prices, entries, exits, stops, targets, trade_from)
 
 
 def signal_matrices(

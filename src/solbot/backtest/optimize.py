@@ -82,12 +82,23 @@ def grid(space: Space) -> list[dict[str, Any]]:
 
 
 def random_draws(space: Space, trials: int, seed: int) -> list[dict[str, Any]]:
-    """`trials` distinct combinations drawn uniformly (all of them if the grid is smaller)."""
-    everything = grid(space)
-    if trials >= len(everything):
-        return everything
+    """`trials` distinct combinations drawn uniformly (all of them if the grid is smaller), in
+    the grid's order. Drawn by their number in the grid, so a large grid is never built."""
+    sizes = [len(values) for values in space.values()]
+    total = math.prod(sizes)
+    if trials >= total:
+        return grid(space)
     rng = np.random.default_rng(seed)
-    return [everything[i] for i in sorted(rng.choice(len(everything), trials, replace=False))]
+    return [_combination(space, int(n)) for n in sorted(rng.choice(total, trials, replace=False))]
+
+
+def _combination(space: Space, number: int) -> dict[str, Any]:
+    """The `number`th combination of `grid(space)` (the last parameter varies fastest)."""
+    picked: dict[str, Any] = {}
+    for name in reversed(space):
+        number, i = divmod(number, len(space[name]))
+        picked[name] = space[name][i]
+    return {name: picked[name] for name in space}
 
 
 @dataclass(frozen=True)

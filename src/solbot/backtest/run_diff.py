@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-PRICE_EXITS = frozenset({"stop_loss", "take_profit", "trailing_stop"})
+from solbot.execution.exits import PRICE_EXITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +65,15 @@ class Row:
     cause: str  # empty when matched
 
     @property
-    def entry_bar(self) -> int:
+    def trade(self) -> Trade:
+        """The live trade, or the backtest's where live made none (a row has one or both)."""
         trade = self.live or self.backtest
         assert trade is not None
-        return trade.entry_bar
+        return trade
+
+    @property
+    def entry_bar(self) -> int:
+        return self.trade.entry_bar
 
 
 def compare(

@@ -124,8 +124,13 @@ def optimize(
     if first is not None and last is not None and last <= first:
         raise UserError(f"--end ({end}) must be after --start ({start})")
     configured = base.params.model_dump()
-    sets = grid(space) if method == "grid" else random_draws(space, trials, seed)
-    candidates = [{**configured, **values} for values in sets] if method != "tpe" else []
+    if method == "grid":
+        sets = grid(space)
+    elif method == "random":
+        sets = random_draws(space, trials, seed)
+    else:
+        sets = []  # tpe proposes its own, round by round
+    candidates = [{**configured, **values} for values in sets]
     known = cfg.token_map()
     universe = load_universe(
         CandleStore(candles_dir(cfg, world)),
@@ -167,8 +172,8 @@ def optimize(
             found = search(setup, candidates, done)
     written = None
     if folder is not None:
-        setup = [space, sorted(universe.series), tf.value, windows, train_ratio, method, seed]
-        digest = hashlib.sha256(json.dumps(setup, default=str).encode()).hexdigest()[:8]
+        identity = [space, sorted(universe.series), tf.value, windows, train_ratio, method, seed]
+        digest = hashlib.sha256(json.dumps(identity, default=str).encode()).hexdigest()[:8]
         written = folder / f"optimize_{base.name}_{tf.value}_{digest}.html".replace(":", "-")
         snippet = _snippet(base.name, found.candidates[0].params)
         try:

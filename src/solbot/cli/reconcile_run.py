@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from solbot.backtest.run_diff import Refusal, Row, Trade, compare, summary
 from solbot.cli import stores
 from solbot.cli.context import settings
 from solbot.cli.json_output import JsonOption, emit, moment
@@ -28,7 +29,7 @@ from solbot.cli.tables import print_table
 from solbot.errors import UserError
 
 if TYPE_CHECKING:
-    from solbot.backtest.run_diff import Refusal, Row, Trade
+    from solbot.backtest.engine import Prepared
     from solbot.config import Settings
     from solbot.custody import CustodyService
     from solbot.domain import CandleSeries
@@ -76,7 +77,7 @@ def reconcile(
         return
     for run in runs:
         print_table(console, lambda _whole, run=run: _table(run))
-        matched, explained, unexplained = _summary(run.rows)
+        matched, explained, unexplained = summary(run.rows)
         console.print(
             f"{run.user.username}: {matched} of {len(run.rows)} matched, {explained} explained"
             + (f", [bold red]{unexplained} not explained[/]" if unexplained else "")
@@ -98,9 +99,9 @@ async def _gather(cfg: Settings, start: int | None, username: str | None) -> lis
             return []
         # The first bar whose entries are compared: its fills were decided at the close before.
         begin = cfg.timeframe.floor(int(first if start is None else start))
-        series = _candles(cfg)
-        from solbot.backtest.run_diff import compare
-
+        signals = _signals(cfg, _candles(cfg), begin)  # once: the users differ in risk and cash
+        failed = await _failed_entries(service, cfg, begin)
+        logged = _log_refusals(cfg.log_path, cfg.timeframe.floor)  # one read of the log
         runs = []
         for user in users:
             cash = await _starting_value(service, user, begin)
@@ -108,9 +109,12 @@ async def _gather(cfg: Settings, start: int | None, username: str | None) -> lis
                 continue  # a wallet the run never had money in
             mine = [p for p in positions if p.user_id == user.id]
             live = [_live(cfg, p) for p in mine if p.entry_time.timestamp() >= begin]
-            tested = _backtest(cfg, user, series, cash, begin)
+            tested = _backtest(cfg, user, signals, cash, begin)
             if live or tested:  # a user who traded, or would have
-                refusals = await _refusals(service, cfg, user, begin)
+                refusals = [*failed.get(user.id, []), *logged.get(user.username, [])]
+                if not user.is_active and not any(r.why == PAUSED for r in refusals):
+                    # paused before the run began (no pause in its log): no entry since
+                    refusals.append(Refusal(begin, "*", PAUSED, until=sys.maxsize))
                 runs.append(_UserRun(user, cash, compare(live, tested, refusals, _bar(cfg))))
         return runs
 
@@ -148,78 +152,72 @@ async def _starting_value(service: CustodyService, user: UserRow, begin: int) ->
     return float(curve[0][1]) if curve else float(user.portfolio_value)
 
 
-async def _refusals(
-    service: CustodyService, cfg: Settings, user: UserRow, begin: int
-) -> list[Refusal]:
-    """Entry orders that failed, and the breakers' refusals the run logged."""
+async def _failed_entries(
+    service: CustodyService, cfg: Settings, begin: int
+) -> dict[str, list[Refusal]]:
+    """Every user's entry orders that failed from `begin` on, by user id."""
     from sqlalchemy import select
 
-    from solbot.backtest.run_diff import Refusal
     from solbot.store.states import OrderState, Purpose
     from solbot.store.tables import OrderRow
+    from solbot.store.types import utc_from_timestamp
 
-    bar = cfg.timeframe
+    floor = cfg.timeframe.floor
     async with service.db.session() as s:
         failed = await s.scalars(
             select(OrderRow).where(
-                OrderRow.user_id == user.id,
                 OrderRow.purpose == Purpose.ENTRY.value,
                 OrderRow.state == OrderState.FAILED.value,
+                OrderRow.created_at >= utc_from_timestamp(begin),
             )
         )
-        refusals = [
-            Refusal(
-                bar.floor(int(o.created_at.timestamp())),
-                o.token,
-                f"the live order failed: {o.error or 'no reason recorded'}",
-            )
-            for o in failed
-            if o.created_at.timestamp() >= begin
-        ]
-    refusals.extend(_logged_refusals(cfg.log_path, user.username, bar.floor))
-    if not user.is_active and not any(r.why == "the user was paused" for r in refusals):
-        # paused before the run began (no pause in its log): no entry since
-        refusals.append(Refusal(begin, "*", "the user was paused", until=sys.maxsize))
-    return refusals
+        found: dict[str, list[Refusal]] = {}
+        for order in failed:
+            why = f"the live order failed: {order.error or 'no reason recorded'}"
+            at = floor(int(order.created_at.timestamp()))
+            found.setdefault(order.user_id, []).append(Refusal(at, order.token, why))
+    return found
 
 
-def _logged_refusals(log: Path, username: str, floor: Any) -> list[Refusal]:
-    """What the run's log says kept the user's entries from happening: the breakers' refusals
-    (`blocked NAME: TOKEN, TOKEN: why`, `Engine._plan_entries`) and pauses (`paused NAME: ...`
-    until `resumed NAME: ...`, `Roster`)."""
-    from solbot.backtest.run_diff import Refusal
+_LOGGED = tuple(f'"message": "{kind} ' for kind in ("blocked", "paused", "resumed"))
+PAUSED = "the user was paused"
+
+
+def _log_refusals(log: Path, floor: Any) -> dict[str, list[Refusal]]:
+    """What the run's log says kept each user's entries from happening, by username: the
+    breakers' refusals (`blocked NAME: TOKEN, TOKEN: why`, `Engine._plan_entries`) and pauses
+    (`paused NAME: ...` until `resumed NAME: ...`, `Roster`)."""
 
     if not log.exists():
-        return []
-    heads = {kind: f"{kind} {username}: " for kind in ("blocked", "paused", "resumed")}
-    found: list[Refusal] = []
-    paused_at: int | None = None
+        return {}
+    found: dict[str, list[Refusal]] = {}
+    paused_at: dict[str, int] = {}
     with log.open(encoding="utf-8", errors="replace") as lines:
         for line in lines:
-            kind = next((k for k, head in heads.items() if head in line), None)
-            if kind is None:
+            if not any(head in line for head in _LOGGED):
                 continue
             try:
                 record = json.loads(line)
                 at = floor(int(datetime.fromisoformat(record["bot_time"]).timestamp()))
-                text = record["message"][len(heads[kind]) :]
-            except (ValueError, KeyError, TypeError):
+                kind, rest = record["message"].split(" ", 1)
+                name, text = rest.split(": ", 1)
+            except (ValueError, KeyError, TypeError, AttributeError):
                 continue  # a torn or foreign line: not evidence
             if kind == "paused":
-                paused_at = at if paused_at is None else paused_at
-            elif kind == "resumed" and paused_at is not None:
-                found.append(Refusal(paused_at, "*", "the user was paused", until=at))
-                paused_at = None
+                paused_at.setdefault(name, at)
+            elif kind == "resumed" and name in paused_at:
+                start = paused_at.pop(name)
+                found.setdefault(name, []).append(Refusal(start, "*", PAUSED, until=at))
             elif kind == "blocked" and ": " in text:
                 tokens, why = text.split(": ", 1)
-                found += [Refusal(at, t, f"refused live: {why}") for t in tokens.split(", ")]
-    if paused_at is not None:
-        found.append(Refusal(paused_at, "*", "the user was paused", until=sys.maxsize))
+                mine = found.setdefault(name, [])
+                mine += [Refusal(at, t, f"refused live: {why}") for t in tokens.split(", ")]
+    for name, start in paused_at.items():  # never resumed
+        found.setdefault(name, []).append(Refusal(start, "*", PAUSED, until=sys.maxsize))
     return found
 
 
 def _live(cfg: Settings, position: Any) -> Trade:
-    from solbot.backtest.run_diff import Trade
 
     floor = cfg.timeframe.floor
     exit_bar = None if position.exit_time is None else floor(int(position.exit_time.timestamp()))
@@ -232,17 +230,25 @@ def _live(cfg: Settings, position: Any) -> Trade:
     )
 
 
+def _signals(cfg: Settings, series: dict[str, CandleSeries], begin: int) -> Prepared:
+    """The run's strategy on the candles it built, entries from the close that decides
+    `begin`'s fills on."""
+    from solbot.backtest.engine import prepare
+    from solbot.strategy.registry import load_strategy
+
+    strategy = load_strategy(cfg.strategy, cfg.strategy_params)
+    return prepare(strategy, series, trade_from=begin - cfg.timeframe.seconds)
+
+
 def _backtest(
-    cfg: Settings, user: UserRow, series: dict[str, CandleSeries], cash: float, begin: int
+    cfg: Settings, user: UserRow, signals: Prepared, cash: float, begin: int
 ) -> list[Trade]:
+    """The user's backtest: their breakers and starting value, the run's exits and costs."""
     import numpy as np
 
-    from solbot.backtest.engine import backtest_strategy
     from solbot.backtest.result import BacktestConfig
-    from solbot.backtest.run_diff import Trade
     from solbot.domain import ExitReason
     from solbot.roster import user_limits
-    from solbot.strategy.registry import load_strategy
 
     limits = user_limits(user, cfg.operator_limits())
     config = BacktestConfig(
@@ -255,10 +261,7 @@ def _backtest(
         exits=cfg.exit_rules(),
     )
     tokens = cfg.token_map()
-    liquidity = {s: tokens[s].liquidity_usd for s in series}
-    strategy = load_strategy(cfg.strategy, cfg.strategy_params)
-    signals_from = begin - cfg.timeframe.seconds  # the close that decides `begin`'s fills
-    result = backtest_strategy(strategy, series, config, liquidity, trade_from=signals_from)
+    result = signals.simulate(config, {s: tokens[s].liquidity_usd for s in signals.series})
     t = result.trades
     out = []
     for i in np.flatnonzero(t.entry_time >= begin):
@@ -275,12 +278,6 @@ def _backtest(
     return out
 
 
-def _summary(rows: list[Row]) -> tuple[int, int, int]:
-    from solbot.backtest.run_diff import summary
-
-    return summary(rows)
-
-
 def _table(run: _UserRun) -> Table:
     table = Table(
         title=f"{run.user.username}: the run against a backtest of its candles "
@@ -290,11 +287,9 @@ def _table(run: _UserRun) -> Table:
     for name in ("entry (UTC)", "token", "live exit", "backtest exit", "verdict"):
         table.add_column(name)
     for row in run.rows:
-        trade = row.live or row.backtest
-        assert trade is not None
         verdict = "[green]matched[/]" if row.matched else row.cause
         table.add_row(
-            _when(row.entry_bar), trade.token, _exit(row.live), _exit(row.backtest), verdict
+            _when(row.entry_bar), row.trade.token, _exit(row.live), _exit(row.backtest), verdict
         )
     return table
 
@@ -317,35 +312,36 @@ def _from(start: int | None) -> str:
 
 
 def _document(runs: list[_UserRun]) -> dict[str, Any]:
-    def trade(t: Trade | None) -> dict[str, Any] | None:
-        if t is None:
-            return None
-        return {
-            "entry": moment(float(t.entry_bar)),
-            "exit": None if t.exit_bar is None else moment(float(t.exit_bar)),
-            "reason": t.reason,
-            "pnl": None if t.pnl is None else f"{t.pnl:.6f}",
-        }
+    return {"users": [_user_document(run) for run in runs]}
 
+
+def _user_document(run: _UserRun) -> dict[str, Any]:
+    matched, explained, unexplained = summary(run.rows)
     return {
-        "users": [
+        "user": run.user.username,
+        "starting_cash": f"{run.cash:.6f}",
+        "matched": matched,
+        "explained": explained,
+        "not_explained": unexplained,
+        "rows": [
             {
-                "user": run.user.username,
-                "starting_cash": f"{run.cash:.6f}",
-                "matched": _summary(run.rows)[0],
-                "explained": _summary(run.rows)[1],
-                "not_explained": _summary(run.rows)[2],
-                "rows": [
-                    {
-                        "token": (row.live or row.backtest).token,  # type: ignore[union-attr]
-                        "live": trade(row.live),
-                        "backtest": trade(row.backtest),
-                        "matched": row.matched,
-                        "cause": row.cause or None,
-                    }
-                    for row in run.rows
-                ],
+                "token": row.trade.token,
+                "live": _trade_document(row.live),
+                "backtest": _trade_document(row.backtest),
+                "matched": row.matched,
+                "cause": row.cause or None,
             }
-            for run in runs
-        ]
+            for row in run.rows
+        ],
+    }
+
+
+def _trade_document(t: Trade | None) -> dict[str, Any] | None:
+    if t is None:
+        return None
+    return {
+        "entry": moment(float(t.entry_bar)),
+        "exit": None if t.exit_bar is None else moment(float(t.exit_bar)),
+        "reason": t.reason,
+        "pnl": None if t.pnl is None else f"{t.pnl:.6f}",
     }

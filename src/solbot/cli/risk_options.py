@@ -57,6 +57,16 @@ NoBreakersOption = Annotated[
 ]
 
 
+# The breakers set one by one: the option, the `RiskLimits` field, the `RiskOptions` attribute.
+_BREAKERS = (
+    ("--cooldown-losses", "cooldown_losses", "cooldown_losses"),
+    ("--cooldown-minutes", "cooldown_minutes", "cooldown_minutes"),
+    ("--max-drawdown-pct", "max_drawdown_pct", "max_drawdown_pct"),
+    ("--drawdown-pause-hours", "drawdown_pause_hours", "drawdown_pause_hours"),
+    ("--max-open", "max_open_positions", "max_open"),
+)
+
+
 @dataclass(frozen=True)
 class RiskOptions:
     """What the options said; `limits()` is the tier with them applied."""
@@ -90,21 +100,12 @@ class RiskOptions:
         ):
             if amount is not None and not (math.isfinite(amount) and amount >= 0):
                 raise UserError(f"{option} must be a number of at least 0, got {amount:g}")
+        breakers = {option: getattr(self, attr) for option, _field, attr in _BREAKERS}
         if self.no_breakers:
-            given = [
-                name
-                for name, value in (
-                    ("--max-daily-loss-pct", self.max_daily_loss_pct),
-                    ("--cooldown-losses", self.cooldown_losses),
-                    ("--cooldown-minutes", self.cooldown_minutes),
-                    ("--max-drawdown-pct", self.max_drawdown_pct),
-                    ("--drawdown-pause-hours", self.drawdown_pause_hours),
-                    ("--max-open", self.max_open),
-                )
-                if value is not None
-            ]
-            if given:
-                raise UserError(f"--no-breakers switches them all off; drop {', '.join(given)}")
+            given = {"--max-daily-loss-pct": self.max_daily_loss_pct, **breakers}
+            named = [option for option, value in given.items() if value is not None]
+            if named:
+                raise UserError(f"--no-breakers switches them all off; drop {', '.join(named)}")
         try:
             limits = risk_tier(self.tier)
         except ValueError as exc:
@@ -116,16 +117,11 @@ class RiskOptions:
                 position_size_pct=self.position_pct,
                 max_position_pct=max(self.position_pct, limits.max_position_pct),
             )
-        changes: dict[str, float | int] = {}
-        for field, value in (
-            ("max_open_positions", self.max_open),
-            ("cooldown_losses", self.cooldown_losses),
-            ("cooldown_minutes", self.cooldown_minutes),
-            ("max_drawdown_pct", self.max_drawdown_pct),
-            ("drawdown_pause_hours", self.drawdown_pause_hours),
-        ):
-            if value is not None:
-                changes[field] = value
+        changes: dict[str, float | int] = {
+            field: breakers[option]
+            for option, field, _attr in _BREAKERS
+            if breakers[option] is not None
+        }
         if self.no_breakers:
             changes = {
                 "max_daily_loss_pct": 100.0,  # only a total loss: never, with positive prices

@@ -31,6 +31,12 @@ from dataclasses import dataclass
 from solbot.domain import Candle, ExitReason
 from solbot.rules import rule
 
+# The exits a price decides at any tick (the others, signal and maximum holding time, a close),
+# by the names orders and positions record.
+PRICE_EXITS = frozenset(
+    r.name.lower() for r in (ExitReason.STOP_LOSS, ExitReason.TAKE_PROFIT, ExitReason.TRAILING_STOP)
+)
+
 _NONE = int(ExitReason.NONE)
 _STOP = int(ExitReason.STOP_LOSS)
 _TARGET = int(ExitReason.TAKE_PROFIT)

@@ -26,6 +26,7 @@ from starlette.applications import Starlette
 
 from solbot.clock import Clock
 from solbot.domain import CandleSeries, Timeframe, TokenInfo
+from solbot.errors import UserError
 from solbot.market.candles import CandleBuilder
 from solbot.market.store import CandleStore
 from solbot.private_files import write_private
@@ -130,9 +131,10 @@ class SimNetwork:
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"{path}: unknown sim state version {state.get('version')!r}")
         if state["prices"].get("kind") == "replay":
-            raise ValueError(
-                f"{path}: this world replayed recorded prices (`solbot run --replay`) and "
-                "cannot be continued; replay the candles again"
+            raise UserError(
+                f"{path.parent.parent} is a replay's world (`solbot run --replay`): its books "
+                "can be read (`positions`, `trades`, `reconcile`), its chain not continued; "
+                "replay the candles again"
             )
         network = cls(
             tokens=tokens,

@@ -23,7 +23,7 @@ Decisions:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,7 +37,7 @@ from solbot.market.store import CandleStore
 from solbot.private_files import private_dir
 
 TICKS_PER_BAR = 12
-WARM_UP_SPARE_BARS = 2  # as the sim's own history (`runner.open_sim_network`)
+WARM_UP_SPARE_BARS = 2  # bars of history past the warm-up, here and in the sim's own world
 
 
 @dataclass(frozen=True)
@@ -133,15 +133,7 @@ def _from_file(path: Path, settings: Settings) -> tuple[str, CandleSeries]:
     if len(unaligned):
         when = datetime.fromtimestamp(int(candles.open_time[unaligned[0]]), tz=UTC)
         raise UserError(f"{path}: {when:%Y-%m-%d %H:%M} UTC does not start a {timeframe} candle")
-    return symbol, CandleSeries(
-        timeframe,
-        candles.open_time,
-        candles.open,
-        candles.high,
-        candles.low,
-        candles.close,
-        candles.volume,
-    )
+    return symbol, replace(candles, timeframe=timeframe)
 
 
 def _known(settings: Settings, token: str, spec: str) -> str:
