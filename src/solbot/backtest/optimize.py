@@ -135,6 +135,8 @@ class _Job:
     config: BacktestConfig
     liquidity: np.ndarray | None
     windows: list[Window]
+    index: np.ndarray  # the candles aligned once: every candidate shares them
+    prices: dict[str, np.ndarray]
 
 
 def _set_job(
@@ -146,11 +148,12 @@ def _set_job(
 ) -> None:
     _Job.strategy, _Job.series, _Job.config = strategy, series, config
     _Job.liquidity, _Job.windows = liquidity, windows
+    _Job.index, _Job.prices = align(series)
 
 
 def _evaluate(params: dict[str, Any]) -> Candidate:
     strategy = _Job.strategy(params)
-    index, prices = align(_Job.series)
+    index, prices = _Job.index, _Job.prices
     entries, exits, stops, targets = signal_matrices(strategy, _Job.series, index)
     timeframe = next(iter(_Job.series.values())).timeframe
 

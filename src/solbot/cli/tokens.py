@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -12,6 +12,9 @@ from solbot.cli import stores
 from solbot.cli.context import settings
 from solbot.cli.json_output import JsonOption, emit
 from solbot.errors import UserError
+
+if TYPE_CHECKING:
+    from solbot.chain.port import AccountInfo
 
 app = typer.Typer(help="The tokens solbot knows: list them, or add one by its mint.")
 
@@ -91,17 +94,18 @@ def add_token(
         if known.mint == str(address):
             raise UserError(f"{address} is already in the token list as {known.symbol.upper()}")
 
-    async def read() -> tuple[object, str]:
+    async def read() -> AccountInfo | None:
         async with stores.chain_view(cfg) as (chain, where):
             if chain is None:
                 raise UserError(f"cannot read the mint: {where}")
-            return await chain.account(address), cfg.network
+            return await chain.account(address)
 
-    account, network = asyncio.run(read())
+    account = asyncio.run(read())
+    network = cfg.network
     if account is None:
         raise UserError(f"{address} does not exist on {network}; check the address and network")
     try:
-        facts = parse_mint(account)  # type: ignore[arg-type]
+        facts = parse_mint(account)
     except ValueError as exc:
         raise UserError(f"{address} on {network}: {exc}") from None
     if facts.freeze_authority is not None and not force:
