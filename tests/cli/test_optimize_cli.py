@@ -68,6 +68,7 @@ def test_tpe_searches_from_the_command_line(run: Run, market: CandleStore) -> No
         (["-p", "fast"], "give NAME=VALUES"),
         (["-p", "fast=5", "-p", "fast=6"], "--param fast is given twice"),
         (["-p", "fast=1:100000:1"], "makes 100,000 values; at most 10,000"),
+        (["-p", "fast=1:5000:1", "-p", "slow=1:5000:1"], "the grid has 25,000,000 parameter"),
         (["-p", "fast=5", "--method", "bayes"], "unknown --method 'bayes'; choose grid, random"),
         (["-p", "fast=5", "--windows", "200"], "cannot hold 200 windows"),
         (["-p", "fast=30", "-p", "slow=20"], "refused: strategy ema_trend: fast (30) must be"),

@@ -18,6 +18,7 @@ from .support import NOW, Run
 PLAIN = Keypair().pubkey()
 FROZEN = Keypair().pubkey()
 ISSUER = Keypair().pubkey()
+POOL = str(Keypair().pubkey())
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def world(data_dir: Path) -> Path:
 
 
 def test_a_mint_is_added_with_the_decimals_the_chain_says(run: Run, world: Path) -> None:
-    done = run("tokens", "add", str(PLAIN), "--symbol", "popcat", "--pool", "P00L")
+    done = run("tokens", "add", str(PLAIN), "--symbol", "popcat", "--pool", POOL)
 
     assert done.code == 0, done.err
     assert "POPCAT" in done.out
@@ -48,7 +49,7 @@ def test_a_mint_is_added_with_the_decimals_the_chain_says(run: Run, world: Path)
     listed = json.loads(run("tokens", "list", "--json").out)["tokens"]
     added = [t for t in listed if t["symbol"] == "POPCAT"]
     assert added == [
-        {"symbol": "POPCAT", "mint": str(PLAIN), "decimals": 7, "pool": "P00L", "source": "added"}
+        {"symbol": "POPCAT", "mint": str(PLAIN), "decimals": 7, "pool": POOL, "source": "added"}
     ]
     assert {"JUP", "BONK"} <= {t["symbol"] for t in listed}  # the list itself is all there
     synth = run("data", "synth", "-t", "POPCAT", "--bars", "10")  # a known token from now on
@@ -77,6 +78,7 @@ def test_a_mint_with_a_freeze_authority_needs_force(run: Run, world: Path) -> No
         (["JUPyiwrYJFskUPiHa7hkeR8VUtAeFoSYbKedZNsDvCN", "--symbol", "J2"], "already in the token"),
         ([str(PLAIN), "--symbol", "JUP"], "JUP is already in the token list"),
         ([str(PLAIN), "--symbol", "no way"], "letters and digits"),
+        ([str(PLAIN), "--symbol", "X", "--pool", "../x?y=1"], "--pool '../x?y=1' is not a Solana"),
     ],
 )
 def test_what_cannot_be_added_is_one_line(

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from solbot.strategy.base import Strategy
 
 MAX_VALUES = 10_000  # per parameter: a range that makes more is a typo
+MAX_GRID = 1_000_000  # combinations --method grid builds (random and tpe draw from any size)
 
 
 def optimize(
@@ -124,6 +125,12 @@ def optimize(
     if first is not None and last is not None and last <= first:
         raise UserError(f"--end ({end}) must be after --start ({start})")
     configured = base.params.model_dump()
+    size = math.prod(len(values) for values in space.values())
+    if method == "grid" and size > MAX_GRID:
+        raise UserError(
+            f"the grid has {size:,} parameter sets (at most {MAX_GRID:,}); narrow it, or draw "
+            "from it with --method random or tpe"
+        )
     if method == "grid":
         sets = grid(space)
     elif method == "random":

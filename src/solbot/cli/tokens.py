@@ -14,6 +14,8 @@ from solbot.cli.json_output import JsonOption, emit
 from solbot.errors import UserError
 
 if TYPE_CHECKING:
+    from solders.pubkey import Pubkey
+
     from solbot.chain.port import AccountInfo
 
 app = typer.Typer(help="The tokens solbot knows: list them, or add one by its mint.")
@@ -74,7 +76,6 @@ def add_token(
     (the configured RPC; the saved world on the sim). A mint whose issuer can freeze holders'
     accounts is refused unless --force. The configured token list is not rewritten: added
     tokens live in <data dir>/tokens.json."""
-    from solders.pubkey import Pubkey
 
     from solbot.added_tokens import load_added, save_added
     from solbot.chain.mint import parse_mint
@@ -84,10 +85,9 @@ def add_token(
     name = symbol.strip().upper()
     if not name.isalnum() or len(name) > 16:
         raise UserError(f"--symbol {symbol!r}: letters and digits, at most 16")
-    try:
-        address = Pubkey.from_string(mint.strip())
-    except ValueError:
-        raise UserError(f"{mint!r} is not a Solana address") from None
+    address = _address(mint)
+    if pool.strip():
+        _address(pool, "--pool ")  # it goes into GeckoTerminal's URLs: an address, nothing else
     for known in cfg.tokens:
         if known.symbol.upper() == name:
             raise UserError(f"{name} is already in the token list (mint {known.mint})")
@@ -127,3 +127,12 @@ def add_token(
         f"[green]✓[/] {name}: {address}, {facts.decimals} decimals ({kind}{warning}), in {path}. "
         f"Trade it with SOLBOT_TRADE_TOKENS."
     )
+
+
+def _address(text: str, option: str = "") -> Pubkey:
+    from solders.pubkey import Pubkey
+
+    try:
+        return Pubkey.from_string(text.strip())
+    except ValueError:
+        raise UserError(f"{option}{text!r} is not a Solana address") from None
