@@ -215,25 +215,34 @@ def time_calls(fn: Callable[[], T], repeats: int) -> tuple[Timing, T]:
     return Timing(first, statistics.median(runs), runs), result
 
 
-def race(calls: dict[str, Callable[[], Any]], repeats: int) -> dict[str, tuple[Timing, Any]]:
+def race(
+    calls: dict[str, Callable[[], Any]],
+    repeats: int,
+    keep: Callable[[str, Any], Any] | None = None,
+) -> dict[str, tuple[Timing, Any]]:
     """Like `time_calls` for several contenders, with the timed calls interleaved: round r runs
     each contender once (in an order rotated every round), so a burst of load from elsewhere on
-    the machine hits all of them alike. Returns each one's timing and last result."""
+    the machine hits all of them alike. Returns each one's timing and last result, or what
+    `keep(name, result)` makes of it (untimed: a large result need not stay alive whole)."""
     names = list(calls)
     results: dict[str, Any] = {}
     firsts: dict[str, float] = {}
-    for name in names:
+
+    def timed(name: str) -> float:
+        results[name] = None
+        gc.collect()
         start = time.perf_counter()
-        results[name] = calls[name]()
-        firsts[name] = time.perf_counter() - start
+        result = calls[name]()
+        took = time.perf_counter() - start
+        results[name] = result if keep is None else keep(name, result)
+        return took
+
+    for name in names:
+        firsts[name] = timed(name)
     runs: dict[str, list[float]] = {name: [] for name in names}
     for r in range(repeats):
         for name in names[r % len(names) :] + names[: r % len(names)]:
-            results[name] = None
-            gc.collect()
-            start = time.perf_counter()
-            results[name] = calls[name]()
-            runs[name].append(time.perf_counter() - start)
+            runs[name].append(timed(name))
     return {
         name: (Timing(firsts[name], statistics.median(runs[name]), runs[name]), results[name])
         for name in names

@@ -33,6 +33,41 @@ def _as_2d(name: str, a: np.ndarray, n: int, dtype: type) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+@dataclass(frozen=True)
+class KernelSettings:
+    """The kernel's scalar arguments as a configuration gives them: fractions, seconds, the
+    breakers' vector. Written once for every caller of `kernel.run` (a backtest, a sweep)."""
+
+    bar_seconds: float
+    default_stop: float
+    default_target: float
+    trail: float
+    max_hold_seconds: float
+    fee: float
+    slippage: float
+    next_open: bool
+    initial_cash: float
+    reserve: float
+    limits: FloatArray
+
+
+def kernel_settings(config: BacktestConfig, timeframe: Timeframe) -> KernelSettings:
+    exits = config.exits
+    return KernelSettings(
+        bar_seconds=float(timeframe.seconds),
+        default_stop=exits.stop_loss_pct / 100.0,
+        default_target=exits.take_profit_pct / 100.0,
+        trail=exits.trailing_stop_pct / 100.0,
+        max_hold_seconds=exits.max_hold_minutes * 60.0,
+        fee=config.fee_bps / 10_000.0,
+        slippage=config.slippage_bps / 10_000.0,
+        next_open=config.fill == "next_open",
+        initial_cash=config.initial_cash,
+        reserve=config.risk.fee_reserve_sol if config.quote == "SOL" else 0.0,
+        limits=limits_vector(config.risk),
+    )
+
+
 def simulate(
     open_time: IntArray,
     open_: FloatArray,
@@ -80,13 +115,12 @@ def simulate(
     depth = np.zeros(k)
     if config.price_impact and liquidity is not None:
         depth = np.ascontiguousarray(liquidity, dtype=np.float64).reshape(k)
-    exits_cfg = config.exits
-    reserve = config.risk.fee_reserve_sol if config.quote == "SOL" else 0.0
+    run = kernel_settings(config, timeframe)
 
     trades = np.empty((kernel.trade_capacity(ent), kernel.T_COLUMNS))
     equity, exposure, n_trades, blocked = kernel.run(
         times,
-        float(timeframe.seconds),
+        run.bar_seconds,
         o,
         h,
         lo,
@@ -95,17 +129,17 @@ def simulate(
         ext,
         sl,
         tp,
-        exits_cfg.stop_loss_pct / 100.0,
-        exits_cfg.take_profit_pct / 100.0,
-        exits_cfg.trailing_stop_pct / 100.0,
-        exits_cfg.max_hold_minutes * 60.0,
-        config.fee_bps / 10_000.0,
-        config.slippage_bps / 10_000.0,
+        run.default_stop,
+        run.default_target,
+        run.trail,
+        run.max_hold_seconds,
+        run.fee,
+        run.slippage,
         depth,
-        config.fill == "next_open",
-        config.initial_cash,
-        reserve,
-        limits_vector(config.risk),
+        run.next_open,
+        run.initial_cash,
+        run.reserve,
+        run.limits,
         trades,
     )
     return BacktestResult(

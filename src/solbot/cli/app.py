@@ -110,6 +110,9 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
+
+
 def fail(message: str, code: int = 2) -> None:
     """Print one error line and exit."""
     _err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
@@ -139,11 +142,15 @@ def main(argv: list[str] | None = None) -> None:
             raise
         fail(str(problem))
     except typer.Abort:
-        fail("aborted", code=130)
+        fail("aborted", code=INTERRUPTED)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        fail("interrupted", code=130)
+        fail("interrupted", code=INTERRUPTED)
+    if code == INTERRUPTED:
+        # Typer turns a command's KeyboardInterrupt into this code, returned silently without
+        # standalone mode; no command returns it of its own accord.
+        fail("interrupted", code=INTERRUPTED)
     sys.exit(code if isinstance(code, int) else 0)
 
 
