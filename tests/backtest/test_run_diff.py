@@ -31,6 +31,25 @@ def test_an_exit_that_differs_is_named_by_what_ended_the_live_trade() -> None:
     assert summary(rows) == (0, 3, 0)
 
 
+def test_a_stop_or_target_difference_names_both_fills_and_levels() -> None:
+    """What a user asks first: where each side filled and where its stop sat. A dearer entry
+    live puts the stop higher, so the live trade stops out first (or a cheaper one, later)."""
+    live = [
+        Trade(H, "JTO", 2 * H, "stop_loss", -5.7, entry_price=1.3052, stop=1.2400, target=1.4357),
+        Trade(5 * H, "JUP", 7 * H, "take_profit", 6.5, entry_price=0.5, stop=0.49, target=0.55),
+    ]
+    tested = [
+        Trade(H, "JTO", 4 * H, "take_profit", 1.6, entry_price=1.3, stop=1.235, target=1.43),
+        Trade(5 * H, "JUP", 8 * H, "take_profit", 7.3, entry_price=0.5, stop=0.49, target=0.55),
+    ]
+    rows = compare(live, tested)
+    assert [r.cause for r in rows] == [
+        "fill price vs bar: entry +0.40 % live (1.3052 vs 1.3), stop 1.24 vs 1.235",
+        "fill price vs bar: same entry and target (0.55); live exits at the first tick past "
+        "the level, the backtest on the bar that reaches it",
+    ]
+
+
 def test_an_entry_live_did_not_make_is_named_by_the_refusal_of_its_bar() -> None:
     tested = [t(1, "JUP", 2, "signal"), t(3, "BONK", 4, "signal"), t(6, "WIF", 7, "signal")]
     refusals = [

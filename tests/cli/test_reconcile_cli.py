@@ -4,6 +4,7 @@ the same as one JSON document; and what it cannot do is one line and exit 2."""
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 import logging
 import re
 import sys
@@ -56,7 +57,14 @@ def test_a_runs_trades_are_matched_by_the_backtest_of_its_candles(bot: Run) -> N
     assert alice["matched"] == counts["alice"][0]
     first = alice["rows"][0]
     assert set(first) == {"token", "live", "backtest", "matched", "cause"}
-    assert set(first["live"]) == {"entry", "exit", "reason", "pnl"}
+    fields = {"entry", "exit", "reason", "pnl", "entry_price", "stop", "target"}
+    assert set(first["live"]) == set(first["backtest"]) == fields
+    for side in ("live", "backtest"):  # the levels each side measured from its own fill
+        entry, stop = Decimal(first[side]["entry_price"]), Decimal(first[side]["stop"])
+        assert 0 < stop < entry
+    # the same entry on the same candles: both fills (before fees) within 1 % of each other
+    live, tested = (Decimal(first[side]["entry_price"]) for side in ("live", "backtest"))
+    assert abs(live / tested - 1) < Decimal("0.01")
 
 
 def test_a_user_paused_for_the_run_has_every_entry_explained(bot: Run) -> None:

@@ -6,8 +6,9 @@ order), so on the candles a run built they decide the same trades; every differe
 outside the rules, and this module names it from what the run recorded:
 
 - the same entry left on another bar or for another reason: a manual close (`/close`), tokens
-  that left the wallet, or a stop or target, which the backtest fills at its level and live at
-  the first tick past it ("fill price vs bar");
+  that left the wallet, or a stop or target ("fill price vs bar"): each side measures its levels
+  from its own entry fill (the report prints both fills and levels), and the backtest fills at
+  the level on the bar that reaches it where live sells at the first tick past it;
 - an entry only the backtest made: the live order failed (and why), or a breaker refused it
   live (the run's log says which), or the user was paused;
 - an entry only live made, with nothing different before it, is not explained: on the same
@@ -20,6 +21,7 @@ Plain data in, plain data out: the command gathers the run's records and prints 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,13 +30,17 @@ from solbot.execution.exits import PRICE_EXITS
 
 @dataclass(frozen=True, slots=True)
 class Trade:
-    """One trade of either side. Bars are open times (Unix seconds); `exit_bar` None: open."""
+    """One trade of either side. Bars are open times (Unix seconds); `exit_bar` None: open.
+    Prices are quote per token: the entry fill, and the stop and target it set (None: none)."""
 
     entry_bar: int
     token: str
     exit_bar: int | None
     reason: str  # how it ended ("stop_loss", "signal", ..., "open")
     pnl: float | None
+    entry_price: float | None = None
+    stop: float | None = None
+    target: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +123,7 @@ def _cause(
         if live.reason == "moved_out":
             return "its tokens left the wallet"
         if {live.reason, backtest.reason} & PRICE_EXITS:
-            return "fill price vs bar: the backtest fills a stop or target at its level"
+            return _price_exit_cause(live, backtest)
         return f"{_UNEXPLAINED}: the exits differ"
     if backtest is not None:  # an entry live did not make
         for refusal in refusals:
@@ -125,6 +131,40 @@ def _cause(
                 return refusal.why
         return f"{_UNEXPLAINED}: live made no such entry"
     return f"{_UNEXPLAINED}: the backtest made no such entry"
+
+
+def _price_exit_cause(live: Trade, backtest: Trade) -> str:
+    """A stop or target ended one side otherwise: where each side filled and where the level
+    that fired sat. A level is measured from its own side's fill, so a dearer entry live moves
+    the stop and target up; with the same levels, what is left is tick against bar."""
+    fired = live.reason if live.reason in PRICE_EXITS else backtest.reason
+    name, ours, theirs = ("target", live.target, backtest.target)
+    if fired != "take_profit":
+        name, ours, theirs = ("stop", live.stop, backtest.stop)
+    head = "fill price vs bar"
+    if live.entry_price is None or backtest.entry_price is None:
+        return f"{head}: the backtest fills a stop or target at its level"
+    if ours is None or theirs is None:
+        levels = ""
+    else:
+        levels = f", {name} {_price(ours)} vs {_price(theirs)}"
+    if math.isclose(live.entry_price, backtest.entry_price, rel_tol=1e-9) and (
+        ours is None or theirs is None or math.isclose(ours, theirs, rel_tol=1e-9)
+    ):
+        same = f"same entry and {name}" + ("" if ours is None else f" ({_price(ours)})")
+        return (
+            f"{head}: {same}; live exits at the first tick past the level, the backtest on "
+            "the bar that reaches it"
+        )
+    gap = 100.0 * (live.entry_price / backtest.entry_price - 1.0)
+    return (
+        f"{head}: entry {gap:+.2f} % live ({_price(live.entry_price)} vs "
+        f"{_price(backtest.entry_price)}){levels}"
+    )
+
+
+def _price(p: float) -> str:
+    return f"{p:.6g}"
 
 
 def summary(rows: Sequence[Row]) -> tuple[int, int, int]:

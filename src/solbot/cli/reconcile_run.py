@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -94,6 +95,7 @@ async def _gather(cfg: Settings, start: int | None, username: str | None) -> lis
         async with service.db.session() as s:
             stmt = select(PositionRow).order_by(PositionRow.entry_time)
             positions = list(await s.scalars(stmt))
+            fees = await _entry_fees(s)
         first = min((p.entry_time.timestamp() for p in positions), default=None)
         if first is None:
             return []
@@ -108,7 +110,7 @@ async def _gather(cfg: Settings, start: int | None, username: str | None) -> lis
             if cash <= 0:
                 continue  # a wallet the run never had money in
             mine = [p for p in positions if p.user_id == user.id]
-            live = [_live(cfg, p) for p in mine if p.entry_time.timestamp() >= begin]
+            live = [_live(cfg, p, fees) for p in mine if p.entry_time.timestamp() >= begin]
             tested = _backtest(cfg, user, signals, cash, begin)
             if live or tested:  # a user who traded, or would have
                 refusals = [*failed.get(user.id, []), *logged.get(user.username, [])]
@@ -217,7 +219,22 @@ def _log_refusals(log: Path, floor: Any) -> dict[str, list[Refusal]]:
     return found
 
 
-def _live(cfg: Settings, position: Any) -> Trade:
+async def _entry_fees(s: Any) -> dict[str, int]:
+    """The venue's fee (bps) of each position's entry order, by position id."""
+    from sqlalchemy import select
+
+    from solbot.store.states import Purpose
+    from solbot.store.tables import OrderRow
+
+    rows = await s.execute(
+        select(OrderRow.position_id, OrderRow.fee_bps).where(
+            OrderRow.purpose == Purpose.ENTRY.value, OrderRow.position_id.is_not(None)
+        )
+    )
+    return {position: fee or 0 for position, fee in rows}
+
+
+def _live(cfg: Settings, position: Any, fees: dict[str, int]) -> Trade:
 
     floor = cfg.timeframe.floor
     exit_bar = None if position.exit_time is None else floor(int(position.exit_time.timestamp()))
@@ -227,7 +244,16 @@ def _live(cfg: Settings, position: Any) -> Trade:
         exit_bar,
         position.exit_reason or "open",
         None if position.pnl is None else float(position.pnl),
+        # The fill before the venue's fee: what the levels are measured from, and what the
+        # backtest reports as its entry price (`PositionRow.entry_price` is all-in).
+        entry_price=float(position.entry_price) / (1 + fees.get(position.id, 0) / 10_000),
+        stop=_maybe(position.stop_loss),
+        target=_maybe(position.take_profit),
     )
+
+
+def _maybe(price: Any) -> float | None:
+    return None if price is None else float(price)
 
 
 def _signals(cfg: Settings, series: dict[str, CandleSeries], begin: int) -> Prepared:
@@ -246,8 +272,10 @@ def _backtest(
     """The user's backtest: their breakers and starting value, the run's exits and costs."""
     import numpy as np
 
+    from solbot.backtest.engine import kernel_settings
     from solbot.backtest.result import BacktestConfig
     from solbot.domain import ExitReason
+    from solbot.execution.exits import levels_from_fill
     from solbot.roster import user_limits
 
     limits = user_limits(user, cfg.operator_limits())
@@ -262,17 +290,32 @@ def _backtest(
     )
     tokens = cfg.token_map()
     result = signals.simulate(config, {s: tokens[s].liquidity_usd for s in signals.series})
+    run = kernel_settings(config, cfg.timeframe)
     t = result.trades
     out = []
     for i in np.flatnonzero(t.entry_time >= begin):
         done = t.reason[i] != ExitReason.END_OF_DATA
+        k, price = int(t.token[i]), float(t.entry_price[i])
+        # The levels the kernel set at the fill: the distances the strategy suggested at the
+        # signal's close (the bar before a next-open fill), else the configured ones.
+        signal_row = int(np.searchsorted(signals.index, t.entry_time[i])) - 1
+        stop_frac = float(signals.stops[signal_row, k])
+        target_frac = float(signals.targets[signal_row, k])
+        stop, target = levels_from_fill(
+            price,
+            run.default_stop if math.isnan(stop_frac) else stop_frac,
+            run.default_target if math.isnan(target_frac) else target_frac,
+        )
         out.append(
             Trade(
                 int(t.entry_time[i]),
-                result.tokens[int(t.token[i])],
+                result.tokens[k],
                 int(t.exit_time[i]) if done else None,
                 ExitReason(int(t.reason[i])).name.lower() if done else "open",
                 float(t.pnl[i]) if done else None,
+                entry_price=price,
+                stop=None if math.isnan(stop) else stop,
+                target=None if math.isnan(target) else target,
             )
         )
     return out
@@ -344,4 +387,11 @@ def _trade_document(t: Trade | None) -> dict[str, Any] | None:
         "exit": None if t.exit_bar is None else moment(float(t.exit_bar)),
         "reason": t.reason,
         "pnl": None if t.pnl is None else f"{t.pnl:.6f}",
+        "entry_price": _price_text(t.entry_price),
+        "stop": _price_text(t.stop),
+        "target": _price_text(t.target),
     }
+
+
+def _price_text(price: float | None) -> str | None:
+    return None if price is None else f"{price:.10g}"
