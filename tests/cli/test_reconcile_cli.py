@@ -4,11 +4,11 @@ the same as one JSON document; and what it cannot do is one line and exit 2."""
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 import logging
 import re
 import sys
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
