@@ -7,7 +7,7 @@ import pytest
 
 from solbot.backtest.engine import align, backtest_strategy, simulate
 from solbot.backtest.result import BacktestConfig
-from solbot.domain import CandleSeries, ExitReason, ExitRules, RiskLimits, Timeframe
+from solbot.domain import BlockReason, CandleSeries, ExitReason, ExitRules, RiskLimits, Timeframe
 from solbot.market.synth import synth_candles
 from solbot.strategy.registry import load_strategy
 
@@ -234,6 +234,11 @@ def test_max_open_positions_blocks_with_a_reason():
     assert len(r.trades) == 1
     assert r.trades.token[0] == 0
     assert r.blocked == {"max open positions": 2}
+    # each refusal on its own row: the close that decided it (bars 0 and 2), the token, why
+    hour = Timeframe.H1.seconds
+    assert list(r.refusals.time) == [int(r.open_time[0]) + hour, int(r.open_time[2]) + hour]
+    assert list(r.refusals.token) == [1, 1]
+    assert set(r.refusals.reason) == {int(BlockReason.MAX_OPEN_POSITIONS)}
 
 
 def test_token_without_a_bar_does_nothing_until_it_has_one():
@@ -260,6 +265,7 @@ def test_cooldown_after_losses_in_the_backtest():
     r = run(bars, flags(6, 0, 2, 4), flags(6, 1, 3, 5), cfg)
     assert len(r.trades) == 2
     assert r.blocked == {"cooldown": 1}
+    assert list(r.refusals.reason) == [int(BlockReason.COOLDOWN)]
 
 
 def test_sol_quote_keeps_the_fee_reserve():

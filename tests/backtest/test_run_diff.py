@@ -83,3 +83,18 @@ def test_a_pause_covers_every_entry_of_its_span() -> None:
         "the user was paused",
         "follows an earlier difference (cash, breakers)",  # it ended at 5 H
     ]
+
+
+def test_an_entry_only_live_made_names_the_backtest_s_refusal() -> None:
+    """After a first difference the books differ; what kept the backtest out is said (its
+    breaker at that close). Before any difference, the same refusal is a parity gap."""
+    refused = [Refusal(4 * H, "JTO", "cooldown"), Refusal(1 * H, "WIF", "daily loss")]
+    live = [t(1, "WIF", 2, "signal"), t(3, "JUP", 4, "stop_loss"), t(4, "JTO", 5, "signal")]
+    tested = [t(3, "JUP", 6, "stop_loss")]
+    rows = compare(live, tested, bar_seconds=H, backtest_refusals=refused)
+    assert [r.cause for r in rows] == [
+        "not explained: the backtest refused it (daily loss), live did not",
+        "fill price vs bar: the backtest fills a stop or target at its level",
+        "follows an earlier difference: the backtest refused it (cooldown)",
+    ]
+    assert summary(rows) == (0, 2, 1)

@@ -145,11 +145,12 @@ def _grid(
         exits = np.empty((m, 1), dtype=np.bool_)
         capacity = _crossings(emas[fast[s], k, :m], emas[slow[s], k, :m], entries, exits)
         book = np.empty((capacity, kernel.T_COLUMNS))
-        equity, _exposure, n_trades, _blocked = kernel.run(
+        refused = np.empty((capacity, kernel.R_COLUMNS))
+        equity, _exposure, n_trades, _blocked, _refused = kernel.run(
             times[k, :m], bar_seconds, open_[k, :m], high[k, :m], low[k, :m], close[k, :m],
             entries, exits, no_suggestions, no_suggestions, default_stop, default_target, trail,
             max_hold_seconds, fee, slippage, depth, next_open, initial_cash, reserve, limits,
-            book,
+            book, refused,
         )  # fmt: skip
         final[s, k] = equity[m - 1]
         trades[s, k] = n_trades

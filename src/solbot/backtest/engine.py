@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from solbot.backtest import kernel
-from solbot.backtest.result import BacktestConfig, BacktestResult, TradeLog
+from solbot.backtest.result import BacktestConfig, BacktestResult, RefusalLog, TradeLog
 from solbot.domain import BlockReason, BoolArray, CandleSeries, FloatArray, IntArray, Timeframe
 from solbot.risk import limits_vector
 
@@ -117,8 +117,10 @@ def simulate(
         depth = np.ascontiguousarray(liquidity, dtype=np.float64).reshape(k)
     run = kernel_settings(config, timeframe)
 
-    trades = np.empty((kernel.trade_capacity(ent), kernel.T_COLUMNS))
-    equity, exposure, n_trades, blocked = kernel.run(
+    capacity = kernel.trade_capacity(ent)
+    trades = np.empty((capacity, kernel.T_COLUMNS))
+    refusals = np.empty((capacity, kernel.R_COLUMNS))
+    equity, exposure, n_trades, blocked, n_refusals = kernel.run(
         times,
         run.bar_seconds,
         o,
@@ -141,6 +143,7 @@ def simulate(
         run.reserve,
         run.limits,
         trades,
+        refusals,
     )
     return BacktestResult(
         strategy=strategy,
@@ -154,6 +157,7 @@ def simulate(
         exposure=exposure,
         trades=_trade_log(trades[:n_trades]),
         blocked={BlockReason(i).label: int(v) for i, v in enumerate(blocked) if i and int(v) > 0},
+        refusals=_refusal_log(refusals[:n_refusals]),
     )
 
 
@@ -190,6 +194,11 @@ def _trade_log(m: np.ndarray) -> TradeLog:
         return_pct=100.0 * pnl / entry_value,
         reason=as_int(kernel.T_REASON),
     )
+
+
+def _refusal_log(m: np.ndarray) -> RefusalLog:
+    as_int = lambda col: m[:, col].astype(np.int64)  # noqa: E731
+    return RefusalLog(as_int(kernel.R_TIME), as_int(kernel.R_TOKEN), as_int(kernel.R_REASON))
 
 
 def align(series: Mapping[str, CandleSeries]) -> tuple[IntArray, dict[str, FloatArray]]:

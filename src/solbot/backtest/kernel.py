@@ -68,6 +68,12 @@ N_BLOCK_REASONS = max(int(r) for r in BlockReason) + 1
 # Helpers called on every bar must not allocate: see solbot.risk for why.
 _NO_ALLOC = {"cache": True, "nogil": True, "_nrt": False}
 
+# Columns of the refusal matrix the kernel fills (one row per entry signal refused).
+R_TIME = 0  # when it was decided: the close (a next-open entry short of cash: that open)
+R_TOKEN = 1
+R_REASON = 2  # a BlockReason
+R_COLUMNS = 3
+
 # Columns of the open-position matrix (one row per token; quantity 0 = flat).
 P_QTY = 0
 P_ENTRY_PRICE = 1
@@ -82,8 +88,22 @@ P_COLUMNS = 9
 
 
 def trade_capacity(entries: np.ndarray) -> int:
-    """An upper bound on the trades a run can book: every trade begins with its own entry signal."""
+    """An upper bound on the trades a run can book, and on the entries it can refuse: every
+    trade begins with its own entry signal, and a signal is refused at most once."""
     return int(entries.sum())
+
+
+@njit(**_NO_ALLOC)
+def _refuse(
+    refusals: np.ndarray, n_refusals: int, blocked: np.ndarray, when: float, k: int, why: int
+) -> int:
+    """Count and record an entry refused; returns the new number of refusals."""
+    blocked[why] += 1
+    row = refusals[n_refusals]
+    row[R_TIME] = when
+    row[R_TOKEN] = k
+    row[R_REASON] = why
+    return n_refusals + 1
 
 
 @njit(**_NO_ALLOC)
@@ -198,10 +218,13 @@ def run(
     reserve: float,
     limits: np.ndarray,
     trades: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
-    """Simulate; returns (equity per bar, exposure per bar, number of trades, blocked counts).
+    refusals: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, int]:
+    """Simulate; returns (equity per bar, exposure per bar, number of trades, blocked counts,
+    number of refusals).
 
-    Trades are written into `trades`, which must have `trade_capacity(entries)` rows: the
+    Trades are written into `trades` and refused entries into `refusals` (`R_*` columns), which
+    must each have `trade_capacity(entries)` rows: the
     matrix is allocated by the caller because growing an array inside the loop makes numba
     reference-count it on every bar (measured: 10 ms per million bars); for the same reason the
     loop indexes `pos[k, column]` rather than taking row views.
@@ -215,6 +238,7 @@ def run(
     exposure = np.zeros(n, dtype=np.bool_)
     blocked = np.zeros(N_BLOCK_REASONS, dtype=np.int64)
     n_trades = 0
+    n_refusals = 0
 
     pos = np.zeros((k_tokens, P_COLUMNS))
     last_close = np.full(k_tokens, np.nan)
@@ -252,7 +276,7 @@ def run(
                     pending_budget[k] = 0.0
                     if budget <= 0.0:
                         open_count -= 1
-                        blocked[_CASH] += 1
+                        n_refusals = _refuse(refusals, n_refusals, blocked, bar_open_time, k, _CASH)
                         continue
                     _enter(
                         pos, k, budget, open_[t, k], t, bar_open_time, pending_stop[k],
@@ -324,11 +348,11 @@ def run(
                 continue
             why = check_entry(state, limits, now, open_count)
             if why != 0:
-                blocked[why] += 1
+                n_refusals = _refuse(refusals, n_refusals, blocked, now, k, why)
                 continue
             budget = entry_budget(limits, value, cash, reserve)
             if budget <= 0.0:
-                blocked[_CASH] += 1
+                n_refusals = _refuse(refusals, n_refusals, blocked, now, k, _CASH)
                 continue
             s = stop_frac[t, k] if has_stop_frac else math.nan
             if math.isnan(s):
@@ -359,4 +383,4 @@ def run(
             )  # fmt: skip
             n_trades += 1
 
-    return equity, exposure, n_trades, blocked
+    return equity, exposure, n_trades, blocked, n_refusals

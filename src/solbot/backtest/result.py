@@ -102,6 +102,25 @@ class TradeLog:
 
 
 @dataclass(frozen=True)
+class RefusalLog:
+    """Entry signals refused, in columns: when (Unix seconds: the close that decided it, or the
+    open a next-open entry found the cash gone at), which token (its column), why (a
+    `BlockReason`). What `blocked` counts, one row each."""
+
+    time: IntArray
+    token: IntArray
+    reason: IntArray
+
+    def __len__(self) -> int:
+        return len(self.time)
+
+    @classmethod
+    def empty(cls) -> RefusalLog:
+        ints = np.zeros(0, dtype=np.int64)
+        return cls(ints, ints, ints)
+
+
+@dataclass(frozen=True)
 class BacktestResult:
     """A finished backtest. Arrays are indexed by bar of the common time index `open_time`;
     `close[:, k]` is token k's close carried forward over its missing bars (NaN before the
@@ -118,6 +137,7 @@ class BacktestResult:
     exposure: BoolArray
     trades: TradeLog
     blocked: dict[str, int]
+    refusals: RefusalLog = field(default_factory=RefusalLog.empty)
 
     @property
     def initial_cash(self) -> float:

@@ -13,6 +13,8 @@ outside the rules, and this module names it from what the run recorded:
   live (the run's log says which), or the user was paused;
 - an entry only live made, with nothing different before it, is not explained: on the same
   candles and rules the backtest would have made it too;
+- an entry only live made: the backtest's breaker that refused it at that close, if one did
+  (before any other difference that is a parity gap, "not explained");
 - after a first difference, the books differ (cash, a loss streak), so later differences are
   said to follow from it rather than explained one by one.
 
@@ -87,8 +89,11 @@ def compare(
     backtest: Sequence[Trade],
     refusals: Sequence[Refusal] = (),
     bar_seconds: int = 3600,
+    backtest_refusals: Sequence[Refusal] = (),
 ) -> list[Row]:
-    """Pair the trades by entry (bar, token) and name each difference's cause."""
+    """Pair the trades by entry (bar, token) and name each difference's cause: `refusals` are
+    what the run recorded against an entry, `backtest_refusals` the backtest's breakers (at the
+    close that decided the entry: the fill bar's open)."""
     by_entry = {(t.entry_bar, t.token): t for t in backtest}
     live_entries = {(t.entry_bar, t.token): t for t in live}
     keys = sorted(set(by_entry) | set(live_entries))
@@ -100,14 +105,34 @@ def compare(
             rows.append(Row(ours, theirs, True, ""))
             continue
         cause = _cause(ours, theirs, refusals, bar_seconds)
-        if diverged and cause.startswith(_UNEXPLAINED):
-            cause = "follows an earlier difference (cash, breakers)"
+        kept_out = _refused(ours, theirs, backtest_refusals, bar_seconds)
+        if kept_out is not None and cause.startswith(_UNEXPLAINED):
+            cause = (
+                f"{_FOLLOWS}: the backtest refused it ({kept_out})"
+                if diverged
+                else f"{_UNEXPLAINED}: the backtest refused it ({kept_out}), live did not"
+            )
+        elif diverged and cause.startswith(_UNEXPLAINED):
+            cause = f"{_FOLLOWS} (cash, breakers)"
         rows.append(Row(ours, theirs, False, cause))
         diverged = True
     return rows
 
 
 _UNEXPLAINED = "not explained"
+_FOLLOWS = "follows an earlier difference"
+
+
+def _refused(
+    live: Trade | None, backtest: Trade | None, refusals: Sequence[Refusal], bar_seconds: int
+) -> str | None:
+    """Why the backtest made no entry where live made one, if its breakers said."""
+    if live is None or backtest is not None:
+        return None
+    for refusal in refusals:
+        if refusal.covers(live.entry_bar, live.token, bar_seconds):
+            return refusal.why
+    return None
 
 
 def _same(a: Trade, b: Trade) -> bool:

@@ -111,13 +111,14 @@ async def _gather(cfg: Settings, start: int | None, username: str | None) -> lis
                 continue  # a wallet the run never had money in
             mine = [p for p in positions if p.user_id == user.id]
             live = [_live(cfg, p, fees) for p in mine if p.entry_time.timestamp() >= begin]
-            tested = _backtest(cfg, user, signals, cash, begin)
+            tested, kept_out = _backtest(cfg, user, signals, cash, begin)
             if live or tested:  # a user who traded, or would have
                 refusals = [*failed.get(user.id, []), *logged.get(user.username, [])]
                 if not user.is_active and not any(r.why == PAUSED for r in refusals):
                     # paused before the run began (no pause in its log): no entry since
                     refusals.append(Refusal(begin, "*", PAUSED, until=sys.maxsize))
-                runs.append(_UserRun(user, cash, compare(live, tested, refusals, _bar(cfg))))
+                rows = compare(live, tested, refusals, _bar(cfg), kept_out)
+                runs.append(_UserRun(user, cash, rows))
         return runs
 
 
@@ -268,13 +269,14 @@ def _signals(cfg: Settings, series: dict[str, CandleSeries], begin: int) -> Prep
 
 def _backtest(
     cfg: Settings, user: UserRow, signals: Prepared, cash: float, begin: int
-) -> list[Trade]:
-    """The user's backtest: their breakers and starting value, the run's exits and costs."""
+) -> tuple[list[Trade], list[Refusal]]:
+    """The user's backtest: their breakers and starting value, the run's exits and costs;
+    its trades, and the entries its breakers refused."""
     import numpy as np
 
     from solbot.backtest.engine import kernel_settings
     from solbot.backtest.result import BacktestConfig
-    from solbot.domain import ExitReason
+    from solbot.domain import BlockReason, ExitReason
     from solbot.execution.exits import levels_from_fill
     from solbot.roster import user_limits
 
@@ -318,7 +320,13 @@ def _backtest(
                 target=None if math.isnan(target) else target,
             )
         )
-    return out
+    refused = result.refusals
+    kept_out = [
+        Refusal(int(refused.time[i]), result.tokens[int(refused.token[i])],
+                BlockReason(int(refused.reason[i])).label)
+        for i in np.flatnonzero(refused.time >= begin)
+    ]  # fmt: skip
+    return out, kept_out
 
 
 def _table(run: _UserRun) -> Table:
