@@ -77,7 +77,7 @@ def add_token(
     accounts is refused unless --force. The configured token list is not rewritten: added
     tokens live in <data dir>/tokens.json."""
 
-    from solbot.added_tokens import load_added, save_added
+    from solbot.added_tokens import add_token as add_to_file
     from solbot.chain.mint import parse_mint
     from solbot.config import TokenConfig
 
@@ -120,7 +120,10 @@ def add_token(
         pool=pool.strip(),
         liquidity_usd=liquidity_usd,
     )
-    path = save_added(cfg.data_dir, [*load_added(cfg.data_dir), token.model_dump()])
+    try:
+        path = add_to_file(cfg.data_dir, token.model_dump())
+    except ValueError as exc:  # another `tokens add` took the symbol or mint meanwhile
+        raise UserError(str(exc)) from None
     kind = "Token-2022" if facts.token_2022 else "SPL Token"
     warning = f"; freeze authority {facts.freeze_authority}" if facts.freeze_authority else ""
     stores.console().print(
