@@ -8,6 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+# Said (and logged) when the operator's entry switch changes (`Roster.refresh`); `solbot
+# reconcile` reads the span from the log.
+ENTRIES_STOPPED = "new entries stopped by the operator; exits keep running"
+ENTRIES_ALLOWED = "new entries allowed again"
+
 
 @dataclass
 class Event:

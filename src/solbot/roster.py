@@ -32,6 +32,7 @@ from solbot.chain.port import Chain, holdings
 from solbot.clock import Clock
 from solbot.custody import CustodyService
 from solbot.domain import RiskLimits, TokenInfo
+from solbot.events import ENTRIES_ALLOWED, ENTRIES_STOPPED
 from solbot.execution.signing import Signer
 from solbot.group_admin import entries_stopped
 from solbot.risk import RiskGate, tier, with_overrides
@@ -54,7 +55,7 @@ class Notice:
 
     user_id: str
     kind: str  # "paused", "resumed", "risk", "added", "no_key", "decrypt_alert",
-    # "identity_refused", "key_rotated"
+    # "identity_refused", "key_rotated", "entries" (the operator's switch: no user)
     text: str  # about the user, without their name (the event carries it)
     username: str = ""
 
@@ -105,11 +106,19 @@ class Roster:
         self._vault: set[str] = set()  # user ids of the accounts signed by the vault
         self.retired_by: str | None = None  # the master key id that replaced ours, once seen
         self.entries_stopped = False  # the operator's switch (`group_admin`), read on refresh
+        self._untold: list[Notice] = []  # see `load`
 
     # ------------------------------------------------------------------ loading
+    async def load(self) -> None:
+        """The accounts, before the loop exists (its banner lists them); what there is to tell
+        (a key that does not open, entries stopped) waits for the first `refresh` the loop
+        tells, rather than being lost."""
+        self._untold = await self.refresh()
+
     async def refresh(self) -> list[Notice]:
-        """Bring the accounts in line with the `users` table; what changed, to tell. Only the
-        settings columns are read for users already loaded; whole rows for new ones."""
+        """Bring the accounts in line with the `users` table; what changed, to tell (with what
+        `load` kept). Only the settings columns are read for users already loaded; whole rows
+        for new ones."""
         current = {a.user_id: a for a in self.accounts}
         async with self.db.session() as s:
             users = Users(s, self.clock)
@@ -118,12 +127,16 @@ class Roster:
                 settings = [u for u in settings if u.custody != Custody.VAULT.value]
             new = [u.id for u in settings if u.id not in current]
             rows = {row.id: row for row in await users.by_ids(new)} if new else {}
-            self.entries_stopped = await entries_stopped(s)
+            stopped = await entries_stopped(s)
         if self._adoptable(rows.values()) and await self._adopt():
             async with self.db.session() as s:
                 rows = {row.id: row for row in await Users(s, self.clock).by_ids(new)}
         notices: list[Notice] = []
+        if stopped != self.entries_stopped:  # for everyone: no user id
+            notices.append(Notice("", "entries", ENTRIES_STOPPED if stopped else ENTRIES_ALLOWED))
+            self.entries_stopped = stopped
         accounts: list[Account] = []
+        first_load = not self._seen
         for user in settings:
             account = current.get(user.id)
             if account is None:
@@ -132,14 +145,15 @@ class Roster:
                 if row is None or signer is None:
                     continue
                 account = await self._load(row, signer)
-                if self._seen:  # not the first load: someone was added while running
+                if not first_load:  # someone was added while running
                     notices.append(Notice(user.id, "added", "joined", user.username))
             else:
                 notices.extend(self._update(account, user))
             self._seen[user.id] = _fingerprint(user)
             accounts.append(account)
         self.accounts = accounts
-        return notices
+        untold, self._untold = self._untold, []
+        return [*untold, *notices]
 
     def _signer(self, user: UserRow, notices: list[Notice]) -> Signer | None:
         if user.custody == Custody.EXTERNAL.value:

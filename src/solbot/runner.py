@@ -441,7 +441,7 @@ async def _roster(
     if key is not None:  # decryptions limited on the wall clock, counted in the database
         # Custody's audit times are security times: the wall clock's, also in a fast sim.
         roster.custody = CustodyService(db, WallClock(), key, limits=settings.decrypt_limits())
-    await roster.refresh()  # the accounts are known before the first tick (and the banner)
+    await roster.load()  # the accounts are known before the first tick (and the banner)
     return roster
 
 

@@ -107,8 +107,10 @@ def test_what_reconcile_cannot_do_is_one_line(
 
 
 def test_the_breakers_refusals_are_read_from_the_runs_log(tmp_path: Path) -> None:
-    from solbot.cli.reconcile_run import _log_refusals
+    from solbot.cli.reconcile_run import EVERYONE, _log_refusals
     from solbot.domain import Timeframe
+    from solbot.events import ENTRIES_ALLOWED as ALLOWED
+    from solbot.events import ENTRIES_STOPPED as STOPPED
 
     log = tmp_path / "solbot.log"
     lines = [
@@ -118,6 +120,9 @@ def test_the_breakers_refusals_are_read_from_the_runs_log(tmp_path: Path) -> Non
         {"bot_time": "2027-01-15T08:05:10+00:00", "message": "blocked alice: JUP, WIF: cooling"},
         {"bot_time": "2027-01-15T08:05:10+00:00", "message": "blocked bob: JTO: daily loss"},
         {"bot_time": "2027-01-15T08:06:00+00:00", "message": "entry alice: bought 1 JUP"},
+        {"bot_time": "2027-01-15T10:00:03+00:00", "message": f"entries -: {STOPPED}"},
+        {"bot_time": "2027-01-15T11:00:03+00:00", "message": f"entries -: {ALLOWED}"},
+        {"bot_time": "2027-01-15T12:00:03+00:00", "message": f"entries -: {STOPPED}"},
     ]
     log.write_text("\n".join(json.dumps(x) for x in lines) + "\n{torn", encoding="utf-8")
 
@@ -131,4 +136,9 @@ def test_the_breakers_refusals_are_read_from_the_runs_log(tmp_path: Path) -> Non
         (at(8, 5), "JUP", "refused live: cooling", None),
         (at(8, 5), "WIF", "refused live: cooling", None),
         (at(9, 0), "*", "the user was paused", sys.maxsize),  # never resumed
+    ]
+    everyone = _log_refusals(log, Timeframe.M5.floor)[EVERYONE]  # the operator's switch
+    assert [(r.bar, r.token, r.why, r.until) for r in everyone] == [
+        (at(10, 0), "*", "new entries stopped by the operator", at(11, 0)),
+        (at(12, 0), "*", "new entries stopped by the operator", sys.maxsize),
     ]

@@ -303,15 +303,24 @@ async def test_entries_stopped_by_the_operator_stop_every_user_until_restarted(
     finally:
         await db.dispose()
     clock = ManualClock(START)
+    said: list[Event] = []
     async with build(settings, RunOptions(stop_after=DAY / 2), clock=clock) as runtime:
+        runtime.engine.on_event = said.append
         await runtime.run()
         async with runtime.db.session() as s:
             assert list(await s.scalars(select(OrderRow))) == []  # nobody entered
         await GroupAdmin(CustodyService(runtime.db, clock, KEY)).set_entries(
             False, actor="telegram:9999"
         )
+    # said once, in the log too (`solbot reconcile` reads the span from it)
+    (stopped,) = [e for e in said if e.kind == "entries"]
+    assert stopped.user_id is None
+    assert stopped.text == "new entries stopped by the operator; exits keep running"
     async with build(settings, RunOptions(stop_after=DAY / 2), clock=clock) as runtime:
+        said.clear()
+        runtime.engine.on_event = said.append
         await runtime.run()
+        assert [e.text for e in said if e.kind == "entries"] == []  # allowed from the start
         async with runtime.db.session() as s:
             orders = list(await s.scalars(select(OrderRow)))
     assert {o.user_id for o in orders if o.purpose == "entry"}  # entries again

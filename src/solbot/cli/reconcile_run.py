@@ -28,6 +28,7 @@ from solbot.cli.json_output import JsonOption, emit, moment
 from solbot.cli.options import parse_date
 from solbot.cli.tables import print_table
 from solbot.errors import UserError
+from solbot.events import ENTRIES_STOPPED
 
 if TYPE_CHECKING:
     from solbot.backtest.engine import Prepared
@@ -113,7 +114,11 @@ async def _gather(cfg: Settings, start: int | None, username: str | None) -> lis
             live = [_live(cfg, p, fees) for p in mine if p.entry_time.timestamp() >= begin]
             tested, kept_out = _backtest(cfg, user, signals, cash, begin)
             if live or tested:  # a user who traded, or would have
-                refusals = [*failed.get(user.id, []), *logged.get(user.username, [])]
+                refusals = [
+                    *failed.get(user.id, []),
+                    *logged.get(user.username, []),
+                    *logged.get(EVERYONE, []),
+                ]
                 if not user.is_active and not any(r.why == PAUSED for r in refusals):
                     # paused before the run began (no pause in its log): no entry since
                     refusals.append(Refusal(begin, "*", PAUSED, until=sys.maxsize))
@@ -182,8 +187,9 @@ async def _failed_entries(
     return found
 
 
-_LOGGED = tuple(f'"message": "{kind} ' for kind in ("blocked", "paused", "resumed"))
+_LOGGED = tuple(f'"message": "{kind} ' for kind in ("blocked", "paused", "resumed", "entries"))
 PAUSED = "the user was paused"
+EVERYONE = "*"  # `_log_refusals`' key for what kept every user's entries from happening
 
 
 def _log_refusals(log: Path, floor: Any) -> dict[str, list[Refusal]]:
@@ -206,18 +212,25 @@ def _log_refusals(log: Path, floor: Any) -> dict[str, list[Refusal]]:
                 name, text = rest.split(": ", 1)
             except (ValueError, KeyError, TypeError, AttributeError):
                 continue  # a torn or foreign line: not evidence
+            if kind == "entries":  # the operator's switch, for everyone (`Roster.refresh`)
+                name = EVERYONE
+                kind = "paused" if text == ENTRIES_STOPPED else "resumed"
             if kind == "paused":
                 paused_at.setdefault(name, at)
             elif kind == "resumed" and name in paused_at:
                 start = paused_at.pop(name)
-                found.setdefault(name, []).append(Refusal(start, "*", PAUSED, until=at))
+                found.setdefault(name, []).append(Refusal(start, "*", _why(name), until=at))
             elif kind == "blocked" and ": " in text:
                 tokens, why = text.split(": ", 1)
                 mine = found.setdefault(name, [])
                 mine += [Refusal(at, t, f"refused live: {why}") for t in tokens.split(", ")]
     for name, start in paused_at.items():  # never resumed
-        found.setdefault(name, []).append(Refusal(start, "*", PAUSED, until=sys.maxsize))
+        found.setdefault(name, []).append(Refusal(start, "*", _why(name), until=sys.maxsize))
     return found
+
+
+def _why(name: str) -> str:
+    return ENTRIES_STOPPED.split(";")[0] if name == EVERYONE else PAUSED
 
 
 async def _entry_fees(s: Any) -> dict[str, int]:
