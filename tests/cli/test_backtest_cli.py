@@ -378,6 +378,19 @@ def test_sol_as_quote_prices_the_tokens_in_sol(run: Run, market: CandleStore) ->
     assert max(t["entry_price"] for t in sol["trades"]) < 2 / sol_price.min()  # JUP ~ $1
 
 
+def test_sol_as_quote_reads_the_usd_chart_as_the_live_loop_does(
+    run: Run, market: CandleStore
+) -> None:
+    """The live loop builds each token's candles from its USD price and computes the signals
+    on them whatever the quote; the backtest must decide on the same chart, and only price
+    the fills, marks and breakers in SOL. (It read the token's SOL chart, whose crossovers
+    differ.) With no breakers and no costs in the way, both quotes enter on the same bars."""
+    usdc = backtest_json(run, "-t", "JUP", *NO_COSTS, "--no-breakers")
+    sol = backtest_json(run, "-t", "JUP", "--quote", "SOL", *NO_COSTS, "--no-breakers")
+    assert len(usdc["trades"]) >= 5
+    assert [t["entry_time"] for t in sol["trades"]] == [t["entry_time"] for t in usdc["trades"]]
+
+
 def test_close_fills_differ_from_next_open_fills(run: Run, market: CandleStore) -> None:
     # In SOL: a synthetic USD candle opens at the previous close, but a SOL-quoted one does not
     # (SOL moves in between), so the two conventions fill at different prices.

@@ -228,8 +228,13 @@ def align(series: Mapping[str, CandleSeries]) -> tuple[IntArray, dict[str, Float
 
 
 def _spread(index: IntArray, times: IntArray, values: np.ndarray, fill: Any) -> np.ndarray:
+    """`values` at `times` placed on `index`; a time the index does not have (a bar the quote
+    asset has no price for) is dropped."""
     out = np.full(len(index), fill, dtype=values.dtype)
-    out[np.searchsorted(index, times)] = values
+    rows = np.searchsorted(index, times)
+    ok = rows < len(index)
+    ok[ok] = index[rows[ok]] == times[ok]
+    out[rows[ok]] = values[ok]
     return out
 
 
@@ -240,16 +245,18 @@ def backtest_strategy(
     liquidity: Mapping[str, float] | None = None,
     progress: Progress | None = None,
     trade_from: int | None = None,
+    signal_series: Mapping[str, CandleSeries] | None = None,
 ) -> BacktestResult:
     """Evaluate `strategy` once over each token's whole history, then simulate the portfolio.
 
     Signals are computed per token on its own candles (so gaps in one token do not shift
     another's indicators) and then placed on the common index. With `trade_from` (Unix seconds)
     the bars before it only warm the indicators up: no entry is taken on them, as a live bot
-    that starts at `trade_from` with that history back-filled.
+    that starts at `trade_from` with that history back-filled. `signal_series` are the candles
+    the strategy reads when they are not the ones traded (the USD candles of a SOL-quoted run).
     """
     say = progress or (lambda _msg: None)
-    prepared = prepare(strategy, series, say, trade_from)
+    prepared = prepare(strategy, series, say, trade_from, signal_series)
     say("simulating")
     return prepared.simulate(config, liquidity)
 
@@ -301,10 +308,12 @@ def prepare(
     series: Mapping[str, CandleSeries],
     progress: Progress | None = None,
     trade_from: int | None = None,
+    signal_series: Mapping[str, CandleSeries] | None = None,
 ) -> Prepared:
     """The signals of `backtest_strategy`, ready to simulate (no entry before `trade_from`)."""
     index, prices = align(series)
-    entries, exits, stops, targets = signal_matrices(strategy, series, index, progress)
+    read = series if signal_series is None else signal_series
+    entries, exits, stops, targets = signal_matrices(strategy, read, index, progress)
     if trade_from is not None:
         entries[index < trade_from, :] = False
     return Prepared(strategy, series, index, prices, entries, exits, stops, targets, trade_from)

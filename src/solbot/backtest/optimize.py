@@ -132,6 +132,7 @@ class _Job:
 
     strategy: type[Strategy]
     series: Mapping[str, CandleSeries]
+    signal_series: Mapping[str, CandleSeries]
     config: BacktestConfig
     liquidity: np.ndarray | None
     windows: list[Window]
@@ -142,11 +143,13 @@ class _Job:
 def _set_job(
     strategy: type[Strategy],
     series: Mapping[str, CandleSeries],
+    signal_series: Mapping[str, CandleSeries],
     config: BacktestConfig,
     liquidity: np.ndarray | None,
     windows: list[Window],
 ) -> None:
     _Job.strategy, _Job.series, _Job.config = strategy, series, config
+    _Job.signal_series = signal_series
     _Job.liquidity, _Job.windows = liquidity, windows
     _Job.index, _Job.prices = align(series)
 
@@ -154,7 +157,7 @@ def _set_job(
 def _evaluate(params: dict[str, Any]) -> Candidate:
     strategy = _Job.strategy(params)
     index, prices = _Job.index, _Job.prices
-    entries, exits, stops, targets = signal_matrices(strategy, _Job.series, index)
+    entries, exits, stops, targets = signal_matrices(strategy, _Job.signal_series, index)
     timeframe = next(iter(_Job.series.values())).timeframe
 
     def run(rows: slice) -> tuple[float, float, int]:
@@ -198,6 +201,8 @@ class Setup:
     train_ratio: float
     liquidity: Mapping[str, float] | None = None
     workers: int | None = None
+    signal_series: Mapping[str, CandleSeries] | None = None  # what the strategy reads, if not
+    # the candles traded (`backtest_strategy`)
 
 
 def search(
@@ -313,7 +318,8 @@ class _Evaluator:
         depth = None
         if setup.liquidity is not None:
             depth = np.array([setup.liquidity[s] for s in setup.series], dtype=np.float64)
-        self.job = (setup.strategy, setup.series, setup.config, depth, plan)
+        read = setup.series if setup.signal_series is None else setup.signal_series
+        self.job = (setup.strategy, setup.series, read, setup.config, depth, plan)
         self.workers = setup.workers or os.cpu_count() or 1
         self.pool: Pool | None = None
 

@@ -1,8 +1,9 @@
 """The candles a backtest trades: stored history per token, priced in the chosen quote asset.
 
 Candles are stored in USD (GeckoTerminal's default currency, and what synthetic data imitates).
-With SOL as the quote asset every token's OHLC is divided by SOL's close of the same bar, so a
-bar without a SOL price is dropped. That is an approximation for high and low (the two maxima
+With SOL as the quote asset every token's OHLC is divided by SOL's close of the same bar for
+the fills, marks and breakers, so a bar without a SOL price is dropped; the strategy still
+reads the USD candles, as the live loop does. That is an approximation for high and low (the two maxima
 need not coincide in time), accepted because candles carry nothing finer.
 """
 
@@ -21,11 +22,14 @@ from solbot.market.store import CandleStore
 
 @dataclass(frozen=True)
 class Universe:
-    """Each token's candles in the quote asset, and its pool depth in quote units."""
+    """Each token's candles in the quote asset (what fills, marks and breakers see), its USD
+    candles (what the strategy reads: the live loop computes signals on the USD candles it
+    builds, whatever the quote), and its pool depth in quote units."""
 
     series: dict[str, CandleSeries]
     liquidity: dict[str, float]
     quote: str
+    signal_series: dict[str, CandleSeries]
 
 
 def load_universe(
@@ -46,13 +50,14 @@ def load_universe(
             raise UserError(f"{token.symbol} is the quote asset; it cannot also be traded")
         series[token.symbol] = _load(store, token.symbol, timeframe, start, end)
     liquidity = {t.symbol: t.liquidity_usd for t in tokens}
+    usd = series
     if quote == "SOL":
         assert sol is not None
         sol_series = _load(store, sol.symbol, timeframe, start, end, " to price the tokens in SOL")
         series = {symbol: in_quote(s, sol_series, symbol) for symbol, s in series.items()}
         sol_price = float(sol_series.close[0])
         liquidity = {symbol: usd / sol_price for symbol, usd in liquidity.items()}
-    return Universe(series, liquidity, quote)
+    return Universe(series, liquidity, quote, usd)
 
 
 def _load(

@@ -445,6 +445,7 @@ def _run(
                 else message
             ),
             trade_from=trade_from,
+            signal_series=universe.signal_series,
         )
         progress.update(task, completed=steps)
     return result
@@ -496,7 +497,7 @@ def _check(
     """Check every token; exit code 1 if any has look-ahead, so scripts and CI can gate on it."""
     reports: dict[str, LookaheadReport] = {}
     with progress_bar(Console(stderr=True), quiet=as_json) as progress:
-        for symbol, series in universe.series.items():
+        for symbol, series in universe.signal_series.items():  # what the strategy reads
             task = progress.add_task(f"checking {symbol}", total=min(cuts, len(series)))
             reports[symbol] = check_lookahead(
                 strategy,

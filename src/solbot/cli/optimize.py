@@ -168,6 +168,7 @@ def optimize(
             train_ratio,
             universe.liquidity,
             workers,
+            universe.signal_series,
         )
 
         def done(n: int) -> None:
