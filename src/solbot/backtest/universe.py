@@ -2,9 +2,9 @@
 
 Candles are stored in USD (GeckoTerminal's default currency, and what synthetic data imitates).
 With SOL as the quote asset every token's OHLC is divided by SOL's close of the same bar for
-the fills, marks and breakers, so a bar without a SOL price is dropped; the strategy still
-reads the USD candles, as the live loop does. That is an approximation for high and low (the two maxima
-need not coincide in time), accepted because candles carry nothing finer.
+the fills, marks and breakers, so a bar without a SOL price is dropped. That is an
+approximation for high and low (the two maxima need not coincide in time), accepted because
+candles carry nothing finer. The strategy still reads the USD candles, as the live loop does.
 """
 
 from __future__ import annotations
