@@ -140,7 +140,8 @@ class Engine:
         self.max_price_age = max_price_age
         self.on_event = on_event or (lambda _e: None)
         self.timeframe = timeframe
-        self.market = LiveCandles(self.tokens, strategy, timeframe, store)
+        priced = [quote] if quote.symbol != "USDC" else []  # its candles price a reconcile
+        self.market = LiveCandles(self.tokens, strategy, timeframe, store, priced)
         self.book = self.market.book
         self.prices = self.market.prices  # last fresh USD price per symbol
         # Prices come in USD; a quote asset other than USDC needs its own USD price too.

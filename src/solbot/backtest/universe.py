@@ -49,14 +49,26 @@ def load_universe(
         if token.symbol == quote:
             raise UserError(f"{token.symbol} is the quote asset; it cannot also be traded")
         series[token.symbol] = _load(store, token.symbol, timeframe, start, end)
-    liquidity = {t.symbol: t.liquidity_usd for t in tokens}
-    usd = series
+    sol_series = None
     if quote == "SOL":
         assert sol is not None
         sol_series = _load(store, sol.symbol, timeframe, start, end, " to price the tokens in SOL")
-        series = {symbol: in_quote(s, sol_series, symbol) for symbol, s in series.items()}
-        sol_price = float(sol_series.close[0])
-        liquidity = {symbol: usd / sol_price for symbol, usd in liquidity.items()}
+    return priced(series, {t.symbol: t.liquidity_usd for t in tokens}, quote, sol_series)
+
+
+def priced(
+    usd: dict[str, CandleSeries],
+    liquidity_usd: Mapping[str, float],
+    quote: str,
+    sol: CandleSeries | None = None,
+) -> Universe:
+    """The tokens' USD candles and pool depths in `quote` (SOL needs SOL's USD candles)."""
+    if quote != "SOL":
+        return Universe(usd, dict(liquidity_usd), quote, usd)
+    assert sol is not None
+    series = {symbol: in_quote(s, sol, symbol) for symbol, s in usd.items()}
+    sol_price = float(sol.close[0])
+    liquidity = {symbol: depth / sol_price for symbol, depth in liquidity_usd.items()}
     return Universe(series, liquidity, quote, usd)
 
 

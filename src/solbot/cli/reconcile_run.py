@@ -32,9 +32,9 @@ from solbot.events import ENTRIES_STOPPED
 
 if TYPE_CHECKING:
     from solbot.backtest.engine import Prepared
+    from solbot.backtest.universe import Universe
     from solbot.config import Settings
     from solbot.custody import CustodyService
-    from solbot.domain import CandleSeries
     from solbot.store.tables import UserRow
 
 
@@ -43,8 +43,9 @@ class _UserRun:
     """One user's part of the run, and the rows of the comparison."""
 
     user: UserRow
-    cash: float  # the backtest's starting cash: the user's value at the start
+    cash: float  # the backtest's starting cash: the user's value at the start, in the quote
     rows: list[Row]
+    quote: str
 
 
 def reconcile(
@@ -66,8 +67,6 @@ def reconcile(
     strategy, risk, exits and costs. Every difference gets its cause: a stop or target filled
     past its level, an order that failed, a breaker, a manual close, tokens moved out."""
     cfg = settings()
-    if cfg.quote != "USDC":
-        raise UserError("reconcile compares USDC-quoted runs for now; set SOLBOT_QUOTE=USDC")
     start = parse_date(since, "--since") if since is not None else None
     runs = asyncio.run(_gather(cfg, start, username))
     if as_json:
@@ -102,7 +101,8 @@ async def _gather(cfg: Settings, start: int | None, username: str | None) -> lis
             return []
         # The first bar whose entries are compared: its fills were decided at the close before.
         begin = cfg.timeframe.floor(int(first if start is None else start))
-        signals = _signals(cfg, _candles(cfg), begin)  # once: the users differ in risk and cash
+        universe = _universe(cfg)
+        signals = _signals(cfg, universe, begin)  # once: the users differ in risk and cash
         failed = await _failed_entries(service, cfg, begin)
         logged = _log_refusals(cfg.log_path, cfg.timeframe.floor)  # one read of the log
         runs = []
@@ -112,7 +112,7 @@ async def _gather(cfg: Settings, start: int | None, username: str | None) -> lis
                 continue  # a wallet the run never had money in
             mine = [p for p in positions if p.user_id == user.id]
             live = [_live(cfg, p, fees) for p in mine if p.entry_time.timestamp() >= begin]
-            tested, kept_out = _backtest(cfg, user, signals, cash, begin)
+            tested, kept_out = _backtest(cfg, user, signals, universe, cash, begin)
             if live or tested:  # a user who traded, or would have
                 refusals = [
                     *failed.get(user.id, []),
@@ -123,7 +123,7 @@ async def _gather(cfg: Settings, start: int | None, username: str | None) -> lis
                     # paused before the run began (no pause in its log): no entry since
                     refusals.append(Refusal(begin, "*", PAUSED, until=sys.maxsize))
                 rows = compare(live, tested, refusals, _bar(cfg), kept_out)
-                runs.append(_UserRun(user, cash, rows))
+                runs.append(_UserRun(user, cash, rows, cfg.quote))
         return runs
 
 
@@ -131,7 +131,9 @@ def _bar(cfg: Settings) -> int:
     return cfg.timeframe.seconds
 
 
-def _candles(cfg: Settings) -> dict[str, CandleSeries]:
+def _universe(cfg: Settings) -> Universe:
+    """The candles the run built, in USD (what its strategy read) and in its quote asset."""
+    from solbot.backtest.universe import priced
     from solbot.market.store import CandleStore
 
     store = CandleStore(cfg.built_candles_dir())
@@ -147,7 +149,17 @@ def _candles(cfg: Settings) -> dict[str, CandleSeries]:
             f"no {cfg.timeframe} candles built by a run in {cfg.built_candles_dir()}; "
             "reconcile compares a run's trades with the candles it built"
         )
-    return series
+    quote = None
+    if cfg.quote != "USDC":
+        quote = store.load(cfg.quote, cfg.timeframe)
+        if not len(quote):
+            raise UserError(
+                f"no {cfg.timeframe} {cfg.quote} candles built by the run in "
+                f"{cfg.built_candles_dir()} to price its trades in {cfg.quote} (a run of a "
+                "version before 2026-12 did not build them): reconcile a run of this version"
+            )
+    tokens = cfg.token_map()
+    return priced(series, {s: tokens[s].liquidity_usd for s in series}, cfg.quote, quote)
 
 
 async def _starting_value(service: CustodyService, user: UserRow, begin: int) -> float:
@@ -270,18 +282,23 @@ def _maybe(price: Any) -> float | None:
     return None if price is None else float(price)
 
 
-def _signals(cfg: Settings, series: dict[str, CandleSeries], begin: int) -> Prepared:
+def _signals(cfg: Settings, universe: Universe, begin: int) -> Prepared:
     """The run's strategy on the candles it built, entries from the close that decides
     `begin`'s fills on."""
     from solbot.backtest.engine import prepare
     from solbot.strategy.registry import load_strategy
 
     strategy = load_strategy(cfg.strategy, cfg.strategy_params)
-    return prepare(strategy, series, trade_from=begin - cfg.timeframe.seconds)
+    return prepare(
+        strategy,
+        universe.series,
+        trade_from=begin - cfg.timeframe.seconds,
+        signal_series=universe.signal_series,
+    )
 
 
 def _backtest(
-    cfg: Settings, user: UserRow, signals: Prepared, cash: float, begin: int
+    cfg: Settings, user: UserRow, signals: Prepared, universe: Universe, cash: float, begin: int
 ) -> tuple[list[Trade], list[Refusal]]:
     """The user's backtest: their breakers and starting value, the run's exits and costs;
     its trades, and the entries its breakers refused."""
@@ -296,6 +313,7 @@ def _backtest(
     limits = user_limits(user, cfg.operator_limits())
     config = BacktestConfig(
         initial_cash=cash,
+        quote=cfg.quote,
         fee_bps=cfg.fee_bps,
         slippage_bps=cfg.slippage_bps,
         price_impact=True,
@@ -303,8 +321,7 @@ def _backtest(
         risk=limits,
         exits=cfg.exit_rules(),
     )
-    tokens = cfg.token_map()
-    result = signals.simulate(config, {s: tokens[s].liquidity_usd for s in signals.series})
+    result = signals.simulate(config, universe.liquidity)
     run = kernel_settings(config, cfg.timeframe)
     t = result.trades
     out = []
@@ -345,7 +362,7 @@ def _backtest(
 def _table(run: _UserRun) -> Table:
     table = Table(
         title=f"{run.user.username}: the run against a backtest of its candles "
-        f"(from {run.cash:,.2f} USDC)",
+        f"(from {run.cash:,.2f} {run.quote})",
         title_justify="left",
     )
     for name in ("entry (UTC)", "token", "live exit", "backtest exit", "verdict"):

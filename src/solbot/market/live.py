@@ -34,13 +34,17 @@ class LiveCandles:
         strategy: Strategy,
         timeframe: Timeframe,
         store: CandleStore | None = None,
+        priced: Sequence[TokenInfo] = (),
     ) -> None:
         self.tokens = list(tokens)
+        # Built and stored, never traded nor given signals: the quote asset when it is not USD
+        # (`solbot reconcile` prices a SOL-quoted run's candles with SOL's).
+        self.priced = list(priced)
         self.strategy = strategy
         self.timeframe = timeframe
         self.store = store
         self.book = CandleBook(timeframe, strategy.samples_needed)
-        self.builders = {t.symbol: CandleBuilder(timeframe) for t in self.tokens}
+        self.builders = {t.symbol: CandleBuilder(timeframe) for t in [*self.tokens, *self.priced]}
         self.prices: dict[str, Decimal] = {}  # last fresh USD price per symbol
         self._unsaved: dict[str, list[Candle]] = {}
         self._saved_at = -SAVE_SECONDS  # monotonic seconds: the first candle is written at once
@@ -68,6 +72,11 @@ class LiveCandles:
             for candle in self.builders[token.symbol].add(now, float(usd)):
                 self.book.append(token.symbol, candle)
                 closed.append((token.symbol, candle))
+        for token in self.priced:  # kept with the next `keep`, told to no one
+            usd = fresh.get(token.mint)
+            if usd is not None and self.store is not None:
+                candles = self.builders[token.symbol].add(now, float(usd))
+                self._unsaved.setdefault(token.symbol, []).extend(candles)
         return closed
 
     def signals(self, symbols: Sequence[str]) -> dict[str, Signal]:
