@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from decimal import Decimal
 
 from solders.pubkey import Pubkey
@@ -38,14 +38,9 @@ from solbot.accounts import (
 )
 from solbot.chain.port import Chain, ChainUnavailableError, holdings
 from solbot.clock import Clock
-from solbot.domain import (
-    BlockReason,
-    ExitReason,
-    ExitRules,
-    Signal,
-    Timeframe,
-)
+from solbot.domain import BlockReason, ExitReason, ExitRules, Signal, Timeframe
 from solbot.domain import TokenInfo as Token
+from solbot.entries import EntryPlanner, UserPlan
 from solbot.errors import EnvironmentFaultError
 from solbot.events import (
     Event,
@@ -80,18 +75,6 @@ log = logging.getLogger(__name__)
 # benchmarks/fanout.py: 500 keeps 10,000 users within the memory target at about the same
 # total time as one group of all of them.
 GROUP_SIZE = 500
-
-
-@dataclass
-class _Plan:
-    """One user's part of a tick: what they hold and are worth, and the orders decided."""
-
-    account: Account
-    positions: list[PositionRow]
-    cash: Decimal
-    value: float
-    exits: list[tuple[SwapIntent, Signer]] = field(default_factory=list)
-    highest: list[tuple[str, Decimal]] = field(default_factory=list)
 
 
 class Engine:
@@ -154,6 +137,16 @@ class Engine:
         # Orders that keep failing back off and are quarantined (`solbot.quarantine`); tokens
         # that left a wallet close their position as moved out (`solbot.moved_out`).
         self.guard = OrderGuard(db, clock, backoff)
+        self.entries = EntryPlanner(
+            tokens=self.tokens,
+            quote=quote,
+            exits=exits,
+            book=self.book,
+            guard=self.guard,
+            stats=self.stats,
+            min_cash=min_cash,
+            say=self._say,
+        )
         self.moved_out = MovedOutWatch(db, clock)
 
     def request_exit(self, user_id: str, token: str) -> None:
@@ -242,7 +235,7 @@ class Engine:
         transactions for all of them. A user whose part fails is told and skipped."""
         held = await self._open_positions([a.user_id for a in accounts])
         bar = self._bar_time(now)
-        plans: list[_Plan] = []
+        plans: list[UserPlan] = []
         highest: list[tuple[str, Decimal]] = []
         for account in accounts:
             try:
@@ -267,7 +260,7 @@ class Engine:
         entries: list[tuple[SwapIntent, Signer]] = []
         for plan in plans:
             try:
-                entries.extend(self._plan_entries(plan, signals, bar))
+                entries.extend(self.entries.plan(plan, signals, bar, self._entries_stopped()))
             except Exception as exc:
                 self._account_failed(plan.account, exc)
         exits = [request for plan in plans for request in plan.exits]
@@ -304,7 +297,7 @@ class Engine:
         closed: set[str],
         bar: float,
         quote_usd: Decimal,
-    ) -> _Plan:
+    ) -> UserPlan:
         """Value the user's portfolio, feed the breakers at a close, and decide which positions
         to exit. `bar` is the bar time (see the module docstring)."""
         owner = account.signer.pubkey()
@@ -320,7 +313,7 @@ class Engine:
             tripped = account.gate.mark(value, bar)
             if tripped is not BlockReason.NONE:
                 self._say(account.user_id, "breaker", account.gate.describe(tripped, bar))
-        plan = _Plan(account, positions, cash, value)
+        plan = UserPlan(account, positions, cash, value)
         notice = funding_notice(account, value, self.min_cash, self.quote.symbol)
         if notice is not None:
             self._say(account.user_id, *notice)
@@ -381,49 +374,9 @@ class Engine:
             )
         self._say(account.user_id, "moved_out", text)
 
-    def _plan_entries(
-        self, plan: _Plan, signals: dict[str, Signal], now: float
-    ) -> list[tuple[SwapIntent, Signer]]:
-        """The entries the user's breakers allow at the close (`now`, bar time), sized from
-        their own portfolio value at it."""
-        account = plan.account
-        held = {p.token for p in plan.positions}
-        wanted = [
-            s
-            for s, signal in signals.items()
-            if signal.entry and s not in held and self.guard.allows(account.user_id, s, Side.BUY)
-        ]
-        stopped = self.roster is not None and self.roster.entries_stopped  # by the operator
-        if not wanted or not account.active or stopped:
-            return []
-        cash = plan.cash
-        if float(cash) < self.min_cash:
-            return []  # too little to open a position (the user was told if the wallet is)
-        open_count = len(plan.positions)
-        blocked: dict[BlockReason, list[str]] = {}
-        requests: list[tuple[SwapIntent, Signer]] = []
-        for k, symbol in enumerate(wanted):
-            verdict = account.gate.entry(plan.value, float(cash), account.reserve, open_count, now)
-            if not verdict.allowed:
-                # The verdict does not depend on the token: the rest are turned down alike.
-                rest = wanted[k:]
-                label = verdict.blocked.label
-                self.stats.blocked[label] = self.stats.blocked.get(label, 0) + len(rest)
-                blocked.setdefault(verdict.blocked, []).extend(rest)
-                break
-            intent = self._entry_intent(account, symbol, signals[symbol], verdict.budget, now)
-            if intent is None:
-                continue
-            requests.append((intent, account.signer))
-            open_count += 1  # as if it fills: the next entry is sized after this one
-            cash -= self._units(self.quote, intent.amount_in)
-        for reason, symbols in blocked.items():  # one line per reason, not one per token
-            self._say(
-                account.user_id,
-                "blocked",
-                f"{', '.join(symbols)}: {account.gate.describe(reason, now)}",
-            )
-        return requests
+    def _entries_stopped(self) -> bool:
+        """The operator's switch: no new entries for anyone (`group_admin`)."""
+        return self.roster is not None and self.roster.entries_stopped
 
     def _account_failed(self, account: Account, exc: Exception) -> None:
         self.failed_accounts += 1
@@ -439,7 +392,7 @@ class Engine:
         closed: set[str],
         bar: float,
         quote_usd: Decimal,
-        plan: _Plan,
+        plan: UserPlan,
     ) -> str | None:
         """Why `position` should close now, or None (`execution.exits.tick_exit`: the
         kernel's order); a closed candle's new high ratchets the trailing stop."""
@@ -503,33 +456,6 @@ class Engine:
         self.stats.failed += 1
         text = failed_text(intent.token, intent.side, outcome.state, outcome.error)
         self._say(account.user_id, "failed", text)
-
-    def _entry_intent(
-        self, account: Account, symbol: str, signal: Signal, budget: float, now: float
-    ) -> SwapIntent | None:
-        token = self._token(symbol)
-        amount = int(Decimal(str(budget)).scaleb(self.quote.decimals))
-        if amount <= 0:
-            return None
-        stop = signal.stop_loss if signal.stop_loss is not None else self.exits.stop_loss_pct / 100
-        target = (
-            signal.take_profit
-            if signal.take_profit is not None
-            else (self.exits.take_profit_pct / 100 or None)
-        )
-        candle = self.book.last(symbol)
-        return SwapIntent(
-            user_id=account.user_id,
-            token=symbol,
-            side=Side.BUY,
-            input_mint=self.quote.mint,
-            output_mint=token.mint,
-            amount_in=amount,
-            purpose=Purpose.ENTRY,
-            signal_key=f"{symbol}:{candle.open_time if candle else int(now)}:entry",
-            stop_frac=Decimal(str(stop)) if stop else None,
-            target_frac=Decimal(str(target)) if target else None,
-        )
 
     async def _submit_all(
         self,

@@ -206,7 +206,7 @@ EVERYONE = "*"  # `_log_refusals`' key for what kept every user's entries from h
 
 def _log_refusals(log: Path, floor: Any) -> dict[str, list[Refusal]]:
     """What the run's log says kept each user's entries from happening, by username: the
-    breakers' refusals (`blocked NAME: TOKEN, TOKEN: why`, `Engine._plan_entries`) and pauses
+    breakers' refusals (`blocked NAME: TOKEN, TOKEN: why`, `EntryPlanner.plan`) and pauses
     (`paused NAME: ...` until `resumed NAME: ...`, `Roster`)."""
 
     if not log.exists():
