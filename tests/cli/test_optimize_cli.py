@@ -49,6 +49,16 @@ def test_a_search_prints_its_ranking_verdict_and_snippet(run: Run, market: Candl
     }  # fmt: skip
 
 
+def test_the_breakers_are_the_backtest_s_options(run: Run, market: CandleStore) -> None:
+    """A search runs every candidate under the risk the options give, as `backtest` does: one
+    position at a time turns entries down that the breakers off let through."""
+    base = [*SEARCH, "--windows", "4", "--json", "--no-report"]
+    one = json.loads(run("optimize", *base, "--max-open", "1", "--cooldown-losses", "0").out)
+    free = json.loads(run("optimize", *base, "--no-breakers").out)
+    trades = {json.dumps(c["params"]): c["test_trades"] for c in free["candidates"]}
+    assert any(c["test_trades"] < trades[json.dumps(c["params"])] for c in one["candidates"])
+
+
 def test_tpe_searches_from_the_command_line(run: Run, market: CandleStore) -> None:
     args = ["--method", "tpe", "--trials", "8", "--seed", "2", "--windows", "4"]
     done = run("optimize", *SEARCH, *args, "--json")
@@ -73,6 +83,9 @@ def test_tpe_searches_from_the_command_line(run: Run, market: CandleStore) -> No
         (["-p", "fast=5", "--windows", "200"], "cannot hold 200 windows"),
         (["-p", "fast=30", "-p", "slow=20"], "refused: strategy ema_trend: fast (30) must be"),
         (["-p", "fast=5", "--train-ratio", "nan"], "--train-ratio must be a positive number"),
+        (["-p", "fast=5", "--max-drawdown-pct", "0"], "--max-drawdown-pct must be above 0"),
+        (["-p", "fast=5", "--no-breakers", "--max-open", "2"], "--no-breakers switches them"),
+        (["-p", "fast=5", "--tier", "reckless"], "reckless"),
     ],
 )
 def test_bad_input_is_one_line(run: Run, market: CandleStore, args: list[str], says: str) -> None:

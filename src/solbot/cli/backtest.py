@@ -36,9 +36,12 @@ from solbot.cli.risk_options import (
     DrawdownPauseOption,
     MaxDailyLossOption,
     MaxDrawdownOption,
+    MaxOpenOption,
     MaxPositionOption,
     NoBreakersOption,
+    PositionPctOption,
     RiskOptions,
+    TierOption,
 )
 from solbot.config import Settings
 from solbot.domain import ExitRules
@@ -139,34 +142,9 @@ def backtest(
     impact: Annotated[
         bool, typer.Option(help="Model price impact from each token's pool liquidity.")
     ] = True,
-    tier: Annotated[
-        str | None,
-        typer.Option(
-            metavar="TIER",
-            help="Risk tier (position size, circuit breakers): conservative, moderate or "
-            "aggressive. Default: the configured risk_tier.",
-            show_default=False,
-        ),
-    ] = None,
-    position_pct: Annotated[
-        float | None,
-        typer.Option(
-            metavar="PCT",
-            min=0,
-            max=100,
-            help="Position size in % of portfolio value, instead of the tier's.",
-            show_default=False,
-        ),
-    ] = None,
-    max_open: Annotated[
-        int | None,
-        typer.Option(
-            metavar="N",
-            min=1,
-            help="Most positions open at once, instead of the tier's.",
-            show_default=False,
-        ),
-    ] = None,
+    tier: TierOption = None,
+    position_pct: PositionPctOption = None,
+    max_open: MaxOpenOption = None,
     max_position_pct: MaxPositionOption = None,
     max_daily_loss_pct: MaxDailyLossOption = None,
     cooldown_losses: CooldownLossesOption = None,

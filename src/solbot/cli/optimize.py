@@ -25,6 +25,19 @@ from solbot.cli.options import (
     parse_timeframe,
     tokens_option,
 )
+from solbot.cli.risk_options import (
+    CooldownLossesOption,
+    CooldownMinutesOption,
+    DrawdownPauseOption,
+    MaxDailyLossOption,
+    MaxDrawdownOption,
+    MaxOpenOption,
+    MaxPositionOption,
+    NoBreakersOption,
+    PositionPctOption,
+    RiskOptions,
+    TierOption,
+)
 from solbot.errors import UserError
 
 if TYPE_CHECKING:
@@ -97,6 +110,16 @@ def optimize(
         ),
     ] = True,
     world: WorldCandlesOption = None,
+    tier: TierOption = None,
+    position_pct: PositionPctOption = None,
+    max_open: MaxOpenOption = None,
+    max_position_pct: MaxPositionOption = None,
+    max_daily_loss_pct: MaxDailyLossOption = None,
+    cooldown_losses: CooldownLossesOption = None,
+    cooldown_minutes: CooldownMinutesOption = None,
+    max_drawdown_pct: MaxDrawdownOption = None,
+    drawdown_pause_hours: DrawdownPauseOption = None,
+    no_breakers: NoBreakersOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Search a strategy's parameters without fooling yourself: every candidate is simulated
@@ -108,10 +131,22 @@ def optimize(
     from solbot.backtest.result import BacktestConfig
     from solbot.backtest.universe import load_universe, tokens_by_symbol
     from solbot.market.store import CandleStore
-    from solbot.risk import tier
     from solbot.strategy.registry import load_strategy
 
     cfg = settings()
+    risk = RiskOptions(
+        cfg.risk_tier if tier is None else tier,
+        position_pct,
+        max_open,
+        max_position_pct,
+        max_daily_loss_pct,
+        cooldown_losses,
+        cooldown_minutes,
+        max_drawdown_pct,
+        drawdown_pause_hours,
+        no_breakers,
+    )
+    risk.limits()  # a bad limit is one line before any work
     if method not in ("grid", "random", "tpe"):
         raise UserError(f"unknown --method {method!r}; choose grid, random or tpe")
     if not (math.isfinite(train_ratio) and train_ratio > 0):
@@ -153,7 +188,7 @@ def optimize(
         quote=cfg.quote,
         fee_bps=cfg.fee_bps,
         slippage_bps=cfg.slippage_bps,
-        risk=tier(cfg.risk_tier),
+        risk=risk.limits(),
         exits=cfg.exit_rules(),
     )
     folder = report_folder(cfg.reports_dir) if report else None  # a bad folder fails first

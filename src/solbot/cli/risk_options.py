@@ -1,5 +1,6 @@
-"""The risk options of `solbot backtest`: a tier, and any of its limits set one by one (with
-`set-risk`'s names where it has them), or `--no-breakers` to see a strategy without them."""
+"""The risk options of `solbot backtest` and `solbot optimize`: a tier, and any of its limits
+set one by one (with `set-risk`'s names where it has them), or `--no-breakers` to see a
+strategy without them."""
 
 from __future__ import annotations
 
@@ -21,6 +22,34 @@ def _pct(help_text: str) -> object:
     return typer.Option(metavar="PCT", help=help_text, show_default=False)
 
 
+TierOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="TIER",
+        help="Risk tier (position size, circuit breakers): conservative, moderate or "
+        "aggressive. Default: the configured risk_tier.",
+        show_default=False,
+    ),
+]
+PositionPctOption = Annotated[
+    float | None,
+    typer.Option(
+        metavar="PCT",
+        min=0,
+        max=100,
+        help="Position size in % of portfolio value, instead of the tier's.",
+        show_default=False,
+    ),
+]
+MaxOpenOption = Annotated[
+    int | None,
+    typer.Option(
+        metavar="N",
+        min=1,
+        help="Most positions open at once, instead of the tier's.",
+        show_default=False,
+    ),
+]
 MaxPositionOption = Annotated[
     float | None,
     _pct("A position's share of portfolio value, as `set-risk --max-position-pct` sets it."),
