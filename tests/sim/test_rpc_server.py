@@ -35,14 +35,8 @@ from solbot.chain.port import ChainUnavailableError, SendError
 from solbot.chain.rpc import RpcChain
 from solbot.clock import ManualClock, WallClock
 from solbot.sim.ledger import SLOT_SECONDS, VALIDITY_BLOCKS, SimLedger, new_keypair_from_seed
-from solbot.sim.rpc_server import (
-    Faults,
-    RpcServerHandle,
-    b58decode,
-    b58encode,
-    message_fee,
-    serve_rpc,
-)
+from solbot.sim.rpc_server import Faults, RpcServerHandle, serve_rpc
+from solbot.sim.rpc_wire import b58decode, b58encode, message_fee
 
 START = 1_760_000_000.0
 NATIVE_MINT = "So11111111111111111111111111111111111111112"
@@ -715,5 +709,5 @@ def test_base58_round_trips_like_solders() -> None:
     for data in (b"", b"\0", b"\0\0\x01\xff", bytes(range(64))):
         assert b58decode(b58encode(data)) == data
     assert b58encode(bytes(to_bytes_versioned(MessageV0.default()))) != ""
-    with pytest.raises(ValueError, match="invalid base58"):
+    with pytest.raises(ValueError, match="(?i)invalid character"):
         b58decode("0OIl")

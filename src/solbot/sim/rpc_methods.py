@@ -1,0 +1,685 @@
+"""The sim network's Solana JSON-RPC server (HTTP, and WebSocket subscriptions on port + 1).
+
+It puts a `SimLedger` (LiteSVM producing blocks on a `Clock`) behind the wire protocol a validator
+speaks, so the real client code path (solana-py's `AsyncClient`, a wallet script, web3.js) runs
+against the sim. Blocks advance on their own: a background task syncs the ledger to the clock a
+few times a second, so slot, block height and blockhashes move with no traffic at all.
+
+Shapes, and where they were checked (November 2026)
+---------------------------------------------------
+- Error codes, messages and `data` of the custom errors: agave `rpc-client-api/src/custom_error.rs`
+  (-32002 `SendTransactionPreflightFailure` carries the simulation result as `data`; -32005
+  `NodeUnhealthy` says "Node is behind by N slots" with `data: {numSlotsBehind}`; -32015
+  unsupported transaction version; -32016 minimum context slot).
+- `sendTransaction`: agave `rpc/src/rpc.rs`. Preflight (unless `skipPreflight`) simulates on the
+  bank; a failure answers -32002 `"Transaction simulation failed: {err}"` where `{err}` is the
+  error's Display text ("Blockhash not found", "Error processing Instruction 0: custom program
+  error: 0x1", "This transaction has already been processed") and `data` is
+  `{err, logs, accounts: null, unitsConsumed, returnData, ...}`; a bad signature is a preflight
+  failure too (`SignatureFailure`). With `skipPreflight` nothing is checked: the signature is
+  answered and a transaction the leader refuses (expired blockhash, duplicate, broke fee payer)
+  simply never lands. Decoding limits (1683 base58 / 1644 base64 characters, 1232 bytes) and
+  their -32602 messages are agave's `decode_and_deserialize`; base58 is the default encoding.
+- `simulateTransaction` answers an expired blockhash or a duplicate as `value.err`, not as an
+  RPC error (the bank's age and status-cache checks run inside the simulation).
+- Method result shapes (`getSignatureStatuses` with `confirmations`/`confirmationStatus`/`status`,
+  `getTokenAccountsByOwner` jsonParsed `tokenAmount` with `uiAmountString`, account objects with
+  `space`, `signatureNotification` `{context: {slot}, value: {err}}` sent once then cancelled,
+  `slotNotification` `{parent, root, slot}`): solana.com/docs/rpc (http and websocket pages) and
+  Helius' websocket reference. Account data: the default encoding is legacy base58 as a bare
+  string, refused above 128 bytes with -32600 "Encoded binary (base 58) data should be less than
+  128 bytes, please use Base64 encoding."; jsonParsed falls back to base64 for unparsed owners.
+- Every shape here is also parsed by solders' response types in the tests (through solana-py),
+  which is what a Python client really depends on. One exception, a client bug: solders 0.29's
+  websocket parser rejects a `signatureNotification` whose error has a nested tag
+  (`{"InstructionError":[0,{"Custom":1}]}`, "a list or single element"), though it is what
+  validators send; the HTTP parsers read it. Confirm failed transactions by polling statuses.
+
+Sim simplifications: one leader and no forks, so every commitment sees the same state; a block is
+confirmed at once and finalized `FINALITY_SLOTS` later. Token-2022 accounts are served in base64
+only (no jsonParsed), `base64+zstd` is not offered, `getTransaction` has no token balances and no
+inner instructions, and address lookup tables are not resolved in its balances.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from solders.account import Account
+from solders.compute_budget import set_compute_unit_limit
+from solders.hash import Hash
+from solders.keypair import Keypair
+from solders.message import MessageV0, from_bytes_versioned
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.system_program import TransferParams, transfer
+from solders.token.state import Mint, TokenAccount
+from solders.transaction import VersionedTransaction
+from spl.token.constants import ACCOUNT_LEN, MINT_LEN, TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
+from websockets.asyncio.server import ServerConnection
+
+from solbot.clock import Clock
+from solbot.sim.ledger import (
+    FINALITY_SLOTS,
+    RejectedError,
+    SimLedger,
+    TxOutcome,
+    new_keypair_from_seed,
+)
+from solbot.sim.rpc_wire import (
+    COMMITMENTS,
+    LAMPORTS_PER_SIGNATURE,
+    RENT_EXEMPT_RENT_EPOCH,
+    RpcError,
+    config_param,
+    decode_transaction,
+    encode_data,
+    error_display,
+    error_response,
+    error_value,
+    invalid_params,
+    message_fee,
+    notification,
+    optional_key,
+    param,
+    pubkey_param,
+    send_text,
+    signature_param,
+    simulation_value,
+    token_state,
+    u64,
+    ui_amount,
+    ui_transaction,
+    with_blockhash,
+)
+
+log = logging.getLogger(__name__)
+
+SOLANA_CORE_VERSION = "2.2.0"  # what getVersion reports; also the context's apiVersion
+FEATURE_SET = 3_294_202_862
+GENESIS_HASH = Hash(hashlib.sha256(b"solbot sim network").digest())  # not mainnet's: a sim
+SLOTS_PER_EPOCH = 432_000
+MAX_SIGNATURE_STATUSES = 256
+STATUS_CACHE_SLOTS = 300  # MAX_RECENT_BLOCKHASHES: statuses searchable without history
+
+_FAUCET_SEED = b"solbot sim faucet"
+_FAUCET_FLOAT = 1_000_000_000  # lamports the faucet keeps, so it never falls below rent exemption
+_AIRDROP_UNITS = 10_000
+
+
+# ---------------------------------------------------------------------------------- faults
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """Misbehaviour to inject, for the bot's resilience tests (all off by default).
+
+    - `drop_rate`: share of `sendTransaction` calls answered with the signature but never
+      executed, as a congested leader drops packets.
+    - `error_rate`: share of HTTP calls (any method) answered HTTP 503 with a -32005
+      "Node is behind" JSON-RPC error, as a provider whose node fell behind.
+    - `latency` + uniform `latency_jitter`: seconds (wall time) added before each HTTP answer.
+    - `seed`: the random draws are seeded, so a run is repeatable.
+    """
+
+    drop_rate: float = 0.0
+    error_rate: float = 0.0
+    latency: float = 0.0
+    latency_jitter: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("drop_rate", "error_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {value}")
+        for name in ("latency", "latency_jitter"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0.0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+
+
+# ---------------------------------------------------------------------------------- the methods
+@dataclass
+class _SignatureSubscription:
+    connection: ServerConnection
+    signature: Signature
+    commitment: str
+    received: bool  # enableReceivedNotification
+
+
+@dataclass
+class SimRpc:
+    """The JSON-RPC methods over a ledger and a clock, independent of the transport.
+
+    Everything runs on one event loop (the ledger is not thread-safe): request handlers, the
+    block ticker and the WebSocket notifications.
+    """
+
+    ledger: SimLedger
+    clock: Clock
+    faults: Faults = field(default_factory=Faults)
+    _rng: random.Random = field(init=False)
+    _faucet: Keypair = field(init=False)
+    _next_subscription: int = field(init=False, default=0)
+    _signature_subs: dict[int, _SignatureSubscription] = field(init=False, default_factory=dict)
+    _slot_subs: dict[int, ServerConnection] = field(init=False, default_factory=dict)
+    _notified_slot: int = field(init=False, default=0)
+    _outbox: list[tuple[ServerConnection, str]] = field(init=False, default_factory=list)
+    _airdrops: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.faults.seed)
+        self._faucet = new_keypair_from_seed(_FAUCET_SEED)
+        self._notified_slot = self.ledger.slot
+
+    # ------------------------------------------------------------------ dispatch
+    def sync(self) -> None:
+        """Bring the ledger up to the clock (blocks, blockhashes, expiry)."""
+        self.ledger.advance_to(self.clock.now())
+
+    def draw(self) -> float:
+        """One seeded random draw in [0, 1) (fault decisions, in request order)."""
+        return self._rng.random()
+
+    async def handle(self, payload: Any) -> Any:
+        """One JSON-RPC request or a batch; returns the response (None for notifications)."""
+        if isinstance(payload, list):
+            if not payload:
+                return error_response(None, RpcError(-32600, "Invalid request"))
+            answers = [await self._handle_one(item) for item in payload]
+            return [answer for answer in answers if answer is not None]
+        return await self._handle_one(payload)
+
+    async def _handle_one(self, request: Any) -> dict[str, Any] | None:
+        if not isinstance(request, dict) or not isinstance(request.get("method"), str):
+            return error_response(None, RpcError(-32600, "Invalid request"))
+        request_id = request.get("id")
+        method = self._methods().get(request["method"])
+        if method is None:
+            return error_response(request_id, RpcError(-32601, "Method not found"))
+        params = request.get("params", [])
+        if params is None:
+            params = []
+        if not isinstance(params, list):
+            return error_response(request_id, invalid_params("Invalid params: expected array"))
+        self.sync()
+        try:
+            result = method(params)
+        except RpcError as exc:
+            response = error_response(request_id, exc)
+        except Exception:  # a bug here must not become a bare HTTP 500 without a JSON body
+            log.exception("sim rpc: %s failed", request["method"])
+            response = error_response(request_id, RpcError(-32603, "Internal error"))
+        else:
+            response = {"jsonrpc": "2.0", "result": result, "id": request_id}
+        await self.notify()
+        return response if "id" in request else None
+
+    def _methods(self) -> dict[str, Callable[[list[Any]], Any]]:
+        return {
+            "getAccountInfo": self.get_account_info,
+            "getBalance": self.get_balance,
+            "getBlockHeight": lambda _params: self.ledger.block_height,
+            "getEpochInfo": self.get_epoch_info,
+            "getFeeForMessage": self.get_fee_for_message,
+            "getGenesisHash": lambda _params: str(GENESIS_HASH),
+            "getHealth": lambda _params: "ok",
+            "getLatestBlockhash": self.get_latest_blockhash,
+            "getMinimumBalanceForRentExemption": self.get_minimum_balance_for_rent_exemption,
+            "getMultipleAccounts": self.get_multiple_accounts,
+            "getSignatureStatuses": self.get_signature_statuses,
+            "getSlot": lambda _params: self.ledger.slot,
+            "getTokenAccountBalance": self.get_token_account_balance,
+            "getTokenAccountsByOwner": self.get_token_accounts_by_owner,
+            "getTransaction": self.get_transaction,
+            "getVersion": lambda _params: {
+                "solana-core": SOLANA_CORE_VERSION,
+                "feature-set": FEATURE_SET,
+            },
+            "isBlockhashValid": self.is_blockhash_valid,
+            "requestAirdrop": self.request_airdrop,
+            "sendTransaction": self.send_transaction,
+            "simulateTransaction": self.simulate_transaction,
+        }
+
+    def _context(self, config: dict[str, Any] | None = None) -> dict[str, Any]:
+        min_slot = (config or {}).get("minContextSlot")
+        if min_slot is not None and u64(min_slot, "minContextSlot") > self.ledger.slot:
+            raise RpcError(
+                -32016,
+                "Minimum context slot has not been reached",
+                {"contextSlot": self.ledger.slot},
+            )
+        return {"slot": self.ledger.slot, "apiVersion": SOLANA_CORE_VERSION}
+
+    # ------------------------------------------------------------------ accounts
+    def get_balance(self, params: list[Any]) -> dict[str, Any]:
+        owner = pubkey_param(param(params, 0, "pubkey"))
+        context = self._context(config_param(params, 1))
+        return {"context": context, "value": self.ledger.balance(owner)}
+
+    def get_account_info(self, params: list[Any]) -> dict[str, Any]:
+        address = pubkey_param(param(params, 0, "pubkey"))
+        config = config_param(params, 1)
+        context = self._context(config)
+        account = self.ledger.account(address)
+        value = None if account is None else self._ui_account(account, config)
+        return {"context": context, "value": value}
+
+    def get_multiple_accounts(self, params: list[Any]) -> dict[str, Any]:
+        addresses = param(params, 0, "pubkeys")
+        if not isinstance(addresses, list) or len(addresses) > 100:
+            raise invalid_params("Too many inputs provided; max 100")
+        config = config_param(params, 1)
+        context = self._context(config)
+        values = []
+        for text in addresses:
+            account = self.ledger.account(pubkey_param(text))
+            values.append(None if account is None else self._ui_account(account, config))
+        return {"context": context, "value": values}
+
+    def _ui_account(self, account: Account, config: dict[str, Any]) -> dict[str, Any]:
+        encoding = config.get("encoding", "binary")
+        raw = bytes(account.data)
+        data_slice = config.get("dataSlice")
+        parsed = self._parsed_data(account) if encoding == "jsonParsed" else None
+        if parsed is not None:
+            data: Any = parsed
+        else:
+            if isinstance(data_slice, dict):
+                offset = u64(data_slice.get("offset", 0), "offset")
+                raw = raw[offset : offset + u64(data_slice.get("length", 0), "length")]
+            data = encode_data(raw, encoding)
+        return {
+            "data": data,
+            "executable": account.executable,
+            "lamports": account.lamports,
+            "owner": str(account.owner),
+            # Rent collection is gone and every account must be rent-exempt, so validators
+            # answer u64::MAX (RENT_EXEMPT_RENT_EPOCH) for every account; LiteSVM keeps 0.
+            "rentEpoch": RENT_EXEMPT_RENT_EPOCH,
+            "space": len(account.data),
+        }
+
+    def _parsed_data(self, account: Account) -> dict[str, Any] | None:
+        """jsonParsed for SPL Token accounts and mints; None means: fall back to base64."""
+        if account.owner != TOKEN_PROGRAM_ID:
+            return None
+        data = bytes(account.data)
+        if len(data) == MINT_LEN:
+            mint = Mint.from_bytes(data)
+            info: dict[str, Any] = {
+                "decimals": mint.decimals,
+                "freezeAuthority": optional_key(mint.freeze_authority),
+                "isInitialized": mint.is_initialized,
+                "mintAuthority": optional_key(mint.mint_authority),
+                "supply": str(mint.supply),
+            }
+            kind = "mint"
+        elif len(data) == ACCOUNT_LEN:
+            state = TokenAccount.from_bytes(data)
+            mint_account = self.ledger.account(state.mint)
+            if mint_account is None or len(mint_account.data) != MINT_LEN:
+                return None  # agave cannot parse without the mint's decimals either
+            decimals = Mint.from_bytes(bytes(mint_account.data)).decimals
+            info = {
+                "isNative": state.is_native is not None,
+                "mint": str(state.mint),
+                "owner": str(state.owner),
+                "state": token_state(state.state),
+                "tokenAmount": ui_amount(state.amount, decimals),
+            }
+            if state.delegate is not None:
+                info["delegate"] = str(state.delegate)
+                info["delegatedAmount"] = ui_amount(state.delegated_amount, decimals)
+            if state.is_native is not None:
+                info["rentExemptReserve"] = ui_amount(state.is_native, decimals)
+            if state.close_authority is not None:
+                info["closeAuthority"] = str(state.close_authority)
+            kind = "account"
+        else:
+            return None
+        return {"program": "spl-token", "parsed": {"info": info, "type": kind}, "space": len(data)}
+
+    def get_token_account_balance(self, params: list[Any]) -> dict[str, Any]:
+        address = pubkey_param(param(params, 0, "pubkey"))
+        context = self._context(config_param(params, 1))
+        account = self.ledger.account(address)
+        if account is None:
+            raise invalid_params("Invalid param: could not find account")
+        if account.owner != TOKEN_PROGRAM_ID or len(account.data) != ACCOUNT_LEN:
+            raise invalid_params("Invalid param: not a Token account")
+        state = TokenAccount.from_bytes(bytes(account.data))
+        mint_account = self.ledger.account(state.mint)
+        if mint_account is None:
+            raise invalid_params("Invalid param: could not find mint")
+        decimals = Mint.from_bytes(bytes(mint_account.data)).decimals
+        return {"context": context, "value": ui_amount(state.amount, decimals)}
+
+    def get_token_accounts_by_owner(self, params: list[Any]) -> dict[str, Any]:
+        owner = pubkey_param(param(params, 0, "pubkey"))
+        selector = param(params, 1, "filter")
+        config = config_param(params, 2)
+        context = self._context(config)
+        mint: Pubkey | None = None
+        if isinstance(selector, dict) and "mint" in selector:
+            mint = pubkey_param(selector["mint"])
+            mint_account = self.ledger.account(mint)
+            if mint_account is None or mint_account.owner not in (
+                TOKEN_PROGRAM_ID,
+                TOKEN_2022_PROGRAM_ID,
+            ):
+                raise invalid_params("Invalid param: could not find mint")
+            program = mint_account.owner
+        elif isinstance(selector, dict) and "programId" in selector:
+            program = pubkey_param(selector["programId"])
+            if program not in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
+                raise invalid_params("Invalid param: unrecognized Token program id")
+        else:
+            raise invalid_params("Invalid params: expected `mint` or `programId` filter.")
+        accounts = self.ledger.token_accounts(owner, mint) if program == TOKEN_PROGRAM_ID else []
+        value = [
+            {"pubkey": str(address), "account": self._ui_account(account, config)}
+            for address, account in accounts
+        ]
+        return {"context": context, "value": value}
+
+    def get_minimum_balance_for_rent_exemption(self, params: list[Any]) -> int:
+        size = u64(param(params, 0, "usize"), "usize")
+        return int(self.ledger.svm.minimum_balance_for_rent_exemption(size))
+
+    # ------------------------------------------------------------------ blocks
+    def get_latest_blockhash(self, params: list[Any]) -> dict[str, Any]:
+        context = self._context(config_param(params, 0))
+        blockhash, last_valid = self.ledger.latest_blockhash()
+        return {
+            "context": context,
+            "value": {"blockhash": str(blockhash), "lastValidBlockHeight": last_valid},
+        }
+
+    def is_blockhash_valid(self, params: list[Any]) -> dict[str, Any]:
+        text = param(params, 0, "blockhash")
+        context = self._context(config_param(params, 1))
+        try:
+            blockhash = Hash.from_string(text)
+        except (ValueError, TypeError):
+            raise invalid_params("Invalid param: Invalid") from None
+        return {"context": context, "value": self.ledger.is_blockhash_valid(blockhash)}
+
+    def get_epoch_info(self, params: list[Any]) -> dict[str, Any]:
+        self._context(config_param(params, 0))
+        slot = self.ledger.slot
+        return {
+            "absoluteSlot": slot,
+            "blockHeight": self.ledger.block_height,
+            "epoch": slot // SLOTS_PER_EPOCH,
+            "slotIndex": slot % SLOTS_PER_EPOCH,
+            "slotsInEpoch": SLOTS_PER_EPOCH,
+            "transactionCount": None,
+        }
+
+    def get_fee_for_message(self, params: list[Any]) -> dict[str, Any]:
+        encoded = param(params, 0, "message")
+        context = self._context(config_param(params, 1))
+        try:
+            message = from_bytes_versioned(base64.b64decode(encoded, validate=True))
+        except (ValueError, TypeError) as exc:
+            raise invalid_params(f"invalid base64 message: {exc}") from None
+        if not self.ledger.is_blockhash_valid(message.recent_blockhash):
+            return {"context": context, "value": None}
+        return {"context": context, "value": message_fee(message)}
+
+    # ------------------------------------------------------------------ transactions
+    def send_transaction(self, params: list[Any]) -> str:
+        config = config_param(params, 1)
+        _wire, tx = decode_transaction(
+            param(params, 0, "transaction"), config.get("encoding", "base58")
+        )
+        self._context(config)
+        signature = tx.signatures[0]
+        if not config.get("skipPreflight", False):
+            outcome = self._simulate(tx, sig_verify=True)
+            if outcome.err is not None:
+                err = error_value(outcome.err)
+                raise RpcError(
+                    -32002,
+                    f"Transaction simulation failed: {error_display(err)}",
+                    simulation_value(outcome, err),
+                )
+        self._mark_received(signature)
+        if self.faults.drop_rate and self.draw() < self.faults.drop_rate:
+            log.debug("sim rpc: dropped %s (fault injection)", signature)
+            return str(signature)
+        try:
+            self.ledger.send(tx)
+        except RejectedError as exc:
+            # A leader refuses it silently; the client learns only from the missing status.
+            log.debug("sim rpc: %s refused by the leader: %s", signature, exc.reason)
+        return str(signature)
+
+    def _simulate(self, tx: VersionedTransaction, *, sig_verify: bool) -> TxOutcome:
+        try:
+            return self.ledger.simulate(tx, sig_verify=sig_verify)
+        except RejectedError as exc:
+            return TxOutcome(tx.signatures[0], self.ledger.slot, exc.reason, 0, exc.logs)
+
+    def simulate_transaction(self, params: list[Any]) -> dict[str, Any]:
+        config = config_param(params, 1)
+        _wire, tx = decode_transaction(
+            param(params, 0, "transaction"), config.get("encoding", "base58")
+        )
+        context = self._context(config)
+        sig_verify = bool(config.get("sigVerify", False))
+        replace = bool(config.get("replaceRecentBlockhash", False))
+        if sig_verify and replace:
+            raise invalid_params("sigVerify may not be used with replaceRecentBlockhash")
+        replacement = None
+        if replace:
+            blockhash, last_valid = self.ledger.latest_blockhash()
+            message = with_blockhash(tx.message, blockhash)
+            tx = VersionedTransaction.populate(message, tx.signatures)
+            replacement = {"blockhash": str(blockhash), "lastValidBlockHeight": last_valid}
+        outcome = self._simulate(tx, sig_verify=sig_verify)
+        err = None if outcome.err is None else error_value(outcome.err)
+        value = simulation_value(outcome, err)
+        value["replacementBlockhash"] = replacement
+        accounts = config.get("accounts")
+        if isinstance(accounts, dict) and isinstance(accounts.get("addresses"), list):
+            # Post-simulation states are not exposed here: report the current ones on success,
+            # nulls on failure (what agave answers for a failed simulation).
+            value["accounts"] = [
+                None
+                if err is not None or (account := self.ledger.account(pubkey_param(text))) is None
+                else self._ui_account(account, {"encoding": accounts.get("encoding", "base64")})
+                for text in accounts["addresses"]
+            ]
+        return {"context": context, "value": value}
+
+    def get_signature_statuses(self, params: list[Any]) -> dict[str, Any]:
+        texts = param(params, 0, "signatures")
+        if not isinstance(texts, list):
+            raise invalid_params("Invalid params: expected an array of signatures.")
+        if len(texts) > MAX_SIGNATURE_STATUSES:
+            raise invalid_params(f"Too many inputs provided; max {MAX_SIGNATURE_STATUSES}")
+        config = config_param(params, 1)
+        context = self._context(config)
+        history = bool(config.get("searchTransactionHistory", False))
+        values = []
+        for text in texts:
+            outcome = self.ledger.status(signature_param(text))
+            too_old = outcome is not None and self.ledger.slot - outcome.slot > STATUS_CACHE_SLOTS
+            values.append(
+                None if outcome is None or (too_old and not history) else self._status(outcome)
+            )
+        return {"context": context, "value": values}
+
+    def _status(self, outcome: TxOutcome) -> dict[str, Any]:
+        confirmation = self.ledger.confirmation(outcome)
+        err = None if outcome.err is None else error_value(outcome.err)
+        return {
+            "slot": outcome.slot,
+            "confirmations": None
+            if confirmation == "finalized"
+            else self.ledger.slot - outcome.slot,
+            "err": err,
+            "status": {"Ok": None} if err is None else {"Err": err},
+            "confirmationStatus": confirmation,
+        }
+
+    def get_transaction(self, params: list[Any]) -> dict[str, Any] | None:
+        signature = signature_param(param(params, 0, "signature"))
+        config = params[1] if len(params) > 1 else None
+        if isinstance(config, str):  # the deprecated form: an encoding name
+            config = {"encoding": config}
+        config = config or {}
+        if not isinstance(config, dict):
+            raise invalid_params("Invalid params: expected a config map.")
+        if config.get("commitment") == "processed":
+            raise invalid_params("Method does not support commitment below `confirmed`")
+        record = self.ledger.transaction(signature)
+        if record is None:
+            return None
+        tx = record.transaction
+        is_v0 = isinstance(tx.message, MessageV0)
+        max_version = config.get("maxSupportedTransactionVersion")
+        if is_v0 and (max_version is None or max_version < 0):
+            raise RpcError(
+                -32015,
+                "Transaction version (0) is not supported by the requesting client. Please try "
+                'the request again with the following configuration parameter: "maxSupported'
+                'TransactionVersion": 0',
+            )
+        outcome = record.outcome
+        err = None if outcome.err is None else error_value(outcome.err)
+        answer: dict[str, Any] = {
+            "slot": outcome.slot,
+            "blockTime": record.block_time,
+            "transaction": ui_transaction(tx, config.get("encoding", "json")),
+            "meta": {
+                "err": err,
+                "status": {"Ok": None} if err is None else {"Err": err},
+                "fee": outcome.fee,
+                "preBalances": list(record.pre_balances),
+                "postBalances": list(record.post_balances),
+                "innerInstructions": [],
+                "logMessages": list(outcome.logs),
+                "preTokenBalances": [],
+                "postTokenBalances": [],
+                "rewards": [],
+                "loadedAddresses": {"writable": [], "readonly": []},
+                "computeUnitsConsumed": outcome.units,
+            },
+        }
+        if max_version is not None:
+            answer["version"] = 0 if is_v0 else "legacy"
+        return answer
+
+    def request_airdrop(self, params: list[Any]) -> str:
+        """A real transfer from a sim faucet, so the answer is a signature with a status."""
+        owner = pubkey_param(param(params, 0, "pubkey"))
+        lamports = u64(param(params, 1, "lamports"), "lamports")
+        self._context(config_param(params, 2))
+        faucet = self._faucet.pubkey()
+        top_up = max(0, _FAUCET_FLOAT - self.ledger.balance(faucet))
+        self.ledger.airdrop(faucet, lamports + LAMPORTS_PER_SIGNATURE + top_up)
+        blockhash, _ = self.ledger.latest_blockhash()
+        # A varying compute-unit limit (free: no price) keeps two identical requests in one
+        # block from being the same transaction, which the second would fail as a duplicate.
+        self._airdrops += 1
+        instructions = [
+            set_compute_unit_limit(_AIRDROP_UNITS + self._airdrops % _AIRDROP_UNITS),
+            transfer(TransferParams(from_pubkey=faucet, to_pubkey=owner, lamports=lamports)),
+        ]
+        message = MessageV0.try_compile(faucet, instructions, [], blockhash)
+        tx = VersionedTransaction(message, [self._faucet])
+        try:
+            self.ledger.send(tx)
+        except RejectedError as exc:
+            raise RpcError(-32603, f"airdrop failed: {exc.reason}") from None
+        return str(tx.signatures[0])
+
+    # ------------------------------------------------------------------ subscriptions
+    def subscribe_signature(
+        self, connection: ServerConnection, signature: Signature, config: dict[str, Any]
+    ) -> int:
+        commitment = config.get("commitment", "finalized")
+        if commitment not in COMMITMENTS:
+            raise invalid_params(f"Invalid params: unknown commitment `{commitment}`.")
+        subscription = self._new_subscription_id()
+        self._signature_subs[subscription] = _SignatureSubscription(
+            connection, signature, commitment, bool(config.get("enableReceivedNotification"))
+        )
+        return subscription
+
+    def subscribe_slot(self, connection: ServerConnection) -> int:
+        subscription = self._new_subscription_id()
+        self._slot_subs[subscription] = connection
+        return subscription
+
+    def unsubscribe(self, connection: ServerConnection, kind: str, subscription: Any) -> bool:
+        registry: dict[int, Any] = self._signature_subs if kind == "signature" else self._slot_subs
+        entry = registry.get(subscription) if isinstance(subscription, int) else None
+        owner = entry.connection if isinstance(entry, _SignatureSubscription) else entry
+        if entry is None or owner is not connection:
+            raise invalid_params("Invalid subscription id.")
+        del registry[subscription]
+        return True
+
+    def drop_connection(self, connection: ServerConnection) -> None:
+        for subscription, entry in list(self._signature_subs.items()):
+            if entry.connection is connection:
+                del self._signature_subs[subscription]
+        for subscription, owner in list(self._slot_subs.items()):
+            if owner is connection:
+                del self._slot_subs[subscription]
+
+    def _new_subscription_id(self) -> int:
+        subscription = self._next_subscription
+        self._next_subscription += 1
+        return subscription
+
+    def _mark_received(self, signature: Signature) -> None:
+        """Queue "receivedSignature" for subscribers that asked for it (sent by `notify`, before
+        any status notification, so the order is the validator's)."""
+        for subscription, entry in self._signature_subs.items():
+            if entry.signature == signature and entry.received:
+                entry.received = False
+                body = {"context": {"slot": self.ledger.slot}, "value": "receivedSignature"}
+                message = notification("signatureNotification", subscription, body)
+                self._outbox.append((entry.connection, message))
+
+    async def notify(self) -> None:
+        """Send what is due: a slot notification for a new slot (the latest one only, when the
+        clock jumped several), signature notifications for statuses that reached their
+        commitment (each sent once, then the subscription ends).
+
+        Everything is decided before the first `await`, so the ticker and a request handler
+        running this at the same time never send a notification twice.
+        """
+        outbox, self._outbox = self._outbox, []
+        slot = self.ledger.slot
+        if slot != self._notified_slot:
+            self._notified_slot = slot
+            body = {"parent": slot - 1, "root": max(0, slot - FINALITY_SLOTS), "slot": slot}
+            for subscription, connection in self._slot_subs.items():
+                outbox.append((connection, notification("slotNotification", subscription, body)))
+        for subscription, entry in list(self._signature_subs.items()):
+            outcome = self.ledger.status(entry.signature)
+            if outcome is None:
+                continue
+            reached = self.ledger.confirmation(outcome)
+            if COMMITMENTS[reached] < COMMITMENTS[entry.commitment]:
+                continue
+            del self._signature_subs[subscription]
+            err = None if outcome.err is None else error_value(outcome.err)
+            result = {"context": {"slot": outcome.slot}, "value": {"err": err}}
+            message = notification("signatureNotification", subscription, result)
+            outbox.append((entry.connection, message))
+        for connection, message in outbox:
+            await send_text(connection, message)
