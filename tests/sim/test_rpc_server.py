@@ -709,5 +709,5 @@ def test_base58_round_trips_like_solders() -> None:
     for data in (b"", b"\0", b"\0\0\x01\xff", bytes(range(64))):
         assert b58decode(b58encode(data)) == data
     assert b58encode(bytes(to_bytes_versioned(MessageV0.default()))) != ""
-    with pytest.raises(ValueError, match="(?i)invalid character"):
+    with pytest.raises(ValueError, match=r"(?i)invalid character"):
         b58decode("0OIl")
