@@ -17,6 +17,8 @@ from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solders.pubkey import Pubkey
 
+from solbot.sim.rpc_wire import b58encode
+
 from .support import SimServer, clean_env, sim_server
 
 WEB3JS = Path(__file__).parent / "web3js"
@@ -27,6 +29,11 @@ FEE_PER_SIGNATURE = 5_000
 
 def run_wallet(rpc_url: str, secret: str, lamports: int) -> dict[str, Any]:
     """`node wallet.mjs` against `rpc_url`; the JSON line it printed (fails the test otherwise)."""
+    return run_script("wallet.mjs", rpc_url, secret, str(lamports))
+
+
+def run_script(script: str, *args: str) -> dict[str, Any]:
+    """`node SCRIPT ARGS` in web3js/; the JSON line it printed (fails the test otherwise)."""
     node = shutil.which("node")
     if node is None:
         pytest.fail("Node.js (node) is not on PATH: install Node 20, then run " + INSTALL)
@@ -34,7 +41,7 @@ def run_wallet(rpc_url: str, secret: str, lamports: int) -> dict[str, Any]:
         pytest.fail(f"web3.js is not installed in {WEB3JS}: run `{INSTALL}` from the repository")
     try:
         done = subprocess.run(
-            [node, "wallet.mjs", rpc_url, secret, str(lamports)],
+            [node, script, *args],
             cwd=WEB3JS,
             env=clean_env(),
             capture_output=True,
@@ -42,8 +49,8 @@ def run_wallet(rpc_url: str, secret: str, lamports: int) -> dict[str, Any]:
             timeout=60,
         )
     except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"wallet.mjs did not finish in 60 s:\n{exc.stdout}\n{exc.stderr}")
-    described = f"wallet.mjs exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+        pytest.fail(f"{script} did not finish in 60 s:\n{exc.stdout}\n{exc.stderr}")
+    described = f"{script} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
     assert done.returncode == 0, described
     lines = done.stdout.strip().splitlines()
     assert lines, described
@@ -85,3 +92,67 @@ async def test_a_web3js_wallet_sends_and_confirms_a_transfer(sim: SimServer) -> 
     async with AsyncClient(sim.rpc_url) as client:
         recipient = Pubkey.from_string(result["recipient"])
         assert (await client.get_balance(recipient, Confirmed)).value == LAMPORTS
+
+
+async def test_web3js_reads_what_a_bot_reads_around_its_swaps(sim: SimServer) -> None:
+    """`methods.mjs`: each method through web3.js's own shape checks (a wrong shape throws
+    there), and the answers checked here against the chain."""
+    result = run_script("methods.mjs", sim.rpc_url, sim.secret)
+    described = json.dumps(result, indent=2)
+    payer, recipient, signature = result["payer"], result["recipient"], result["signature"]
+
+    epoch = result["epochInfo"]
+    assert isinstance(epoch["transactionCount"], int), described  # web3.js refused null
+    assert epoch["transactionCount"] > 0
+
+    # the transfer paid 1,234 micro-lamports a unit: its slot's fee says so, for everyone and
+    # for the accounts it locked as writable
+    slot = result["parsed"]["slot"]
+    for fees in (result["fees"], result["feesForPayer"]):
+        assert {"slot", "prioritizationFee"} == set(fees[0]), described
+        by_slot = {f["slot"]: f["prioritizationFee"] for f in fees}
+        assert by_slot.get(slot) == result["price"], described
+        assert max(by_slot) >= slot
+
+    newest = result["signatures"][0]
+    assert newest["signature"] == signature, described
+    assert newest["slot"] == slot
+    assert newest["err"] is None
+    assert newest["memo"] is None
+    assert newest["blockTime"] == result["blockTime"] == result["parsed"]["blockTime"]
+    assert newest["confirmationStatus"] in ("confirmed", "finalized")
+
+    keys = result["parsed"]["accountKeys"]
+    assert keys[0] == {"pubkey": payer, "signer": True, "writable": True, "source": "transaction"}
+    assert {"pubkey": recipient, "signer": False, "writable": True, "source": "transaction"} in keys
+    budget, transfer = result["parsed"]["instructions"]  # agave parses no compute budget
+    assert budget == {
+        "programId": "ComputeBudget111111111111111111111111111111",
+        "accounts": [],
+        "data": b58encode(b"\x03" + (1234).to_bytes(8, "little")),
+        "stackHeight": None,
+    }, described
+    assert transfer["program"] == "system"
+    assert transfer["parsed"] == {
+        "type": "transfer",
+        "info": {"source": payer, "destination": recipient, "lamports": 5_000_000},
+    }, described
+
+    supply = result["supply"]
+    assert int(supply["amount"]) > 0
+    assert supply["uiAmountString"] == str(int(supply["amount"]) // 10 ** supply["decimals"])
+
+    assert result["accountNotification"] == {
+        "lamports": 5_000_000,
+        "owner": "11111111111111111111111111111111",
+        "slot": slot,
+    }, described
+    logs = result["logsNotification"]
+    assert logs["signature"] == signature
+    assert logs["err"] is None
+    assert "Program 11111111111111111111111111111111 success" in logs["logs"]
+
+    assert result["badSignature"] == {
+        "code": -32003,
+        "message": "Transaction signature verification failure",
+    }, described

@@ -5,23 +5,32 @@ the exact error shapes. Traffic goes to 127.0.0.1 only."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
+from rpc_net import (
+    DECIMALS,
+    FEE,
+    NATIVE_MINT,
+    RENT_165,
+    SOL,
+    START,
+    Net,
+    b64,
+    overdraw_tokens,
+    pay_bob,
+    raw,
+    signed,
+    start_net,
+)
 from solana.exceptions import SolanaRpcException
-from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solana.rpc.core import RPCException, TransactionExpiredBlockheightExceededError
 from solana.rpc.models import TokenAccountOpts, TxOpts
 from solana.rpc.websocket_api import SolanaWsClient
 from solders.hash import Hash
-from solders.instruction import Instruction
-from solders.keypair import Keypair
 from solders.message import Message, MessageV0, to_bytes_versioned
 from solders.pubkey import Pubkey
 from solders.rpc.errors import SendTransactionPreflightFailureMessage
@@ -35,90 +44,8 @@ from solbot.chain.port import ChainUnavailableError, SendError
 from solbot.chain.rpc import RpcChain
 from solbot.clock import ManualClock, WallClock
 from solbot.sim.ledger import SLOT_SECONDS, VALIDITY_BLOCKS, SimLedger, new_keypair_from_seed
-from solbot.sim.rpc_server import Faults, RpcServerHandle, serve_rpc
+from solbot.sim.rpc_server import Faults, serve_rpc
 from solbot.sim.rpc_wire import b58decode, b58encode, message_fee
-
-START = 1_760_000_000.0
-NATIVE_MINT = "So11111111111111111111111111111111111111112"
-SOL = 1_000_000_000
-DECIMALS = 6
-FEE = 5_000
-RENT_165 = 2_039_280
-
-
-@dataclass
-class Net:
-    clock: ManualClock
-    ledger: SimLedger
-    server: RpcServerHandle
-    client: AsyncClient
-    alice: Keypair
-    bob: Keypair
-    mint: Pubkey
-
-
-async def _start(faults: Faults | None = None) -> Net:
-    clock = ManualClock(START)
-    ledger = SimLedger(clock.now())
-    alice = new_keypair_from_seed(b"rpc server tests: alice")
-    bob = new_keypair_from_seed(b"rpc server tests: bob")
-    mint = new_keypair_from_seed(b"rpc server tests: mint").pubkey()
-    ledger.airdrop(alice.pubkey(), 10 * SOL)
-    ledger.airdrop(bob.pubkey(), SOL)
-    ledger.create_mint(mint, DECIMALS, alice.pubkey())
-    ledger.set_token_balance(alice.pubkey(), mint, 1_234_567_890)
-    ledger.set_token_balance(bob.pubkey(), mint, 0)
-    server = await serve_rpc(ledger, clock, faults=faults)
-    assert server.host == "127.0.0.1"
-    client = AsyncClient(server.url, commitment=Confirmed)
-    return Net(clock, ledger, server, client, alice, bob, mint)
-
-
-@pytest.fixture
-async def net() -> AsyncIterator[Net]:
-    started = await _start()
-    try:
-        yield started
-    finally:
-        await started.client.close()
-        await started.server.stop()
-
-
-async def raw(
-    net: Net, method: str, *params: object, headers: dict[str, str] | None = None
-) -> tuple[int, dict]:
-    """A raw JSON-RPC call (id 7): the HTTP status and the decoded body."""
-    async with httpx.AsyncClient(trust_env=False) as http:
-        response = await http.post(
-            net.server.url,
-            json={"jsonrpc": "2.0", "id": 7, "method": method, "params": list(params)},
-            headers=headers,
-        )
-    return response.status_code, response.json()
-
-
-async def signed(
-    net: Net, instructions: list[Instruction], payer: Keypair | None = None
-) -> VersionedTransaction:
-    payer = payer or net.alice
-    blockhash = (await net.client.get_latest_blockhash()).value.blockhash
-    return builders.build_transaction(payer.pubkey(), instructions, blockhash, [payer])
-
-
-def pay_bob(net: Net, lamports: int) -> list[Instruction]:
-    return [builders.sol_transfer(net.alice.pubkey(), net.bob.pubkey(), lamports)]
-
-
-def overdraw_tokens(net: Net) -> list[Instruction]:
-    return [
-        builders.token_transfer_checked(
-            net.alice.pubkey(), net.bob.pubkey(), net.mint, 10**15, DECIMALS
-        )
-    ]
-
-
-def b64(tx: VersionedTransaction) -> str:
-    return base64.b64encode(bytes(tx)).decode()
 
 
 # ------------------------------------------------------------------------------ blocks
@@ -204,7 +131,7 @@ async def test_airdrops_are_distinct_transactions_even_in_one_block(net: Net) ->
 
 
 async def test_confirm_raises_once_the_block_height_passes_the_last_valid_one() -> None:
-    net = await _start(Faults(drop_rate=1.0))  # every send is dropped
+    net = await start_net(Faults(drop_rate=1.0))  # every send is dropped
     try:
         latest = (await net.client.get_latest_blockhash()).value
         tx = builders.build_transaction(
@@ -625,7 +552,7 @@ async def test_http_level_errors_are_non_2xx(net: Net) -> None:
 
 
 async def test_injected_errors_answer_503_with_a_json_rpc_body() -> None:
-    net = await _start(Faults(error_rate=1.0, seed=3))
+    net = await start_net(Faults(error_rate=1.0, seed=3))
     try:
         status, body = await raw(net, "getSlot")
         assert status == 503
@@ -646,7 +573,7 @@ async def test_injected_errors_answer_503_with_a_json_rpc_body() -> None:
 
 
 async def test_injected_latency_delays_answers() -> None:
-    net = await _start(Faults(latency=0.2, latency_jitter=0.05, seed=1))
+    net = await start_net(Faults(latency=0.2, latency_jitter=0.05, seed=1))
     try:
         started = time.monotonic()
         await net.client.get_slot()
@@ -657,7 +584,7 @@ async def test_injected_latency_delays_answers() -> None:
 
 
 async def test_dropped_sends_land_exactly_once_when_the_same_bytes_are_resent() -> None:
-    net = await _start(Faults(drop_rate=0.3, seed=11))
+    net = await start_net(Faults(drop_rate=0.3, seed=11))
     try:
         async with RpcChain(net.server.url) as chain:
             attempts = 0
@@ -687,7 +614,7 @@ async def test_dropped_sends_land_exactly_once_when_the_same_bytes_are_resent() 
 
 
 async def test_unreachable_node_is_chain_unavailable() -> None:
-    net = await _start()
+    net = await start_net()
     url = net.server.url
     await net.client.close()
     await net.server.stop()

@@ -33,7 +33,7 @@ import base64
 import json
 import math
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -100,6 +100,7 @@ class TxRecord:
     block_time: int
     pre_balances: tuple[int, ...]
     post_balances: tuple[int, ...]
+    seq: int = 0  # its number among every transaction this world processed (1, 2, ...)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +140,7 @@ class SimLedger:
         self._now = float(now)
         self.slot = FIRST_SLOT
         self.block_height = 0
+        self.transaction_count = 0  # processed since genesis (getEpochInfo's transactionCount)
         self._hashes: OrderedDict[str, int] = OrderedDict()  # blockhash -> block height
         self._statuses: OrderedDict[Signature, TxOutcome] = OrderedDict()
         self._history: OrderedDict[Signature, TxRecord] = OrderedDict()
@@ -296,7 +298,10 @@ class SimLedger:
             raise RejectedError(outcome.err or "", outcome.logs)
         self._touched.update(keys)
         self._remember(outcome)
-        self._history[signature] = TxRecord(tx, outcome, int(self._now), done.pre, done.post)
+        self.transaction_count += 1
+        self._history[signature] = TxRecord(
+            tx, outcome, int(self._now), done.pre, done.post, self.transaction_count
+        )
         while len(self._history) > _HISTORY_MEMORY:
             self._history.popitem(last=False)
         return outcome
@@ -342,6 +347,20 @@ class SimLedger:
     def transaction(self, signature: Signature) -> TxRecord | None:
         """A recent processed transaction with its outcome and balances (None when unknown)."""
         return self._history.get(signature)
+
+    def recent_transactions(self, after: int = 0) -> Iterator[TxRecord]:
+        """The remembered transactions newest first, down to (not including) number `after`."""
+        for record in reversed(self._history.values()):
+            if record.seq <= after:
+                return
+            yield record
+
+    def block_time(self, slot: int) -> int | None:
+        """When block `slot` was made (Unix seconds); None for a slot not made yet. Slots
+        follow the clock (`advance_to`), so any slot since the world began has its time."""
+        if slot > self.slot:
+            return None
+        return int(self._start_time + (slot - FIRST_SLOT) * SLOT_SECONDS)
 
     def confirmation(self, outcome: TxOutcome) -> Literal["confirmed", "finalized"]:
         """The commitment a processed transaction has reached by now."""
@@ -465,6 +484,7 @@ class SimLedger:
             "now": self._now,
             "slot": self.slot,
             "block_height": self.block_height,
+            "transaction_count": self.transaction_count,
             "accounts": accounts,
             "statuses": [_status_row(outcome) for outcome in self._statuses.values()],
         }
@@ -486,6 +506,8 @@ class SimLedger:
         ledger._now = float(snap["now"])
         ledger.slot = int(snap["slot"])
         ledger.block_height = int(snap["block_height"])
+        # a world saved before the count existed: at least what it remembers
+        ledger.transaction_count = int(snap.get("transaction_count", len(snap.get("statuses", ()))))
         ledger._hashes = OrderedDict()
         ledger._statuses = OrderedDict()
         ledger._history = OrderedDict()
@@ -513,6 +535,7 @@ class SimLedger:
             self._put(Pubkey.from_string(address), account)
         for row in entry["statuses"]:
             self._remember(_status_from_row(row))
+        self.transaction_count += len(entry["statuses"])
         if entry["now"] > self._now:
             self._now = float(entry["now"])
         self.slot = max(self.slot, int(entry["slot"]))

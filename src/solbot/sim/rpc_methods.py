@@ -1,9 +1,6 @@
-"""The sim network's Solana JSON-RPC server (HTTP, and WebSocket subscriptions on port + 1).
-
-It puts a `SimLedger` (LiteSVM producing blocks on a `Clock`) behind the wire protocol a validator
-speaks, so the real client code path (solana-py's `AsyncClient`, a wallet script, web3.js) runs
-against the sim. Blocks advance on their own: a background task syncs the ledger to the clock a
-few times a second, so slot, block height and blockhashes move with no traffic at all.
+"""The sim's Solana JSON-RPC methods over a `SimLedger` (LiteSVM producing blocks on a `Clock`),
+independent of the transport (`rpc_server`); subscriptions are `rpc_pubsub`, encodings
+`rpc_wire` and `rpc_parsed`.
 
 Shapes, and where they were checked (November 2026)
 ---------------------------------------------------
@@ -20,6 +17,14 @@ Shapes, and where they were checked (November 2026)
   answered and a transaction the leader refuses (expired blockhash, duplicate, broke fee payer)
   simply never lands. Decoding limits (1683 base58 / 1644 base64 characters, 1232 bytes) and
   their -32602 messages are agave's `decode_and_deserialize`; base58 is the default encoding.
+  With preflight, signatures are verified first: one that does not verify answers -32003
+  "Transaction signature verification failure" (agave's `verify_transaction`), as does
+  `simulateTransaction` with `sigVerify`.
+- `getRecentPrioritizationFees`, `getSignaturesForAddress`, `getBlockTime`, `getTokenSupply`,
+  `getEpochInfo` (`transactionCount` a number: web3.js refuses null) and jsonParsed transactions
+  (December 2026): solana.com/docs/rpc, agave's `parse_instruction.rs` for which programs are
+  parsed, and web3.js 1.x's response structs, which `tests/integration/web3js/methods.mjs` runs
+  every answer through.
 - `simulateTransaction` answers an expired blockhash or a duplicate as `value.err`, not as an
   RPC error (the bank's age and status-cache checks run inside the simulation).
 - Method result shapes (`getSignatureStatuses` with `confirmations`/`confirmationStatus`/`status`,
@@ -38,7 +43,9 @@ Shapes, and where they were checked (November 2026)
 Sim simplifications: one leader and no forks, so every commitment sees the same state; a block is
 confirmed at once and finalized `FINALITY_SLOTS` later. Token-2022 accounts are served in base64
 only (no jsonParsed), `base64+zstd` is not offered, `getTransaction` has no token balances and no
-inner instructions, and address lookup tables are not resolved in its balances.
+inner instructions, and address lookup tables are not resolved in its balances. The history a
+transaction can be found in (getTransaction, getSignaturesForAddress, the fees of recent slots)
+is the ledger's last 10,000 transactions; `memo` is always null.
 """
 
 from __future__ import annotations
@@ -58,26 +65,26 @@ from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.message import MessageV0, from_bytes_versioned
 from solders.pubkey import Pubkey
-from solders.signature import Signature
 from solders.system_program import TransferParams, transfer
 from solders.token.state import Mint, TokenAccount
 from solders.transaction import VersionedTransaction
 from spl.token.constants import ACCOUNT_LEN, MINT_LEN, TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
-from websockets.asyncio.server import ServerConnection
 
 from solbot.clock import Clock
 from solbot.sim.ledger import (
-    FINALITY_SLOTS,
+    FIRST_SLOT,
     RejectedError,
     SimLedger,
     TxOutcome,
     new_keypair_from_seed,
 )
+from solbot.sim.rpc_parsed import parsed_transaction
+from solbot.sim.rpc_pubsub import PubSub
 from solbot.sim.rpc_wire import (
-    COMMITMENTS,
     LAMPORTS_PER_SIGNATURE,
     RENT_EXEMPT_RENT_EPOCH,
     RpcError,
+    compute_unit_price,
     config_param,
     decode_transaction,
     encode_data,
@@ -86,11 +93,10 @@ from solbot.sim.rpc_wire import (
     error_value,
     invalid_params,
     message_fee,
-    notification,
     optional_key,
     param,
     pubkey_param,
-    send_text,
+    signature_failure,
     signature_param,
     simulation_value,
     token_state,
@@ -98,6 +104,7 @@ from solbot.sim.rpc_wire import (
     ui_amount,
     ui_transaction,
     with_blockhash,
+    writable_flags,
 )
 
 log = logging.getLogger(__name__)
@@ -108,6 +115,9 @@ GENESIS_HASH = Hash(hashlib.sha256(b"solbot sim network").digest())  # not mainn
 SLOTS_PER_EPOCH = 432_000
 MAX_SIGNATURE_STATUSES = 256
 STATUS_CACHE_SLOTS = 300  # MAX_RECENT_BLOCKHASHES: statuses searchable without history
+PRIORITY_FEE_SLOTS = 150  # agave's prioritization-fee cache: the last 150 blocks
+MAX_PRIORITY_FEE_ACCOUNTS = 128
+MAX_SIGNATURES = 1_000  # getSignaturesForAddress' limit
 
 _FAUCET_SEED = b"solbot sim faucet"
 _FAUCET_FLOAT = 1_000_000_000  # lamports the faucet keeps, so it never falls below rent exemption
@@ -146,14 +156,6 @@ class Faults:
 
 # ---------------------------------------------------------------------------------- the methods
 @dataclass
-class _SignatureSubscription:
-    connection: ServerConnection
-    signature: Signature
-    commitment: str
-    received: bool  # enableReceivedNotification
-
-
-@dataclass
 class SimRpc:
     """The JSON-RPC methods over a ledger and a clock, independent of the transport.
 
@@ -166,17 +168,13 @@ class SimRpc:
     faults: Faults = field(default_factory=Faults)
     _rng: random.Random = field(init=False)
     _faucet: Keypair = field(init=False)
-    _next_subscription: int = field(init=False, default=0)
-    _signature_subs: dict[int, _SignatureSubscription] = field(init=False, default_factory=dict)
-    _slot_subs: dict[int, ServerConnection] = field(init=False, default_factory=dict)
-    _notified_slot: int = field(init=False, default=0)
-    _outbox: list[tuple[ServerConnection, str]] = field(init=False, default_factory=list)
+    pubsub: PubSub = field(init=False)
     _airdrops: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.faults.seed)
         self._faucet = new_keypair_from_seed(_FAUCET_SEED)
-        self._notified_slot = self.ledger.slot
+        self.pubsub = PubSub(self.ledger, self._ui_account)
 
     # ------------------------------------------------------------------ dispatch
     def sync(self) -> None:
@@ -226,6 +224,7 @@ class SimRpc:
             "getAccountInfo": self.get_account_info,
             "getBalance": self.get_balance,
             "getBlockHeight": lambda _params: self.ledger.block_height,
+            "getBlockTime": self.get_block_time,
             "getEpochInfo": self.get_epoch_info,
             "getFeeForMessage": self.get_fee_for_message,
             "getGenesisHash": lambda _params: str(GENESIS_HASH),
@@ -233,10 +232,13 @@ class SimRpc:
             "getLatestBlockhash": self.get_latest_blockhash,
             "getMinimumBalanceForRentExemption": self.get_minimum_balance_for_rent_exemption,
             "getMultipleAccounts": self.get_multiple_accounts,
+            "getRecentPrioritizationFees": self.get_recent_prioritization_fees,
             "getSignatureStatuses": self.get_signature_statuses,
+            "getSignaturesForAddress": self.get_signatures_for_address,
             "getSlot": lambda _params: self.ledger.slot,
             "getTokenAccountBalance": self.get_token_account_balance,
             "getTokenAccountsByOwner": self.get_token_accounts_by_owner,
+            "getTokenSupply": self.get_token_supply,
             "getTransaction": self.get_transaction,
             "getVersion": lambda _params: {
                 "solana-core": SOLANA_CORE_VERSION,
@@ -390,6 +392,20 @@ class SimRpc:
         ]
         return {"context": context, "value": value}
 
+    def get_token_supply(self, params: list[Any]) -> dict[str, Any]:
+        address = pubkey_param(param(params, 0, "pubkey"))
+        context = self._context(config_param(params, 1))
+        account = self.ledger.account(address)
+        if account is None:
+            raise invalid_params("Invalid param: could not find mint")
+        if (
+            account.owner not in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID)
+            or len(account.data) < MINT_LEN
+        ):
+            raise invalid_params("Invalid param: not a Token mint")
+        mint = Mint.from_bytes(bytes(account.data)[:MINT_LEN])
+        return {"context": context, "value": ui_amount(mint.supply, mint.decimals)}
+
     def get_minimum_balance_for_rent_exemption(self, params: list[Any]) -> int:
         size = u64(param(params, 0, "usize"), "usize")
         return int(self.ledger.svm.minimum_balance_for_rent_exemption(size))
@@ -412,6 +428,52 @@ class SimRpc:
             raise invalid_params("Invalid param: Invalid") from None
         return {"context": context, "value": self.ledger.is_blockhash_valid(blockhash)}
 
+    def get_block_time(self, params: list[Any]) -> int:
+        slot = u64(param(params, 0, "slot"), "slot")
+        if slot < FIRST_SLOT:
+            raise RpcError(
+                -32001,
+                f"Block {slot} cleaned up, does not exist on node. First available block: "
+                f"{FIRST_SLOT}",
+            )
+        when = self.ledger.block_time(slot)
+        if when is None:
+            raise RpcError(-32004, f"Block not available for slot {slot}")
+        return when
+
+    def get_recent_prioritization_fees(self, params: list[Any]) -> list[dict[str, int]]:
+        """Per slot of the last `PRIORITY_FEE_SLOTS`, the lowest unit price a landed transaction
+        paid in it; with addresses, at least the lowest paid by one that locked each of them
+        writable (agave's prioritization-fee cache). A slot without one: 0."""
+        texts = params[0] if params and params[0] is not None else []
+        if not isinstance(texts, list):
+            raise invalid_params("Invalid params: expected an array of addresses.")
+        if len(texts) > MAX_PRIORITY_FEE_ACCOUNTS:
+            raise invalid_params(f"Too many inputs provided; max {MAX_PRIORITY_FEE_ACCOUNTS}")
+        wanted = [pubkey_param(text) for text in texts]
+        first = max(FIRST_SLOT, self.ledger.slot - PRIORITY_FEE_SLOTS + 1)
+        lowest: dict[int, int] = {}
+        by_account: dict[tuple[int, Pubkey], int] = {}
+        for record in self.ledger.recent_transactions():
+            slot = record.outcome.slot
+            if slot < first:
+                break
+            if record.outcome.err is not None:
+                continue
+            message = record.transaction.message
+            price = compute_unit_price(message)
+            lowest[slot] = min(price, lowest.get(slot, price))
+            for key, writable in zip(message.account_keys, writable_flags(message), strict=True):
+                if writable and key in wanted:
+                    by_account[slot, key] = min(price, by_account.get((slot, key), price))
+        answer = []
+        for slot in range(first, self.ledger.slot + 1):
+            fee = lowest.get(slot, 0)
+            for key in wanted:
+                fee = max(fee, by_account.get((slot, key), 0))
+            answer.append({"slot": slot, "prioritizationFee": fee})
+        return answer
+
     def get_epoch_info(self, params: list[Any]) -> dict[str, Any]:
         self._context(config_param(params, 0))
         slot = self.ledger.slot
@@ -421,7 +483,7 @@ class SimRpc:
             "epoch": slot // SLOTS_PER_EPOCH,
             "slotIndex": slot % SLOTS_PER_EPOCH,
             "slotsInEpoch": SLOTS_PER_EPOCH,
-            "transactionCount": None,
+            "transactionCount": self.ledger.transaction_count,
         }
 
     def get_fee_for_message(self, params: list[Any]) -> dict[str, Any]:
@@ -444,6 +506,8 @@ class SimRpc:
         self._context(config)
         signature = tx.signatures[0]
         if not config.get("skipPreflight", False):
+            if not all(tx.verify_with_results()):
+                raise signature_failure()  # before the simulation, as agave's verify_transaction
             outcome = self._simulate(tx, sig_verify=True)
             if outcome.err is not None:
                 err = error_value(outcome.err)
@@ -452,7 +516,7 @@ class SimRpc:
                     f"Transaction simulation failed: {error_display(err)}",
                     simulation_value(outcome, err),
                 )
-        self._mark_received(signature)
+        self.pubsub.mark_received(signature)
         if self.faults.drop_rate and self.draw() < self.faults.drop_rate:
             log.debug("sim rpc: dropped %s (fault injection)", signature)
             return str(signature)
@@ -479,6 +543,8 @@ class SimRpc:
         replace = bool(config.get("replaceRecentBlockhash", False))
         if sig_verify and replace:
             raise invalid_params("sigVerify may not be used with replaceRecentBlockhash")
+        if sig_verify and not all(tx.verify_with_results()):
+            raise signature_failure()
         replacement = None
         if replace:
             blockhash, last_valid = self.ledger.latest_blockhash()
@@ -518,6 +584,45 @@ class SimRpc:
                 None if outcome is None or (too_old and not history) else self._status(outcome)
             )
         return {"context": context, "value": values}
+
+    def get_signatures_for_address(self, params: list[Any]) -> list[dict[str, Any]]:
+        """The remembered transactions naming `address` among their account keys, newest
+        first, from before `before` down to `until` (both excluded), at most `limit`."""
+        address = pubkey_param(param(params, 0, "address"))
+        config = config_param(params, 1)
+        self._context(config)
+        if config.get("commitment") == "processed":
+            raise invalid_params("Method does not support commitment below `confirmed`")
+        limit = u64(config.get("limit", MAX_SIGNATURES), "limit")
+        if not 1 <= limit <= MAX_SIGNATURES:
+            raise invalid_params(f"Invalid limit; max {MAX_SIGNATURES}")
+        before = config.get("before")
+        until = config.get("until")
+        before_sig = None if before is None else signature_param(before)
+        until_sig = None if until is None else signature_param(until)
+        found: list[dict[str, Any]] = []
+        started = before_sig is None
+        for record in self.ledger.recent_transactions():
+            signature = record.outcome.signature
+            if not started:
+                started = signature == before_sig
+                continue
+            if signature == until_sig or len(found) == limit:
+                break
+            if address not in record.transaction.message.account_keys:
+                continue
+            err = None if record.outcome.err is None else error_value(record.outcome.err)
+            found.append(
+                {
+                    "signature": str(signature),
+                    "slot": record.outcome.slot,
+                    "err": err,
+                    "memo": None,
+                    "blockTime": record.block_time,
+                    "confirmationStatus": self.ledger.confirmation(record.outcome),
+                }
+            )
+        return found
 
     def _status(self, outcome: TxOutcome) -> dict[str, Any]:
         confirmation = self.ledger.confirmation(outcome)
@@ -560,7 +665,11 @@ class SimRpc:
         answer: dict[str, Any] = {
             "slot": outcome.slot,
             "blockTime": record.block_time,
-            "transaction": ui_transaction(tx, config.get("encoding", "json")),
+            "transaction": (
+                parsed_transaction(tx)
+                if config.get("encoding") == "jsonParsed"
+                else ui_transaction(tx, config.get("encoding", "json"))
+            ),
             "meta": {
                 "err": err,
                 "status": {"Ok": None} if err is None else {"Err": err},
@@ -604,82 +713,6 @@ class SimRpc:
             raise RpcError(-32603, f"airdrop failed: {exc.reason}") from None
         return str(tx.signatures[0])
 
-    # ------------------------------------------------------------------ subscriptions
-    def subscribe_signature(
-        self, connection: ServerConnection, signature: Signature, config: dict[str, Any]
-    ) -> int:
-        commitment = config.get("commitment", "finalized")
-        if commitment not in COMMITMENTS:
-            raise invalid_params(f"Invalid params: unknown commitment `{commitment}`.")
-        subscription = self._new_subscription_id()
-        self._signature_subs[subscription] = _SignatureSubscription(
-            connection, signature, commitment, bool(config.get("enableReceivedNotification"))
-        )
-        return subscription
-
-    def subscribe_slot(self, connection: ServerConnection) -> int:
-        subscription = self._new_subscription_id()
-        self._slot_subs[subscription] = connection
-        return subscription
-
-    def unsubscribe(self, connection: ServerConnection, kind: str, subscription: Any) -> bool:
-        registry: dict[int, Any] = self._signature_subs if kind == "signature" else self._slot_subs
-        entry = registry.get(subscription) if isinstance(subscription, int) else None
-        owner = entry.connection if isinstance(entry, _SignatureSubscription) else entry
-        if entry is None or owner is not connection:
-            raise invalid_params("Invalid subscription id.")
-        del registry[subscription]
-        return True
-
-    def drop_connection(self, connection: ServerConnection) -> None:
-        for subscription, entry in list(self._signature_subs.items()):
-            if entry.connection is connection:
-                del self._signature_subs[subscription]
-        for subscription, owner in list(self._slot_subs.items()):
-            if owner is connection:
-                del self._slot_subs[subscription]
-
-    def _new_subscription_id(self) -> int:
-        subscription = self._next_subscription
-        self._next_subscription += 1
-        return subscription
-
-    def _mark_received(self, signature: Signature) -> None:
-        """Queue "receivedSignature" for subscribers that asked for it (sent by `notify`, before
-        any status notification, so the order is the validator's)."""
-        for subscription, entry in self._signature_subs.items():
-            if entry.signature == signature and entry.received:
-                entry.received = False
-                body = {"context": {"slot": self.ledger.slot}, "value": "receivedSignature"}
-                message = notification("signatureNotification", subscription, body)
-                self._outbox.append((entry.connection, message))
-
     async def notify(self) -> None:
-        """Send what is due: a slot notification for a new slot (the latest one only, when the
-        clock jumped several), signature notifications for statuses that reached their
-        commitment (each sent once, then the subscription ends).
-
-        Everything is decided before the first `await`, so the ticker and a request handler
-        running this at the same time never send a notification twice.
-        """
-        outbox, self._outbox = self._outbox, []
-        slot = self.ledger.slot
-        if slot != self._notified_slot:
-            self._notified_slot = slot
-            body = {"parent": slot - 1, "root": max(0, slot - FINALITY_SLOTS), "slot": slot}
-            for subscription, connection in self._slot_subs.items():
-                outbox.append((connection, notification("slotNotification", subscription, body)))
-        for subscription, entry in list(self._signature_subs.items()):
-            outcome = self.ledger.status(entry.signature)
-            if outcome is None:
-                continue
-            reached = self.ledger.confirmation(outcome)
-            if COMMITMENTS[reached] < COMMITMENTS[entry.commitment]:
-                continue
-            del self._signature_subs[subscription]
-            err = None if outcome.err is None else error_value(outcome.err)
-            result = {"context": {"slot": outcome.slot}, "value": {"err": err}}
-            message = notification("signatureNotification", subscription, result)
-            outbox.append((entry.connection, message))
-        for connection, message in outbox:
-            await send_text(connection, message)
+        """Send the PubSub notifications that are due (`rpc_pubsub`)."""
+        await self.pubsub.notify()

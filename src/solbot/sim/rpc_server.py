@@ -49,12 +49,9 @@ from solbot.sim.ledger import SimLedger
 from solbot.sim.rpc_methods import Faults, SimRpc
 from solbot.sim.rpc_wire import (
     RpcError,
-    config_param,
     error_response,
     invalid_params,
-    param,
     send_text,
-    signature_param,
 )
 
 log = logging.getLogger(__name__)
@@ -157,7 +154,7 @@ async def _websocket_session(rpc: SimRpc, connection: ServerConnection) -> None:
     except ConnectionClosed:
         pass
     finally:
-        rpc.drop_connection(connection)
+        rpc.pubsub.drop_connection(connection)
 
 
 def _websocket_answer(
@@ -171,20 +168,10 @@ def _websocket_answer(
         return None
     request_id = request.get("id")
     params = request.get("params") or []
-    method = request["method"]
     try:
         if not isinstance(params, list):
             raise invalid_params("Invalid params: expected array")
-        if method == "signatureSubscribe":
-            signature = signature_param(param(params, 0, "signature"))
-            result: Any = rpc.subscribe_signature(connection, signature, config_param(params, 1))
-        elif method == "slotSubscribe":
-            result = rpc.subscribe_slot(connection)
-        elif method in ("signatureUnsubscribe", "slotUnsubscribe"):
-            kind = "signature" if method == "signatureUnsubscribe" else "slot"
-            result = rpc.unsubscribe(connection, kind, param(params, 0, "subscription"))
-        else:
-            raise RpcError(-32601, "Method not found")
+        result = rpc.pubsub.call(connection, request["method"], params)
     except RpcError as exc:
         return error_response(request_id, exc)
     return {"jsonrpc": "2.0", "result": result, "id": request_id}

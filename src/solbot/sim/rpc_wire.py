@@ -235,9 +235,20 @@ def decode_transaction(encoded: Any, encoding: str) -> tuple[bytes, VersionedTra
     return wire, tx
 
 
+def compute_unit_price(message: Message | MessageV0) -> int:
+    """The priority fee a message bids: micro-lamports per compute unit (0 without one)."""
+    return _compute_budget(message)[0]
+
+
 def message_fee(message: Message | MessageV0) -> int:
     """What the runtime charges for a message: 5,000 lamports per signature (precompile ones
     included) plus the priority fee, price × compute-unit limit (rounded up)."""
+    price, units, signatures = _compute_budget(message)
+    return signatures * LAMPORTS_PER_SIGNATURE + (price * units + 999_999) // 1_000_000
+
+
+def _compute_budget(message: Message | MessageV0) -> tuple[int, int, int]:
+    """(unit price, unit limit, signatures) as the runtime reads them from the instructions."""
     keys = message.account_keys
     signatures = message.header.num_required_signatures
     price = 0
@@ -254,7 +265,27 @@ def message_fee(message: Message | MessageV0) -> int:
             signatures += data[0]
         default_limit += _BUILTIN_UNITS if program in _BUILTINS else _DEFAULT_UNITS
     units = min(limit if limit is not None else default_limit, _MAX_UNITS)
-    return signatures * LAMPORTS_PER_SIGNATURE + (price * units + 999_999) // 1_000_000
+    return price, units, signatures
+
+
+def writable_flags(message: Message | MessageV0) -> list[bool]:
+    """Whether each static account key is locked writable: the header's sections, with a key
+    called as a program demoted to read-only (as the runtime does)."""
+    header = message.header
+    keys = message.account_keys
+    signed = header.num_required_signatures
+    writable_signed = signed - header.num_readonly_signed_accounts
+    writable_unsigned_end = len(keys) - header.num_readonly_unsigned_accounts
+    programs = {message.account_keys[ix.program_id_index] for ix in message.instructions}
+    return [
+        (i < writable_signed or signed <= i < writable_unsigned_end) and key not in programs
+        for i, key in enumerate(keys)
+    ]
+
+
+def signature_failure() -> RpcError:
+    """agave's -32003: a transaction whose signatures do not verify, refused before preflight."""
+    return RpcError(-32003, "Transaction signature verification failure")
 
 
 def token_state(state: TokenAccountState) -> str:
@@ -328,8 +359,8 @@ def ui_transaction(tx: VersionedTransaction, encoding: str) -> Any:
         return [b58encode(bytes(tx)), "base58"]
     if encoding != "json":
         raise invalid_params(
-            f"Invalid params: unsupported encoding `{encoding}` (the sim offers json, base58 "
-            "and base64)."
+            f"Invalid params: unsupported encoding `{encoding}` (the sim offers json, "
+            "jsonParsed, base58 and base64)."
         )
     message = tx.message
     header = message.header
