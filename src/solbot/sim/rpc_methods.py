@@ -59,65 +59,51 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from solders.account import Account
 from solders.compute_budget import set_compute_unit_limit
 from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.message import MessageV0, from_bytes_versioned
-from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
-from solders.token.state import Mint, TokenAccount
 from solders.transaction import VersionedTransaction
-from spl.token.constants import ACCOUNT_LEN, MINT_LEN, TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 
 from solbot.clock import Clock
 from solbot.sim.ledger import (
-    FIRST_SLOT,
     RejectedError,
     SimLedger,
     TxOutcome,
     new_keypair_from_seed,
 )
-from solbot.sim.rpc_parsed import parsed_transaction
+from solbot.sim.rpc_accounts import AccountReads
+from solbot.sim.rpc_history import HistoryReads
 from solbot.sim.rpc_pubsub import PubSub
 from solbot.sim.rpc_wire import (
     LAMPORTS_PER_SIGNATURE,
-    RENT_EXEMPT_RENT_EPOCH,
+    SOLANA_CORE_VERSION,
     RpcError,
-    compute_unit_price,
     config_param,
+    context_of,
     decode_transaction,
-    encode_data,
     error_display,
     error_response,
     error_value,
     invalid_params,
     message_fee,
-    optional_key,
     param,
     pubkey_param,
     signature_failure,
     signature_param,
     simulation_value,
-    token_state,
     u64,
-    ui_amount,
-    ui_transaction,
     with_blockhash,
-    writable_flags,
 )
 
 log = logging.getLogger(__name__)
 
-SOLANA_CORE_VERSION = "2.2.0"  # what getVersion reports; also the context's apiVersion
 FEATURE_SET = 3_294_202_862
 GENESIS_HASH = Hash(hashlib.sha256(b"solbot sim network").digest())  # not mainnet's: a sim
 SLOTS_PER_EPOCH = 432_000
 MAX_SIGNATURE_STATUSES = 256
 STATUS_CACHE_SLOTS = 300  # MAX_RECENT_BLOCKHASHES: statuses searchable without history
-PRIORITY_FEE_SLOTS = 150  # agave's prioritization-fee cache: the last 150 blocks
-MAX_PRIORITY_FEE_ACCOUNTS = 128
-MAX_SIGNATURES = 1_000  # getSignaturesForAddress' limit
 
 _FAUCET_SEED = b"solbot sim faucet"
 _FAUCET_FLOAT = 1_000_000_000  # lamports the faucet keeps, so it never falls below rent exemption
@@ -156,7 +142,7 @@ class Faults:
 
 # ---------------------------------------------------------------------------------- the methods
 @dataclass
-class SimRpc:
+class SimRpc(AccountReads, HistoryReads):
     """The JSON-RPC methods over a ledger and a clock, independent of the transport.
 
     Everything runs on one event loop (the ledger is not thread-safe): request handlers, the
@@ -250,169 +236,9 @@ class SimRpc:
             "simulateTransaction": self.simulate_transaction,
         }
 
-    def _context(self, config: dict[str, Any] | None = None) -> dict[str, Any]:
-        min_slot = (config or {}).get("minContextSlot")
-        if min_slot is not None and u64(min_slot, "minContextSlot") > self.ledger.slot:
-            raise RpcError(
-                -32016,
-                "Minimum context slot has not been reached",
-                {"contextSlot": self.ledger.slot},
-            )
-        return {"slot": self.ledger.slot, "apiVersion": SOLANA_CORE_VERSION}
-
-    # ------------------------------------------------------------------ accounts
-    def get_balance(self, params: list[Any]) -> dict[str, Any]:
-        owner = pubkey_param(param(params, 0, "pubkey"))
-        context = self._context(config_param(params, 1))
-        return {"context": context, "value": self.ledger.balance(owner)}
-
-    def get_account_info(self, params: list[Any]) -> dict[str, Any]:
-        address = pubkey_param(param(params, 0, "pubkey"))
-        config = config_param(params, 1)
-        context = self._context(config)
-        account = self.ledger.account(address)
-        value = None if account is None else self._ui_account(account, config)
-        return {"context": context, "value": value}
-
-    def get_multiple_accounts(self, params: list[Any]) -> dict[str, Any]:
-        addresses = param(params, 0, "pubkeys")
-        if not isinstance(addresses, list) or len(addresses) > 100:
-            raise invalid_params("Too many inputs provided; max 100")
-        config = config_param(params, 1)
-        context = self._context(config)
-        values = []
-        for text in addresses:
-            account = self.ledger.account(pubkey_param(text))
-            values.append(None if account is None else self._ui_account(account, config))
-        return {"context": context, "value": values}
-
-    def _ui_account(self, account: Account, config: dict[str, Any]) -> dict[str, Any]:
-        encoding = config.get("encoding", "binary")
-        raw = bytes(account.data)
-        data_slice = config.get("dataSlice")
-        parsed = self._parsed_data(account) if encoding == "jsonParsed" else None
-        if parsed is not None:
-            data: Any = parsed
-        else:
-            if isinstance(data_slice, dict):
-                offset = u64(data_slice.get("offset", 0), "offset")
-                raw = raw[offset : offset + u64(data_slice.get("length", 0), "length")]
-            data = encode_data(raw, encoding)
-        return {
-            "data": data,
-            "executable": account.executable,
-            "lamports": account.lamports,
-            "owner": str(account.owner),
-            # Rent collection is gone and every account must be rent-exempt, so validators
-            # answer u64::MAX (RENT_EXEMPT_RENT_EPOCH) for every account; LiteSVM keeps 0.
-            "rentEpoch": RENT_EXEMPT_RENT_EPOCH,
-            "space": len(account.data),
-        }
-
-    def _parsed_data(self, account: Account) -> dict[str, Any] | None:
-        """jsonParsed for SPL Token accounts and mints; None means: fall back to base64."""
-        if account.owner != TOKEN_PROGRAM_ID:
-            return None
-        data = bytes(account.data)
-        if len(data) == MINT_LEN:
-            mint = Mint.from_bytes(data)
-            info: dict[str, Any] = {
-                "decimals": mint.decimals,
-                "freezeAuthority": optional_key(mint.freeze_authority),
-                "isInitialized": mint.is_initialized,
-                "mintAuthority": optional_key(mint.mint_authority),
-                "supply": str(mint.supply),
-            }
-            kind = "mint"
-        elif len(data) == ACCOUNT_LEN:
-            state = TokenAccount.from_bytes(data)
-            mint_account = self.ledger.account(state.mint)
-            if mint_account is None or len(mint_account.data) != MINT_LEN:
-                return None  # agave cannot parse without the mint's decimals either
-            decimals = Mint.from_bytes(bytes(mint_account.data)).decimals
-            info = {
-                "isNative": state.is_native is not None,
-                "mint": str(state.mint),
-                "owner": str(state.owner),
-                "state": token_state(state.state),
-                "tokenAmount": ui_amount(state.amount, decimals),
-            }
-            if state.delegate is not None:
-                info["delegate"] = str(state.delegate)
-                info["delegatedAmount"] = ui_amount(state.delegated_amount, decimals)
-            if state.is_native is not None:
-                info["rentExemptReserve"] = ui_amount(state.is_native, decimals)
-            if state.close_authority is not None:
-                info["closeAuthority"] = str(state.close_authority)
-            kind = "account"
-        else:
-            return None
-        return {"program": "spl-token", "parsed": {"info": info, "type": kind}, "space": len(data)}
-
-    def get_token_account_balance(self, params: list[Any]) -> dict[str, Any]:
-        address = pubkey_param(param(params, 0, "pubkey"))
-        context = self._context(config_param(params, 1))
-        account = self.ledger.account(address)
-        if account is None:
-            raise invalid_params("Invalid param: could not find account")
-        if account.owner != TOKEN_PROGRAM_ID or len(account.data) != ACCOUNT_LEN:
-            raise invalid_params("Invalid param: not a Token account")
-        state = TokenAccount.from_bytes(bytes(account.data))
-        mint_account = self.ledger.account(state.mint)
-        if mint_account is None:
-            raise invalid_params("Invalid param: could not find mint")
-        decimals = Mint.from_bytes(bytes(mint_account.data)).decimals
-        return {"context": context, "value": ui_amount(state.amount, decimals)}
-
-    def get_token_accounts_by_owner(self, params: list[Any]) -> dict[str, Any]:
-        owner = pubkey_param(param(params, 0, "pubkey"))
-        selector = param(params, 1, "filter")
-        config = config_param(params, 2)
-        context = self._context(config)
-        mint: Pubkey | None = None
-        if isinstance(selector, dict) and "mint" in selector:
-            mint = pubkey_param(selector["mint"])
-            mint_account = self.ledger.account(mint)
-            if mint_account is None or mint_account.owner not in (
-                TOKEN_PROGRAM_ID,
-                TOKEN_2022_PROGRAM_ID,
-            ):
-                raise invalid_params("Invalid param: could not find mint")
-            program = mint_account.owner
-        elif isinstance(selector, dict) and "programId" in selector:
-            program = pubkey_param(selector["programId"])
-            if program not in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
-                raise invalid_params("Invalid param: unrecognized Token program id")
-        else:
-            raise invalid_params("Invalid params: expected `mint` or `programId` filter.")
-        accounts = self.ledger.token_accounts(owner, mint) if program == TOKEN_PROGRAM_ID else []
-        value = [
-            {"pubkey": str(address), "account": self._ui_account(account, config)}
-            for address, account in accounts
-        ]
-        return {"context": context, "value": value}
-
-    def get_token_supply(self, params: list[Any]) -> dict[str, Any]:
-        address = pubkey_param(param(params, 0, "pubkey"))
-        context = self._context(config_param(params, 1))
-        account = self.ledger.account(address)
-        if account is None:
-            raise invalid_params("Invalid param: could not find mint")
-        if (
-            account.owner not in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID)
-            or len(account.data) < MINT_LEN
-        ):
-            raise invalid_params("Invalid param: not a Token mint")
-        mint = Mint.from_bytes(bytes(account.data)[:MINT_LEN])
-        return {"context": context, "value": ui_amount(mint.supply, mint.decimals)}
-
-    def get_minimum_balance_for_rent_exemption(self, params: list[Any]) -> int:
-        size = u64(param(params, 0, "usize"), "usize")
-        return int(self.ledger.svm.minimum_balance_for_rent_exemption(size))
-
     # ------------------------------------------------------------------ blocks
     def get_latest_blockhash(self, params: list[Any]) -> dict[str, Any]:
-        context = self._context(config_param(params, 0))
+        context = context_of(self.ledger, config_param(params, 0))
         blockhash, last_valid = self.ledger.latest_blockhash()
         return {
             "context": context,
@@ -421,61 +247,15 @@ class SimRpc:
 
     def is_blockhash_valid(self, params: list[Any]) -> dict[str, Any]:
         text = param(params, 0, "blockhash")
-        context = self._context(config_param(params, 1))
+        context = context_of(self.ledger, config_param(params, 1))
         try:
             blockhash = Hash.from_string(text)
         except (ValueError, TypeError):
             raise invalid_params("Invalid param: Invalid") from None
         return {"context": context, "value": self.ledger.is_blockhash_valid(blockhash)}
 
-    def get_block_time(self, params: list[Any]) -> int:
-        slot = u64(param(params, 0, "slot"), "slot")
-        if slot < FIRST_SLOT:
-            raise RpcError(
-                -32001,
-                f"Block {slot} cleaned up, does not exist on node. First available block: "
-                f"{FIRST_SLOT}",
-            )
-        when = self.ledger.block_time(slot)
-        if when is None:
-            raise RpcError(-32004, f"Block not available for slot {slot}")
-        return when
-
-    def get_recent_prioritization_fees(self, params: list[Any]) -> list[dict[str, int]]:
-        """Per slot of the last `PRIORITY_FEE_SLOTS`, the lowest unit price a landed transaction
-        paid in it; with addresses, at least the lowest paid by one that locked each of them
-        writable (agave's prioritization-fee cache). A slot without one: 0."""
-        texts = params[0] if params and params[0] is not None else []
-        if not isinstance(texts, list):
-            raise invalid_params("Invalid params: expected an array of addresses.")
-        if len(texts) > MAX_PRIORITY_FEE_ACCOUNTS:
-            raise invalid_params(f"Too many inputs provided; max {MAX_PRIORITY_FEE_ACCOUNTS}")
-        wanted = [pubkey_param(text) for text in texts]
-        first = max(FIRST_SLOT, self.ledger.slot - PRIORITY_FEE_SLOTS + 1)
-        lowest: dict[int, int] = {}
-        by_account: dict[tuple[int, Pubkey], int] = {}
-        for record in self.ledger.recent_transactions():
-            slot = record.outcome.slot
-            if slot < first:
-                break
-            if record.outcome.err is not None:
-                continue
-            message = record.transaction.message
-            price = compute_unit_price(message)
-            lowest[slot] = min(price, lowest.get(slot, price))
-            for key, writable in zip(message.account_keys, writable_flags(message), strict=True):
-                if writable and key in wanted:
-                    by_account[slot, key] = min(price, by_account.get((slot, key), price))
-        answer = []
-        for slot in range(first, self.ledger.slot + 1):
-            fee = lowest.get(slot, 0)
-            for key in wanted:
-                fee = max(fee, by_account.get((slot, key), 0))
-            answer.append({"slot": slot, "prioritizationFee": fee})
-        return answer
-
     def get_epoch_info(self, params: list[Any]) -> dict[str, Any]:
-        self._context(config_param(params, 0))
+        context_of(self.ledger, config_param(params, 0))
         slot = self.ledger.slot
         return {
             "absoluteSlot": slot,
@@ -488,7 +268,7 @@ class SimRpc:
 
     def get_fee_for_message(self, params: list[Any]) -> dict[str, Any]:
         encoded = param(params, 0, "message")
-        context = self._context(config_param(params, 1))
+        context = context_of(self.ledger, config_param(params, 1))
         try:
             message = from_bytes_versioned(base64.b64decode(encoded, validate=True))
         except (ValueError, TypeError) as exc:
@@ -503,7 +283,7 @@ class SimRpc:
         _wire, tx = decode_transaction(
             param(params, 0, "transaction"), config.get("encoding", "base58")
         )
-        self._context(config)
+        context_of(self.ledger, config)
         signature = tx.signatures[0]
         if not config.get("skipPreflight", False):
             if not all(tx.verify_with_results()):
@@ -538,7 +318,7 @@ class SimRpc:
         _wire, tx = decode_transaction(
             param(params, 0, "transaction"), config.get("encoding", "base58")
         )
-        context = self._context(config)
+        context = context_of(self.ledger, config)
         sig_verify = bool(config.get("sigVerify", False))
         replace = bool(config.get("replaceRecentBlockhash", False))
         if sig_verify and replace:
@@ -574,7 +354,7 @@ class SimRpc:
         if len(texts) > MAX_SIGNATURE_STATUSES:
             raise invalid_params(f"Too many inputs provided; max {MAX_SIGNATURE_STATUSES}")
         config = config_param(params, 1)
-        context = self._context(config)
+        context = context_of(self.ledger, config)
         history = bool(config.get("searchTransactionHistory", False))
         values = []
         for text in texts:
@@ -584,45 +364,6 @@ class SimRpc:
                 None if outcome is None or (too_old and not history) else self._status(outcome)
             )
         return {"context": context, "value": values}
-
-    def get_signatures_for_address(self, params: list[Any]) -> list[dict[str, Any]]:
-        """The remembered transactions naming `address` among their account keys, newest
-        first, from before `before` down to `until` (both excluded), at most `limit`."""
-        address = pubkey_param(param(params, 0, "address"))
-        config = config_param(params, 1)
-        self._context(config)
-        if config.get("commitment") == "processed":
-            raise invalid_params("Method does not support commitment below `confirmed`")
-        limit = u64(config.get("limit", MAX_SIGNATURES), "limit")
-        if not 1 <= limit <= MAX_SIGNATURES:
-            raise invalid_params(f"Invalid limit; max {MAX_SIGNATURES}")
-        before = config.get("before")
-        until = config.get("until")
-        before_sig = None if before is None else signature_param(before)
-        until_sig = None if until is None else signature_param(until)
-        found: list[dict[str, Any]] = []
-        started = before_sig is None
-        for record in self.ledger.recent_transactions():
-            signature = record.outcome.signature
-            if not started:
-                started = signature == before_sig
-                continue
-            if signature == until_sig or len(found) == limit:
-                break
-            if address not in record.transaction.message.account_keys:
-                continue
-            err = None if record.outcome.err is None else error_value(record.outcome.err)
-            found.append(
-                {
-                    "signature": str(signature),
-                    "slot": record.outcome.slot,
-                    "err": err,
-                    "memo": None,
-                    "blockTime": record.block_time,
-                    "confirmationStatus": self.ledger.confirmation(record.outcome),
-                }
-            )
-        return found
 
     def _status(self, outcome: TxOutcome) -> dict[str, Any]:
         confirmation = self.ledger.confirmation(outcome)
@@ -637,63 +378,11 @@ class SimRpc:
             "confirmationStatus": confirmation,
         }
 
-    def get_transaction(self, params: list[Any]) -> dict[str, Any] | None:
-        signature = signature_param(param(params, 0, "signature"))
-        config = params[1] if len(params) > 1 else None
-        if isinstance(config, str):  # the deprecated form: an encoding name
-            config = {"encoding": config}
-        config = config or {}
-        if not isinstance(config, dict):
-            raise invalid_params("Invalid params: expected a config map.")
-        if config.get("commitment") == "processed":
-            raise invalid_params("Method does not support commitment below `confirmed`")
-        record = self.ledger.transaction(signature)
-        if record is None:
-            return None
-        tx = record.transaction
-        is_v0 = isinstance(tx.message, MessageV0)
-        max_version = config.get("maxSupportedTransactionVersion")
-        if is_v0 and (max_version is None or max_version < 0):
-            raise RpcError(
-                -32015,
-                "Transaction version (0) is not supported by the requesting client. Please try "
-                'the request again with the following configuration parameter: "maxSupported'
-                'TransactionVersion": 0',
-            )
-        outcome = record.outcome
-        err = None if outcome.err is None else error_value(outcome.err)
-        answer: dict[str, Any] = {
-            "slot": outcome.slot,
-            "blockTime": record.block_time,
-            "transaction": (
-                parsed_transaction(tx)
-                if config.get("encoding") == "jsonParsed"
-                else ui_transaction(tx, config.get("encoding", "json"))
-            ),
-            "meta": {
-                "err": err,
-                "status": {"Ok": None} if err is None else {"Err": err},
-                "fee": outcome.fee,
-                "preBalances": list(record.pre_balances),
-                "postBalances": list(record.post_balances),
-                "innerInstructions": [],
-                "logMessages": list(outcome.logs),
-                "preTokenBalances": [],
-                "postTokenBalances": [],
-                "rewards": [],
-                "loadedAddresses": {"writable": [], "readonly": []},
-                "computeUnitsConsumed": outcome.units,
-            },
-        }
-        if max_version is not None:
-            answer["version"] = 0 if is_v0 else "legacy"
-        return answer
-
     def request_airdrop(self, params: list[Any]) -> str:
         """A real transfer from a sim faucet, so the answer is a signature with a status."""
         owner = pubkey_param(param(params, 0, "pubkey"))
         lamports = u64(param(params, 1, "lamports"), "lamports")
-        self._context(config_param(params, 2))
+        context_of(self.ledger, config_param(params, 2))
         faucet = self._faucet.pubkey()
         top_up = max(0, _FAUCET_FLOAT - self.ledger.balance(faucet))
         self.ledger.airdrop(faucet, lamports + LAMPORTS_PER_SIGNATURE + top_up)

@@ -21,8 +21,9 @@ from solders.transaction import VersionedTransaction
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from solbot.sim.ledger import TxOutcome
+from solbot.sim.ledger import SimLedger, TxOutcome
 
+SOLANA_CORE_VERSION = "2.2.0"  # what getVersion reports; also the context's apiVersion
 LAMPORTS_PER_SIGNATURE = 5_000
 PACKET_DATA_SIZE = 1_232
 MAX_BASE58_SIZE = 1_683
@@ -281,6 +282,18 @@ def writable_flags(message: Message | MessageV0) -> list[bool]:
         (i < writable_signed or signed <= i < writable_unsigned_end) and key not in programs
         for i, key in enumerate(keys)
     ]
+
+
+def context_of(ledger: SimLedger, config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An answer's `context` (its slot), refusing a `minContextSlot` not reached yet (-32016)."""
+    min_slot = (config or {}).get("minContextSlot")
+    if min_slot is not None and u64(min_slot, "minContextSlot") > ledger.slot:
+        raise RpcError(
+            -32016,
+            "Minimum context slot has not been reached",
+            {"contextSlot": ledger.slot},
+        )
+    return {"slot": ledger.slot, "apiVersion": SOLANA_CORE_VERSION}
 
 
 def signature_failure() -> RpcError:
