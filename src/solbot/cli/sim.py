@@ -80,3 +80,47 @@ def serve(
         cfg = cfg.model_copy(update={"sim_seed": seed})
     faults = Faults(drop_rate=drop_rate, error_rate=error_rate, latency=latency, seed=cfg.sim_seed)
     asyncio.run(serve_sim(cfg, rpc_port, jupiter_port, speed, faults, explicit_seed=seed))
+
+
+@app.command()
+def fund(
+    address: Annotated[str, typer.Argument(metavar="ADDRESS", help="The wallet to fund.")],
+    token: Annotated[
+        str, typer.Option(metavar="SYMBOL", help="SOL, or a token the sim trades.")
+    ] = "SOL",
+    amount: Annotated[
+        str, typer.Option(metavar="AMOUNT", help="Whole units, e.g. 1.5 (SOL) or 250 (USDC).")
+    ] = "1",
+    url: Annotated[
+        str,
+        typer.Option(metavar="URL", help="The served sim's Jupiter URL (`solbot sim serve`)."),
+    ] = "http://127.0.0.1:8080",
+) -> None:
+    """Give any address sim SOL or sim tokens, from a running `solbot sim serve` (its faucet):
+    for other programs tested against the sim. Tokens land in the address's associated token
+    account, created if needed; the world is saved at once."""
+    import httpx
+
+    from solbot.cli import stores
+    from solbot.errors import UserError
+    from solbot.sim.client import SIM_FUND_PATH
+
+    body = {"address": address, "token": token, "amount": amount}
+    try:
+        with httpx.Client(trust_env=False, timeout=10.0) as http:
+            answer = http.post(url.rstrip("/") + SIM_FUND_PATH, json=body)
+    except httpx.HTTPError as exc:
+        raise UserError(
+            f"no sim at {url} ({type(exc).__name__}): start `solbot sim serve`, or give --url"
+        ) from None
+    try:
+        document = answer.json()
+    except ValueError:
+        document = {}
+    if answer.status_code != 200 or "balance" not in document:
+        why = document.get("error") if isinstance(document, dict) else None
+        raise UserError(why or f"{url} answered HTTP {answer.status_code}: is it a solbot sim?")
+    stores.console().print(
+        f"[green]✓[/] {document['amount']} {document['token']} to {document['address']} "
+        f"(now {document['balance']} {document['token']})"
+    )

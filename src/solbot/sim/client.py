@@ -16,6 +16,7 @@ from solbot.market.store import CandleStore
 
 SIM_CLOCK_PATH = "/sim/clock"  # served by `solbot sim serve` next to the Jupiter API
 SIM_CANDLES_PATH = "/sim/candles"
+SIM_FUND_PATH = "/sim/fund"  # POST {address, token, amount}: the faucet (`solbot sim fund`)
 
 
 async def remote_sim_clock(http: httpx.AsyncClient, base_url: str) -> ScaledClock:

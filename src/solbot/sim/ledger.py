@@ -416,7 +416,9 @@ class SimLedger:
         return Mint.from_bytes(bytes(account.data)).decimals
 
     def set_token_balance(self, owner: Pubkey, mint: Pubkey, amount: int) -> Pubkey:
-        """Give `owner` an associated token account holding `amount` atoms (sim funding)."""
+        """Give `owner` an associated token account holding `amount` atoms (sim funding); the
+        mint's supply moves by the difference, so it stays the sum of the balances."""
+        before = self.token_balance(owner, mint)
         ata = associated_token_address(owner, mint)
         state = TokenAccount(
             mint=mint, owner=owner, amount=amount, delegate=None,
@@ -429,7 +431,8 @@ class SimLedger:
         mint_account = self.svm.get_account(mint)
         if mint_account is not None:
             old = Mint.from_bytes(bytes(mint_account.data))
-            self._write_mint(mint, old.decimals, old.mint_authority, old.supply + amount)
+            supply = old.supply + amount - before
+            self._write_mint(mint, old.decimals, old.mint_authority, supply)
         return ata
 
     def token_balance(self, owner: Pubkey, mint: Pubkey) -> int:

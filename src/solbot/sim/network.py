@@ -201,6 +201,18 @@ class SimNetwork:
                 return token
         raise KeyError(f"the sim has no token {symbol!r}")
 
+    def fund(self, owner: Pubkey, symbol: str, atoms: int) -> int:
+        """Give `owner` `atoms` more of `symbol` (SOL: lamports; a token: in its associated
+        account, created if needed); the new balance. For other programs tested against the
+        sim (`solbot sim fund`); `KeyError` for a token the sim does not trade."""
+        if symbol.upper() == "SOL":
+            self.ledger.airdrop(owner, atoms)
+            return self.ledger.balance(owner)
+        mint = Pubkey.from_string(self.token(symbol).mint)
+        balance = self.ledger.token_balance(owner, mint) + atoms
+        self.ledger.set_token_balance(owner, mint, balance)
+        return balance
+
     def jupiter_app(self) -> Starlette:
         return create_jupiter_app(self.maker)
 

@@ -24,6 +24,9 @@ import contextlib
 import signal
 import sys
 import time
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from rich.console import Console
 from solders.keypair import Keypair
@@ -39,11 +42,12 @@ from solbot.domain import Timeframe
 from solbot.errors import UserError
 from solbot.runner import open_sim_network, sim_start_time
 from solbot.runtime import SAVE_EVERY_SECONDS
-from solbot.sim.client import SIM_CANDLES_PATH, SIM_CLOCK_PATH
+from solbot.sim.client import SIM_CANDLES_PATH, SIM_CLOCK_PATH, SIM_FUND_PATH
 from solbot.sim.jupiter_api import serve_jupiter
 from solbot.sim.lock import SimLock
 from solbot.sim.network import LAMPORTS_PER_SOL, SimNetwork
 from solbot.sim.rpc_server import Faults, serve_rpc
+from solbot.sim.rpc_wire import ui_amount
 from solbot.strategy.registry import load_strategy
 
 HOST = "127.0.0.1"
@@ -91,7 +95,8 @@ async def _serve_locked(
     except OSError as exc:
         raise UserError(f"cannot serve JSON-RPC on {HOST}:{rpc_port}: {exc}") from None
     try:
-        jupiter = await serve_jupiter(sim_http_app(network), host=HOST, port=jupiter_port)
+        app = sim_http_app(network, lambda: network.save(cfg.sim_state_path))
+        jupiter = await serve_jupiter(app, host=HOST, port=jupiter_port)
     except OSError as exc:
         await rpc.stop()
         raise UserError(f"cannot serve Jupiter on {HOST}:{jupiter_port}: {exc}") from None
@@ -126,8 +131,29 @@ async def _keep_saving(
             network.save(cfg.sim_state_path)
 
 
-def sim_http_app(network: SimNetwork) -> Starlette:
-    """The maker's Jupiter API plus the sim-only `/sim/clock` and `/sim/candles`."""
+def sim_http_app(network: SimNetwork, saved: Callable[[], None] = lambda: None) -> Starlette:
+    """The maker's Jupiter API plus the sim-only `/sim/clock`, `/sim/candles` and the faucet
+    `/sim/fund` (which calls `saved` after funding, so a crash does not take the money back)."""
+
+    async def fund_endpoint(request: Request) -> JSONResponse:
+        try:
+            body = await request.json()
+            address, symbol, amount = _funding(network, body)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            why = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            return JSONResponse({"error": f"{why}"}, status_code=400)
+        decimals = 9 if symbol == "SOL" else network.token(symbol).decimals
+        atoms = int(amount.scaleb(decimals))
+        balance = network.fund(address, symbol, atoms)
+        saved()
+        return JSONResponse(
+            {
+                "address": str(address),
+                "token": symbol,
+                "amount": ui_amount(atoms, decimals)["uiAmountString"],
+                "balance": ui_amount(balance, decimals)["uiAmountString"],
+            }
+        )
 
     async def clock_endpoint(_request: Request) -> JSONResponse:
         return JSONResponse({"now": network.clock.now(), "speed": _speed(network)})
@@ -168,9 +194,40 @@ def sim_http_app(network: SimNetwork) -> Starlette:
         routes=[
             Route(SIM_CLOCK_PATH, clock_endpoint, methods=["GET"]),
             Route(SIM_CANDLES_PATH, candles_endpoint, methods=["GET"]),
+            Route(SIM_FUND_PATH, fund_endpoint, methods=["POST"]),
             Mount("", app=network.jupiter_app()),
         ]
     )
+
+
+MAX_FUND_ATOMS = 10**18  # far below u64's limit, far above what a test needs
+
+
+def _funding(network: SimNetwork, body: Any) -> tuple[Pubkey, str, Decimal]:
+    """The faucet request's address, token and amount; `ValueError` naming what is wrong."""
+    if not isinstance(body, dict):
+        raise ValueError("send a JSON object: {address, token, amount}")
+    try:
+        address = Pubkey.from_string(str(body["address"]))
+    except ValueError:
+        raise ValueError(f"address {str(body['address'])[:60]!r} is not a base58 address") from None
+    symbol = str(body.get("token", "SOL")).upper()
+    if symbol != "SOL":
+        try:
+            symbol = network.token(symbol).symbol
+        except KeyError:
+            known = ", ".join(t.symbol for t in network.tokens)
+            raise ValueError(f"the sim trades no token {symbol[:20]!r}; it has {known}") from None
+    try:
+        amount = Decimal(str(body["amount"]))
+    except InvalidOperation:
+        raise ValueError(f"amount {str(body['amount'])[:40]!r} is not a number") from None
+    decimals = 9 if symbol == "SOL" else network.token(symbol).decimals
+    if not amount.is_finite() or amount <= 0 or amount.scaleb(decimals) >= MAX_FUND_ATOMS:
+        raise ValueError(f"amount must be above 0 and below {MAX_FUND_ATOMS:,} atoms")
+    if amount.scaleb(decimals) != amount.scaleb(decimals).to_integral_value():
+        raise ValueError(f"{symbol} has {decimals} decimals; {amount} has more")
+    return address, symbol, amount
 
 
 def _speed(network: SimNetwork) -> float:
@@ -212,6 +269,12 @@ def _banner(
             f"  faults       {faults.drop_rate:.0%} of sends dropped, {faults.error_rate:.0%} of "
             f"calls answered 503, +{faults.latency:g} s per answer"
         )
+    for token in network.tokens:
+        console.print(f"  mint {token.symbol:<7} {token.mint}  ({token.decimals} decimals)")
+    console.print(
+        f"  faucet       POST {jupiter_url}{SIM_FUND_PATH} {{address, token, amount}}, or "
+        "`solbot sim fund ADDRESS --token USDC --amount 100`"
+    )
     console.print(f"  test wallet  {owner}  ({sol:,.4f} SOL, {cash:,.2f} USDC)")
     console.print(f"  secret key   {secret}")
     console.print(
