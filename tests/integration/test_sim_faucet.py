@@ -97,3 +97,14 @@ def test_without_a_served_sim_the_faucet_says_how_to_start_one(tmp_path: Path) -
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1, done.stderr
     assert "start `solbot sim serve`" in done.stderr
+
+
+def test_a_fast_sim_warns_that_its_blockhashes_outrun_standard_clients(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    assert "a blockhash lives" not in sim.output()  # 1x: 60 real seconds, as on mainnet
+    with sim_server(tmp_path / "fast", "--speed", "600") as fast:
+        banner = fast.output()
+    assert fast.stop() == 0
+    assert "a blockhash lives 150 blocks = 0.1 real seconds at 600x" in banner, banner
+    assert "need --speed 1 or less" in banner

@@ -44,6 +44,7 @@ from solbot.runner import open_sim_network, sim_start_time
 from solbot.runtime import SAVE_EVERY_SECONDS
 from solbot.sim.client import SIM_CANDLES_PATH, SIM_CLOCK_PATH, SIM_FUND_PATH
 from solbot.sim.jupiter_api import serve_jupiter
+from solbot.sim.ledger import SLOT_SECONDS, VALIDITY_BLOCKS
 from solbot.sim.lock import SimLock
 from solbot.sim.network import LAMPORTS_PER_SOL, SimNetwork
 from solbot.sim.rpc_server import Faults, serve_rpc
@@ -200,6 +201,16 @@ def sim_http_app(network: SimNetwork, saved: Callable[[], None] = lambda: None) 
     )
 
 
+# The real seconds a standard client's blockhash should stay valid: web3.js and wallets wait a
+# second or two between fetching one and sending, mainnet gives about 60.
+CLIENT_BLOCKHASH_SECONDS = 60.0
+
+
+def blockhash_window(speed: float) -> float:
+    """How long a fresh blockhash stays valid, in real seconds, at `speed`."""
+    return VALIDITY_BLOCKS * SLOT_SECONDS / speed
+
+
 MAX_FUND_ATOMS = 10**18  # far below u64's limit, far above what a test needs
 
 
@@ -264,6 +275,14 @@ def _banner(
     console.print(
         f"  Jupiter API  {jupiter_url}  (Swap v1/v2, Price v3; sim clock {SIM_CLOCK_PATH})"
     )
+    window = blockhash_window(speed)
+    if window < CLIENT_BLOCKHASH_SECONDS:
+        console.print(
+            f"  [yellow]note[/]         a blockhash lives {VALIDITY_BLOCKS} blocks = "
+            f"{window:.2g} real seconds at {speed:g}x; clients that wait a second or two between "
+            f"fetching one and sending (web3.js, wallets) need --speed "
+            f"{VALIDITY_BLOCKS * SLOT_SECONDS / CLIENT_BLOCKHASH_SECONDS:g} or less"
+        )
     if faults.drop_rate or faults.error_rate or faults.latency:
         console.print(
             f"  faults       {faults.drop_rate:.0%} of sends dropped, {faults.error_rate:.0%} of "
