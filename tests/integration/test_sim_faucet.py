@@ -99,12 +99,14 @@ def test_without_a_served_sim_the_faucet_says_how_to_start_one(tmp_path: Path) -
     assert "start `solbot sim serve`" in done.stderr
 
 
-def test_a_fast_sim_warns_that_its_blockhashes_outrun_standard_clients(
+def test_a_fast_busy_sim_says_what_clients_will_meet(
     sim: SimServer, tmp_path: Path
 ) -> None:
     assert "a blockhash lives" not in sim.output()  # 1x: 60 real seconds, as on mainnet
-    with sim_server(tmp_path / "fast", "--speed", "600") as fast:
+    args = ("--speed", "600", "--congestion", "5000", "--busy", "0.25")
+    with sim_server(tmp_path / "fast", *args) as fast:
         banner = fast.output()
     assert fast.stop() == 0
     assert "a blockhash lives 150 blocks = 0.1 real seconds at 600x" in banner, banner
     assert "need --speed 1 or less" in banner
+    assert "busy 25% of the time in spells of 50 slots: bids under 5,000" in banner

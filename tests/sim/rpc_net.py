@@ -17,7 +17,7 @@ from solders.transaction import VersionedTransaction
 from solbot.chain import builders
 from solbot.clock import ManualClock
 from solbot.sim.ledger import SimLedger, new_keypair_from_seed
-from solbot.sim.rpc_server import Faults, RpcServerHandle, serve_rpc
+from solbot.sim.rpc_server import Congestion, Faults, RpcServerHandle, serve_rpc
 
 START = 1_760_000_000.0
 NATIVE_MINT = "So11111111111111111111111111111111111111112"
@@ -38,7 +38,7 @@ class Net:
     mint: Pubkey
 
 
-async def start_net(faults: Faults | None = None) -> Net:
+async def start_net(faults: Faults | None = None, congestion: Congestion | None = None) -> Net:
     clock = ManualClock(START)
     ledger = SimLedger(clock.now())
     alice = new_keypair_from_seed(b"rpc server tests: alice")
@@ -49,7 +49,7 @@ async def start_net(faults: Faults | None = None) -> Net:
     ledger.create_mint(mint, DECIMALS, alice.pubkey())
     ledger.set_token_balance(alice.pubkey(), mint, 1_234_567_890)
     ledger.set_token_balance(bob.pubkey(), mint, 0)
-    server = await serve_rpc(ledger, clock, faults=faults)
+    server = await serve_rpc(ledger, clock, faults=faults, congestion=congestion)
     assert server.host == "127.0.0.1"
     client = AsyncClient(server.url, commitment=Confirmed)
     return Net(clock, ledger, server, client, alice, bob, mint)

@@ -62,6 +62,19 @@ def serve(
         float,
         typer.Option(min=0.0, metavar="S", help="Fault: seconds added to every RPC answer."),
     ] = 0.0,
+    congestion: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            metavar="RATE",
+            help="Busy spells: a send bidding under RATE micro-lamports a compute unit is "
+            "dropped then, and recent fees show RATE. 0: never busy.",
+        ),
+    ] = 0,
+    busy: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, metavar="R", help="Share of the time --congestion is on."),
+    ] = 0.5,
 ) -> None:
     """Serve the simulated network on 127.0.0.1 until Ctrl-C (or SIGTERM).
 
@@ -71,7 +84,8 @@ def serve(
     simulated minutes and on exit. Prints the URLs and the funded test wallet, and how to point
     `solbot run` at it.
     """
-    from solbot.sim.rpc_server import Faults  # the servers: imported when they are started
+    # the servers: imported when they are started
+    from solbot.sim.rpc_server import Congestion, Faults
     from solbot.sim.serve import serve_sim
 
     # The served network is the sim world's, whatever network this shell is set to trade on.
@@ -79,7 +93,10 @@ def serve(
     if seed is not None:
         cfg = cfg.model_copy(update={"sim_seed": seed})
     faults = Faults(drop_rate=drop_rate, error_rate=error_rate, latency=latency, seed=cfg.sim_seed)
-    asyncio.run(serve_sim(cfg, rpc_port, jupiter_port, speed, faults, explicit_seed=seed))
+    crowd = Congestion(going_rate=congestion, busy_share=busy, seed=cfg.sim_seed)
+    asyncio.run(
+        serve_sim(cfg, rpc_port, jupiter_port, speed, faults, explicit_seed=seed, congestion=crowd)
+    )
 
 
 @app.command()

@@ -10,6 +10,7 @@ from solders.message import MessageV0
 from solders.pubkey import Pubkey
 
 from solbot.sim.ledger import FIRST_SLOT, SimLedger
+from solbot.sim.rpc_faults import Congestion
 from solbot.sim.rpc_parsed import parsed_transaction
 from solbot.sim.rpc_wire import (
     RpcError,
@@ -32,9 +33,10 @@ MAX_SIGNATURES = 1_000  # getSignaturesForAddress' limit
 
 
 class HistoryReads:
-    """Needs `ledger`."""
+    """Needs `ledger` and `congestion`."""
 
     ledger: SimLedger
+    congestion: Congestion
 
     def get_block_time(self, params: list[Any]) -> int:
         slot = u64(param(params, 0, "slot"), "slot")
@@ -76,7 +78,8 @@ class HistoryReads:
                     by_account[slot, key] = min(price, by_account.get((slot, key), price))
         answer = []
         for slot in range(first, self.ledger.slot + 1):
-            fee = lowest.get(slot, 0)
+            # in a busy slot the others' traffic paid at least the going rate
+            fee = max(lowest.get(slot, 0), self.congestion.floor(slot))
             for key in wanted:
                 fee = max(fee, by_account.get((slot, key), 0))
             answer.append({"slot": slot, "prioritizationFee": fee})

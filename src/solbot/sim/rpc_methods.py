@@ -53,7 +53,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,12 +73,14 @@ from solbot.sim.ledger import (
     new_keypair_from_seed,
 )
 from solbot.sim.rpc_accounts import AccountReads
+from solbot.sim.rpc_faults import Congestion, Faults
 from solbot.sim.rpc_history import HistoryReads
 from solbot.sim.rpc_pubsub import PubSub
 from solbot.sim.rpc_wire import (
     LAMPORTS_PER_SIGNATURE,
     SOLANA_CORE_VERSION,
     RpcError,
+    compute_unit_price,
     config_param,
     context_of,
     decode_transaction,
@@ -110,36 +111,6 @@ _FAUCET_FLOAT = 1_000_000_000  # lamports the faucet keeps, so it never falls be
 _AIRDROP_UNITS = 10_000
 
 
-# ---------------------------------------------------------------------------------- faults
-@dataclass(frozen=True, slots=True)
-class Faults:
-    """Misbehaviour to inject, for the bot's resilience tests (all off by default).
-
-    - `drop_rate`: share of `sendTransaction` calls answered with the signature but never
-      executed, as a congested leader drops packets.
-    - `error_rate`: share of HTTP calls (any method) answered HTTP 503 with a -32005
-      "Node is behind" JSON-RPC error, as a provider whose node fell behind.
-    - `latency` + uniform `latency_jitter`: seconds (wall time) added before each HTTP answer.
-    - `seed`: the random draws are seeded, so a run is repeatable.
-    """
-
-    drop_rate: float = 0.0
-    error_rate: float = 0.0
-    latency: float = 0.0
-    latency_jitter: float = 0.0
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("drop_rate", "error_rate"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1, got {value}")
-        for name in ("latency", "latency_jitter"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0.0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-
-
 # ---------------------------------------------------------------------------------- the methods
 @dataclass
 class SimRpc(AccountReads, HistoryReads):
@@ -152,6 +123,7 @@ class SimRpc(AccountReads, HistoryReads):
     ledger: SimLedger
     clock: Clock
     faults: Faults = field(default_factory=Faults)
+    congestion: Congestion = field(default_factory=Congestion)
     _rng: random.Random = field(init=False)
     _faucet: Keypair = field(init=False)
     pubsub: PubSub = field(init=False)
@@ -297,6 +269,9 @@ class SimRpc(AccountReads, HistoryReads):
                     simulation_value(outcome, err),
                 )
         self.pubsub.mark_received(signature)
+        if self.congestion.drops(self.ledger.slot, compute_unit_price(tx.message)):
+            log.debug("sim rpc: dropped %s (bid below the going rate)", signature)
+            return str(signature)
         if self.faults.drop_rate and self.draw() < self.faults.drop_rate:
             log.debug("sim rpc: dropped %s (fault injection)", signature)
             return str(signature)

@@ -46,7 +46,8 @@ from websockets.exceptions import ConnectionClosed
 
 from solbot.clock import Clock
 from solbot.sim.ledger import SimLedger
-from solbot.sim.rpc_methods import Faults, SimRpc
+from solbot.sim.rpc_faults import Congestion, Faults
+from solbot.sim.rpc_methods import SimRpc
 from solbot.sim.rpc_wire import (
     RpcError,
     error_response,
@@ -58,7 +59,15 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TICK_HZ = 5.0
 
-__all__ = ["DEFAULT_TICK_HZ", "Faults", "RpcServerHandle", "SimRpc", "create_app", "serve_rpc"]
+__all__ = [
+    "DEFAULT_TICK_HZ",
+    "Congestion",
+    "Faults",
+    "RpcServerHandle",
+    "SimRpc",
+    "create_app",
+    "serve_rpc",
+]
 
 
 # ---------------------------------------------------------------------------------- transports
@@ -245,6 +254,7 @@ async def serve_rpc(
     port: int = 0,
     faults: Faults | None = None,
     tick_hz: float = DEFAULT_TICK_HZ,
+    congestion: Congestion | None = None,
 ) -> RpcServerHandle:
     """Serve the sim's JSON-RPC on `host:port` and its PubSub on `port + 1`, in this event loop.
 
@@ -253,7 +263,7 @@ async def serve_rpc(
     """
     if not (math.isfinite(tick_hz) and tick_hz > 0):
         raise ValueError(f"tick_hz must be > 0, got {tick_hz}")
-    rpc = SimRpc(ledger, clock, faults or Faults())
+    rpc = SimRpc(ledger, clock, faults or Faults(), congestion or Congestion())
     http_sock, ws_sock = _bind_pair(host, port)
     config = uvicorn.Config(
         create_app(rpc), log_level="warning", lifespan="off", access_log=False,

@@ -47,7 +47,7 @@ from solbot.sim.jupiter_api import serve_jupiter
 from solbot.sim.ledger import SLOT_SECONDS, VALIDITY_BLOCKS
 from solbot.sim.lock import SimLock
 from solbot.sim.network import LAMPORTS_PER_SOL, SimNetwork
-from solbot.sim.rpc_server import Faults, serve_rpc
+from solbot.sim.rpc_server import Congestion, Faults, serve_rpc
 from solbot.sim.rpc_wire import ui_amount
 from solbot.strategy.registry import load_strategy
 
@@ -64,12 +64,15 @@ async def serve_sim(
     faults: Faults,
     *,
     explicit_seed: int | None,
+    congestion: Congestion | None = None,
 ) -> None:
     """Serve the world in `cfg`'s data dir until SIGINT/SIGTERM, owning it (`SimLock`) for the
     duration, and save it on the way out."""
     lock = SimLock.acquire(cfg.sim_state_path)
     try:
-        await _serve_locked(cfg, rpc_port, jupiter_port, speed, faults, explicit_seed)
+        await _serve_locked(
+            cfg, rpc_port, jupiter_port, speed, faults, explicit_seed, congestion or Congestion()
+        )
     finally:
         lock.release()
 
@@ -81,6 +84,7 @@ async def _serve_locked(
     speed: float,
     faults: Faults,
     explicit_seed: int | None,
+    congestion: Congestion,
 ) -> None:
     existed = cfg.sim_state_path.exists()
     clock = ScaledClock(sim_start_time(cfg), speed)
@@ -92,7 +96,9 @@ async def _serve_locked(
             f"{explicit_seed}: drop --seed, or use another --data-dir"
         )
     try:
-        rpc = await serve_rpc(network.ledger, clock, host=HOST, port=rpc_port, faults=faults)
+        rpc = await serve_rpc(
+            network.ledger, clock, host=HOST, port=rpc_port, faults=faults, congestion=congestion
+        )
     except OSError as exc:
         raise UserError(f"cannot serve JSON-RPC on {HOST}:{rpc_port}: {exc}") from None
     try:
@@ -107,6 +113,12 @@ async def _serve_locked(
         loop.add_signal_handler(sig, stop.set)
     try:
         _banner(cfg, network, rpc.url, rpc.ws_url, jupiter.url, speed, faults, existed)
+        if congestion.going_rate and congestion.busy_share:
+            Console(highlight=False).print(
+                f"  congestion   busy {congestion.busy_share:.0%} of the time in spells of "
+                f"{congestion.spell_slots} slots: bids under {congestion.going_rate:,} "
+                "micro-lamports a compute unit are dropped then"
+            )
         await _keep_saving(cfg, network, clock, stop)
     finally:
         await jupiter.stop()
