@@ -162,8 +162,16 @@ def test_html_is_self_contained_with_markers_and_metrics(
     page = path.read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>")
     assert "Plotly.newPlot" in page
-    assert page.count("* plotly.js v") == 1  # the library itself, inline, once
-    assert not re.search(r"<script[^>]+src=", page, re.IGNORECASE)
+    # plotly.js is a file beside the reports, written once for all of them: no 5 MB per page
+    assert "* plotly.js v" not in page
+    (script,) = re.findall(r'<script[^>]+src="([^"]+)"', page, re.IGNORECASE)
+    assert re.fullmatch(r"plotly-[\d.]+\.min\.js", script)
+    library = tmp_path / script
+    assert "* plotly.js v" in library.read_text(encoding="utf-8")[:2000]
+    assert oct(library.stat().st_mode & 0o777) == "0o600"
+    assert len(page) < 500_000 < library.stat().st_size
+    write_html(result, compute_metrics(result), tmp_path / "second.html")
+    assert sorted(p.name for p in tmp_path.glob("plotly-*")) == [script]  # one for all
     assert "cdn.plot.ly/plotly" not in page
     for expected in (
         "+21.00%",

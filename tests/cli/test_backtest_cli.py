@@ -66,7 +66,7 @@ def test_synth_then_backtest_prints_the_tables_and_writes_a_self_contained_repor
     text = flat(done.out)
     assert "Tokens JUP, BONK" in text
     assert f"{BARS:,} bars" in text
-    reports = sorted((data_dir / "reports").iterdir())
+    reports = sorted(report_files(data_dir / "reports"))
     assert [p.suffix for p in reports] == [".html", ".png"]
     html, png = reports
     assert re.fullmatch(r"backtest_ema_trend_1h_2024-10-30_2024-12-31_[0-9a-f]{8}", html.stem)
@@ -75,7 +75,9 @@ def test_synth_then_backtest_prints_the_tables_and_writes_a_self_contained_repor
         assert f"wrote {path}" in done.out.splitlines()  # whole, one line: copy and paste works
     page = html.read_text(encoding="utf-8")
     assert "<script" in page
-    assert not re.search(r"<script[^>]*\bsrc=", page)  # plotly is inlined, the page works offline
+    # the page works offline: plotly.js is the file beside it, nothing from the network
+    (script,) = re.findall(r'<script[^>]*\bsrc="([^"]+)"', page)
+    assert (html.parent / script).is_file()
     assert 'src="http' not in page
     assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
 
@@ -105,6 +107,11 @@ def test_json_is_the_only_thing_on_stdout_and_no_report_writes_nothing(
     assert backtest_json(run, "-t", "JUP", "-t", "BONK") == doc
 
 
+def report_files(folder: Path) -> list[Path]:
+    """The reports in `folder`, without the plotly.js they share (`plotly_asset`)."""
+    return [p for p in folder.iterdir() if not p.name.startswith("plotly-")]
+
+
 def test_json_with_reports_lists_the_files_it_wrote(
     run: Run, market: CandleStore, tmp_path: Path
 ) -> None:
@@ -113,7 +120,7 @@ def test_json_with_reports_lists_the_files_it_wrote(
 
     assert done.code == 0, done.err
     doc = json.loads(done.out)
-    assert sorted(doc["reports"]) == sorted(str(p) for p in out.iterdir())
+    assert sorted(doc["reports"]) == sorted(str(p) for p in report_files(out))
     assert len(doc["reports"]) == 2
 
 
@@ -424,7 +431,7 @@ def test_a_user_strategy_by_dotted_path_runs_a_backtest(
     done = run("backtest", "--strategy", MOMENTUM, "-t", "BONK")
     assert done.code == 0, done.err
     assert MOMENTUM in done.out
-    stems = {p.stem for p in (data_dir / "reports").iterdir()}
+    stems = {p.stem for p in report_files(data_dir / "reports")}
     assert len(stems) == 1
     assert stems.pop().startswith(
         f"backtest_{MOMENTUM.replace(':', '-')}_1h_2024-10-30_2024-12-31_"
@@ -435,10 +442,11 @@ def test_a_user_strategy_by_dotted_path_runs_a_backtest(
 def test_reports_of_different_runs_do_not_overwrite_each_other(run: Run, data_dir: Path) -> None:
     assert run("backtest", "-t", "JUP").code == 0
     assert run("backtest", "-t", "JUP").code == 0  # the same run again: same files
-    assert len(list((data_dir / "reports").iterdir())) == 2
+    assert len(report_files(data_dir / "reports")) == 2
     assert run("backtest", "-t", "BONK").code == 0
     assert run("backtest", "-t", "JUP", "-p", "fast=10").code == 0
-    assert len(list((data_dir / "reports").iterdir())) == 6
+    assert len(report_files(data_dir / "reports")) == 6
+    assert len(list((data_dir / "reports").glob("plotly-*.min.js"))) == 1  # shared by all
 
 
 def test_a_user_strategys_bad_parameter_is_one_line(run: Run, market: CandleStore) -> None:

@@ -4,6 +4,7 @@ as a solbot.toml snippet that parses, the same as JSON, and bad input as one lin
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -34,6 +35,9 @@ def test_a_search_prints_its_ranking_verdict_and_snippet(run: Run, market: Candl
     html = page.read_text(encoding="utf-8")
     assert "Out-of-sample Sharpe by fast and slow" in html
     assert '"type":"heatmap"' in html
+    (script,) = re.findall(r'<script[^>]*\bsrc="([^"]+)"', html)  # plotly.js beside it, shared
+    assert (page.parent / script).is_file()
+    assert len(html) < 500_000
     assert parsed["strategy"] == "ema_trend"
     assert parsed["strategy_params"]["fast"] in (5, 10, 15)
     assert parsed["strategy_params"]["slow"] in (20, 40)

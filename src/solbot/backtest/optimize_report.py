@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from solbot.backtest.optimize import Search
+from solbot.backtest.plotly_asset import plotly_script
 from solbot.backtest.report import PAGE_CSS, Tabular, html_table
 from solbot.private_files import write_private
 
@@ -36,7 +37,8 @@ def heatmap_grid(
 def write_optimize_html(
     found: Search, strategy: str, space: dict[str, list[Any]], path: Path, snippet: str
 ) -> None:
-    """One file that opens offline (plotly's JavaScript embedded), written 0600."""
+    """One file that opens offline (plotly's JavaScript the shared file beside it,
+    `plotly_asset`), written 0600."""
     import plotly.graph_objects as go
 
     names = list(space)
@@ -63,16 +65,19 @@ def write_optimize_html(
             height=520,
         )
         chart = figure.to_html(
-            full_html=False, include_plotlyjs=True, config={"displaylogo": False}
+            full_html=False, include_plotlyjs=False, config={"displaylogo": False}
         )
         parts += ["<h2>Heatmap</h2>", chart]
     parts.append(html_table(_top(found, names)))
     parts.append("<h2>The best out of sample, for solbot.toml</h2>")
     parts.append(f"<pre>{escape(snippet)}</pre>")
+    script = plotly_script(path.parent)
     page = (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{escape(strategy)} parameter search</title>\n<style>{PAGE_CSS}</style>\n"
-        "</head>\n<body>\n" + "\n".join(parts) + "\n</body>\n</html>\n"
+        f"{script}\n</head>\n<body>\n"
+        + "\n".join(parts)
+        + "\n</body>\n</html>\n"
     )
     write_private(path, page, durable=False)
 

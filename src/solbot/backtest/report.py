@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from solbot.backtest.metrics import Metrics, drawdown_pct, equity_path, iso_utc, jsonable
+from solbot.backtest.plotly_asset import plotly_script
 from solbot.backtest.result import BacktestResult
 from solbot.domain import ExitReason, FloatArray, IntArray, TradeRecord
 from solbot.private_files import replacing, write_private
@@ -522,17 +523,18 @@ def token_figure(result: BacktestResult, k: int) -> go.Figure:
 
 
 def write_html(result: BacktestResult, metrics: Metrics, path: str | Path) -> None:
-    """One HTML file that opens offline: plotly's JavaScript is embedded once, with the first
-    chart, and nothing is fetched from the network."""
+    """One HTML file that opens offline: plotly's JavaScript is the file beside it, shared by
+    every report of the folder (`plotly_asset`), and nothing is fetched from the network."""
     quote = result.config.quote
+    script = plotly_script(Path(path).expanduser().parent)
     figures = [equity_figure(result)] + [token_figure(result, k) for k in range(len(result.tokens))]
     charts = [
         fig.to_html(
             full_html=False,
-            include_plotlyjs=i == 0,
+            include_plotlyjs=False,
             config={"displaylogo": False, "responsive": True},
         )
-        for i, fig in enumerate(figures)
+        for fig in figures
     ]
     title = f"solbot backtest: {result.strategy} on {', '.join(result.tokens)}"
     body = [
@@ -556,9 +558,8 @@ def write_html(result: BacktestResult, metrics: Metrics, path: str | Path) -> No
     ]
     page = (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{escape(title)}</title>\n<style>{PAGE_CSS}</style>\n</head>\n<body>\n"
-        + "\n".join(body)
-        + "\n</body>\n</html>\n"
+        f"<title>{escape(title)}</title>\n<style>{PAGE_CSS}</style>\n{script}\n</head>\n"
+        "<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
     )
     write_private(path, page, durable=False)  # 0600, like every file solbot writes
 
