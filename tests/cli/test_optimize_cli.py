@@ -4,8 +4,8 @@ as a solbot.toml snippet that parses, the same as JSON, and bad input as one lin
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import signal
 import subprocess
 import time
