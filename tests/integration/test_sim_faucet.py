@@ -99,9 +99,7 @@ def test_without_a_served_sim_the_faucet_says_how_to_start_one(tmp_path: Path) -
     assert "start `solbot sim serve`" in done.stderr
 
 
-def test_a_fast_busy_sim_says_what_clients_will_meet(
-    sim: SimServer, tmp_path: Path
-) -> None:
+def test_a_fast_busy_sim_says_what_clients_will_meet(sim: SimServer, tmp_path: Path) -> None:
     assert "a blockhash lives" not in sim.output()  # 1x: 60 real seconds, as on mainnet
     args = ("--speed", "600", "--congestion", "5000", "--busy", "0.25")
     with sim_server(tmp_path / "fast", *args) as fast:

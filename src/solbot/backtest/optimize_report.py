@@ -75,9 +75,7 @@ def write_optimize_html(
     page = (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{escape(strategy)} parameter search</title>\n<style>{PAGE_CSS}</style>\n"
-        f"{script}\n</head>\n<body>\n"
-        + "\n".join(parts)
-        + "\n</body>\n</html>\n"
+        f"{script}\n</head>\n<body>\n" + "\n".join(parts) + "\n</body>\n</html>\n"
     )
     write_private(path, page, durable=False)
 
