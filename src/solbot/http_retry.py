@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
+from solbot.backoff import doubling
 from solbot.clock import Clock
 
 __all__ = [
@@ -110,7 +111,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """The back-off after failed attempt number `attempt` (1-based)."""
-        return min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+        return doubling(self.backoff, self.max_backoff, attempt)
 
 
 class RetriesExhaustedError(Exception):

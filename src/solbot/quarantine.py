@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from solbot.backoff import doubling
 from solbot.clock import Clock
 from solbot.execution.executor import Outcome, SwapIntent
 from solbot.store.db import Database
@@ -57,9 +58,7 @@ class BackoffPolicy:
 
     def delay(self, failures: int) -> float:
         """Seconds to wait after the `failures`-th failure in a row."""
-        if failures >= 64 or self.first_delay * 2.0 ** (failures - 1) > self.max_delay:
-            return self.max_delay
-        return self.first_delay * 2.0 ** (failures - 1)
+        return doubling(self.first_delay, self.max_delay, failures)
 
 
 @dataclass(frozen=True, slots=True)

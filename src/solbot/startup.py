@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TypeVar
 
 import httpx
 
 from solbot.chain.port import ChainUnavailableError
-from solbot.chain.retrying import RetryingChain
+from solbot.chain.retrying import CHAIN_RETRIES, RetryingChain
 from solbot.chain.rpc import RpcChain
 from solbot.clock import Clock, WallClock
 from solbot.config import Settings
@@ -101,7 +101,9 @@ async def reach_services(
     )
     jupiter = venue()
     if rpc is not None:
-        probe = RetryingChain(rpc, clock, attempts=FIRST_CONTACT_ATTEMPTS)
+        probe = RetryingChain(
+            rpc, clock, replace(CHAIN_RETRIES, max_attempts=FIRST_CONTACT_ATTEMPTS)
+        )
         await reach(f"the Solana RPC at {settings.rpc}", RPC_SETTING, probe.block_height())
     prices = JupiterPriceFeed(venue(limiter=jupiter.limiter, retry=FIRST_CONTACT_RETRY))
     await reach(

@@ -22,6 +22,7 @@ from solbot.chain.port import (
     SendError,
 )
 from solbot.chain.retrying import RetryingChain
+from solbot.http_retry import RetryPolicy
 from solbot.sim.ledger import FINALITY_SLOTS, SLOT_SECONDS, new_keypair_from_seed
 
 from .support import (
@@ -270,7 +271,8 @@ async def test_retrying_chain_reads_accounts_through_a_node_that_fails_once(worl
             return await self.inner.account(address)
 
     flaky = FailsOnce()
-    chain = RetryingChain(flaky, world.clock, backoff=0.1)  # type: ignore[arg-type]
+    policy = RetryPolicy(max_attempts=6, backoff=0.1, max_backoff=8.0)
+    chain = RetryingChain(flaky, world.clock, policy)  # type: ignore[arg-type]
     wallet = await chain.account(world.bob.pubkey())
     assert wallet == AccountInfo(BOB_LAMPORTS, SYSTEM_PROGRAM_ID, False, 0)
     assert (flaky.calls, chain.retries) == (2, 1)

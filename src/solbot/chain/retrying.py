@@ -19,8 +19,13 @@ from solbot.chain.port import (
     Simulation,
 )
 from solbot.clock import Clock
+from solbot.http_retry import RetryPolicy
 
 log = logging.getLogger(__name__)
+
+# A node unavailable for a moment: 6 tries, 0.5 s doubling up to 8 s (about 16 s in all). The
+# back-off rule is the HTTP clients' (`http_retry.RetryPolicy`), written once.
+CHAIN_RETRIES = RetryPolicy(max_attempts=6, backoff=0.5, max_backoff=8.0)
 
 
 class RetryingChain:
@@ -35,33 +40,21 @@ class RetryingChain:
     execute twice (a second copy is refused as `AlreadyProcessed`, which the executor expects).
     """
 
-    def __init__(
-        self,
-        inner: Chain,
-        clock: Clock,
-        *,
-        attempts: int = 6,
-        backoff: float = 0.5,
-        max_backoff: float = 8.0,
-    ) -> None:
-        if attempts < 1:
-            raise ValueError("attempts must be at least 1")
+    def __init__(self, inner: Chain, clock: Clock, policy: RetryPolicy = CHAIN_RETRIES) -> None:
         self.inner = inner
         self.clock = clock
-        self.attempts = attempts
-        self.backoff = backoff
-        self.max_backoff = max_backoff
+        self.policy = policy
         self.retries = 0  # calls that failed and were tried again (for logs and tests)
 
     async def _call(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
-        for attempt in range(1, self.attempts + 1):
+        for attempt in range(1, self.policy.max_attempts + 1):
             try:
                 return await call()
             except ChainUnavailableError as exc:
-                if attempt == self.attempts:
+                if attempt == self.policy.max_attempts:
                     raise
                 self.retries += 1
-                delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+                delay = self.policy.delay(attempt)
                 log.info("%s: %s; retry %d in %.1f s", what, exc, attempt, delay)
                 await self.clock.sleep(delay)
         raise AssertionError("unreachable")  # the loop returns or raises

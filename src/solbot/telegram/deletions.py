@@ -26,6 +26,7 @@ from datetime import timedelta
 from telegram import Bot, Message
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
+from solbot.backoff import doubling
 from solbot.clock import Clock
 from solbot.store.chat_deletions import BY_HAND, TELL, ChatDeletions, Due
 from solbot.store.db import Database
@@ -49,7 +50,7 @@ Alert = Callable[[str], Awaitable[None]]
 
 def backoff(attempts: int) -> float:
     """Seconds before the next try after `attempts` failed ones: 2, 4, 8, … up to 5 minutes."""
-    return min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** max(0, attempts))
+    return doubling(BACKOFF_FIRST, BACKOFF_MAX, attempts + 1)
 
 
 class SecretMessages:
