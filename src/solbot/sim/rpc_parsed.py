@@ -17,12 +17,11 @@ from collections.abc import Callable
 from typing import Any
 
 from solders.instruction import CompiledInstruction
-from solders.message import MessageV0
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 from spl.token.constants import ASSOCIATED_TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 
-from solbot.sim.rpc_wire import b58encode, ui_amount, writable_flags
+from solbot.sim.rpc_wire import b58encode, ui_amount, ui_envelope, writable_flags
 
 SYSTEM_PROGRAM = Pubkey.from_string("11111111111111111111111111111111")
 MEMO_PROGRAMS = {
@@ -52,16 +51,7 @@ def parsed_transaction(tx: VersionedTransaction) -> dict[str, Any]:
         "recentBlockhash": str(message.recent_blockhash),
         "instructions": [parsed_instruction(keys, ix) for ix in message.instructions],
     }
-    if isinstance(message, MessageV0):
-        answer["addressTableLookups"] = [
-            {
-                "accountKey": str(lookup.account_key),
-                "writableIndexes": list(bytes(lookup.writable_indexes)),
-                "readonlyIndexes": list(bytes(lookup.readonly_indexes)),
-            }
-            for lookup in message.address_table_lookups
-        ]
-    return {"signatures": [str(s) for s in tx.signatures], "message": answer}
+    return ui_envelope(tx, answer)
 
 
 def parsed_instruction(keys: Keys, ix: CompiledInstruction) -> dict[str, Any]:

@@ -395,6 +395,12 @@ def ui_transaction(tx: VersionedTransaction, encoding: str) -> Any:
             for ix in message.instructions
         ],
     }
+    return ui_envelope(tx, ui_message)
+
+
+def ui_envelope(tx: VersionedTransaction, ui_message: dict[str, Any]) -> dict[str, Any]:
+    """A UI transaction: the signatures, and the message with a v0 message's lookup tables."""
+    message = tx.message
     if isinstance(message, MessageV0):
         ui_message["addressTableLookups"] = [
             {

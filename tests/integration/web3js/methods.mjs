@@ -18,6 +18,8 @@ import {
   sendAndConfirmTransaction,
 } from "@solana/web3.js";
 
+import { nextEvent } from "./events.mjs";
+
 const TOKEN_PROGRAM = new PublicKey("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA");
 const PRICE = 1234; // micro-lamports per compute unit
 
@@ -114,11 +116,3 @@ console.log(
   }),
 );
 process.exit(0);
-
-/** The first event a web3.js subscription delivers, within 10 s. */
-function nextEvent(subscribe) {
-  return new Promise((resolve, reject) => {
-    setTimeout(() => reject(new Error("no websocket notification in 10 s")), 10_000);
-    subscribe(resolve);
-  });
-}

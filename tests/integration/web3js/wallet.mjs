@@ -15,6 +15,8 @@ import {
   sendAndConfirmTransaction,
 } from "@solana/web3.js";
 
+import { nextEvent } from "./events.mjs";
+
 const [rpcUrl = process.env.SOLANA_RPC_URL, secret = process.env.WALLET_PRIVATE_KEY] =
   process.argv.slice(2);
 const lamports = Number(process.argv[4] ?? process.env.LAMPORTS ?? 0.01 * LAMPORTS_PER_SOL);
@@ -71,11 +73,3 @@ console.log(
 );
 // web3.js keeps its websocket open (and retries it); the work is done, so leave.
 process.exit(0);
-
-/** The first event a web3.js subscription delivers, within 10 s. */
-function nextEvent(subscribe) {
-  return new Promise((resolve, reject) => {
-    setTimeout(() => reject(new Error("no websocket notification in 10 s")), 10_000);
-    subscribe(resolve);
-  });
-}
