@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
@@ -84,6 +85,15 @@ def test_what_the_faucet_cannot_do_is_one_line(sim: SimServer, args: list[str], 
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.count("\n") == 1, done.stderr
     assert says in done.stderr
+
+
+def test_the_faucet_endpoint_names_what_a_request_lacks(sim: SimServer) -> None:
+    with httpx.Client(trust_env=False) as http:
+        answer = http.post(f"{sim.jupiter_url}/sim/fund", json={"token": "SOL", "amount": "1"})
+        garbage = http.post(f"{sim.jupiter_url}/sim/fund", content=b"{not json")
+    assert answer.status_code == 400
+    assert answer.json() == {"error": "missing 'address'"}
+    assert garbage.status_code == 400
 
 
 def test_without_a_served_sim_the_faucet_says_how_to_start_one(tmp_path: Path) -> None:

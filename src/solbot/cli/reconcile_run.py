@@ -330,7 +330,7 @@ def _backtest(
         k, price = int(t.token[i]), float(t.entry_price[i])
         # The levels the kernel set at the fill: the distances the strategy suggested at the
         # signal's close (the bar before a next-open fill), else the configured ones.
-        signal_row = int(np.searchsorted(signals.index, t.entry_time[i])) - 1
+        signal_row = max(0, int(np.searchsorted(signals.index, t.entry_time[i])) - 1)
         stop_frac = float(signals.stops[signal_row, k])
         target_frac = float(signals.targets[signal_row, k])
         stop, target = levels_from_fill(

@@ -152,9 +152,10 @@ def sim_http_app(network: SimNetwork, saved: Callable[[], None] = lambda: None) 
         try:
             body = await request.json()
             address, symbol, amount = _funding(network, body)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            why = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-            return JSONResponse({"error": f"{why}"}, status_code=400)
+        except KeyError as exc:
+            return JSONResponse({"error": f"missing {exc.args[0]!r}"}, status_code=400)
+        except (ValueError, TypeError, AttributeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
         decimals = 9 if symbol == "SOL" else network.token(symbol).decimals
         atoms = int(amount.scaleb(decimals))
         balance = network.fund(address, symbol, atoms)
