@@ -34,7 +34,11 @@ async def test_a_wallets_history_newest_first_in_pages(net: Net) -> None:
     first = history[-1]
     assert set(first) == {"signature", "slot", "err", "memo", "blockTime", "confirmationStatus"}
     assert first["err"] is None
-    assert first["blockTime"] == net.ledger.block_time(first["slot"])
+    # a transaction's time is its block's, whatever instant inside the slot it ran at
+    for entry in history:
+        assert entry["blockTime"] == net.ledger.block_time(entry["slot"])
+        _status, block = await raw(net, "getBlockTime", entry["slot"])
+        assert block["result"] == entry["blockTime"]
 
     # a page of two, then the next from before its last, then up to (not including) one
     page = (await raw(net, "getSignaturesForAddress", str(net.bob.pubkey()), {"limit": 2}))[1]

@@ -299,8 +299,10 @@ class SimLedger:
         self._touched.update(keys)
         self._remember(outcome)
         self.transaction_count += 1
+        when = self.block_time(self.slot)  # its block's time, what getBlockTime says of it
+        assert when is not None  # the current slot has been made
         self._history[signature] = TxRecord(
-            tx, outcome, int(self._now), done.pre, done.post, self.transaction_count
+            tx, outcome, when, done.pre, done.post, self.transaction_count
         )
         while len(self._history) > _HISTORY_MEMORY:
             self._history.popitem(last=False)
