@@ -92,9 +92,8 @@ def test_every_column_is_the_backtest_of_that_set_on_that_token_alone(
             assert sweep.max_drawdown_pct[i, k] == pytest.approx(
                 compute_metrics(reference).max_drawdown_pct, rel=1e-12, abs=1e-12
             )
-    assert sweep.return_pct[0, 0] == pytest.approx(
-        100.0 * (sweep.final_equity[0, 0] / config.initial_cash - 1.0)
-    )
+    reference = compute_metrics(column(tokens["A"], fast[0], slow[0], config))
+    assert sweep.return_pct[0, 0] == pytest.approx(reference.total_return_pct, rel=1e-12)
 
 
 @pytest.mark.parametrize(

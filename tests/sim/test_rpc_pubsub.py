@@ -63,7 +63,7 @@ async def test_logs_of_the_transactions_that_mention_the_address(net: Net) -> No
     mentions = RpcTransactionLogsFilterMentions(net.alice.pubkey())
     async with SolanaWsClient(net.server.ws_url) as ws:
         await ws.logs_subscribe(filter_=mentions, commitment=Confirmed)
-        not_hers = await send(net, 1_000, payer_is_bob=True)
+        await send(net, 1_000, payer_is_bob=True)  # not hers: sent first, never told
         hers = await send(net, 2_000)
         notification = await asyncio.wait_for(ws.recv(), 3)
         assert isinstance(notification, LogsNotification)
@@ -76,7 +76,6 @@ async def test_logs_of_the_transactions_that_mention_the_address(net: Net) -> No
         second = await send(net, 4_000)
         told = [await asyncio.wait_for(ws.recv(), 3) for _ in range(2)]
         assert [str(n.result.value.signature) for n in told] == [first, second]  # in order
-    assert not_hers != hers
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from rpc_net import DECIMALS, Net, b64, pay_bob, raw, signed
+from rpc_net import DECIMALS, Net, pay_bob, raw, signed
 from solana.rpc.models import TxOpts
 from solders.compute_budget import set_compute_unit_price
 from solders.signature import Signature
@@ -181,7 +181,6 @@ async def test_a_signature_that_does_not_verify_answers_32003(net: Net) -> None:
     )
     assert "result" in body
     assert net.ledger.status(tx.signatures[0]) is None
-    assert b64(tx) != b64_bytes(forged)
 
 
 def b64_bytes(data: bytes | bytearray) -> str:

@@ -10,7 +10,6 @@
 import bs58 from "bs58";
 import {
   ComputeBudgetProgram,
-  Connection,
   Keypair,
   PublicKey,
   SystemProgram,
@@ -18,16 +17,14 @@ import {
   sendAndConfirmTransaction,
 } from "@solana/web3.js";
 
-import { nextEvent } from "./events.mjs";
+import { connectTo, nextEvent } from "./sim.mjs";
 
 const TOKEN_PROGRAM = new PublicKey("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA");
 const PRICE = 1234; // micro-lamports per compute unit
 
 const [rpcUrl, secret] = process.argv.slice(2);
 if (!rpcUrl || !secret) throw new Error("usage: node methods.mjs RPC_URL BASE58_SECRET");
-const http = new URL(rpcUrl);
-const wsEndpoint = `ws://${http.hostname}:${Number(http.port) + 1}`;
-const connection = new Connection(rpcUrl, { commitment: "confirmed", wsEndpoint });
+const connection = connectTo(rpcUrl);
 const payer = Keypair.fromSecretKey(bs58.decode(secret));
 const recipient = Keypair.generate();
 

@@ -7,7 +7,6 @@
 // Prints one JSON line with the results; exits 1 on any error.
 import bs58 from "bs58";
 import {
-  Connection,
   Keypair,
   LAMPORTS_PER_SOL,
   SystemProgram,
@@ -15,17 +14,14 @@ import {
   sendAndConfirmTransaction,
 } from "@solana/web3.js";
 
-import { nextEvent } from "./events.mjs";
+import { connectTo, nextEvent } from "./sim.mjs";
 
 const [rpcUrl = process.env.SOLANA_RPC_URL, secret = process.env.WALLET_PRIVATE_KEY] =
   process.argv.slice(2);
 const lamports = Number(process.argv[4] ?? process.env.LAMPORTS ?? 0.01 * LAMPORTS_PER_SOL);
 if (!rpcUrl || !secret) throw new Error("usage: node wallet.mjs RPC_URL BASE58_SECRET [LAMPORTS]");
 
-// The PubSub endpoint is the RPC port + 1, as on solana-test-validator.
-const http = new URL(rpcUrl);
-const wsEndpoint = `ws://${http.hostname}:${Number(http.port) + 1}`;
-const connection = new Connection(rpcUrl, { commitment: "confirmed", wsEndpoint });
+const connection = connectTo(rpcUrl);
 
 const payer = Keypair.fromSecretKey(bs58.decode(secret));
 const recipient = Keypair.generate();
