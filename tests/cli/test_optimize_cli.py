@@ -129,3 +129,27 @@ def test_ctrl_c_stops_a_search_and_its_workers_at_once(
     assert err_text.strip().splitlines()[-1] == "error: interrupted"  # said, not silent
     with pytest.raises(ProcessLookupError):
         os.killpg(process.pid, 0)  # no worker left behind
+
+
+def test_the_progress_bar_over_a_forking_search_starts_no_thread() -> None:
+    """optimize forks its pool under the bar: the bar must not run a refresh thread then (a
+    fork inherits any lock that thread holds; Python 3.12+ warns). The ordinary bar does."""
+    import io
+    import threading
+
+    from rich.console import Console
+    from rich.live import _RefreshThread
+
+    from solbot.cli.backtest import progress_bar
+
+    def refreshing(forks: bool) -> bool:
+        console = Console(file=io.StringIO(), force_terminal=True)
+        before = set(threading.enumerate())
+        with progress_bar(console, quiet=False, forks=forks) as progress:
+            task = progress.add_task("sets", total=2)
+            progress.update(task, completed=1, refresh=True)
+            started = set(threading.enumerate()) - before
+            return any(isinstance(t, _RefreshThread) for t in started)
+
+    assert refreshing(forks=False)
+    assert not refreshing(forks=True)

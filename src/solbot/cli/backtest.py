@@ -377,7 +377,11 @@ def _finite(option: str, value: float) -> None:
         raise UserError(f"{option} must be a finite number, got {value}")
 
 
-def progress_bar(console: Console, quiet: bool) -> Progress:
+def progress_bar(console: Console, quiet: bool, *, forks: bool = False) -> Progress:
+    """A progress bar on stderr. `forks`: the work under it forks worker processes (optimize's
+    pool), so the bar draws only when told (`update(..., refresh=True)`) instead of from a
+    refresh thread: a process forked while another thread holds a lock (the console's) inherits
+    it held, and Python 3.12+ warns about forking a multi-threaded process."""
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -386,6 +390,7 @@ def progress_bar(console: Console, quiet: bool) -> Progress:
         TimeElapsedColumn(),
         console=console,
         transient=True,
+        auto_refresh=not forks,
         # Not on a terminal (a pipe, a log, a test) the bar cannot redraw and would only leave a
         # stray blank line on stderr.
         disable=quiet or not console.is_terminal,

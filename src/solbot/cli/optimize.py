@@ -193,7 +193,7 @@ def optimize(
     )
     folder = report_folder(cfg.reports_dir) if report else None  # a bad folder fails first
     total = trials if method == "tpe" else len(candidates)
-    with progress_bar(Console(stderr=True), quiet=as_json) as progress:
+    with progress_bar(Console(stderr=True), quiet=as_json, forks=True) as progress:
         task = progress.add_task(f"{total} parameter sets × {windows} windows", total=total)
         setup = Setup(
             type(base),
@@ -207,7 +207,7 @@ def optimize(
         )
 
         def done(n: int) -> None:
-            progress.update(task, completed=n)
+            progress.update(task, completed=n, refresh=True)
 
         if method == "tpe":
             found = search_tpe(setup, configured, space, trials=trials, seed=seed, on_done=done)
