@@ -18,9 +18,12 @@ RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin solbot \
     && mkdir /data && chown solbot:solbot /data
 
 WORKDIR /app
+# the locked, hashed dependencies first (a layer that survives code changes), then solbot alone
+COPY requirements/solbot.lock ./requirements/
+RUN pip install --require-hashes -r requirements/solbot.lock
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install . && rm -rf /root/.cache
+RUN pip install --no-deps . && rm -rf /root/.cache
 
 USER solbot
 VOLUME ["/data"]

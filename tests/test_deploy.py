@@ -70,3 +70,13 @@ def test_the_image_and_the_unit_run_the_bot_unprivileged() -> None:
     assert "EnvironmentFile=/etc/solbot/solbot.env" in unit
     assert "User=solbot" in unit
     assert "NoNewPrivileges=true" in unit
+
+
+def test_deployments_install_the_hashed_lock_then_solbot_alone() -> None:
+    """The image and the unit's instructions take every dependency from the lock, hashes
+    checked, and solbot itself without resolving anything more."""
+    for path in (ROOT / "Dockerfile", ROOT / "deploy" / "solbot.service"):
+        text = path.read_text()
+        assert "--require-hashes" in text, path.name
+        assert "requirements/solbot.lock" in text, path.name
+        assert "--no-deps" in text, path.name
