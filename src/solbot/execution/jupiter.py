@@ -70,12 +70,10 @@ Assumed where the docs are silent
 from __future__ import annotations
 
 import base64
-import binascii
-import json
 import re
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 import httpx
@@ -85,7 +83,30 @@ from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
 from solbot.clock import Clock
-from solbot.errors import UserError
+from solbot.execution.build import SwapBuild, parse_build
+from solbot.execution.jupiter_types import (
+    BadResponseError,
+    ExecuteResult,
+    NoRouteError,
+    NotFullySignedError,
+    OrderQuote,
+    PriceImpactTooHighError,
+    Quote,
+    QuoteExpiredError,
+    RateLimitedError,
+    RequestRejectedError,
+    SwapTransaction,
+    VenueError,
+    VenueServerError,
+)
+from solbot.execution.jupiter_wire import (
+    int_field,
+    json_object,
+    parse_execute,
+    parse_order,
+    parse_quote,
+    transaction_field,
+)
 from solbot.execution.signing import verifies
 from solbot.http_retry import (
     HttpAnswer,
@@ -155,184 +176,6 @@ class HttpRequester(Protocol):
         headers: Mapping[str, str] | None = ...,
         timeout: float | None = ...,
     ) -> Awaitable[HttpAnswer]: ...
-
-
-class VenueError(UserError):
-    """Jupiter could not give us what we asked for; the message is one line for the operator.
-
-    `status` is the HTTP status, `code` Jupiter's error code, `signature` a transaction signature
-    the answer named. `outcome_unknown` is True when a swap may have executed although we could
-    not learn it (an `/execute` call whose answers were lost): check the chain before retrying.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        code: int | str | None = None,
-        signature: str | None = None,
-        outcome_unknown: bool = False,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.signature = signature
-        self.outcome_unknown = outcome_unknown
-
-
-class NoRouteError(VenueError):
-    """No route between the two tokens for this amount (no liquidity, or not tradable)."""
-
-
-class QuoteExpiredError(VenueError):
-    """The quote, its requestId or its transaction's blockhash expired: quote again."""
-
-
-class NotFullySignedError(VenueError):
-    """The transaction lacks a valid signature we owed it."""
-
-
-class RateLimitedError(VenueError):
-    """Jupiter kept answering 429 through every retry."""
-
-
-class PriceImpactTooHighError(VenueError):
-    """The quote moves the price more than the configured cap; nothing was executed."""
-
-    def __init__(self, message: str, *, impact_pct: Decimal, cap_pct: Decimal) -> None:
-        super().__init__(message)
-        self.impact_pct = impact_pct
-        self.cap_pct = cap_pct
-
-
-class VenueServerError(VenueError):
-    """Jupiter kept failing (5xx) or could not be reached through every retry."""
-
-
-class BadResponseError(VenueError):
-    """Jupiter answered something we cannot read (not JSON, or not the documented shape)."""
-
-
-class RequestRejectedError(VenueError):
-    """Jupiter refused the request (a 4xx other than no route), or quoted but could not build the
-    transaction (insufficient funds, simulation failed)."""
-
-
-@dataclass(frozen=True, slots=True)
-class OrderQuote:
-    """A Swap v2 `/order` answer. Amounts are atoms; `price_impact_pct` is in percent (1 = 1 %).
-
-    `transaction` holds the unsigned transaction's bytes (None when no taker was given); the
-    fee fields say who pays what, which differs between aggregator and RFQ routes.
-    """
-
-    request_id: str
-    input_mint: str
-    output_mint: str
-    in_amount: int
-    out_amount: int
-    other_amount_threshold: int
-    swap_mode: str
-    slippage_bps: int | None
-    price_impact_pct: Decimal
-    router: str | None
-    swap_type: str | None
-    mode: str | None
-    transaction: bytes | None = field(repr=False)
-    last_valid_block_height: int | None
-    fee_bps: int | None
-    fee_mint: str | None
-    platform_fee_amount: int | None
-    platform_fee_bps: int | None
-    signature_fee_lamports: int | None
-    signature_fee_payer: str | None
-    prioritization_fee_lamports: int | None
-    prioritization_fee_payer: str | None
-    rent_fee_lamports: int | None
-    rent_fee_payer: str | None
-    gasless: bool
-    taker: str | None
-    maker: str | None
-    quote_id: str | None
-    expire_at: int | None
-    in_usd_value: Decimal | None
-    out_usd_value: Decimal | None
-    route_labels: tuple[str, ...]
-    error_code: int | None
-    error_message: str | None
-
-    def unsigned_transaction(self) -> VersionedTransaction:
-        """The transaction to sign (`sign_own_slot`), decoded afresh."""
-        if self.transaction is None:
-            raise ValueError("this order was quoted without a taker: it has no transaction")
-        return VersionedTransaction.from_bytes(self.transaction)
-
-    def is_expired(self, now: float) -> bool:
-        """True once an RFQ quote's `expireAt` has passed (aggregator quotes carry none)."""
-        return self.expire_at is not None and now >= self.expire_at
-
-
-@dataclass(frozen=True, slots=True)
-class ExecuteResult:
-    """A Swap v2 `/execute` answer that is not one of the errors raised instead.
-
-    "Failed" results are returned, not raised: the transaction may have landed and failed on
-    chain (slippage, code 6001) and its signature and fee belong in the journal.
-    """
-
-    status: Literal["Success", "Failed"]
-    code: int
-    signature: str | None
-    slot: int | None
-    error: str | None
-    input_amount_result: int | None
-    output_amount_result: int | None
-    total_input_amount: int | None
-    total_output_amount: int | None
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "Success"
-
-
-@dataclass(frozen=True, slots=True)
-class Quote:
-    """A legacy Swap v1 `/quote` answer: the parsed fields, and the original text to post back
-    to `/swap` exactly as received (Jupiter rebuilds the route from it)."""
-
-    input_mint: str
-    output_mint: str
-    in_amount: int
-    out_amount: int
-    other_amount_threshold: int
-    swap_mode: str
-    slippage_bps: int
-    price_impact_pct: Decimal
-    route_labels: tuple[str, ...]
-    context_slot: int | None
-    raw_json: str = field(repr=False)
-
-    @property
-    def raw(self) -> dict[str, Any]:
-        """A fresh copy of the answer as received (callers cannot alter the stored one)."""
-        data = json.loads(self.raw_json)
-        if not isinstance(data, dict):  # checked when the quote was parsed
-            raise TypeError("quote is not an object")
-        return data
-
-
-@dataclass(frozen=True, slots=True)
-class SwapTransaction:
-    """A legacy Swap v1 `/swap` answer: an unsigned transaction the caller signs and sends."""
-
-    transaction: bytes = field(repr=False)
-    last_valid_block_height: int
-    prioritization_fee_lamports: int | None
-    compute_unit_limit: int | None
-
-    def unsigned_transaction(self) -> VersionedTransaction:
-        return VersionedTransaction.from_bytes(self.transaction)
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,7 +279,7 @@ class JupiterClient:
         answer = await self._call("GET", "/swap/v2/order", what, params=params)
         if answer.status != 200:
             raise self._refusal(answer, what)
-        quote = _parse_order(answer.body, what, in_mint, out_mint)
+        quote = parse_order(answer.body, what, in_mint, out_mint)
         self._check_impact(quote.price_impact_pct, what)
         if taker is not None and quote.transaction is None:
             detail = self._clean(quote.error_message or "no transaction in the answer")
@@ -479,7 +322,7 @@ class JupiterClient:
         )
         if answer.status != 200:
             raise self._refusal(answer, what, secrets=(encoded,))
-        result = _parse_execute(answer.body, what)
+        result = parse_execute(answer.body, what)
         if result.ok:
             return result
         detail = self._clean(result.error or "no reason given", (encoded,))
@@ -497,6 +340,37 @@ class JupiterClient:
                 signature=result.signature or signature,
             )
         return result
+
+    async def build(
+        self,
+        input_mint: Pubkey | str,
+        output_mint: Pubkey | str,
+        amount: int,
+        *,
+        taker: Pubkey | str,
+        slippage_bps: int = 50,
+        max_accounts: int | None = None,
+    ) -> SwapBuild:
+        """Quote `amount` atoms with the instructions `taker` assembles, signs and lands itself
+        (`solbot.execution.build`; no Jupiter fee). Raises `PriceImpactTooHighError` above the
+        cap. The unit price Jupiter proposes is not asked for: the caller sets its own."""
+        in_mint, out_mint = _address(input_mint), _address(output_mint)
+        params = {
+            "inputMint": in_mint,
+            "outputMint": out_mint,
+            "amount": str(_atoms(amount)),
+            "taker": _address(taker),
+            "slippageBps": str(_bps(slippage_bps)),
+        }
+        if max_accounts is not None:
+            params["maxAccounts"] = str(max_accounts)
+        what = f"build {in_mint} -> {out_mint}"
+        answer = await self._call("GET", "/swap/v2/build", what, params=params)
+        if answer.status != 200:
+            raise self._refusal(answer, what)
+        built = parse_build(answer.body, what, in_mint, out_mint)
+        self._check_impact(built.price_impact_pct, what)
+        return built
 
     # Legacy Swap API v1 --------------------------------------------------------------------
 
@@ -529,7 +403,7 @@ class JupiterClient:
         answer = await self._call("GET", "/swap/v1/quote", what, params=params)
         if answer.status != 200:
             raise self._refusal(answer, what)
-        quote = _parse_quote(answer.body, answer.text, what, in_mint, out_mint)
+        quote = parse_quote(answer.body, answer.text, what, in_mint, out_mint)
         self._check_impact(quote.price_impact_pct, what)
         return quote
 
@@ -705,24 +579,24 @@ class JupiterClient:
             )
 
     def _parse_swap(self, body: Any, what: str) -> SwapTransaction:
-        data = _object(body, what)
+        data = json_object(body, what)
         encoded = data.get("swapTransaction")
         if encoded is None and data.get("simulationError") is not None:
             detail = self._clean(str(data["simulationError"]))
             raise RequestRejectedError(
                 f"Jupiter could not build {what}: simulation failed: {detail}"
             )
-        transaction = _transaction(encoded, what, "swapTransaction")
+        transaction = transaction_field(encoded, what, "swapTransaction")
         if transaction is None:
             raise BadResponseError(f"unexpected Jupiter answer to {what}: no swapTransaction")
-        height = _int(data, "lastValidBlockHeight", what)
+        height = int_field(data, "lastValidBlockHeight", what)
         if height is None:
             raise BadResponseError(f"unexpected Jupiter answer to {what}: no lastValidBlockHeight")
         return SwapTransaction(
             transaction,
             height,
-            _int(data, "prioritizationFeeLamports", what),
-            _int(data, "computeUnitLimit", what),
+            int_field(data, "prioritizationFeeLamports", what),
+            int_field(data, "computeUnitLimit", what),
         )
 
     def _clean(self, text: str, secrets: Iterable[str] = ()) -> str:
@@ -784,211 +658,3 @@ def _check_signed(tx: VersionedTransaction) -> None:
         raise NotFullySignedError(
             f"signature in slot {bad[0]} does not verify; sign the versioned message bytes"
         )
-
-
-def _object(body: Any, what: str) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise BadResponseError(f"unexpected Jupiter answer to {what}: not a JSON object")
-    return body
-
-
-def _int(data: Mapping[str, Any], key: str, what: str) -> int | None:
-    """An integer field sent as a number or a decimal string; None when absent or null."""
-    value = data.get(key)
-    if value is None:
-        return None
-    parsed = _to_int(value)
-    if parsed is None:
-        raise BadResponseError(f"unexpected Jupiter answer to {what}: {key} is not an integer")
-    return parsed
-
-
-def _to_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"-?\d{1,30}", value.strip()):
-        return int(value)
-    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
-        return int(value)
-    return None
-
-
-def _amount(data: Mapping[str, Any], key: str, what: str) -> int:
-    value = _int(data, key, what)
-    if value is None or value < 0:
-        raise BadResponseError(
-            f"unexpected Jupiter answer to {what}: {key} is missing or not a token amount"
-        )
-    return value
-
-
-def _decimal(data: Mapping[str, Any], key: str, what: str) -> Decimal | None:
-    value = data.get(key)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise BadResponseError(f"unexpected Jupiter answer to {what}: {key} is not a number")
-    try:
-        number = value if isinstance(value, Decimal) else Decimal(str(value))
-    except InvalidOperation:
-        raise BadResponseError(
-            f"unexpected Jupiter answer to {what}: {key} is not a number"
-        ) from None
-    if not number.is_finite():
-        raise BadResponseError(f"unexpected Jupiter answer to {what}: {key} is not finite")
-    return number
-
-
-def _text(data: Mapping[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    return value if isinstance(value, str) and value else None
-
-
-def _transaction(value: Any, what: str, key: str) -> bytes | None:
-    """Decoded transaction bytes; None for null or "" (not built). Must parse as a transaction."""
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise BadResponseError(f"unexpected Jupiter answer to {what}: {key} is not a string")
-    try:
-        raw = base64.b64decode(value, validate=True)
-        VersionedTransaction.from_bytes(raw)
-    except (binascii.Error, ValueError):
-        raise BadResponseError(
-            f"unexpected Jupiter answer to {what}: {key} is not a base64 transaction"
-        ) from None
-    return raw
-
-
-def _impact_pct(data: Mapping[str, Any], what: str) -> Decimal:
-    """Price impact in percent: `priceImpactPct` is a ratio (×100), `priceImpact` is percent."""
-    ratio = _decimal(data, "priceImpactPct", what)
-    if ratio is not None:
-        return ratio * 100
-    percent = _decimal(data, "priceImpact", what)
-    if percent is not None:
-        return percent
-    raise BadResponseError(f"unexpected Jupiter answer to {what}: no price impact")
-
-
-def _route_labels(data: Mapping[str, Any], what: str) -> tuple[str, ...]:
-    plan = data.get("routePlan")
-    if plan is None:
-        return ()
-    if not isinstance(plan, list):
-        raise BadResponseError(f"unexpected Jupiter answer to {what}: routePlan is not a list")
-    labels = []
-    for step in plan:
-        info = step.get("swapInfo") if isinstance(step, dict) else None
-        if not isinstance(info, dict):
-            raise BadResponseError(f"unexpected Jupiter answer to {what}: bad routePlan step")
-        labels.append(str(info.get("label") or info.get("ammKey") or "?"))
-    return tuple(labels)
-
-
-def _check_mints(data: Mapping[str, Any], what: str, in_mint: str, out_mint: str) -> None:
-    for key, expected in (("inputMint", in_mint), ("outputMint", out_mint)):
-        got = data.get(key)
-        if got is not None and got != expected:
-            raise BadResponseError(
-                f"unexpected Jupiter answer to {what}: {key} {got} is not the one asked for"
-            )
-
-
-def _parse_order(body: Any, what: str, in_mint: str, out_mint: str) -> OrderQuote:
-    data = _object(body, what)
-    _check_mints(data, what, in_mint, out_mint)
-    request_id = _text(data, "requestId")
-    if request_id is None:
-        raise BadResponseError(f"unexpected Jupiter answer to {what}: no requestId")
-    platform = data.get("platformFee")
-    platform = platform if isinstance(platform, dict) else {}
-    expire_at = _int(data, "expireAt", what)
-    return OrderQuote(
-        request_id=request_id,
-        input_mint=in_mint,
-        output_mint=out_mint,
-        in_amount=_amount(data, "inAmount", what),
-        out_amount=_amount(data, "outAmount", what),
-        other_amount_threshold=_amount(data, "otherAmountThreshold", what),
-        swap_mode=_text(data, "swapMode") or "ExactIn",
-        slippage_bps=_int(data, "slippageBps", what),
-        price_impact_pct=_impact_pct(data, what),
-        router=_text(data, "router"),
-        swap_type=_text(data, "swapType"),
-        mode=_text(data, "mode"),
-        transaction=_transaction(data.get("transaction"), what, "transaction"),
-        last_valid_block_height=_int(data, "lastValidBlockHeight", what),
-        fee_bps=_int(data, "feeBps", what),
-        fee_mint=_text(data, "feeMint"),
-        platform_fee_amount=_int(platform, "amount", what),
-        platform_fee_bps=_int(platform, "feeBps", what),
-        signature_fee_lamports=_int(data, "signatureFeeLamports", what),
-        signature_fee_payer=_text(data, "signatureFeePayer"),
-        prioritization_fee_lamports=_int(data, "prioritizationFeeLamports", what),
-        prioritization_fee_payer=_text(data, "prioritizationFeePayer"),
-        rent_fee_lamports=_int(data, "rentFeeLamports", what),
-        rent_fee_payer=_text(data, "rentFeePayer"),
-        gasless=data.get("gasless") is True,
-        taker=_text(data, "taker"),
-        maker=_text(data, "maker"),
-        quote_id=_text(data, "quoteId"),
-        expire_at=expire_at,
-        in_usd_value=_decimal(data, "inUsdValue", what),
-        out_usd_value=_decimal(data, "outUsdValue", what),
-        route_labels=_route_labels(data, what),
-        error_code=_int(data, "errorCode", what),
-        error_message=_text(data, "errorMessage") or _text(data, "error"),
-    )
-
-
-def _parse_execute(body: Any, what: str) -> ExecuteResult:
-    data = _object(body, what)
-    code = _int(data, "code", what)
-    status = data.get("status")
-    if status is None and code not in (None, 0):
-        status = "Failed"  # the execute-level failures come without a status
-    if status not in ("Success", "Failed"):
-        raise BadResponseError(f"unexpected Jupiter answer to {what}: status {status!r}")
-    if code is None:
-        if status == "Failed":
-            raise BadResponseError(f"unexpected Jupiter answer to {what}: failure without code")
-        code = 0
-    signature = _text(data, "signature")
-    if status == "Success" and signature is None:
-        raise BadResponseError(f"unexpected Jupiter answer to {what}: success without signature")
-    slot = _int(data, "slot", what)
-    return ExecuteResult(
-        status=status,
-        code=code,
-        signature=signature,
-        slot=slot if slot else None,
-        error=_text(data, "error"),
-        input_amount_result=_int(data, "inputAmountResult", what),
-        output_amount_result=_int(data, "outputAmountResult", what),
-        total_input_amount=_int(data, "totalInputAmount", what),
-        total_output_amount=_int(data, "totalOutputAmount", what),
-    )
-
-
-def _parse_quote(body: Any, text: str, what: str, in_mint: str, out_mint: str) -> Quote:
-    data = _object(body, what)
-    _check_mints(data, what, in_mint, out_mint)
-    slippage = _int(data, "slippageBps", what)
-    if slippage is None:
-        raise BadResponseError(f"unexpected Jupiter answer to {what}: no slippageBps")
-    return Quote(
-        input_mint=in_mint,
-        output_mint=out_mint,
-        in_amount=_amount(data, "inAmount", what),
-        out_amount=_amount(data, "outAmount", what),
-        other_amount_threshold=_amount(data, "otherAmountThreshold", what),
-        swap_mode=_text(data, "swapMode") or "ExactIn",
-        slippage_bps=slippage,
-        price_impact_pct=_impact_pct(data, what),
-        route_labels=_route_labels(data, what),
-        context_slot=_int(data, "contextSlot", what),
-        raw_json=text,
-    )

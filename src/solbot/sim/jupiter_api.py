@@ -92,6 +92,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from solbot.chain.builders import U64_MAX
 from solbot.sim.maker import (
     InvalidRequestError,
     InvalidTransactionError,
@@ -101,6 +102,16 @@ from solbot.sim.maker import (
     Pricing,
     Quote,
     SimMaker,
+)
+from solbot.sim.rpc_faults import Congestion
+from solbot.sim.rpc_history import recent_prioritization_fees
+from solbot.sim.swap_build import (
+    DEFAULT_PERCENTILE,
+    DEFAULT_SLOTS_TO_EXPIRY,
+    PERCENTILES,
+    SwapBuilder,
+    built_body,
+    percentile,
 )
 
 __all__ = [
@@ -121,11 +132,12 @@ MAX_PRICE_IDS = 50
 DEFAULT_V1_SLIPPAGE_BPS = 50
 _DAY = 86_400.0
 _RFQ_LABEL = "JupiterZ"
-_V1_LABEL = "SimMaker"
+_V1_LABEL = "SimMaker"  # the Metis-style routes (legacy v1, /build)
 # (method, path) -> the `JupiterApi` method that answers it
 ROUTES: Mapping[tuple[str, str], str] = {
     ("GET", "/swap/v2/order"): "order",
     ("POST", "/swap/v2/execute"): "execute",
+    ("GET", "/swap/v2/build"): "build",
     ("GET", "/swap/v1/quote"): "quote",
     ("POST", "/swap/v1/swap"): "swap",
     ("GET", "/price/v3"): "price",
@@ -173,9 +185,10 @@ def quote_key(quote: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def create_jupiter_app(maker: SimMaker) -> Starlette:
-    """The ASGI app: Swap v2, legacy Swap v1 and Price v3 over `maker` (and its ledger)."""
-    api = JupiterApi(maker)
+def create_jupiter_app(maker: SimMaker, congestion: Congestion | None = None) -> Starlette:
+    """The ASGI app: Swap v2, legacy Swap v1 and Price v3 over `maker` (and its ledger);
+    `/build`'s priority fees read `congestion`, as the sim's RPC does."""
+    api = JupiterApi(maker, congestion)
 
     def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def answer(request: Request) -> Response:
@@ -241,8 +254,10 @@ class JupiterApi:
     """The five endpoints as coroutines of (query, body) -> (status, JSON payload), so the
     HTTP server and `InProcessJupiter` serve the very same answers."""
 
-    def __init__(self, maker: SimMaker) -> None:
+    def __init__(self, maker: SimMaker, congestion: Congestion | None = None) -> None:
         self.maker = maker
+        self.congestion = congestion or Congestion()
+        self.builder = SwapBuilder.of(maker)
         self._v1: dict[str, _V1Entry] = {}
         self._ids = 0
         self._handlers: dict[tuple[str, str], Handler] = {
@@ -403,6 +418,38 @@ class JupiterApi:
                 }
             )
         return _json(answer)
+
+    async def build(self, params: Mapping[str, str], body: bytes) -> Reply:
+        """`GET /swap/v2/build`: a quote with the taker's instructions (see `swap_build`)."""
+        try:
+            input_mint, output_mint, amount = _swap_params(params)
+            if not params.get("taker"):
+                raise _BadRequestError("taker is required")
+            taker = _address(params["taker"], "taker")
+            payer = _address(params["payer"], "payer") if params.get("payer") else None
+            slippage = _bps(params.get("slippageBps"), DEFAULT_V1_SLIPPAGE_BPS)
+            level = _price_level(params.get("computeUnitPricePercentile"))
+            slots = _bounded(params.get("blockhashSlotsToExpiry"), "blockhashSlotsToExpiry", 1, 300)
+            tip = _bounded(params.get("tipAmount"), "tipAmount", 0, U64_MAX)
+            _unsupported_build_options(params)
+            pricing = self.maker.price_swap(input_mint, output_mint, amount)
+            fees = recent_prioritization_fees(self.maker.ledger, self.congestion)
+            built = self.builder.build(
+                pricing,
+                taker,
+                payer=payer,
+                unit_price=percentile([fee for _, fee in fees], level),
+                tip_lamports=tip or 0,
+                slots_to_expiry=slots or DEFAULT_SLOTS_TO_EXPIRY,
+            )
+        except (_BadRequestError, InvalidRequestError) as exc:
+            return _json({"error": str(exc)}, 400)
+        except NoRouteError:
+            return _json({"error": "No routes found"}, 400)
+        step = _route_step(pricing, str(self.maker.pubkey), _V1_LABEL, usd=True)
+        return _json(
+            built_body(built, slippage_bps=slippage, route_step=step, fetched_at=time.time())
+        )
 
     # ------------------------------------------------------------------ legacy Swap v1
     async def quote(self, params: Mapping[str, str], body: bytes) -> Reply:
@@ -574,6 +621,37 @@ def _bps(value: str | None, default: int) -> int:
     if not 0 <= bps <= 10_000:
         raise _BadRequestError(f"slippageBps must be in 0..10000, got {bps}")
     return bps
+
+
+def _price_level(value: str | None) -> int:
+    """`computeUnitPricePercentile`: a named level or basis points 0..10000 (medium: p25)."""
+    if value is None or value == "":
+        return DEFAULT_PERCENTILE
+    if value in PERCENTILES:
+        return PERCENTILES[value]
+    return _bounded(value, "computeUnitPricePercentile", 0, 10_000) or 0
+
+
+def _bounded(value: str | None, name: str, low: int, high: int) -> int | None:
+    if value is None or value == "":
+        return None
+    number = _integer(value, name)
+    if not low <= number <= high:
+        raise _BadRequestError(f"{name} must be in {low}..{high}, got {number}")
+    return number
+
+
+def _unsupported_build_options(params: Mapping[str, str]) -> None:
+    """What the sim's /build refuses rather than ignore (the answer would be wrong)."""
+    if params.get("dexes") and params.get("excludeDexes"):
+        raise _BadRequestError("dexes and excludeDexes are mutually exclusive")
+    if params.get("wrapAndUnwrapSol", "true").lower() == "false":
+        raise _BadRequestError("the sim always wraps and unwraps SOL (wrapAndUnwrapSol=false)")
+    if _bounded(params.get("platformFeeBps"), "platformFeeBps", 0, 10_000):
+        raise _BadRequestError("the sim takes no platform fee (platformFeeBps)")
+    for name in ("destinationTokenAccount", "nativeDestinationAccount"):
+        if params.get(name):
+            raise _BadRequestError(f"the sim pays the taker's own accounts only ({name})")
 
 
 def _value_impact(pricing: Pricing) -> float:

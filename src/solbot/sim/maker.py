@@ -543,6 +543,20 @@ class SimMaker:
             )
         return entry.outcome
 
+    def land_own(self, instructions: Sequence[Instruction], *cosigners: Keypair) -> None:
+        """Land a transaction of the maker's own (it pays; `cosigners` are new accounts it
+        creates) now; `MakerError` if it does not succeed (the maker's own state is wrong)."""
+        self.sync()
+        blockhash, _ = self.ledger.latest_blockhash()
+        message = MessageV0.try_compile(self.pubkey, list(instructions), [], blockhash)
+        tx = VersionedTransaction(message, [self._keypair, *cosigners])
+        try:
+            landed = self.ledger.send(tx)
+        except RejectedError as exc:
+            raise MakerError(f"the maker's own transaction was refused: {exc.reason}") from None
+        if not landed.ok:
+            raise MakerError(f"the maker's own transaction failed: {landed.err}")
+
     # ------------------------------------------------------------------ internals
     def _usd(self, token: TokenInfo, now: float) -> float:
         """A token's USD price now; a token the price source cannot price has no route."""

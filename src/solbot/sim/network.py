@@ -35,6 +35,7 @@ from solbot.sim.jupiter_api import InProcessJupiter, create_jupiter_app
 from solbot.sim.ledger import SimLedger, new_keypair_from_seed
 from solbot.sim.maker import MakerConfig, SimMaker
 from solbot.sim.prices import DEFAULT_STEP_SECONDS, ReplayPrices, SimPrices
+from solbot.sim.rpc_faults import Congestion
 
 STATE_VERSION = 1
 LAMPORTS_PER_SOL = 1_000_000_000
@@ -213,8 +214,8 @@ class SimNetwork:
         self.ledger.set_token_balance(owner, mint, balance)
         return balance
 
-    def jupiter_app(self) -> Starlette:
-        return create_jupiter_app(self.maker)
+    def jupiter_app(self, congestion: Congestion | None = None) -> Starlette:
+        return create_jupiter_app(self.maker, congestion)
 
     def jupiter_in_process(self) -> InProcessJupiter:
         """The same API for a `JupiterClient` in this process, without HTTP."""

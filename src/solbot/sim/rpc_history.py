@@ -4,6 +4,7 @@ read the ledger's remembered transactions (the last 10,000)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from solders.message import MessageV0
@@ -52,38 +53,14 @@ class HistoryReads:
         return when
 
     def get_recent_prioritization_fees(self, params: list[Any]) -> list[dict[str, int]]:
-        """Per slot of the last `PRIORITY_FEE_SLOTS`, the lowest unit price a landed transaction
-        paid in it; with addresses, at least the lowest paid by one that locked each of them
-        writable (agave's prioritization-fee cache). A slot without one: 0."""
         texts = params[0] if params and params[0] is not None else []
         if not isinstance(texts, list):
             raise invalid_params("Invalid params: expected an array of addresses.")
         if len(texts) > MAX_PRIORITY_FEE_ACCOUNTS:
             raise invalid_params(f"Too many inputs provided; max {MAX_PRIORITY_FEE_ACCOUNTS}")
         wanted = [pubkey_param(text) for text in texts]
-        first = max(FIRST_SLOT, self.ledger.slot - PRIORITY_FEE_SLOTS + 1)
-        lowest: dict[int, int] = {}
-        by_account: dict[tuple[int, Pubkey], int] = {}
-        for record in self.ledger.recent_transactions():
-            slot = record.outcome.slot
-            if slot < first:
-                break
-            if record.outcome.err is not None:
-                continue
-            message = record.transaction.message
-            price = compute_unit_price(message)
-            lowest[slot] = min(price, lowest.get(slot, price))
-            for key, writable in zip(message.account_keys, writable_flags(message), strict=True):
-                if writable and key in wanted:
-                    by_account[slot, key] = min(price, by_account.get((slot, key), price))
-        answer = []
-        for slot in range(first, self.ledger.slot + 1):
-            # in a busy slot the others' traffic paid at least the going rate
-            fee = max(lowest.get(slot, 0), self.congestion.floor(slot))
-            for key in wanted:
-                fee = max(fee, by_account.get((slot, key), 0))
-            answer.append({"slot": slot, "prioritizationFee": fee})
-        return answer
+        fees = recent_prioritization_fees(self.ledger, self.congestion, wanted)
+        return [{"slot": slot, "prioritizationFee": fee} for slot, fee in fees]
 
     def get_signatures_for_address(self, params: list[Any]) -> list[dict[str, Any]]:
         """The remembered transactions naming `address` among their account keys, newest
@@ -175,3 +152,35 @@ class HistoryReads:
         if max_version is not None:
             answer["version"] = 0 if is_v0 else "legacy"
         return answer
+
+
+def recent_prioritization_fees(
+    ledger: SimLedger, congestion: Congestion, wanted: Sequence[Pubkey] = ()
+) -> list[tuple[int, int]]:
+    """(slot, fee) for each of the last `PRIORITY_FEE_SLOTS` slots: the lowest unit price a
+    landed transaction paid in it; with `wanted` addresses, at least the lowest paid by one that
+    locked each of them writable (agave's prioritization-fee cache). A slot without one: 0; a
+    busy slot (`congestion`): at least the going rate, which the others' traffic paid. Shared
+    by `getRecentPrioritizationFees` and the sim's Jupiter `/build` (its price percentile)."""
+    first = max(FIRST_SLOT, ledger.slot - PRIORITY_FEE_SLOTS + 1)
+    lowest: dict[int, int] = {}
+    by_account: dict[tuple[int, Pubkey], int] = {}
+    for record in ledger.recent_transactions():
+        slot = record.outcome.slot
+        if slot < first:
+            break
+        if record.outcome.err is not None:
+            continue
+        message = record.transaction.message
+        price = compute_unit_price(message)
+        lowest[slot] = min(price, lowest.get(slot, price))
+        for key, writable in zip(message.account_keys, writable_flags(message), strict=True):
+            if writable and key in wanted:
+                by_account[slot, key] = min(price, by_account.get((slot, key), price))
+    answer = []
+    for slot in range(first, ledger.slot + 1):
+        fee = max(lowest.get(slot, 0), congestion.floor(slot))
+        for key in wanted:
+            fee = max(fee, by_account.get((slot, key), 0))
+        answer.append((slot, fee))
+    return answer

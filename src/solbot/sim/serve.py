@@ -102,7 +102,7 @@ async def _serve_locked(
     except OSError as exc:
         raise UserError(f"cannot serve JSON-RPC on {HOST}:{rpc_port}: {exc}") from None
     try:
-        app = sim_http_app(network, lambda: network.save(cfg.sim_state_path))
+        app = sim_http_app(network, lambda: network.save(cfg.sim_state_path), congestion)
         jupiter = await serve_jupiter(app, host=HOST, port=jupiter_port)
     except OSError as exc:
         await rpc.stop()
@@ -144,7 +144,11 @@ async def _keep_saving(
             network.save(cfg.sim_state_path)
 
 
-def sim_http_app(network: SimNetwork, saved: Callable[[], None] = lambda: None) -> Starlette:
+def sim_http_app(
+    network: SimNetwork,
+    saved: Callable[[], None] = lambda: None,
+    congestion: Congestion | None = None,
+) -> Starlette:
     """The maker's Jupiter API plus the sim-only `/sim/clock`, `/sim/candles` and the faucet
     `/sim/fund` (which calls `saved` after funding, so a crash does not take the money back)."""
 
@@ -209,7 +213,7 @@ def sim_http_app(network: SimNetwork, saved: Callable[[], None] = lambda: None) 
             Route(SIM_CLOCK_PATH, clock_endpoint, methods=["GET"]),
             Route(SIM_CANDLES_PATH, candles_endpoint, methods=["GET"]),
             Route(SIM_FUND_PATH, fund_endpoint, methods=["POST"]),
-            Mount("", app=network.jupiter_app()),
+            Mount("", app=network.jupiter_app(congestion)),
         ]
     )
 
