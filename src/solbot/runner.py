@@ -59,6 +59,7 @@ from solbot.errors import UserError
 from solbot.events import Event
 from solbot.execution.executor import Executor
 from solbot.execution.jupiter import JupiterClient, VenueError
+from solbot.execution.landing import LandingPolicy
 from solbot.execution.signing import Signer
 from solbot.faults import crash_hook
 from solbot.fee_sweeps import FeeSweeps, fee_wallet_address
@@ -305,6 +306,10 @@ async def _assemble(
         poll_seconds=1.0,
         resend_seconds=2.0,
         on_step=on_step,
+        landing=LandingPolicy(
+            percentile_bps=settings.priority_fee_percentile * 100,
+            max_priority_lamports=settings.max_priority_fee_lamports,
+        ),
     )
     roster = await _roster(settings, db, clock, chain, quote, operator, limits, network)
     engine = Engine(

@@ -29,13 +29,17 @@ from sqlalchemy import Select, select
 
 from solbot.chain.litesvm import LiteSvmChain
 from solbot.chain.port import AccountInfo, SignatureStatus, Simulation
+from solbot.chain.rpc import RpcChain
 from solbot.clock import ManualClock
 from solbot.config import DEFAULT_TOKENS
 from solbot.domain import TokenInfo
 from solbot.execution.executor import Executor, SwapIntent
 from solbot.execution.jupiter import DEFAULT_MAX_PRICE_IMPACT_PCT, JupiterClient
+from solbot.execution.landing import LandingPolicy
 from solbot.http_retry import RetryPolicy
 from solbot.sim.network import SimNetwork
+from solbot.sim.rpc_faults import Congestion
+from solbot.sim.rpc_server import serve_rpc
 from solbot.store import schema
 from solbot.store.db import Database
 from solbot.store.states import OrderState, PositionStatus, Purpose, Route, Side
@@ -72,7 +76,7 @@ class FaultyChain:
     """`LiteSvmChain` with hooks around `send`, and a node that may lag: until the clock reaches
     `statuses_hidden_until` it knows no signature (the other calls pass straight through)."""
 
-    def __init__(self, inner: LiteSvmChain, clock: ManualClock) -> None:
+    def __init__(self, inner: LiteSvmChain | RpcChain, clock: ManualClock) -> None:
         self.inner = inner
         self.clock = clock
         self.before_send: TxHook | None = None
@@ -109,8 +113,11 @@ class FaultyChain:
             return [None] * len(signatures)
         return await self.inner.statuses(signatures)
 
-    async def simulate(self, tx: VersionedTransaction) -> Simulation:
-        return await self.inner.simulate(tx)
+    async def simulate(self, tx: VersionedTransaction, *, sig_verify: bool = True) -> Simulation:
+        return await self.inner.simulate(tx, sig_verify=sig_verify)
+
+    async def recent_fees(self, accounts: Sequence[Pubkey] = ()) -> list[int]:
+        return await self.inner.recent_fees(accounts)
 
 
 class FaultyTransport(httpx.AsyncBaseTransport):
@@ -190,6 +197,7 @@ class Rig:
         *,
         max_price_impact_pct: Decimal = DEFAULT_MAX_PRICE_IMPACT_PCT,
         on_step: Callable[[OrderRow], None] | None = None,
+        landing: LandingPolicy | None = None,
     ) -> Executor:
         """A new process: its own database handle and Jupiter client, the same world."""
         http = httpx.AsyncClient(transport=self.transport, base_url="http://sim")
@@ -214,6 +222,7 @@ class Rig:
             poll_seconds=1.0,
             resend_seconds=1.0,
             on_step=on_step,
+            landing=landing,
         )
 
     def buy(
@@ -324,9 +333,13 @@ class Rig:
 
 
 @asynccontextmanager
-async def make_rig(tmp_path: Path, db_url: str | None = None) -> AsyncIterator[Rig]:
+async def make_rig(
+    tmp_path: Path, db_url: str | None = None, *, congestion: Congestion | None = None
+) -> AsyncIterator[Rig]:
     """A fresh world and journal (in `tmp_path`, or the database at `db_url`: the tests'
-    `db_url` fixture, on both backends), closed afterwards."""
+    `db_url` fixture, on both backends), closed afterwards. With `congestion`, the bot talks to
+    the sim as to a cluster: JSON-RPC over 127.0.0.1 (`RpcChain` to the sim's server, busy as
+    `congestion` says) and a Jupiter whose `/build` prices read the same fees."""
     clock = ManualClock(T0)
     net = SimNetwork.create(
         tokens=TOKENS,
@@ -342,15 +355,22 @@ async def make_rig(tmp_path: Path, db_url: str | None = None) -> AsyncIterator[R
     async with db.session() as s:  # the orders' user
         await Users(s, clock).ensure_external(USER, USER, str(net.wallet.pubkey()))
     await db.dispose()
+    server = inner = None
+    if congestion is not None:
+        server = await serve_rpc(net.ledger, clock, congestion=congestion)
+        inner = RpcChain(server.url)
     rig = Rig(
         clock=clock,
         net=net,
         db_url=url,
-        chain=FaultyChain(LiteSvmChain(net.ledger, clock), clock),
-        transport=FaultyTransport(httpx.ASGITransport(app=net.jupiter_app())),
+        chain=FaultyChain(inner or LiteSvmChain(net.ledger, clock), clock),
+        transport=FaultyTransport(httpx.ASGITransport(app=net.jupiter_app(congestion))),
         signer=SigningKey(net.wallet),
     )
     try:
         yield rig
     finally:
         await rig.close()
+        if inner is not None and server is not None:
+            await inner.close()
+            await server.stop()

@@ -1,10 +1,10 @@
 """The executor against the real in-process sim: LiteSVM, the sim market maker behind Jupiter's
 HTTP API, the JupiterClient, and a migrated SQLite journal, all on one ManualClock.
 
-Both routes where they apply: `Route.V2` (the maker pays the fee and signs at `/execute`) and
-`Route.V1` (the user pays and sends through the chain). Crashes are simulated at the ports (see
-`sim_rig`): the process dies at a chosen point, and a new executor on the same journal and the
-same world must finish the order without ever filling it twice.
+Every route where it applies: `Route.V2` (the maker pays the fee and signs at `/execute`),
+`Route.BUILD` and `Route.V1` (the user pays and sends through the chain). Crashes are simulated
+at the ports (see `sim_rig`): the process dies at a chosen point, and a new executor on the same
+journal and the same world must finish the order without ever filling it twice.
 """
 
 from __future__ import annotations
@@ -39,8 +39,13 @@ from .sim_rig import (
     make_rig,
 )
 
-ROUTES = [Route.V2, Route.V1]
-QUOTE_PATH = {Route.V2: "/swap/v2/order", Route.V1: "/swap/v1/quote"}
+ROUTES = [Route.V2, Route.BUILD, Route.V1]
+OURS = (Route.BUILD, Route.V1)  # the routes whose transaction we pay for and send ourselves
+QUOTE_PATH = {
+    Route.V2: "/swap/v2/order",
+    Route.BUILD: "/swap/v2/build",
+    Route.V1: "/swap/v1/quote",
+}
 EXECUTE = "/swap/v2/execute"
 USDC_UNITS = 10 ** DECIMALS["USDC"]
 EXACT = Context(prec=80)
@@ -508,11 +513,17 @@ CRASH_SWEEP = [
     (Route.V2, S.SIGNED, S.EXPIRED),  # never executed: waits out the blockhash
     (Route.V2, S.SENT, S.CONFIRMED),  # executed and answered, died before settling
     (Route.V2, S.CONFIRMED, S.CONFIRMED),
-    (Route.V1, S.CREATED, S.FAILED),
-    (Route.V1, S.QUOTED, S.FAILED),
-    (Route.V1, S.SIGNED, S.CONFIRMED),  # the journaled bytes are sent
-    (Route.V1, S.SENT, S.CONFIRMED),  # recorded as sent, died before sending
-    (Route.V1, S.CONFIRMED, S.CONFIRMED),
+    *[
+        (route, crashed, ends)
+        for route in OURS
+        for crashed, ends in [
+            (S.CREATED, S.FAILED),
+            (S.QUOTED, S.FAILED),
+            (S.SIGNED, S.CONFIRMED),  # the journaled bytes are sent
+            (S.SENT, S.CONFIRMED),  # recorded as sent, died before sending
+            (S.CONFIRMED, S.CONFIRMED),
+        ]
+    ],
 ]
 
 
@@ -625,7 +636,7 @@ async def test_swap_failing_on_chain_is_failed_with_the_chains_error(rig: Rig, r
     def spend_the_input(*_: object) -> None:  # after quoting and signing, before landing
         rig.set_usdc(short)
 
-    if route is Route.V1:
+    if route in OURS:
         rig.chain.before_send = spend_the_input
     else:
         rig.transport.before[EXECUTE] = spend_the_input
@@ -642,7 +653,7 @@ async def test_swap_failing_on_chain_is_failed_with_the_chains_error(rig: Rig, r
     assert landed is not None
     assert landed.err is not None
     assert landed.fee > 0
-    if route is Route.V1:
+    if route in OURS:
         assert outcome.error.startswith("failed on chain")
         assert rig.balance("SOL") == start_sol - landed.fee  # the user paid for the attempt
     else:

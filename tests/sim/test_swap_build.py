@@ -20,6 +20,7 @@ from spl.token.models import TransferCheckedParams
 
 from solbot.chain.builders import associated_token_address, build_transaction
 from solbot.execution.build import SwapBuild, parse_build
+from solbot.execution.landing import percentile
 from solbot.sim import swap_build
 from solbot.sim.jupiter_api import create_jupiter_app
 from solbot.sim.ledger import VALIDITY_BLOCKS, RejectedError
@@ -212,11 +213,11 @@ async def test_the_unit_price_is_the_asked_percentile_of_recent_fees(world: Worl
 
 def test_percentile_is_the_nearest_rank() -> None:
     fees = [0, 0, 10, 20, 30, 40, 50, 60]
-    assert swap_build.percentile(fees, 2_500) == 0
-    assert swap_build.percentile(fees, 5_000) == 20
-    assert swap_build.percentile(fees, 7_500) == 40
-    assert swap_build.percentile(fees, 10_000) == 60
-    assert swap_build.percentile([], 5_000) == 0
+    assert percentile(fees, 2_500) == 0
+    assert percentile(fees, 5_000) == 20
+    assert percentile(fees, 7_500) == 40
+    assert percentile(fees, 10_000) == 60
+    assert percentile([], 5_000) == 0
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,8 @@ from solders.transaction import VersionedTransaction
 from solbot.chain.port import AccountInfo, SendError, SignatureStatus, Simulation
 from solbot.clock import Clock
 from solbot.sim.ledger import RejectedError, SimLedger
+from solbot.sim.rpc_faults import Congestion
+from solbot.sim.rpc_history import recent_prioritization_fees
 
 
 class LiteSvmChain:
@@ -76,10 +78,15 @@ class LiteSvmChain:
             )
         return result
 
-    async def simulate(self, tx: VersionedTransaction) -> Simulation:
+    async def simulate(self, tx: VersionedTransaction, *, sig_verify: bool = True) -> Simulation:
         try:
-            outcome = self._sync().simulate(tx)
+            outcome = self._sync().simulate(tx, sig_verify=sig_verify)
         except RejectedError as exc:
             # The RPC answers these as a simulation result too (`err`, no logs, no units).
             return Simulation(exc.reason, exc.logs, 0)
         return Simulation(outcome.err, outcome.logs, outcome.units)
+
+    async def recent_fees(self, accounts: Sequence[Pubkey] = ()) -> list[int]:
+        # the embedded sim is never congested: only what its own traffic paid
+        ledger = self._sync()
+        return [fee for _, fee in recent_prioritization_fees(ledger, Congestion(), accounts)]

@@ -66,8 +66,11 @@ class PaperChain:
     async def statuses(self, signatures: Sequence[Signature]) -> list[SignatureStatus | None]:
         _refuse("statuses")
 
-    async def simulate(self, tx: VersionedTransaction) -> Simulation:
+    async def simulate(self, tx: VersionedTransaction, *, sig_verify: bool = True) -> Simulation:
         _refuse("simulate")
+
+    async def recent_fees(self, accounts: Sequence[Pubkey] = ()) -> list[int]:
+        _refuse("recent_fees")
 
 
 def _refuse(what: str) -> NoReturn:

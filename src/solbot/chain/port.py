@@ -101,7 +101,16 @@ class Chain(Protocol):
         """Status of each signature, None for one the cluster has not seen."""
         ...
 
-    async def simulate(self, tx: VersionedTransaction) -> Simulation: ...
+    async def simulate(self, tx: VersionedTransaction, *, sig_verify: bool = True) -> Simulation:
+        """A dry run. Without `sig_verify` the signatures are not checked (a transaction not
+        signed yet, to measure its compute units) and the blockhash may be replaced."""
+        ...
+
+    async def recent_fees(self, accounts: Sequence[Pubkey] = ()) -> list[int]:
+        """The priority fee (micro-lamports per compute unit) of each recent slot: the lowest a
+        landed transaction paid, at least what one locking each of `accounts` writable paid
+        (`getRecentPrioritizationFees`, up to 128 accounts)."""
+        ...
 
 
 NATIVE_MINT = Pubkey.from_string("So11111111111111111111111111111111111111112")

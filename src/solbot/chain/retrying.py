@@ -90,8 +90,14 @@ class RetryingChain:
         )
         return result
 
-    async def simulate(self, tx: VersionedTransaction) -> Simulation:
+    async def simulate(self, tx: VersionedTransaction, *, sig_verify: bool = True) -> Simulation:
         result: Simulation = await self._call(
-            "simulateTransaction", lambda: self.inner.simulate(tx)
+            "simulateTransaction", lambda: self.inner.simulate(tx, sig_verify=sig_verify)
+        )
+        return result
+
+    async def recent_fees(self, accounts: Sequence[Pubkey] = ()) -> list[int]:
+        result: list[int] = await self._call(
+            "getRecentPrioritizationFees", lambda: self.inner.recent_fees(accounts)
         )
         return result

@@ -169,8 +169,14 @@ class RpcChain:
         return result
 
     # ------------------------------------------------------------------ transactions
-    async def simulate(self, tx: VersionedTransaction) -> Simulation:
-        config = {"encoding": "base64", "sigVerify": True, "commitment": self._commitment}
+    async def simulate(self, tx: VersionedTransaction, *, sig_verify: bool = True) -> Simulation:
+        config: dict[str, Any] = {
+            "encoding": "base64",
+            "sigVerify": sig_verify,
+            "commitment": self._commitment,
+        }
+        if not sig_verify:  # agave refuses the two together
+            config["replaceRecentBlockhash"] = True
         try:
             answer = await self._raw("simulateTransaction", [_base64(tx), config])
         except SolanaJsonRpcError as exc:
@@ -186,6 +192,19 @@ class RpcChain:
             tuple(value.get("logs") or ()),
             int(units) if units is not None else None,
         )
+
+    async def recent_fees(self, accounts: Sequence[Pubkey] = ()) -> list[int]:
+        params: list[Any] = [[str(a) for a in accounts]] if accounts else []
+        try:
+            rows = await self._raw("getRecentPrioritizationFees", params, list)
+        except SolanaJsonRpcError as exc:
+            raise ChainUnavailableError(f"getRecentPrioritizationFees: {exc.message}") from exc
+        try:
+            return [int(row["prioritizationFee"]) for row in rows]
+        except (KeyError, TypeError, ValueError):
+            raise ChainUnavailableError(
+                "malformed RPC answer to getRecentPrioritizationFees"
+            ) from None
 
     async def send(self, tx: VersionedTransaction) -> Signature:
         simulation = await self.simulate(tx)
@@ -207,7 +226,7 @@ class RpcChain:
         return signature
 
     # ------------------------------------------------------------------ plumbing
-    async def _raw(self, method: str, params: list[Any]) -> dict[str, Any]:
+    async def _raw(self, method: str, params: list[Any], kind: type = dict) -> Any:
         """A request whose answer we read as JSON (the error values must stay exact), through
         the client's own transport. Raises `SolanaJsonRpcError` for a JSON-RPC error."""
         request = JsonRpcRequest(id=next(self._ids), method=method, params=params)
@@ -217,7 +236,7 @@ class RpcChain:
             raise
         except _TRANSPORT_ERRORS as exc:
             raise _unavailable(exc) from exc
-        if not isinstance(answer, dict):
+        if not isinstance(answer, kind):
             raise ChainUnavailableError(f"{method}: unexpected answer {answer!r:.200}")
         return answer
 

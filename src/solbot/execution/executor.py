@@ -8,9 +8,11 @@ Every step is written to the journal (`orders`) before the next one can have eff
   signal that is acted on twice (a restart, a retry) finds its order instead of making another.
 - The signed bytes are journaled before they are sent, so after a crash the same bytes are
   re-sent (never re-signed with a new blockhash while the old one could still land).
-- Legacy v1 swaps: the user pays the fee, the transaction id is our own signature; we send
-  through the chain and re-send the same bytes until a status appears or the block height passes
-  `lastValidBlockHeight`.
+- Legacy v1 swaps and Swap v2 `/build` swaps: the user pays the fee, the transaction id is our
+  own signature; we send through the chain and re-send the same bytes until a status appears or
+  the block height passes `lastValidBlockHeight`. A `/build` transaction is assembled here, its
+  compute budget ours (`solbot.execution.landing`: the limit from a simulation, the price from
+  recent fees, capped per order), and journaled with the signed bytes.
 - Swap v2 on a market-maker route: the maker pays the fee and signs at `/execute`, so the
   transaction id is unknown until `/execute` answers. The journal keeps the signed bytes, the
   `requestId`, our own signature and the output balance before the swap; if the answer is lost
@@ -39,6 +41,7 @@ from solbot.chain.port import Chain, SignatureStatus, holdings
 from solbot.chain.sending import deliver
 from solbot.clock import Clock
 from solbot.execution.jupiter import BadResponseError, JupiterClient, VenueError
+from solbot.execution.landing import LandingPolicy, SimulationFailedError, prepare
 from solbot.execution.signing import (
     Signer,
     SigningError,
@@ -62,6 +65,7 @@ log = logging.getLogger(__name__)
 
 _PENDING_SEND = {OrderState.SIGNED}
 _IN_FLIGHT = {OrderState.SIGNED, OrderState.SENT}
+_OURS_TO_SEND = {Route.V1, Route.BUILD}  # routes whose transaction we send (and re-send)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +128,7 @@ class Executor:
         poll_seconds: float = 1.0,
         resend_seconds: float = 2.0,
         on_step: Callable[[OrderRow], None] | None = None,
+        landing: LandingPolicy | None = None,
     ) -> None:
         self.db = db
         self.jupiter = jupiter
@@ -135,6 +140,7 @@ class Executor:
         self.trailing_stop_pct = trailing_stop_pct
         self.poll_seconds = poll_seconds
         self.resend_seconds = resend_seconds
+        self.landing = landing or LandingPolicy()
         # Called after each journaled step, with the row as committed (the sim's crash tests
         # kill the process here: `SOLBOT_SIM_CRASH_AFTER`).
         self.on_step = on_step
@@ -171,6 +177,8 @@ class Executor:
             before = await holdings(self.chain, owner, Pubkey.from_string(order.output_mint))
             if Route(order.route) is Route.V2:
                 return await self._swap_v2(order, signer, before)
+            if Route(order.route) is Route.BUILD:
+                return await self._swap_build(order, signer, before)
             return await self._swap_v1(order, signer, before)
         except VenueError as exc:
             return await self._fail_unsent(order, str(exc))
@@ -262,6 +270,45 @@ class Executor:
             min_out=quote.other_amount_threshold,
             last_valid_block_height=swap.last_valid_block_height,
             balance_before=before,
+        )
+        return await self._broadcast(order, signed)
+
+    async def _swap_build(self, order: OrderRow, signer: Signer, before: int) -> Outcome:
+        """Swap v2 `/build`: our own transaction, its compute budget ours (`landing`), sent and
+        re-sent by us until it lands or its blockhash expires. No Jupiter fee."""
+        owner = signer.pubkey()
+        built = await self.jupiter.build(
+            order.input_mint,
+            order.output_mint,
+            order.amount_in,
+            taker=owner,
+            slippage_bps=self.slippage_bps,
+        )
+        try:
+            landing = await prepare(self.chain, built, owner, self.landing)
+        except SimulationFailedError as exc:
+            return await self._fail_unsent(order, str(exc))
+        if landing.capped:
+            log.info(
+                "order %s: priority fee capped at %d lamports (%d µlamports/CU, recent fees "
+                "asked %d)",
+                order.id,
+                landing.priority_fee_lamports,
+                landing.unit_price,
+                landing.wanted_price,
+            )
+        blank = [Signature.default()] * landing.message.header.num_required_signatures
+        signed = await self._sign_and_journal(
+            order,
+            VersionedTransaction.populate(landing.message, blank),
+            signer,
+            tx_id_is_ours=True,  # we pay the fee: slot 0 is our signature, the transaction id
+            quoted_out=built.out_amount,
+            min_out=built.other_amount_threshold,
+            last_valid_block_height=built.last_valid_block_height,
+            balance_before=before,
+            compute_unit_limit=landing.unit_limit,
+            compute_unit_price=landing.unit_price,
         )
         return await self._broadcast(order, signed)
 
@@ -510,7 +557,7 @@ class Executor:
                 await self._advance(order, OrderState.SENT, _PENDING_SEND)
                 return await self._finish(await self._reload(order), status)
             if (
-                Route(order.route) is Route.V1
+                Route(order.route) in _OURS_TO_SEND
                 and order.signed_tx
                 and not await self._expired(order)
             ):

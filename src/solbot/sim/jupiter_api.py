@@ -93,6 +93,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from solbot.chain.builders import U64_MAX
+from solbot.execution.landing import percentile
 from solbot.sim.maker import (
     InvalidRequestError,
     InvalidTransactionError,
@@ -111,7 +112,6 @@ from solbot.sim.swap_build import (
     PERCENTILES,
     SwapBuilder,
     built_body,
-    percentile,
 )
 
 __all__ = [

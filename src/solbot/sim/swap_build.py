@@ -82,7 +82,6 @@ __all__ = [
     "Built",
     "SwapBuilder",
     "instruction_json",
-    "percentile",
 ]
 
 # `computeUnitPricePercentile`'s named levels, in basis points of the distribution.
@@ -301,15 +300,6 @@ class SwapBuilder:
 
 
 # ---------------------------------------------------------------------- the answer's shapes
-def percentile(fees: Sequence[int], bps: int) -> int:
-    """The `bps`/10,000 percentile of `fees` (nearest rank; 0 for none)."""
-    if not fees:
-        return 0
-    ranked = sorted(fees)
-    rank = max(1, math.ceil(bps / 10_000 * len(ranked)))
-    return ranked[min(rank, len(ranked)) - 1]
-
-
 def instruction_json(ix: Instruction) -> dict[str, Any]:
     """Jupiter's Instruction schema: programId, accounts [{pubkey, isSigner, isWritable}], and
     the data in base64."""

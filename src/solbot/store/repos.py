@@ -69,6 +69,8 @@ ADVANCE_FIELDS = frozenset(
         "balance_before",
         "fee_bps",
         "last_valid_block_height",
+        "compute_unit_limit",
+        "compute_unit_price",
         "filled_in",
         "filled_out",
         "fee_lamports",

@@ -41,6 +41,7 @@ class Route(StrEnum):
     database only (paper trading signs and sends nothing)."""
 
     V2 = "v2"
+    BUILD = "build"  # Swap v2 /build: our own transaction, landed by us
     V1 = "v1"
     PAPER = "paper"
 

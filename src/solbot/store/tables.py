@@ -215,6 +215,10 @@ class OrderRow(Base):
     position_id: Mapped[str | None] = mapped_column(ID, ForeignKey("positions.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The compute budget of a transaction we land ourselves (`build`): the unit limit from a
+    # simulation, the unit price (micro-lamports) from recent fees, capped per order.
+    compute_unit_limit: Mapped[int | None] = mapped_column(Integer())
+    compute_unit_price: Mapped[int | None] = mapped_column(BigInteger())
 
     __table_args__ = (
         CheckConstraint(f"side IN ({sql_in(Side)})", name="side"),
