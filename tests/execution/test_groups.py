@@ -26,7 +26,7 @@ from solbot.wallet.keys import SigningKey
 
 from .sim_rig import MINTS, NOT_TRADED_MINT, USDC, Rig, SimulatedCrash, crash_at, make_rig
 
-ROUTES = [Route.V2, Route.V1]
+ROUTES = [Route.V2, Route.BUILD, Route.V1]
 USDC_UNITS = 10**6
 
 

@@ -65,7 +65,7 @@ log = logging.getLogger(__name__)
 
 _PENDING_SEND = {OrderState.SIGNED}
 _IN_FLIGHT = {OrderState.SIGNED, OrderState.SENT}
-_OURS_TO_SEND = {Route.V1, Route.BUILD}  # routes whose transaction we send (and re-send)
+OURS_TO_SEND = {Route.V1, Route.BUILD}  # routes whose transaction we send (and re-send)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +276,18 @@ class Executor:
     async def _swap_build(self, order: OrderRow, signer: Signer, before: int) -> Outcome:
         """Swap v2 `/build`: our own transaction, its compute budget ours (`landing`), sent and
         re-sent by us until it lands or its blockhash expires. No Jupiter fee."""
-        owner = signer.pubkey()
+        try:
+            unsigned, quoted = await self.quote_build(order, signer.pubkey(), before)
+        except SimulationFailedError as exc:
+            return await self._fail_unsent(order, str(exc))
+        signed = await self._sign_and_journal(order, unsigned, signer, tx_id_is_ours=True, **quoted)
+        return await self._broadcast(order, signed)
+
+    async def quote_build(
+        self, order: OrderRow, owner: Pubkey, before: int
+    ) -> tuple[VersionedTransaction, dict[str, Any]]:
+        """A `/build` order's unsigned transaction, with the fields its `quoted` step journals
+        (the group executor shares it). Raises `VenueError` or `SimulationFailedError`."""
         built = await self.jupiter.build(
             order.input_mint,
             order.output_mint,
@@ -284,10 +295,7 @@ class Executor:
             taker=owner,
             slippage_bps=self.slippage_bps,
         )
-        try:
-            landing = await prepare(self.chain, built, owner, self.landing)
-        except SimulationFailedError as exc:
-            return await self._fail_unsent(order, str(exc))
+        landing = await prepare(self.chain, built, owner, self.landing)
         if landing.capped:
             log.info(
                 "order %s: priority fee capped at %d lamports (%d µlamports/CU, recent fees "
@@ -298,19 +306,15 @@ class Executor:
                 landing.wanted_price,
             )
         blank = [Signature.default()] * landing.message.header.num_required_signatures
-        signed = await self._sign_and_journal(
-            order,
-            VersionedTransaction.populate(landing.message, blank),
-            signer,
-            tx_id_is_ours=True,  # we pay the fee: slot 0 is our signature, the transaction id
-            quoted_out=built.out_amount,
-            min_out=built.other_amount_threshold,
-            last_valid_block_height=built.last_valid_block_height,
-            balance_before=before,
-            compute_unit_limit=landing.unit_limit,
-            compute_unit_price=landing.unit_price,
-        )
-        return await self._broadcast(order, signed)
+        quoted = {
+            "quoted_out": built.out_amount,
+            "min_out": built.other_amount_threshold,
+            "last_valid_block_height": built.last_valid_block_height,
+            "balance_before": before,
+            "compute_unit_limit": landing.unit_limit,
+            "compute_unit_price": landing.unit_price,
+        }
+        return VersionedTransaction.populate(landing.message, blank), quoted
 
     async def _sign_and_journal(
         self,
@@ -557,7 +561,7 @@ class Executor:
                 await self._advance(order, OrderState.SENT, _PENDING_SEND)
                 return await self._finish(await self._reload(order), status)
             if (
-                Route(order.route) in _OURS_TO_SEND
+                Route(order.route) in OURS_TO_SEND
                 and order.signed_tx
                 and not await self._expired(order)
             ):

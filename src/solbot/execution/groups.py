@@ -7,7 +7,7 @@ transaction for the whole group, and the venue and the chain are asked concurren
     1. intents        one transaction: every order `created` (idempotency keys as always)
     2. quote, sign    concurrently, nothing written
     3. signed         one transaction: `quoted` and `signed` (the bytes), or `failed`
-    4. send/execute   concurrently (v1: `sent` journaled first, in one transaction)
+    4. send/execute   concurrently (v1, build: `sent` journaled first, in one transaction)
     5. statuses       one `getSignatureStatuses` call per pass for the whole group
     6. settle         one transaction: positions, trades, `confirmed` / `failed` / `expired`
 
@@ -42,8 +42,9 @@ from solders.transaction import VersionedTransaction
 
 from solbot.chain.port import ChainUnavailableError, SendError, SignatureStatus, holdings
 from solbot.errors import EnvironmentFaultError
-from solbot.execution.executor import Executor, Outcome, SwapIntent, _outcome
+from solbot.execution.executor import OURS_TO_SEND, Executor, Outcome, SwapIntent, _outcome
 from solbot.execution.jupiter import BadResponseError, VenueError
+from solbot.execution.landing import SimulationFailedError
 from solbot.execution.signing import (
     Signer,
     SigningError,
@@ -209,7 +210,9 @@ class GroupExecutor:
             order.before = await holdings(
                 ex.chain, order.owner, Pubkey.from_string(row.output_mint)
             )
-            if Route(row.route) is Route.V2:
+            if Route(row.route) is Route.BUILD:
+                unsigned, order.quoted = await ex.quote_build(row, order.owner, order.before)
+            elif Route(row.route) is Route.V2:
                 v2 = await ex.jupiter.order(
                     row.input_mint,
                     row.output_mint,
@@ -241,7 +244,7 @@ class GroupExecutor:
                     "balance_before": order.before,
                 }
             order.signed = sign_own_slot(unsigned, order.signer)
-        except VenueError as exc:
+        except (VenueError, SimulationFailedError) as exc:
             order.error = str(exc)
         except SigningError as exc:
             order.error = f"not signed: {exc}"
@@ -262,7 +265,7 @@ class GroupExecutor:
                 continue  # paper: filled at the quote in `_settle_paper`
             own = order.signed.signatures[signer_index(order.signed, order.owner)]
             signed: dict[str, Any] = {"signed_tx": bytes(order.signed), "own_signature": str(own)}
-            if Route(row.route) is Route.V1:  # we pay the fee: our signature is the tx id
+            if Route(row.route) in OURS_TO_SEND:  # we pay the fee: our signature is the tx id
                 signed["signature"] = str(order.signed.signatures[0])
             moves.append((row.id, OrderState.QUOTED, OrderState.SIGNED, signed))
         async with self.ex.db.session() as s:
@@ -279,11 +282,11 @@ class GroupExecutor:
                 order.outcome = replace(_outcome(order.row), key_unusable=order.key_unusable)
 
     async def _send(self, orders: Sequence[_Order]) -> None:
-        v1 = [o for o in orders if Route(o.row.route) is Route.V1]
+        ours = [o for o in orders if Route(o.row.route) in OURS_TO_SEND]
         v2 = [o for o in orders if Route(o.row.route) is Route.V2]
-        if v1:  # `sent` before the bytes go out, as the single path journals it
-            await self._advance([(o, OrderState.SIGNED, OrderState.SENT, {}) for o in v1])
-            await self._gather(self._broadcast_once, v1)
+        if ours:  # `sent` before the bytes go out, as the single path journals it
+            await self._advance([(o, OrderState.SIGNED, OrderState.SENT, {}) for o in ours])
+            await self._gather(self._broadcast_once, ours)
         if v2:
             await self._gather(self._execute, v2)
             sent = [
@@ -321,7 +324,8 @@ class GroupExecutor:
             order.slow = True
 
     async def _broadcast_once(self, order: _Order) -> None:
-        """The first send of a v1 transaction; re-sends happen while waiting for statuses."""
+        """The first send of our own transaction (v1, `/build`); re-sends happen while waiting
+        for statuses."""
         assert order.signed is not None
         try:
             await self.ex.chain.send(order.signed)
@@ -363,7 +367,7 @@ class GroupExecutor:
             if waiting:
                 await ex.clock.sleep(ex.poll_seconds)
                 for order in waiting:
-                    if Route(order.row.route) is Route.V1 and order.signed is not None:
+                    if Route(order.row.route) in OURS_TO_SEND and order.signed is not None:
                         await self._broadcast_once(order)
 
     async def _settle(self, orders: Sequence[_Order]) -> None:
