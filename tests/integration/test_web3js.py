@@ -16,7 +16,9 @@ import pytest
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solders.pubkey import Pubkey
+from solders.signature import Signature
 
+from solbot.config import DEFAULT_TOKENS
 from solbot.sim.rpc_wire import b58encode
 
 from .support import SimServer, clean_env, sim_server
@@ -25,6 +27,7 @@ WEB3JS = Path(__file__).parent / "web3js"
 INSTALL = "npm ci --prefix tests/integration/web3js"
 LAMPORTS = 12_345_678
 FEE_PER_SIGNATURE = 5_000
+DEFAULT_MINTS = {t.symbol: t.mint for t in DEFAULT_TOKENS}
 
 
 def run_wallet(rpc_url: str, secret: str, lamports: int) -> dict[str, Any]:
@@ -156,3 +159,22 @@ async def test_web3js_reads_what_a_bot_reads_around_its_swaps(sim: SimServer) ->
         "code": -32003,
         "message": "Transaction signature verification failure",
     }, described
+
+
+async def test_a_web3js_bot_lands_a_build_swap_as_jupiters_docs_show(sim: SimServer) -> None:
+    """`build.mjs`: Swap v2 `/build` turned into web3.js instructions, the limit sized by a
+    simulation, a v0 transaction signed by the taker alone, sent with maxRetries 0 and
+    confirmed by block height; it receives exactly `outAmount`."""
+    usdc, jup = DEFAULT_MINTS["USDC"], DEFAULT_MINTS["JUP"]
+    result = run_script(
+        "build.mjs", sim.rpc_url, sim.jupiter_url, sim.secret, usdc, jup, str(25 * 10**6)
+    )
+    described = json.dumps(result, indent=2)
+    assert result["err"] is None, described
+    assert result["signers"] == 1, described
+    assert result["received"] == result["outAmount"], described
+    assert result["unitsConsumed"] <= result["unitLimit"] <= result["unitsSimulated"] * 1.2 + 1
+    async with AsyncClient(sim.rpc_url, commitment=Confirmed) as client:
+        status = await client.get_signature_statuses([Signature.from_string(result["signature"])])
+        assert status.value[0] is not None
+        assert status.value[0].err is None
