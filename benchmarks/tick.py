@@ -11,6 +11,11 @@ signatures' worth. Medians of `--repeats` ticks, each on a fresh world: "cold" i
 first trading tick, "warm" the third (after one entry and one exit per token), as in a bot that
 has been running.
 
+Each line also says what an order cost the wallet: the lamports it paid during the tick
+(network and priority fees, and on a cold tick the rent of new token accounts) and the fee
+Jupiter's `/order` names (`/build` and legacy v1 charge none; the maker's spread is in the
+price on every route alike). `/order` is gasless in the sim: the maker pays the network fee.
+
 Run: `python benchmarks/tick.py [--tokens 20] [--repeats 5]`
 """
 
@@ -157,8 +162,8 @@ class TimedChain:
     def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
         method = getattr(self.inner, name)
 
-        async def timed(*args: Any) -> Any:
-            return await self.watch.time(method(*args))
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            return await self.watch.time(method(*args, **kwargs))
 
         return timed
 
@@ -168,6 +173,8 @@ class TickFigures:
     seconds: float  # the whole tick
     outside: float  # of which inside the venue and the chain
     confirmed: int
+    lamports: int  # what the wallet paid in SOL during the tick (network fees, new accounts)
+    venue_fee_bps: float  # the fee the venue charged on each order, by its quotes
 
 
 async def one_tick(
@@ -243,13 +250,18 @@ async def one_tick(
     clock.advance(TF.seconds)
     entries_before = engine.stats.entries
     watch.seconds = 0.0
+    sol_before = network.ledger.balance(network.wallet.pubkey())
     last_fill: list[float] = []
     engine.on_event = lambda e: last_fill.append(time.perf_counter()) if e.kind == "entry" else None
     began = time.perf_counter()
     await engine.tick()  # closes them: 20 signals, 20 entries (then stores the candles)
     elapsed = (last_fill[-1] if last_fill else time.perf_counter()) - began
+    paid = sol_before - network.ledger.balance(network.wallet.pubkey())
+    # /order quotes name the venue's fee (feeBps); /build and v1 charge none of Jupiter's (the
+    # maker's spread is in the price on every route alike)
+    fee_bps = network.maker.config.fee_bps if route is Route.V2 else 0.0
     await db.dispose()
-    return TickFigures(elapsed, watch.seconds, engine.stats.entries - entries_before)
+    return TickFigures(elapsed, watch.seconds, engine.stats.entries - entries_before, paid, fee_bps)
 
 
 def seconds_per_call(call: Callable[[], object], samples: int) -> float:
@@ -315,11 +327,13 @@ def main() -> None:
     sign = report_signature()
     variants = [  # (route, SQLite on the loop's thread, warm, venue)
         (Route.V2, True, False, "in-process"),
+        (Route.BUILD, True, False, "in-process"),
         (Route.V1, True, False, "in-process"),
         (Route.V2, True, False, "http"),
         (Route.V1, True, False, "http"),
         (Route.V2, False, False, "in-process"),
         (Route.V2, True, True, "in-process"),
+        (Route.BUILD, True, True, "in-process"),
         (Route.V1, True, True, "in-process"),
     ]
     for route, local, warm, venue in variants:
@@ -333,7 +347,9 @@ def main() -> None:
             f"route {route.value} ({how}): tick with {args.tokens} entries {tick * 1e3:.1f} ms "
             f"(median of {args.repeats}); per order {per_order * 1e3:.2f} ms, of which the "
             f"bot's own (outside the venue and the chain) {own * 1e3:.2f} ms = "
-            f"{own / sign:.0f} signatures (target < 20)"
+            f"{own / sign:.0f} signatures (target < 20); the wallet paid "
+            f"{statistics.median(r.lamports for r in runs) / args.tokens:,.0f} lamports an order "
+            f"in SOL, Jupiter's fee {runs[0].venue_fee_bps:g} bps"
         )
     report_marginal(args.tokens, args.repeats, sign)
 

@@ -13,6 +13,7 @@ from solbot.http_retry import (
     RetriesExhaustedError,
     RetryPolicy,
     is_retryable_status,
+    rate_window_wait,
     retry_after_seconds,
     send_with_retries,
 )
@@ -93,3 +94,61 @@ async def test_a_final_answer_is_returned_at_once() -> None:
         send, clock=clock, limiter=RateLimiter.per_second(clock, 1.0), policy=RetryPolicy()
     )
     assert (response.status_code, sends, clock.now()) == (404, 1, T0)
+
+
+def test_the_rate_window_headers_say_when_there_is_room_again() -> None:
+    def answer(remaining: str, reset: str) -> httpx.Response:
+        return httpx.Response(
+            200, headers={"x-ratelimit-remaining": remaining, "x-ratelimit-reset": reset}
+        )
+
+    assert rate_window_wait(answer("0", "7"), T0, 60.0) == 7.0  # seconds to wait
+    assert rate_window_wait(answer("0", str(int(T0) + 12)), T0, 60.0) == 12.0  # a Unix time
+    assert rate_window_wait(answer("0", str(int(T0 * 1000) + 1500)), T0, 60.0) == 1.5  # in ms
+    assert rate_window_wait(answer("0", "9999"), T0, 60.0) == 60.0  # within the cap
+    assert rate_window_wait(answer("3", "7"), T0, 60.0) is None  # room left: no wait
+    assert rate_window_wait(answer("0", "soon"), T0, 60.0) is None
+    assert rate_window_wait(httpx.Response(200), T0, 60.0) is None
+
+
+async def test_an_empty_window_holds_the_shared_limiter_until_it_resets() -> None:
+    """Jupiter counts every key of an account in one window: when its headers say the window
+    is spent, no client sharing the limiter sends before it resets (instead of earning 429s)."""
+    clock = ManualClock(T0)
+    limiter = RateLimiter.per_second(clock, 100.0)
+    sent: list[float] = []
+    answers = iter(
+        [
+            httpx.Response(200, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": "9"}),
+            httpx.Response(200, headers={"x-ratelimit-remaining": "59"}),
+        ]
+    )
+
+    async def send() -> httpx.Response:
+        sent.append(clock.now())
+        return next(answers)
+
+    for _ in range(2):
+        await send_with_retries(send, clock=clock, limiter=limiter, policy=RetryPolicy())
+    assert sent == [T0, T0 + 9.0]
+
+
+async def test_a_429_without_retry_after_waits_for_the_window() -> None:
+    clock = ManualClock(T0)
+    limiter = RateLimiter.per_second(clock, 100.0)
+    sent: list[float] = []
+    answers = iter(
+        [
+            httpx.Response(429, headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": "20"}),
+            httpx.Response(200),
+        ]
+    )
+
+    async def send() -> httpx.Response:
+        sent.append(clock.now())
+        return next(answers)
+
+    policy = RetryPolicy(backoff=1.0)
+    response = await send_with_retries(send, clock=clock, limiter=limiter, policy=policy)
+    assert response.status_code == 200
+    assert sent == [T0, T0 + 20.0]  # the window's reset, not the 1 s back-off

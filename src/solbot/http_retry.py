@@ -28,6 +28,7 @@ __all__ = [
     "RetriesExhaustedError",
     "RetryPolicy",
     "is_retryable_status",
+    "rate_window_wait",
     "retry_after_seconds",
     "send_with_retries",
 ]
@@ -81,6 +82,10 @@ class RateLimiter:
     def interval(self) -> float:
         """Seconds between two calls."""
         return self._interval
+
+    def hold(self, until: float) -> None:
+        """Send nothing before `until` (the provider said its window is spent until then)."""
+        self._next = max(self._next, until)
 
     async def acquire(self) -> None:
         """Wait until the next call is allowed, then claim it."""
@@ -154,6 +159,34 @@ def retry_after_seconds(response: HttpAnswer, now: float, cap: float) -> float |
     return min(max(0.0, seconds), cap)
 
 
+# Rate-window headers (Jupiter sends `x-ratelimit-remaining`, `-current` and `-reset`; its docs
+# do not say whether the reset is in seconds or a Unix time, so both are read).
+RATE_REMAINING = "x-ratelimit-remaining"
+RATE_RESET = "x-ratelimit-reset"
+_UNIX_SECONDS = 1e9  # a reset this large is a point in time, not a duration
+_UNIX_MILLISECONDS = 1e12
+
+
+def rate_window_wait(response: HttpAnswer, now: float, cap: float) -> float | None:
+    """Seconds until the provider's window has room again, when its `x-ratelimit-*` headers say
+    none is left (`remaining` 0 and a `reset`: seconds, or a Unix time in s or ms), within
+    `[0, cap]`; None when there is room, or the headers are absent or unreadable."""
+    remaining, reset = response.headers.get(RATE_REMAINING), response.headers.get(RATE_RESET)
+    if remaining is None or reset is None:
+        return None
+    try:
+        left, value = float(remaining), float(reset)
+    except ValueError:
+        return None
+    if not (math.isfinite(left) and math.isfinite(value)) or left > 0:
+        return None
+    if value >= _UNIX_MILLISECONDS:
+        value = value / 1000.0 - now
+    elif value >= _UNIX_SECONDS:
+        value -= now
+    return min(max(0.0, value), cap)
+
+
 async def send_with_retries(
     send: Callable[[], Awaitable[A]],
     *,
@@ -164,10 +197,11 @@ async def send_with_retries(
 ) -> A:
     """Send until an answer is final, and return it (any status but 429 and 5xx).
 
-    Each attempt first waits for the limiter. A 429 waits what `Retry-After` asks, or the
-    back-off when it asks nothing; a 5xx or a transport error (refused, reset, timed out) waits
-    the back-off. Raises `RetriesExhaustedError` after `policy.max_attempts` retryable failures.
-    Only use it for requests that are safe to repeat.
+    Each attempt first waits for the limiter. An answer whose rate-window headers say the window
+    is spent holds the limiter until it resets (every client sharing it waits). A 429 waits what
+    `Retry-After` asks, else the window's reset, else the back-off; a 5xx or a transport error
+    (refused, reset, timed out) waits the back-off. Raises `RetriesExhaustedError` after
+    `policy.max_attempts` retryable failures. Only use it for requests that are safe to repeat.
     """
     problem = ""
     last: A | None = None
@@ -185,11 +219,16 @@ async def send_with_retries(
         else:
             last = response
             status = response.status_code
+            window = rate_window_wait(response, clock.now(), policy.max_retry_after)
+            if window is not None:  # whoever shares the limiter waits for the window too
+                limiter.hold(clock.now() + window)
             if not is_retryable_status(status):
                 return response
             if status == 429:
                 problem = "HTTP 429 Too Many Requests"
                 asked = retry_after_seconds(response, clock.now(), policy.max_retry_after)
+                if asked is None:
+                    asked = window
                 if asked is not None:
                     delay = asked
             else:
