@@ -235,7 +235,10 @@ async def _assemble(
 
     remote: Remote | None = None
     if not embedded:
-        remote = await reach_services(settings, options.speed, quote, impact_cap, clock, closers)
+        probe = (trade[0] if trade else quote).mint
+        remote = await reach_services(
+            settings, options.speed, quote, impact_cap, clock, closers, probe
+        )
         clock = remote.clock
     http: httpx.AsyncClient | None = None
 

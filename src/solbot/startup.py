@@ -38,6 +38,9 @@ FIRST_CONTACT_ATTEMPTS = 2  # tries of that first contact (a refused connection 
 FIRST_CONTACT_RETRY = RetryPolicy(max_attempts=FIRST_CONTACT_ATTEMPTS, backoff=0.5)
 RPC_SETTING = "SOLBOT_RPC_URL"
 JUPITER_SETTING = "SOLBOT_JUPITER_URL"
+KEY_SETTING = "SOLBOT_JUPITER_API_KEY"
+# The swap path each route trades through (paper trading quotes with /order).
+SWAP_PATHS = {"v2": "/swap/v2/order", "build": "/swap/v2/build", "v1": "/swap/v1/quote"}
 
 
 @dataclass(frozen=True)
@@ -58,10 +61,13 @@ async def reach_services(
     impact_cap: Decimal,
     clock: Clock | None,
     closers: list[Callable[[], object]],
+    probe_mint: str,
 ) -> Remote:
     """Check the settings of a network reached over HTTP, then reach each of its services
     once, before anything is written: a wrong URL, a service that is down or a network that
-    is not there stops the start in one line naming the setting to check."""
+    is not there, a missing or refused Jupiter key, a swap path that is gone: the start stops
+    in one line naming the setting to check. `probe_mint` is a token to ask a quote for (the
+    swap path the run trades through is asked once)."""
     default_jupiter = settings.jupiter_url == Settings.model_fields["jupiter_url"].default
     remote_sim = settings.network == "sim"
     if not settings.rpc and not settings.paper:
@@ -105,11 +111,51 @@ async def reach_services(
             rpc, clock, replace(CHAIN_RETRIES, max_attempts=FIRST_CONTACT_ATTEMPTS)
         )
         await reach(f"the Solana RPC at {settings.rpc}", RPC_SETTING, probe.block_height())
-    prices = JupiterPriceFeed(venue(limiter=jupiter.limiter, retry=FIRST_CONTACT_RETRY))
-    await reach(
-        f"Jupiter at {settings.jupiter_url}", JUPITER_SETTING, prices.snapshot([quote.mint])
-    )
+    probing = venue(limiter=jupiter.limiter, retry=FIRST_CONTACT_RETRY)
+    prices = JupiterPriceFeed(probing)
+    await reach_jupiter(settings, "/price/v3", prices.snapshot([quote.mint]))
+    path = SWAP_PATHS["v2" if settings.paper else settings.jupiter_route]
+    # A quote of one unit of the quote asset, without a taker: any answer but "no such path"
+    # or "not without a key" will do (no route, too small: the path is there).
+    probe = {"inputMint": quote.mint, "outputMint": probe_mint, "amount": "1000"}
+    status = await reach_jupiter(settings, path, probing.status_of(path, probe))
+    refused = jupiter_refusal(settings, path, status)
+    if refused is not None:
+        raise refused
     return Remote(http, clock, jupiter, rpc, operator)
+
+
+async def reach_jupiter(settings: Settings, path: str, contact: Awaitable[T]) -> T:
+    """`reach` for Jupiter: a refused key or a missing path is said as such."""
+    try:
+        return await reach(f"Jupiter at {settings.jupiter_url}", JUPITER_SETTING, contact)
+    except EnvironmentFaultError as exc:
+        cause = exc.__context__
+        if isinstance(cause, VenueError) and cause.status is not None:
+            refused = jupiter_refusal(settings, path, cause.status)
+            if refused is not None:
+                raise refused from None
+        raise
+
+
+def jupiter_refusal(settings: Settings, path: str, status: int) -> EnvironmentFaultError | None:
+    """The one line for an answer that means the settings are wrong: no key or a refused one
+    (401, 403), or a path that is not there (404); None for any other status."""
+    where = f"Jupiter at {settings.jupiter_url}"
+    if status in (401, 403):
+        if settings.jupiter_api_key is None:
+            return EnvironmentFaultError(
+                f"{where} wants an API key (HTTP {status}): set {KEY_SETTING} (developers.jup.ag)"
+            )
+        return EnvironmentFaultError(
+            f"{where} refused the API key (HTTP {status}): check {KEY_SETTING}"
+        )
+    if status == 404:
+        route = "" if settings.paper else f", or SOLBOT_JUPITER_ROUTE={settings.jupiter_route}"
+        return EnvironmentFaultError(
+            f"{where} has no {path} (HTTP 404): check {JUPITER_SETTING}{route}"
+        )
+    return None
 
 
 def chain_down(settings: Settings, exc: ChainUnavailableError) -> EnvironmentFaultError:

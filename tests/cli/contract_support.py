@@ -84,14 +84,19 @@ def silent_server() -> Iterator[SilentServer]:
 
 @dataclass
 class FakeMainnet:
-    """Just enough of a network to start on: Jupiter's Price API prices every mint at 1 USD;
-    the RPC answers `getBlockHeight`, and `getBalance` and `getAccountInfo` (1 SOL, no token
-    account) until `failing` is set. From then on, and for every other method, it answers 503:
-    a bot past its start-up waits in `RetryingChain`'s back-off."""
+    """Just enough of a network to start on: Jupiter's Price API prices every mint at 1 USD and
+    its swap paths find no route (400, as for a pair without liquidity); the RPC answers
+    `getBlockHeight`, and `getBalance` and `getAccountInfo` (1 SOL, no token account) until
+    `failing` is set. From then on, and for every other method, it answers 503: a bot past its
+    start-up waits in `RetryingChain`'s back-off. `wants_key`: Jupiter answers 401 to a request
+    without the key `key` (or with another); `gone`: the paths it answers 404 to."""
 
     url: str
     calls: list[str] = field(default_factory=list)
     failing: bool = False
+    key: str = "the-right-key"
+    wants_key: bool = False
+    gone: set[str] = field(default_factory=set)
 
 
 @contextlib.contextmanager
@@ -101,8 +106,15 @@ def fake_mainnet() -> Iterator[FakeMainnet]:
     class Handler(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server names it)
             state.calls.append(self.path)
-            if not self.path.startswith("/price/v3"):
+            path = self.path.split("?", 1)[0]
+            if state.wants_key and self.headers.get("x-api-key") != state.key:
+                self._send(401, {"error": "Unauthorized"})
+                return
+            if path in state.gone or not path.startswith(("/price/v3", "/swap/")):
                 self._send(404, {"error": "not found"})
+                return
+            if path.startswith("/swap/"):
+                self._send(400, {"error": "No routes found"})
                 return
             ids = self.path.split("ids=", 1)[-1].split("&")[0].split("%2C")
             ids = [part for mint in ids for part in mint.split(",") if part]

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from solders.keypair import Keypair
@@ -34,6 +35,7 @@ from solbot.wallet.master import MasterKey
 
 from .contract_support import (
     closed_port,
+    fake_mainnet,
     read_only,
     silent_server,
     sqlite_cannot_grow,
@@ -138,6 +140,20 @@ def silent(world: World, *names: str) -> Iterator[None]:
 
 def hanging(*names: str) -> During:
     return lambda world: silent(world, *names)
+
+
+def jupiter_like(**behaviour: Any) -> During:
+    """Jupiter and the RPC of a fake mainnet (`contract_support.FakeMainnet`), behaving so."""
+
+    @contextlib.contextmanager
+    def serving(world: World) -> Iterator[None]:
+        with fake_mainnet() as network:
+            for name, value in behaviour.items():
+                setattr(network, name, value)
+            world.setenv(SOLBOT_JUPITER_URL=network.url, SOLBOT_RPC_URL=network.url)
+            yield
+
+    return serving
 
 
 def short_waits(world: World) -> None:
@@ -528,6 +544,29 @@ CASES = [
     Case("live: RPC down", RUN, "Solana RPC", given=both(mainnet_live, closed(RPC, JUPITER))),
     silent_at_start("live: RPC hangs", mainnet_live, RPC, JUPITER),
     Case("paper: Jupiter down", RUN, "Jupiter at", given=both(mainnet_paper, closed(JUPITER))),
+    Case(
+        "paper: Jupiter wants a key",
+        RUN,
+        "wants an API key (HTTP 401): set SOLBOT_JUPITER_API_KEY",
+        given=mainnet_paper,
+        meanwhile=jupiter_like(wants_key=True),
+    ),
+    Case(
+        "live: Jupiter refuses the key",
+        RUN,
+        "refused the API key (HTTP 401): check SOLBOT_JUPITER_API_KEY",
+        {"SOLBOT_JUPITER_API_KEY": "a-wrong-key"},
+        given=mainnet_live,
+        meanwhile=jupiter_like(wants_key=True),
+    ),
+    Case(
+        "live: the build path is gone",
+        RUN,
+        "has no /swap/v2/build (HTTP 404)",
+        {"SOLBOT_JUPITER_ROUTE": "build"},
+        given=mainnet_live,
+        meanwhile=jupiter_like(gone={"/swap/v2/build"}),
+    ),
     silent_at_start("paper: Jupiter hangs", mainnet_paper, JUPITER),
     Case(
         "remote sim down",

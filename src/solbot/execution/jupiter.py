@@ -440,6 +440,12 @@ class JupiterClient:
 
     # Shared plumbing (the price feed uses get_json) -----------------------------------------
 
+    async def status_of(self, path: str, params: Mapping[str, str]) -> int:
+        """The HTTP status a GET of `path` gets (after the limiter and the retries): the
+        start-up's probe of a path, whatever the answer says."""
+        answer = await self._call("GET", path, f"a probe of {path}", params=dict(params))
+        return answer.status
+
     async def get_json(self, path: str, params: Mapping[str, str], what: str) -> Any:
         """GET `path` and return its JSON (floats as `Decimal`), or raise a `VenueError`."""
         answer = await self._call("GET", path, what, params=dict(params))
