@@ -31,6 +31,7 @@ from solders.transaction import VersionedTransaction
 from sqlalchemy import select, update
 
 from solbot.chain import builders
+from solbot.chain.builders import SIGNATURE_FEE
 from solbot.chain.port import NATIVE_MINT, Chain, ChainUnavailableError
 from solbot.chain.sending import deliver
 from solbot.clock import Clock, WallClock
@@ -43,7 +44,6 @@ from solbot.wallet.audit import AuditLog
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_FEE = 5_000  # lamports: one signature, no priority fee
 TransferState = WithdrawalState  # the states every transfer goes through
 PENDING = (TransferState.CREATED, TransferState.SIGNED, TransferState.SENT)
 PENDING_VALUES = [state.value for state in PENDING]

@@ -18,6 +18,7 @@ from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from solbot import __version__, legacy_layout
 from solbot.cli import admin as admin_cmd
 from solbot.cli import backtest as backtest_cmd
+from solbot.cli import cleanup as cleanup_cmd
 from solbot.cli import data as data_cmd
 from solbot.cli import fees as fees_cmd
 from solbot.cli import optimize as optimize_cmd
@@ -65,6 +66,7 @@ app.command(name="positions")(reports_cmd.positions)
 app.command(name="trades")(reports_cmd.trades)
 app.command(name="reconcile")(reconcile_cmd.reconcile)
 app.command(name="withdraw")(users_cmd.withdraw)
+app.command(name="cleanup")(cleanup_cmd.cleanup)
 # The installation.
 app.command(name="gen-master-key")(admin_cmd.gen_master_key)
 app.command(name="rotate-master-key")(admin_cmd.rotate_master_key)

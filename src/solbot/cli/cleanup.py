@@ -1,0 +1,103 @@
+"""`solbot cleanup`: close the token accounts users' wallets no longer use, giving their rent
+back (see `solbot.chain.token_accounts`)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from solbot.cli import stores
+from solbot.cli.context import settings
+from solbot.cli.json_output import JsonOption, atoms, emit, units
+from solbot.errors import UserError
+
+if TYPE_CHECKING:
+    from solbot.chain.token_accounts import EmptyAccount
+    from solbot.execution.cleanup import Cleanup
+
+ACTOR = "cli"
+LAMPORTS_PER_SOL = 1_000_000_000
+
+
+def cleanup(
+    username: Annotated[
+        str | None,
+        typer.Option(
+            "--username", "-u", metavar="NAME", help="One user's wallet.", show_default=False
+        ),
+    ] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every user whose wallet is in the vault.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be closed; send nothing.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Close the empty token accounts of users' wallets, giving back their rent (about 0.002
+    SOL each).
+
+    Each token a wallet has traded leaves an account behind after the position is sold; the
+    next trade of that token makes it again. Only accounts holding none of their token are
+    closed, and the token program itself refuses to close one that holds any (should tokens
+    arrive meanwhile, that close fails and they stay). Signed by the vault (the master key is
+    needed); on the embedded sim, not while `solbot run` owns the world.
+    """
+    if (username is None) == (not every):
+        raise UserError("give -u NAME or --all")
+
+    async def main() -> list[tuple[str, str, Cleanup]]:
+        from solbot.execution.cleanup import close_empty_accounts
+        from solbot.store.states import Custody
+
+        cfg = settings()
+        tokens = list(cfg.token_map().values())
+        done = []
+        async with stores.custody(cfg) as service, stores.writable_chain(cfg) as (chain, clock):
+            if username is not None:
+                users = [await service.user(username)]
+            else:
+                users = [u for u in await service.users() if u.custody == Custody.VAULT.value]
+            for user in users:
+                signer = service.signer(await service.verified(user))
+                result = await close_empty_accounts(
+                    chain, clock, signer, tokens, db=service.db, dry_run=dry_run
+                )
+                done.append((user.username, user.wallet_pubkey, result))
+        return done
+
+    done = asyncio.run(main())
+    if as_json:
+        wallets = [
+            {
+                "user": name,
+                "wallet": wallet,
+                "empty": [a.token.symbol for a in result.found],
+                "closed": [a.token.symbol for a in result.closed],
+                "failed": {a.token.symbol: why for a, why in result.failed},
+                "reclaimed": units(result.reclaimed, 9),
+                "reclaimed_lamports": atoms(result.reclaimed),
+                "signatures": result.signatures,
+            }
+            for name, wallet, result in done
+        ]
+        emit({"dry_run": dry_run, "wallets": wallets})
+        return
+    out = stores.console()
+    for name, _wallet, result in done:
+        if not result.found:
+            out.print(f"{name}: no empty token accounts")
+        elif dry_run:
+            out.print(f"{name}: would close {_symbols(result.found)}")
+        if result.closed:
+            back = result.reclaimed / LAMPORTS_PER_SOL
+            out.print(f"[green]✓[/] {name}: closed {_symbols(result.closed)}, {back:.6f} SOL back")
+        for account, why in result.failed:
+            out.print(f"[red]✗[/] {name}: {account.token.symbol} not closed: {why}")
+
+
+def _symbols(accounts: Sequence[EmptyAccount]) -> str:
+    return ", ".join(a.token.symbol for a in accounts)
