@@ -469,6 +469,7 @@ class Engine:
             group = requests[start : start + GROUP_SIZE]
             outcomes = await self.group.submit_or_each(group)
             for (intent, signer), outcome in zip(group, outcomes, strict=True):
+                self.stats.costs_lamports += outcome.costs_lamports or 0
                 done(intent, signer, outcome)
             results = [(intent, o) for (intent, _), o in zip(group, outcomes, strict=True)]
             for hold in await self.guard.record(results):  # each told once, ever

@@ -36,7 +36,10 @@ class TickStats:
     failed: int = 0
     moved_out: int = 0  # positions (or parts) closed because their tokens left the wallet
     blocked: dict[str, int] = field(default_factory=dict)
-    realised_pnl: Decimal = Decimal(0)
+    realised_pnl: Decimal = Decimal(0)  # what the swaps made (the venue's fee is in their prices)
+    # Lamports the wallets paid for their own transactions beyond the swaps (network and
+    # priority fees, rent of new accounts; 0 on `/order`, where the venue pays them).
+    costs_lamports: int = 0
 
 
 # What the loop says about an order, in units (never atoms) and with the reason of a failure.

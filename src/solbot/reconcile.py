@@ -10,8 +10,9 @@ What each line compares:
   transfer that reached the chain). On
   the sim nothing else can move money, so a difference means the books are wrong. On a real
   network a friend's deposit also shows as a difference, which is not the books' fault: those
-  lines are informative (`strict` False). SOL is informative where the books do not record the
-  network fees and rent the wallet pays itself (the v1 route).
+  lines are informative (`strict` False). The network fees and rent the wallet pays itself for
+  its own swaps (the `/build` and v1 routes) are booked with each order (`orders.fee_lamports`,
+  read from the transaction's metadata); SOL is informative where an order's could not be read.
 
 `consistent` is every strict line equal.
 """
@@ -24,12 +25,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from solders.pubkey import Pubkey
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from solbot.chain.port import NATIVE_MINT, Chain, holdings
 from solbot.domain import TokenInfo
 from solbot.store.db import Database
-from solbot.store.states import PositionStatus, Side, WithdrawalState
+from solbot.store.states import OrderState, PositionStatus, Route, Side, WithdrawalState
 from solbot.store.tables import FeeSweepRow, OrderRow, PositionRow, TradeRow, WithdrawalRow
 from solbot.store.types import utc_from_timestamp
 
@@ -84,7 +85,6 @@ class Assets:
     traded: Sequence[TokenInfo]  # held = open positions
     other: Sequence[TokenInfo]  # held = opening + booked flows (the quote, SOL, ...)
     strict_cash: bool  # those can only move by what the books record (no outside deposits)
-    fees_booked: bool  # the network fees the wallet pays are in the books (or it pays none)
 
 
 async def opening(
@@ -118,6 +118,7 @@ async def reconcile(
             )
             start = openings.get(wallet.user_id)
             booked = await booked_cash(s, wallet.user_id, assets.other, start) if start else None
+            unknown = await unknown_costs(s, wallet.user_id, start) if start else 0
         open_qty: dict[str, int] = defaultdict(int)
         for p in positions:
             open_qty[p.mint] += p.quantity
@@ -132,8 +133,8 @@ async def reconcile(
             held = await holdings(chain, wallet.owner, Pubkey.from_string(asset.mint))
             expected = booked[asset.mint]
             is_sol = asset.mint == NATIVE_MINT_TEXT
-            strict = assets.strict_cash and (assets.fees_booked or not is_sol)
-            note = "" if strict else _why_not_strict(assets, is_sol)
+            strict = assets.strict_cash and not (is_sol and unknown)
+            note = "" if strict else _why_not_strict(assets, is_sol, unknown)
             lines.append(
                 Line(wallet.name, asset.symbol, asset.decimals, expected, held, strict, note)
             )
@@ -143,10 +144,29 @@ async def reconcile(
 NATIVE_MINT_TEXT = str(NATIVE_MINT)
 
 
-def _why_not_strict(assets: Assets, is_sol: bool) -> str:
+def _why_not_strict(assets: Assets, is_sol: bool, unknown: int) -> str:
     if not assets.strict_cash:
         return "deposits are not in the books"
-    return "network fees are not in the books" if is_sol else ""
+    return f"the chain no longer shows what {unknown} order(s) paid in fees" if is_sol else ""
+
+
+async def unknown_costs(session: object, user_id: str, start: Opening) -> int:
+    """Orders of this run whose transaction reached the chain but whose costs the books could
+    not learn (`orders.fee_lamports` null): the SOL line cannot be exact then."""
+    since: datetime = utc_from_timestamp(start.at)
+    count = await session.scalar(  # type: ignore[attr-defined]
+        select(func.count())
+        .select_from(OrderRow)
+        .where(
+            OrderRow.user_id == user_id,
+            OrderRow.created_at >= since,
+            OrderRow.route.in_([Route.BUILD.value, Route.V1.value]),
+            OrderRow.state.in_([OrderState.CONFIRMED.value, OrderState.FAILED.value]),
+            OrderRow.signature.is_not(None),
+            OrderRow.fee_lamports.is_(None),
+        )
+    )
+    return int(count or 0)
 
 
 async def booked_cash(
@@ -178,6 +198,12 @@ async def _flows(session: object, user_id: str, start: Opening) -> dict[str, int
         else:
             moved[input_mint] -= quantity
             moved[output_mint] += quote_amount
+    costs = await session.scalar(  # type: ignore[attr-defined]
+        select(func.coalesce(func.sum(OrderRow.fee_lamports), 0)).where(
+            OrderRow.user_id == user_id, OrderRow.created_at >= since
+        )
+    )
+    moved[NATIVE_MINT_TEXT] -= int(costs or 0)  # what the wallet paid for its own swaps
     sent_since = utc_from_timestamp(start.wall_at)
     confirmed = WithdrawalState.CONFIRMED.value
     withdrawals = await session.execute(  # type: ignore[attr-defined]

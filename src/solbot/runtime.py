@@ -119,6 +119,17 @@ class Summary:
     quarantined: list[Hold] = field(default_factory=list)  # no orders until re-armed
     moved_out: int = 0  # positions (or parts) closed because their tokens left the wallet
     names: dict[str, str] = field(default_factory=dict)  # user id -> username, for the report
+    costs_lamports: int = 0  # what the wallets paid beyond the swaps (`TickStats`)
+
+    @property
+    def costs_sol(self) -> Decimal:
+        return Decimal(self.costs_lamports).scaleb(-9)
+
+    @property
+    def net_pnl(self) -> Decimal | None:
+        """The realised PnL less the costs, where both are in SOL (a SOL-quoted run); None
+        otherwise (the costs are in SOL, the PnL in the quote asset)."""
+        return self.realised_pnl - self.costs_sol if self.quote == "SOL" else None
 
     @property
     def consistent(self) -> bool:
@@ -401,7 +412,6 @@ class Runtime:
             traded=self.engine.tokens,
             other=[t for t in self.settings.token_map().values() if t.mint not in traded],
             strict_cash=paper or self.settings.network == "sim",
-            fees_booked=paper or self.settings.jupiter_route == "v2",
         )
 
     async def _note_openings(self) -> None:
@@ -480,6 +490,7 @@ class Runtime:
             quarantined=self.engine.guard.quarantined,
             moved_out=stats.moved_out,
             names={a.user_id: a.username or a.user_id for a in self.engine.accounts},
+            costs_lamports=stats.costs_lamports,
         )
 
     async def close(self) -> None:

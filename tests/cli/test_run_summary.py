@@ -67,3 +67,25 @@ def test_open_positions_are_shown_in_units_and_reasons_whole() -> None:
     assert "1,234,567,890.12345 BONK (chain 1,234,567,890.12345) ✓" in text
     assert "atoms" not in text
     assert "[RFQ] quote expired" in text
+
+
+def test_what_the_wallets_paid_beyond_the_swaps_is_shown_and_netted_in_sol() -> None:
+    def cells_of(summary: Summary) -> dict[str, str]:
+        console = Console(record=True, width=120)
+        print_summary(console, summary)
+        return {
+            parts[1].strip(): parts[2].strip()
+            for line in console.export_text().splitlines()
+            if len(parts := line.split("│")) == 4
+        }
+
+    sol = Summary(0.0, 3600.0, 360, 2, 2, 0, {}, Decimal("0.25"), "SOL", costs_lamports=25_000)
+    cells = cells_of(sol)
+    assert cells["paid in fees and rent"] == "0.000025 SOL"
+    assert cells["realised PnL after them"] == "+0.2500 SOL"  # 0.249975, to 4 places
+    usdc = Summary(0.0, 3600.0, 360, 2, 2, 0, {}, Decimal("3"), "USDC", costs_lamports=20_000)
+    cells = cells_of(usdc)
+    assert cells["paid in fees and rent"] == "0.00002 SOL"
+    assert "realised PnL after them" not in cells  # not in the same asset: not netted
+    gasless = Summary(0.0, 3600.0, 360, 2, 2, 0, {}, Decimal("3"), "USDC")
+    assert "paid in fees and rent" not in cells_of(gasless)

@@ -111,7 +111,8 @@ async def test_paper_on_mainnet_needs_no_key_no_rpc_and_no_opt_in(tmp_path: Path
     assert summary.consistent
     assert order.route == "paper"
     assert order.state == "confirmed"
-    (quote,) = fake.calls("/swap/v2/order")
+    probe, quote = fake.calls("/swap/v2/order")  # the start-up's probe of the path, the order
+    assert probe.params["amount"] == "1000"
     assert "taker" not in quote.params  # a price, not a transaction to sign
     assert quote.params["amount"] == str(order.amount_in)
     assert order.filled_out == int(quote.params["amount"]) * 2  # the fake's quote

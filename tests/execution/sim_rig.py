@@ -28,7 +28,7 @@ from solders.transaction import VersionedTransaction
 from sqlalchemy import Select, select
 
 from solbot.chain.litesvm import LiteSvmChain
-from solbot.chain.port import AccountInfo, SignatureStatus, Simulation
+from solbot.chain.port import AccountInfo, SignatureStatus, Simulation, TxCosts
 from solbot.chain.rpc import RpcChain
 from solbot.clock import ManualClock
 from solbot.config import DEFAULT_TOKENS
@@ -118,6 +118,9 @@ class FaultyChain:
 
     async def recent_fees(self, accounts: Sequence[Pubkey] = ()) -> list[int]:
         return await self.inner.recent_fees(accounts)
+
+    async def costs(self, signature: Signature) -> TxCosts | None:
+        return await self.inner.costs(signature)
 
 
 class FaultyTransport(httpx.AsyncBaseTransport):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,10 +25,11 @@ from solbot.execution.landing import (
     percentile,
     prepare,
 )
+from solbot.sim.maker import TOKEN_ACCOUNT_RENT
 from solbot.sim.rpc_faults import Congestion
 from solbot.store.states import OrderState, Route
 
-from .sim_rig import DECIMALS, USER, Rig, SimulatedCrash, crash, make_rig
+from .sim_rig import DECIMALS, MINTS, USER, Rig, SimulatedCrash, crash, make_rig
 
 USDC_UNITS = 10 ** DECIMALS["USDC"]
 RATE = 50_000  # micro-lamports per compute unit: the going rate in a busy spell
@@ -240,3 +242,46 @@ async def test_a_crash_while_dropped_is_finished_by_recovery_with_one_fill(
         assert again.order_id == outcome.order_id
         assert rig.balance("JUP") == order.quoted_out
         await rig.check_books()
+
+
+# ---------------------------------------------------------------------- what the wallet paid
+async def test_each_order_books_what_its_transaction_cost_the_wallet(calm: Rig) -> None:
+    """The fee (and priority fee) and the rent of the accounts it created, read from the
+    transaction's metadata, on the order and its trade; a sale into SOL is booked at what the
+    swap paid, the costs apart (the balance change lost both)."""
+    rig = calm
+    ex = rig.executor(Route.BUILD)
+    sol_before = rig.balance("SOL")
+    bought = await ex.submit(rig.buy("JUP", 50 * USDC_UNITS), rig.signer)
+    assert bought.state is OrderState.CONFIRMED, bought.error
+    buy = await rig.order(bought.order_id)
+    landed = rig.net.ledger.status(Signature.from_string(buy.signature))
+    assert landed is not None
+    assert buy.fee_lamports == landed.fee + TOKEN_ACCOUNT_RENT  # its new JUP account
+    assert bought.costs_lamports == buy.fee_lamports
+    (trade,) = await rig.trades()
+    assert trade.fee_lamports == buy.fee_lamports
+    assert rig.balance("SOL") == sol_before - buy.fee_lamports
+
+    (position,) = await rig.positions()
+    rig.clock.advance(60)
+    sol_mint = MINTS["SOL"]
+    sale = replace(rig.sell("JUP", position.quantity, position.id), output_mint=sol_mint)
+    sold = await ex.submit(sale, rig.signer)
+    assert sold.state is OrderState.CONFIRMED, sold.error
+    order = await rig.order(sold.order_id)
+    assert order.filled_out == order.quoted_out  # what the maker paid, not less its fee
+    landed = rig.net.ledger.status(Signature.from_string(order.signature))
+    assert landed is not None
+    assert order.fee_lamports == landed.fee  # the wrapped SOL account came and went in it
+    assert rig.balance("SOL") == sol_before - buy.fee_lamports + order.filled_out - landed.fee
+
+
+async def test_a_gasless_order_costs_the_wallet_nothing(calm: Rig) -> None:
+    rig = calm
+    sol_before = rig.balance("SOL")
+    outcome = await rig.executor(Route.V2).submit(rig.buy("JUP", 50 * USDC_UNITS), rig.signer)
+    order = await rig.order(outcome.order_id)
+    assert order.fee_lamports == 0
+    assert outcome.costs_lamports == 0
+    assert rig.balance("SOL") == sol_before

@@ -21,7 +21,14 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
-from solbot.chain.port import AccountInfo, SendError, SignatureStatus, Simulation
+from solbot.chain.port import (
+    AccountInfo,
+    SendError,
+    SignatureStatus,
+    Simulation,
+    TxCosts,
+    costs_of,
+)
 from solbot.clock import Clock
 from solbot.sim.ledger import RejectedError, SimLedger
 from solbot.sim.rpc_faults import Congestion
@@ -90,3 +97,9 @@ class LiteSvmChain:
         # the embedded sim is never congested: only what its own traffic paid
         ledger = self._sync()
         return [fee for _, fee in recent_prioritization_fees(ledger, Congestion(), accounts)]
+
+    async def costs(self, signature: Signature) -> TxCosts | None:
+        record = self._sync().transaction(signature)
+        if record is None:
+            return None
+        return costs_of(record.outcome.fee, record.pre_balances, record.post_balances)

@@ -20,7 +20,13 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
-from solbot.chain.port import NATIVE_MINT, AccountInfo, SignatureStatus, Simulation
+from solbot.chain.port import (
+    NATIVE_MINT,
+    AccountInfo,
+    SignatureStatus,
+    Simulation,
+    TxCosts,
+)
 from solbot.clock import Clock
 from solbot.store.db import Database
 from solbot.store.repos import PaperBalances
@@ -71,6 +77,9 @@ class PaperChain:
 
     async def recent_fees(self, accounts: Sequence[Pubkey] = ()) -> list[int]:
         _refuse("recent_fees")
+
+    async def costs(self, signature: Signature) -> TxCosts | None:
+        _refuse("costs")
 
 
 def _refuse(what: str) -> NoReturn:

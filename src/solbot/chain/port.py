@@ -42,6 +42,28 @@ class Simulation:
 
 
 @dataclass(frozen=True, slots=True)
+class TxCosts:
+    """What a processed transaction cost its fee payer beyond what it moved on purpose, as its
+    metadata shows: `fee` (signatures and priority fee, paid landed or failed) and `rent`, the
+    lamports that went into accounts it created and kept (a new token account: 2,039,280).
+    Rent comes back when such an account is closed (`solbot cleanup`)."""
+
+    fee: int
+    rent: int
+
+    @property
+    def lamports(self) -> int:
+        return self.fee + self.rent
+
+
+def costs_of(fee: int, pre: Sequence[int], post: Sequence[int]) -> TxCosts:
+    """`TxCosts` from a transaction's fee and its static accounts' balances before and after:
+    an account that had no lamports and has some now was created (and its rent paid)."""
+    rent = sum(after for before, after in zip(pre, post, strict=False) if before == 0 and after)
+    return TxCosts(fee, rent)
+
+
+@dataclass(frozen=True, slots=True)
 class AccountInfo:
     """What an account is, as far as sending SOL to it goes: who owns it (the System Program
     for a wallet, the Token program for a mint or a token account, a loader for a program),
@@ -104,6 +126,11 @@ class Chain(Protocol):
     async def simulate(self, tx: VersionedTransaction, *, sig_verify: bool = True) -> Simulation:
         """A dry run. Without `sig_verify` the signatures are not checked (a transaction not
         signed yet, to measure its compute units) and the blockhash may be replaced."""
+        ...
+
+    async def costs(self, signature: Signature) -> TxCosts | None:
+        """The fee and rent a processed transaction paid (`TxCosts`); None when the cluster
+        no longer has it (older than its history) or has not processed it."""
         ...
 
     async def recent_fees(self, accounts: Sequence[Pubkey] = ()) -> list[int]:

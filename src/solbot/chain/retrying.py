@@ -17,6 +17,7 @@ from solbot.chain.port import (
     ChainUnavailableError,
     SignatureStatus,
     Simulation,
+    TxCosts,
 )
 from solbot.clock import Clock
 from solbot.http_retry import RetryPolicy
@@ -93,6 +94,12 @@ class RetryingChain:
     async def simulate(self, tx: VersionedTransaction, *, sig_verify: bool = True) -> Simulation:
         result: Simulation = await self._call(
             "simulateTransaction", lambda: self.inner.simulate(tx, sig_verify=sig_verify)
+        )
+        return result
+
+    async def costs(self, signature: Signature) -> TxCosts | None:
+        result: TxCosts | None = await self._call(
+            "getTransaction", lambda: self.inner.costs(signature)
         )
         return result
 

@@ -67,6 +67,8 @@ from solbot.chain.port import (
     SendError,
     SignatureStatus,
     Simulation,
+    TxCosts,
+    costs_of,
 )
 
 _STATUS_BATCH = 256  # getSignatureStatuses takes at most this many signatures
@@ -192,6 +194,24 @@ class RpcChain:
             tuple(value.get("logs") or ()),
             int(units) if units is not None else None,
         )
+
+    async def costs(self, signature: Signature) -> TxCosts | None:
+        config = {
+            "encoding": "json",
+            "commitment": self._commitment,
+            "maxSupportedTransactionVersion": 0,
+        }
+        try:
+            answer = await self._raw("getTransaction", [str(signature), config], object)
+        except SolanaJsonRpcError as exc:
+            raise ChainUnavailableError(f"getTransaction: {exc.message}") from exc
+        if answer is None:
+            return None
+        meta = answer.get("meta") if isinstance(answer, dict) else None
+        try:
+            return costs_of(int(meta["fee"]), meta["preBalances"], meta["postBalances"])
+        except (KeyError, TypeError, ValueError):
+            raise ChainUnavailableError("malformed RPC answer to getTransaction") from None
 
     async def recent_fees(self, accounts: Sequence[Pubkey] = ()) -> list[int]:
         params: list[Any] = [[str(a) for a in accounts]] if accounts else []

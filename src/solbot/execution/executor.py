@@ -37,7 +37,7 @@ from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from solbot.chain.port import Chain, SignatureStatus, holdings
+from solbot.chain.port import NATIVE_MINT, Chain, SignatureStatus, holdings
 from solbot.chain.sending import deliver
 from solbot.clock import Clock
 from solbot.execution.jupiter import BadResponseError, JupiterClient, VenueError
@@ -105,6 +105,8 @@ class Outcome:
     # The signer's key cannot sign at all (it does not open, or is another wallet's): a fault
     # of the user's whole trading, not of this order (see `solbot.quarantine`).
     key_unusable: bool = field(default=False, compare=False)
+    # What the wallet paid for the order's transaction beyond the swap (`wallet_costs`).
+    costs_lamports: int | None = field(default=None, compare=False)
 
     @property
     def confirmed(self) -> bool:
@@ -387,8 +389,23 @@ class Executor:
 
     async def _finish(self, order: OrderRow, status: SignatureStatus) -> Outcome:
         if status.err is not None:
-            return await self._end(order, OrderState.FAILED, error=f"failed on chain: {status.err}")
+            paid = await self.wallet_costs(order)  # a transaction that failed there paid too
+            return await self._end(
+                order, OrderState.FAILED, error=f"failed on chain: {status.err}", fee_lamports=paid
+            )
         return await self._settle(order)
+
+    async def wallet_costs(self, order: OrderRow) -> int | None:
+        """Lamports the wallet paid for the order's transaction beyond the swap itself: the
+        network and priority fees and the rent of accounts it created, as the chain shows them
+        (`Chain.costs`). 0 where the venue pays them (`/order`'s maker, paper); None when the
+        chain no longer has the transaction (the books then cannot say it)."""
+        if Route(order.route) not in OURS_TO_SEND:
+            return 0
+        if not order.signature:
+            return None
+        costs = await self.chain.costs(Signature.from_string(order.signature))
+        return None if costs is None else costs.lamports
 
     async def _settle_from_balance(self, order: OrderRow) -> Outcome:
         """Decide an order whose transaction id is unknown, after its blockhash expired: it
@@ -405,10 +422,15 @@ class Executor:
         one database transaction."""
         owner = await self._owner(order)
         after = await holdings(self.chain, owner, Pubkey.from_string(order.output_mint))
-        filled_out = after - (order.balance_before or 0)
+        paid = await self.wallet_costs(order)
+        filled_out = swap_output(order, after - (order.balance_before or 0), paid)
         if filled_out <= 0:
-            return await self._end(order, OrderState.FAILED, error="landed but nothing received")
-        return await self._confirm(order, order.amount_in, filled_out, {OrderState.SENT})
+            return await self._end(
+                order, OrderState.FAILED, error="landed but nothing received", fee_lamports=paid
+            )
+        return await self._confirm(
+            order, order.amount_in, filled_out, {OrderState.SENT}, fee_lamports=paid
+        )
 
     async def _confirm(
         self,
@@ -418,6 +440,7 @@ class Executor:
         expect: set[OrderState],
         *,
         paper_owner: Pubkey | None = None,
+        fee_lamports: int | None = 0,
     ) -> Outcome:
         """Book a fill in one database transaction: the position, the trade, the order's
         confirmation, and for a paper fill the paper balances."""
@@ -430,6 +453,7 @@ class Executor:
                     get_mint=order.output_mint,
                     get=filled_out,
                 )
+            order.fee_lamports = fee_lamports
             position_id = await self._apply_fill(s, order, filled_in, filled_out)
             moved = await Orders(s, self.clock).advance(
                 order.id,
@@ -438,6 +462,7 @@ class Executor:
                 filled_in=filled_in,
                 filled_out=filled_out,
                 position_id=position_id,
+                fee_lamports=fee_lamports,
             )
             if not moved:
                 raise RuntimeError(f"order {order.id} changed state while being settled")
@@ -450,6 +475,7 @@ class Executor:
             filled_out,
             order.signature,
             purpose=Purpose(order.purpose),
+            costs_lamports=fee_lamports,
         )
 
     async def _apply_fill(
@@ -522,7 +548,7 @@ class Executor:
             "price": price,
             "quantity": quantity,
             "quote_amount": quote_amount,
-            "fee_lamports": 0,
+            "fee_lamports": order.fee_lamports or 0,
             "pnl": pnl,
             "signature": order.signature,
         }
@@ -590,8 +616,10 @@ class Executor:
         if self.on_step is not None:
             self.on_step(order)
 
-    async def _end(self, order: OrderRow, state: OrderState, *, error: str) -> Outcome:
-        await self._advance(order, state, {OrderState.SENT}, error=error)
+    async def _end(
+        self, order: OrderRow, state: OrderState, *, error: str, **fields: object
+    ) -> Outcome:
+        await self._advance(order, state, {OrderState.SENT}, error=error, **fields)
         log.info("order %s %s: %s", order.id, state.value, error)
         return _outcome(order)
 
@@ -619,6 +647,15 @@ class Executor:
         self._owners[user_id] = owner
 
 
+def swap_output(order: OrderRow, measured: int, paid: int | None) -> int:
+    """What the swap itself paid out, from the change of the wallet's output balance: for a SOL
+    output on a route where the wallet pays its own costs, that change lost them too (the fee
+    comes out of the same lamports), so they are added back; they are booked apart."""
+    if order.output_mint == str(NATIVE_MINT) and paid:
+        return measured + paid
+    return measured
+
+
 def _outcome(order: OrderRow) -> Outcome:
     return Outcome(
         order.id,
@@ -628,4 +665,5 @@ def _outcome(order: OrderRow) -> Outcome:
         order.signature,
         order.error,
         Purpose(order.purpose),
+        costs_lamports=order.fee_lamports,
     )

@@ -42,7 +42,14 @@ from solders.transaction import VersionedTransaction
 
 from solbot.chain.port import ChainUnavailableError, SendError, SignatureStatus, holdings
 from solbot.errors import EnvironmentFaultError
-from solbot.execution.executor import OURS_TO_SEND, Executor, Outcome, SwapIntent, _outcome
+from solbot.execution.executor import (
+    OURS_TO_SEND,
+    Executor,
+    Outcome,
+    SwapIntent,
+    _outcome,
+    swap_output,
+)
 from solbot.execution.jupiter import BadResponseError, VenueError
 from solbot.execution.landing import SimulationFailedError
 from solbot.execution.signing import (
@@ -381,11 +388,12 @@ class GroupExecutor:
             if status is None:
                 order.slow = True
                 continue
+            order.row.fee_lamports = await ex.wallet_costs(order.row)
             if status.err is not None:
                 failures.append((order, f"failed on chain: {status.err}"))
                 continue
             after = await holdings(ex.chain, order.owner, Pubkey.from_string(order.row.output_mint))
-            filled_out = after - order.before
+            filled_out = swap_output(order.row, after - order.before, order.row.fee_lamports)
             if filled_out <= 0:
                 failures.append((order, "landed but nothing received"))
             else:
@@ -405,12 +413,14 @@ class GroupExecutor:
                     "filled_in": order.row.amount_in,
                     "filled_out": filled_out,
                     "position_id": position_id,
+                    "fee_lamports": order.row.fee_lamports,
                 }
                 moves.append((order.row.id, OrderState.SENT, OrderState.CONFIRMED, fields))
             await Positions(s, ex.clock).open_many(new_positions)  # before the trades name them
             await Trades(s, ex.clock).add_many(trades)
             for order, error in failures:
-                moves.append((order.row.id, OrderState.SENT, OrderState.FAILED, {"error": error}))
+                fields = {"error": error, "fee_lamports": order.row.fee_lamports}
+                moves.append((order.row.id, OrderState.SENT, OrderState.FAILED, fields))
             await Orders(s, ex.clock).advance_many(moves)
         self._apply(orders, moves)
 
