@@ -540,14 +540,9 @@ def _check_live(settings: Settings, options: RunOptions) -> None:
 
 
 def _quote_token(settings: Settings, tokens: dict[str, TokenInfo]) -> TokenInfo:
-    """The asset the portfolio is held in. SOL works on the v2 route only: there the market
-    maker pays the network fees, so the wallet's lamports move by exactly the swaps; on v1 the
-    wallet pays them too, and a balance change would not be a swap's output."""
-    if settings.quote == "SOL" and settings.jupiter_route != "v2" and not settings.paper:
-        raise UserError(
-            "SOLBOT_QUOTE=SOL needs SOLBOT_JUPITER_ROUTE=v2 (on v1 the wallet's own fees blur "
-            "what a swap paid out in SOL)"
-        )
+    """The asset the portfolio is held in. SOL works on every route: where the wallet pays its
+    own transactions (`build`, v1), what each one cost is read from the chain and booked apart
+    from the swap (`Executor.wallet_costs`)."""
     if settings.quote not in tokens:
         raise UserError(f"the quote asset {settings.quote} is not in the token list")
     return tokens[settings.quote]

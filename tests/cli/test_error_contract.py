@@ -378,12 +378,7 @@ CASES = [
         given=both(devnet, closed(RPC)),
     ),
     Case("crash hook value", RUN, "SOLBOT_SIM_CRASH_AFTER", {"SOLBOT_SIM_CRASH_AFTER": "never"}),
-    Case(
-        "SOL quote on v1",
-        RUN,
-        "SOLBOT_JUPITER_ROUTE",
-        {"SOLBOT_QUOTE": "SOL", "SOLBOT_JUPITER_ROUTE": "v1"},
-    ),
+    Case("unknown route", RUN, "SOLBOT_JUPITER_ROUTE", {"SOLBOT_JUPITER_ROUTE": "v3"}),
     Case("mainnet without opt-in", RUN, "SOLBOT_LIVE", {"SOLBOT_NETWORK": "mainnet"}),
     # Command-line values.
     early("speed zero", ("run", "--speed", "0"), "--speed"),

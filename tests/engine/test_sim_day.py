@@ -14,7 +14,6 @@ from sqlalchemy import select
 
 from solbot.clock import ManualClock
 from solbot.config import Settings
-from solbot.errors import UserError
 from solbot.events import Event
 from solbot.market.store import CandleStore
 from solbot.runner import OPERATOR, build
@@ -97,10 +96,11 @@ async def test_restarting_continues_the_same_world(tmp_path):
     assert second.consistent
 
 
-async def test_a_sol_quoted_day_settles_in_native_sol_to_the_lamport(tmp_path):
-    """On the v2 route the maker pays every fee, so the wallet's lamports move by exactly what
-    the swaps spent and paid out."""
-    settings = day_settings(tmp_path, "v2").model_copy(update={"quote": "SOL"})
+@pytest.mark.parametrize("route", ["v2", "build", "v1"])
+async def test_a_sol_quoted_day_settles_in_native_sol_to_the_lamport(tmp_path, route):
+    """The wallet's lamports move by exactly what the swaps spent and paid out, and what each
+    order's transaction cost it (nothing on v2, where the maker pays every fee)."""
+    settings = day_settings(tmp_path, route).model_copy(update={"quote": "SOL"})
     clock = ManualClock(START)
     events: list[Event] = []
     async with build(settings, RunOptions(stop_after=DAY / 2), events.append, clock) as runtime:
@@ -110,6 +110,7 @@ async def test_a_sol_quoted_day_settles_in_native_sol_to_the_lamport(tmp_path):
         lamports_after = await runtime.chain.balance(owner)
         async with runtime.db.session() as s:
             positions = (await s.scalars(select(PositionRow))).all()
+            orders = (await s.scalars(select(OrderRow))).all()
             for mint in {p.mint for p in positions}:
                 held = await runtime.chain.token_balance(owner, Pubkey.from_string(mint))
                 assert held == sum(
@@ -121,14 +122,10 @@ async def test_a_sol_quoted_day_settles_in_native_sol_to_the_lamport(tmp_path):
     assert [e.text for e in events if e.kind == "deposit"] == []  # no fill taken for one
     spent = sum(p.cost for p in positions)
     received = sum(p.proceeds or 0 for p in positions)
-    assert lamports_after == lamports_before - spent + received
-
-
-async def test_sol_as_quote_on_the_v1_route_is_refused(tmp_path):
-    settings = day_settings(tmp_path, "v1").model_copy(update={"quote": "SOL"})
-    with pytest.raises(UserError, match="SOLBOT_JUPITER_ROUTE=v2"):
-        async with build(settings, RunOptions(stop_after=60), clock=ManualClock(START)):
-            pass
+    paid = sum(o.fee_lamports or 0 for o in orders)
+    assert (paid == 0) == (route == "v2")
+    assert summary.costs_lamports == paid
+    assert lamports_after == lamports_before - spent + received - paid
 
 
 async def test_solbot_run_tunes_the_collector_once_started_and_then_trades_as_before(tmp_path):
