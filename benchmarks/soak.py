@@ -23,8 +23,8 @@ import tracemalloc
 from collections import defaultdict
 from pathlib import Path
 
+from sim_day import day_settings
 from solbot.clock import ManualClock
-from solbot.config import Settings
 from solbot.custody import CustodyService
 from solbot.runner import build
 from solbot.runtime import RunOptions, Runtime
@@ -61,18 +61,9 @@ def heap_by_owner(snapshot: tracemalloc.Snapshot) -> dict[str, float]:
 
 async def soak(folder: Path, days: int, users: int) -> None:
     os.environ["MASTER_ENCRYPTION_KEY"] = MasterKey.generate().hex()
-    settings = Settings(
-        data_dir=folder,
-        network="sim",
-        timeframe="5m",
-        risk_tier="aggressive",
-        poll_seconds=60.0,
-        sim_seed=5,
-        tokens=Settings().tokens,
-        # The guard counts decryptions per minute of wall time; a simulated week in minutes
-        # would trip it (a real bot signs a handful a minute).
-        decrypt_per_user_per_minute=1_000_000,
-    )
+    # The guard counts decryptions per minute of wall time; a simulated week in minutes would
+    # trip it (a real bot signs a handful a minute).
+    settings = day_settings(folder).model_copy(update={"decrypt_per_user_per_minute": 10**6})
     await schema.prepare(settings.database, settings.world)
     db = Database(settings.database)
     clock = ManualClock(START)

