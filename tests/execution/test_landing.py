@@ -16,7 +16,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
-from solbot.chain.port import Simulation
+from solbot.chain.port import Simulation, TxCosts
 from solbot.execution.build import SwapBuild
 from solbot.execution.landing import (
     MICRO_LAMPORTS,
@@ -28,6 +28,7 @@ from solbot.execution.landing import (
 from solbot.sim.maker import TOKEN_ACCOUNT_RENT
 from solbot.sim.rpc_faults import Congestion
 from solbot.store.states import OrderState, Route
+from solbot.store.tables import OrderRow
 
 from .sim_rig import DECIMALS, MINTS, USER, Rig, SimulatedCrash, crash, make_rig
 
@@ -285,3 +286,59 @@ async def test_a_gasless_order_costs_the_wallet_nothing(calm: Rig) -> None:
     assert order.fee_lamports == 0
     assert outcome.costs_lamports == 0
     assert rig.balance("SOL") == sol_before
+
+
+async def test_a_buy_with_sol_books_its_costs_apart_from_the_sol_it_spent(calm: Rig) -> None:
+    rig = calm
+    sol_before = rig.balance("SOL")
+    spend = 10**9 // 4
+    intent = replace(rig.buy("JUP", spend), input_mint=MINTS["SOL"])
+    outcome = await rig.executor(Route.BUILD).submit(intent, rig.signer)
+    assert outcome.state is OrderState.CONFIRMED, outcome.error
+    order = await rig.order(outcome.order_id)
+    landed = rig.net.ledger.status(Signature.from_string(order.signature))
+    assert landed is not None
+    assert order.fee_lamports == landed.fee + TOKEN_ACCOUNT_RENT
+    assert rig.balance("SOL") == sol_before - spend - order.fee_lamports
+
+
+class Metadata:
+    """A chain whose every transaction cost `costs` (for `wallet_costs` alone)."""
+
+    def __init__(self, costs: TxCosts) -> None:
+        self.answer = costs
+
+    async def costs(self, signature: Signature) -> TxCosts:
+        return self.answer
+
+
+SOL_IN = 250_000_000
+RENT = 2_039_280
+
+
+@pytest.mark.parametrize(
+    ("pair", "swapped", "costs", "expected"),
+    [
+        # what the payer lost, tips included
+        (("USDC", "JUP"), True, TxCosts(5_000, RENT, 5_000 + RENT + 777), 5_000 + RENT + 777),
+        # less the SOL swapped away
+        (("SOL", "JUP"), True, TxCosts(5_000, RENT, 5_000 + RENT + SOL_IN), 5_000 + RENT),
+        # failed on chain: nothing swapped, nothing created
+        (("SOL", "JUP"), False, TxCosts(5_000, 0, 5_000), 5_000),
+        # the output arrives in the same balance: the fee and the rent kept
+        (("JUP", "SOL"), True, TxCosts(5_000, 0, 5_000 - 123_456), 5_000),
+    ],
+)
+async def test_wallet_costs_reads_the_metadata_as_the_pair_needs(
+    calm: Rig, pair: tuple[str, str], swapped: bool, costs: TxCosts, expected: int
+) -> None:
+    ex = calm.executor(Route.BUILD)
+    ex.chain = Metadata(costs)
+    order = OrderRow(
+        route=Route.BUILD.value,
+        signature=str(Signature.default()),
+        input_mint=MINTS[pair[0]],
+        output_mint=MINTS[pair[1]],
+        amount_in=SOL_IN if pair[0] == "SOL" else 10**6,
+    )
+    assert await ex.wallet_costs(order, swapped=swapped) == expected

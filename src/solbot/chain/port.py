@@ -43,13 +43,15 @@ class Simulation:
 
 @dataclass(frozen=True, slots=True)
 class TxCosts:
-    """What a processed transaction cost its fee payer beyond what it moved on purpose, as its
-    metadata shows: `fee` (signatures and priority fee, paid landed or failed) and `rent`, the
-    lamports that went into accounts it created and kept (a new token account: 2,039,280).
-    Rent comes back when such an account is closed (`solbot cleanup`)."""
+    """What a processed transaction's metadata says it cost: `fee` (signatures and priority
+    fee, paid landed or failed), `rent` (the lamports that went into accounts it created and
+    kept: a new token account holds 2,039,280, given back when it is closed, `solbot
+    cleanup`), and `payer_spent`, what the fee payer's balance lost in it: the fee, the rent
+    and tips it paid, and any SOL it sent on purpose."""
 
     fee: int
     rent: int
+    payer_spent: int
 
     @property
     def lamports(self) -> int:
@@ -57,10 +59,11 @@ class TxCosts:
 
 
 def costs_of(fee: int, pre: Sequence[int], post: Sequence[int]) -> TxCosts:
-    """`TxCosts` from a transaction's fee and its static accounts' balances before and after:
-    an account that had no lamports and has some now was created (and its rent paid)."""
+    """`TxCosts` from a transaction's fee and its static accounts' balances before and after
+    (the fee payer first): an account that had no lamports and has some now was created."""
     rent = sum(after for before, after in zip(pre, post, strict=False) if before == 0 and after)
-    return TxCosts(fee, rent)
+    spent = pre[0] - post[0] if pre and post else fee
+    return TxCosts(fee, rent, spent)
 
 
 @dataclass(frozen=True, slots=True)

@@ -389,23 +389,37 @@ class Executor:
 
     async def _finish(self, order: OrderRow, status: SignatureStatus) -> Outcome:
         if status.err is not None:
-            paid = await self.wallet_costs(order)  # a transaction that failed there paid too
+            # a transaction that failed there paid its costs too, and moved nothing else
+            paid = await self.wallet_costs(order, swapped=False)
             return await self._end(
                 order, OrderState.FAILED, error=f"failed on chain: {status.err}", fee_lamports=paid
             )
         return await self._settle(order)
 
-    async def wallet_costs(self, order: OrderRow) -> int | None:
+    async def wallet_costs(self, order: OrderRow, *, swapped: bool = True) -> int | None:
         """Lamports the wallet paid for the order's transaction beyond the swap itself: the
-        network and priority fees and the rent of accounts it created, as the chain shows them
-        (`Chain.costs`). 0 where the venue pays them (`/order`'s maker, paper); None when the
-        chain no longer has the transaction (the books then cannot say it)."""
+        network and priority fees, tips, the rent of accounts it paid for, as the chain shows
+        them (`Chain.costs`; the wallet is the fee payer on these routes). 0 where the venue
+        pays them (`/order`'s maker, paper); None when the chain no longer has the transaction
+        (the books then cannot say it). `swapped`: the transaction succeeded (one that failed
+        on chain moved nothing but its costs).
+
+        What the wallet's balance lost in the transaction, less the SOL it swapped away (a SOL
+        input), is exact whoever funded what. A SOL output arrives in that same balance, by an
+        amount the books cannot know apart from it, so there the fee and the rent of the
+        accounts the transaction created and kept are taken instead (its wrapped SOL account
+        comes and goes within it)."""
         if Route(order.route) not in OURS_TO_SEND:
             return 0
         if not order.signature:
             return None
         costs = await self.chain.costs(Signature.from_string(order.signature))
-        return None if costs is None else costs.lamports
+        if costs is None:
+            return None
+        if order.output_mint == str(NATIVE_MINT):
+            return costs.lamports
+        sent = order.amount_in if swapped and order.input_mint == str(NATIVE_MINT) else 0
+        return costs.payer_spent - sent
 
     async def _settle_from_balance(self, order: OrderRow) -> Outcome:
         """Decide an order whose transaction id is unknown, after its blockhash expired: it

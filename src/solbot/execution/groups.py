@@ -388,7 +388,7 @@ class GroupExecutor:
             if status is None:
                 order.slow = True
                 continue
-            order.row.fee_lamports = await ex.wallet_costs(order.row)
+            order.row.fee_lamports = await ex.wallet_costs(order.row, swapped=status.err is None)
             if status.err is not None:
                 failures.append((order, f"failed on chain: {status.err}"))
                 continue
