@@ -42,14 +42,8 @@ from solders.transaction import VersionedTransaction
 
 from solbot.chain.port import ChainUnavailableError, SendError, SignatureStatus, holdings
 from solbot.errors import EnvironmentFaultError
-from solbot.execution.executor import (
-    OURS_TO_SEND,
-    Executor,
-    Outcome,
-    SwapIntent,
-    _outcome,
-    swap_output,
-)
+from solbot.execution.booking import swap_output
+from solbot.execution.executor import OURS_TO_SEND, Executor, Outcome, SwapIntent, _outcome
 from solbot.execution.jupiter import BadResponseError, VenueError
 from solbot.execution.landing import SimulationFailedError
 from solbot.execution.signing import (
@@ -405,7 +399,7 @@ class GroupExecutor:
             trades = []
             new_positions: list[dict[str, Any]] = []
             for order, filled_out in fills:
-                position_id, trade = await ex._book_position(
+                position_id, trade = await ex.booking.position(
                     s, order.row, order.row.amount_in, filled_out, new_positions=new_positions
                 )
                 trades.append(trade)
@@ -442,7 +436,7 @@ class GroupExecutor:
                             get_mint=row.output_mint,
                             get=filled_out,
                         )
-                        position_id = await ex._apply_fill(s, row, row.amount_in, filled_out)
+                        position_id = await ex.booking.apply_fill(s, row, row.amount_in, filled_out)
                 except InsufficientPaperFundsError as exc:
                     moves.append(
                         (row.id, OrderState.QUOTED, OrderState.FAILED, {"error": str(exc)})
