@@ -20,7 +20,6 @@ from spl.token.models import TransferCheckedParams
 
 from solbot.chain.builders import associated_token_address, build_transaction
 from solbot.execution.build import SwapBuild, parse_build
-from solbot.execution.landing import percentile
 from solbot.sim import swap_build
 from solbot.sim.jupiter_api import create_jupiter_app
 from solbot.sim.ledger import VALIDITY_BLOCKS, RejectedError
@@ -209,15 +208,6 @@ async def test_the_unit_price_is_the_asked_percentile_of_recent_fees(world: Worl
         body, _ = await build(http, world, USDC, BONK, 10**6)
         raw = base64.b64decode(body["computeBudgetInstructions"][0]["data"])
         assert int.from_bytes(raw[1:9], "little") == 0  # calm: nothing to outbid
-
-
-def test_percentile_is_the_nearest_rank() -> None:
-    fees = [0, 0, 10, 20, 30, 40, 50, 60]
-    assert percentile(fees, 2_500) == 0
-    assert percentile(fees, 5_000) == 20
-    assert percentile(fees, 7_500) == 40
-    assert percentile(fees, 10_000) == 60
-    assert percentile([], 5_000) == 0
 
 
 @pytest.mark.parametrize(

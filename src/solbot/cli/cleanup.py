@@ -18,8 +18,7 @@ if TYPE_CHECKING:
     from solbot.chain.token_accounts import EmptyAccount
     from solbot.execution.cleanup import Cleanup
 
-ACTOR = "cli"
-LAMPORTS_PER_SOL = 1_000_000_000
+SOL_DECIMALS = 9
 
 
 def cleanup(
@@ -78,7 +77,7 @@ def cleanup(
                 "empty": [a.token.symbol for a in result.found],
                 "closed": [a.token.symbol for a in result.closed],
                 "failed": {a.token.symbol: why for a, why in result.failed},
-                "reclaimed": units(result.reclaimed, 9),
+                "reclaimed": units(result.reclaimed, SOL_DECIMALS),
                 "reclaimed_lamports": atoms(result.reclaimed),
                 "signatures": result.signatures,
             }
@@ -93,8 +92,8 @@ def cleanup(
         elif dry_run:
             out.print(f"{name}: would close {_symbols(result.found)}")
         if result.closed:
-            back = result.reclaimed / LAMPORTS_PER_SOL
-            out.print(f"[green]✓[/] {name}: closed {_symbols(result.closed)}, {back:.6f} SOL back")
+            back = units(result.reclaimed, SOL_DECIMALS)
+            out.print(f"[green]✓[/] {name}: closed {_symbols(result.closed)}, {back} SOL back")
         for account, why in result.failed:
             out.print(f"[red]✗[/] {name}: {account.token.symbol} not closed: {why}")
 

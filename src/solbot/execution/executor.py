@@ -135,11 +135,9 @@ class Executor:
         self.jupiter = jupiter
         self.chain = chain
         self.clock = clock
-        self.decimals = dict(decimals)
-        self.booking = Booking(clock, self.decimals, trailing_stop_pct)
+        self.booking = Booking(clock, dict(decimals), trailing_stop_pct)
         self.route = route
         self.slippage_bps = slippage_bps
-        self.trailing_stop_pct = trailing_stop_pct
         self.poll_seconds = poll_seconds
         self.resend_seconds = resend_seconds
         self.landing = landing or LandingPolicy()

@@ -59,7 +59,7 @@ from spl.token.constants import TOKEN_PROGRAM_ID
 from spl.token.instructions import create_idempotent_associated_token_account, transfer_checked
 from spl.token.models import TransferCheckedParams
 
-from solbot.chain.builders import associated_token_address
+from solbot.chain.builders import SIGNATURE_FEE, associated_token_address
 from solbot.clock import Clock
 from solbot.config import QUOTE_ASSETS
 from solbot.domain import TokenInfo
@@ -451,7 +451,7 @@ class SimMaker:
             last_valid_block_height=last_valid,
             fee_payer=payer,
             rent_lamports=rent,
-            signature_fee_lamports=5_000 * signers,
+            signature_fee_lamports=SIGNATURE_FEE * signers,
         )
         if layout == "v2":
             self._prune(self.clock.now())

@@ -21,10 +21,11 @@ from solders.transaction import VersionedTransaction
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from solbot.chain.builders import SIGNATURE_FEE
 from solbot.sim.ledger import SimLedger, TxOutcome
 
 SOLANA_CORE_VERSION = "2.2.0"  # what getVersion reports; also the context's apiVersion
-LAMPORTS_PER_SIGNATURE = 5_000
+LAMPORTS_PER_SIGNATURE = SIGNATURE_FEE
 PACKET_DATA_SIZE = 1_232
 MAX_BASE58_SIZE = 1_683
 MAX_BASE64_SIZE = 1_644

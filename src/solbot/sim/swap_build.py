@@ -106,7 +106,6 @@ class Built:
     tip: Instruction | None
     blockhash: Hash
     last_valid_block_height: int
-    escrow: Pubkey
 
     @property
     def compute_budget(self) -> tuple[Instruction, ...]:
@@ -173,9 +172,7 @@ class SwapBuilder:
                 )
             )
         tip = sol_transfer(payer, TIP_ACCOUNT, tip_lamports) if tip_lamports else None
-        return Built(
-            pricing, unit_price, tuple(setup), swap, cleanup, tip, blockhash, answered, escrow
-        )
+        return Built(pricing, unit_price, tuple(setup), swap, cleanup, tip, blockhash, answered)
 
     def _payment(self, pricing: Pricing, taker: Pubkey) -> Instruction:
         maker = self.maker.pubkey
