@@ -178,6 +178,9 @@ class Settings(BaseSettings):
     # and the most one transaction may pay in priority fees, in lamports (0.001 SOL).
     priority_fee_percentile: int = Field(default=75, ge=0, le=100)
     max_priority_fee_lamports: int = Field(default=1_000_000, ge=0, le=1_000_000_000)
+    # Swap programs the wallet may sign for beside Jupiter's own (`solbot.execution.vetting`):
+    # addresses, comma-separated; a transaction calling any other program is never signed.
+    trusted_programs: Annotated[list[str], NoDecode] = Field(default_factory=list)
     jupiter_rps: float = Field(default=1.0, gt=0)
     max_price_impact_pct: float = Field(default=1.0, gt=0, le=100)
     rpc_url: str | None = None
@@ -267,7 +270,7 @@ class Settings(BaseSettings):
     sim_user_usdc: float = Field(default=1_000.0, ge=0)
     sim_user_sol: float = Field(default=1.0, ge=0)
 
-    @field_validator("telegram_allowed_ids", "trade_tokens", mode="before")
+    @field_validator("telegram_allowed_ids", "trade_tokens", "trusted_programs", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         """A list from the environment as `JUP,BONK` (or one `JUP`) or as JSON `["JUP"]`."""
@@ -289,6 +292,20 @@ class Settings(BaseSettings):
     def _a_folder(cls, value: Path) -> Path:
         if value.exists() and not value.is_dir():
             raise ValueError(f"{value} is a file, not a folder")
+        return value
+
+    @field_validator("trusted_programs")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        from solders.pubkey import Pubkey  # only when the setting is given: the CLI starts light
+
+        for address in value:
+            try:
+                canonical = str(Pubkey.from_string(address)) == address
+            except ValueError:
+                canonical = False
+            if not canonical:
+                raise ValueError(f"{address[:60]!r} is not a Solana address")
         return value
 
     @field_validator("trade_tokens")

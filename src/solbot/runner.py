@@ -313,6 +313,7 @@ async def _assemble(
             percentile_bps=settings.priority_fee_percentile * 100,
             max_priority_lamports=settings.max_priority_fee_lamports,
         ),
+        trusted_programs=[Pubkey.from_string(p) for p in settings.trusted_programs],
     )
     roster = await _roster(settings, db, clock, chain, quote, operator, limits, network)
     engine = Engine(

@@ -379,6 +379,12 @@ CASES = [
     ),
     Case("crash hook value", RUN, "SOLBOT_SIM_CRASH_AFTER", {"SOLBOT_SIM_CRASH_AFTER": "never"}),
     Case("unknown route", RUN, "SOLBOT_JUPITER_ROUTE", {"SOLBOT_JUPITER_ROUTE": "v3"}),
+    Case(
+        "trusted program not an address",
+        RUN,
+        "SOLBOT_TRUSTED_PROGRAMS",
+        {"SOLBOT_TRUSTED_PROGRAMS": "JUP6LkbZbjS1jKKwapdHNy74zcZ3tLUZoi5QNyVTaV4,jupiter"},
+    ),
     Case("mainnet without opt-in", RUN, "SOLBOT_LIVE", {"SOLBOT_NETWORK": "mainnet"}),
     # Command-line values.
     early("speed zero", ("run", "--speed", "0"), "--speed"),

@@ -12,13 +12,14 @@ a new "process": a new `Database` and `JupiterClient` on the same journal and th
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import httpx
 from solders.hash import Hash
@@ -127,12 +128,14 @@ class FaultyTransport(httpx.AsyncBaseTransport):
     """The ASGI transport to the sim's Jupiter app, with hooks per URL path: `before` runs
     before the request reaches the app, `after` once the app has answered. A hook may raise
     (the answer is not delivered) or return a response, which is delivered instead (`before`:
-    without asking the app at all)."""
+    without asking the app at all). `rewrite` hooks turn the app's JSON answer into another (a
+    venue that lies)."""
 
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
         self.inner = inner
         self.before: dict[str, RequestHook] = {}
         self.after: dict[str, RequestHook] = {}
+        self.rewrite: dict[str, Callable[[Any], Any]] = {}
         self.calls: dict[str, int] = {}  # requests that reached the app, per path
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -149,6 +152,10 @@ class FaultyTransport(httpx.AsyncBaseTransport):
             replaced = hook(request)
             if replaced is not None:
                 return replaced
+        rewrite = self.rewrite.get(path)
+        if rewrite is not None and response.status_code == 200:
+            body = json.loads(await response.aread())
+            return httpx.Response(200, json=rewrite(body), request=request)
         return response
 
 

@@ -27,7 +27,7 @@ Every step is written to the journal (`orders`) before the next one can have eff
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -42,7 +42,8 @@ from solbot.chain.sending import deliver
 from solbot.clock import Clock
 from solbot.execution.booking import Booking, swap_output
 from solbot.execution.jupiter import BadResponseError, JupiterClient, VenueError
-from solbot.execution.landing import LandingPolicy, SimulationFailedError, prepare
+from solbot.execution.landing import LandingPolicy, SimulationFailedError
+from solbot.execution.quoting import RouteQuoter
 from solbot.execution.signing import (
     Signer,
     SigningError,
@@ -130,6 +131,7 @@ class Executor:
         resend_seconds: float = 2.0,
         on_step: Callable[[OrderRow], None] | None = None,
         landing: LandingPolicy | None = None,
+        trusted_programs: Iterable[Pubkey] = (),
     ) -> None:
         self.db = db
         self.jupiter = jupiter
@@ -141,6 +143,14 @@ class Executor:
         self.poll_seconds = poll_seconds
         self.resend_seconds = resend_seconds
         self.landing = landing or LandingPolicy()
+        # Quotes on the order's route and vets what the wallet would sign (shared by groups).
+        self.quoter = RouteQuoter(
+            jupiter,
+            chain,
+            slippage_bps=slippage_bps,
+            landing=self.landing,
+            trusted_programs=trusted_programs,
+        )
         # Called after each journaled step, with the row as committed (the sim's crash tests
         # kill the process here: `SOLBOT_SIM_CRASH_AFTER`).
         self.on_step = on_step
@@ -175,11 +185,17 @@ class Executor:
             if Route(order.route) is Route.PAPER:
                 return await self._fill_paper(order, owner)
             before = await holdings(self.chain, owner, Pubkey.from_string(order.output_mint))
-            if Route(order.route) is Route.V2:
-                return await self._swap_v2(order, signer, before)
-            if Route(order.route) is Route.BUILD:
-                return await self._swap_build(order, signer, before)
-            return await self._swap_v1(order, signer, before)
+            try:
+                unsigned, quoted = await self.quoter.quote(order, owner, before)
+            except SimulationFailedError as exc:
+                return await self._fail_unsent(order, str(exc))
+            route = Route(order.route)
+            signed = await self._sign_and_journal(
+                order, unsigned, signer, tx_id_is_ours=route in OURS_TO_SEND, **quoted
+            )
+            if route is Route.V2:
+                return await self._execute(order, signer, signed, quoted)
+            return await self._broadcast(order, signed)
         except VenueError as exc:
             return await self._fail_unsent(order, str(exc))
         except SigningError as exc:
@@ -212,33 +228,16 @@ class Executor:
         except InsufficientPaperFundsError as exc:
             return await self._fail_unsent(order, str(exc))
 
-    async def _swap_v2(self, order: OrderRow, signer: Signer, before: int) -> Outcome:
-        quote = await self.jupiter.order(
-            order.input_mint,
-            order.output_mint,
-            order.amount_in,
-            taker=signer.pubkey(),
-            slippage_bps=self.slippage_bps,
-        )
-        if quote.transaction is None:
-            return await self._fail_unsent(
-                order, quote.error_message or "the venue returned no transaction"
-            )
-        signed = await self._sign_and_journal(
-            order,
-            quote.unsigned_transaction(),
-            signer,
-            tx_id_is_ours=False,  # the maker pays the fee: slot 0 is its signature
-            request_id=quote.request_id,
-            fee_bps=quote.fee_bps,
-            quoted_out=quote.out_amount,
-            min_out=quote.other_amount_threshold,
-            last_valid_block_height=quote.last_valid_block_height,
-            balance_before=before,
-        )
+    async def _execute(
+        self, order: OrderRow, signer: Signer, signed: VersionedTransaction, quoted: dict[str, Any]
+    ) -> Outcome:
+        """Swap v2 `/order`: Jupiter lands the signed transaction (`/execute`); the maker pays
+        the fee, so the transaction id is what `/execute` answers."""
         try:
             result = await self.jupiter.execute(
-                quote.request_id, signed, last_valid_block_height=quote.last_valid_block_height
+                quoted["request_id"],
+                signed,
+                last_valid_block_height=quoted["last_valid_block_height"],
             )
         except VenueError as exc:
             # An answer we could not read says no more than a lost one: the swap may have landed.
@@ -255,66 +254,6 @@ class Executor:
         if result.signature is None:
             return await self.resume(await self._reload(order), signer)
         return await self._await_status(order)  # `_advance` kept the row current
-
-    async def _swap_v1(self, order: OrderRow, signer: Signer, before: int) -> Outcome:
-        quote = await self.jupiter.quote(
-            order.input_mint, order.output_mint, order.amount_in, slippage_bps=self.slippage_bps
-        )
-        swap = await self.jupiter.swap_transaction(quote, signer.pubkey())
-        signed = await self._sign_and_journal(
-            order,
-            swap.unsigned_transaction(),
-            signer,
-            tx_id_is_ours=True,  # we pay the fee: slot 0 is our signature, the transaction id
-            quoted_out=quote.out_amount,
-            min_out=quote.other_amount_threshold,
-            last_valid_block_height=swap.last_valid_block_height,
-            balance_before=before,
-        )
-        return await self._broadcast(order, signed)
-
-    async def _swap_build(self, order: OrderRow, signer: Signer, before: int) -> Outcome:
-        """Swap v2 `/build`: our own transaction, its compute budget ours (`landing`), sent and
-        re-sent by us until it lands or its blockhash expires. No Jupiter fee."""
-        try:
-            unsigned, quoted = await self.quote_build(order, signer.pubkey(), before)
-        except SimulationFailedError as exc:
-            return await self._fail_unsent(order, str(exc))
-        signed = await self._sign_and_journal(order, unsigned, signer, tx_id_is_ours=True, **quoted)
-        return await self._broadcast(order, signed)
-
-    async def quote_build(
-        self, order: OrderRow, owner: Pubkey, before: int
-    ) -> tuple[VersionedTransaction, dict[str, Any]]:
-        """A `/build` order's unsigned transaction, with the fields its `quoted` step journals
-        (the group executor shares it). Raises `VenueError` or `SimulationFailedError`."""
-        built = await self.jupiter.build(
-            order.input_mint,
-            order.output_mint,
-            order.amount_in,
-            taker=owner,
-            slippage_bps=self.slippage_bps,
-        )
-        landing = await prepare(self.chain, built, owner, self.landing)
-        if landing.capped:
-            log.info(
-                "order %s: priority fee capped at %d lamports (%d µlamports/CU, recent fees "
-                "asked %d)",
-                order.id,
-                landing.priority_fee_lamports,
-                landing.unit_price,
-                landing.wanted_price,
-            )
-        blank = [Signature.default()] * landing.message.header.num_required_signatures
-        quoted = {
-            "quoted_out": built.out_amount,
-            "min_out": built.other_amount_threshold,
-            "last_valid_block_height": built.last_valid_block_height,
-            "balance_before": before,
-            "compute_unit_limit": landing.unit_limit,
-            "compute_unit_price": landing.unit_price,
-        }
-        return VersionedTransaction.populate(landing.message, blank), quoted
 
     async def _sign_and_journal(
         self,

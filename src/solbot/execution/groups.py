@@ -211,39 +211,7 @@ class GroupExecutor:
             order.before = await holdings(
                 ex.chain, order.owner, Pubkey.from_string(row.output_mint)
             )
-            if Route(row.route) is Route.BUILD:
-                unsigned, order.quoted = await ex.quote_build(row, order.owner, order.before)
-            elif Route(row.route) is Route.V2:
-                v2 = await ex.jupiter.order(
-                    row.input_mint,
-                    row.output_mint,
-                    row.amount_in,
-                    taker=order.owner,
-                    slippage_bps=ex.slippage_bps,
-                )
-                if v2.transaction is None:
-                    raise VenueError(v2.error_message or "the venue returned no transaction")
-                unsigned = v2.unsigned_transaction()
-                order.quoted = {
-                    "request_id": v2.request_id,
-                    "fee_bps": v2.fee_bps,
-                    "quoted_out": v2.out_amount,
-                    "min_out": v2.other_amount_threshold,
-                    "last_valid_block_height": v2.last_valid_block_height,
-                    "balance_before": order.before,
-                }
-            else:
-                v1 = await ex.jupiter.quote(
-                    row.input_mint, row.output_mint, row.amount_in, slippage_bps=ex.slippage_bps
-                )
-                swap = await ex.jupiter.swap_transaction(v1, order.owner)
-                unsigned = swap.unsigned_transaction()
-                order.quoted = {
-                    "quoted_out": v1.out_amount,
-                    "min_out": v1.other_amount_threshold,
-                    "last_valid_block_height": swap.last_valid_block_height,
-                    "balance_before": order.before,
-                }
+            unsigned, order.quoted = await ex.quoter.quote(row, order.owner, order.before)
             order.signed = sign_own_slot(unsigned, order.signer)
         except (VenueError, SimulationFailedError) as exc:
             order.error = str(exc)

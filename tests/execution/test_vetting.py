@@ -1,0 +1,329 @@
+"""What the wallet signs for a swap (`solbot.execution.vetting`): the honest shapes pass, every
+way a hostile answer could reach the wallet's other money is refused in one line.
+
+The honest shapes are the ones the sim's maker and `/build` produce (System transfer or
+`transfer_checked` of the input to the maker, the output pulled from an escrow as delegate, the
+wrapped-SOL account closed back to the wallet) and Jupiter's own: a swap-program instruction
+with the wallet as signer, its SOL wrapped into its own account first."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+
+import pytest
+from solders.address_lookup_table_account import ID as LOOKUP_TABLE_PROGRAM
+from solders.address_lookup_table_account import AddressLookupTableAccount
+from solders.hash import Hash
+from solders.instruction import AccountMeta, Instruction
+from solders.keypair import Keypair
+from solders.message import MessageV0
+from solders.pubkey import Pubkey
+from solders.system_program import AssignParams, CreateAccountParams, assign, create_account
+from spl.token.constants import TOKEN_PROGRAM_ID, WRAPPED_SOL_MINT
+from spl.token.instructions import (
+    AuthorityType,
+    approve,
+    close_account,
+    set_authority,
+    transfer,
+    transfer_checked,
+)
+from spl.token.models import (
+    ApproveParams,
+    CloseAccountParams,
+    SetAuthorityParams,
+    TransferCheckedParams,
+    TransferParams,
+)
+
+from solbot.chain.builders import (
+    associated_token_address,
+    compute_unit_limit,
+    compute_unit_price,
+    create_associated_token_account,
+    memo,
+    sol_transfer,
+    token_transfer_checked,
+)
+from solbot.chain.lookup_tables import LookupTableError, LookupTables
+from solbot.chain.port import AccountInfo
+from solbot.execution.vetting import (
+    JUPITER_AGGREGATOR,
+    SwapTerms,
+    UnsafeTransactionError,
+    vet_swap,
+)
+
+OWNER = Keypair.from_seed(bytes([1]) * 32).pubkey()
+MAKER = Keypair.from_seed(bytes([2]) * 32).pubkey()
+THIEF = Keypair.from_seed(bytes([3]) * 32).pubkey()
+USDC = Pubkey.from_string("EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v")
+JUP = Pubkey.from_string("JUPyiwrYJFskUPiHa7hkeR8VUtAeFoSYbKedZNsDvCN")
+BONK = Pubkey.from_string("DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263")
+AMOUNT = 1_000_000
+CAP = 1_000_000
+
+
+def ata(owner: Pubkey, mint: Pubkey) -> Pubkey:
+    return associated_token_address(owner, mint)
+
+
+def terms(input_mint: Pubkey = USDC, output_mint: Pubkey = JUP, cap: int = CAP) -> SwapTerms:
+    return SwapTerms(OWNER, input_mint, output_mint, AMOUNT, cap)
+
+
+def check(
+    ixs: Sequence[Instruction],
+    *,
+    payer: Pubkey = OWNER,
+    swap: SwapTerms | None = None,
+    trusted: Sequence[Pubkey] = (),
+) -> None:
+    message = MessageV0.try_compile(payer, list(ixs), [], Hash.default())
+    vet_swap(message, message.account_keys, swap or terms(), trusted)
+
+
+def refused(ixs: Sequence[Instruction], names: str, **kw: object) -> None:
+    with pytest.raises(UnsafeTransactionError, match=names) as caught:
+        check(ixs, **kw)  # type: ignore[arg-type]
+    assert "\n" not in str(caught.value)
+
+
+def pay_usdc(amount: int = AMOUNT, mint: Pubkey = USDC, to: Pubkey = MAKER) -> Instruction:
+    return token_transfer_checked(OWNER, to, mint, amount, 6)
+
+
+def escrow_pull(amount: int = 5_000) -> Instruction:
+    """The sim's `/build` output: the wallet, as delegate, pulls the maker's escrow to itself."""
+    return transfer_checked(
+        TransferCheckedParams(
+            program_id=TOKEN_PROGRAM_ID,
+            source=MAKER,
+            mint=JUP,
+            dest=ata(OWNER, JUP),
+            owner=OWNER,
+            amount=amount,
+            decimals=6,
+        )
+    )
+
+
+def jupiter_route(*signers: Pubkey) -> Instruction:
+    metas = [AccountMeta(key, True, False) for key in signers]
+    metas.append(AccountMeta(ata(OWNER, USDC), False, True))
+    return Instruction(JUPITER_AGGREGATOR, bytes(range(40)), metas)
+
+
+# -- the honest shapes -------------------------------------------------------------------------
+
+
+def test_the_sims_order_shapes_pass() -> None:
+    check([pay_usdc()], payer=MAKER)  # v2: the maker pays the fee
+    check([create_associated_token_account(OWNER, OWNER, JUP), pay_usdc()])  # v1
+    sol = terms(input_mint=WRAPPED_SOL_MINT)
+    check([sol_transfer(OWNER, MAKER, AMOUNT), sol_transfer(MAKER, OWNER, 9)], swap=sol)
+
+
+def test_the_sims_build_shape_passes() -> None:
+    unwrap = close_account(
+        CloseAccountParams(
+            program_id=TOKEN_PROGRAM_ID,
+            account=ata(OWNER, WRAPPED_SOL_MINT),
+            dest=OWNER,
+            owner=OWNER,
+        )
+    )
+    check(
+        [
+            compute_unit_limit(60_000),
+            compute_unit_price(16_000_000),  # 960,000 lamports: under the cap
+            create_associated_token_account(OWNER, OWNER, JUP),
+            pay_usdc(),
+            escrow_pull(),
+            unwrap,
+        ]
+    )
+
+
+def test_a_jupiter_route_with_wrapped_sol_and_a_memo_passes() -> None:
+    wrap = sol_transfer(OWNER, ata(OWNER, WRAPPED_SOL_MINT), AMOUNT)
+    sol = terms(input_mint=WRAPPED_SOL_MINT)
+    check([wrap, jupiter_route(OWNER), memo("solbot")], swap=sol)
+
+
+def test_a_program_the_operator_trusts_passes() -> None:
+    router = Pubkey.from_string("DF1ow4tspfHX9JwWJsAb9epbkA8hmpSEAtxXy1V27QBH")
+    ix = Instruction(router, b"\x01", [AccountMeta(OWNER, True, False)])
+    refused([ix], f"calls program {router}, which solbot does not sign for")
+    check([ix], trusted=[router])
+
+
+def test_a_tip_within_the_cap_passes_and_beyond_it_is_refused() -> None:
+    tip = Keypair.from_seed(bytes([9]) * 32).pubkey()
+    check([pay_usdc(), sol_transfer(OWNER, tip, 10_000)])
+    refused(
+        [
+            compute_unit_limit(100_000),
+            compute_unit_price(9_000_000),
+            pay_usdc(),
+            sol_transfer(OWNER, tip, 200_000),
+        ],
+        r"1100000 lamports beyond the swap \(priority fee 900000, tips 200000\), above the cap",
+    )
+
+
+# -- what a hostile answer could try ----------------------------------------------------------
+
+
+def test_more_than_the_input_is_refused() -> None:
+    refused([pay_usdc(AMOUNT + 1)], f"{AMOUNT + 1} atoms of the input, more than")
+    refused([pay_usdc(AMOUNT), pay_usdc(1)], "more than the order's")
+    sol = terms(input_mint=WRAPPED_SOL_MINT, cap=0)
+    refused([sol_transfer(OWNER, MAKER, AMOUNT + 1)], "tips 1", swap=sol)
+
+
+def test_another_token_of_the_wallet_is_refused() -> None:
+    refused([pay_usdc(mint=BONK)], "not the swap's input")
+    unchecked = transfer(
+        TransferParams(
+            program_id=TOKEN_PROGRAM_ID,
+            source=ata(OWNER, BONK),
+            dest=ata(THIEF, BONK),
+            owner=OWNER,
+            amount=1,
+        )
+    )
+    refused([unchecked], "not the swap's input")
+
+
+def test_sol_out_on_a_token_swap_counts_against_the_cap() -> None:
+    refused([pay_usdc(), sol_transfer(OWNER, THIEF, CAP + 1)], f"tips {CAP + 1}")
+
+
+def test_tokens_beside_a_swap_program_are_refused() -> None:
+    refused([jupiter_route(OWNER), pay_usdc(to=THIEF)], "beside its swap instruction")
+
+
+def test_lasting_powers_are_refused() -> None:
+    delegate = approve(
+        ApproveParams(
+            program_id=TOKEN_PROGRAM_ID,
+            source=ata(OWNER, BONK),
+            delegate=THIEF,
+            owner=OWNER,
+            amount=2**64 - 1,
+        )
+    )
+    refused([pay_usdc(), delegate], "token Approve naming the wallet")
+    handover = set_authority(
+        SetAuthorityParams(
+            program_id=TOKEN_PROGRAM_ID,
+            account=ata(OWNER, BONK),
+            authority=AuthorityType.ACCOUNT_OWNER,
+            current_authority=OWNER,
+            new_authority=THIEF,
+        )
+    )
+    refused([handover], "token SetAuthority")
+    refused([assign(AssignParams(pubkey=OWNER, owner=THIEF))], "System Assign on the wallet")
+    drain = close_account(
+        CloseAccountParams(
+            program_id=TOKEN_PROGRAM_ID, account=ata(OWNER, USDC), dest=THIEF, owner=OWNER
+        )
+    )
+    refused([drain], f"rent going to {THIEF}")
+
+
+def test_accounts_made_with_the_wallets_sol_are_its_own() -> None:
+    stranger = create_associated_token_account(OWNER, THIEF, JUP)
+    refused([stranger], f"token account of {THIEF}")
+    refused([create_associated_token_account(OWNER, OWNER, BONK)], f"for {BONK}, not the swap's")
+    fresh = Keypair.from_seed(bytes([4]) * 32).pubkey()
+    made = create_account(
+        CreateAccountParams(
+            from_pubkey=OWNER, to_pubkey=fresh, lamports=10**9, space=0, owner=THIEF
+        )
+    )
+    refused([made], "System CreateAccount on the wallet")
+
+
+def test_a_priority_fee_above_the_cap_is_refused_only_when_the_wallet_pays_it() -> None:
+    budget = [compute_unit_limit(200_000), compute_unit_price(10_000_000)]  # 2,000,000 lamports
+    refused([*budget, pay_usdc()], "priority fee 2000000, tips 0")
+    check([*budget, pay_usdc()], payer=MAKER)
+    # Without a limit the runtime allows 200,000 units an instruction: the price counts on that.
+    refused([compute_unit_price(6_000_000), pay_usdc()], "priority fee 1200000")
+
+
+# -- lookup tables: what the chain holds, not what the answer says ---------------------------
+
+
+class TableChain:
+    """A chain that holds lookup tables (what `LookupTables` reads through `account`)."""
+
+    def __init__(self, tables: dict[Pubkey, list[Pubkey]]) -> None:
+        self.tables = tables
+        self.reads = 0
+
+    async def account(self, address: Pubkey) -> AccountInfo | None:
+        self.reads += 1
+        entries = self.tables.get(address)
+        if entries is None:
+            return None
+        meta = struct.pack("<IQQB", 1, 2**64 - 1, 1, 0) + bytes(35)
+        data = meta + b"".join(bytes(entry) for entry in entries)
+        return AccountInfo(10**7, LOOKUP_TABLE_PROGRAM, False, len(data), data)
+
+
+TABLE = Keypair.from_seed(bytes([7]) * 32).pubkey()
+
+
+async def vet_with_tables(
+    ixs: Sequence[Instruction], claimed: list[Pubkey], chain: TableChain
+) -> None:
+    table = AddressLookupTableAccount(TABLE, claimed)
+    message = MessageV0.try_compile(OWNER, list(ixs), [table], Hash.default())
+    assert message.address_table_lookups, "the test means the table to be used"
+    keys = await LookupTables(chain).account_keys(message)  # type: ignore[arg-type]
+    vet_swap(message, keys, terms())
+
+
+async def test_a_table_that_holds_what_the_answer_says_passes() -> None:
+    chain = TableChain({TABLE: [ata(OWNER, USDC), ata(MAKER, USDC)]})
+    await vet_with_tables([pay_usdc()], [ata(OWNER, USDC), ata(MAKER, USDC)], chain)
+
+
+async def test_a_table_that_lies_is_read_from_the_chain() -> None:
+    """Jupiter says entry 0 is the wallet's USDC account; on the chain it is its BONK account:
+    the instruction we read pays USDC, the one that would run would pay BONK."""
+    pay = transfer(
+        TransferParams(
+            program_id=TOKEN_PROGRAM_ID,
+            source=ata(OWNER, USDC),
+            dest=ata(MAKER, USDC),
+            owner=OWNER,
+            amount=AMOUNT,
+        )
+    )
+    chain = TableChain({TABLE: [ata(OWNER, BONK), ata(MAKER, USDC)]})
+    with pytest.raises(UnsafeTransactionError, match="not the swap's input"):
+        await vet_with_tables([pay], [ata(OWNER, USDC), ata(MAKER, USDC)], chain)
+
+
+async def test_a_missing_table_or_entry_is_refused() -> None:
+    with pytest.raises(LookupTableError, match=f"lookup table {TABLE} is not on the chain"):
+        await vet_with_tables([pay_usdc()], [ata(OWNER, USDC), ata(MAKER, USDC)], TableChain({}))
+    short = TableChain({TABLE: [ata(OWNER, USDC)]})
+    with pytest.raises(LookupTableError, match="holds 1 address"):
+        await vet_with_tables([pay_usdc()], [ata(OWNER, USDC), ata(MAKER, USDC)], short)
+
+
+async def test_a_table_is_read_once_while_it_holds_the_entries_asked_for() -> None:
+    chain = TableChain({TABLE: [ata(OWNER, USDC), ata(MAKER, USDC)]})
+    tables = LookupTables(chain)  # type: ignore[arg-type]
+    table = AddressLookupTableAccount(TABLE, chain.tables[TABLE])
+    message = MessageV0.try_compile(OWNER, [pay_usdc()], [table], Hash.default())
+    for _ in range(3):
+        await tables.account_keys(message)
+    assert chain.reads == 1
