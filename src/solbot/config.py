@@ -173,7 +173,7 @@ class Settings(BaseSettings):
     price_max_age_seconds: float = Field(default=60.0, gt=0)
     jupiter_url: str = "https://api.jup.ag"
     jupiter_api_key: SecretStr | None = None
-    jupiter_route: Literal["v2", "build", "v1"] = "v2"
+    jupiter_route: Literal["v2", "build", "v1", "auto"] = "v2"
     # Our own landing (`jupiter_route = "build"`): the percentile of recent priority fees to bid,
     # and the most one transaction may pay in priority fees, in lamports (0.001 SOL).
     priority_fee_percentile: int = Field(default=75, ge=0, le=100)

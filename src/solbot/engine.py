@@ -36,7 +36,7 @@ from solbot.accounts import (
     load_gate,
     save_gates,
 )
-from solbot.chain.port import Chain, ChainUnavailableError, holdings
+from solbot.chain.port import NATIVE_MINT, Chain, ChainUnavailableError, holdings
 from solbot.clock import Clock
 from solbot.domain import BlockReason, ExitReason, ExitRules, Signal, Timeframe
 from solbot.domain import TokenInfo as Token
@@ -60,6 +60,7 @@ from solbot.market.live import LiveCandles
 from solbot.market.store import CandleStore
 from solbot.moved_out import MovedOutWatch
 from solbot.quarantine import BackoffPolicy, OrderGuard
+from solbot.rent_reclaim import RentReclaim
 from solbot.store.db import Database
 from solbot.store.position_moves import MovedOut
 from solbot.store.repos import Equity, Positions
@@ -100,6 +101,7 @@ class Engine:
         min_cash: float = 0.0,
         on_event: Callable[[Event], None] | None = None,
         backoff: BackoffPolicy | None = None,
+        reclaim: RentReclaim | None = None,
     ) -> None:
         self.tokens = list(tokens)
         self._rank = {t.symbol: n for n, t in enumerate(self.tokens)}  # exits' order
@@ -131,6 +133,8 @@ class Engine:
         self._mints = [t.mint for t in self.tokens]
         if quote.symbol != "USDC":
             self._mints.append(quote.mint)
+        if executor.quoter.auto and SOL_MINT not in self._mints:  # its costs are in lamports
+            self._mints.append(SOL_MINT)
         self.stats = TickStats()
         self.group = GroupExecutor(executor)
         self._positions: dict[str, list[PositionRow]] = {}
@@ -148,6 +152,7 @@ class Engine:
             say=self._say,
         )
         self.moved_out = MovedOutWatch(db, clock)
+        self.reclaim = reclaim  # the token accounts exits empty, closed for their rent
 
     def request_exit(self, user_id: str, token: str) -> None:
         """Sell the user's `token` position at the next tick (a user's `/close`). Taken by the
@@ -190,6 +195,8 @@ class Engine:
             self._say(None, "prices", f"no prices this tick: {exc}")
             return
         fresh = snapshot.fresh(now, self.max_price_age)
+        if self.executor.quoter.auto:  # the route that costs less is told in USD
+            self.executor.quoter.sol_usd = fresh.get(SOL_MINT)
         candles = self.market.observe(fresh, now)
         self.stats.candles += len(candles)
         closed = dict(candles)  # each token's last
@@ -287,6 +294,8 @@ class Engine:
         )
         await self._submit_all(on_price, exited)
         await save_gates(self.db, [p.account for p in plans])
+        if self.reclaim is not None:  # after every order: it never delays one
+            self.stats.costs_lamports -= await self.reclaim.close()
 
     async def _plan_exits(
         self,
@@ -437,6 +446,8 @@ class Engine:
         phase = 1 if intent.exit_reason in PRICE_EXITS else 0
         order = phase * len(self._rank) + self._rank.get(position.token, len(self._rank))
         account.gate.record_trade(float(pnl), bar, order)
+        if self.reclaim is not None:
+            self.reclaim.note(account.user_id, account.signer, self._token(position.token))
         sold = self._units(self._token(position.token), outcome.filled_in or position.quantity)
         text = exit_text(position.token, sold, intent.exit_reason, pnl, self.quote.symbol)
         self._say(account.user_id, "exit", text)
@@ -565,6 +576,9 @@ class Engine:
         """Closed candles each token still needs before the strategy gives it a signal (0 once
         its window is full): what the status line's warm-up says."""
         return self.market.missing()
+
+
+SOL_MINT = str(NATIVE_MINT)
 
 
 def _pk(mint: str) -> Pubkey:

@@ -31,20 +31,26 @@ from solbot.store.states import OrderState, WithdrawalState
 log = logging.getLogger(__name__)
 
 CRASH_AFTER_ENV = "SOLBOT_SIM_CRASH_AFTER"
-Kind = Literal["order", "withdrawal", "fee_sweep"]
+Kind = Literal["order", "withdrawal", "fee_sweep", "account_close"]
 STATES: dict[str, type[StrEnum]] = {
     "order": OrderState,
     "withdrawal": WithdrawalState,
     "fee_sweep": WithdrawalState,  # a fee sweep is a transfer like a withdrawal
+    "account_close": WithdrawalState,  # and so is closing empty token accounts
 }
-TABLES = {"order": "orders", "withdrawal": "withdrawals", "fee_sweep": "fee_sweeps"}
+TABLES = {
+    "order": "orders",
+    "withdrawal": "withdrawals",
+    "fee_sweep": "fee_sweeps",
+    "account_close": "account_closes",
+}
 
 
 def crash_hook(settings: Settings, *kinds: Kind) -> Callable[[Any], None] | None:
     """An `on_step` hook that SIGKILLs this process once a row of the kind the variable names
-    (an `OrderRow`, `WithdrawalRow` or `FeeSweepRow`) reaches the state it names; None when it
-    names none of `kinds`. A value naming no known state is a one-line `UserError` whatever
-    `kinds` ask."""
+    (an `OrderRow`, `WithdrawalRow`, `FeeSweepRow` or `AccountCloseRow`) reaches the state it
+    names; None when it names none of `kinds`. A value naming no known state is a one-line
+    `UserError` whatever `kinds` ask."""
     value = os.environ.get(CRASH_AFTER_ENV, "").strip().lower()
     if not value:
         return None

@@ -173,6 +173,7 @@ class FeeSweeps(TransferJournal):
 
     model = FeeSweepRow
     outcome_action = OUTCOME
+    custody: CustodyService  # always the vault here (the base also serves plain signers)
 
     def __init__(
         self,
@@ -334,7 +335,11 @@ class FeeSweeps(TransferJournal):
             transfer = builders.token_transfer_checked(
                 owner, to, Pubkey.from_string(quote.mint), row.atoms, quote.decimals
             )
-        return Swept(user.id, user.username, await self.sign_and_send(row, user, [transfer]))
+        return Swept(
+            user.id,
+            user.username,
+            await self.sign_and_send(row, self.custody.signer(user), [transfer]),
+        )
 
     def _why_not(self, due: Owed, spare: int) -> str | None:
         quote = self._quote()

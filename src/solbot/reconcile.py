@@ -6,8 +6,8 @@ What each line compares:
   is a difference.
 - every other asset (the quote, SOL, a token of the list the bot does not trade): the wallet
   holds what it held when the run started serving the user, plus every flow the books recorded
-  since (fills of orders made in this run, withdrawals, fee sweeps, and the network fee of any
-  transfer that reached the chain). On
+  since (fills of orders made in this run, withdrawals, fee sweeps, the rent closed token
+  accounts gave back, and the network fee of any transfer that reached the chain). On
   the sim nothing else can move money, so a difference means the books are wrong. On a real
   network a friend's deposit also shows as a difference, which is not the books' fault: those
   lines are informative (`strict` False). The network fees and rent the wallet pays itself for
@@ -31,7 +31,14 @@ from solbot.chain.port import NATIVE_MINT, Chain, holdings
 from solbot.domain import TokenInfo
 from solbot.store.db import Database
 from solbot.store.states import OrderState, PositionStatus, Route, Side, WithdrawalState
-from solbot.store.tables import FeeSweepRow, OrderRow, PositionRow, TradeRow, WithdrawalRow
+from solbot.store.tables import (
+    AccountCloseRow,
+    FeeSweepRow,
+    OrderRow,
+    PositionRow,
+    TradeRow,
+    WithdrawalRow,
+)
 from solbot.store.types import utc_from_timestamp
 
 SOL_DECIMALS = 9
@@ -220,4 +227,11 @@ async def _flows(session: object, user_id: str, start: Opening) -> dict[str, int
     for state, mint, atoms, fee in sweeps:
         moved[mint] -= atoms if state == confirmed else 0
         moved[NATIVE_MINT_TEXT] -= fee or 0
+    closes = await session.execute(  # type: ignore[attr-defined]
+        select(AccountCloseRow.reclaimed_lamports, AccountCloseRow.fee_lamports).where(
+            AccountCloseRow.user_id == user_id, AccountCloseRow.created_at >= sent_since
+        )
+    )
+    for back, fee in closes:  # rent given back by closing emptied token accounts
+        moved[NATIVE_MINT_TEXT] += (back or 0) - (fee or 0)
     return moved

@@ -57,6 +57,7 @@ from solbot.domain import RiskLimits, Timeframe, TokenInfo
 from solbot.engine import Engine
 from solbot.errors import UserError
 from solbot.events import Event
+from solbot.execution.cleanup import AccountCloses
 from solbot.execution.executor import Executor
 from solbot.execution.jupiter import JupiterClient, VenueError
 from solbot.execution.landing import LandingPolicy
@@ -66,6 +67,7 @@ from solbot.fee_sweeps import FeeSweeps, fee_wallet_address
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed
 from solbot.market.geckoterminal import GeckoTerminalClient, download
 from solbot.market.store import CandleStore
+from solbot.rent_reclaim import RentReclaim
 from solbot.roster import OPERATOR, Roster
 from solbot.runtime import RunOptions, Runtime, close_all
 from solbot.sim.client import backfill_from_sim
@@ -304,7 +306,7 @@ async def _assemble(
         chain,
         clock,
         decimals={t.mint: t.decimals for t in tokens.values()},
-        route=Route.PAPER if settings.paper else Route(settings.jupiter_route),
+        route=_route(settings),
         trailing_stop_pct=Decimal(str(exits.trailing_stop_pct)) or None,
         poll_seconds=1.0,
         resend_seconds=2.0,
@@ -314,6 +316,7 @@ async def _assemble(
             max_priority_lamports=settings.max_priority_fee_lamports,
         ),
         trusted_programs=[Pubkey.from_string(p) for p in settings.trusted_programs],
+        auto_route=settings.jupiter_route == "auto" and not settings.paper,
     )
     roster = await _roster(settings, db, clock, chain, quote, operator, limits, network)
     engine = Engine(
@@ -333,6 +336,7 @@ async def _assemble(
         min_cash=settings.min_trade_cash_for(quote.symbol),
         on_event=on_event,
         backoff=settings.backoff_policy(),
+        reclaim=None if settings.paper else _rent_reclaim(settings, db, clock, chain, roster),
     )
     telegram = _telegram(settings, db, clock, chain, roster)
     if telegram is not None:
@@ -388,6 +392,22 @@ async def _fee_sweeps(
     except ChainUnavailableError as exc:
         raise chain_down(settings, exc) from None
     return sweeps
+
+
+def _route(settings: Settings) -> Route:
+    """The route orders are made on: `auto` makes them on `/order` and moves each to `/build`
+    when that costs less (`execution.route_choice`)."""
+    if settings.paper:
+        return Route.PAPER
+    return Route.V2 if settings.jupiter_route == "auto" else Route(settings.jupiter_route)
+
+
+def _rent_reclaim(
+    settings: Settings, db: Database, clock: Clock, chain: Chain, roster: Roster
+) -> RentReclaim:
+    """Closing the token accounts exits empty (`solbot.rent_reclaim`), journaled."""
+    hook = crash_hook(settings, "account_close")
+    return RentReclaim(AccountCloses(db, clock, chain, roster.custody, on_step=hook), db, clock)
 
 
 def _sim_open_accounts(network: SimNetwork, clock: Clock, owner: Pubkey, quote: TokenInfo) -> None:

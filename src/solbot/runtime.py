@@ -431,7 +431,7 @@ class Runtime:
             event = Event(self.clock.now(), item.user_id, item.kind, item.text, item.username)
             self.engine.on_event(event)
 
-        hook = crash_hook(self.settings, "withdrawal", "fee_sweep")
+        hook = crash_hook(self.settings, "withdrawal", "fee_sweep", "account_close")
         await recover_transfers(
             self.db, self.clock, self.chain, self.custody, tell, on_step=hook, wall=self.wall
         )

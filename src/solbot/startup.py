@@ -40,7 +40,12 @@ RPC_SETTING = "SOLBOT_RPC_URL"
 JUPITER_SETTING = "SOLBOT_JUPITER_URL"
 KEY_SETTING = "SOLBOT_JUPITER_API_KEY"
 # The swap path each route trades through (paper trading quotes with /order).
-SWAP_PATHS = {"v2": "/swap/v2/order", "build": "/swap/v2/build", "v1": "/swap/v1/quote"}
+SWAP_PATHS = {
+    "v2": ("/swap/v2/order",),
+    "build": ("/swap/v2/build",),
+    "v1": ("/swap/v1/quote",),
+    "auto": ("/swap/v2/order", "/swap/v2/build"),  # each order may take either
+}
 
 
 @dataclass(frozen=True)
@@ -114,14 +119,14 @@ async def reach_services(
     probing = venue(limiter=jupiter.limiter, retry=FIRST_CONTACT_RETRY)
     prices = JupiterPriceFeed(probing)
     await reach_jupiter(settings, "/price/v3", prices.snapshot([quote.mint]))
-    path = SWAP_PATHS["v2" if settings.paper else settings.jupiter_route]
     # A quote of one unit of the quote asset, without a taker: any answer but "no such path"
     # or "not without a key" will do (no route, too small: the path is there).
     probe = {"inputMint": quote.mint, "outputMint": probe_mint, "amount": "1000"}
-    status = await reach_jupiter(settings, path, probing.status_of(path, probe))
-    refused = jupiter_refusal(settings, path, status)
-    if refused is not None:
-        raise refused
+    for path in SWAP_PATHS["v2" if settings.paper else settings.jupiter_route]:
+        status = await reach_jupiter(settings, path, probing.status_of(path, probe))
+        refused = jupiter_refusal(settings, path, status)
+        if refused is not None:
+            raise refused
     return Remote(http, clock, jupiter, rpc, operator)
 
 

@@ -1,7 +1,8 @@
 """The one entry point every start calls before it acts on money leaving wallets (`solbot run`,
 `solbot withdraw`, `solbot telegram`, `solbot fees sweep`): settle every transfer a previous
-process left in flight, withdrawals and fee sweeps alike (`TransferJournal.recover`; outcomes
-audited), and tell each user what became of theirs."""
+process left in flight, withdrawals, fee sweeps and token-account closes alike
+(`TransferJournal.recover`; outcomes audited), and tell each user what became of their
+withdrawals and fees (a close is the bot's own housekeeping: logged, not told)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 from solbot.chain.port import Chain
 from solbot.clock import Clock
 from solbot.custody import CustodyService
+from solbot.execution.cleanup import AccountCloses
 from solbot.fee_sweeps import FeeSweeps, amount_text
 from solbot.store.tables import FeeSweepRow, WithdrawalRow
 from solbot.transfers import Step, TransferState
@@ -60,7 +62,10 @@ async def recover_transfers(
 ) -> list[Recovered]:
     """Settle each transfer a previous process left in flight and `tell` its user, each caller
     through its own channel (an engine/notifier event, a console line). Needs the master key
-    only when there is something to settle."""
+    only when there is something to settle (a close of an operator's own wallet not even then)."""
+    closes = AccountCloses(db, clock, chain, custody, on_step=on_step, wall=wall)
+    for close in await closes.recover():
+        log.info("recovered account close %s: %s", close.id, close.state)
     rows: list[Any] = []
     for journal in (
         WithdrawalService(

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from solders.instruction import Instruction
-from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 from sqlalchemy import select, update
@@ -36,7 +35,13 @@ from solbot.chain.port import NATIVE_MINT, Chain, ChainUnavailableError
 from solbot.chain.sending import deliver
 from solbot.clock import Clock, WallClock
 from solbot.custody import CustodyService
-from solbot.execution.signing import SigningError, reserve_signatures_apart, sign_own_slot
+from solbot.errors import UserError
+from solbot.execution.signing import (
+    Signer,
+    SigningError,
+    reserve_signatures_apart,
+    sign_own_slot,
+)
 from solbot.store.states import WithdrawalState
 from solbot.store.tables import FeeSweepRow, UserRow, WithdrawalRow
 from solbot.store.types import utc_from_timestamp
@@ -103,7 +108,7 @@ class TransferJournal:
         db: Any,
         clock: Clock,
         chain: Chain,
-        custody: CustodyService,
+        custody: CustodyService | None,
         *,
         poll_seconds: float = 1.0,
         on_step: Step | None = None,
@@ -119,12 +124,13 @@ class TransferJournal:
 
     # ------------------------------------------------------------------ sending
     async def sign_and_send(
-        self, row: Any, user: UserRow, instructions: Sequence[Instruction]
+        self, row: Any, signer: Signer, instructions: Sequence[Instruction]
     ) -> Any:
-        """Sign `instructions` (and the row's memo) with the user's key, journal the bytes,
-        then send them until they settle: the row as it ended. `ChainUnavailableError` when
-        the chain stops answering once the bytes are journaled (the next start settles it)."""
-        owner = Pubkey.from_string(user.wallet_pubkey)
+        """Sign `instructions` (and the row's memo) with the wallet's key (`signer`: the
+        vault's, `CustodyService.signer`, or an operator's own), journal the bytes, then send
+        them until they settle: the row as it ended. `ChainUnavailableError` when the chain
+        stops answering once the bytes are journaled (the next start settles it)."""
+        owner = signer.pubkey()
         try:
             blockhash, last_valid = await self.chain.latest_blockhash()
         except ChainUnavailableError as exc:
@@ -133,12 +139,12 @@ class TransferJournal:
         unsigned = VersionedTransaction.populate(
             message, [Signature.default()] * message.header.num_required_signatures
         )
-        signer = self.custody.signer(user)
         try:
             with await reserve_signatures_apart(self.db, [signer]):  # the decryption, counted
                 signed = sign_own_slot(unsigned, signer)
         except SigningError as exc:
-            await self.custody.record_vault_records(actor=row.requested_by)
+            if self.custody is not None:
+                await self.custody.record_vault_records(actor=row.requested_by)
             return await self.end(row, TransferState.FAILED, f"not signed: {exc}")
         stored = await self.advance(
             row,
@@ -167,10 +173,16 @@ class TransferJournal:
             return await self.end(row, TransferState.FAILED, delivery.refused)
         if delivery.status is None:
             return await self.end(row, TransferState.EXPIRED, "blockhash expired before landing")
+        landed = await self.landed(row, delivery.status.ok)
         if delivery.status.err is not None:
             error = f"failed on chain: {delivery.status.err}"
-            return await self.end(row, TransferState.FAILED, error, fee=SIGNATURE_FEE)
-        return await self.end(row, TransferState.CONFIRMED, None, fee=SIGNATURE_FEE)
+            return await self.end(row, TransferState.FAILED, error, **landed)
+        return await self.end(row, TransferState.CONFIRMED, None, **landed)
+
+    async def landed(self, row: Any, ok: bool) -> dict[str, Any]:
+        """What the row records of its transaction once it landed (`ok`: and succeeded): the
+        network fee a plain transfer pays."""
+        return {"fee_lamports": SIGNATURE_FEE}
 
     # ------------------------------------------------------------------ recovery
     async def recover(self) -> list[Any]:
@@ -185,7 +197,7 @@ class TransferJournal:
             )
         if not pending:
             return []
-        self.custody.require_key()  # outcomes are audited
+        self.audit_key()  # outcomes are audited
         done = []
         for row in pending:
             if row.signed_tx is None:
@@ -222,17 +234,28 @@ class TransferJournal:
         self.stepped(row)
         return True
 
-    async def end(
-        self, row: Any, state: TransferState, error: str | None, *, fee: int | None = None
-    ) -> Any:
-        """The outcome, with its audit row, in one transaction, unless another process
-        recorded one first (then the row as that process left it)."""
+    def audit_key(self) -> Any:
+        """The master key the outcomes are audited with (a one-line `UserError` without it)."""
+        return self._vault().require_key()
+
+    def _vault(self) -> CustodyService:
+        if self.custody is None:
+            raise UserError(
+                "MASTER_ENCRYPTION_KEY is not set: this needs the wallet vault and its master key"
+            )
+        return self.custody
+
+    async def end(self, row: Any, state: TransferState, error: str | None, **landed: Any) -> Any:
+        """The outcome (with what `landed` says its transaction cost), with its audit row, in
+        one transaction, unless another process recorded one first (then the row as that
+        process left it)."""
         model = self.model
-        key = self.custody.require_key()
+        key = self.audit_key()
         values = {
             "state": state.value,
             "error": error,
-            "fee_lamports": fee,
+            "fee_lamports": None,
+            **landed,
             "updated_at": self.stamp(),
         }
         async with self.db.session() as s:
@@ -241,7 +264,7 @@ class TransferJournal:
                 .where(model.id == row.id, model.state.in_(PENDING_VALUES))
                 .values(**values)
             )
-            if result.rowcount:
+            if result.rowcount and key is not None:
                 await AuditLog(s, self.wall, key).append(
                     row.requested_by,
                     self.outcome_action,

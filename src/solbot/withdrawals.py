@@ -157,6 +157,7 @@ class Requested:
 class WithdrawalService(TransferJournal):
     model = WithdrawalRow
     outcome_action = OUTCOME
+    custody: CustodyService  # always the vault here (the base also serves plain signers)
 
     def __init__(
         self,
@@ -312,7 +313,7 @@ class WithdrawalService(TransferJournal):
         owner = Pubkey.from_string(user.wallet_pubkey)
         transfer = builders.sol_transfer(owner, Pubkey.from_string(row.destination), row.lamports)
         try:
-            return await self.sign_and_send(row, user, [transfer])
+            return await self.sign_and_send(row, self.custody.signer(user), [transfer])
         except ChainUnavailableError as exc:
             raise UserError(
                 f"the chain stopped answering while withdrawal {row.id} was in flight ({exc}); "

@@ -89,3 +89,11 @@ def test_what_the_wallets_paid_beyond_the_swaps_is_shown_and_netted_in_sol() -> 
     assert "realised PnL after them" not in cells  # not in the same asset: not netted
     gasless = Summary(0.0, 3600.0, 360, 2, 2, 0, {}, Decimal("3"), "USDC")
     assert "paid in fees and rent" not in cells_of(gasless)
+    # The maker paid the rent of the accounts, and closing them gave it to the wallet.
+    given = Summary(
+        0.0, 3600.0, 360, 2, 2, 0, {}, Decimal("0.25"), "SOL", costs_lamports=-2_034_280
+    )
+    cells = cells_of(given)
+    assert cells["rent given back, net of fees"] == "0.00203428 SOL"
+    assert cells["realised PnL after them"] == "+0.2520 SOL"
+    assert "paid in fees and rent" not in cells

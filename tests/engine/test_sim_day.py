@@ -12,15 +12,17 @@ import pytest
 from solders.pubkey import Pubkey
 from sqlalchemy import select
 
+from solbot.chain.builders import associated_token_address
 from solbot.clock import ManualClock
 from solbot.config import Settings
 from solbot.events import Event
 from solbot.market.store import CandleStore
+from solbot.rent_reclaim import RECLAIM_EVERY_SECONDS
 from solbot.runner import OPERATOR, build
 from solbot.runtime import GC_THRESHOLDS, RunOptions
 from solbot.sim.network import SimNetwork
 from solbot.store.states import OrderState
-from solbot.store.tables import OrderRow, PositionRow, TradeRow
+from solbot.store.tables import AccountCloseRow, OrderRow, PositionRow, TradeRow
 from solbot.store.types import utc_from_timestamp
 
 START = 1_800_000_000.0
@@ -40,7 +42,7 @@ def day_settings(tmp_path: Path, route: str) -> Settings:
     )
 
 
-@pytest.mark.parametrize("route", ["v2", "build", "v1"])
+@pytest.mark.parametrize("route", ["v2", "build", "v1", "auto"])
 async def test_a_simulated_day_trades_and_the_database_equals_the_chain(tmp_path, route):
     settings = day_settings(tmp_path, route)
     clock = ManualClock(START)
@@ -61,6 +63,13 @@ async def test_a_simulated_day_trades_and_the_database_equals_the_chain(tmp_path
                     p.quantity for p in positions if p.mint == mint and p.status == "open"
                 )
                 assert held == still_open, mint  # nothing lost, nothing left over
+                account = associated_token_address(owner, Pubkey.from_string(mint))
+                emptied = [p.exit_time for p in positions if p.mint == mint and not still_open]
+                if emptied and max(emptied).timestamp() < START + DAY - RECLAIM_EVERY_SECONDS:
+                    # emptied by exits: closed for their rent (within the hour after, or kept
+                    # for the next close when the user's last one is less than an hour old)
+                    assert await runtime.chain.account(account) is None, mint
+            closes = (await s.scalars(select(AccountCloseRow))).all()
 
     assert summary.ended - summary.started >= DAY
     assert summary.entries > 0, {o.error for o in orders}
@@ -76,6 +85,10 @@ async def test_a_simulated_day_trades_and_the_database_equals_the_chain(tmp_path
     received = sum(p.proceeds or 0 for p in positions)
     assert cash_after == cash_before - spent + received
     assert all(p.user_id == OPERATOR for p in positions)
+    if route == "auto":  # the loop priced SOL: the maker's 25 bps lose to /build's fee
+        assert {o.route for o in confirmed} == {"build"}
+    assert closes
+    assert all(c.state == "confirmed" for c in closes)
 
 
 async def test_restarting_continues_the_same_world(tmp_path):
@@ -98,8 +111,9 @@ async def test_restarting_continues_the_same_world(tmp_path):
 
 @pytest.mark.parametrize("route", ["v2", "build", "v1"])
 async def test_a_sol_quoted_day_settles_in_native_sol_to_the_lamport(tmp_path, route):
-    """The wallet's lamports move by exactly what the swaps spent and paid out, and what each
-    order's transaction cost it (nothing on v2, where the maker pays every fee)."""
+    """The wallet's lamports move by exactly what the swaps spent and paid out, what each
+    order's transaction cost it (nothing on v2, where the maker pays every fee), and what
+    closing the accounts its exits emptied gave back."""
     settings = day_settings(tmp_path, route).model_copy(update={"quote": "SOL"})
     clock = ManualClock(START)
     events: list[Event] = []
@@ -111,6 +125,7 @@ async def test_a_sol_quoted_day_settles_in_native_sol_to_the_lamport(tmp_path, r
         async with runtime.db.session() as s:
             positions = (await s.scalars(select(PositionRow))).all()
             orders = (await s.scalars(select(OrderRow))).all()
+            closes = (await s.scalars(select(AccountCloseRow))).all()
             for mint in {p.mint for p in positions}:
                 held = await runtime.chain.token_balance(owner, Pubkey.from_string(mint))
                 assert held == sum(
@@ -123,9 +138,12 @@ async def test_a_sol_quoted_day_settles_in_native_sol_to_the_lamport(tmp_path, r
     spent = sum(p.cost for p in positions)
     received = sum(p.proceeds or 0 for p in positions)
     paid = sum(o.fee_lamports or 0 for o in orders)
+    # The rent the exits' emptied accounts gave back, less the fees of closing them.
+    back = sum((c.reclaimed_lamports or 0) - (c.fee_lamports or 0) for c in closes)
     assert (paid == 0) == (route == "v2")
-    assert summary.costs_lamports == paid
-    assert lamports_after == lamports_before - spent + received - paid
+    assert back > 0
+    assert summary.costs_lamports == paid - back
+    assert lamports_after == lamports_before - spent + received - paid + back
 
 
 async def test_solbot_run_tunes_the_collector_once_started_and_then_trades_as_before(tmp_path):

@@ -208,6 +208,7 @@ class Rig:
         max_price_impact_pct: Decimal = DEFAULT_MAX_PRICE_IMPACT_PCT,
         on_step: Callable[[OrderRow], None] | None = None,
         landing: LandingPolicy | None = None,
+        auto_route: bool = False,
     ) -> Executor:
         """A new process: its own database handle and Jupiter client, the same world."""
         http = httpx.AsyncClient(transport=self.transport, base_url="http://sim")
@@ -233,6 +234,7 @@ class Rig:
             resend_seconds=1.0,
             on_step=on_step,
             landing=landing,
+            auto_route=auto_route,
         )
 
     def buy(

@@ -6,7 +6,8 @@ wherever its state file and journal left it. Before the sim journaled its change
 file lagged up to 300 simulated seconds behind fills the database had committed, and a restart
 rolled the chain back under them.
 
-For each journaled step of an order's life (and each route), on SQLite and on PostgreSQL: the bot
+For each journaled step of an order's life (and each route), and of closing the token account an
+exit emptied, on SQLite and on PostgreSQL: the bot
 kills itself there (`SOLBOT_SIM_CRASH_AFTER`), a normal run starts on what was left, and then for
 every user (the operator's sim wallet and a friend's vault wallet):
 0 duplicates (one confirmed order per signal, one confirmed exit per position), 0 lost (every
@@ -47,6 +48,7 @@ STEPS = [
     ("v2", "confirmed"),
     ("v1", "sent"),
     ("build", "signed"),
+    ("v2", "account_close:signed"),  # closing the token account an exit emptied
 ]
 
 
@@ -64,7 +66,7 @@ async def test_a_crash_at_any_step_on_the_embedded_sim_leaves_books_equal_to_the
     async with contextlib.AsyncExitStack() as stack:
         urls = []
         for route, step in STEPS:
-            folder = tmp_path / f"{route}-{step}"
+            folder = tmp_path / _folder(route, step)
             folder.mkdir()
             if backend == "sqlite":  # the world's own default file
                 urls.append(f"sqlite:///{folder / 'data' / 'sim' / 'solbot.db'}")
@@ -75,7 +77,7 @@ async def test_a_crash_at_any_step_on_the_embedded_sim_leaves_books_equal_to_the
             urls.append(url)
         results = await asyncio.gather(
             *(
-                _crash_and_restart(tmp_path / f"{route}-{step}", url, route, step)
+                _crash_and_restart(tmp_path / _folder(route, step), url, route, step)
                 for (route, step), url in zip(STEPS, urls, strict=True)
             ),
             return_exceptions=True,
@@ -86,6 +88,10 @@ async def test_a_crash_at_any_step_on_the_embedded_sim_leaves_books_equal_to_the
         if isinstance(result, BaseException)
     ]
     assert not failures, "\n\n".join(failures)
+
+
+def _folder(route: str, step: str) -> str:
+    return f"{route}-{step.replace(':', '-')}"
 
 
 async def _crash_and_restart(folder: Path, url: str, route: str, step: str) -> None:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -121,13 +120,12 @@ def test_damaged_file_is_a_clear_error(tmp_path: Path) -> None:
         store.load("JTO", Timeframe.H1)
 
 
-def test_a_million_bars_load_fast(tmp_path: Path) -> None:
+def test_a_million_bars_round_trip(tmp_path: Path) -> None:
+    """How fast they load is `benchmarks/candle_store.py`'s (a timed test fails on a busy
+    machine, not on slow code)."""
     store = CandleStore(tmp_path)
     data = synth_candles(Timeframe.M1, 1_000_000, seed=3, start_time=T0)
     store.save("SOL", data)
-    began = time.perf_counter()
     loaded = store.load("SOL", Timeframe.M1)
-    elapsed = time.perf_counter() - began
     assert len(loaded) == 1_000_000
     assert loaded.close[-1] == data.close[-1]
-    assert elapsed < 0.5

@@ -10,8 +10,8 @@ holds 0 of its mint, and the close itself is the SPL Token program's `CloseAccou
 refuses an account with a balance (`NonNativeHasBalance`): should tokens arrive between the
 look and the close (a swap landing meanwhile), the close transaction fails, its fee is the only
 cost, and the tokens stay. Wrapped SOL is left alone (its "balance" is lamports; the swaps
-unwrap their own). Nothing is journaled: closing is idempotent in effect (a closed account
-cannot be closed again), so a crash mid-way is finished by running it again.
+unwrap their own). The closes themselves are journaled (`solbot.execution.cleanup`): harmless
+to repeat, but they move SOL the books must count.
 """
 
 from __future__ import annotations

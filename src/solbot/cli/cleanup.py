@@ -49,8 +49,9 @@ def cleanup(
         raise UserError("give -u NAME or --all")
 
     async def main() -> list[tuple[str, str, Cleanup]]:
-        from solbot.execution.cleanup import close_empty_accounts
+        from solbot.execution.cleanup import AccountCloses
         from solbot.store.states import Custody
+        from solbot.transfer_recovery import recover_transfers
 
         cfg = settings()
         tokens = list(cfg.token_map().values())
@@ -60,10 +61,13 @@ def cleanup(
                 users = [await service.user(username)]
             else:
                 users = [u for u in await service.users() if u.custody == Custody.VAULT.value]
+            closes = AccountCloses(service.db, clock, chain, service)
+            if not dry_run:  # what an earlier run left in flight, first
+                await recover_transfers(service.db, clock, chain, service, lambda _item: None)
             for user in users:
                 signer = service.signer(await service.verified(user))
-                result = await close_empty_accounts(
-                    chain, clock, signer, tokens, db=service.db, dry_run=dry_run
+                result = await closes.close_empty(
+                    user.id, signer, tokens, requested_by="cli", dry_run=dry_run
                 )
                 done.append((user.username, user.wallet_pubkey, result))
         return done

@@ -181,10 +181,12 @@ def print_summary(console: Console, summary: Summary) -> None:
     table.add_row("entries / exits", f"{summary.entries} / {summary.exits}")
     table.add_row("failed orders", str(summary.failed))
     table.add_row("realised PnL", f"{summary.realised_pnl:+.2f} {summary.quote}")
-    if summary.costs_lamports:  # the routes where the wallets pay their own transactions
+    if summary.costs_lamports > 0:  # the routes where the wallets pay their own transactions
         table.add_row("paid in fees and rent", f"{summary.costs_sol.normalize():f} SOL")
-        if summary.net_pnl is not None:
-            table.add_row("realised PnL after them", f"{summary.net_pnl:+.4f} SOL")
+    elif summary.costs_lamports < 0:  # closed accounts gave back more rent than was paid
+        table.add_row("rent given back, net of fees", f"{-summary.costs_sol.normalize():f} SOL")
+    if summary.costs_lamports and summary.net_pnl is not None:
+        table.add_row("realised PnL after them", f"{summary.net_pnl:+.4f} SOL")
     table.add_row("cash", f"{summary.cash:,.2f} {summary.quote}")
     for reason, n in sorted(summary.blocked.items()):
         table.add_row(f"entries blocked: {reason}", str(n))

@@ -1,83 +1,119 @@
-"""Closing a wallet's empty token accounts (see `solbot.chain.token_accounts`): signed with the
-wallet's key, sent and re-sent until it lands or its blockhash expires, a few accounts a
-transaction. Used by `solbot cleanup`."""
+"""Closing a wallet's empty token accounts for their rent (which ones: `solbot.chain.
+token_accounts`), journaled like a withdrawal (`solbot.transfers`): after every exit that
+emptied one (the trading loop, `solbot.engine`) and on `solbot cleanup`.
+
+Why a journal when a close is harmless to repeat: the books. The reconciliation holds a wallet's
+SOL to the lamport, and a close moves SOL (the rent comes back, the fee goes). Each close is a
+row whose signed bytes are stored before they can leave, settled at the next start if the
+process died meanwhile (`solbot.transfer_recovery`), and booked from what its transaction did
+on the chain (`Chain.costs`): `reclaimed_lamports` back, `fee_lamports` paid (`solbot.reconcile`).
+A close signed by an operator's own key (not the vault's) is not audited; a vault wallet's is.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from solders.signature import Signature
-from solders.transaction import VersionedTransaction
 
-from solbot.chain import builders
-from solbot.chain.port import Chain
-from solbot.chain.sending import deliver
+from solbot.chain.builders import SIGNATURE_FEE
 from solbot.chain.token_accounts import (
     MAX_CLOSES_PER_TRANSACTION,
     EmptyAccount,
     close_instructions,
     empty_accounts,
 )
-from solbot.clock import Clock
 from solbot.domain import TokenInfo
-from solbot.execution.signing import Signer, reserve_signatures_apart, sign_own_slot
+from solbot.execution.signing import Signer
+from solbot.store.tables import AccountCloseRow
+from solbot.transfers import TransferJournal, TransferState
+
+OUTCOME = "account_close_outcome"  # audit action: how a close ended
 
 
 @dataclass
 class Cleanup:
     """What a cleanup of one wallet found and did. `closed` landed; `failed` did not (each
     with the reason: the chain refused, or tokens arrived meanwhile); `fees` the network fees
-    the closing transactions paid."""
+    the closing transactions paid, `returned` the rent they gave back."""
 
     found: list[EmptyAccount]
     closed: list[EmptyAccount] = field(default_factory=list)
     failed: list[tuple[EmptyAccount, str]] = field(default_factory=list)
     signatures: list[str] = field(default_factory=list)
     fees: int = 0
+    returned: int = 0
 
     @property
     def reclaimed(self) -> int:
         """Lamports back in the wallet: the rent of the closed accounts less the fees."""
-        return sum(a.lamports for a in self.closed) - self.fees
+        return self.returned - self.fees
 
 
-async def close_empty_accounts(
-    chain: Chain,
-    clock: Clock,
-    signer: Signer,
-    tokens: Sequence[TokenInfo],
-    *,
-    db: Any = None,
-    dry_run: bool = False,
-    resend_seconds: float = 2.0,
-) -> Cleanup:
-    """Find `signer`'s empty token accounts of `tokens` and (unless `dry_run`) close them.
-    `db`: the database whose vault decryptions a vault signer counts (see `execution.signing`)."""
-    owner = signer.pubkey()
-    result = Cleanup(await empty_accounts(chain, owner, tokens))
-    if dry_run:
+class AccountCloses(TransferJournal):
+    """The journal of account closes (see the module docstring)."""
+
+    model = AccountCloseRow
+    outcome_action = OUTCOME
+
+    def audit_key(self) -> Any:
+        return None if self.custody is None else self.custody.key
+
+    async def landed(self, row: Any, ok: bool) -> dict[str, Any]:
+        """The fee and the rent that came back, as the chain says (should it no longer say:
+        one signature's fee, and what the accounts held when looked at)."""
+        costs = await self.chain.costs(Signature.from_string(row.signature))
+        if costs is None:
+            fee, back = SIGNATURE_FEE, (row.rent_lamports if ok else 0)
+        else:
+            fee, back = costs.fee, max(0, costs.fee - costs.payer_spent)
+        return {"fee_lamports": fee, "reclaimed_lamports": back}
+
+    async def close_empty(
+        self,
+        user_id: str,
+        signer: Signer,
+        tokens: Sequence[TokenInfo],
+        *,
+        requested_by: str,
+        dry_run: bool = False,
+    ) -> Cleanup:
+        """Find `signer`'s empty accounts of `tokens` and (unless `dry_run`) close them, a few
+        a transaction."""
+        result = Cleanup(await empty_accounts(self.chain, signer.pubkey(), tokens))
+        if dry_run:
+            return result
+        for start in range(0, len(result.found), MAX_CLOSES_PER_TRANSACTION):
+            batch = result.found[start : start + MAX_CLOSES_PER_TRANSACTION]
+            row = await self._journal(user_id, batch, requested_by)
+            row = await self.sign_and_send(row, signer, close_instructions(signer.pubkey(), batch))
+            if row.signature is not None and row.fee_lamports is not None:
+                result.signatures.append(row.signature)
+                result.fees += row.fee_lamports
+                result.returned += row.reclaimed_lamports or 0
+            if row.state == TransferState.CONFIRMED.value:
+                result.closed += batch
+            else:
+                result.failed += [(account, row.error or row.state) for account in batch]
         return result
-    for start in range(0, len(result.found), MAX_CLOSES_PER_TRANSACTION):
-        batch = result.found[start : start + MAX_CLOSES_PER_TRANSACTION]
-        blockhash, last_valid = await chain.latest_blockhash()
-        message = builders.build_message(owner, close_instructions(owner, batch), blockhash)
-        blank = [Signature.default()] * message.header.num_required_signatures
-        with await reserve_signatures_apart(db, [signer]):
-            signed = sign_own_slot(VersionedTransaction.populate(message, blank), signer)
-        delivery = await deliver(chain, clock, signed, last_valid, resend_seconds=resend_seconds)
-        signature = str(signed.signatures[0])
-        if delivery.status is not None:
-            result.signatures.append(signature)
-            result.fees += builders.SIGNATURE_FEE
-        if delivery.status is not None and delivery.status.ok:
-            result.closed += batch
-            continue
-        reason = (
-            delivery.refused
-            or (delivery.status.err if delivery.status is not None else None)
-            or "did not land before its blockhash expired"
+
+    async def _journal(
+        self, user_id: str, accounts: Sequence[EmptyAccount], requested_by: str
+    ) -> AccountCloseRow:
+        now = self.stamp()
+        row = AccountCloseRow(
+            id=str(uuid.uuid4()),
+            user_id=user_id,
+            addresses=",".join(str(a.address) for a in accounts),
+            rent_lamports=sum(a.lamports for a in accounts),
+            state=TransferState.CREATED.value,
+            requested_by=requested_by,
+            created_at=now,
+            updated_at=now,
         )
-        result.failed += [(account, str(reason)) for account in batch]
-    return result
+        async with self.db.session() as s:
+            s.add(row)
+        return row

@@ -132,6 +132,7 @@ class Executor:
         on_step: Callable[[OrderRow], None] | None = None,
         landing: LandingPolicy | None = None,
         trusted_programs: Iterable[Pubkey] = (),
+        auto_route: bool = False,
     ) -> None:
         self.db = db
         self.jupiter = jupiter
@@ -150,6 +151,7 @@ class Executor:
             slippage_bps=slippage_bps,
             landing=self.landing,
             trusted_programs=trusted_programs,
+            auto=auto_route,  # orders made on `/order` move to `/build` when it costs less
         )
         # Called after each journaled step, with the row as committed (the sim's crash tests
         # kill the process here: `SOLBOT_SIM_CRASH_AFTER`).
@@ -189,7 +191,7 @@ class Executor:
                 unsigned, quoted = await self.quoter.quote(order, owner, before)
             except SimulationFailedError as exc:
                 return await self._fail_unsent(order, str(exc))
-            route = Route(order.route)
+            route = Route(quoted.get("route", order.route))  # `auto` may have moved it
             signed = await self._sign_and_journal(
                 order, unsigned, signer, tx_id_is_ours=route in OURS_TO_SEND, **quoted
             )

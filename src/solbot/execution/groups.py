@@ -212,6 +212,7 @@ class GroupExecutor:
                 ex.chain, order.owner, Pubkey.from_string(row.output_mint)
             )
             unsigned, order.quoted = await ex.quoter.quote(row, order.owner, order.before)
+            row.route = order.quoted.get("route", row.route)  # `auto` may have moved it
             order.signed = sign_own_slot(unsigned, order.signer)
         except (VenueError, SimulationFailedError) as exc:
             order.error = str(exc)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from solders.message import Message, MessageV0
@@ -22,7 +23,9 @@ from solbot.chain.builders import MAX_COMPUTE_UNITS
 from solbot.chain.lookup_tables import LookupTableError, LookupTables
 from solbot.chain.port import Chain
 from solbot.execution.jupiter import JupiterClient, VenueError
-from solbot.execution.landing import LandingPolicy, prepare
+from solbot.execution.jupiter_types import OrderQuote
+from solbot.execution.landing import LandingPolicy, percentile, prepare
+from solbot.execution.route_choice import EXPECTED_UNITS, compare
 from solbot.execution.vetting import SwapTerms, UnsafeTransactionError, vet_swap
 from solbot.store.states import Route
 from solbot.store.tables import OrderRow
@@ -43,6 +46,7 @@ class RouteQuoter:
         slippage_bps: int,
         landing: LandingPolicy,
         trusted_programs: Iterable[Pubkey] = (),
+        auto: bool = False,
     ) -> None:
         self.jupiter = jupiter
         self.chain = chain
@@ -50,6 +54,11 @@ class RouteQuoter:
         self.landing = landing
         self.trusted_programs = frozenset(trusted_programs)
         self.tables = LookupTables(chain)
+        # `SOLBOT_JUPITER_ROUTE=auto` (`route_choice`): a `/order` order moves to `/build` when
+        # that costs less; the loop keeps the SOL price fresh, the last `/build` its units.
+        self.auto = auto
+        self.sol_usd: Decimal | None = None
+        self.expected_units = EXPECTED_UNITS
 
     async def quote(self, order: OrderRow, owner: Pubkey, before: int) -> Quoted:
         """`order`'s unsigned transaction for `owner` (whose output balance was `before`), vetted.
@@ -59,7 +68,10 @@ class RouteQuoter:
         if route is Route.BUILD:
             unsigned, quoted = await self._build(order, owner)
         elif route is Route.V2:
-            unsigned, quoted = await self._order(order, owner)
+            unsigned, quoted, answer = await self._order(order, owner)
+            if self.auto and await self._build_is_cheaper(order, answer, owner):
+                unsigned, quoted = await self._build(order, owner)
+                quoted["route"] = Route.BUILD.value
         else:
             unsigned, quoted = await self._swap_v1(order, owner)
         await self.vet(order, unsigned.message, owner)
@@ -85,7 +97,32 @@ class RouteQuoter:
             log.warning("order %s: refused to sign: %s", order.id, exc)
             raise
 
-    async def _order(self, order: OrderRow, owner: Pubkey) -> Quoted:
+    async def _build_is_cheaper(self, order: OrderRow, answer: OrderQuote, owner: Pubkey) -> bool:
+        """Whether `/build` would cost the wallet less than `/order`'s `answer` (`auto`)."""
+        if self.sol_usd is None:
+            return False  # without a fresh SOL price: the default route
+        unit_price = percentile(await self.chain.recent_fees(), self.landing.percentile_bps)
+        costs = compare(
+            answer,
+            str(owner),
+            self.sol_usd,
+            unit_price=unit_price,
+            units=self.expected_units,
+            policy=self.landing,
+        )
+        if costs is None:
+            return False
+        log.debug(
+            "order %s: /order would cost $%s, /build $%s",
+            order.id,
+            f"{costs.order_usd:.6f}",
+            f"{costs.build_usd:.6f}",
+        )
+        return costs.build_is_cheaper
+
+    async def _order(
+        self, order: OrderRow, owner: Pubkey
+    ) -> tuple[VersionedTransaction, dict[str, Any], OrderQuote]:
         """Swap v2 `/order`: Jupiter's transaction, executed by Jupiter (`/execute`)."""
         quote = await self.jupiter.order(
             order.input_mint,
@@ -103,7 +140,7 @@ class RouteQuoter:
             "min_out": quote.other_amount_threshold,
             "last_valid_block_height": quote.last_valid_block_height,
         }
-        return quote.unsigned_transaction(), quoted
+        return quote.unsigned_transaction(), quoted, quote
 
     async def _swap_v1(self, order: OrderRow, owner: Pubkey) -> Quoted:
         """Legacy `/quote` + `/swap`: Jupiter's transaction, sent by us; its priority fee
@@ -136,6 +173,7 @@ class RouteQuoter:
             order, built.message(owner, unit_limit=MAX_COMPUTE_UNITS, unit_price=0), owner
         )
         landing = await prepare(self.chain, built, owner, self.landing)
+        self.expected_units = landing.unit_limit  # `auto`'s estimate for the next order
         if landing.capped:
             log.info(
                 "order %s: priority fee capped at %d lamports (%d µlamports/CU, recent fees "

@@ -511,3 +511,36 @@ class FeeSweepRow(Base):
     def outcome_details(self) -> dict[str, object]:
         """What the audit records of how it ended (`solbot.transfers`)."""
         return {"fee_sweep": self.id, "atoms": self.atoms, "mint": self.mint}
+
+
+class AccountCloseRow(Base):
+    """Closing a wallet's empty token accounts (`addresses`, comma-separated) for their rent,
+    journaled like a withdrawal (`solbot.transfers`), so the books know the SOL it moved:
+    `rent_lamports` is what the accounts held when looked at, `reclaimed_lamports` what came
+    back per the landed transaction, `fee_lamports` its network fee (`solbot.reconcile`)."""
+
+    __tablename__ = "account_closes"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    user_id: Mapped[str] = mapped_column(ID, ForeignKey(USER_FK))
+    addresses: Mapped[str] = mapped_column(Text())
+    rent_lamports: Mapped[int] = mapped_column(Atoms())
+    reclaimed_lamports: Mapped[int | None] = mapped_column(Atoms())
+    state: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[str] = mapped_column(String(64))
+    signed_tx: Mapped[bytes | None] = mapped_column(LargeBinary())
+    signature: Mapped[str | None] = mapped_column(SIGNATURE, unique=True)
+    last_valid_block_height: Mapped[int | None] = mapped_column(BigInteger())
+    fee_lamports: Mapped[int | None] = mapped_column(Atoms())
+    error: Mapped[str | None] = mapped_column(Text())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    __table_args__ = (
+        CheckConstraint(f"state IN ({sql_in(WithdrawalState)})", name="state"),
+        Index("ix_account_closes_user_id_state", "user_id", "state"),
+    )
+
+    def outcome_details(self) -> dict[str, object]:
+        """What the audit records of how it ended (`solbot.transfers`)."""
+        return {"account_close": self.id, "accounts": self.addresses.count(",") + 1}

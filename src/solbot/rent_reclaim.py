@@ -1,0 +1,126 @@
+"""After exits: the token accounts they emptied, closed for their rent (about 0.002 SOL each).
+
+The trading loop notes each confirmed exit (`note`); once the tick's orders are done, `close`
+closes those users' emptied accounts through the journal (`solbot.execution.cleanup`), so the
+books count the rent that came back. At most once an hour of trading per user (the accounts of
+several exits in one transaction): a close is a signature, and a vault wallet's signatures are
+metered (`SOLBOT_DECRYPT_PER_USER_PER_MINUTE`); the rent can wait.
+
+Never an account that holds tokens (only empty ones are candidates, and the token program
+refuses to close one with a balance), and never one an order of that user still in flight may
+use (its transaction may have been built when the account existed). The rent comes back; the
+next entry into the token pays it again.
+
+It never stops trading: a close that fails is logged and, if it may be in flight (the chain
+stopped answering), settled from the journal before the next closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import or_, select
+
+from solbot.clock import Clock
+from solbot.domain import TokenInfo
+from solbot.execution.cleanup import AccountCloses
+from solbot.execution.signing import Signer
+from solbot.store.db import Database
+from solbot.store.states import OrderState
+from solbot.store.tables import OrderRow
+
+log = logging.getLogger(__name__)
+
+ACTOR = "engine"
+RECLAIM_EVERY_SECONDS = 3600.0  # per user, on the trading clock
+CONCURRENT_USERS = 16  # closes in flight at once (each waits for its transaction to land)
+_UNFINISHED = [s.value for s in OrderState if not s.terminal]
+
+
+@dataclass
+class _Emptied:
+    signer: Signer
+    tokens: dict[str, TokenInfo] = field(default_factory=dict)  # by mint
+
+
+class RentReclaim:
+    """Closes what this tick's exits emptied (see the module docstring)."""
+
+    def __init__(
+        self,
+        closes: AccountCloses,
+        db: Database,
+        clock: Clock,
+        *,
+        every_seconds: float = RECLAIM_EVERY_SECONDS,
+    ) -> None:
+        self.closes = closes
+        self.db = db
+        self.clock = clock  # the trading clock
+        self.every_seconds = every_seconds
+        self._emptied: dict[str, _Emptied] = {}
+        self._last: dict[str, float] = {}  # each user's last close, on the trading clock
+        self._unsettled = False  # a close may be in flight: recover before the next
+
+    def note(self, user_id: str, signer: Signer, token: TokenInfo) -> None:
+        """`user_id` sold its whole `token` position (a confirmed exit)."""
+        self._emptied.setdefault(user_id, _Emptied(signer)).tokens[token.mint] = token
+
+    async def close(self) -> int:
+        """Close what was noted for the users whose last close is an interval ago, a few users
+        at a time: the lamports that came back, less the fees (never raises)."""
+        now = self.clock.now()
+        due = {
+            user_id: what
+            for user_id, what in self._emptied.items()
+            if now - self._last.get(user_id, -math.inf) >= self.every_seconds
+        }
+        for user_id in due:
+            del self._emptied[user_id]
+            self._last[user_id] = now
+        if self._unsettled:
+            try:
+                await self.closes.recover()
+                self._unsettled = False
+            except Exception as exc:
+                log.warning("token account closes not settled this tick: %s", exc)
+                return 0
+        gate = asyncio.Semaphore(CONCURRENT_USERS)
+
+        async def one(user_id: str, what: _Emptied) -> int:
+            async with gate:
+                return await self._close_for(user_id, what)
+
+        return sum(await asyncio.gather(*(one(u, w) for u, w in due.items())))
+
+    async def _close_for(self, user_id: str, what: _Emptied) -> int:
+        try:
+            tokens = await self._idle(user_id, list(what.tokens.values()))
+            if not tokens:
+                return 0
+            done = await self.closes.close_empty(user_id, what.signer, tokens, requested_by=ACTOR)
+        except Exception as exc:  # the chain or the database: trading goes on
+            self._unsettled = True
+            log.warning("%s's token accounts not closed this tick: %s", user_id, exc)
+            return 0
+        for account, why in done.failed:
+            log.warning("%s's %s account not closed: %s", user_id, account.token.symbol, why)
+        return done.reclaimed
+
+    async def _idle(self, user_id: str, tokens: Sequence[TokenInfo]) -> list[TokenInfo]:
+        """`tokens` that no unfinished order of `user_id` buys or sells."""
+        mints = [t.mint for t in tokens]
+        async with self.db.session() as s:
+            busy = await s.execute(
+                select(OrderRow.input_mint, OrderRow.output_mint).where(
+                    OrderRow.user_id == user_id,
+                    OrderRow.state.in_(_UNFINISHED),
+                    or_(OrderRow.input_mint.in_(mints), OrderRow.output_mint.in_(mints)),
+                )
+            )
+            used = {mint for pair in busy for mint in pair}
+        return [t for t in tokens if t.mint not in used]
