@@ -35,14 +35,14 @@ from sqlalchemy import insert
 
 from solbot.chain.litesvm import LiteSvmChain
 from solbot.clock import ManualClock
-from solbot.custody import CustodyService
 from solbot.domain import ExitRules, Timeframe
 from solbot.engine import Engine
 from solbot.events import Event
 from solbot.execution.executor import Executor
 from solbot.market.feeds.jupiter_price import JupiterPriceFeed
-from solbot.roster import Roster
 from solbot.runtime import tune_collector
+from solbot.services.custody import CustodyService
+from solbot.services.roster import Roster
 from solbot.sim.network import LAMPORTS_PER_SOL, SimNetwork
 from solbot.store import schema
 from solbot.store.db import Database

@@ -25,9 +25,9 @@ from pathlib import Path
 
 from sim_day import day_settings
 from solbot.clock import ManualClock
-from solbot.custody import CustodyService
 from solbot.runner import build
 from solbot.runtime import RunOptions, Runtime
+from solbot.services.custody import CustodyService
 from solbot.store import schema
 from solbot.store.db import Database
 from solbot.wallet import master

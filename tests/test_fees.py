@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from booking import book_trade
 from solbot.clock import ManualClock
-from solbot.custody import CustodyService
 from solbot.errors import UserError
 from solbot.fees import FeeBook, performance_fee
+from solbot.services.custody import CustodyService
 from solbot.store.db import Database
 from solbot.store.tables import AuditRow, FeeAccrualRow
 from solbot.wallet.master import MasterKey

@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import select
 
 from solbot.clock import ManualClock
-from solbot.custody import CustodyService
 from solbot.errors import UserError
 from solbot.group_admin import GroupAdmin, entries_stopped
+from solbot.services.custody import CustodyService
 from solbot.store.db import Database
 from solbot.store.tables import AuditRow
 from solbot.wallet.master import MasterKey

@@ -115,7 +115,7 @@ def test_live_trading_does_not_load_numba():
     """The bot's own modules (the loop, the roster, the sim, the CLI) leave numba to the
     backtest: its import costs ~65 MB of every live process."""
     code = (
-        "import sys, solbot.engine, solbot.roster, solbot.runner, solbot.sim.network, "
+        "import sys, solbot.engine, solbot.services.roster, solbot.runner, solbot.sim.network, "
         "solbot.cli.app; print('numba' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from solbot.clock import Clock
-from solbot.custody import CustodyService
 from solbot.errors import UserError
 from solbot.fee_sweeps import HELD_KEY
+from solbot.services.custody import CustodyService
 from solbot.store import backup, world_mark
 from solbot.store.db import Database
 from solbot.store.tables import MetaEntry

@@ -33,10 +33,11 @@ from sqlalchemy import delete, select
 from solbot.chain import builders
 from solbot.chain.port import NATIVE_MINT, Chain, ChainUnavailableError, holdings
 from solbot.clock import Clock
-from solbot.custody import CustodyService
 from solbot.domain import TokenInfo
 from solbot.errors import UserError
-from solbot.roster import limits_of
+from solbot.services.custody import CustodyService
+from solbot.services.roster import limits_of
+from solbot.services.withdrawal_destinations import check_destination, parse_destination
 from solbot.store.states import Custody
 from solbot.store.tables import FeeAccrualRow, FeeSweepRow, MetaEntry, UserRow
 from solbot.transfers import (
@@ -51,7 +52,6 @@ from solbot.transfers import (
 )
 from solbot.wallet import keycheck
 from solbot.wallet.audit import AuditLog
-from solbot.withdrawal_destinations import check_destination, parse_destination
 
 log = logging.getLogger(__name__)
 
@@ -319,7 +319,7 @@ class FeeSweeps(TransferJournal):
                 through=row.through_day,
             )
         self.stepped(row)
-        try:  # read again after the row committed (see `solbot.withdrawals` for why)
+        try:  # read again after the row committed (see `solbot.services.withdrawals` for why)
             room = self._spare(user, await self._wallet(user), held)
         except ChainUnavailableError as exc:
             error = f"not sent: {exc}"

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 
-from solbot.custody import CustodyService
 from solbot.errors import UserError
+from solbot.services.custody import CustodyService
 from solbot.store.states import Custody
 from solbot.store.tables import MetaEntry, TelegramAccessRow
 from solbot.store.types import utc_from_timestamp

@@ -52,7 +52,6 @@ from solbot.chain.port import NATIVE_MINT, Chain, ChainUnavailableError
 from solbot.chain.retrying import RetryingChain
 from solbot.clock import Clock, ManualClock, ScaledClock, WallClock
 from solbot.config import LIVE_OPT_IN, Settings
-from solbot.custody import CustodyService
 from solbot.domain import RiskLimits, Timeframe, TokenInfo
 from solbot.engine import Engine
 from solbot.errors import UserError
@@ -68,8 +67,10 @@ from solbot.market.feeds.jupiter_price import JupiterPriceFeed
 from solbot.market.geckoterminal import GeckoTerminalClient, download
 from solbot.market.store import CandleStore
 from solbot.rent_reclaim import RentReclaim
-from solbot.roster import OPERATOR, Roster
 from solbot.runtime import RunOptions, Runtime, close_all
+from solbot.services.custody import CustodyService
+from solbot.services.roster import OPERATOR, Roster
+from solbot.services.withdrawals import RENT_EXEMPT_MINIMUM
 from solbot.sim.client import backfill_from_sim
 from solbot.sim.lock import SimLock
 from solbot.sim.maker import MakerConfig
@@ -88,7 +89,6 @@ from solbot.telegram.bot import TelegramBot
 from solbot.telegram.services import BotServices
 from solbot.wallet import keycheck, master
 from solbot.wallet.keys import SigningKey, WatchOnly, paper_address
-from solbot.withdrawals import RENT_EXEMPT_MINIMUM
 
 log = logging.getLogger(__name__)
 

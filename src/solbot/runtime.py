@@ -28,7 +28,6 @@ from solbot.chain.port import (
 )
 from solbot.clock import Clock, WallClock
 from solbot.config import Settings
-from solbot.custody import CustodyService
 from solbot.deposits import DepositWatch
 from solbot.engine import Engine
 from solbot.errors import EnvironmentFaultError
@@ -39,6 +38,7 @@ from solbot.fee_sweeps import LATER, UNREACHED, FeeSweeps, SweepsHeldError, Swep
 from solbot.fees import FeeBook
 from solbot.quarantine import Hold
 from solbot.reconcile import Assets, Line, Opening, Wallet, opening, reconcile
+from solbot.services.custody import CustodyService
 from solbot.sim.network import SimNetwork
 from solbot.sim.replay import Replay
 from solbot.startup import chain_down

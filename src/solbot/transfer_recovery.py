@@ -13,12 +13,12 @@ from typing import Any
 
 from solbot.chain.port import Chain
 from solbot.clock import Clock
-from solbot.custody import CustodyService
 from solbot.execution.cleanup import AccountCloses
 from solbot.fee_sweeps import FeeSweeps, amount_text
+from solbot.services.custody import CustodyService
+from solbot.services.withdrawals import WithdrawalService, sol
 from solbot.store.tables import FeeSweepRow, WithdrawalRow
 from solbot.transfers import Step, TransferState
-from solbot.withdrawals import WithdrawalService, sol
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,6 @@
-"""The journal of a transfer out of a user's wallet: withdrawals (`solbot.withdrawals`) and the
-operator's fee sweeps (`solbot.fee_sweeps`) go through the same states and the same code.
+"""The journal of a transfer out of a user's wallet: withdrawals
+(`solbot.services.withdrawals`), the operator's fee sweeps (`solbot.fee_sweeps`) and the closes
+of emptied token accounts (`solbot.execution.cleanup`) go through the same states and code.
 
     created ─sign─► signed ─send─► sent ─► confirmed | failed | expired
 
@@ -34,7 +35,6 @@ from solbot.chain.builders import SIGNATURE_FEE
 from solbot.chain.port import NATIVE_MINT, Chain, ChainUnavailableError
 from solbot.chain.sending import deliver
 from solbot.clock import Clock, WallClock
-from solbot.custody import CustodyService
 from solbot.errors import UserError
 from solbot.execution.signing import (
     Signer,
@@ -42,6 +42,7 @@ from solbot.execution.signing import (
     reserve_signatures_apart,
     sign_own_slot,
 )
+from solbot.services.custody import CustodyService
 from solbot.store.states import WithdrawalState
 from solbot.store.tables import FeeSweepRow, UserRow, WithdrawalRow
 from solbot.store.types import utc_from_timestamp
@@ -71,7 +72,7 @@ class Reserved:
 
 async def reserved(session: Any, user_id: str) -> Reserved:
     """The SOL of the user's transfers in flight (withdrawals and fee sweeps), counted as
-    already gone: read after locking the user (`lock_user`), see `solbot.withdrawals`."""
+    already gone: read after locking the user (`lock_user`), see `solbot.services.withdrawals`."""
     withdrawals = [
         int(a)  # summed here: SQLite keeps atoms as text
         for a in await session.scalars(

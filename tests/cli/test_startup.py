@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("sqlalchemy", "alembic", "numba", "solbot.custody", "solbot.store.db", "solana")
+HEAVY = ("sqlalchemy", "alembic", "numba", "solbot.services.custody", "solbot.store.db", "solana")
 
 
 def test_building_the_cli_leaves_the_heavy_modules_unloaded():

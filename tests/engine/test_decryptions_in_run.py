@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 
 from solbot.clock import ManualClock, WallClock
 from solbot.config import Settings
-from solbot.custody import CustodyService
 from solbot.events import Event
 from solbot.runner import build
 from solbot.runtime import RunOptions
+from solbot.services.custody import CustodyService
 from solbot.store.db import Database
 from solbot.store.tables import AuditRow, DecryptCountRow, OrderRow, UserRow
 

@@ -19,12 +19,12 @@ from sqlalchemy import select, update
 from booking import book_trade
 from solbot.clock import ManualClock
 from solbot.config import Settings
-from solbot.custody import CustodyService, RiskChange
 from solbot.errors import UserError
 from solbot.events import Event
 from solbot.group_admin import GroupAdmin
 from solbot.runner import OPERATOR, build
 from solbot.runtime import RunOptions, Runtime
+from solbot.services.custody import CustodyService, RiskChange
 from solbot.store import schema
 from solbot.store.db import Database
 from solbot.store.tables import (

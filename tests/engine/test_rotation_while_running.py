@@ -14,10 +14,10 @@ from sqlalchemy import select
 
 from solbot.clock import ManualClock
 from solbot.config import Settings
-from solbot.custody import CustodyService
 from solbot.events import Event
 from solbot.runner import build
 from solbot.runtime import RunOptions, Runtime
+from solbot.services.custody import CustodyService
 from solbot.store.db import Database
 from solbot.store.tables import AuditRow, OrderRow, UserRow
 from solbot.store.types import utc_from_timestamp

@@ -14,9 +14,10 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from sqlalchemy import event, func, select
 
-from solbot.custody import CustodyService
 from solbot.execution.executor import Executor
 from solbot.execution.groups import GroupExecutor
+from solbot.services.custody import CustodyService
+from solbot.services.withdrawals import WithdrawalService
 from solbot.sim.network import LAMPORTS_PER_SOL
 from solbot.store.db import Database
 from solbot.store.states import OrderState, Route
@@ -24,7 +25,6 @@ from solbot.store.tables import AuditRow, DecryptCountRow, UserRow
 from solbot.wallet.decrypt_guard import DecryptLimits
 from solbot.wallet.master import MasterKey
 from solbot.wallet.vault import VaultSigner
-from solbot.withdrawals import WithdrawalService
 
 from .sim_rig import USDC, Rig, make_rig
 

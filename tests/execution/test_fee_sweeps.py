@@ -19,10 +19,10 @@ from solders.pubkey import Pubkey
 from sqlalchemy import select, update
 
 from booking import book_trade
-from solbot.custody import CustodyService
 from solbot.errors import UserError
 from solbot.fee_sweeps import HELD_KEY, LATER, FeeSweeps, SweepsHeldError, owed
 from solbot.fees import FeeBook
+from solbot.services.custody import CustodyService
 from solbot.store.db import Database
 from solbot.store.tables import AuditRow, FeeSweepRow, MetaEntry, UserRow, WithdrawalRow
 from solbot.transfer_recovery import Recovered, recover_transfers

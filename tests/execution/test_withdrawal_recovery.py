@@ -14,14 +14,14 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from sqlalchemy import select
 
-from solbot.custody import CustodyService
 from solbot.errors import UserError
+from solbot.services.custody import CustodyService
+from solbot.services.withdrawals import WithdrawalService
 from solbot.store.db import Database
 from solbot.store.tables import AuditRow, WithdrawalRow
 from solbot.transfer_recovery import Recovered, recover_transfers
 from solbot.transfers import SIGNATURE_FEE
 from solbot.wallet.master import MasterKey
-from solbot.withdrawals import WithdrawalService
 
 from .sim_rig import FaultyChain, Rig, SimulatedCrash, crash
 

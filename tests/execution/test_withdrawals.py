@@ -15,14 +15,14 @@ from spl.token.constants import TOKEN_PROGRAM_ID
 from sqlalchemy import select
 
 from solbot.clock import ManualClock
-from solbot.custody import CustodyService
 from solbot.errors import UserError
+from solbot.services.custody import CustodyService
+from solbot.services.withdrawal_destinations import parse_destination
+from solbot.services.withdrawals import WithdrawalService, parse_sol
 from solbot.store.db import Database
 from solbot.store.tables import AuditRow, UserRow, WithdrawalRow
 from solbot.transfers import SIGNATURE_FEE
 from solbot.wallet.master import MasterKey
-from solbot.withdrawal_destinations import parse_destination
-from solbot.withdrawals import WithdrawalService, parse_sol
 
 from .sim_rig import Rig, SimulatedCrash, crash
 

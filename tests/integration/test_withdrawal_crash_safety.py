@@ -40,7 +40,7 @@ from sqlalchemy import select
 
 from databases import copy_of
 from solbot.clock import WallClock
-from solbot.custody import CustodyService
+from solbot.services.custody import CustodyService
 from solbot.store.db import Database
 from solbot.store.tables import AuditRow, FeeAccrualRow, FeeSweepRow, UserRow, WithdrawalRow
 from solbot.wallet.master import MasterKey

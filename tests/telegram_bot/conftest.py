@@ -14,7 +14,7 @@ from solders.pubkey import Pubkey
 from solbot.chain.litesvm import LiteSvmChain
 from solbot.clock import ManualClock
 from solbot.config import DEFAULT_TOKENS, Settings
-from solbot.custody import CustodyService
+from solbot.services.custody import CustodyService
 from solbot.sim.network import SimNetwork
 from solbot.store.db import Database
 from solbot.telegram.bot import TelegramBot

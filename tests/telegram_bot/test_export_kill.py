@@ -16,9 +16,9 @@ import pyotp
 
 from solbot.clock import ManualClock, WallClock
 from solbot.config import Settings
-from solbot.custody import CustodyService
 from solbot.runner import open_sim_network
-from solbot.second_factor import SecondFactor
+from solbot.services.custody import CustodyService
+from solbot.services.second_factor import SecondFactor
 from solbot.store.chat_deletions import ChatDeletions
 from solbot.store.db import Database
 from solbot.strategy.registry import load_strategy

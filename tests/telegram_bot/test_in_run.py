@@ -15,13 +15,13 @@ from sqlalchemy import select
 from engine.test_sim_day import day_settings
 from solbot.clock import ManualClock
 from solbot.config import Settings
-from solbot.custody import CustodyService
 from solbot.errors import UserError
 from solbot.events import Event
 from solbot.runner import build
 from solbot.runtime import RunOptions
+from solbot.services.custody import CustodyService
+from solbot.services.withdrawals import WithdrawalService
 from solbot.store.tables import OrderRow, UserRow, WithdrawalRow
-from solbot.withdrawals import WithdrawalService
 
 from .conftest import ALICE, KEY
 from .fake_bot_api import TOKEN, FakeBotApi

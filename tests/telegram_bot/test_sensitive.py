@@ -6,6 +6,7 @@ transfers checked to the lamport."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pyotp
 import pytest
@@ -14,11 +15,11 @@ from solders.pubkey import Pubkey
 from sqlalchemy import select
 
 from solbot.errors import UserError
-from solbot.second_factor import unseal
+from solbot.services.second_factor import unseal
+from solbot.services.withdrawal_policy import Limits, Policy, Whitelist, Whitelists
+from solbot.services.withdrawals import WithdrawalService
 from solbot.store.tables import AuditRow, UserRow, WithdrawalAddressRow, WithdrawalRow
 from solbot.transfers import SIGNATURE_FEE
-from solbot.withdrawal_policy import Limits, Policy, Whitelist
-from solbot.withdrawals import WithdrawalService
 
 from .conftest import ALICE, BOB, KEY, OPERATOR, World
 from .fake_bot_api import Sent
@@ -166,6 +167,30 @@ async def whitelisted(world: World, telegram_id: int) -> Pubkey:
     await world.api.wait_for(lambda c: c.chat_id == OPERATOR and str(to) in c.text)
     world.clock.advance(24 * 3600 + 1)
     return to
+
+
+async def test_whitelist_changes_are_audited_by_the_service_every_shell_calls(
+    world: World,
+) -> None:
+    """`/whitelist add` and `remove` go through `services.withdrawal_policy.Whitelists`: the
+    change and its audit row in one transaction, under the master key's check."""
+    await onboard(world, ALICE)
+    to = await whitelisted(world, ALICE)
+    removed = await world.api.reply_to(ALICE, f"/whitelist remove {to}")
+    assert removed.text == f"Removed {to} from your whitelist."
+    async with world.services.db.session() as s:
+        rows = list(await s.scalars(select(AuditRow).order_by(AuditRow.seq)))
+    changes = [
+        (a.action, json.loads(a.details)["address"]) for a in rows if "whitelist" in a.action
+    ]
+    assert changes == [("whitelist_add", str(to)), ("whitelist_remove", str(to))]
+    alice = await user_row(world, ALICE)
+    assert all(a.user_id == alice.id for a in rows if "whitelist" in a.action)
+    whitelists = Whitelists(world.services.custody)
+    await whitelists.add(alice, str(to), None, 0, actor="test")  # re-added: a new time-lock
+    with pytest.raises(UserError, match="already on your whitelist"):
+        await whitelists.add(alice, str(to), None, 0, actor="test")  # nothing written
+    assert [w.address for w in await whitelists.entries(alice)] == [str(to)]
 
 
 async def test_a_withdrawal_to_a_whitelisted_address_moves_exactly_the_amount(

@@ -16,13 +16,13 @@ from solbot.chain.litesvm import LiteSvmChain
 from solbot.cli.admin import serve_telegram
 from solbot.clock import ManualClock
 from solbot.config import Settings
-from solbot.custody import CustodyService
 from solbot.runner import open_sim_network
+from solbot.services.custody import CustodyService
+from solbot.services.withdrawals import WithdrawalService
 from solbot.sim.network import SimNetwork
 from solbot.store.db import Database
 from solbot.store.tables import AuditRow, WithdrawalRow
 from solbot.strategy.registry import load_strategy
-from solbot.withdrawals import WithdrawalService
 
 from .conftest import ALICE, KEY
 from .fake_bot_api import TOKEN, FakeBotApi

@@ -14,15 +14,15 @@ from sqlalchemy import select, update
 from solbot.chain.port import Chain
 from solbot.clock import ManualClock
 from solbot.config import Settings
-from solbot.custody import CustodyService
 from solbot.errors import UserError
-from solbot.roster import Roster
+from solbot.services.custody import CustodyService
+from solbot.services.roster import Roster
+from solbot.services.withdrawals import WithdrawalService
 from solbot.store.db import Database
 from solbot.store.tables import UserRow, WithdrawalRow
 from solbot.telegram.services import BotServices
 from solbot.wallet import identity
 from solbot.wallet.master import MasterKey
-from solbot.withdrawals import WithdrawalService
 
 KEY = MasterKey.generate()
 NOW = 1_800_000_000.0

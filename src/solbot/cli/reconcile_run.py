@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from solbot.backtest.engine import Prepared
     from solbot.backtest.universe import Universe
     from solbot.config import Settings
-    from solbot.custody import CustodyService
+    from solbot.services.custody import CustodyService
     from solbot.store.tables import UserRow
 
 
@@ -308,7 +308,7 @@ def _backtest(
     from solbot.backtest.result import BacktestConfig
     from solbot.domain import BlockReason, ExitReason
     from solbot.execution.exits import levels_from_fill
-    from solbot.roster import user_limits
+    from solbot.services.roster import user_limits
 
     limits = user_limits(user, cfg.operator_limits())
     config = BacktestConfig(

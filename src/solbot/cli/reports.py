@@ -20,9 +20,9 @@ from solbot.cli.tables import print_table, short
 from solbot.store.states import Custody, PositionStatus
 
 if TYPE_CHECKING:  # the rest is imported by the commands that use it (see cli/stores.py)
-    from solbot.custody import CustodyService
     from solbot.domain import TokenInfo
     from solbot.quarantine import Hold
+    from solbot.services.custody import CustodyService
     from solbot.store.tables import PositionRow, TradeRow, UserRow
 
 

@@ -19,7 +19,7 @@ from solbot.errors import EnvironmentFaultError, UserError
 if TYPE_CHECKING:
     from solbot.chain.port import Chain
     from solbot.config import Settings
-    from solbot.custody import CustodyService
+    from solbot.services.custody import CustodyService
     from solbot.store.db import Database
 
 
@@ -70,7 +70,7 @@ async def custody(
     """The custody service on the database. `need_key=False`: the master key if set;
     `emergency` also goes on without one that cannot be read (a pause must always work), and
     the service knows why it has none."""
-    from solbot.custody import CustodyService
+    from solbot.services.custody import CustodyService
     from solbot.wallet import master
 
     problem = None

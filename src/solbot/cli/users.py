@@ -26,7 +26,7 @@ from solbot.private_files import create_private
 from solbot.store.states import RiskTier, WithdrawalState
 
 if TYPE_CHECKING:  # the rest is imported by the commands that use it (see cli/stores.py)
-    from solbot.custody import Paused
+    from solbot.services.custody import Paused
     from solbot.wallet.vault import RevealedKey
 
 ACTOR = "cli"
@@ -74,7 +74,7 @@ def add_user(
     once, so the user can keep a copy: anyone who sees it controls the wallet.
     """
     from solbot.funding import deposits
-    from solbot.roster import limits_of
+    from solbot.services.roster import limits_of
 
     chosen = _tier(tier)
     cfg = settings()
@@ -344,7 +344,7 @@ def set_risk(
     ] = None,
 ) -> None:
     """Change a user's risk tier, or override single limits of it (percent, 0 < PCT <= 100)."""
-    from solbot.custody import RiskChange, parse_pct
+    from solbot.services.custody import RiskChange, parse_pct
 
     change = RiskChange(
         tier=_tier(tier) if tier is not None else None,
@@ -424,9 +424,14 @@ def withdraw(
     the first instead of sending again.
     """
     from solbot.faults import crash_hook
-    from solbot.roster import limits_of
+    from solbot.services.roster import limits_of
+    from solbot.services.withdrawals import (
+        IDEMPOTENCY_SECONDS,
+        LAMPORTS_PER_SOL,
+        WithdrawalService,
+        sol,
+    )
     from solbot.transfer_recovery import Recovered, recover_transfers
-    from solbot.withdrawals import IDEMPOTENCY_SECONDS, LAMPORTS_PER_SOL, WithdrawalService, sol
 
     out = stores.console()
 

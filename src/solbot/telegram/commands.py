@@ -18,12 +18,12 @@ from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from solbot.custody import RiskChange
 from solbot.errors import UserError
 from solbot.fee_sweeps import owed, units
 from solbot.fees import FeeBook
 from solbot.funding import deposits
-from solbot.roster import limits_of
+from solbot.services.custody import RiskChange
+from solbot.services.roster import limits_of
 from solbot.store.repos import Equity, Positions, Trades
 from solbot.store.states import RiskTier
 from solbot.store.tables import TradeRow, UserRow

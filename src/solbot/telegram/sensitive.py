@@ -30,24 +30,23 @@ from telegram import Bot, Update
 
 from solbot.chain.port import Chain
 from solbot.errors import UserError
-from solbot.roster import limits_of
-from solbot.second_factor import SecondFactor
+from solbot.services.roster import limits_of
+from solbot.services.second_factor import SecondFactor
+from solbot.services.withdrawal_destinations import check_destination
+from solbot.services.withdrawal_policy import Limits, Policy, Whitelists, first_use
+from solbot.services.withdrawals import (
+    LAMPORTS_PER_SOL,
+    WithdrawalService,
+    parse_sol,
+    sol,
+)
 from solbot.store.states import WithdrawalState
 from solbot.store.tables import AuditRow, UserRow
 from solbot.store.types import utc_from_timestamp
 from solbot.telegram import texts
 from solbot.telegram.deletions import Alert, SecretMessages
 from solbot.telegram.services import BotServices
-from solbot.wallet import keycheck
-from solbot.wallet.audit import Action, AuditLog
-from solbot.withdrawal_destinations import check_destination
-from solbot.withdrawal_policy import Limits, Policy, Whitelist, first_use
-from solbot.withdrawals import (
-    LAMPORTS_PER_SOL,
-    WithdrawalService,
-    parse_sol,
-    sol,
-)
+from solbot.wallet.audit import Action
 
 log = logging.getLogger(__name__)
 
@@ -182,13 +181,13 @@ class Sensitive:
     # ------------------------------------------------------------------ whitelist
     async def whitelist(self, user: UserRow, update: Update, args: list[str]) -> None:
         chat = _chat(update)
-        key = self.s.custody.require_key()
+        self.s.custody.require_key()  # before anything is said or looked up
         timelock = self.s.settings.withdrawal_timelock_hours * 3600
         assert update.effective_user is not None
         actor = self.s.actor(update.effective_user.id)
+        whitelists = Whitelists(self.s.custody)
         if not args:
-            async with self.s.db.session() as s:
-                rows = await Whitelist(s, self.s.wall).entries(user.id)
+            rows = await whitelists.entries(user)
             if not rows:
                 await self.bot.send_message(
                     chat, "Your whitelist is empty. Add an address: /whitelist add <address>"
@@ -208,14 +207,7 @@ class Sensitive:
         if verb == "add" and len(args) >= 2:
             label = " ".join(args[2:])[:64] or None
             target = await check_destination(self._chain(), args[1])  # a wallet, on chain
-            async with self.s.db.session() as s:
-                await keycheck.check(s, key)
-                row = await Whitelist(s, self.s.wall).add(
-                    user, str(target.address), label, timelock
-                )
-                await AuditLog(s, self.s.wall, key).append(
-                    actor, "whitelist_add", user.id, address=row.address, label=row.label
-                )
+            row = await whitelists.add(user, str(target.address), label, timelock, actor=actor)
             await self.bot.send_message(
                 chat,
                 f"Added {row.address}. It can receive withdrawals from {_when(row.usable_from)} "
@@ -224,12 +216,7 @@ class Sensitive:
             await self.alert(f"{user.username} added withdrawal address {row.address}")
             return
         if verb == "remove" and len(args) == 2:
-            async with self.s.db.session() as s:
-                await keycheck.check(s, key)
-                await Whitelist(s, self.s.wall).remove(user, args[1])
-                await AuditLog(s, self.s.wall, key).append(
-                    actor, "whitelist_remove", user.id, address=args[1]
-                )
+            await whitelists.remove(user, args[1], actor=actor)
             await self.bot.send_message(chat, f"Removed {args[1]} from your whitelist.")
             return
         raise UserError(texts.usage("whitelist"))

@@ -10,7 +10,7 @@ from decimal import Decimal
 from solbot.chain.port import Chain
 from solbot.clock import Clock, WallClock
 from solbot.config import Settings
-from solbot.custody import CustodyService
+from solbot.services.custody import CustodyService
 from solbot.store.db import Database
 from solbot.store.states import Custody
 from solbot.store.tables import UserRow

@@ -70,8 +70,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from solbot.chain import builders
 from solbot.chain.port import Chain, ChainUnavailableError
 from solbot.clock import Clock
-from solbot.custody import CustodyService
 from solbot.errors import UserError
+from solbot.services.custody import CustodyService
+from solbot.services.withdrawal_destinations import check_destination
 from solbot.store.states import Custody, WithdrawalState
 from solbot.store.tables import UserRow, WithdrawalRow
 from solbot.store.types import utc_from_timestamp
@@ -86,7 +87,6 @@ from solbot.transfers import (
 )
 from solbot.wallet import keycheck
 from solbot.wallet.audit import Action, AuditLog
-from solbot.withdrawal_destinations import check_destination
 
 log = logging.getLogger(__name__)
 

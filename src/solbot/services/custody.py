@@ -17,10 +17,10 @@ from decimal import Decimal, InvalidOperation
 
 from solders.keypair import Keypair
 
-from solbot import second_factor
 from solbot.clock import Clock
 from solbot.errors import UserError
 from solbot.execution.signing import SigningError
+from solbot.services import second_factor
 from solbot.store.db import Database
 from solbot.store.holds import OrderHolds
 from solbot.store.states import Custody, RiskTier
@@ -245,7 +245,7 @@ class CustodyService:
             self.require_key()
             changed = await users.set_active(user.id, True, reason)
             if changed:
-                await self._audit(s, actor, Action.RESUME, user, reason=reason)
+                await self.audit(s, actor, Action.RESUME, user, reason=reason)
         return changed
 
     async def pause(self, username: str, *, actor: str, reason: str | None = None) -> Paused:
@@ -259,7 +259,7 @@ class CustodyService:
             unaudited = await self.why_unauditable(s)
             changed = await users.set_active(user.id, False, reason)
             if changed and unaudited is None:
-                await self._audit(s, actor, Action.PAUSE, user, reason=reason)
+                await self.audit(s, actor, Action.PAUSE, user, reason=reason)
             elif changed:
                 log.warning(
                     "pause of %s by %s (reason: %s) not audited: %s",
@@ -299,7 +299,7 @@ class CustodyService:
                 )
             except ValueError as exc:
                 raise UserError(str(exc)) from None
-            await self._audit(
+            await self.audit(
                 s,
                 actor,
                 Action.RISK,
@@ -323,7 +323,7 @@ class CustodyService:
             row = await users.get(user.id)
             assert row is not None
             row.fee_pct = pct
-            await self._audit(s, actor, "fee", user, fee_pct=None if pct is None else str(pct))
+            await self.audit(s, actor, "fee", user, fee_pct=None if pct is None else str(pct))
             await s.flush()
             return row
 
@@ -339,7 +339,7 @@ class CustodyService:
             user = await self.user(username, users)
             cleared = await OrderHolds(s, self.clock).clear(user.id, token)
             if cleared:
-                await self._audit(
+                await self.audit(
                     s,
                     actor,
                     Action.REARM,
@@ -451,10 +451,11 @@ class CustodyService:
             )
         return user
 
-    async def _audit(
+    async def audit(
         self, session: object, actor: str, action: str, user: UserRow, **details: object
     ) -> None:
-        """Audit rows need the master key (their MAC): the callers require it, except a
+        """One audit row for `user`, in the caller's transaction, after checking the master key
+        is this database's (audit rows carry its MAC): the callers require the key, except a
         pause, which checks first (`pause`)."""
         key = self.require_key()
         await keycheck.check(session, key)

@@ -29,12 +29,13 @@ from sqlalchemy import func, select
 
 from solbot.clock import Clock
 from solbot.errors import UserError
+from solbot.services.custody import CustodyService
+from solbot.services.withdrawal_destinations import parse_destination
+from solbot.services.withdrawals import LAMPORTS_PER_SOL, sol
 from solbot.store.states import WithdrawalState
 from solbot.store.tables import UserRow, WithdrawalAddressRow, WithdrawalRow
 from solbot.store.types import utc_from_timestamp
 from solbot.transfers import lock_user
-from solbot.withdrawal_destinations import parse_destination
-from solbot.withdrawals import LAMPORTS_PER_SOL, sol
 
 WINDOW_SECONDS = 24 * 3600
 _COUNTED = [
@@ -102,6 +103,36 @@ class Whitelist:
                 await self.session.flush()
                 return
         raise UserError(f"{to} is not on your whitelist")
+
+
+class Whitelists:
+    """A user's withdrawal addresses as every shell changes them: under the master key's check,
+    each change audited in its transaction (`whitelist_add`, `whitelist_remove`)."""
+
+    def __init__(self, custody: CustodyService) -> None:
+        self.custody = custody
+
+    async def entries(self, user: UserRow) -> list[WithdrawalAddressRow]:
+        async with self.custody.db.session() as s:
+            return await Whitelist(s, self.custody.clock).entries(user.id)
+
+    async def add(
+        self, user: UserRow, address: str, label: str | None, timelock_seconds: float, *, actor: str
+    ) -> WithdrawalAddressRow:
+        """Add (or re-add) `address`, usable after `timelock_seconds`."""
+        self.custody.require_key()
+        async with self.custody.db.session() as s:
+            row = await Whitelist(s, self.custody.clock).add(user, address, label, timelock_seconds)
+            await self.custody.audit(
+                s, actor, "whitelist_add", user, address=row.address, label=row.label
+            )
+        return row
+
+    async def remove(self, user: UserRow, address: str, *, actor: str) -> None:
+        self.custody.require_key()
+        async with self.custody.db.session() as s:
+            await Whitelist(s, self.custody.clock).remove(user, address)
+            await self.custody.audit(s, actor, "whitelist_remove", user, address=address)
 
 
 class Policy:

@@ -30,12 +30,12 @@ from solders.pubkey import Pubkey
 from solbot.accounts import Account, load_gate
 from solbot.chain.port import Chain, holdings
 from solbot.clock import Clock
-from solbot.custody import CustodyService
 from solbot.domain import RiskLimits, TokenInfo
 from solbot.events import ENTRIES_ALLOWED, ENTRIES_STOPPED
 from solbot.execution.signing import Signer
 from solbot.group_admin import entries_stopped
 from solbot.risk import RiskGate, tier, with_overrides
+from solbot.services.custody import CustodyService
 from solbot.store.db import Database
 from solbot.store.states import Custody
 from solbot.store.tables import UserRow
