@@ -23,7 +23,7 @@ from solbot.private_files import private_dir
 if TYPE_CHECKING:
     from solbot.config import Settings
     from solbot.store import backup
-    from solbot.wallet import audit, master
+    from solbot.wallet import audit
 
 db_app = typer.Typer(help="The database: schema migrations.", no_args_is_help=True)
 backup_app = typer.Typer(
@@ -102,9 +102,7 @@ def audit_verify() -> None:
     async def main() -> tuple[int, list[audit.Problem]]:
         key = master.require()
         async with stores.database(settings()) as db, db.session() as s:
-            current = await keycheck.current_key_id(s)
-            if current is not None:
-                await keycheck.check(s, key)
+            await keycheck.check(s, key)  # a database with no key registered has nothing sealed
             count = int(await s.scalar(select(func.count()).select_from(AuditRow)) or 0)
             return count, await integrity.problems(s, key)
 
@@ -152,13 +150,13 @@ def backup_create(
     """Write a consistent snapshot of the database to FILE (mode 0600), MACed under
     MASTER_ENCRYPTION_KEY so that any later edit to it is found."""
     from solbot.store import backup, schema
-    from solbot.wallet import master
+    from solbot.wallet import keycheck, master
 
     async def main() -> backup.BackupInfo:
         cfg = settings()
         key = master.require()
         async with stores.database(cfg) as db, db.session() as s:
-            await keycheck_if_registered(s, key)
+            await keycheck.check(s, key)  # a database with no key registered has nothing sealed
         await schema.check_current(cfg.database, cfg.world, cfg.world_hints())
         when = datetime.fromtimestamp(stores.clock().now(), UTC).isoformat(timespec="seconds")
         private_dir(file.expanduser().parent)  # new folders 0700, like the file's 0600
@@ -170,14 +168,6 @@ def backup_create(
         f"[green]✓[/] backup written to {file}: {rows} rows, {info.rows.get('users', 0)} "
         f"user(s), schema {info.revision}. Run `solbot backup verify {file}` to prove it restores."
     )
-
-
-async def keycheck_if_registered(session: object, key: master.MasterKey) -> None:
-    """The key check of a database that has a master key (one without has nothing sealed)."""
-    from solbot.wallet import keycheck
-
-    if await keycheck.current_key_id(session) is not None:
-        await keycheck.check(session, key)
 
 
 @backup_app.command("verify")
