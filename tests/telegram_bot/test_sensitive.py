@@ -156,6 +156,12 @@ async def test_exports_are_limited_to_three_a_day(world: World) -> None:
     world.clock.advance(31)
     answer = await world.api.reply_to(ALICE, f"/export {await code(world, ALICE)}")
     assert answer.text == "You can export 3 times a day; try again later."
+    # The rule is the service's, not the shell's: asked directly, it refuses before decrypting.
+    custody = world.services.custody
+    with pytest.raises(UserError, match="3 times a day"):
+        await custody.export_key(f"tg_{ALICE}", "base58", actor=f"telegram:{ALICE}", per_day=3)
+    other_channel = await custody.export_key(f"tg_{ALICE}", "base58", actor="cli", per_day=3)
+    assert other_channel.reveal()  # the operator's own exports are another channel's
 
 
 # ---------------------------------------------------------------------------------- withdraw

@@ -14,8 +14,10 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from solders.keypair import Keypair
+from sqlalchemy import func, select
 
 from solbot.clock import Clock
 from solbot.errors import UserError
@@ -24,7 +26,8 @@ from solbot.services import second_factor
 from solbot.store.db import Database
 from solbot.store.holds import OrderHolds
 from solbot.store.states import Custody, RiskTier
-from solbot.store.tables import OrderHoldRow, UserRow
+from solbot.store.tables import AuditRow, OrderHoldRow, UserRow
+from solbot.store.types import utc_from_timestamp
 from solbot.store.users import UserExistsError, Users, check_username
 from solbot.wallet import identity, keycheck
 from solbot.wallet.audit import Action, AuditLog
@@ -161,12 +164,15 @@ class CustodyService:
             )
         return user, revealed
 
-    async def export_key(self, username: str, fmt: str, *, actor: str) -> RevealedKey:
+    async def export_key(
+        self, username: str, fmt: str, *, actor: str, per_day: int | None = None
+    ) -> RevealedKey:
         """The user's private key in a wallet's import format; audited before it is returned.
 
         The decryption is reserved and the export audited in one transaction. A refusal (the
         limit, a pause) or a key that does not open is audited too, then raised: a failed
-        open is never silent."""
+        open is never silent. `per_day`: at most that many exports through `actor`'s channel
+        (its prefix, `telegram:`) in 24 hours, refused before anything is decrypted."""
         if fmt not in ("base58", "json"):
             raise UserError(f"unknown key format {fmt!r}: use base58 or json")
         key = self.require_key()
@@ -175,6 +181,8 @@ class CustodyService:
         async with self.db.session() as s:
             await self.ready(s)
             user = await self._vault_user(Users(s, self.clock), username)
+            if per_day is not None:
+                await self._within_exports(s, user, actor, per_day)
             try:
                 identity.require(key, user)  # a swapped or edited row: refused, audited
             except identity.IdentityError as exc:
@@ -200,6 +208,28 @@ class CustodyService:
         if failure is not None:
             raise UserError(failure)
         return revealed
+
+    async def check_exports(self, user: UserRow, actor: str, per_day: int) -> None:
+        """`export_key`'s daily limit, asked before anything else (the Telegram shell asks it
+        before it takes a second-factor code that the limit would waste)."""
+        async with self.db.session() as s:
+            await self._within_exports(s, user, actor, per_day)
+
+    async def _within_exports(self, session: Any, user: UserRow, actor: str, per_day: int) -> None:
+        channel = actor.split(":", 1)[0] + ":%"
+        since = utc_from_timestamp(self.clock.now() - 86_400)
+        count = await session.scalar(
+            select(func.count())
+            .select_from(AuditRow)
+            .where(
+                AuditRow.user_id == user.id,
+                AuditRow.action == Action.EXPORT,
+                AuditRow.actor.like(channel),
+                AuditRow.at >= since,
+            )
+        )
+        if int(count or 0) >= per_day:
+            raise UserError(f"You can export {per_day} times a day; try again later.")
 
     def signer(self, user: UserRow) -> VaultSigner:
         """The user's wallet as a signer (decrypts per signature), once the row proves to be

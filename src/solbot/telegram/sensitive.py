@@ -25,7 +25,6 @@ from decimal import Decimal
 import pyotp
 import segno
 from solders.pubkey import Pubkey
-from sqlalchemy import func, select
 from telegram import Bot, Update
 
 from solbot.chain.port import Chain
@@ -41,12 +40,11 @@ from solbot.services.withdrawals import (
     sol,
 )
 from solbot.store.states import WithdrawalState
-from solbot.store.tables import AuditRow, UserRow
+from solbot.store.tables import UserRow
 from solbot.store.types import utc_from_timestamp
 from solbot.telegram import texts
 from solbot.telegram.deletions import Alert, SecretMessages
 from solbot.telegram.services import BotServices
-from solbot.wallet.audit import Action
 
 log = logging.getLogger(__name__)
 
@@ -141,12 +139,12 @@ class Sensitive:
             raise UserError(texts.usage("export"))
         self._require_factor(user, "/export")
         cfg = self.s.settings
-        if await self._exports_today(user) >= cfg.exports_per_day:
-            raise UserError(f"You can export {cfg.exports_per_day} times a day; try again later.")
-        await self.check_code(user, args[0], update)
         assert update.effective_user is not None
+        actor = self.s.actor(update.effective_user.id)
+        await self.s.custody.check_exports(user, actor, cfg.exports_per_day)
+        await self.check_code(user, args[0], update)
         key = await self.s.custody.export_key(
-            user.username, "base58", actor=self.s.actor(update.effective_user.id)
+            user.username, "base58", actor=actor, per_day=cfg.exports_per_day
         )
         chat = _chat(update)
         await self.secrets.send(
@@ -162,21 +160,6 @@ class Sensitive:
             ),
         )
         await self.alert(f"{user.username} exported their private key")
-
-    async def _exports_today(self, user: UserRow) -> int:
-        since = utc_from_timestamp(self.s.wall.now() - 86_400)
-        async with self.s.db.session() as s:
-            count = await s.scalar(
-                select(func.count())
-                .select_from(AuditRow)
-                .where(
-                    AuditRow.user_id == user.id,
-                    AuditRow.action == Action.EXPORT,
-                    AuditRow.actor.like("telegram:%"),
-                    AuditRow.at >= since,
-                )
-            )
-        return int(count or 0)
 
     # ------------------------------------------------------------------ whitelist
     async def whitelist(self, user: UserRow, update: Update, args: list[str]) -> None:
