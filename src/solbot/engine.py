@@ -61,9 +61,10 @@ from solbot.market.store import CandleStore
 from solbot.moved_out import MovedOutWatch
 from solbot.quarantine import BackoffPolicy, OrderGuard
 from solbot.rent_reclaim import RentReclaim
+from solbot.store.balances import Equity
 from solbot.store.db import Database
 from solbot.store.position_moves import MovedOut
-from solbot.store.repos import Equity, Positions
+from solbot.store.positions import Positions
 from solbot.store.states import Purpose, Side
 from solbot.store.tables import OrderRow, PositionRow
 from solbot.store.users import Users

@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 from solbot.clock import Clock
 from solbot.fee_rule import performance_fee
 from solbot.store.db import Database
-from solbot.store.repos import insert_for
+from solbot.store.repository import insert_for
 from solbot.store.states import Custody
 from solbot.store.tables import FeeAccrualRow, TradeRow, UserRow
 from solbot.store.types import canonical_price, utc_from_timestamp

@@ -43,7 +43,7 @@ from solbot.sim.network import SimNetwork
 from solbot.sim.replay import Replay
 from solbot.startup import chain_down
 from solbot.store.db import Database
-from solbot.store.repos import Positions
+from solbot.store.positions import Positions
 from solbot.telegram.bot import TelegramBot
 from solbot.transfer_recovery import Recovered, recover_transfers
 

@@ -21,7 +21,8 @@ from solbot.clock import ManualClock
 from solbot.fee_sweeps import HELD_KEY
 from solbot.store import schema
 from solbot.store.db import Database
-from solbot.store.repos import Orders, Positions, Trades
+from solbot.store.orders import Orders
+from solbot.store.positions import Positions, Trades
 from solbot.store.tables import AuditRow, UserRow
 from solbot.store.types import U64_MAX
 from solbot.wallet.master import MasterKey

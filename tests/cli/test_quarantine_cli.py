@@ -15,7 +15,7 @@ from solbot.config import DEFAULT_TOKENS
 from solbot.execution.executor import Outcome, SwapIntent
 from solbot.quarantine import BackoffPolicy, OrderGuard
 from solbot.store.db import Database
-from solbot.store.repos import Positions
+from solbot.store.positions import Positions
 from solbot.store.states import OrderState, Purpose, Side
 from solbot.store.tables import AuditRow, OrderHoldRow, UserRow
 

@@ -20,7 +20,8 @@ from solbot.clock import ManualClock
 from solbot.config import DEFAULT_TOKENS
 from solbot.sim.network import SimNetwork
 from solbot.store.db import Database
-from solbot.store.repos import Orders, Positions, Trades
+from solbot.store.orders import Orders
+from solbot.store.positions import Positions, Trades
 from solbot.store.states import Purpose, Side
 from solbot.store.tables import UserRow
 

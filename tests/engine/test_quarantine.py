@@ -23,7 +23,7 @@ from solbot.execution.signing import Signer
 from solbot.quarantine import ANY, BackoffPolicy, OrderGuard
 from solbot.sim.network import SimNetwork
 from solbot.store.holds import OrderHolds
-from solbot.store.repos import Orders
+from solbot.store.orders import Orders
 from solbot.store.states import OrderState, Side
 from solbot.store.tables import OrderRow, PositionRow
 from solbot.wallet.decrypt_guard import DecryptGuard

@@ -19,7 +19,7 @@ from solbot.reconcile import NATIVE_MINT_TEXT, Assets, Wallet, booked_cash, open
 from solbot.rent_reclaim import RentReclaim
 from solbot.sim.maker import TOKEN_ACCOUNT_RENT
 from solbot.store.db import Database
-from solbot.store.repos import Orders
+from solbot.store.orders import Orders
 from solbot.store.states import OrderState, Route
 from solbot.store.tables import AccountCloseRow
 

@@ -18,7 +18,7 @@ from solbot.execution.executor import SwapIntent
 from solbot.execution.groups import GroupExecutor, rounds
 from solbot.sim.network import LAMPORTS_PER_SOL
 from solbot.store.db import Database
-from solbot.store.repos import Orders
+from solbot.store.orders import Orders
 from solbot.store.states import OrderState, Purpose, Route, Side
 from solbot.store.tables import OrderRow
 from solbot.store.users import Users

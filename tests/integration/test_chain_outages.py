@@ -22,7 +22,8 @@ from solbot.config import Settings
 from solbot.events import Event
 from solbot.runner import OPERATOR, build
 from solbot.runtime import RunOptions
-from solbot.store.repos import Orders, Positions
+from solbot.store.orders import Orders
+from solbot.store.positions import Positions
 from solbot.store.states import OrderState
 from solbot.store.tables import OrderRow, TradeRow
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from solbot.store.repos import Orders, Positions
+from solbot.store.orders import Orders
+from solbot.store.positions import Positions
 from solbot.store.tables import OrderRow, PositionRow
 
 USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"

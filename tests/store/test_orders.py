@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from solbot.clock import ManualClock
 from solbot.store.db import Database
-from solbot.store.repos import Orders
+from solbot.store.orders import Orders
 from solbot.store.states import PENDING_STATES, TRANSITIONS, OrderState, check_transition
 from solbot.store.tables import OrderRow
 from solbot.store.types import U64_MAX, utc_from_timestamp

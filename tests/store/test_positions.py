@@ -14,7 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from solbot.clock import ManualClock
 from solbot.domain import ExitReason
 from solbot.store.db import Database
-from solbot.store.repos import Orders, PositionAlreadyOpenError, Positions, Trades
+from solbot.store.orders import Orders
+from solbot.store.positions import PositionAlreadyOpenError, Positions, Trades
 from solbot.store.tables import PositionRow, TradeRow
 from solbot.store.types import utc_from_timestamp
 

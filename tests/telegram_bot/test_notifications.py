@@ -14,7 +14,8 @@ from solbot.config import Settings
 from solbot.deposits import Deposit
 from solbot.events import Event, exit_text
 from solbot.fees import FeeBook
-from solbot.store.repos import Equity, Positions
+from solbot.store.balances import Equity
+from solbot.store.positions import Positions
 from solbot.store.tables import UserRow
 
 from .conftest import ALICE, BOB, OPERATOR, World

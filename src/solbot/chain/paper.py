@@ -28,8 +28,8 @@ from solbot.chain.port import (
     TxCosts,
 )
 from solbot.clock import Clock
+from solbot.store.balances import PaperBalances
 from solbot.store.db import Database
-from solbot.store.repos import PaperBalances
 
 
 class PaperModeError(RuntimeError):

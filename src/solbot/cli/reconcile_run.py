@@ -165,7 +165,7 @@ def _universe(cfg: Settings) -> Universe:
 async def _starting_value(service: CustodyService, user: UserRow, begin: int) -> float:
     """The user's value at the first equity point from `begin` (their current value without
     one)."""
-    from solbot.store.repos import Equity
+    from solbot.store.balances import Equity
 
     async with service.db.session() as s:
         curve = await Equity(s, service.clock).curve(user.id, begin - 3600)

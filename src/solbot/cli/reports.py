@@ -47,7 +47,7 @@ def list_users(as_json: JsonOption = False) -> None:
     from sqlalchemy import select
 
     from solbot.chain.port import holdings
-    from solbot.store.repos import Positions
+    from solbot.store.positions import Positions
     from solbot.store.tables import TradeRow
 
     async def main() -> None:

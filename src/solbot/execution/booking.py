@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from solbot.chain.port import NATIVE_MINT
 from solbot.clock import Clock
-from solbot.store.repos import Positions, Trades
+from solbot.store.positions import Positions, Trades
 from solbot.store.states import Purpose, Side
 from solbot.store.tables import OrderRow
 

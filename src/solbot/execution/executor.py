@@ -52,12 +52,9 @@ from solbot.execution.signing import (
     sign_own_slot,
     signer_index,
 )
+from solbot.store.balances import InsufficientPaperFundsError, PaperBalances
 from solbot.store.db import Database
-from solbot.store.repos import (
-    InsufficientPaperFundsError,
-    Orders,
-    PaperBalances,
-)
+from solbot.store.orders import Orders
 from solbot.store.states import OrderState, Purpose, Route, Side
 from solbot.store.tables import OrderRow
 

@@ -54,13 +54,9 @@ from solbot.execution.signing import (
     sign_own_slot,
     signer_index,
 )
-from solbot.store.repos import (
-    InsufficientPaperFundsError,
-    Orders,
-    PaperBalances,
-    Positions,
-    Trades,
-)
+from solbot.store.balances import InsufficientPaperFundsError, PaperBalances
+from solbot.store.orders import Orders
+from solbot.store.positions import Positions, Trades
 from solbot.store.states import OrderState, Route
 from solbot.store.tables import OrderRow
 

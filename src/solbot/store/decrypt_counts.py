@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from sqlalchemy import delete, func, select, text
 
-from solbot.store.repos import Repository
+from solbot.store.repository import Repository
 from solbot.store.tables import DecryptCountRow, DecryptPauseRow
 from solbot.store.types import utc_from_timestamp
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, or_, select
 
-from solbot.store.repos import Repository
+from solbot.store.repository import Repository
 from solbot.store.tables import OrderHoldRow
 
 Key = tuple[str, str, str]  # (user id, token, side)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
 
-from solbot.store.repos import Repository
+from solbot.store.repository import Repository
 from solbot.store.states import PENDING_STATES, PositionStatus
 from solbot.store.tables import OrderRow, PositionRow
 from solbot.store.types import check_atoms

@@ -14,7 +14,7 @@ from typing import Any, Protocol, cast
 from sqlalchemy import CursorResult, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
-from solbot.store.repos import _ROWS_PER_STATEMENT, Repository, _chunks
+from solbot.store.repository import ROWS_PER_STATEMENT, Repository, chunks
 from solbot.store.states import Custody, RiskTier
 from solbot.store.tables import UserRow
 from solbot.store.types import canonical_price
@@ -158,7 +158,7 @@ class Users(Repository):
     async def by_ids(self, user_ids: list[str]) -> list[UserRow]:
         """The users with these ids (any order)."""
         found: list[UserRow] = []
-        for chunk in _chunks(user_ids, _ROWS_PER_STATEMENT):
+        for chunk in chunks(user_ids, ROWS_PER_STATEMENT):
             found.extend(await self.session.scalars(_BY_IDS, {"ids": list(chunk)}))
         return found
 

@@ -24,7 +24,8 @@ from solbot.fees import FeeBook
 from solbot.funding import deposits
 from solbot.services.custody import RiskChange
 from solbot.services.roster import limits_of
-from solbot.store.repos import Equity, Positions, Trades
+from solbot.store.balances import Equity
+from solbot.store.positions import Positions, Trades
 from solbot.store.states import RiskTier
 from solbot.store.tables import TradeRow, UserRow
 from solbot.store.users import Users

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from telegram import Bot
 
 from solbot.events import Event
-from solbot.store.repos import Equity
+from solbot.store.balances import Equity
 from solbot.store.tables import TradeRow, UserRow
 from solbot.store.types import utc_from_timestamp
 from solbot.telegram.alerts import OperatorAlerts
