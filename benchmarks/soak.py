@@ -5,10 +5,12 @@ tick a minute, the aggressive tier, seed 5, on a manual clock (as fast as it run
 simulated day: the process's RSS (from /proc), and the Python heap by owner through
 tracemalloc: the sim (`solbot/sim/`: ledger records, maker, prices), the bot (the rest of
 solbot), and the libraries (SQLAlchemy, solders, numpy, ...). LiteSVM's own memory (Rust) is
-in the RSS only. At the end: the growth after the first day (the target is under 5 %), and the
-places whose Python allocations grew most between day 1 and the last day.
+in the RSS only, as are pymalloc's arenas beyond their live blocks (fragmentation: printed) and
+tracemalloc's own bookkeeping (printed). At the end: the growth after the first day (the target
+is under 5 %), and the places whose Python allocations grew most between day 1 and the last day.
 
-Run: `python benchmarks/soak.py [--days 7] [--users 9]`
+Run: `python benchmarks/soak.py [--days 7] [--users 9] [--arenas]` (`--arenas`: pymalloc's
+arenas and live blocks instead of the heap by owner, which tracemalloc hides from pymalloc)
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import argparse
 import asyncio
 import gc
 import os
+import re
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -44,6 +48,28 @@ def rss_mb() -> float:
     return resident_pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def pymalloc_mb() -> tuple[float, float]:
+    """MB of pymalloc's arenas, and of the live blocks in them (`sys._debugmallocstats`, which
+    writes to the C-level stderr): arenas far fuller than their blocks are fragmentation, memory
+    outside tracemalloc's reach that a long run can keep."""
+    with tempfile.TemporaryFile(mode="w+") as out:
+        saved = os.dup(2)
+        os.dup2(out.fileno(), 2)
+        try:
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        out.seek(0)
+        text = out.read()
+    arenas = re.search(r"(\d+) arenas \* (\d+) bytes/arena", text)
+    blocks = re.search(r"# bytes in allocated blocks\s*=\s*([\d,]+)", text)
+    if arenas is None or blocks is None:
+        return float("nan"), float("nan")
+    held = int(arenas.group(1)) * int(arenas.group(2))
+    return held / 2**20, int(blocks.group(1).replace(",", "")) / 2**20
+
+
 def heap_by_owner(snapshot: tracemalloc.Snapshot) -> dict[str, float]:
     """MB of live Python allocations, by who made them."""
     owners: dict[str, float] = defaultdict(float)
@@ -59,7 +85,7 @@ def heap_by_owner(snapshot: tracemalloc.Snapshot) -> dict[str, float]:
     return owners
 
 
-async def soak(folder: Path, days: int, users: int) -> None:
+async def soak(folder: Path, days: int, users: int, heap: bool) -> None:
     os.environ["MASTER_ENCRYPTION_KEY"] = MasterKey.generate().hex()
     # The guard counts decryptions per minute of wall time; a simulated week in minutes would
     # trip it (a real bot signs a handful a minute).
@@ -72,7 +98,7 @@ async def soak(folder: Path, days: int, users: int) -> None:
         await service.create_user(f"user{n}", actor="soak", tier=TIERS[n % len(TIERS)])
     await db.dispose()
 
-    marks: list[tuple[float, float, dict[str, float], int, int]] = []
+    marks: list[tuple[float, float, int, int]] = []
     snapshots: dict[str, tracemalloc.Snapshot] = {}  # day 1's and the latest
     next_day = START + DAY
     began = time.perf_counter()
@@ -83,20 +109,30 @@ async def soak(folder: Path, days: int, users: int) -> None:
             return
         next_day += DAY
         gc.collect()
-        snap = tracemalloc.take_snapshot()
-        snapshots.setdefault("first", snap)
-        snapshots["last"] = snap
         stats = runtime.engine.stats
-        marks.append((clock.now(), rss_mb(), heap_by_owner(snap), stats.entries, stats.exits))
-        day, mb, heap, entries, exits = len(marks), marks[-1][1], marks[-1][2], *marks[-1][3:]
+        if heap:
+            snap = tracemalloc.take_snapshot()
+            snapshots.setdefault("first", snap)
+            snapshots["last"] = snap
+            owners = heap_by_owner(snap)
+            python = (
+                f"Python heap: sim {owners['sim']:5.1f} MB, bot {owners['bot']:5.1f} MB, "
+                f"libraries {owners['libraries']:5.1f} MB, tracemalloc itself "
+                f"{tracemalloc.get_tracemalloc_memory() / 2**20:5.1f} MB"
+            )
+        else:  # pymalloc reports its arenas only when tracemalloc is not hooked in
+            arenas, live = pymalloc_mb()
+            python = f"pymalloc arenas {arenas:5.1f} MB, {live:5.1f} MB of it live"
+        marks.append((clock.now(), rss_mb(), stats.entries, stats.exits))
+        day, mb, entries, exits = len(marks), *marks[-1][1:]
         print(
-            f"day {day}: RSS {mb:6.1f} MB · Python heap: sim {heap['sim']:5.1f} MB, bot "
-            f"{heap['bot']:5.1f} MB, libraries {heap['libraries']:5.1f} MB · "
-            f"{entries} entries, {exits} exits · {time.perf_counter() - began:5.0f} s",
+            f"day {day}: RSS {mb:6.1f} MB · {python} · {entries} entries, {exits} exits · "
+            f"{time.perf_counter() - began:5.0f} s",
             flush=True,
         )
 
-    tracemalloc.start(1)
+    if heap:
+        tracemalloc.start(1)
     async with build(settings, RunOptions(stop_after=days * DAY), None, clock) as runtime:
         await runtime.run(on_tick=measure)
     first, last = marks[0][1], marks[-1][1]
@@ -104,7 +140,7 @@ async def soak(folder: Path, days: int, users: int) -> None:
         f"RSS day 1 {first:.1f} MB, day {len(marks)} {last:.1f} MB: "
         f"{(last / first - 1) * 100:+.1f} % after the first day (target < 5 %)"
     )
-    if len(marks) > 1:
+    if heap and len(marks) > 1:
         print("largest growth of live Python allocations, day 1 to the last day:")
         for stat in snapshots["last"].compare_to(snapshots["first"], "lineno")[:12]:
             print(f"  {stat.size_diff / 1024:+9.1f} KiB  {stat.traceback[0]}")
@@ -114,9 +150,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--users", type=int, default=9)
+    parser.add_argument(
+        "--arenas",
+        action="store_true",
+        help="pymalloc's arenas and live blocks each day instead of tracemalloc's heap by owner",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        asyncio.run(soak(Path(folder), args.days, args.users))
+        asyncio.run(soak(Path(folder), args.days, args.users, heap=not args.arenas))
 
 
 if __name__ == "__main__":

@@ -168,12 +168,14 @@ def sign_own_slot(tx: VersionedTransaction, signer: Signer) -> VersionedTransact
 
 
 def verifies(signature: Signature, pubkey: Pubkey, payload: bytes) -> bool:
-    """Whether `signature` is `pubkey`'s over `payload`, remembered for the last few thousand
+    """Whether `signature` is `pubkey`'s over `payload`, remembered for the last thousand
     checks: the signature `sign_own_slot` just checked is checked again before `/execute`
-    (`JupiterClient`), and an Ed25519 verification costs more than a signature."""
+    (`JupiterClient`), and an Ed25519 verification costs more than a signature. Two groups of
+    orders' worth (`engine.GROUP_SIZE`, 500): each entry keeps its message (about a kilobyte),
+    so a long run holds a megabyte here, not four."""
     return _verifies(bytes(signature), bytes(pubkey), payload)
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def _verifies(signature: bytes, pubkey: bytes, payload: bytes) -> bool:
     return Signature.from_bytes(signature).verify(Pubkey.from_bytes(pubkey), payload)
