@@ -7,9 +7,10 @@ several exits in one transaction): a close is a signature, and a vault wallet's 
 metered (`SOLBOT_DECRYPT_PER_USER_PER_MINUTE`); the rent can wait.
 
 Never an account that holds tokens (only empty ones are candidates, and the token program
-refuses to close one with a balance), and never one an order of that user still in flight may
-use (its transaction may have been built when the account existed). The rent comes back; the
-next entry into the token pays it again.
+refuses to close one with a balance), and never while an order of that user is in flight (its
+transaction may have been built when the account existed, and a close moves SOL, which a
+SOL-output order's fill is measured by): those wait, noted, for the next time. The rent comes
+back; the next entry into the token pays it again.
 
 It never stops trading: a close that fails is logged and, if it may be in flight (the chain
 stopped answering), settled from the journal before the next closes.
@@ -23,7 +24,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from solbot.clock import Clock
 from solbot.domain import TokenInfo
@@ -72,16 +73,9 @@ class RentReclaim:
 
     async def close(self) -> int:
         """Close what was noted for the users whose last close is an interval ago, a few users
-        at a time: the lamports that came back, less the fees (never raises)."""
-        now = self.clock.now()
-        due = {
-            user_id: what
-            for user_id, what in self._emptied.items()
-            if now - self._last.get(user_id, -math.inf) >= self.every_seconds
-        }
-        for user_id in due:
-            del self._emptied[user_id]
-            self._last[user_id] = now
+        at a time: the lamports that came back, less the fees (never raises). A user with an
+        order in flight waits (a close moves SOL, which a SOL-output order's fill is measured
+        by); what was not closed stays noted for the next time."""
         if self._unsettled:
             try:
                 await self.closes.recover()
@@ -89,38 +83,46 @@ class RentReclaim:
             except Exception as exc:
                 log.warning("token account closes not settled this tick: %s", exc)
                 return 0
+        now = self.clock.now()
+        due = [
+            user_id
+            for user_id in self._emptied
+            if now - self._last.get(user_id, -math.inf) >= self.every_seconds
+        ]
+        busy = await self._busy(due)
         gate = asyncio.Semaphore(CONCURRENT_USERS)
 
-        async def one(user_id: str, what: _Emptied) -> int:
+        async def one(user_id: str) -> int:
             async with gate:
-                return await self._close_for(user_id, what)
+                return await self._close_for(user_id, self._emptied[user_id], now)
 
-        return sum(await asyncio.gather(*(one(u, w) for u, w in due.items())))
+        return sum(await asyncio.gather(*(one(u) for u in due if u not in busy)))
 
-    async def _close_for(self, user_id: str, what: _Emptied) -> int:
+    async def _close_for(self, user_id: str, what: _Emptied, now: float) -> int:
         try:
-            tokens = await self._idle(user_id, list(what.tokens.values()))
-            if not tokens:
-                return 0
-            done = await self.closes.close_empty(user_id, what.signer, tokens, requested_by=ACTOR)
+            done = await self.closes.close_empty(
+                user_id, what.signer, list(what.tokens.values()), requested_by=ACTOR
+            )
         except Exception as exc:  # the chain or the database: trading goes on
             self._unsettled = True
             log.warning("%s's token accounts not closed this tick: %s", user_id, exc)
             return 0
+        self._last[user_id] = now
+        del self._emptied[
+            user_id
+        ]  # closed, or found not empty (tokens came back: not ours to close)
         for account, why in done.failed:
             log.warning("%s's %s account not closed: %s", user_id, account.token.symbol, why)
         return done.reclaimed
 
-    async def _idle(self, user_id: str, tokens: Sequence[TokenInfo]) -> list[TokenInfo]:
-        """`tokens` that no unfinished order of `user_id` buys or sells."""
-        mints = [t.mint for t in tokens]
+    async def _busy(self, user_ids: Sequence[str]) -> set[str]:
+        """Those of `user_ids` with an order not finished yet."""
+        if not user_ids:
+            return set()
         async with self.db.session() as s:
-            busy = await s.execute(
-                select(OrderRow.input_mint, OrderRow.output_mint).where(
-                    OrderRow.user_id == user_id,
-                    OrderRow.state.in_(_UNFINISHED),
-                    or_(OrderRow.input_mint.in_(mints), OrderRow.output_mint.in_(mints)),
-                )
+            found = await s.scalars(
+                select(OrderRow.user_id)
+                .where(OrderRow.user_id.in_(list(user_ids)), OrderRow.state.in_(_UNFINISHED))
+                .distinct()
             )
-            used = {mint for pair in busy for mint in pair}
-        return [t for t in tokens if t.mint not in used]
+            return set(found)

@@ -241,6 +241,12 @@ class Runtime:
                     await self._recover()
             except (ChainUnavailableError, TimeoutError) as exc:  # the next start finishes them
                 log.warning("orders left for the next start, the chain is unavailable: %r", exc)
+        if self.engine.reclaim is not None:  # a close a stop cut short: settled before the books
+            try:
+                async with asyncio.timeout_at(closing):
+                    await self.engine.reclaim.closes.recover()
+            except (ChainUnavailableError, TimeoutError) as exc:
+                log.warning("account closes left for the next start: %r", exc)
         if self.network is not None:
             self.network.save(self.settings.sim_state_path)
         try:

@@ -20,7 +20,7 @@ from solders.keypair import Keypair
 from solders.message import MessageV0
 from solders.pubkey import Pubkey
 from solders.system_program import AssignParams, CreateAccountParams, assign, create_account
-from spl.token.constants import TOKEN_PROGRAM_ID, WRAPPED_SOL_MINT
+from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID, WRAPPED_SOL_MINT
 from spl.token.instructions import (
     AuthorityType,
     approve,
@@ -57,6 +57,7 @@ from solbot.execution.vetting import (
 
 OWNER = Keypair.from_seed(bytes([1]) * 32).pubkey()
 MAKER = Keypair.from_seed(bytes([2]) * 32).pubkey()
+SYSTEM = Pubkey.from_string("11111111111111111111111111111111")
 THIEF = Keypair.from_seed(bytes([3]) * 32).pubkey()
 USDC = Pubkey.from_string("EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v")
 JUP = Pubkey.from_string("JUPyiwrYJFskUPiHa7hkeR8VUtAeFoSYbKedZNsDvCN")
@@ -69,8 +70,12 @@ def ata(owner: Pubkey, mint: Pubkey) -> Pubkey:
     return associated_token_address(owner, mint)
 
 
+def ata_2022(owner: Pubkey, mint: Pubkey) -> Pubkey:
+    return associated_token_address(owner, mint, TOKEN_2022_PROGRAM_ID)
+
+
 def terms(input_mint: Pubkey = USDC, output_mint: Pubkey = JUP, cap: int = CAP) -> SwapTerms:
-    return SwapTerms(OWNER, input_mint, output_mint, AMOUNT, cap)
+    return SwapTerms(OWNER, input_mint, output_mint, AMOUNT, cap, max_slippage_bps=50)
 
 
 def check(
@@ -109,10 +114,41 @@ def escrow_pull(amount: int = 5_000) -> Instruction:
     )
 
 
-def jupiter_route(*signers: Pubkey) -> Instruction:
-    metas = [AccountMeta(key, True, False) for key in signers]
-    metas.append(AccountMeta(ata(OWNER, USDC), False, True))
-    return Instruction(JUPITER_AGGREGATOR, bytes(range(40)), metas)
+ROUTE_V2 = bytes([187, 100, 250, 204, 49, 196, 175, 20])
+SHARED_ROUTE_V2 = bytes([209, 152, 83, 147, 124, 254, 216, 233])
+ROUTE = bytes([229, 23, 203, 151, 122, 227, 173, 42])
+EXACT_OUT_ROUTE = bytes([208, 51, 239, 151, 123, 43, 237, 92])
+PLAN = bytes([1, 0, 0, 0]) + bytes(range(6))  # a route plan's bytes: not read
+
+
+def jupiter_route(
+    *,
+    source: Pubkey | None = None,
+    destination: Pubkey | None = None,
+    in_amount: int = AMOUNT,
+    slippage_bps: int = 50,
+    platform_fee_bps: int = 0,
+    input_mint: Pubkey = USDC,
+    output_mint: Pubkey = JUP,
+    authority: Pubkey = OWNER,
+) -> Instruction:
+    """Jupiter's `route_v2` as `/build` answers it (accounts and arguments per the IDL)."""
+    data = (
+        ROUTE_V2 + struct.pack("<QQHHH", in_amount, 5_000, slippage_bps, platform_fee_bps, 0) + PLAN
+    )
+    metas = [
+        AccountMeta(authority, True, False),
+        AccountMeta(source or ata(OWNER, input_mint), False, True),
+        AccountMeta(destination or ata(OWNER, output_mint), False, True),
+        AccountMeta(input_mint, False, False),
+        AccountMeta(output_mint, False, False),
+        AccountMeta(TOKEN_PROGRAM_ID, False, False),
+        AccountMeta(TOKEN_PROGRAM_ID, False, False),
+        AccountMeta(JUPITER_AGGREGATOR, False, True),  # no separate destination
+        AccountMeta(THIEF, False, False),  # event authority (any account here)
+        AccountMeta(JUPITER_AGGREGATOR, False, False),
+    ]
+    return Instruction(JUPITER_AGGREGATOR, data, metas)
 
 
 # -- the honest shapes -------------------------------------------------------------------------
@@ -149,7 +185,52 @@ def test_the_sims_build_shape_passes() -> None:
 def test_a_jupiter_route_with_wrapped_sol_and_a_memo_passes() -> None:
     wrap = sol_transfer(OWNER, ata(OWNER, WRAPPED_SOL_MINT), AMOUNT)
     sol = terms(input_mint=WRAPPED_SOL_MINT)
-    check([wrap, jupiter_route(OWNER), memo("solbot")], swap=sol)
+    check([wrap, jupiter_route(input_mint=WRAPPED_SOL_MINT), memo("solbot")], swap=sol)
+
+
+def test_jupiters_route_instructions_are_read_in_each_layout() -> None:
+    """`route` (amounts at the end), `shared_accounts_route_v2` (an id first), and the order's
+    own limits held in each."""
+    tail = struct.pack("<QQHB", AMOUNT, 5_000, 50, 0)
+    legacy = Instruction(
+        JUPITER_AGGREGATOR,
+        ROUTE + PLAN + tail,
+        [
+            AccountMeta(TOKEN_PROGRAM_ID, False, False),
+            AccountMeta(OWNER, True, False),
+            AccountMeta(ata(OWNER, USDC), False, True),
+            AccountMeta(ata(OWNER, JUP), False, True),
+            AccountMeta(THIEF, False, True),  # a separate destination: the thief's
+            AccountMeta(JUP, False, False),
+        ],
+    )
+    refused([legacy], f"sends the output to {THIEF}")
+    shared = Instruction(
+        JUPITER_AGGREGATOR,
+        SHARED_ROUTE_V2 + bytes([3]) + struct.pack("<QQHHH", AMOUNT + 1, 5_000, 50, 0, 0) + PLAN,
+        [
+            AccountMeta(MAKER, False, False),  # program authority
+            AccountMeta(OWNER, True, False),
+            AccountMeta(ata(OWNER, USDC), False, True),
+            AccountMeta(MAKER, False, True),
+            AccountMeta(MAKER, False, True),
+            AccountMeta(ata(OWNER, JUP), False, True),
+        ],
+    )
+    refused([shared], f"takes {AMOUNT + 1} atoms, more than the order's {AMOUNT}")
+
+
+def test_a_jupiter_route_that_strays_from_the_order_is_refused() -> None:
+    refused([jupiter_route(source=ata(OWNER, BONK))], "takes from")  # another token of the wallet
+    refused([jupiter_route(in_amount=AMOUNT * 100)], "more than the order's")
+    refused([jupiter_route(destination=ata(THIEF, JUP))], "sends the output to")
+    refused([jupiter_route(slippage_bps=51)], "51 bps of slippage; the order asked for at most 50")
+    refused([jupiter_route(platform_fee_bps=100)], "platform fee")
+    exact_out = jupiter_route()
+    exact_out = Instruction(
+        exact_out.program_id, EXACT_OUT_ROUTE + exact_out.data[8:], exact_out.accounts
+    )
+    refused([exact_out], "not an exact-in route")
 
 
 def test_a_program_the_operator_trusts_passes() -> None:
@@ -202,7 +283,7 @@ def test_sol_out_on_a_token_swap_counts_against_the_cap() -> None:
 
 
 def test_tokens_beside_a_swap_program_are_refused() -> None:
-    refused([jupiter_route(OWNER), pay_usdc(to=THIEF)], "beside its swap instruction")
+    refused([jupiter_route(), pay_usdc(to=THIEF)], "beside its swap instruction")
 
 
 def test_lasting_powers_are_refused() -> None:
@@ -226,7 +307,7 @@ def test_lasting_powers_are_refused() -> None:
         )
     )
     refused([handover], "token SetAuthority")
-    refused([assign(AssignParams(pubkey=OWNER, owner=THIEF))], "System Assign on the wallet")
+    refused([assign(AssignParams(pubkey=OWNER, owner=THIEF))], "System Assign")
     drain = close_account(
         CloseAccountParams(
             program_id=TOKEN_PROGRAM_ID, account=ata(OWNER, USDC), dest=THIEF, owner=OWNER
@@ -235,17 +316,49 @@ def test_lasting_powers_are_refused() -> None:
     refused([drain], f"rent going to {THIEF}")
 
 
+def test_sol_sent_to_an_account_that_can_never_be_the_wallets_is_counted() -> None:
+    """Only the wallet and its wrapped-SOL account (classic token program) keep SOL it sends:
+    its USDC address under Token-2022 can never hold it, so the SOL would be lost."""
+    lost = ata_2022(OWNER, USDC)
+    refused([pay_usdc(), sol_transfer(OWNER, lost, 100 * CAP)], f"tips {100 * CAP}")
+
+
+def test_a_durable_nonce_is_refused_whoever_it_names() -> None:
+    nonce = Instruction(
+        SYSTEM,
+        struct.pack("<I", 4),
+        [AccountMeta(MAKER, False, True), AccountMeta(THIEF, False, False)],
+    )
+    refused([nonce, pay_usdc()], "System AdvanceNonceAccount")
+
+
+def test_on_the_routes_it_sends_the_wallet_pays_the_fee() -> None:
+    ours = SwapTerms(OWNER, USDC, JUP, AMOUNT, CAP, owner_pays=True)
+    refused([pay_usdc()], f"has {MAKER} pay its fee", payer=MAKER, swap=ours)
+    check([pay_usdc()], swap=ours)
+
+
+def test_a_compute_budget_set_twice_is_refused() -> None:
+    twice = [compute_unit_price(1), compute_unit_price(2), pay_usdc()]
+    refused(twice, "sets its compute budget twice")
+
+
 def test_accounts_made_with_the_wallets_sol_are_its_own() -> None:
     stranger = create_associated_token_account(OWNER, THIEF, JUP)
     refused([stranger], f"token account of {THIEF}")
     refused([create_associated_token_account(OWNER, OWNER, BONK)], f"for {BONK}, not the swap's")
+    rogue = Keypair.from_seed(bytes([5]) * 32).pubkey()  # a program that would own the account
+    created = create_associated_token_account(OWNER, OWNER, JUP)
+    metas = list(created.accounts)
+    metas[5] = AccountMeta(rogue, False, False)
+    refused([Instruction(created.program_id, created.data, metas)], "no token program")
     fresh = Keypair.from_seed(bytes([4]) * 32).pubkey()
     made = create_account(
         CreateAccountParams(
             from_pubkey=OWNER, to_pubkey=fresh, lamports=10**9, space=0, owner=THIEF
         )
     )
-    refused([made], "System CreateAccount on the wallet")
+    refused([made], "System CreateAccount")
 
 
 def test_a_priority_fee_above_the_cap_is_refused_only_when_the_wallet_pays_it() -> None:

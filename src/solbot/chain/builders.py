@@ -33,6 +33,7 @@ U64_MAX = 2**64 - 1
 U32_MAX = 2**32 - 1
 MAX_COMPUTE_UNITS = 1_400_000  # the runtime's ceiling for one transaction
 SIGNATURE_FEE = 5_000  # lamports per signature, before any priority fee
+BLOCKHASH_VALIDITY_BLOCKS = 150  # a blockhash is accepted until its block height + this
 MEMO_PROGRAM_ID = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr")  # SPL Memo v2
 MAX_MEMO_BYTES = 566  # what fits in a transaction beside a transfer; the memo program checks UTF-8
 

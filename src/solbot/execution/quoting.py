@@ -19,7 +19,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
-from solbot.chain.builders import MAX_COMPUTE_UNITS
+from solbot.chain.builders import BLOCKHASH_VALIDITY_BLOCKS, MAX_COMPUTE_UNITS
 from solbot.chain.lookup_tables import LookupTableError, LookupTables
 from solbot.chain.port import Chain
 from solbot.execution.jupiter import JupiterClient, VenueError
@@ -74,18 +74,27 @@ class RouteQuoter:
                 quoted["route"] = Route.BUILD.value
         else:
             unsigned, quoted = await self._swap_v1(order, owner)
-        await self.vet(order, unsigned.message, owner)
-        return unsigned, {**quoted, "balance_before": before}
+        await self.vet(order, unsigned.message, owner, Route(quoted.get("route", route)))
+        # The last height the transaction can land at, from our own chain, not Jupiter's word:
+        # its blockhash is at most the current height, so it is dead 150 blocks after it.
+        # Too late by a few blocks at worst; never too early (an order judged expired while
+        # its transaction could still land would be booked as never filled).
+        bound = await self.chain.block_height() + BLOCKHASH_VALIDITY_BLOCKS
+        return unsigned, {**quoted, "last_valid_block_height": bound, "balance_before": before}
 
-    async def vet(self, order: OrderRow, message: Message | MessageV0, owner: Pubkey) -> None:
+    async def vet(
+        self, order: OrderRow, message: Message | MessageV0, owner: Pubkey, route: Route
+    ) -> None:
         """Refuse (`UnsafeTransactionError`, logged) a message that does more than swap
-        `order`'s input for `owner` within the per-order cost cap."""
+        `order`'s input for `owner` on `route` within the per-order cost cap."""
         terms = SwapTerms(
             owner=owner,
             input_mint=Pubkey.from_string(order.input_mint),
             output_mint=Pubkey.from_string(order.output_mint),
             amount_in=order.amount_in,
             max_extra_lamports=self.landing.max_priority_lamports,
+            owner_pays=None if route is Route.V2 else True,
+            max_slippage_bps=self.slippage_bps,
         )
         try:
             keys = await self.tables.account_keys(message)
@@ -169,9 +178,8 @@ class RouteQuoter:
         )
         # Jupiter's instructions vetted before they are even simulated (with no priority fee:
         # the budget is ours, set below and vetted again with the rest).
-        await self.vet(
-            order, built.message(owner, unit_limit=MAX_COMPUTE_UNITS, unit_price=0), owner
-        )
+        preview = built.message(owner, unit_limit=MAX_COMPUTE_UNITS, unit_price=0)
+        await self.vet(order, preview, owner, Route.BUILD)
         landing = await prepare(self.chain, built, owner, self.landing)
         self.expected_units = landing.unit_limit  # `auto`'s estimate for the next order
         if landing.capped:

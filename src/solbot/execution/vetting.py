@@ -13,9 +13,15 @@ anything that is not a swap of the order's input:
 - **The input, and only the input, leaves**: outside a swap program, what the wallet's own
   signature sends to accounts that are not its own (System transfers of SOL; token transfers,
   only from its account of the input mint) comes to at most the order's `amount_in` of the input
-  (SOL in: lamports or wrapped SOL). A swap program moves the input inside its own instruction,
-  under the route it was given: the bot trusts that program's code (it is the venue), and beside
-  it no token may leave by the wallet's hand.
+  (SOL in: lamports or wrapped SOL). Jupiter's route instruction is read too
+  (`jupiter_route`): from the wallet's input account, at most `amount_in`, the output to the
+  wallet's own account, no more slippage than the order asked, no platform fee; any other
+  instruction of Jupiter's program is refused. The RFQ order engine's and an operator-trusted
+  program's instructions are not decoded: their code and arguments are trusted. Beside a swap
+  instruction no token leaves by the wallet's hand.
+- **Nothing that outlives the order**: no durable nonce (a transaction that never expires), no
+  System instruction but a transfer, whoever it names; on the routes the bot sends (v1,
+  `/build`) the wallet pays the fee.
 - **No lasting powers**: no token approval, authority change, burn, or close whose rent goes to
   someone else; no System instruction on the wallet but a transfer (no assign, allocate, or
   account created from its SOL); token accounts made with its rent are its own, for the input,
@@ -32,7 +38,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from solders.instruction import CompiledInstruction
 from solders.message import Message, MessageV0
@@ -46,6 +52,12 @@ from spl.token.constants import (
 
 from solbot.chain.builders import MAX_COMPUTE_UNITS, MEMO_PROGRAM_ID, associated_token_address
 from solbot.execution.build import COMPUTE_BUDGET_PROGRAM
+from solbot.execution.jupiter_route import (
+    JUPITER_AGGREGATOR,
+    RouteRefusedError,
+    own_accounts,
+    read_route,
+)
 from solbot.execution.jupiter_types import VenueError
 
 __all__ = [
@@ -58,7 +70,6 @@ __all__ = [
 
 SYSTEM_PROGRAM = Pubkey.from_string("11111111111111111111111111111111")
 MEMO_V1_PROGRAM = Pubkey.from_string("Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo")
-JUPITER_AGGREGATOR = Pubkey.from_string("JUP6LkbZbjS1jKKwapdHNy74zcZ3tLUZoi5QNyVTaV4")
 JUPITER_ORDER_ENGINE = Pubkey.from_string("61DFfeTKM7trxYcPQCM78bJ794ddZprZpAwAnLiwTpYH")
 SWAP_PROGRAMS = frozenset({JUPITER_AGGREGATOR, JUPITER_ORDER_ENGINE})
 TOKEN_PROGRAMS = frozenset({TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID})
@@ -89,6 +100,10 @@ _SYSTEM_NAMES = {
     0: "CreateAccount",
     1: "Assign",
     3: "CreateAccountWithSeed",
+    4: "AdvanceNonceAccount",
+    5: "WithdrawNonceAccount",
+    6: "InitializeNonceAccount",
+    7: "AuthorizeNonceAccount",
     8: "Allocate",
     9: "AllocateWithSeed",
     10: "AssignWithSeed",
@@ -106,13 +121,17 @@ class UnsafeTransactionError(VenueError):
 class SwapTerms:
     """The order a transaction must carry out: `owner` swaps `amount_in` atoms of `input_mint`
     (wrapped SOL's mint for SOL) for `output_mint`, paying at most `max_extra_lamports` beyond
-    the swap (priority fee and tips together)."""
+    the swap (priority fee and tips together). `owner_pays`: the route where the wallet is the
+    fee payer (ours to send: v1, `/build`); `max_slippage_bps`: what the order asked for, the
+    most a Jupiter route instruction may allow."""
 
     owner: Pubkey
     input_mint: Pubkey
     output_mint: Pubkey
     amount_in: int
     max_extra_lamports: int
+    owner_pays: bool | None = None  # None: either (v2: the maker pays on an RFQ route)
+    max_slippage_bps: int = 10_000
 
 
 @dataclass(slots=True)
@@ -123,6 +142,7 @@ class _Tally:
     unit_limit: int | None = None
     unit_price: int = 0
     instructions: int = 0  # outside the compute budget: the default limit counts them
+    budget_kinds: set[bytes] = field(default_factory=set)
 
 
 def vet_swap(
@@ -135,6 +155,11 @@ def vet_swap(
     resolved, are `account_keys`) only swaps `terms`' input, within its cost cap."""
     swap_programs = SWAP_PROGRAMS | frozenset(trusted_programs)
     allowed = PLAIN_PROGRAMS | swap_programs
+    if terms.owner_pays is not None and (account_keys[:1] == [terms.owner]) != terms.owner_pays:
+        payer = account_keys[0] if account_keys else "nobody"
+        raise UnsafeTransactionError(
+            f"Jupiter's transaction has {payer} pay its fee, not the one this route expects"
+        )
     ours = _own_accounts(terms)
     tally = _Tally()
     for ix in message.instructions:
@@ -149,9 +174,14 @@ def vet_swap(
                 f"Jupiter's transaction calls program {program}, which solbot does not sign for "
                 "(SOLBOT_TRUSTED_PROGRAMS adds a swap program you trust)"
             )
+        if program == SYSTEM_PROGRAM:
+            _system_kind(data)  # a durable nonce or an assignment is refused, whoever it names
         if terms.owner not in accounts:
             continue
-        if program in swap_programs:
+        if program == JUPITER_AGGREGATOR:
+            check_route(data, accounts, terms)
+            tally.by_swap_program = True
+        elif program in swap_programs:
             tally.by_swap_program = True
         elif program == SYSTEM_PROGRAM:
             _system(data, accounts, terms, ours, tally)
@@ -160,6 +190,38 @@ def vet_swap(
         elif program == ASSOCIATED_TOKEN_PROGRAM_ID:
             _associated_account(data, accounts, terms)
     _settle(account_keys, terms, tally)
+
+
+def check_route(data: bytes, accounts: list[Pubkey], terms: SwapTerms) -> None:
+    """Jupiter's route instruction (`jupiter_route`) against the order: from the wallet's own
+    input account, at most the order's amount, the output to the wallet's own account, no
+    more slippage than asked, no platform fee."""
+    try:
+        route = read_route(data, accounts)
+    except RouteRefusedError as exc:
+        raise UnsafeTransactionError(str(exc)) from None
+    what = f"Jupiter's {route.name} instruction"
+    if route.authority != terms.owner:
+        raise UnsafeTransactionError(f"{what} names the wallet, but another one swaps")
+    if route.source not in own_accounts(terms.owner, terms.input_mint):
+        raise UnsafeTransactionError(
+            f"{what} takes from {route.source}, not the wallet's account of the input"
+        )
+    if route.in_amount > terms.amount_in:
+        raise UnsafeTransactionError(
+            f"{what} takes {route.in_amount} atoms, more than the order's {terms.amount_in}"
+        )
+    if route.destination not in own_accounts(terms.owner, terms.output_mint):
+        raise UnsafeTransactionError(
+            f"{what} sends the output to {route.destination}, not the wallet's account of it"
+        )
+    if route.slippage_bps > terms.max_slippage_bps:
+        raise UnsafeTransactionError(
+            f"{what} allows {route.slippage_bps} bps of slippage; the order asked for at most "
+            f"{terms.max_slippage_bps}"
+        )
+    if route.platform_fee_bps:
+        raise UnsafeTransactionError(f"{what} takes a platform fee solbot never asked for")
 
 
 def _resolve(ix: CompiledInstruction, keys: Sequence[Pubkey]) -> tuple[Pubkey, list[Pubkey]]:
@@ -172,36 +234,53 @@ def _resolve(ix: CompiledInstruction, keys: Sequence[Pubkey]) -> tuple[Pubkey, l
 
 
 def _own_accounts(terms: SwapTerms) -> frozenset[Pubkey]:
-    """The wallet and its associated accounts for the swap's mints (both token programs):
-    what may receive from it without counting as leaving it."""
-    mints = {terms.input_mint, terms.output_mint, WRAPPED_SOL_MINT}
+    """Where SOL the wallet sends stays its own: the wallet, and its wrapped-SOL account (under
+    the classic token program, the only one that wraps SOL) when the swap wraps or unwraps."""
     found = {terms.owner}
-    for mint in mints:
-        for program in TOKEN_PROGRAMS:
-            found.add(associated_token_address(terms.owner, mint, program))
+    if WRAPPED_SOL_MINT in (terms.input_mint, terms.output_mint):
+        found.add(associated_token_address(terms.owner, WRAPPED_SOL_MINT, TOKEN_PROGRAM_ID))
     return frozenset(found)
 
 
+def _own_token_accounts(terms: SwapTerms, program: Pubkey) -> frozenset[Pubkey]:
+    """The wallet's accounts of the swap's mints under the token `program` of an instruction."""
+    return frozenset(
+        associated_token_address(terms.owner, mint, program)
+        for mint in (terms.input_mint, terms.output_mint)
+    )
+
+
 def _budget(data: bytes, tally: _Tally) -> None:
+    kind = data[:1]
+    if kind in tally.budget_kinds:  # the runtime refuses it; and which one counts is unclear
+        raise UnsafeTransactionError(
+            f"Jupiter's transaction sets its compute budget twice (instruction {kind.hex()})"
+        )
+    tally.budget_kinds.add(kind)
     if data[:1] == b"\x02" and len(data) >= 5:
         tally.unit_limit = struct.unpack_from("<I", data, 1)[0]
     elif data[:1] == b"\x03" and len(data) >= 9:
         tally.unit_price = struct.unpack_from("<Q", data, 1)[0]
 
 
+def _system_kind(data: bytes) -> int:
+    """A System instruction's number, refused unless it is a transfer: the others assign or
+    allocate accounts, or advance a durable nonce (a transaction that never expires)."""
+    kind = struct.unpack_from("<I", data)[0] if len(data) >= 4 else -1
+    if kind != _SYSTEM_TRANSFER or len(data) < 12:
+        name = _SYSTEM_NAMES.get(kind, f"instruction {kind}")
+        raise UnsafeTransactionError(
+            f"Jupiter's transaction has a System {name}: solbot signs only transfers"
+        )
+    return kind
+
+
 def _system(
     data: bytes, accounts: list[Pubkey], terms: SwapTerms, ours: frozenset[Pubkey], tally: _Tally
 ) -> None:
-    kind = struct.unpack_from("<I", data)[0] if len(data) >= 4 else -1
-    if kind == _SYSTEM_TRANSFER and len(data) >= 12 and len(accounts) >= 2:
-        source, destination = accounts[0], accounts[1]
-        if source == terms.owner and destination not in ours:
-            tally.sol_out += struct.unpack_from("<Q", data, 4)[0]
-        return
-    name = _SYSTEM_NAMES.get(kind, f"instruction {kind}")
-    raise UnsafeTransactionError(
-        f"Jupiter's transaction has a System {name} on the wallet: solbot signs only transfers"
-    )
+    _system_kind(data)
+    if len(accounts) >= 2 and accounts[0] == terms.owner and accounts[1] not in ours:
+        tally.sol_out += struct.unpack_from("<Q", data, 4)[0]
 
 
 def _token(
@@ -219,7 +298,7 @@ def _token(
             return  # the token program refuses it: nothing moves
         source, destination = accounts[0], accounts[2 if checked else 1]
         authority = accounts[3 if checked else 2]
-        if authority != terms.owner or destination in ours:
+        if authority != terms.owner or destination in _own_token_accounts(terms, program):
             return  # not the wallet's tokens leaving (another's, or into its own account)
         own_input = associated_token_address(terms.owner, terms.input_mint, program)
         if source != own_input or (checked and accounts[1] != terms.input_mint):
@@ -249,13 +328,22 @@ def _associated_account(data: bytes, accounts: list[Pubkey], terms: SwapTerms) -
         raise UnsafeTransactionError(
             f"Jupiter's transaction has an associated-token instruction {kind} naming the wallet"
         )
-    if len(accounts) < 4 or accounts[0] != terms.owner:
-        return  # someone else pays the rent
-    wallet, mint = accounts[2], accounts[3]
+    if len(accounts) < 6 or accounts[0] != terms.owner:
+        return  # someone else pays the rent (or the program refuses it)
+    address, wallet, mint, token_program = accounts[1], accounts[2], accounts[3], accounts[5]
     if wallet != terms.owner or mint not in {terms.input_mint, terms.output_mint, WRAPPED_SOL_MINT}:
         raise UnsafeTransactionError(
             f"Jupiter's transaction spends the wallet's rent on a token account of {wallet} for "
             f"{mint}, not the swap's"
+        )
+    if (
+        token_program not in TOKEN_PROGRAMS
+        or accounts[4] != SYSTEM_PROGRAM
+        or address != associated_token_address(wallet, mint, token_program)
+    ):
+        raise UnsafeTransactionError(
+            "Jupiter's transaction spends the wallet's rent on an account no token program "
+            f"would own ({address} under {token_program})"
         )
 
 
