@@ -336,7 +336,7 @@ async def _assemble(
         min_cash=settings.min_trade_cash_for(quote.symbol),
         on_event=on_event,
         backoff=settings.backoff_policy(),
-        reclaim=None if settings.paper else _rent_reclaim(settings, db, clock, chain, roster),
+        reclaim=None if settings.paper else _rent_reclaim(settings, db, clock, chain),
     )
     telegram = _telegram(settings, db, clock, chain, roster)
     if telegram is not None:
@@ -402,12 +402,11 @@ def _route(settings: Settings) -> Route:
     return Route.V2 if settings.jupiter_route == "auto" else Route(settings.jupiter_route)
 
 
-def _rent_reclaim(
-    settings: Settings, db: Database, clock: Clock, chain: Chain, roster: Roster
-) -> RentReclaim:
+def _rent_reclaim(settings: Settings, db: Database, clock: Clock, chain: Chain) -> RentReclaim:
     """Closing the token accounts exits empty (`solbot.rent_reclaim`), journaled."""
     hook = crash_hook(settings, "account_close")
-    return RentReclaim(AccountCloses(db, clock, chain, roster.custody, on_step=hook), db, clock)
+    # No custody: closes are journaled, not audited (`execution.cleanup`).
+    return RentReclaim(AccountCloses(db, clock, chain, None, on_step=hook), db, clock)
 
 
 def _sim_open_accounts(network: SimNetwork, clock: Clock, owner: Pubkey, quote: TokenInfo) -> None:

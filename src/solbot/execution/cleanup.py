@@ -7,7 +7,7 @@ SOL to the lamport, and a close moves SOL (the rent comes back, the fee goes). E
 row whose signed bytes are stored before they can leave, settled at the next start if the
 process died meanwhile (`solbot.transfer_recovery`), and booked from what its transaction did
 on the chain (`Chain.costs`): `reclaimed_lamports` back, `fee_lamports` paid (`solbot.reconcile`).
-A close signed by an operator's own key (not the vault's) is not audited; a vault wallet's is.
+Closes are journaled, not audited: their SOL goes only into the wallet itself.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from solbot.execution.signing import Signer
 from solbot.store.tables import AccountCloseRow
 from solbot.transfers import TransferJournal, TransferState
 
-OUTCOME = "account_close_outcome"  # audit action: how a close ended
+OUTCOME = "account_close_outcome"  # the journal's outcome action (closes are not audited)
 
 
 @dataclass
@@ -60,7 +60,10 @@ class AccountCloses(TransferJournal):
     outcome_action = OUTCOME
 
     def audit_key(self) -> Any:
-        return None if self.custody is None else self.custody.key
+        """None: a close is the bot's housekeeping, its SOL goes only into the wallet itself,
+        so it is journaled, not audited (and a master key rotated under a running bot cannot
+        leave a landed close unrecorded)."""
+        return None
 
     async def landed(self, row: Any, ok: bool) -> dict[str, Any]:
         """The fee and the rent that came back, as the chain says (should it no longer say:
