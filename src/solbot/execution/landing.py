@@ -39,6 +39,12 @@ MICRO_LAMPORTS = 1_000_000  # per lamport: the unit price's unit
 MAX_FEE_ACCOUNTS = 128  # getRecentPrioritizationFees' limit
 
 
+def priority_fee(unit_price: int, units: int) -> int:
+    """Lamports a transaction's priority fee comes to: price (µlamports a unit) × units,
+    rounded up as the runtime does; integers only."""
+    return -(-unit_price * units // MICRO_LAMPORTS)
+
+
 @dataclass(frozen=True, slots=True)
 class LandingPolicy:
     """How our own transactions bid for a place in a block.
@@ -74,7 +80,7 @@ class Landing:
     @property
     def priority_fee_lamports(self) -> int:
         """What the priority fee comes to: price × limit, rounded up (as the runtime does)."""
-        return -(-self.unit_price * self.unit_limit // MICRO_LAMPORTS)
+        return priority_fee(self.unit_price, self.unit_limit)
 
     @property
     def capped(self) -> bool:

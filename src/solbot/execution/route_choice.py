@@ -18,13 +18,12 @@ fresh SOL price the order stays on `/order`, the default route.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from decimal import Decimal
 
 from solbot.chain.builders import SIGNATURE_FEE
 from solbot.execution.jupiter_types import OrderQuote
-from solbot.execution.landing import MICRO_LAMPORTS, LandingPolicy
+from solbot.execution.landing import LandingPolicy, priority_fee
 
 LAMPORTS_PER_SOL = Decimal(1_000_000_000)
 EXPECTED_UNITS = (
@@ -61,7 +60,7 @@ def order_cost_usd(quote: OrderQuote, taker: str, sol_usd: Decimal) -> Decimal |
 def build_cost_lamports(unit_price: int, units: int, policy: LandingPolicy) -> int:
     """The network fee and the priority fee a `/build` transaction would pay at `unit_price`
     (µlamports per unit) for `units`, capped as the landing caps it."""
-    priority = min(math.ceil(unit_price * units / MICRO_LAMPORTS), policy.max_priority_lamports)
+    priority = min(priority_fee(unit_price, units), policy.max_priority_lamports)
     return SIGNATURE_FEE + priority
 
 

@@ -59,6 +59,7 @@ from solbot.execution.jupiter_route import (
     read_route,
 )
 from solbot.execution.jupiter_types import VenueError
+from solbot.execution.landing import priority_fee
 
 __all__ = [
     "JUPITER_AGGREGATOR",
@@ -77,7 +78,6 @@ PLAIN_PROGRAMS = frozenset(
     {SYSTEM_PROGRAM, ASSOCIATED_TOKEN_PROGRAM_ID, MEMO_PROGRAM_ID, MEMO_V1_PROGRAM} | TOKEN_PROGRAMS
 )
 DEFAULT_UNITS_PER_INSTRUCTION = 200_000  # the runtime's limit for an instruction without one
-MICRO_LAMPORTS = 1_000_000
 
 # Instruction numbers (the first byte of a token instruction's data, the first four of a
 # System one's, little-endian).
@@ -186,7 +186,7 @@ def vet_swap(
         elif program == SYSTEM_PROGRAM:
             _system(data, accounts, terms, ours, tally)
         elif program in TOKEN_PROGRAMS:
-            _token(program, data, accounts, terms, ours, tally)
+            _token(program, data, accounts, terms, tally)
         elif program == ASSOCIATED_TOKEN_PROGRAM_ID:
             _associated_account(data, accounts, terms)
     _settle(account_keys, terms, tally)
@@ -288,7 +288,6 @@ def _token(
     data: bytes,
     accounts: list[Pubkey],
     terms: SwapTerms,
-    ours: frozenset[Pubkey],
     tally: _Tally,
 ) -> None:
     kind = data[0] if data else -1
@@ -370,7 +369,7 @@ def _settle(keys: Sequence[Pubkey], terms: SwapTerms, tally: _Tally) -> None:
         default = DEFAULT_UNITS_PER_INSTRUCTION * max(1, tally.instructions)
         limit = tally.unit_limit if tally.unit_limit is not None else default
         limit = min(limit, MAX_COMPUTE_UNITS)
-        priority = -(-tally.unit_price * limit // MICRO_LAMPORTS)
+        priority = priority_fee(tally.unit_price, limit)
     if priority + tips > terms.max_extra_lamports:
         raise UnsafeTransactionError(
             f"Jupiter's transaction would cost the wallet {priority + tips} lamports beyond the "
