@@ -18,7 +18,7 @@ from solbot.execution.landing import LandingPolicy
 from solbot.execution.route_choice import build_cost_lamports, compare
 from solbot.store.states import OrderState, Route
 
-from .sim_rig import DECIMALS, Rig
+from .sim_rig import DECIMALS, USER, Rig, SimulatedCrash, crash_at
 
 TAKER = "4Yxwy5WDGrXRd2eSMFrEsPnwDg4JCJHeaw1WbrxQ36Qc"
 MAKER = "6oCZbvmJW5Zm6SS3FkBjpN2LsVNAX2WWAqTfZkTUBGXn"
@@ -128,4 +128,25 @@ async def test_a_group_moves_each_order_on_its_own(rig: Rig) -> None:
     assert [o.state for o in outcomes] == [OrderState.CONFIRMED] * 2
     routes = {o.token: o.route for o in await rig.orders()}
     assert routes == {"JUP": "build", "BONK": "v2"}
+    await rig.check_books()
+
+
+@pytest.mark.parametrize("stopped", [OrderState.SIGNED, OrderState.SENT])
+async def test_an_order_auto_moved_to_build_is_recovered_on_build(
+    rig: Rig, stopped: OrderState
+) -> None:
+    """The route an `auto` order took is journaled with its quote: after a crash, recovery by a
+    process on the default route re-sends the journaled `/build` bytes, and it fills once."""
+    dying = rig.executor(Route.V2, auto_route=True, on_step=crash_at(stopped))
+    dying.quoter.sol_usd = Decimal("150")
+    with pytest.raises(SimulatedCrash):
+        await dying.submit(rig.buy("JUP", 50 * USDC_UNITS), rig.signer)
+
+    (outcome,) = await rig.executor(Route.V2).recover(rig.signer, USER)
+
+    assert outcome.state is OrderState.CONFIRMED, outcome.error
+    [order] = await rig.orders()
+    assert order.route == Route.BUILD.value
+    assert "/swap/v2/execute" not in rig.transport.calls
+    assert await rig.executor(Route.V2).recover(rig.signer, USER) == []
     await rig.check_books()
