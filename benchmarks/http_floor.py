@@ -38,7 +38,7 @@ from starlette.routing import Route
 
 from solbot.clock import ManualClock
 from solbot.execution.jupiter import JupiterClient
-from solbot.sim.jupiter_api import WireAnswer, json_response
+from solbot.sim.jupiter_http import WireAnswer, json_response
 from tick import report_signature  # the same unit as the tick benchmark
 
 USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"

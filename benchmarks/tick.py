@@ -47,7 +47,7 @@ from solbot.market.feeds.jupiter_price import JupiterPriceFeed
 from solbot.market.store import CandleStore
 from solbot.risk import RiskGate
 from solbot.runtime import tune_collector
-from solbot.sim.jupiter_api import InProcessJupiter
+from solbot.sim.jupiter_http import InProcessJupiter
 from solbot.sim.network import SimNetwork
 from solbot.store import schema
 from solbot.store.db import Database

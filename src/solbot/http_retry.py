@@ -36,7 +36,7 @@ __all__ = [
 
 class HttpAnswer(Protocol):
     """What the retry loop and the clients read of an HTTP answer. `httpx.Response` is one; the
-    embedded sim's in-process Jupiter answers with a lighter one (`sim.jupiter_api.WireAnswer`).
+    embedded sim's in-process Jupiter answers with a lighter one (`sim.jupiter_http.WireAnswer`).
     `headers` must look names up case-insensitively, as HTTP does."""
 
     @property

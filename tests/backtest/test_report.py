@@ -14,8 +14,6 @@ from rich.console import Console
 
 from solbot.backtest.metrics import compute_metrics
 from solbot.backtest.report import (
-    MAX_PLOT_POINTS,
-    downsample_minmax,
     fmt_duration,
     fmt_money,
     fmt_pct,
@@ -23,6 +21,10 @@ from solbot.backtest.report import (
     render_table,
     returns_table,
     to_json,
+)
+from solbot.backtest.report_charts import (
+    MAX_PLOT_POINTS,
+    downsample_minmax,
     token_figure,
     write_equity_png,
     write_html,

@@ -24,12 +24,8 @@ from solders.message import to_bytes_versioned
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
-from solbot.sim.jupiter_api import (
-    InProcessJupiter,
-    create_jupiter_app,
-    quote_key,
-    serve_jupiter,
-)
+from solbot.sim.jupiter_http import InProcessJupiter, create_jupiter_app, serve_jupiter
+from solbot.sim.jupiter_params import quote_key
 from solbot.sim.maker import TOKEN_ACCOUNT_RENT
 
 # The quote fields Jupiter's API documents; a client that keeps only these (as Jupiter's own

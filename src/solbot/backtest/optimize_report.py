@@ -15,7 +15,8 @@ from typing import Any
 
 from solbot.backtest.optimize import Search
 from solbot.backtest.plotly_asset import plotly_script
-from solbot.backtest.report import PAGE_CSS, Tabular, html_table
+from solbot.backtest.report import Tabular
+from solbot.backtest.report_charts import PAGE_CSS, html_table
 from solbot.private_files import write_private
 
 TOP_ROWS = 25

@@ -18,7 +18,8 @@ from rich.table import Table
 
 from solbot.backtest.fees import backtest_fee
 from solbot.backtest.metrics import compute_metrics, iso_utc
-from solbot.backtest.report import render_table, to_json, write_equity_png, write_html
+from solbot.backtest.report import render_table, to_json
+from solbot.backtest.report_charts import write_equity_png, write_html
 from solbot.backtest.result import BacktestConfig, BacktestResult
 from solbot.backtest.universe import Universe, load_universe, tokens_by_symbol
 from solbot.cli.context import settings

@@ -70,7 +70,6 @@ Assumed where the docs are silent
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -84,6 +83,13 @@ from solders.transaction import VersionedTransaction
 
 from solbot.clock import Clock
 from solbot.execution.build import SwapBuild, parse_build
+from solbot.execution.jupiter_errors import (
+    NOT_SIGNED_CODES,
+    QUOTE_EXPIRED_CODES,
+    exhausted,
+    one_line,
+    refusal,
+)
 from solbot.execution.jupiter_types import (
     BadResponseError,
     ExecuteResult,
@@ -152,18 +158,10 @@ DEFAULT_MAX_PRICE_IMPACT_PCT = Decimal("1")
 DEFAULT_RETRY = RetryPolicy(max_attempts=4, backoff=1.0, max_backoff=30.0, max_retry_after=120.0)
 PRIORITY_LEVELS = ("medium", "high", "veryHigh")
 
-_NO_ROUTE_CODES = {"COULD_NOT_FIND_ANY_ROUTE", "NO_ROUTES_FOUND", "TOKEN_NOT_TRADABLE"}
-_NO_ROUTE_TEXT = re.compile(r"no routes? found|could not find any route|failed to get quotes", re.I)
-_QUOTE_EXPIRED_CODES = {-1, -1004, -1005, -2003}
-_NOT_SIGNED_CODES = {-2, -1003}
-# Runs of base64/base58 characters this long are transactions or key material, never a message.
-_BLOB = re.compile(r"[A-Za-z0-9+/=_-]{100,}")
-_MESSAGE_LIMIT = 200
-
 
 class HttpRequester(Protocol):
     """The one call the client makes of its HTTP client. `httpx.AsyncClient` is one; the
-    embedded sim passes `solbot.sim.jupiter_api.InProcessJupiter`, which answers the same bytes
+    embedded sim passes `solbot.sim.jupiter_http.InProcessJupiter`, which answers the same bytes
     without HTTP."""
 
     def request(
@@ -310,7 +308,7 @@ class JupiterClient:
         body: dict[str, str] = {"signedTransaction": encoded, "requestId": request_id}
         if last_valid_block_height is not None:
             body["lastValidBlockHeight"] = str(last_valid_block_height)
-        what = f"execute of request {_one_line(request_id)[:80]}"
+        what = f"execute of request {one_line(request_id)[:80]}"
         answer = await self._call(
             "POST",
             "/swap/v2/execute",
@@ -326,13 +324,13 @@ class JupiterClient:
         if result.ok:
             return result
         detail = self._clean(result.error or "no reason given", (encoded,))
-        if result.code in _QUOTE_EXPIRED_CODES:
+        if result.code in QUOTE_EXPIRED_CODES:
             raise QuoteExpiredError(
                 f"Jupiter {what} failed: quote expired (code {result.code}): {detail}",
                 code=result.code,
                 signature=result.signature or signature,
             )
-        if result.code in _NOT_SIGNED_CODES:
+        if result.code in NOT_SIGNED_CODES:
             raise NotFullySignedError(
                 f"Jupiter {what} failed: transaction not fully signed (code {result.code}): "
                 f"{detail}",
@@ -485,7 +483,7 @@ class JupiterClient:
                 on_send=self._count_request,
             )
         except RetriesExhaustedError as exc:
-            raise self._exhausted(exc, what, outcome_unknown, tuple(secrets)) from None
+            raise exhausted(exc, what, outcome_unknown, (*self._secrets, *secrets)) from None
         try:
             body = response.json(parse_float=Decimal)
         except ValueError:
@@ -498,82 +496,6 @@ class JupiterClient:
 
     def _count_request(self) -> None:
         self._requests += 1
-
-    def _exhausted(
-        self,
-        exc: RetriesExhaustedError,
-        what: str,
-        outcome_unknown: bool,
-        secrets: tuple[str, ...],
-    ) -> VenueError:
-        signature = None
-        if exc.response is not None:
-            try:
-                data = exc.response.json()
-            except ValueError:
-                data = None
-            if isinstance(data, dict) and isinstance(data.get("signature"), str):
-                signature = data["signature"]
-        tail = ""
-        if outcome_unknown:
-            tail = "; the swap may have executed: check the chain before signing again"
-            if signature:
-                tail += f" (signature {signature})"
-        if exc.status == 429:
-            return RateLimitedError(
-                f"Jupiter rate-limited {what} {exc.attempts} times (HTTP 429); lower the request "
-                f"rate or use a higher plan{tail}",
-                status=429,
-                signature=signature,
-                outcome_unknown=outcome_unknown,
-            )
-        problem = self._clean(exc.problem, secrets)
-        return VenueServerError(
-            f"Jupiter failed {what} {exc.attempts} times; last: {problem}{tail}",
-            status=exc.status,
-            signature=signature,
-            outcome_unknown=outcome_unknown,
-        )
-
-    def _refusal(self, answer: _Answer, what: str, secrets: Iterable[str] = ()) -> VenueError:
-        """The error a final non-200 answer means."""
-        body = answer.body if isinstance(answer.body, dict) else {}
-        text = ""
-        for key in ("error", "errorMessage", "message"):
-            if isinstance(body.get(key), str) and body[key].strip():
-                text = body[key]
-                break
-        if not text and answer.body is None:
-            text = answer.text  # not JSON: an HTML error page, a proxy's message
-        detail = self._clean(text or f"HTTP {answer.status}", tuple(secrets))
-        raw_code = body.get("errorCode", body.get("code"))
-        code: int | str | None = (
-            raw_code if isinstance(raw_code, int | str) and not isinstance(raw_code, bool) else None
-        )
-        status = answer.status
-        if (isinstance(code, str) and code in _NO_ROUTE_CODES) or _NO_ROUTE_TEXT.search(text):
-            return NoRouteError(
-                f"Jupiter found no route for {what}: {detail}", status=status, code=code
-            )
-        if code in _QUOTE_EXPIRED_CODES:
-            return QuoteExpiredError(
-                f"Jupiter refused {what}: quote expired (code {code}): {detail}",
-                status=status,
-                code=code,
-            )
-        if code in _NOT_SIGNED_CODES:
-            return NotFullySignedError(
-                f"Jupiter refused {what}: transaction not fully signed (code {code}): {detail}",
-                status=status,
-                code=code,
-            )
-        hint = "; check the API key" if status in (401, 403) else ""
-        shown = f" (code {code})" if code is not None else ""
-        return RequestRejectedError(
-            f"Jupiter refused {what} with HTTP {status}{shown}: {detail}{hint}",
-            status=status,
-            code=code,
-        )
 
     def _check_impact(self, impact_pct: Decimal, what: str) -> None:
         if abs(impact_pct) > self._max_impact:
@@ -606,18 +528,12 @@ class JupiterClient:
         )
 
     def _clean(self, text: str, secrets: Iterable[str] = ()) -> str:
-        return _one_line(text, (*self._secrets, *secrets))
+        return one_line(text, (*self._secrets, *secrets))
 
-
-def _one_line(text: str, secrets: Iterable[str] = ()) -> str:
-    """Server text fit for an error message: one line, short, without secrets or blobs."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "<redacted>")
-    text = _BLOB.sub("<redacted>", " ".join(text.split()))
-    if len(text) > _MESSAGE_LIMIT:
-        text = text[: _MESSAGE_LIMIT - 3] + "..."
-    return text
+    def _refusal(self, answer: _Answer, what: str, secrets: Iterable[str] = ()) -> VenueError:
+        """The error a final non-200 answer means."""
+        text = answer.text if answer.body is None else ""  # not JSON: an HTML page, a proxy's
+        return refusal(answer.status, answer.body, text, what, (*self._secrets, *secrets))
 
 
 def _pct(value: Decimal) -> str:

@@ -1,5 +1,6 @@
-"""Jupiter's HTTP API, served by the sim market maker over the sim ledger: over HTTP (Starlette,
-ASGI) for `solbot sim serve`, and in process (`InProcessJupiter`) for the embedded sim.
+"""Jupiter's HTTP API, answered by the sim market maker over the sim ledger: the endpoints as
+coroutines of (query, body) -> (status, JSON), served over HTTP for `solbot sim serve` and in
+process for the embedded sim by `jupiter_http`, with requests read by `jupiter_params`.
 
 The bot's Jupiter client is written against Jupiter's documents, not against this module; this
 module answers in the shapes those documents give, so the two meet without knowing each other.
@@ -69,31 +70,31 @@ Sim decisions
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import contextlib
 import hashlib
 import json
 import math
-import socket
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-import uvicorn
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from solbot.chain.builders import U64_MAX
 from solbot.execution.landing import percentile
+from solbot.sim.jupiter_params import (
+    BadRequestError,
+    address,
+    bounded,
+    price_level,
+    quote_key,
+    refuse_unsupported_build_options,
+    slippage_bps,
+    swap_params,
+)
 from solbot.sim.maker import (
     InvalidRequestError,
     InvalidTransactionError,
@@ -107,26 +108,12 @@ from solbot.sim.maker import (
 from solbot.sim.rpc_faults import Congestion
 from solbot.sim.rpc_history import recent_prioritization_fees
 from solbot.sim.swap_build import (
-    DEFAULT_PERCENTILE,
     DEFAULT_SLOTS_TO_EXPIRY,
-    PERCENTILES,
     SwapBuilder,
     built_body,
 )
 
-__all__ = [
-    "MAX_PRICE_IDS",
-    "ROUTES",
-    "InProcessJupiter",
-    "JupiterApi",
-    "JupiterServer",
-    "WireAnswer",
-    "create_jupiter_app",
-    "json_bytes",
-    "json_response",
-    "quote_key",
-    "serve_jupiter",
-]
+__all__ = ["MAX_PRICE_IDS", "ROUTES", "Handler", "JupiterApi", "Reply"]
 
 MAX_PRICE_IDS = 50
 DEFAULT_V1_SLIPPAGE_BPS = 50
@@ -142,112 +129,14 @@ ROUTES: Mapping[tuple[str, str], str] = {
     ("POST", "/swap/v1/swap"): "swap",
     ("GET", "/price/v3"): "price",
 }
-_JSON_HEADERS = httpx.Headers({"content-type": "application/json"})
 Reply = tuple[int, Any]  # HTTP status, JSON payload
 Handler = Callable[[Mapping[str, str], bytes], Awaitable[Reply]]
-_KEY_FIELDS = (
-    "inputMint",
-    "inAmount",
-    "outputMint",
-    "outAmount",
-    "otherAmountThreshold",
-    "swapMode",
-    "slippageBps",
-)
-
-
-class _BadRequestError(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass
 class _V1Entry:
     pricing: Pricing
     built: dict[Pubkey, Quote] = field(default_factory=dict)
-
-
-def quote_key(quote: Mapping[str, Any]) -> str:
-    """The id of a v1 quote, recomputed from its standard fields (see the module docstring)."""
-    canonical: dict[str, Any] = {}
-    for name in _KEY_FIELDS:
-        if name not in quote:
-            raise _BadRequestError(f"quoteResponse.{name} is missing")
-        value = quote[name]
-        if name in ("inputMint", "outputMint", "swapMode"):
-            if not isinstance(value, str):
-                raise _BadRequestError(f"quoteResponse.{name} must be a string")
-            canonical[name] = value
-        else:
-            canonical[name] = _integer(value, f"quoteResponse.{name}")
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def create_jupiter_app(maker: SimMaker, congestion: Congestion | None = None) -> Starlette:
-    """The ASGI app: Swap v2, legacy Swap v1 and Price v3 over `maker` (and its ledger);
-    `/build`'s priority fees read `congestion`, as the sim's RPC does."""
-    api = JupiterApi(maker, congestion)
-
-    def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-        async def answer(request: Request) -> Response:
-            body = await request.body() if request.method == "POST" else b""
-            status, payload = await handler(request.query_params, body)
-            return Response(json_bytes(payload), status, media_type="application/json")
-
-        return answer
-
-    routes = [
-        Route(path, endpoint(getattr(api, name)), methods=[method])
-        for (method, path), name in ROUTES.items()
-    ]
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        status = exc.status_code if isinstance(exc, HTTPException) else 500
-        detail = exc.detail if isinstance(exc, HTTPException) else "Internal error"
-        return JSONResponse({"error": detail}, status_code=status)
-
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
-
-
-class InProcessJupiter:
-    """The sim's Jupiter API called in process: what `JupiterClient` sends through instead of an
-    `httpx.AsyncClient` when the sim is embedded (`solbot run` on the default network).
-
-    Why: over httpx's ASGI transport, the HTTP framing (building the request, cookies, the
-    transport, Starlette's routing) cost the bot about 1.3 ms of the 5 ms each user's order
-    took in `benchmarks/fanout.py`, for no behaviour of either side. What stays is everything
-    both sides do with the bytes: the client's parameters, rate limiter, retries, JSON parsing
-    and error mapping; the API's checks and answers, encoded as the HTTP server encodes them.
-    The sim served over HTTP (`solbot sim serve`, the integration tests) runs the same handlers.
-    """
-
-    def __init__(self, maker: SimMaker) -> None:
-        self.api = JupiterApi(maker)
-
-    async def request(
-        self,
-        method: str,
-        url: httpx.URL | str,
-        *,
-        params: Mapping[str, str] | None = None,
-        json: Any = None,
-        headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
-    ) -> WireAnswer:
-        """Answer as the HTTP server would (404/405 included). `headers` and `timeout` mean
-        nothing in process: the API checks no key, and a handler runs to its end."""
-        path = url.path if isinstance(url, httpx.URL) else httpx.URL(url).path
-        handler = self.api.handler(method, path)
-        if handler is not None:
-            body = b"" if json is None else json_bytes(json)
-            status, payload = await handler(params or {}, body)
-        elif any(path == known for _, known in ROUTES):
-            status, payload = 405, {"error": "Method Not Allowed"}
-        else:
-            status, payload = 404, {"error": "Not Found"}
-        return json_response(status, payload)
 
 
 class JupiterApi:
@@ -272,11 +161,11 @@ class JupiterApi:
     async def order(self, params: Mapping[str, str], body: bytes) -> Reply:
         began = time.perf_counter()
         try:
-            input_mint, output_mint, amount = _swap_params(params)
-            slippage = _bps(params.get("slippageBps"), 0)
-            taker = _address(params["taker"], "taker") if params.get("taker") else None
+            input_mint, output_mint, amount = swap_params(params)
+            slippage = slippage_bps(params.get("slippageBps"), 0)
+            taker = address(params["taker"], "taker") if params.get("taker") else None
             pricing = self.maker.price_swap(input_mint, output_mint, amount)
-        except (_BadRequestError, InvalidRequestError) as exc:
+        except (BadRequestError, InvalidRequestError) as exc:
             return _json({"error": str(exc)}, 400)
         except NoRouteError as exc:
             return _json({"error": "Failed to get quotes", "cause": str(exc)}, 400)
@@ -422,16 +311,16 @@ class JupiterApi:
     async def build(self, params: Mapping[str, str], body: bytes) -> Reply:
         """`GET /swap/v2/build`: a quote with the taker's instructions (see `swap_build`)."""
         try:
-            input_mint, output_mint, amount = _swap_params(params)
+            input_mint, output_mint, amount = swap_params(params)
             if not params.get("taker"):
-                raise _BadRequestError("taker is required")
-            taker = _address(params["taker"], "taker")
-            payer = _address(params["payer"], "payer") if params.get("payer") else None
-            slippage = _bps(params.get("slippageBps"), DEFAULT_V1_SLIPPAGE_BPS)
-            level = _price_level(params.get("computeUnitPricePercentile"))
-            slots = _bounded(params.get("blockhashSlotsToExpiry"), "blockhashSlotsToExpiry", 1, 300)
-            tip = _bounded(params.get("tipAmount"), "tipAmount", 0, U64_MAX)
-            _unsupported_build_options(params)
+                raise BadRequestError("taker is required")
+            taker = address(params["taker"], "taker")
+            payer = address(params["payer"], "payer") if params.get("payer") else None
+            slippage = slippage_bps(params.get("slippageBps"), DEFAULT_V1_SLIPPAGE_BPS)
+            level = price_level(params.get("computeUnitPricePercentile"))
+            slots = bounded(params.get("blockhashSlotsToExpiry"), "blockhashSlotsToExpiry", 1, 300)
+            tip = bounded(params.get("tipAmount"), "tipAmount", 0, U64_MAX)
+            refuse_unsupported_build_options(params)
             pricing = self.maker.price_swap(input_mint, output_mint, amount)
             fees = recent_prioritization_fees(self.maker.ledger, self.congestion)
             built = self.builder.build(
@@ -442,7 +331,7 @@ class JupiterApi:
                 tip_lamports=tip or 0,
                 slots_to_expiry=slots or DEFAULT_SLOTS_TO_EXPIRY,
             )
-        except (_BadRequestError, InvalidRequestError) as exc:
+        except (BadRequestError, InvalidRequestError) as exc:
             return _json({"error": str(exc)}, 400)
         except NoRouteError:
             return _json({"error": "No routes found"}, 400)
@@ -455,10 +344,10 @@ class JupiterApi:
     async def quote(self, params: Mapping[str, str], body: bytes) -> Reply:
         began = time.perf_counter()
         try:
-            input_mint, output_mint, amount = _swap_params(params)
-            slippage = _bps(params.get("slippageBps"), DEFAULT_V1_SLIPPAGE_BPS)
+            input_mint, output_mint, amount = swap_params(params)
+            slippage = slippage_bps(params.get("slippageBps"), DEFAULT_V1_SLIPPAGE_BPS)
             pricing = self.maker.price_swap(input_mint, output_mint, amount)
-        except (_BadRequestError, InvalidRequestError) as exc:
+        except (BadRequestError, InvalidRequestError) as exc:
             return _json({"error": str(exc), "errorCode": "INVALID_REQUEST"}, 400)
         except NoRouteError as exc:
             return _json(
@@ -495,10 +384,10 @@ class JupiterApi:
             return _json({"error": "body is not JSON", "errorCode": "INVALID_REQUEST"}, 400)
         try:
             if not isinstance(body, dict) or not isinstance(body.get("quoteResponse"), dict):
-                raise _BadRequestError("quoteResponse is required")
-            user = _address(body.get("userPublicKey"), "userPublicKey")
+                raise BadRequestError("quoteResponse is required")
+            user = address(body.get("userPublicKey"), "userPublicKey")
             key = quote_key(body["quoteResponse"])
-        except _BadRequestError as exc:
+        except BadRequestError as exc:
             return _json({"error": str(exc), "errorCode": "INVALID_REQUEST"}, 400)
         now = self.maker.sync()
         entry = self._v1.get(key)
@@ -575,85 +464,6 @@ class JupiterApi:
         }
 
 
-def _swap_params(params: Mapping[str, str]) -> tuple[Pubkey, Pubkey, int]:
-    for name in ("inputMint", "outputMint", "amount"):
-        if not params.get(name):
-            raise _BadRequestError(f"{name} is required")
-    mode = params.get("swapMode", "ExactIn")
-    if mode != "ExactIn":
-        raise _BadRequestError(f"swapMode {mode!r} is not supported; use ExactIn")
-    amount = _integer(params["amount"], "amount")
-    if amount <= 0:
-        raise _BadRequestError("amount must be a positive integer of atoms")
-    return (
-        _address(params["inputMint"], "inputMint"),
-        _address(params["outputMint"], "outputMint"),
-        amount,
-    )
-
-
-def _address(value: Any, name: str) -> Pubkey:
-    if not isinstance(value, str):
-        raise _BadRequestError(f"{name} is required")
-    try:
-        return Pubkey.from_string(value)
-    except ValueError:
-        raise _BadRequestError(f"{name} is not a valid address: {value!r}") from None
-
-
-def _integer(value: Any, name: str) -> int:
-    """An integer sent as a number or a string of digits (JSON clients differ)."""
-    if isinstance(value, bool):
-        raise _BadRequestError(f"{name} must be an integer")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    raise _BadRequestError(f"{name} must be an integer, got {value!r}")
-
-
-def _bps(value: str | None, default: int) -> int:
-    if value is None or value == "":
-        return default
-    bps = _integer(value, "slippageBps")
-    if not 0 <= bps <= 10_000:
-        raise _BadRequestError(f"slippageBps must be in 0..10000, got {bps}")
-    return bps
-
-
-def _price_level(value: str | None) -> int:
-    """`computeUnitPricePercentile`: a named level or basis points 0..10000 (medium: p25)."""
-    if value is None or value == "":
-        return DEFAULT_PERCENTILE
-    if value in PERCENTILES:
-        return PERCENTILES[value]
-    return _bounded(value, "computeUnitPricePercentile", 0, 10_000) or 0
-
-
-def _bounded(value: str | None, name: str, low: int, high: int) -> int | None:
-    if value is None or value == "":
-        return None
-    number = _integer(value, name)
-    if not low <= number <= high:
-        raise _BadRequestError(f"{name} must be in {low}..{high}, got {number}")
-    return number
-
-
-def _unsupported_build_options(params: Mapping[str, str]) -> None:
-    """What the sim's /build refuses rather than ignore (the answer would be wrong)."""
-    if params.get("dexes") and params.get("excludeDexes"):
-        raise _BadRequestError("dexes and excludeDexes are mutually exclusive")
-    if params.get("wrapAndUnwrapSol", "true").lower() == "false":
-        raise _BadRequestError("the sim always wraps and unwraps SOL (wrapAndUnwrapSol=false)")
-    if _bounded(params.get("platformFeeBps"), "platformFeeBps", 0, 10_000):
-        raise _BadRequestError("the sim takes no platform fee (platformFeeBps)")
-    for name in ("destinationTokenAccount", "nativeDestinationAccount"):
-        if params.get(name):
-            raise _BadRequestError(f"the sim pays the taker's own accounts only ({name})")
-
-
 def _value_impact(pricing: Pricing) -> float:
     """Jupiter's price impact as a ratio: USD out over USD in, less one (negative = a loss)."""
     return pricing.out_usd / pricing.in_usd - 1.0 if pricing.in_usd > 0 else 0.0
@@ -693,93 +503,3 @@ def _b64(raw: bytes) -> str:
 
 def _json(body: Any, status: int = 200) -> Reply:
     return status, body
-
-
-@dataclass(frozen=True, slots=True)
-class WireAnswer:
-    """An answer's status and body bytes, read as an HTTP client reads them (`HttpAnswer`):
-    the in-process API's answer without `httpx.Response`, whose headers and stream machinery
-    cost more than decoding the JSON."""
-
-    status_code: int
-    content: bytes
-    headers: httpx.Headers = field(default_factory=lambda: _JSON_HEADERS)  # shared: read only
-
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8")
-
-    def json(self, **kwargs: Any) -> Any:
-        return json.loads(self.content, **kwargs)
-
-
-def json_response(status: int, payload: Any) -> WireAnswer:
-    """The answer an HTTP client would have read for this payload."""
-    return WireAnswer(status, json_bytes(payload))
-
-
-def json_bytes(payload: Any) -> bytes:
-    """JSON as Starlette's `JSONResponse` and httpx's `json=` put it on the wire."""
-    return json.dumps(
-        payload, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
-    ).encode("utf-8")
-
-
-# ---------------------------------------------------------------------- serving
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn inside someone else's program: the program, not the server, owns the signals."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-@dataclass
-class JupiterServer:
-    """A running server: where it listens, and how to stop it."""
-
-    host: str
-    port: int
-    _server: uvicorn.Server = field(repr=False)
-    _task: asyncio.Task[None] = field(repr=False)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    async def stop(self) -> None:
-        """Stop accepting, finish what is in flight, and wait for the server to end."""
-        self._server.should_exit = True
-        await self._task
-
-
-async def serve_jupiter(app: Starlette, host: str = "127.0.0.1", port: int = 0) -> JupiterServer:
-    """Serve `app` with uvicorn as a task of the running event loop; port 0 picks a free one.
-
-    A task, not a thread: the maker and the ledger are not thread-safe, and the loop that owns
-    them then also runs every request, one handler at a time between awaits.
-    """
-    sock = _bind(host, port)  # here, so a taken port is an OSError now, not a SystemExit later
-    config = uvicorn.Config(app, log_level="warning", lifespan="off")
-    server = _EmbeddedServer(config)
-    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            sock.close()
-            raise OSError(f"the sim Jupiter server could not start on {host}:{port}") from (
-                task.exception()
-            )
-        await asyncio.sleep(0.005)
-    return JupiterServer(host, int(sock.getsockname()[1]), server, task)
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-    except OSError:
-        sock.close()
-        raise
-    return sock

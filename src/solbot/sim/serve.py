@@ -43,7 +43,7 @@ from solbot.errors import UserError
 from solbot.runner import open_sim_network, sim_start_time
 from solbot.runtime import SAVE_EVERY_SECONDS
 from solbot.sim.client import SIM_CANDLES_PATH, SIM_CLOCK_PATH, SIM_FUND_PATH
-from solbot.sim.jupiter_api import serve_jupiter
+from solbot.sim.jupiter_http import serve_jupiter
 from solbot.sim.ledger import SLOT_SECONDS, VALIDITY_BLOCKS
 from solbot.sim.lock import SimLock
 from solbot.sim.network import LAMPORTS_PER_SOL, SimNetwork
