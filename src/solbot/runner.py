@@ -73,7 +73,7 @@ from solbot.services.roster import OPERATOR, Roster
 from solbot.services.withdrawals import RENT_EXEMPT_MINIMUM
 from solbot.sim.client import backfill_from_sim
 from solbot.sim.lock import SimLock
-from solbot.sim.maker import MakerConfig
+from solbot.sim.maker_types import MakerConfig
 from solbot.sim.network import LAMPORTS_PER_SOL, SimNetwork
 from solbot.sim.replay import WARM_UP_SPARE_BARS, Replay
 from solbot.startup import Remote, chain_down, reach_services

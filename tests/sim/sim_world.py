@@ -14,7 +14,8 @@ from solbot.clock import ManualClock
 from solbot.config import DEFAULT_TOKENS
 from solbot.domain import TokenInfo
 from solbot.sim.ledger import SimLedger, new_keypair_from_seed
-from solbot.sim.maker import MakerConfig, SimMaker
+from solbot.sim.maker import SimMaker
+from solbot.sim.maker_types import MakerConfig
 from solbot.sim.prices import SimPrices
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z

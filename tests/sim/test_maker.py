@@ -30,14 +30,13 @@ from solders.transaction import VersionedTransaction
 
 from solbot.execution.costs import buy_price, buy_quantity, sale_proceeds, sell_price
 from solbot.sim.ledger import new_keypair_from_seed
-from solbot.sim.maker import (
-    TOKEN_ACCOUNT_RENT,
+from solbot.sim.maker import TOKEN_ACCOUNT_RENT, SimMaker
+from solbot.sim.maker_types import (
     InvalidRequestError,
     MakerConfig,
     MessageMismatchError,
     NoRouteError,
     OrderNotFoundError,
-    SimMaker,
 )
 
 FEE_BPS, SPREAD_BPS = 30.0, 16.0

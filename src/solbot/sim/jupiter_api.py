@@ -95,7 +95,8 @@ from solbot.sim.jupiter_params import (
     slippage_bps,
     swap_params,
 )
-from solbot.sim.maker import (
+from solbot.sim.maker import SimMaker
+from solbot.sim.maker_types import (
     InvalidRequestError,
     InvalidTransactionError,
     MessageMismatchError,
@@ -103,7 +104,6 @@ from solbot.sim.maker import (
     OrderNotFoundError,
     Pricing,
     Quote,
-    SimMaker,
 )
 from solbot.sim.rpc_faults import Congestion
 from solbot.sim.rpc_history import recent_prioritization_fees

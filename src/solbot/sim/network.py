@@ -33,7 +33,8 @@ from solbot.private_files import write_private
 from solbot.sim.journal import LedgerJournal, journal_path, read_journal
 from solbot.sim.jupiter_http import InProcessJupiter, create_jupiter_app
 from solbot.sim.ledger import SimLedger, new_keypair_from_seed
-from solbot.sim.maker import MakerConfig, SimMaker
+from solbot.sim.maker import SimMaker
+from solbot.sim.maker_types import MakerConfig
 from solbot.sim.prices import DEFAULT_STEP_SECONDS, ReplayPrices, SimPrices
 from solbot.sim.rpc_faults import Congestion
 

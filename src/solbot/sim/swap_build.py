@@ -68,13 +68,8 @@ from solbot.chain.builders import (
     sol_transfer,
 )
 from solbot.sim.ledger import new_keypair_from_seed
-from solbot.sim.maker import (
-    NATIVE_SOL_MINT,
-    TOKEN_ACCOUNT_RENT,
-    InvalidRequestError,
-    Pricing,
-    SimMaker,
-)
+from solbot.sim.maker import NATIVE_SOL_MINT, TOKEN_ACCOUNT_RENT, SimMaker
+from solbot.sim.maker_types import InvalidRequestError, Pricing
 
 __all__ = [
     "PERCENTILES",
