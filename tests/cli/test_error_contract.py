@@ -29,7 +29,7 @@ from solbot import startup
 from solbot.cli import data as data_cmd
 from solbot.cli.app import main
 from solbot.clock import ManualClock
-from solbot.config import load_settings
+from solbot.config_loading import load_settings
 from solbot.store import failures, schema
 from solbot.wallet.master import MasterKey
 

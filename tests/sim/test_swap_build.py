@@ -22,7 +22,8 @@ from solbot.chain.builders import associated_token_address, build_transaction
 from solbot.execution.build import SwapBuild, parse_build
 from solbot.sim import swap_build
 from solbot.sim.jupiter_http import create_jupiter_app
-from solbot.sim.ledger import VALIDITY_BLOCKS, RejectedError
+from solbot.sim.ledger import VALIDITY_BLOCKS
+from solbot.sim.ledger_outcomes import RejectedError
 from solbot.sim.maker import TOKEN_ACCOUNT_RENT
 from solbot.sim.rpc_faults import Congestion
 from solbot.sim.swap_build import SwapBuilder

@@ -30,7 +30,8 @@ from solbot.chain.port import (
     costs_of,
 )
 from solbot.clock import Clock
-from solbot.sim.ledger import RejectedError, SimLedger
+from solbot.sim.ledger import SimLedger
+from solbot.sim.ledger_outcomes import RejectedError
 from solbot.sim.rpc_faults import Congestion
 from solbot.sim.rpc_history import recent_prioritization_fees
 

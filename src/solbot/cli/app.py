@@ -30,7 +30,7 @@ from solbot.cli import strategies as strategies_cmd
 from solbot.cli import tokens as tokens_cmd
 from solbot.cli import users as users_cmd
 from solbot.cli.context import set_settings
-from solbot.config import load_settings
+from solbot.config_loading import load_settings
 from solbot.errors import InterruptError, UserError, path_problem
 
 app = typer.Typer(

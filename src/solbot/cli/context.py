@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from solbot.config import Settings, load_settings
+from solbot.config import Settings
+from solbot.config_loading import load_settings
 
 _settings: Settings | None = None
 

@@ -34,7 +34,7 @@ import json
 import math
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Literal
 
 from solders.account import Account
@@ -48,22 +48,21 @@ from solders.transaction import VersionedTransaction
 from solders.transaction_metadata import (
     FailedTransactionMetadata,
     SimulatedTransactionInfo,
-    TransactionMetadata,
-)
-from solders.transaction_status import (
-    InstructionErrorBorshIO,
-    InstructionErrorCustom,
-    InstructionErrorFieldless,
-    TransactionErrorDuplicateInstruction,
-    TransactionErrorFieldless,
-    TransactionErrorInstructionError,
-    TransactionErrorInsufficientFundsForRent,
-    TransactionErrorProgramExecutionTemporarilyRestricted,
 )
 from spl.token.constants import ACCOUNT_LEN, TOKEN_PROGRAM_ID
 
 from solbot.chain.builders import associated_token_address
 from solbot.sim.journal import LedgerJournal
+from solbot.sim.ledger_outcomes import (
+    Executed,
+    RejectedError,
+    TxOutcome,
+    TxRecord,
+    error_text,
+    outcome_of,
+    status_from_row,
+    status_row,
+)
 from solbot.sim.sbf_thread import run_sbf
 
 SLOT_SECONDS = 0.4
@@ -72,61 +71,6 @@ FIRST_SLOT = 1_000
 FINALITY_SLOTS = 32  # a block is rooted (finalized) this many slots after it is confirmed
 _STATUS_MEMORY = 50_000  # signatures remembered for status queries (oldest dropped first)
 _HISTORY_MEMORY = 2_000  # whole transactions remembered for getTransaction (oldest dropped first)
-
-
-@dataclass(frozen=True, slots=True)
-class TxOutcome:
-    """What happened to a transaction: landed (err None) or failed, in which slot, at what fee."""
-
-    signature: Signature
-    slot: int
-    err: str | None
-    fee: int
-    logs: tuple[str, ...]
-    units: int = 0  # compute units consumed
-
-    @property
-    def ok(self) -> bool:
-        return self.err is None
-
-
-@dataclass(frozen=True, slots=True)
-class TxRecord:
-    """A processed transaction as `getTransaction` reports it: the transaction, its outcome, the
-    block time, and the lamports of its (static) account keys before and after."""
-
-    transaction: VersionedTransaction
-    outcome: TxOutcome
-    block_time: int
-    pre_balances: tuple[int, ...]
-    post_balances: tuple[int, ...]
-    seq: int = 0  # its number among every transaction this world processed (1, 2, ...)
-
-
-@dataclass(frozen=True, slots=True)
-class _Executed:
-    """What the SBF thread brings back from one `send_transaction`."""
-
-    signature: Signature
-    result: TransactionMetadata | FailedTransactionMetadata
-    committed: bool  # in the ledger's history (landed, whether or not the program failed)
-    pre: tuple[int, ...]
-    post: tuple[int, ...]
-    # The new contents of the accounts it wrote (base64 of the account, None once closed),
-    # for the journal; empty when no journal is attached.
-    accounts: tuple[tuple[str, str | None], ...] = ()
-
-
-class RejectedError(Exception):
-    """The cluster refused the transaction before executing it (no fee, nothing recorded).
-
-    `reason` is the runtime's error name, e.g. `BlockhashNotFound`, `AlreadyProcessed`.
-    """
-
-    def __init__(self, reason: str, logs: tuple[str, ...] = ()) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.logs = logs
 
 
 class SimLedger:
@@ -145,7 +89,7 @@ class SimLedger:
         self._statuses: OrderedDict[Signature, TxOutcome] = OrderedDict()
         self._history: OrderedDict[Signature, TxRecord] = OrderedDict()
         self._touched: set[Pubkey] = set()
-        self._batch: list[tuple[VersionedTransaction, list[Pubkey], asyncio.Future[_Executed]]] = []
+        self._batch: list[tuple[VersionedTransaction, list[Pubkey], asyncio.Future[Executed]]] = []
         self._journal: LedgerJournal | None = None
         self._new_block()
 
@@ -212,7 +156,7 @@ class SimLedger:
         about as much as executing a swap (50-60 µs), so a fan-out of thousands of swaps would
         otherwise spend a fifth of LiteSVM's time handing work to its thread and back."""
         keys = self._admit(tx)
-        landed: asyncio.Future[_Executed] = asyncio.get_running_loop().create_future()
+        landed: asyncio.Future[Executed] = asyncio.get_running_loop().create_future()
         if not self._batch:
             asyncio.get_running_loop().call_soon(self._run_batch)
         self._batch.append((tx, keys, landed))
@@ -240,7 +184,7 @@ class SimLedger:
             raise RejectedError("BlockhashNotFound")
         return list(tx.message.account_keys)
 
-    def _execute(self, tx: VersionedTransaction, keys: list[Pubkey]) -> _Executed:
+    def _execute(self, tx: VersionedTransaction, keys: list[Pubkey]) -> Executed:
         """On the SBF thread: the balances around the execution, read next to it so that other
         transactions queued on the thread cannot come between."""
         pre = tuple(self.balance(key) for key in keys)
@@ -252,7 +196,7 @@ class SimLedger:
         )
         post = tuple(self.balance(key) for key in keys) if committed else pre
         written = self._contents(keys) if committed and self._journal is not None else ()
-        return _Executed(tx.signatures[0], result, committed, pre, post, written)
+        return Executed(tx.signatures[0], result, committed, pre, post, written)
 
     def _contents(self, keys: list[Pubkey]) -> tuple[tuple[str, str | None], ...]:
         """The world's own accounts among `keys`, as the journal records them."""
@@ -265,7 +209,7 @@ class SimLedger:
                 found.append((str(key), base64.b64encode(bytes(account)).decode()))
         return tuple(found)
 
-    def _log_executed(self, done: list[_Executed]) -> None:
+    def _log_executed(self, done: list[Executed]) -> None:
         """Journal what a batch committed: the accounts it wrote and its statuses."""
         if self._journal is None:
             return
@@ -274,11 +218,11 @@ class SimLedger:
         for executed in done:
             if not executed.committed:
                 continue
-            outcome = _outcome(executed, self.slot)
+            outcome = outcome_of(executed, self.slot)
             if outcome.err == "AlreadyProcessed":
                 continue
             accounts.update(executed.accounts)
-            statuses.append(_status_row(outcome))
+            statuses.append(status_row(outcome))
         if statuses:
             self._journal.append(self._entry(list(accounts.items()), statuses))
 
@@ -291,9 +235,9 @@ class SimLedger:
             "statuses": statuses,
         }
 
-    def _record(self, tx: VersionedTransaction, keys: list[Pubkey], done: _Executed) -> TxOutcome:
+    def _record(self, tx: VersionedTransaction, keys: list[Pubkey], done: Executed) -> TxOutcome:
         signature = tx.signatures[0]
-        outcome = _outcome(done, self.slot)
+        outcome = outcome_of(done, self.slot)
         if outcome.err == "AlreadyProcessed" or not done.committed:
             raise RejectedError(outcome.err or "", outcome.logs)
         self._touched.update(keys)
@@ -323,7 +267,7 @@ class SimLedger:
         if isinstance(result, FailedTransactionMetadata):
             meta = result.meta()
             return TxOutcome(
-                tx.signatures[0], self.slot, _error_text(result.err()), meta.fee(),
+                tx.signatures[0], self.slot, error_text(result.err()), meta.fee(),
                 tuple(meta.logs()), meta.compute_units_consumed(),
             )  # fmt: skip
         meta = result.meta()
@@ -493,7 +437,7 @@ class SimLedger:
             "block_height": self.block_height,
             "transaction_count": self.transaction_count,
             "accounts": accounts,
-            "statuses": [_status_row(outcome) for outcome in self._statuses.values()],
+            "statuses": [status_row(outcome) for outcome in self._statuses.values()],
         }
 
     @classmethod
@@ -524,7 +468,7 @@ class SimLedger:
         for address, data in snap["accounts"].items():
             ledger._put(Pubkey.from_string(address), Account.from_json(json.dumps(data)))
         for row in snap.get("statuses", ()):
-            ledger._remember(_status_from_row(row))
+            ledger._remember(status_from_row(row))
         for entry in journal:
             ledger._replay(entry)
         ledger.slot += 1
@@ -541,7 +485,7 @@ class SimLedger:
             )
             self._put(Pubkey.from_string(address), account)
         for row in entry["statuses"]:
-            self._remember(_status_from_row(row))
+            self._remember(status_from_row(row))
         self.transaction_count += len(entry["statuses"])
         if entry["now"] > self._now:
             self._now = float(entry["now"])
@@ -551,64 +495,6 @@ class SimLedger:
 
 _SYSTEM_PROGRAM = Pubkey.from_string("11111111111111111111111111111111")
 _SYSVAR_OWNER = Pubkey.from_string("Sysvar1111111111111111111111111111111111111")
-
-
-def _outcome(done: _Executed, slot: int) -> TxOutcome:
-    """What a transaction's execution amounts to, in `slot`."""
-    result = done.result
-    if isinstance(result, FailedTransactionMetadata):
-        meta = result.meta()
-        return TxOutcome(
-            done.signature, slot, _error_text(result.err()), meta.fee(), tuple(meta.logs()),
-            meta.compute_units_consumed(),
-        )  # fmt: skip
-    return TxOutcome(
-        done.signature, slot, None, result.fee(), tuple(result.logs()),
-        result.compute_units_consumed(),
-    )  # fmt: skip
-
-
-def _status_row(outcome: TxOutcome) -> list[Any]:
-    """A status as the snapshot and the journal keep it (no logs)."""
-    return [str(outcome.signature), outcome.slot, outcome.err, outcome.fee, outcome.units]
-
-
-def _status_from_row(row: list[Any]) -> TxOutcome:
-    signature, slot, err, fee, units = row
-    return TxOutcome(Signature.from_string(signature), int(slot), err, int(fee), (), int(units))
-
-
-def _error_text(err: object) -> str:
-    """A runtime error as text: its name when it has no fields (`BlockhashNotFound`), else the
-    compact JSON the RPC answers (`{"InstructionError":[0,{"Custom":1}]}`)."""
-    value = error_json(err)
-    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-
-
-def error_json(err: object) -> str | dict[str, Any]:
-    """A solders `TransactionErrorType` in the JSON the Solana RPC uses (serde's externally tagged
-    form of agave's `TransactionError`); solders' own `to_json` drops the variant tags."""
-    if isinstance(err, TransactionErrorFieldless):
-        return str(err).rsplit(".", 1)[-1]
-    if isinstance(err, TransactionErrorInstructionError):
-        return {"InstructionError": [err.index, _instruction_error_json(err.err)]}
-    if isinstance(err, TransactionErrorInsufficientFundsForRent):
-        return {"InsufficientFundsForRent": {"account_index": err.account_index}}
-    if isinstance(err, TransactionErrorProgramExecutionTemporarilyRestricted):
-        return {"ProgramExecutionTemporarilyRestricted": {"account_index": err.account_index}}
-    if isinstance(err, TransactionErrorDuplicateInstruction):
-        return {"DuplicateInstruction": err.index}
-    return str(err)
-
-
-def _instruction_error_json(err: object) -> Any:
-    if isinstance(err, InstructionErrorCustom):
-        return {"Custom": err.code}
-    if isinstance(err, InstructionErrorBorshIO):
-        return {"BorshIoError": err.value}
-    if isinstance(err, InstructionErrorFieldless):
-        return str(err).rsplit(".", 1)[-1]
-    return str(err)
 
 
 def new_keypair_from_seed(seed: bytes) -> Keypair:

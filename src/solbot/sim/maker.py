@@ -64,7 +64,8 @@ from solbot.clock import Clock
 from solbot.config import QUOTE_ASSETS
 from solbot.domain import TokenInfo
 from solbot.execution.costs import buy_price, buy_quantity, sale_proceeds, sell_price
-from solbot.sim.ledger import RejectedError, SimLedger, new_keypair_from_seed
+from solbot.sim.ledger import SimLedger, new_keypair_from_seed
+from solbot.sim.ledger_outcomes import RejectedError
 from solbot.sim.maker_types import (
     CODE_FAILED_TO_LAND,
     CODE_NOT_FULLY_SIGNED,

@@ -66,12 +66,8 @@ from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 
 from solbot.clock import Clock
-from solbot.sim.ledger import (
-    RejectedError,
-    SimLedger,
-    TxOutcome,
-    new_keypair_from_seed,
-)
+from solbot.sim.ledger import SimLedger, new_keypair_from_seed
+from solbot.sim.ledger_outcomes import RejectedError, TxOutcome
 from solbot.sim.rpc_accounts import AccountReads
 from solbot.sim.rpc_faults import Congestion, Faults
 from solbot.sim.rpc_history import HistoryReads

@@ -22,7 +22,8 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from solbot.chain.builders import SIGNATURE_FEE
-from solbot.sim.ledger import SimLedger, TxOutcome
+from solbot.sim.ledger import SimLedger
+from solbot.sim.ledger_outcomes import TxOutcome
 
 SOLANA_CORE_VERSION = "2.2.0"  # what getVersion reports; also the context's apiVersion
 LAMPORTS_PER_SIGNATURE = SIGNATURE_FEE
