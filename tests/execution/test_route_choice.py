@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 from decimal import Decimal
+from typing import Any
 
+import httpx
 import pytest
+from solders.keypair import Keypair
 
 from solbot.execution.groups import GroupExecutor
 from solbot.execution.jupiter_types import OrderQuote
@@ -18,12 +21,13 @@ from solbot.execution.landing import LandingPolicy
 from solbot.execution.route_choice import build_cost_lamports, compare
 from solbot.store.states import OrderState, Route
 
-from .sim_rig import DECIMALS, USER, Rig, SimulatedCrash, crash_at
+from .sim_rig import DECIMALS, USER, Rig, SimulatedCrash, crash_at, garble
 
 TAKER = "4Yxwy5WDGrXRd2eSMFrEsPnwDg4JCJHeaw1WbrxQ36Qc"
 MAKER = "6oCZbvmJW5Zm6SS3FkBjpN2LsVNAX2WWAqTfZkTUBGXn"
 POLICY = LandingPolicy(max_priority_lamports=1_000_000)
 USDC_UNITS = 10 ** DECIMALS["USDC"]
+ROGUE_PROGRAM = Keypair.from_seed(bytes([7]) * 32).pubkey()  # a program nobody trusts
 
 
 def answer(usd: str, fee_bps: int = 10, *, taker_pays: int = 0) -> OrderQuote:
@@ -149,4 +153,40 @@ async def test_an_order_auto_moved_to_build_is_recovered_on_build(
     assert order.route == Route.BUILD.value
     assert "/swap/v2/execute" not in rig.transport.calls
     assert await rig.executor(Route.V2).recover(rig.signer, USER) == []
+    await rig.check_books()
+
+
+def no_route(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(400, json={"error": "Failed to get quotes"}, request=request)
+
+
+def server_down(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(503, json={"error": "unavailable"}, request=request)
+
+
+def rogue_program(body: dict[str, Any]) -> dict[str, Any]:
+    """A `/build` answer whose swap instruction belongs to a program nobody trusts."""
+    body["swapInstruction"]["programId"] = str(ROGUE_PROGRAM)
+    return body
+
+
+@pytest.mark.parametrize("fault", ["no-route", "server-down", "garbled", "unsafe"])
+async def test_when_build_fails_the_order_fills_on_the_order_answer(rig: Rig, fault: str) -> None:
+    """`auto` asked `/order` first: when `/build` then fails (no route there, the server down,
+    an answer it cannot read, a transaction it will not sign), the order is not lost but fills
+    on `/order`'s answer, once."""
+    if fault == "unsafe":
+        rig.transport.rewrite["/swap/v2/build"] = rogue_program
+    else:
+        hook = {"no-route": no_route, "server-down": server_down, "garbled": garble}[fault]
+        rig.transport.before["/swap/v2/build"] = hook
+    ex = rig.executor(Route.V2, auto_route=True)
+    ex.quoter.sol_usd = Decimal("150")  # /build would be cheaper
+
+    outcome = await ex.submit(rig.buy("JUP", 50 * USDC_UNITS), rig.signer)
+
+    assert outcome.state is OrderState.CONFIRMED, outcome.error
+    [order] = await rig.orders()
+    assert order.route == Route.V2.value
+    assert rig.transport.calls.get("/swap/v2/execute") == 1
     await rig.check_books()

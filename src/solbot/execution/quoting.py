@@ -24,7 +24,7 @@ from solbot.chain.lookup_tables import LookupTableError, LookupTables
 from solbot.chain.port import Chain
 from solbot.execution.jupiter import JupiterClient, VenueError
 from solbot.execution.jupiter_types import OrderQuote
-from solbot.execution.landing import LandingPolicy, percentile, prepare
+from solbot.execution.landing import LandingPolicy, SimulationFailedError, percentile, prepare
 from solbot.execution.route_choice import EXPECTED_UNITS, compare
 from solbot.execution.vetting import SwapTerms, UnsafeTransactionError, vet_swap
 from solbot.store.states import Route
@@ -70,8 +70,14 @@ class RouteQuoter:
         elif route is Route.V2:
             unsigned, quoted, answer = await self._order(order, owner)
             if self.auto and await self._build_is_cheaper(order, answer, owner):
-                unsigned, quoted = await self._build(order, owner)
-                quoted["route"] = Route.BUILD.value
+                try:
+                    unsigned, quoted = await self._build(order, owner)
+                    quoted["route"] = Route.BUILD.value
+                except (VenueError, SimulationFailedError) as exc:
+                    # `/order`'s answer is still good: an order is not lost because the
+                    # cheaper path failed (no route there, the server down, a transaction
+                    # refused by the vetting, a swap that would fail as built).
+                    log.warning("order %s: /build failed, staying on /order: %s", order.id, exc)
         else:
             unsigned, quoted = await self._swap_v1(order, owner)
         await self.vet(order, unsigned.message, owner, Route(quoted.get("route", route)))
