@@ -123,6 +123,9 @@ class FaultyChain:
     async def costs(self, signature: Signature) -> TxCosts | None:
         return await self.inner.costs(signature)
 
+    async def received(self, signature: Signature, owner: Pubkey, mint: Pubkey) -> int | None:
+        return await self.inner.received(signature, owner, mint)
+
 
 class FaultyTransport(httpx.AsyncBaseTransport):
     """The ASGI transport to the sim's Jupiter app, with hooks per URL path: `before` runs

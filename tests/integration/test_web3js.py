@@ -173,6 +173,8 @@ async def test_a_web3js_bot_lands_a_build_swap_as_jupiters_docs_show(sim: SimSer
     assert result["err"] is None, described
     assert result["signers"] == 1, described
     assert result["received"] == result["outAmount"], described
+    # getTransaction's token balances, read by web3.js: the same amount, from the swap alone
+    assert result["receivedByMeta"] == result["outAmount"], described
     assert result["unitsConsumed"] <= result["unitLimit"] <= result["unitsSimulated"] * 1.2 + 1
     async with AsyncClient(sim.rpc_url, commitment=Confirmed) as client:
         status = await client.get_signature_statuses([Signature.from_string(result["signature"])])

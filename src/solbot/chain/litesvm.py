@@ -28,6 +28,7 @@ from solbot.chain.port import (
     Simulation,
     TxCosts,
     costs_of,
+    received_in,
 )
 from solbot.clock import Clock
 from solbot.sim.ledger import SimLedger
@@ -104,3 +105,18 @@ class LiteSvmChain:
         if record is None:
             return None
         return costs_of(record.outcome.fee, record.pre_balances, record.post_balances)
+
+    async def received(self, signature: Signature, owner: Pubkey, mint: Pubkey) -> int | None:
+        record = self._sync().transaction(signature)
+        if record is None:
+            return None
+        return received_in(
+            owner,
+            mint,
+            record.transaction.message.account_keys,
+            (record.pre_balances, record.post_balances),
+            (
+                [t.holding for t in record.pre_tokens],
+                [t.holding for t in record.post_tokens],
+            ),
+        )

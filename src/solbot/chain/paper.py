@@ -81,6 +81,9 @@ class PaperChain:
     async def costs(self, signature: Signature) -> TxCosts | None:
         _refuse("costs")
 
+    async def received(self, signature: Signature, owner: Pubkey, mint: Pubkey) -> int | None:
+        _refuse("received")
+
 
 def _refuse(what: str) -> NoReturn:
     raise PaperModeError(f"paper trading sends nothing; {what} was called")

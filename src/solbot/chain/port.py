@@ -58,6 +58,39 @@ class TxCosts:
         return self.fee + self.rent
 
 
+@dataclass(frozen=True, slots=True)
+class TokenHolding:
+    """A token account among a transaction's accounts, with its balance before or after it, as
+    `getTransaction`'s `preTokenBalances`/`postTokenBalances` list them."""
+
+    owner: Pubkey
+    mint: Pubkey
+    amount: int
+
+
+def received_in(
+    owner: Pubkey,
+    mint: Pubkey,
+    keys: Sequence[Pubkey],
+    balances: tuple[Sequence[int], Sequence[int]],
+    tokens: tuple[Sequence[TokenHolding], Sequence[TokenHolding]],
+) -> int:
+    """What one transaction changed `owner`'s holding of `mint` by (negative: it left), from its
+    metadata: the lamports of `owner`'s own account for SOL (as `holdings` counts SOL), else
+    the balances of `owner`'s token accounts of `mint` after it less before it. Only what the
+    transaction itself moved: a deposit landing beside it is not in its metadata."""
+    if mint == NATIVE_MINT:
+        pre, post = balances
+        if owner not in keys:
+            return 0
+        index = list(keys).index(owner)
+        return post[index] - pre[index]
+    before, after = (
+        sum(t.amount for t in side if t.owner == owner and t.mint == mint) for side in tokens
+    )
+    return after - before
+
+
 def costs_of(fee: int, pre: Sequence[int], post: Sequence[int]) -> TxCosts:
     """`TxCosts` from a transaction's fee and its static accounts' balances before and after
     (the fee payer first): an account that had no lamports and has some now was created."""
@@ -134,6 +167,12 @@ class Chain(Protocol):
     async def costs(self, signature: Signature) -> TxCosts | None:
         """The fee and rent a processed transaction paid (`TxCosts`); None when the cluster
         no longer has it (older than its history) or has not processed it."""
+        ...
+
+    async def received(self, signature: Signature, owner: Pubkey, mint: Pubkey) -> int | None:
+        """What the processed transaction `signature` changed `owner`'s holding of `mint` by,
+        in atoms (lamports for SOL), from its metadata (`received_in`); None when the cluster
+        no longer has it or has not processed it."""
         ...
 
     async def recent_fees(self, accounts: Sequence[Pubkey] = ()) -> list[int]:

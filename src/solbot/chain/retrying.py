@@ -103,6 +103,12 @@ class RetryingChain:
         )
         return result
 
+    async def received(self, signature: Signature, owner: Pubkey, mint: Pubkey) -> int | None:
+        result: int | None = await self._call(
+            "getTransaction", lambda: self.inner.received(signature, owner, mint)
+        )
+        return result
+
     async def recent_fees(self, accounts: Sequence[Pubkey] = ()) -> list[int]:
         result: list[int] = await self._call(
             "getRecentPrioritizationFees", lambda: self.inner.recent_fees(accounts)

@@ -67,10 +67,13 @@ from solbot.chain.port import (
     SendError,
     SignatureStatus,
     Simulation,
+    TokenHolding,
     TxCosts,
     costs_of,
+    received_in,
 )
 
+_KEPT_TRANSACTIONS = 64
 _STATUS_BATCH = 256  # getSignatureStatuses takes at most this many signatures
 # JSON-RPC errors that say "this node cannot answer now", not "your request is wrong".
 _UNAVAILABLE_CODES = {-32603, -32005, -32004, -32014, -32016}
@@ -101,6 +104,7 @@ class RpcChain:
         self._commitment: Commitment = commitment
         self._client = AsyncClient(url, commitment=RpcCommitment(commitment), timeout=timeout)
         self._ids = count(1)
+        self._transactions: dict[Signature, dict[str, Any]] = {}  # `_transaction`'s last few
 
     async def __aenter__(self) -> Self:
         return self
@@ -196,6 +200,48 @@ class RpcChain:
         )
 
     async def costs(self, signature: Signature) -> TxCosts | None:
+        found = await self._transaction(signature)
+        if found is None:
+            return None
+        meta = found.get("meta")
+        try:
+            return costs_of(int(meta["fee"]), meta["preBalances"], meta["postBalances"])
+        except (KeyError, TypeError, ValueError):
+            raise ChainUnavailableError("malformed RPC answer to getTransaction") from None
+
+    async def received(self, signature: Signature, owner: Pubkey, mint: Pubkey) -> int | None:
+        found = await self._transaction(signature)
+        if found is None:
+            return None
+        try:
+            meta = found["meta"]
+            loaded = meta.get("loadedAddresses") or {}
+            keys = [
+                Pubkey.from_string(k)
+                for k in (
+                    *found["transaction"]["message"]["accountKeys"],
+                    *loaded.get("writable", ()),
+                    *loaded.get("readonly", ()),
+                )
+            ]
+            tokens = (
+                _holdings(meta.get("preTokenBalances")),
+                _holdings(meta.get("postTokenBalances")),
+            )
+            if tokens[0] is None or tokens[1] is None:
+                return None  # a node that does not say whose the token accounts are
+            return received_in(
+                owner, mint, keys, (meta["preBalances"], meta["postBalances"]), tokens
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise ChainUnavailableError("malformed RPC answer to getTransaction") from None
+
+    async def _transaction(self, signature: Signature) -> dict[str, Any] | None:
+        """`getTransaction` (JSON encoding, v0 allowed), the last few kept: a settled order
+        asks for its costs and what it moved, and a processed transaction never changes."""
+        cached = self._transactions.get(signature)
+        if cached is not None:
+            return cached
         config = {
             "encoding": "json",
             "commitment": self._commitment,
@@ -207,11 +253,12 @@ class RpcChain:
             raise ChainUnavailableError(f"getTransaction: {exc.message}") from exc
         if answer is None:
             return None
-        meta = answer.get("meta") if isinstance(answer, dict) else None
-        try:
-            return costs_of(int(meta["fee"]), meta["preBalances"], meta["postBalances"])
-        except (KeyError, TypeError, ValueError):
-            raise ChainUnavailableError("malformed RPC answer to getTransaction") from None
+        if not isinstance(answer, dict) or not isinstance(answer.get("meta"), dict):
+            raise ChainUnavailableError("malformed RPC answer to getTransaction")
+        self._transactions[signature] = answer
+        while len(self._transactions) > _KEPT_TRANSACTIONS:
+            self._transactions.pop(next(iter(self._transactions)))
+        return answer
 
     async def recent_fees(self, accounts: Sequence[Pubkey] = ()) -> list[int]:
         params: list[Any] = [[str(a) for a in accounts]] if accounts else []
@@ -300,3 +347,18 @@ def _status(value: dict[str, Any]) -> SignatureStatus:
 
 def _base64(tx: VersionedTransaction) -> str:
     return base64.b64encode(bytes(tx)).decode()
+
+
+def _holdings(rows: Any) -> list[TokenHolding] | None:
+    """`preTokenBalances`/`postTokenBalances` rows; None where a row does not name its owner
+    (the field is optional in the RPC's answer)."""
+    if any("owner" not in row for row in rows or ()):
+        return None
+    return [
+        TokenHolding(
+            Pubkey.from_string(row["owner"]),
+            Pubkey.from_string(row["mint"]),
+            int(row["uiTokenAmount"]["amount"]),
+        )
+        for row in rows or ()
+    ]

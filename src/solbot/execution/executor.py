@@ -371,9 +371,8 @@ class Executor:
         """Confirm with the amounts the chain shows, and update positions and trades with it, in
         one database transaction."""
         owner = await self._owner(order)
-        after = await holdings(self.chain, owner, Pubkey.from_string(order.output_mint))
         paid = await self.wallet_costs(order)
-        filled_out = swap_output(order, after - (order.balance_before or 0), paid)
+        filled_out = swap_output(order, await self._received(order, owner), paid)
         if filled_out <= 0:
             return await self._end(
                 order, OrderState.FAILED, error="landed but nothing received", fee_lamports=paid
@@ -381,6 +380,19 @@ class Executor:
         return await self._confirm(
             order, order.amount_in, filled_out, {OrderState.SENT}, fee_lamports=paid
         )
+
+    async def _received(self, order: OrderRow, owner: Pubkey) -> int:
+        """What the order's transaction changed the wallet's output holding by: read from the
+        transaction's own metadata, so that a deposit, a withdrawal or an account close landing
+        while the order was in flight is not taken for part of the fill. Only when the
+        transaction is not known (an `/execute` whose answer was lost) or the chain no longer
+        has it, from the holding now against the one journaled before the swap."""
+        mint = Pubkey.from_string(order.output_mint)
+        if order.signature:
+            moved = await self.chain.received(Signature.from_string(order.signature), owner, mint)
+            if moved is not None:
+                return moved
+        return await holdings(self.chain, owner, mint) - (order.balance_before or 0)
 
     async def _confirm(
         self,

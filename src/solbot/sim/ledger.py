@@ -49,13 +49,15 @@ from solders.transaction_metadata import (
     FailedTransactionMetadata,
     SimulatedTransactionInfo,
 )
-from spl.token.constants import ACCOUNT_LEN, TOKEN_PROGRAM_ID
+from spl.token.constants import ACCOUNT_LEN, TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 
 from solbot.chain.builders import associated_token_address
+from solbot.chain.port import TokenHolding
 from solbot.sim.journal import LedgerJournal
 from solbot.sim.ledger_outcomes import (
     Executed,
     RejectedError,
+    TokenBalance,
     TxOutcome,
     TxRecord,
     error_text,
@@ -188,6 +190,8 @@ class SimLedger:
         """On the SBF thread: the balances around the execution, read next to it so that other
         transactions queued on the thread cannot come between."""
         pre = tuple(self.balance(key) for key in keys)
+        not_programs = _data_accounts(tx, keys)
+        pre_tokens = self._token_balances(not_programs)
         result = self.svm.send_transaction(tx)
         # LiteSVM reports a fee even for a transaction it refused before execution (bad
         # signature, unknown or broke fee payer, ...); only a committed one is in its history.
@@ -195,8 +199,23 @@ class SimLedger:
             self.svm.get_transaction(tx.signatures[0]) is not None
         )
         post = tuple(self.balance(key) for key in keys) if committed else pre
+        post_tokens = self._token_balances(not_programs) if committed else pre_tokens
         written = self._contents(keys) if committed and self._journal is not None else ()
-        return Executed(tx.signatures[0], result, committed, pre, post, written)
+        return Executed(
+            tx.signatures[0], result, committed, pre, post, pre_tokens, post_tokens, written
+        )
+
+    def _token_balances(self, keys: list[tuple[int, Pubkey]]) -> tuple[TokenBalance, ...]:
+        """The token accounts among `keys` (index, address), with their balances now."""
+        found = []
+        for index, key in keys:
+            account = self.svm.get_account(key)
+            if account is None or not _is_token_account(account):
+                continue
+            state = TokenAccount.from_bytes(bytes(account.data[:ACCOUNT_LEN]))
+            holding = TokenHolding(state.owner, state.mint, state.amount)
+            found.append(TokenBalance(index, account.owner, holding))
+        return tuple(found)
 
     def _contents(self, keys: list[Pubkey]) -> tuple[tuple[str, str | None], ...]:
         """The world's own accounts among `keys`, as the journal records them."""
@@ -246,8 +265,9 @@ class SimLedger:
         when = self.block_time(self.slot)  # its block's time, what getBlockTime says of it
         assert when is not None  # the current slot has been made
         self._history[signature] = TxRecord(
-            tx, outcome, when, done.pre, done.post, self.transaction_count
-        )
+            tx, outcome, when, done.pre, done.post, self.transaction_count,
+            done.pre_tokens, done.post_tokens,
+        )  # fmt: skip
         while len(self._history) > _HISTORY_MEMORY:
             self._history.popitem(last=False)
         return outcome
@@ -495,6 +515,28 @@ class SimLedger:
 
 _SYSTEM_PROGRAM = Pubkey.from_string("11111111111111111111111111111111")
 _SYSVAR_OWNER = Pubkey.from_string("Sysvar1111111111111111111111111111111111111")
+
+
+_TOKEN_PROGRAMS = (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID)
+_ACCOUNT_TYPE_ACCOUNT = 2  # Token-2022's account-type byte after the base layout: an account
+
+
+def _data_accounts(tx: VersionedTransaction, keys: list[Pubkey]) -> list[tuple[int, Pubkey]]:
+    """`keys` with their indices, less the programs the transaction calls (whose accounts hold
+    their code: not token accounts, and costly to read)."""
+    programs = {ix.program_id_index for ix in tx.message.instructions}
+    return [(i, key) for i, key in enumerate(keys) if i not in programs]
+
+
+def _is_token_account(account: Account) -> bool:
+    """A token account of either token program (not a mint, not a multisig)."""
+    if account.owner not in _TOKEN_PROGRAMS or len(account.data) < ACCOUNT_LEN:
+        return False
+    if len(account.data) == ACCOUNT_LEN:
+        return True
+    return account.owner == TOKEN_2022_PROGRAM_ID and account.data[ACCOUNT_LEN] == (
+        _ACCOUNT_TYPE_ACCOUNT
+    )
 
 
 def new_keypair_from_seed(seed: bytes) -> Keypair:

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 from solders.transaction_metadata import FailedTransactionMetadata, TransactionMetadata
@@ -21,9 +22,12 @@ from solders.transaction_status import (
     TransactionErrorProgramExecutionTemporarilyRestricted,
 )
 
+from solbot.chain.port import TokenHolding
+
 __all__ = [
     "Executed",
     "RejectedError",
+    "TokenBalance",
     "TxOutcome",
     "TxRecord",
     "error_json",
@@ -51,9 +55,20 @@ class TxOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenBalance:
+    """A token account among a transaction's (static) account keys: its index there, its token
+    program, and whose it is, of what mint, holding how much (`preTokenBalances` rows)."""
+
+    index: int
+    program: Pubkey
+    holding: TokenHolding
+
+
+@dataclass(frozen=True, slots=True)
 class TxRecord:
     """A processed transaction as `getTransaction` reports it: the transaction, its outcome, the
-    block time, and the lamports of its (static) account keys before and after."""
+    block time, and the lamports and token balances of its (static) account keys before and
+    after."""
 
     transaction: VersionedTransaction
     outcome: TxOutcome
@@ -61,6 +76,8 @@ class TxRecord:
     pre_balances: tuple[int, ...]
     post_balances: tuple[int, ...]
     seq: int = 0  # its number among every transaction this world processed (1, 2, ...)
+    pre_tokens: tuple[TokenBalance, ...] = ()
+    post_tokens: tuple[TokenBalance, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +89,8 @@ class Executed:
     committed: bool  # in the ledger's history (landed, whether or not the program failed)
     pre: tuple[int, ...]
     post: tuple[int, ...]
+    pre_tokens: tuple[TokenBalance, ...]
+    post_tokens: tuple[TokenBalance, ...]
     # The new contents of the accounts it wrote (base64 of the account, None once closed),
     # for the journal; empty when no journal is attached.
     accounts: tuple[tuple[str, str | None], ...] = ()

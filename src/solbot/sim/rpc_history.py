@@ -11,6 +11,7 @@ from solders.message import MessageV0
 from solders.pubkey import Pubkey
 
 from solbot.sim.ledger import FIRST_SLOT, SimLedger
+from solbot.sim.ledger_outcomes import TokenBalance
 from solbot.sim.rpc_faults import Congestion
 from solbot.sim.rpc_parsed import parsed_transaction
 from solbot.sim.rpc_wire import (
@@ -24,6 +25,7 @@ from solbot.sim.rpc_wire import (
     pubkey_param,
     signature_param,
     u64,
+    ui_amount,
     ui_transaction,
     writable_flags,
 )
@@ -142,8 +144,8 @@ class HistoryReads:
                 "postBalances": list(record.post_balances),
                 "innerInstructions": [],
                 "logMessages": list(outcome.logs),
-                "preTokenBalances": [],
-                "postTokenBalances": [],
+                "preTokenBalances": _token_balances(self.ledger, record.pre_tokens),
+                "postTokenBalances": _token_balances(self.ledger, record.post_tokens),
                 "rewards": [],
                 "loadedAddresses": {"writable": [], "readonly": []},
                 "computeUnitsConsumed": outcome.units,
@@ -184,3 +186,17 @@ def recent_prioritization_fees(
             fee = max(fee, by_account.get((slot, key), 0))
         answer.append((slot, fee))
     return answer
+
+
+def _token_balances(ledger: SimLedger, rows: Sequence[TokenBalance]) -> list[dict[str, Any]]:
+    """`preTokenBalances`/`postTokenBalances` as agave writes them."""
+    return [
+        {
+            "accountIndex": row.index,
+            "mint": str(row.holding.mint),
+            "uiTokenAmount": ui_amount(row.holding.amount, ledger.mint_decimals(row.holding.mint)),
+            "owner": str(row.holding.owner),
+            "programId": str(row.program),
+        }
+        for row in rows
+    ]

@@ -42,10 +42,11 @@ Shapes, and where they were checked (November 2026)
 
 Sim simplifications: one leader and no forks, so every commitment sees the same state; a block is
 confirmed at once and finalized `FINALITY_SLOTS` later. Token-2022 accounts are served in base64
-only (no jsonParsed), `base64+zstd` is not offered, `getTransaction` has no token balances and no
-inner instructions, and address lookup tables are not resolved in its balances. The history a
-transaction can be found in (getTransaction, getSignaturesForAddress, the fees of recent slots)
-is the ledger's last 10,000 transactions; `memo` is always null.
+only (no jsonParsed), `base64+zstd` is not offered, `getTransaction` has no inner
+instructions, and its balances and token balances are of its static accounts (address lookup
+tables are not resolved there). The history a transaction can be found in (getTransaction,
+getSignaturesForAddress, the fees of recent slots) is the ledger's last 10,000 transactions;
+`memo` is always null.
 """
 
 from __future__ import annotations

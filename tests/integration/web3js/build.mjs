@@ -110,6 +110,12 @@ const landed = await connection.getTransaction(signature, {
   commitment: "confirmed",
 });
 
+// What the transaction itself moved, from its metadata's token balances (owner and mint).
+const ownHolding = (rows) =>
+  (rows ?? [])
+    .filter((b) => b.owner === taker.publicKey.toBase58() && b.mint === outputMint)
+    .reduce((sum, b) => sum + BigInt(b.uiTokenAmount.amount), 0n);
+
 console.log(
   JSON.stringify({
     taker: taker.publicKey.toBase58(),
@@ -117,6 +123,9 @@ console.log(
     err: confirmation.value.err,
     outAmount: build.outAmount,
     received: (held(after) - held(before)).toString(),
+    receivedByMeta: (
+      ownHolding(landed.meta.postTokenBalances) - ownHolding(landed.meta.preTokenBalances)
+    ).toString(),
     unitsSimulated: simulation.value.unitsConsumed,
     unitLimit: units,
     unitsConsumed: landed.meta.computeUnitsConsumed,

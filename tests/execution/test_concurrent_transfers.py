@@ -1,0 +1,95 @@
+"""A fill is what the swap moved, whatever else reaches the wallet while the order is in flight.
+
+A friend deposits SOL or tokens whenever they like, `solbot cleanup` may close an account, a
+withdrawal may leave: none of that is part of the swap. Measured by the wallet's balance before
+and after, a deposit that lands between the two would be booked as output of the swap (and then
+once more as a deposit), and one that leaves as a fill short of its quote. The fill must be read
+from the swap's own transaction. Every route, a token output and a SOL output, through the
+embedded chain and over JSON-RPC, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from solders.pubkey import Pubkey
+
+from solbot.execution.executor import SwapIntent
+from solbot.reconcile import NATIVE_MINT_TEXT
+from solbot.sim.rpc_faults import Congestion
+from solbot.store.states import OrderState, Purpose, Route, Side
+from solbot.store.tables import OrderRow
+
+from .sim_rig import DECIMALS, MINTS, USER, Rig, make_rig
+
+USDC_UNITS = 10 ** DECIMALS["USDC"]
+GIFT_JUP = 7 * 10 ** DECIMALS["JUP"]
+GIFT_LAMPORTS = 250_000_000
+
+
+@pytest.fixture(params=["embedded", "rpc"])
+async def rig(request: pytest.FixtureRequest, tmp_path: Path, db_url: str) -> AsyncIterator[Rig]:
+    """The sim in process (`LiteSvmChain`), and over JSON-RPC (`RpcChain`, which reads the
+    transaction's token balances from `getTransaction` as from any node)."""
+    served = Congestion() if request.param == "rpc" else None
+    async with make_rig(tmp_path, db_url, congestion=served) as r:
+        yield r
+
+
+def deposit_when_sent(rig: Rig, symbol: str) -> Callable[[OrderRow], None]:
+    """An `on_step` hook: once the order is journaled as sent (its transaction on its way, or
+    for `/order` already executed), someone else's transfer reaches the wallet."""
+
+    def step(row: OrderRow) -> None:
+        if row.state != OrderState.SENT.value:
+            return
+        ledger = rig.net.ledger
+        if symbol == "SOL":
+            ledger.airdrop(rig.owner, GIFT_LAMPORTS)
+        else:
+            mint = Pubkey.from_string(MINTS[symbol])
+            ledger.set_token_balance(
+                rig.owner, mint, ledger.token_balance(rig.owner, mint) + GIFT_JUP
+            )
+
+    return step
+
+
+@pytest.mark.parametrize("route", [Route.V2, Route.BUILD, Route.V1])
+async def test_tokens_arriving_during_a_buy_are_not_its_fill(rig: Rig, route: Route) -> None:
+    ex = rig.executor(route, on_step=deposit_when_sent(rig, "JUP"))
+
+    outcome = await ex.submit(rig.buy("JUP", 20 * USDC_UNITS), rig.signer)
+
+    assert outcome.state is OrderState.CONFIRMED, outcome.error
+    [order] = await rig.orders()
+    assert order.filled_out == order.quoted_out  # the maker's quote, not quote + the gift
+
+
+@pytest.mark.parametrize("route", [Route.V2, Route.BUILD, Route.V1])
+async def test_sol_arriving_during_a_sale_for_sol_is_not_its_fill(rig: Rig, route: Route) -> None:
+    bought = await rig.executor(route).submit(rig.buy("JUP", 20 * USDC_UNITS), rig.signer)
+    assert bought.state is OrderState.CONFIRMED, bought.error
+    [position] = await rig.positions()
+    sale = SwapIntent(
+        user_id=USER,
+        token="JUP",
+        side=Side.SELL,
+        input_mint=MINTS["JUP"],
+        output_mint=NATIVE_MINT_TEXT,
+        amount_in=position.quantity,
+        purpose=Purpose.EXIT,
+        signal_key=f"exit:{position.id}",
+        exit_reason="take_profit",
+        position_id=position.id,
+    )
+    ex = rig.executor(route, on_step=deposit_when_sent(rig, "SOL"))
+
+    outcome = await ex.submit(sale, rig.signer)
+
+    assert outcome.state is OrderState.CONFIRMED, outcome.error
+    order = await rig.order(outcome.order_id)
+    assert order.output_mint == NATIVE_MINT_TEXT
+    assert order.filled_out == order.quoted_out  # not the quote plus 0.25 SOL
