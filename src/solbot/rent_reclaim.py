@@ -8,9 +8,9 @@ metered (`SOLBOT_DECRYPT_PER_USER_PER_MINUTE`); the rent can wait.
 
 Never an account that holds tokens (only empty ones are candidates, and the token program
 refuses to close one with a balance), and never while an order of that user is in flight (its
-transaction may have been built when the account existed, and a close moves SOL, which a
-SOL-output order's fill is measured by): those wait, noted, for the next time. The rent comes
-back; the next entry into the token pays it again.
+transaction may have been built when the account existed: `AccountCloses.close_empty`'s rule,
+which `solbot cleanup` beside a running bot follows too): those wait, noted, for the next
+time. The rent comes back; the next entry into the token pays it again.
 
 It never stops trading: a close that fails is logged and, if it may be in flight (the chain
 stopped answering), settled from the journal before the next closes.
@@ -21,25 +21,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-from sqlalchemy import select
 
 from solbot.clock import Clock
 from solbot.domain import TokenInfo
 from solbot.execution.cleanup import AccountCloses
 from solbot.execution.signing import Signer
-from solbot.store.db import Database
-from solbot.store.states import OrderState
-from solbot.store.tables import OrderRow
 
 log = logging.getLogger(__name__)
 
 ACTOR = "engine"
 RECLAIM_EVERY_SECONDS = 3600.0  # per user, on the trading clock
 CONCURRENT_USERS = 16  # closes in flight at once (each waits for its transaction to land)
-_UNFINISHED = [s.value for s in OrderState if not s.terminal]
 
 
 @dataclass
@@ -54,13 +47,11 @@ class RentReclaim:
     def __init__(
         self,
         closes: AccountCloses,
-        db: Database,
         clock: Clock,
         *,
         every_seconds: float = RECLAIM_EVERY_SECONDS,
     ) -> None:
         self.closes = closes
-        self.db = db
         self.clock = clock  # the trading clock
         self.every_seconds = every_seconds
         self._emptied: dict[str, _Emptied] = {}
@@ -74,8 +65,8 @@ class RentReclaim:
     async def close(self) -> int:
         """Close what was noted for the users whose last close is an interval ago, a few users
         at a time: the lamports that came back, less the fees (never raises). A user with an
-        order in flight waits (a close moves SOL, which a SOL-output order's fill is measured
-        by); what was not closed stays noted for the next time."""
+        order in flight waits (`close_empty`); what was not closed stays noted for the next
+        time."""
         if self._unsettled:
             try:
                 await self.closes.recover()
@@ -89,14 +80,13 @@ class RentReclaim:
             for user_id in self._emptied
             if now - self._last.get(user_id, -math.inf) >= self.every_seconds
         ]
-        busy = await self._busy(due)
         gate = asyncio.Semaphore(CONCURRENT_USERS)
 
         async def one(user_id: str) -> int:
             async with gate:
                 return await self._close_for(user_id, self._emptied[user_id], now)
 
-        return sum(await asyncio.gather(*(one(u) for u in due if u not in busy)))
+        return sum(await asyncio.gather(*(one(u) for u in due)))
 
     async def _close_for(self, user_id: str, what: _Emptied, now: float) -> int:
         try:
@@ -107,6 +97,8 @@ class RentReclaim:
             self._unsettled = True
             log.warning("%s's token accounts not closed this tick: %s", user_id, exc)
             return 0
+        if done.waiting:  # an order of theirs in flight (`close_empty`): noted, for later
+            return 0
         self._last[user_id] = now
         del self._emptied[
             user_id
@@ -114,15 +106,3 @@ class RentReclaim:
         for account, why in done.failed:
             log.warning("%s's %s account not closed: %s", user_id, account.token.symbol, why)
         return done.reclaimed
-
-    async def _busy(self, user_ids: Sequence[str]) -> set[str]:
-        """Those of `user_ids` with an order not finished yet."""
-        if not user_ids:
-            return set()
-        async with self.db.session() as s:
-            found = await s.scalars(
-                select(OrderRow.user_id)
-                .where(OrderRow.user_id.in_(list(user_ids)), OrderRow.state.in_(_UNFINISHED))
-                .distinct()
-            )
-            return set(found)

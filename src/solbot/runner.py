@@ -406,7 +406,7 @@ def _rent_reclaim(settings: Settings, db: Database, clock: Clock, chain: Chain) 
     """Closing the token accounts exits empty (`solbot.rent_reclaim`), journaled."""
     hook = crash_hook(settings, "account_close")
     # No custody: closes are journaled, not audited (`execution.cleanup`).
-    return RentReclaim(AccountCloses(db, clock, chain, None, on_step=hook), db, clock)
+    return RentReclaim(AccountCloses(db, clock, chain, None, on_step=hook), clock)
 
 
 def _sim_open_accounts(network: SimNetwork, clock: Clock, owner: Pubkey, quote: TokenInfo) -> None:

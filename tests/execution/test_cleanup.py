@@ -170,7 +170,7 @@ async def test_after_exits_a_user_with_an_order_in_flight_waits(rig: Rig) -> Non
             purpose="entry",
             amount_in=USDC_UNITS,
         )
-    reclaim = RentReclaim(closes, db, rig.clock, every_seconds=0)
+    reclaim = RentReclaim(closes, rig.clock, every_seconds=0)
     for symbol in ("JUP", "BONK"):
         reclaim.note(USER, rig.signer, next(t for t in TOKENS if t.symbol == symbol))
 
@@ -186,10 +186,49 @@ async def test_after_exits_a_user_with_an_order_in_flight_waits(rig: Rig) -> Non
     assert account(rig, "BONK") is None
 
 
+async def test_cleanup_beside_a_running_bot_leaves_a_user_with_an_order_in_flight(
+    rig: Rig,
+) -> None:
+    """`solbot cleanup` from another process while the bot trades: the same rule as the loop's
+    reclaim, in `close_empty` itself. While an order of the user is unfinished, nothing of
+    theirs is closed (its transaction may have been built when the account existed) and the
+    answer says they wait; once it is finished, the accounts go."""
+    await round_trip(rig, "JUP")
+    closes = journal(rig)
+    async with closes.db.session() as s:
+        pending = await Orders(s, rig.clock).create(
+            idempotency_key="jup:again",
+            user_id=USER,
+            token="JUP",
+            input_mint=MINTS["USDC"],
+            output_mint=MINTS["JUP"],
+            side="buy",
+            purpose="entry",
+            amount_in=USDC_UNITS,
+        )
+
+    waiting = await closes.close_empty(USER, rig.signer, TOKENS, requested_by="cli")
+
+    assert waiting.waiting
+    assert [a.token.symbol for a in waiting.found] == ["JUP"]
+    assert waiting.closed == []
+    assert waiting.signatures == []
+    assert account(rig, "JUP") is not None
+    assert await rows(rig) == []
+    async with closes.db.session() as s:
+        await Orders(s, rig.clock).advance(
+            pending.id, OrderState.FAILED, expect=[OrderState.CREATED], error="test"
+        )
+    done = await closes.close_empty(USER, rig.signer, TOKENS, requested_by="cli")
+    assert not done.waiting
+    assert [a.token.symbol for a in done.closed] == ["JUP"]
+    assert account(rig, "JUP") is None
+
+
 async def test_a_close_that_cannot_reach_the_chain_never_stops_the_loop(rig: Rig) -> None:
     await round_trip(rig, "JTO")
     closes = journal(rig)
-    reclaim = RentReclaim(closes, closes.db, rig.clock, every_seconds=0)
+    reclaim = RentReclaim(closes, rig.clock, every_seconds=0)
 
     def unreachable(_tx: object) -> None:
         raise ChainUnavailableError("connection refused")
@@ -210,7 +249,7 @@ async def test_a_user_s_accounts_are_closed_at_most_once_an_interval(rig: Rig) -
     """A close is a signature (metered for a vault wallet): the accounts of later exits wait
     for the interval and go in one transaction."""
     closes = journal(rig)
-    reclaim = RentReclaim(closes, closes.db, rig.clock, every_seconds=3600)
+    reclaim = RentReclaim(closes, rig.clock, every_seconds=3600)
     token = {t.symbol: t for t in TOKENS}
     await round_trip(rig, "JUP")
     reclaim.note(USER, rig.signer, token["JUP"])

@@ -42,8 +42,9 @@ def cleanup(
     Each token a wallet has traded leaves an account behind after the position is sold; the
     next trade of that token makes it again. Only accounts holding none of their token are
     closed, and the token program itself refuses to close one that holds any (should tokens
-    arrive meanwhile, that close fails and they stay). Signed by the vault (the master key is
-    needed); on the embedded sim, not while `solbot run` owns the world.
+    arrive meanwhile, that close fails and they stay); a user with an order in flight is left
+    for later. Signed by the vault (the master key is needed); on the embedded sim, not while
+    `solbot run` owns the world.
     """
     if (username is None) == (not every):
         raise UserError("give -u NAME or --all")
@@ -79,6 +80,7 @@ def cleanup(
                 "user": name,
                 "wallet": wallet,
                 "empty": [a.token.symbol for a in result.found],
+                "waiting_for_an_order": result.waiting,
                 "closed": [a.token.symbol for a in result.closed],
                 "failed": {a.token.symbol: why for a, why in result.failed},
                 "reclaimed": units(result.reclaimed, SOL_DECIMALS),
@@ -93,6 +95,11 @@ def cleanup(
     for name, _wallet, result in done:
         if not result.found:
             out.print(f"{name}: no empty token accounts")
+        elif result.waiting:
+            out.print(
+                f"{name}: {_symbols(result.found)} left open: an order is in flight; "
+                "try again in a minute"
+            )
         elif dry_run:
             out.print(f"{name}: would close {_symbols(result.found)}")
         if result.closed:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from solders.signature import Signature
+from sqlalchemy import select
 
 from solbot.chain.builders import SIGNATURE_FEE
 from solbot.chain.token_accounts import (
@@ -28,10 +29,12 @@ from solbot.chain.token_accounts import (
 )
 from solbot.domain import TokenInfo
 from solbot.execution.signing import Signer
-from solbot.store.tables import AccountCloseRow
+from solbot.store.states import OrderState
+from solbot.store.tables import AccountCloseRow, OrderRow
 from solbot.transfers import TransferJournal, TransferState
 
 OUTCOME = "account_close_outcome"  # the journal's outcome action (closes are not audited)
+_UNFINISHED = [s.value for s in OrderState if not s.terminal]
 
 
 @dataclass
@@ -46,6 +49,7 @@ class Cleanup:
     signatures: list[str] = field(default_factory=list)
     fees: int = 0
     returned: int = 0
+    waiting: bool = False  # an order of the user is in flight: nothing closed, try later
 
     @property
     def reclaimed(self) -> int:
@@ -85,8 +89,13 @@ class AccountCloses(TransferJournal):
         dry_run: bool = False,
     ) -> Cleanup:
         """Find `signer`'s empty accounts of `tokens` and (unless `dry_run`) close them, a few
-        a transaction."""
+        a transaction. Not while an order of the user is in flight, whichever process runs it
+        (its transaction may have been built when an account existed, and would then fail):
+        the result says `waiting`, and nothing is closed."""
         result = Cleanup(await empty_accounts(self.chain, signer.pubkey(), tokens))
+        if result.found and await self._order_in_flight(user_id):
+            result.waiting = True
+            return result
         if dry_run:
             return result
         for start in range(0, len(result.found), MAX_CLOSES_PER_TRANSACTION):
@@ -102,6 +111,15 @@ class AccountCloses(TransferJournal):
             else:
                 result.failed += [(account, row.error or row.state) for account in batch]
         return result
+
+    async def _order_in_flight(self, user_id: str) -> bool:
+        async with self.db.session() as s:
+            found = await s.scalar(
+                select(OrderRow.id)
+                .where(OrderRow.user_id == user_id, OrderRow.state.in_(_UNFINISHED))
+                .limit(1)
+            )
+        return found is not None
 
     async def _journal(
         self, user_id: str, accounts: Sequence[EmptyAccount], requested_by: str
