@@ -38,6 +38,7 @@ from solbot.execution.executor import Executor, SwapIntent
 from solbot.execution.jupiter import DEFAULT_MAX_PRICE_IMPACT_PCT, JupiterClient
 from solbot.execution.landing import LandingPolicy
 from solbot.http_retry import RetryPolicy
+from solbot.sim.maker_types import MakerConfig
 from solbot.sim.network import SimNetwork
 from solbot.sim.rpc_faults import Congestion
 from solbot.sim.rpc_server import serve_rpc
@@ -349,12 +350,17 @@ class Rig:
 
 @asynccontextmanager
 async def make_rig(
-    tmp_path: Path, db_url: str | None = None, *, congestion: Congestion | None = None
+    tmp_path: Path,
+    db_url: str | None = None,
+    *,
+    congestion: Congestion | None = None,
+    maker: MakerConfig | None = None,
 ) -> AsyncIterator[Rig]:
     """A fresh world and journal (in `tmp_path`, or the database at `db_url`: the tests'
     `db_url` fixture, on both backends), closed afterwards. With `congestion`, the bot talks to
     the sim as to a cluster: JSON-RPC over 127.0.0.1 (`RpcChain` to the sim's server, busy as
-    `congestion` says) and a Jupiter whose `/build` prices read the same fees."""
+    `congestion` says) and a Jupiter whose `/build` prices read the same fees. `maker`: how
+    the sim's maker prices and who pays on `/order`."""
     clock = ManualClock(T0)
     net = SimNetwork.create(
         tokens=TOKENS,
@@ -363,6 +369,7 @@ async def make_rig(
         history_seconds=600.0,
         wallet_sol=WALLET_SOL,
         wallet_usdc=WALLET_USDC,
+        maker_config=maker,
     )
     url = db_url or f"sqlite:///{tmp_path / 'journal.db'}"
     await schema.prepare(url)

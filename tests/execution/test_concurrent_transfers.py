@@ -17,6 +17,7 @@ import pytest
 from solders.pubkey import Pubkey
 
 from solbot.execution.executor import SwapIntent
+from solbot.execution.groups import GroupExecutor
 from solbot.reconcile import NATIVE_MINT_TEXT
 from solbot.sim.rpc_faults import Congestion
 from solbot.store.states import OrderState, Purpose, Route, Side
@@ -93,3 +94,28 @@ async def test_sol_arriving_during_a_sale_for_sol_is_not_its_fill(rig: Rig, rout
     order = await rig.order(outcome.order_id)
     assert order.output_mint == NATIVE_MINT_TEXT
     assert order.filled_out == order.quoted_out  # not the quote plus 0.25 SOL
+
+
+@pytest.mark.parametrize("route", [Route.V2, Route.BUILD, Route.V1])
+async def test_a_group_books_each_swap_not_what_arrived_beside_it(rig: Rig, route: Route) -> None:
+    """The group path (`GroupExecutor`): JUP arrives while a group with a JUP buy is in flight."""
+    gifted: list[str] = []
+    gift = deposit_when_sent(rig, "JUP")
+
+    def once(row: OrderRow) -> None:
+        if row.state == OrderState.SENT.value and not gifted:
+            gifted.append(row.id)
+            gift(row)
+
+    ex = rig.executor(route, on_step=once)
+    outcomes = await GroupExecutor(ex).submit_many(
+        [
+            (rig.buy("JUP", 20 * USDC_UNITS), rig.signer),
+            (rig.buy("BONK", 10 * USDC_UNITS), rig.signer),
+        ]
+    )
+
+    assert gifted
+    assert [o.state for o in outcomes] == [OrderState.CONFIRMED] * 2, outcomes
+    for order in await rig.orders():
+        assert order.filled_out == order.quoted_out, order.token

@@ -189,8 +189,11 @@ class Executor:
             except SimulationFailedError as exc:
                 return await self._fail_unsent(order, str(exc))
             route = Route(quoted.get("route", order.route))  # `auto` may have moved it
+            # The fee payer's signature is the transaction id: ours on the routes we send, and
+            # on `/order`'s aggregator routes too (known before `/execute` answers).
+            fee_payer = unsigned.message.account_keys[0]
             signed = await self._sign_and_journal(
-                order, unsigned, signer, tx_id_is_ours=route in OURS_TO_SEND, **quoted
+                order, unsigned, signer, tx_id_is_ours=fee_payer == owner, **quoted
             )
             if route is Route.V2:
                 return await self._execute(order, signer, signed, quoted)
@@ -345,10 +348,10 @@ class Executor:
         amount the books cannot know apart from it, so there the fee and the rent of the
         accounts the transaction created and kept are taken instead (its wrapped SOL account
         comes and goes within it)."""
-        if Route(order.route) not in OURS_TO_SEND:
-            return 0
         if not order.signature:
-            return None
+            return None if Route(order.route) in OURS_TO_SEND else 0
+        if Route(order.route) not in OURS_TO_SEND and not await self._wallet_paid_fee(order):
+            return 0
         costs = await self.chain.costs(Signature.from_string(order.signature))
         if costs is None:
             return None
@@ -356,6 +359,15 @@ class Executor:
             return costs.lamports
         sent = order.amount_in if swapped and order.input_mint == str(NATIVE_MINT) else 0
         return costs.payer_spent - sent
+
+    async def _wallet_paid_fee(self, order: OrderRow) -> bool:
+        """Whether the wallet was the fee payer of a transaction Jupiter landed (`/order` on an
+        aggregator route, `gasless: false`; on JupiterZ's RFQ the maker pays): the first
+        account of the signed message, as journaled."""
+        if order.signed_tx is None:
+            return False
+        payer = VersionedTransaction.from_bytes(order.signed_tx).message.account_keys[0]
+        return payer == await self._owner(order)
 
     async def _settle_from_balance(self, order: OrderRow) -> Outcome:
         """Decide an order whose transaction id is unknown, after its blockhash expired: it
@@ -372,7 +384,7 @@ class Executor:
         one database transaction."""
         owner = await self._owner(order)
         paid = await self.wallet_costs(order)
-        filled_out = swap_output(order, await self._received(order, owner), paid)
+        filled_out = swap_output(order, await self.received(order, owner), paid)
         if filled_out <= 0:
             return await self._end(
                 order, OrderState.FAILED, error="landed but nothing received", fee_lamports=paid
@@ -381,7 +393,7 @@ class Executor:
             order, order.amount_in, filled_out, {OrderState.SENT}, fee_lamports=paid
         )
 
-    async def _received(self, order: OrderRow, owner: Pubkey) -> int:
+    async def received(self, order: OrderRow, owner: Pubkey) -> int:
         """What the order's transaction changed the wallet's output holding by: read from the
         transaction's own metadata, so that a deposit, a withdrawal or an account close landing
         while the order was in flight is not taken for part of the fill. Only when the

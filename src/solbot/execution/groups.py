@@ -231,7 +231,7 @@ class GroupExecutor:
                 continue  # paper: filled at the quote in `_settle_paper`
             own = order.signed.signatures[signer_index(order.signed, order.owner)]
             signed: dict[str, Any] = {"signed_tx": bytes(order.signed), "own_signature": str(own)}
-            if Route(row.route) in OURS_TO_SEND:  # we pay the fee: our signature is the tx id
+            if order.signed.message.account_keys[0] == order.owner:  # the fee payer's: the id
                 signed["signature"] = str(order.signed.signatures[0])
             moves.append((row.id, OrderState.QUOTED, OrderState.SIGNED, signed))
         async with self.ex.db.session() as s:
@@ -351,8 +351,8 @@ class GroupExecutor:
             if status.err is not None:
                 failures.append((order, f"failed on chain: {status.err}"))
                 continue
-            after = await holdings(ex.chain, order.owner, Pubkey.from_string(order.row.output_mint))
-            filled_out = swap_output(order.row, after - order.before, order.row.fee_lamports)
+            moved = await ex.received(order.row, order.owner)
+            filled_out = swap_output(order.row, moved, order.row.fee_lamports)
             if filled_out <= 0:
                 failures.append((order, "landed but nothing received"))
             else:

@@ -199,11 +199,14 @@ class JupiterApi:
             transaction: str | None = _b64(bytes(quote.transaction))
             last_valid: str | None = str(quote.last_valid_block_height)
             rent, signature_fee = quote.rent_lamports, quote.signature_fee_lamports
+            payer = str(quote.fee_payer)
         else:
             request_id, quote_id = self._fresh_ids(pricing)
             transaction = None if taker is None else ""
             last_valid = None
             rent, signature_fee = 0, 0
+            payer = str(taker) if self.maker.config.v2_taker_pays and taker else maker
+        rfq = payer == maker  # JupiterZ's makers pay; on an aggregator route the taker does
         body: dict[str, Any] = {
             "mode": "ultra",
             "inputMint": in_mint,
@@ -226,16 +229,16 @@ class JupiterApi:
                 "feeBps": _number(self.maker.config.fee_bps),
             },
             "signatureFeeLamports": signature_fee,
-            "signatureFeePayer": maker,
+            "signatureFeePayer": payer,
             "prioritizationFeeLamports": 0,
-            "prioritizationFeePayer": maker,
+            "prioritizationFeePayer": payer,
             "rentFeeLamports": rent,
-            "rentFeePayer": maker,
-            "swapType": "rfq",
-            "router": "jupiterz",
+            "rentFeePayer": payer,
+            "swapType": "rfq" if rfq else "aggregator",
+            "router": "jupiterz" if rfq else "metis",
             "transaction": transaction,
             "lastValidBlockHeight": last_valid,
-            "gasless": True,
+            "gasless": rfq,
             "requestId": request_id,
             "totalTime": round((time.perf_counter() - began) * 1000.0, 3),
             "taker": None if taker is None else str(taker),

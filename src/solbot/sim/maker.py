@@ -265,7 +265,7 @@ class SimMaker:
         maker = self.pubkey
         if user == maker:
             raise InvalidRequestError("the taker cannot be the maker")
-        payer = maker if layout == "v2" else user
+        payer = maker if layout == "v2" and not self.config.v2_taker_pays else user
         t_in, t_out = self.tokens[pricing.input_mint], self.tokens[pricing.output_mint]
         create: list[Instruction] = []
         moves: list[Instruction] = []

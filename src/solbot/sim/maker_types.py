@@ -50,6 +50,10 @@ class MakerConfig:
     full bid-ask spread, half of which each side pays. `funding_usd` is the value of each asset
     `fund` gives the maker. An executed request id answers the same result for
     `execute_memory_seconds` after its quote expired, so a retried `/execute` is harmless.
+    `v2_taker_pays`: `/order` answers as on Jupiter's aggregator routes (`gasless: false`):
+    the taker is the fee payer, paying the signature fee and the rent of accounts the swap
+    creates, while the maker still signs at `/execute` (by default, JupiterZ's RFQ: the maker
+    pays).
     """
 
     fee_bps: float = 25.0
@@ -57,6 +61,7 @@ class MakerConfig:
     quote_ttl_seconds: float = 30.0
     funding_usd: float = 50_000_000.0
     execute_memory_seconds: float = 120.0
+    v2_taker_pays: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.fee_bps < 10_000:
