@@ -255,7 +255,7 @@ async def soak(
     if heap:
         tracemalloc.start(1)
     clock = ManualClock(START) if sim is None else None  # served: the server's, at its speed
-    options = RunOptions(stop_after=days * DAY + 60)
+    options = RunOptions(stop_after=days * DAY + 600)  # the last day's mark, and a margin
     async with build(settings, options, None, clock) as runtime:
         await runtime.run(on_tick=measure)
     first, last = marks[0][1], marks[-1][1]

@@ -11,8 +11,9 @@ What each line compares:
   the sim nothing else can move money, so a difference means the books are wrong. On a real
   network a friend's deposit also shows as a difference, which is not the books' fault: those
   lines are informative (`strict` False). The network fees and rent the wallet pays itself for
-  its own swaps (the `/build` and v1 routes) are booked with each order (`orders.fee_lamports`,
-  read from the transaction's metadata); SOL is informative where an order's could not be read.
+  its swaps (the `/build` and v1 routes, and `/order`'s aggregator routes, where the taker is
+  the fee payer) are booked with each order (`orders.fee_lamports`, read from the transaction's
+  metadata); SOL is informative where an order's could not be read.
 
 `consistent` is every strict line equal.
 """
