@@ -45,6 +45,7 @@ from solbot.store.types import utc_from_timestamp
 from solbot.telegram import texts
 from solbot.telegram.deletions import Alert, SecretMessages
 from solbot.telegram.services import BotServices
+from solbot.telegram.ui import keyboard
 
 log = logging.getLogger(__name__)
 
@@ -258,8 +259,6 @@ class Sensitive:
             amount,
             self.s.wall.now() + CONFIRM_SECONDS,
         )
-        from solbot.telegram.commands import keyboard
-
         await self.bot.send_message(
             _chat(update),
             f"Send {sol(lamports)} SOL to {to}? This cannot be undone.",
