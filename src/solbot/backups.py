@@ -12,20 +12,40 @@ the target exactly as it was; then it appends a `restore` row to the restored lo
 from __future__ import annotations
 
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from solbot.clock import Clock
+from solbot.config import Settings
 from solbot.errors import UserError
 from solbot.fee_sweeps import HELD_KEY
+from solbot.private_files import private_dir
 from solbot.services.custody import CustodyService
-from solbot.store import backup, world_mark
+from solbot.store import backup, schema, world_mark
 from solbot.store.db import Database
 from solbot.store.tables import MetaEntry
 from solbot.wallet import integrity, keycheck
 from solbot.wallet.audit import Action, AuditLog
 from solbot.wallet.master import MasterKey
 from solbot.worlds import World
+
+
+async def create(settings: Settings, file: Path, key: MasterKey, clock: Clock) -> backup.BackupInfo:
+    """`solbot backup create`: a snapshot of the settings' database into `file` (0600, in a
+    folder made 0700), MACed under `key` once it is known to be the database's (`keycheck`: a
+    database with no key registered has nothing sealed) and the schema current."""
+    await schema.prepare(settings.database, settings.world, settings.world_hints())
+    db = Database(settings.database)
+    try:
+        async with db.session() as s:
+            await keycheck.check(s, key)
+    finally:
+        await db.dispose()
+    await schema.check_current(settings.database, settings.world, settings.world_hints())
+    when = datetime.fromtimestamp(clock.now(), UTC).isoformat(timespec="seconds")
+    private_dir(file.expanduser().parent)
+    return await backup.create(settings.database, file, when, key)
 
 
 def altered(file: Path) -> str:

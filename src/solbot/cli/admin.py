@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,7 +17,6 @@ import typer
 from solbot.cli import stores
 from solbot.cli.context import settings
 from solbot.errors import UserError
-from solbot.private_files import private_dir
 
 if TYPE_CHECKING:
     from solbot.config import Settings
@@ -94,17 +92,12 @@ def audit_verify() -> None:
     identity and creation record, every withdrawal's request record, the master key's
     registration (an emptied or rolled-back log). One line per kind of problem, exit code 1
     if any."""
-    from sqlalchemy import func, select
-
-    from solbot.store.tables import AuditRow
-    from solbot.wallet import integrity, keycheck, master
+    from solbot.wallet import integrity, master
 
     async def main() -> tuple[int, list[audit.Problem]]:
         key = master.require()
         async with stores.database(settings()) as db, db.session() as s:
-            await keycheck.check(s, key)  # a database with no key registered has nothing sealed
-            count = int(await s.scalar(select(func.count()).select_from(AuditRow)) or 0)
-            return count, await integrity.problems(s, key)
+            return await integrity.report(s, key)
 
     count, problems = asyncio.run(main())
     out = stores.console()
@@ -149,18 +142,12 @@ def backup_create(
 ) -> None:
     """Write a consistent snapshot of the database to FILE (mode 0600), MACed under
     MASTER_ENCRYPTION_KEY so that any later edit to it is found."""
-    from solbot.store import backup, schema
-    from solbot.wallet import keycheck, master
+    from solbot import backups
+    from solbot.wallet import master
 
     async def main() -> backup.BackupInfo:
         cfg = settings()
-        key = master.require()
-        async with stores.database(cfg) as db, db.session() as s:
-            await keycheck.check(s, key)  # a database with no key registered has nothing sealed
-        await schema.check_current(cfg.database, cfg.world, cfg.world_hints())
-        when = datetime.fromtimestamp(stores.clock().now(), UTC).isoformat(timespec="seconds")
-        private_dir(file.expanduser().parent)  # new folders 0700, like the file's 0600
-        return await backup.create(cfg.database, file, when, key)
+        return await backups.create(cfg, file, master.require(), stores.clock())
 
     info = asyncio.run(main())
     rows = sum(info.rows.values())

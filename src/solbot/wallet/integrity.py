@@ -39,6 +39,15 @@ from solbot.wallet.master import MasterKey
 _SHOWN = 10
 
 
+async def report(session: Any, key: MasterKey) -> tuple[int, list[Problem]]:
+    """`solbot audit verify`: the audit log's row count and its `problems`, under `key` once it
+    is known to be the database's (`keycheck`: a database with no key registered has nothing
+    sealed, and says so)."""
+    await keycheck.check(session, key)
+    count = int(await session.scalar(select(func.count()).select_from(AuditRow)) or 0)
+    return count, await problems(session, key)
+
+
 async def problems(session: Any, key: MasterKey) -> list[Problem]:
     """Every way the database differs from what solbot wrote; empty when intact."""
     found = await audit.verify(session, [key])
