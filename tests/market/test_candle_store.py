@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +132,18 @@ def test_a_million_bars_round_trip(tmp_path: Path) -> None:
     loaded = store.load("SOL", Timeframe.M1)
     assert len(loaded) == 1_000_000
     assert loaded.close[-1] == data.close[-1]
+
+
+def test_arrow_allocates_from_malloc_unless_the_operator_chose() -> None:
+    """A bot rewrites its candle files all day; Arrow's default pool (mimalloc) kept what those
+    rewrites freed (`benchmarks/soak.py --served`). Importing the store switches Arrow to the
+    C library's malloc; `ARROW_DEFAULT_MEMORY_POOL` set by the operator is left alone."""
+    probe = (
+        "import pyarrow as pa, solbot.market.store; print(pa.default_memory_pool().backend_name)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    chosen = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert chosen.stdout.strip() == "system", chosen.stderr
+    env["ARROW_DEFAULT_MEMORY_POOL"] = "mimalloc"
+    kept = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert kept.stdout.strip() == "mimalloc", kept.stderr
