@@ -168,7 +168,7 @@ async def unknown_costs(session: object, user_id: str, start: Opening) -> int:
         .where(
             OrderRow.user_id == user_id,
             OrderRow.created_at >= since,
-            OrderRow.route.in_([Route.BUILD.value, Route.V1.value]),
+            OrderRow.route.in_([Route.BUILD.value, Route.V1.value, Route.V2.value]),
             OrderRow.state.in_([OrderState.CONFIRMED.value, OrderState.FAILED.value]),
             OrderRow.signature.is_not(None),
             OrderRow.fee_lamports.is_(None),

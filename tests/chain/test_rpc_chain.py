@@ -7,16 +7,18 @@ tests/sim/test_rpc_server.py.)
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import pytest
 from solders.signature import Signature
 
-from solbot.chain.port import ChainUnavailableError
+from solbot.chain.port import NATIVE_MINT, ChainUnavailableError
 from solbot.chain.rpc import RpcChain
 from solbot.sim.ledger import new_keypair_from_seed
 
 OWNER = new_keypair_from_seed(b"rpc chain tests: owner").pubkey()
+MINT = new_keypair_from_seed(b"rpc chain tests: mint").pubkey()
 
 
 async def _garbage_node(body: bytes) -> tuple[asyncio.Server, str]:
@@ -60,3 +62,52 @@ async def test_garbage_answers_are_chain_unavailable(garbage_chain: RpcChain) ->
         await garbage_chain.latest_blockhash()
     with pytest.raises(ChainUnavailableError):
         await garbage_chain.statuses([Signature.new_unique()])
+
+
+async def _node_answering(result: object) -> tuple[asyncio.Server, str]:
+    return await _garbage_node(json.dumps({"jsonrpc": "2.0", "id": 1, "result": result}).encode())
+
+
+@pytest.mark.parametrize(
+    ("level", "seen"), [("processed", False), ("confirmed", True), ("finalized", True)]
+)
+async def test_a_status_below_the_chains_commitment_is_not_one_yet(level: str, seen: bool) -> None:
+    """A processed transaction may still be dropped, and `getTransaction` does not serve it:
+    settling on it would read no costs and no fill. At `confirmed`, it is no status yet."""
+    value = {"slot": 7, "confirmations": 0, "err": None, "confirmationStatus": level}
+    server, url = await _node_answering({"context": {"slot": 7}, "value": [value]})
+    try:
+        async with RpcChain(url, timeout=2.0) as chain:
+            [status] = await chain.statuses([Signature.default()])
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert (status is not None) is seen
+
+
+async def test_a_transaction_without_token_balances_says_nothing_of_tokens() -> None:
+    """`preTokenBalances` null (a node that did not record them): what a token moved is unknown
+    (None: the executor falls back), not zero; the lamports are still read."""
+    payer = new_keypair_from_seed(b"rpc chain tests: payer").pubkey()
+    transaction = {
+        "slot": 7,
+        "meta": {
+            "err": None,
+            "fee": 5000,
+            "preBalances": [10_000, 1],
+            "postBalances": [4_000, 1],
+            "preTokenBalances": None,
+            "postTokenBalances": None,
+        },
+        "transaction": {"message": {"accountKeys": [str(OWNER), str(payer)]}},
+    }
+    server, url = await _node_answering(transaction)
+    try:
+        async with RpcChain(url, timeout=2.0) as chain:
+            token = await chain.received(Signature.default(), OWNER, MINT)
+            lamports = await chain.received(Signature.default(), OWNER, NATIVE_MINT)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert token is None
+    assert lamports == -6_000

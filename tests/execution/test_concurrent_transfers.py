@@ -23,7 +23,7 @@ from solbot.sim.rpc_faults import Congestion
 from solbot.store.states import OrderState, Purpose, Route, Side
 from solbot.store.tables import OrderRow
 
-from .sim_rig import DECIMALS, MINTS, USER, Rig, make_rig
+from .sim_rig import DECIMALS, MINTS, USER, Rig, SimulatedCrash, crash_at, make_rig
 
 USDC_UNITS = 10 ** DECIMALS["USDC"]
 GIFT_JUP = 7 * 10 ** DECIMALS["JUP"]
@@ -119,3 +119,27 @@ async def test_a_group_books_each_swap_not_what_arrived_beside_it(rig: Rig, rout
     assert [o.state for o in outcomes] == [OrderState.CONFIRMED] * 2, outcomes
     for order in await rig.orders():
         assert order.filled_out == order.quoted_out, order.token
+
+
+@pytest.mark.parametrize("route", [Route.BUILD, Route.V1])
+async def test_an_order_that_never_left_expires_though_tokens_arrived(
+    rig: Rig, route: Route
+) -> None:
+    """Journaled with its own transaction id, then the process died before sending; meanwhile
+    JUP reached the wallet from elsewhere. After expiry the known id has no status on the
+    chain: the order expired, and what arrived is not its fill."""
+    dying = rig.executor(route, on_step=crash_at(OrderState.SIGNED))
+    with pytest.raises(SimulatedCrash):
+        await dying.submit(rig.buy("JUP", 20 * USDC_UNITS), rig.signer)
+    deposit_when_sent(rig, "JUP")(_sent_row())
+    rig.pass_expiry()
+
+    (outcome,) = await rig.executor(route).recover(rig.signer, USER)
+
+    assert outcome.state is OrderState.EXPIRED, outcome
+    assert await rig.positions() == []
+
+
+def _sent_row() -> OrderRow:
+    """A row in state `sent`, to fire `deposit_when_sent` by hand."""
+    return OrderRow(state=OrderState.SENT.value)

@@ -7,10 +7,12 @@ SOL is its quote, not its quote less the fee. Both backends.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from solders.pubkey import Pubkey
 from solders.signature import Signature
 
 from solbot.execution.executor import SwapIntent
@@ -20,7 +22,7 @@ from solbot.sim.maker import TOKEN_ACCOUNT_RENT
 from solbot.sim.maker_types import MakerConfig
 from solbot.store.states import OrderState, Purpose, Route, Side
 
-from .sim_rig import DECIMALS, MINTS, USER, Rig, SimulatedCrash, crash, make_rig
+from .sim_rig import DECIMALS, MINTS, USER, Rig, SimulatedCrash, crash, crash_at, make_rig
 
 USDC_UNITS = 10 ** DECIMALS["USDC"]
 
@@ -115,4 +117,68 @@ async def test_an_execute_answer_lost_is_settled_by_its_own_signature(rig: Rig) 
     order = await rig.order(outcome.order_id)
     assert order.signature is not None
     assert order.fee_lamports == await network_fee(rig, order.signature) + TOKEN_ACCOUNT_RENT
+    await rig.check_books()
+
+
+async def test_an_order_that_never_reached_execute_expires_though_tokens_arrived(
+    rig: Rig,
+) -> None:
+    """Its id (the wallet's signature) was journaled before `/execute`; the process died there,
+    and JUP arrived from elsewhere. After expiry that id has no status: expired, no position."""
+    dying = rig.executor(Route.V2, on_step=crash_at(OrderState.SIGNED))
+    with pytest.raises(SimulatedCrash):
+        await dying.submit(rig.buy("JUP", 20 * USDC_UNITS), rig.signer)
+    jup = Pubkey.from_string(MINTS["JUP"])
+    ledger = rig.net.ledger
+    ledger.set_token_balance(rig.owner, jup, ledger.token_balance(rig.owner, jup) + 10**9)
+    rig.pass_expiry()
+
+    (outcome,) = await rig.executor(Route.V2).recover(rig.signer, USER)
+
+    assert outcome.state is OrderState.EXPIRED, outcome
+    assert await rig.positions() == []
+
+
+def failed_answer(code: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A rewrite of `/execute`'s answer: "Failed" with `code` and no signature, whatever
+    happened (Jupiter's "failed to land" and "timed out" are said of transactions that can
+    still land)."""
+
+    def rewrite(body: dict[str, Any]) -> dict[str, Any]:
+        return {"status": "Failed", "code": code, "error": "timed out", "slot": "0"}
+
+    return rewrite
+
+
+@pytest.mark.parametrize("code", [-1000, -1006])
+async def test_a_failed_answer_is_not_the_last_word_when_the_wallet_pays(
+    rig: Rig, code: int
+) -> None:
+    """The transaction landed though `/execute` said it failed: the wallet's own id is followed
+    on the chain, and the fill and its costs are booked."""
+    rig.transport.rewrite["/swap/v2/execute"] = failed_answer(code)
+
+    outcome = await rig.executor(Route.V2).submit(rig.buy("JUP", 20 * USDC_UNITS), rig.signer)
+
+    assert outcome.state is OrderState.CONFIRMED, outcome.error
+    order = await rig.order(outcome.order_id)
+    assert order.signature == order.own_signature
+    assert order.filled_out == order.quoted_out
+    assert order.fee_lamports == await network_fee(rig, order.signature) + TOKEN_ACCOUNT_RENT
+    await rig.check_books()
+
+
+async def test_an_answer_naming_another_transaction_is_not_believed(rig: Rig) -> None:
+    """`/execute` names a transaction that is not this order's (a venue's bug, or a lie): the
+    wallet's own id is followed instead."""
+    first = await rig.executor(Route.V2).submit(rig.buy("BONK", 10 * USDC_UNITS), rig.signer)
+    assert first.state is OrderState.CONFIRMED, first.error
+    rig.transport.rewrite["/swap/v2/execute"] = lambda body: {**body, "signature": first.signature}
+
+    outcome = await rig.executor(Route.V2).submit(rig.buy("JUP", 20 * USDC_UNITS), rig.signer)
+
+    assert outcome.state is OrderState.CONFIRMED, outcome.error
+    order = await rig.order(outcome.order_id)
+    assert order.signature == order.own_signature != first.signature
+    assert order.filled_out == order.quoted_out
     await rig.check_books()

@@ -61,6 +61,7 @@ from spl.token.constants import ACCOUNT_LEN, TOKEN_PROGRAM_ID
 
 from solbot.chain.builders import associated_token_address
 from solbot.chain.port import (
+    NATIVE_MINT,
     AccountInfo,
     ChainUnavailableError,
     Commitment,
@@ -74,6 +75,7 @@ from solbot.chain.port import (
 )
 
 _KEPT_TRANSACTIONS = 64
+_RANK = {"processed": 0, "confirmed": 1, "finalized": 2}
 _STATUS_BATCH = 256  # getSignatureStatuses takes at most this many signatures
 # JSON-RPC errors that say "this node cannot answer now", not "your request is wrong".
 _UNAVAILABLE_CODES = {-32603, -32005, -32004, -32014, -32016}
@@ -171,7 +173,11 @@ class RpcChain:
             except SolanaJsonRpcError as exc:
                 raise ChainUnavailableError(f"getSignatureStatuses: {exc.message}") from exc
             for value in _field(answer, "value", list):
-                result.append(None if value is None else _status(value))
+                status = None if value is None else _status(value)
+                # Below our commitment is not yet a status: a processed transaction may still
+                # be dropped, and `getTransaction` does not serve it.
+                seen = status is not None and _RANK[status.confirmation] >= _RANK[self._commitment]
+                result.append(status if seen else None)
         return result
 
     # ------------------------------------------------------------------ transactions
@@ -224,15 +230,12 @@ class RpcChain:
                     *loaded.get("readonly", ()),
                 )
             ]
-            tokens = (
-                _holdings(meta.get("preTokenBalances")),
-                _holdings(meta.get("postTokenBalances")),
-            )
-            if tokens[0] is None or tokens[1] is None:
+            before = _holdings(meta.get("preTokenBalances"))
+            after = _holdings(meta.get("postTokenBalances"))
+            if mint != NATIVE_MINT and (before is None or after is None):
                 return None  # a node that does not say whose the token accounts are
-            return received_in(
-                owner, mint, keys, (meta["preBalances"], meta["postBalances"]), tokens
-            )
+            balances = (meta["preBalances"], meta["postBalances"])
+            return received_in(owner, mint, keys, balances, (before or [], after or []))
         except (KeyError, TypeError, ValueError, AttributeError):
             raise ChainUnavailableError("malformed RPC answer to getTransaction") from None
 
@@ -350,10 +353,10 @@ def _base64(tx: VersionedTransaction) -> str:
 
 
 def _holdings(rows: Any) -> list[TokenHolding] | None:
-    """`preTokenBalances`/`postTokenBalances` rows; None where a row does not name its owner
-    (the field is optional in the RPC's answer)."""
-    if any("owner" not in row for row in rows or ()):
-        return None
+    """`preTokenBalances`/`postTokenBalances` rows; None where they are not recorded or a row
+    does not name its owner (the field is optional in the RPC's answer)."""
+    if not isinstance(rows, list) or any("owner" not in row for row in rows):
+        return None  # not recorded (`null`), or without whose accounts they are: unknown
     return [
         TokenHolding(
             Pubkey.from_string(row["owner"]),

@@ -92,8 +92,9 @@ class AccountCloses(TransferJournal):
         a transaction. Not while an order of the user is in flight, whichever process runs it
         (its transaction may have been built when an account existed, and would then fail):
         the result says `waiting`, and nothing is closed."""
+        waiting = await self._order_in_flight(user_id)  # first: the database is cheaper
         result = Cleanup(await empty_accounts(self.chain, signer.pubkey(), tokens))
-        if result.found and await self._order_in_flight(user_id):
+        if result.found and waiting:
             result.waiting = True
             return result
         if dry_run:

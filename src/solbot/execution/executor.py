@@ -41,6 +41,7 @@ from solbot.chain.port import NATIVE_MINT, Chain, SignatureStatus, holdings
 from solbot.chain.sending import deliver
 from solbot.clock import Clock
 from solbot.execution.booking import Booking, swap_output
+from solbot.execution.execute_answer import read_execute
 from solbot.execution.jupiter import BadResponseError, JupiterClient, VenueError
 from solbot.execution.landing import LandingPolicy, SimulationFailedError
 from solbot.execution.quoting import RouteQuoter
@@ -62,6 +63,9 @@ log = logging.getLogger(__name__)
 
 _PENDING_SEND = {OrderState.SIGNED}
 _IN_FLIGHT = {OrderState.SIGNED, OrderState.SENT}
+# A landed transaction's metadata asked for this many times before the fill is read from
+# balances instead (a node may answer its status a moment before `getTransaction` has it).
+_TRANSACTION_LOOKUPS = 5
 OURS_TO_SEND = {Route.V1, Route.BUILD}  # routes whose transaction we send (and re-send)
 
 
@@ -233,8 +237,9 @@ class Executor:
     async def _execute(
         self, order: OrderRow, signer: Signer, signed: VersionedTransaction, quoted: dict[str, Any]
     ) -> Outcome:
-        """Swap v2 `/order`: Jupiter lands the signed transaction (`/execute`); the maker pays
-        the fee, so the transaction id is what `/execute` answers."""
+        """Swap v2 `/order`: Jupiter lands the signed transaction (`/execute`); which
+        transaction to follow then is `read_execute`'s verdict (the wallet's own id when it
+        pays the fee, else the maker's signature of this message)."""
         try:
             result = await self.jupiter.execute(
                 quoted["request_id"],
@@ -248,12 +253,13 @@ class Executor:
                 return await self.resume(await self._reload(order), signer)
             await self._advance(order, OrderState.SENT, _PENDING_SEND)
             return await self._end(order, OrderState.FAILED, error=str(exc))
-        await self._advance(order, OrderState.SENT, _PENDING_SEND, signature=result.signature)
-        if not result.ok:
-            return await self._end(
-                order, OrderState.FAILED, error=result.error or f"execute failed ({result.code})"
-            )
-        if result.signature is None:
+        verdict = read_execute(result, signed, order.signature)
+        named = {} if order.signature or verdict.follow is None else {"signature": verdict.follow}
+        await self._advance(order, OrderState.SENT, _PENDING_SEND, **named)
+        if verdict.error is not None:
+            paid = await self.wallet_costs(order, swapped=False)
+            return await self._end(order, OrderState.FAILED, error=verdict.error, fee_lamports=paid)
+        if verdict.follow is None:
             return await self.resume(await self._reload(order), signer)
         return await self._await_status(order)  # `_advance` kept the row current
 
@@ -307,8 +313,9 @@ class Executor:
         return await self._end(order, OrderState.EXPIRED, error="blockhash expired before landing")
 
     async def _await_status(self, order: OrderRow) -> Outcome:
-        """Wait for a sent transaction (ours, or the v2 maker's) to show a status; once its
-        blockhash has expired without one, decide from balances."""
+        """Wait for a sent transaction (ours, or the v2 maker's) to show a status. Once its
+        blockhash has expired: a known id with no status (searched through the node's history)
+        never landed and never will; only an unknown id is decided from balances."""
         signature = Signature.from_string(order.signature) if order.signature else None
         while True:
             if signature is not None:
@@ -316,7 +323,14 @@ class Executor:
                 if status is not None:
                     return await self._finish(order, status)
             if await self._expired(order):
-                return await self._settle_from_balance(order)
+                if signature is None:
+                    return await self._settle_from_balance(order)
+                status = await self._status(signature)  # it may have landed in the last block
+                if status is not None:
+                    return await self._finish(order, status)
+                return await self._end(
+                    order, OrderState.EXPIRED, error="did not land before expiry"
+                )
             await self.clock.sleep(self.poll_seconds)
 
     async def _status(self, signature: Signature) -> SignatureStatus | None:
@@ -383,8 +397,9 @@ class Executor:
         """Confirm with the amounts the chain shows, and update positions and trades with it, in
         one database transaction."""
         owner = await self._owner(order)
+        moved = await self.received(order, owner)  # first: it waits for the metadata
         paid = await self.wallet_costs(order)
-        filled_out = swap_output(order, await self.received(order, owner), paid)
+        filled_out = swap_output(order, moved, paid)
         if filled_out <= 0:
             return await self._end(
                 order, OrderState.FAILED, error="landed but nothing received", fee_lamports=paid
@@ -401,9 +416,13 @@ class Executor:
         has it, from the holding now against the one journaled before the swap."""
         mint = Pubkey.from_string(order.output_mint)
         if order.signature:
-            moved = await self.chain.received(Signature.from_string(order.signature), owner, mint)
-            if moved is not None:
-                return moved
+            signature = Signature.from_string(order.signature)
+            for attempt in range(_TRANSACTION_LOOKUPS):  # a node may index it a moment late
+                if attempt:
+                    await self.clock.sleep(self.poll_seconds)
+                moved = await self.chain.received(signature, owner, mint)
+                if moved is not None:
+                    return moved
         return await holdings(self.chain, owner, mint) - (order.balance_before or 0)
 
     async def _confirm(

@@ -43,6 +43,7 @@ from solders.transaction import VersionedTransaction
 from solbot.chain.port import ChainUnavailableError, SendError, SignatureStatus, holdings
 from solbot.errors import EnvironmentFaultError
 from solbot.execution.booking import swap_output
+from solbot.execution.execute_answer import read_execute
 from solbot.execution.executor import OURS_TO_SEND, Executor, Outcome, SwapIntent, _outcome
 from solbot.execution.jupiter import BadResponseError, VenueError
 from solbot.execution.landing import SimulationFailedError
@@ -256,14 +257,29 @@ class GroupExecutor:
         if v2:
             await self._gather(self._execute, v2)
             sent = [
-                (o, OrderState.SIGNED, OrderState.SENT, {"signature": o.tx_id} if o.tx_id else {})
+                (
+                    o,
+                    OrderState.SIGNED,
+                    OrderState.SENT,
+                    {"signature": o.tx_id} if o.tx_id and not o.row.signature else {},
+                )
                 for o in v2
             ]
             await self._advance(sent)
             failed = [o for o in v2 if o.error is not None and not o.slow]
             if failed:
                 await self._advance(
-                    [(o, OrderState.SENT, OrderState.FAILED, {"error": o.error}) for o in failed]
+                    [
+                        # failed here, nothing of the wallet's spent: the maker pays on RFQ, and
+                        # the wallet's own transactions are followed on the chain instead
+                        (
+                            o,
+                            OrderState.SENT,
+                            OrderState.FAILED,
+                            {"error": o.error, "fee_lamports": 0},
+                        )
+                        for o in failed
+                    ]
                 )
                 for order in failed:
                     order.outcome = _outcome(order.row)
@@ -283,11 +299,10 @@ class GroupExecutor:
             else:
                 order.error = str(exc)
             return
-        order.tx_id = result.signature
-        if not result.ok:
-            order.error = result.error or f"execute failed ({result.code})"
-        elif result.signature is None:
-            order.slow = True
+        verdict = read_execute(result, order.signed, row.signature)
+        order.tx_id, order.error = verdict.follow, verdict.error
+        if verdict.error is None and verdict.follow is None:
+            order.slow = True  # an id not to be believed: decided as a lost answer
 
     async def _broadcast_once(self, order: _Order) -> None:
         """The first send of our own transaction (v1, `/build`); re-sends happen while waiting
@@ -347,11 +362,11 @@ class GroupExecutor:
             if status is None:
                 order.slow = True
                 continue
+            moved = None if status.err else await ex.received(order.row, order.owner)  # waits
             order.row.fee_lamports = await ex.wallet_costs(order.row, swapped=status.err is None)
-            if status.err is not None:
+            if moved is None:
                 failures.append((order, f"failed on chain: {status.err}"))
                 continue
-            moved = await ex.received(order.row, order.owner)
             filled_out = swap_output(order.row, moved, order.row.fee_lamports)
             if filled_out <= 0:
                 failures.append((order, "landed but nothing received"))
