@@ -91,6 +91,7 @@ class SimLedger:
         self._statuses: OrderedDict[Signature, TxOutcome] = OrderedDict()
         self._history: OrderedDict[Signature, TxRecord] = OrderedDict()
         self._touched: set[Pubkey] = set()
+        self._keys: dict[Pubkey, Pubkey] = {}  # `_same`: bounded by the accounts and mints
         self._batch: list[tuple[VersionedTransaction, list[Pubkey], asyncio.Future[Executed]]] = []
         self._journal: LedgerJournal | None = None
         self._new_block()
@@ -213,9 +214,14 @@ class SimLedger:
             if account is None or not _is_token_account(account):
                 continue
             state = TokenAccount.from_bytes(bytes(account.data[:ACCOUNT_LEN]))
-            holding = TokenHolding(state.owner, state.mint, state.amount)
-            found.append(TokenBalance(index, account.owner, holding))
+            owner, mint, program = (self._same(k) for k in (state.owner, state.mint, account.owner))
+            found.append(TokenBalance(index, program, TokenHolding(owner, mint, state.amount)))
         return tuple(found)
+
+    def _same(self, key: Pubkey) -> Pubkey:
+        """One object per address among the recorded token balances: the 2,000 remembered
+        transactions name the same few owners, mints and programs over and over."""
+        return self._keys.setdefault(key, key)
 
     def _contents(self, keys: list[Pubkey]) -> tuple[tuple[str, str | None], ...]:
         """The world's own accounts among `keys`, as the journal records them."""
