@@ -265,14 +265,17 @@ class Rig:
             target_frac=target_frac,
         )
 
-    def sell(self, symbol: str, quantity: int, position_id: str) -> SwapIntent:
-        """An exit: sell `quantity` atoms of `symbol` for USDC, closing `position_id`."""
+    def sell(
+        self, symbol: str, quantity: int, position_id: str, *, into: str = "USDC"
+    ) -> SwapIntent:
+        """An exit: sell `quantity` atoms of `symbol` for `into` (USDC, or SOL), closing
+        `position_id`."""
         return SwapIntent(
             user_id=USER,
             token=symbol,
             side=Side.SELL,
             input_mint=MINTS[symbol],
-            output_mint=USDC,
+            output_mint=MINTS[into],
             amount_in=quantity,
             purpose=Purpose.EXIT,
             signal_key=f"exit:{position_id}",

@@ -21,7 +21,7 @@ from solbot.sim.maker import TOKEN_ACCOUNT_RENT
 from solbot.store.db import Database
 from solbot.store.orders import Orders
 from solbot.store.states import OrderState, Route
-from solbot.store.tables import AccountCloseRow
+from solbot.store.tables import AccountCloseRow, OrderRow
 
 from .sim_rig import DECIMALS, MINTS, TOKENS, USER, Rig, SimulatedCrash
 
@@ -151,16 +151,10 @@ async def test_a_close_a_crash_left_signed_is_finished_at_the_next_start(rig: Ri
     assert await journal(rig).recover() == []
 
 
-async def test_after_exits_a_user_with_an_order_in_flight_waits(rig: Rig) -> None:
-    """The loop's reclaim (`solbot.rent_reclaim`): while any order of the user is unfinished
-    (its transaction may have been built when the account existed; a close moves SOL that a
-    SOL-output fill is measured by), nothing of theirs is closed; what was noted waits."""
-    await round_trip(rig, "JUP")
-    await round_trip(rig, "BONK")
-    closes = journal(rig)
-    db = closes.db
-    async with db.session() as s:
-        pending = await Orders(s, rig.clock).create(
+async def order_in_flight(rig: Rig, closes: AccountCloses) -> OrderRow:
+    """A JUP buy of the user's journaled and not finished (as a running bot would have it)."""
+    async with closes.db.session() as s:
+        return await Orders(s, rig.clock).create(
             idempotency_key="jup:again",
             user_id=USER,
             token="JUP",
@@ -170,6 +164,17 @@ async def test_after_exits_a_user_with_an_order_in_flight_waits(rig: Rig) -> Non
             purpose="entry",
             amount_in=USDC_UNITS,
         )
+
+
+async def test_after_exits_a_user_with_an_order_in_flight_waits(rig: Rig) -> None:
+    """The loop's reclaim (`solbot.rent_reclaim`): while any order of the user is unfinished
+    (its transaction may have been built when the account existed; a close moves SOL that a
+    SOL-output fill is measured by), nothing of theirs is closed; what was noted waits."""
+    await round_trip(rig, "JUP")
+    await round_trip(rig, "BONK")
+    closes = journal(rig)
+    db = closes.db
+    pending = await order_in_flight(rig, closes)
     reclaim = RentReclaim(closes, rig.clock, every_seconds=0)
     for symbol in ("JUP", "BONK"):
         reclaim.note(USER, rig.signer, next(t for t in TOKENS if t.symbol == symbol))
@@ -195,17 +200,7 @@ async def test_cleanup_beside_a_running_bot_leaves_a_user_with_an_order_in_fligh
     answer says they wait; once it is finished, the accounts go."""
     await round_trip(rig, "JUP")
     closes = journal(rig)
-    async with closes.db.session() as s:
-        pending = await Orders(s, rig.clock).create(
-            idempotency_key="jup:again",
-            user_id=USER,
-            token="JUP",
-            input_mint=MINTS["USDC"],
-            output_mint=MINTS["JUP"],
-            side="buy",
-            purpose="entry",
-            amount_in=USDC_UNITS,
-        )
+    pending = await order_in_flight(rig, closes)
 
     waiting = await closes.close_empty(USER, rig.signer, TOKENS, requested_by="cli")
 

@@ -16,11 +16,10 @@ from pathlib import Path
 import pytest
 from solders.pubkey import Pubkey
 
-from solbot.execution.executor import SwapIntent
 from solbot.execution.groups import GroupExecutor
 from solbot.reconcile import NATIVE_MINT_TEXT
 from solbot.sim.rpc_faults import Congestion
-from solbot.store.states import OrderState, Purpose, Route, Side
+from solbot.store.states import OrderState, Route
 from solbot.store.tables import OrderRow
 
 from .sim_rig import DECIMALS, MINTS, USER, Rig, SimulatedCrash, crash_at, make_rig
@@ -74,18 +73,7 @@ async def test_sol_arriving_during_a_sale_for_sol_is_not_its_fill(rig: Rig, rout
     bought = await rig.executor(route).submit(rig.buy("JUP", 20 * USDC_UNITS), rig.signer)
     assert bought.state is OrderState.CONFIRMED, bought.error
     [position] = await rig.positions()
-    sale = SwapIntent(
-        user_id=USER,
-        token="JUP",
-        side=Side.SELL,
-        input_mint=MINTS["JUP"],
-        output_mint=NATIVE_MINT_TEXT,
-        amount_in=position.quantity,
-        purpose=Purpose.EXIT,
-        signal_key=f"exit:{position.id}",
-        exit_reason="take_profit",
-        position_id=position.id,
-    )
+    sale = rig.sell("JUP", position.quantity, position.id, into="SOL")
     ex = rig.executor(route, on_step=deposit_when_sent(rig, "SOL"))
 
     outcome = await ex.submit(sale, rig.signer)

@@ -15,12 +15,10 @@ import pytest
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
-from solbot.execution.executor import SwapIntent
 from solbot.execution.groups import GroupExecutor
-from solbot.reconcile import NATIVE_MINT_TEXT
 from solbot.sim.maker import TOKEN_ACCOUNT_RENT
 from solbot.sim.maker_types import MakerConfig
-from solbot.store.states import OrderState, Purpose, Route, Side
+from solbot.store.states import OrderState, Route
 
 from .sim_rig import DECIMALS, MINTS, USER, Rig, SimulatedCrash, crash, crash_at, make_rig
 
@@ -58,18 +56,7 @@ async def test_a_sale_for_sol_is_its_quote(rig: Rig) -> None:
     assert bought.state is OrderState.CONFIRMED, bought.error
     [position] = await rig.positions()
     sol = rig.balance("SOL")
-    sale = SwapIntent(
-        user_id=USER,
-        token="JUP",
-        side=Side.SELL,
-        input_mint=MINTS["JUP"],
-        output_mint=NATIVE_MINT_TEXT,
-        amount_in=position.quantity,
-        purpose=Purpose.EXIT,
-        signal_key=f"exit:{position.id}",
-        exit_reason="take_profit",
-        position_id=position.id,
-    )
+    sale = rig.sell("JUP", position.quantity, position.id, into="SOL")
 
     outcome = await rig.executor(Route.V2).submit(sale, rig.signer)
 
