@@ -135,15 +135,32 @@ def test_a_million_bars_round_trip(tmp_path: Path) -> None:
 
 
 def test_arrow_allocates_from_malloc_unless_the_operator_chose() -> None:
-    """A bot rewrites its candle files all day; Arrow's default pool (mimalloc) kept what those
-    rewrites freed (`benchmarks/soak.py --served`). Importing the store switches Arrow to the
-    C library's malloc; `ARROW_DEFAULT_MEMORY_POOL` set by the operator is left alone."""
-    probe = (
-        "import pyarrow as pa, solbot.market.store; print(pa.default_memory_pool().backend_name)"
-    )
+    """A bot rewrites its candle files all day; Arrow's default pool (mimalloc, a 1 GiB reserved
+    mapping) kept what those rewrites freed (`benchmarks/soak.py --served`). With solbot
+    imported, a Parquet round trip allocates from malloc and no such mapping appears;
+    `ARROW_DEFAULT_MEMORY_POOL` set by the operator is left alone."""
     env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
-    chosen = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
-    assert chosen.stdout.strip() == "system", chosen.stderr
+    chosen = subprocess.run(
+        [sys.executable, "-c", _ARROW_PROBE], env=env, capture_output=True, text=True
+    )
+    assert chosen.stdout.split() == ["system", "0"], chosen.stderr
     env["ARROW_DEFAULT_MEMORY_POOL"] = "mimalloc"
-    kept = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
-    assert kept.stdout.strip() == "mimalloc", kept.stderr
+    kept = subprocess.run(
+        [sys.executable, "-c", _ARROW_PROBE], env=env, capture_output=True, text=True
+    )
+    assert kept.stdout.split() == ["mimalloc", "1"], kept.stderr
+
+
+# The pool, and how many mappings of 1 GiB or more the process has after a Parquet round trip.
+_ARROW_PROBE = """
+import tempfile
+from pathlib import Path
+import solbot.market.store
+import numpy as np, pyarrow as pa, pyarrow.parquet as pq
+path = Path(tempfile.mkdtemp()) / "t.parquet"
+pq.write_table(pa.table({"a": np.arange(10**6)}), path)
+pq.read_table(path)
+spans = [l.split()[0].split("-") for l in open("/proc/self/maps")]
+big = sum(1 for a, b in spans if int(b, 16) - int(a, 16) >= 2**30)
+print(pa.default_memory_pool().backend_name, big)
+"""

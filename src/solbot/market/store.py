@@ -14,7 +14,8 @@ file (0600) in the same directory and replaces the old file with `os.replace`, s
 full disk leaves either the old file or the new one, never half of one.
 
 Arrow allocates from the C library's malloc here, not from its default pool (mimalloc, in its
-own 1 GiB reserved region), unless `ARROW_DEFAULT_MEMORY_POOL` says otherwise: a running bot
+own 1 GiB reserved region), unless `ARROW_DEFAULT_MEMORY_POOL` says otherwise (set in
+`solbot/__init__.py`, before pyarrow is imported: Arrow reads it once): a running bot
 re-reads and rewrites its candle files every few minutes, and mimalloc kept what those bursts
 freed. Measured with `benchmarks/soak.py --served 600` (the bot alone, a simulated week):
 +5.5 % RSS by the fourth day with mimalloc, +1.7 % with malloc, the bot's Python objects flat
@@ -23,7 +24,6 @@ in both; loading a million bars is as fast either way (`benchmarks/candle_store.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,9 +50,6 @@ _SCHEMA = pa.schema(
     ]
 )
 _SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9_.-]{0,31}$")
-
-if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:  # the operator's choice wins
-    pa.set_memory_pool(pa.system_memory_pool())
 
 
 @dataclass(frozen=True, slots=True)
