@@ -190,33 +190,39 @@ class SimLedger:
     def _execute(self, tx: VersionedTransaction, keys: list[Pubkey]) -> Executed:
         """On the SBF thread: the balances around the execution, read next to it so that other
         transactions queued on the thread cannot come between."""
-        pre = tuple(self.balance(key) for key in keys)
-        not_programs = _data_accounts(tx, keys)
-        pre_tokens = self._token_balances(not_programs)
+        programs = {ix.program_id_index for ix in tx.message.instructions}
+        pre, pre_tokens = self._balances(keys, programs)
         result = self.svm.send_transaction(tx)
         # LiteSVM reports a fee even for a transaction it refused before execution (bad
         # signature, unknown or broke fee payer, ...); only a committed one is in its history.
         committed = not isinstance(result, FailedTransactionMetadata) or (
             self.svm.get_transaction(tx.signatures[0]) is not None
         )
-        post = tuple(self.balance(key) for key in keys) if committed else pre
-        post_tokens = self._token_balances(not_programs) if committed else pre_tokens
+        post, post_tokens = self._balances(keys, programs) if committed else (pre, pre_tokens)
         written = self._contents(keys) if committed and self._journal is not None else ()
         return Executed(
             tx.signatures[0], result, committed, pre, post, pre_tokens, post_tokens, written
         )
 
-    def _token_balances(self, keys: list[tuple[int, Pubkey]]) -> tuple[TokenBalance, ...]:
-        """The token accounts among `keys` (index, address), with their balances now."""
-        found = []
-        for index, key in keys:
+    def _balances(
+        self, keys: list[Pubkey], programs: set[int]
+    ) -> tuple[tuple[int, ...], tuple[TokenBalance, ...]]:
+        """The lamports of every key, and the token accounts among them with their balances,
+        one read an account (a program's account only by its balance: its data is its code)."""
+        lamports = []
+        tokens = []
+        for index, key in enumerate(keys):
+            if index in programs:
+                lamports.append(self.balance(key))
+                continue
             account = self.svm.get_account(key)
+            lamports.append(0 if account is None else account.lamports)
             if account is None or not _is_token_account(account):
                 continue
             state = TokenAccount.from_bytes(bytes(account.data[:ACCOUNT_LEN]))
             owner, mint, program = (self._same(k) for k in (state.owner, state.mint, account.owner))
-            found.append(TokenBalance(index, program, TokenHolding(owner, mint, state.amount)))
-        return tuple(found)
+            tokens.append(TokenBalance(index, program, TokenHolding(owner, mint, state.amount)))
+        return tuple(lamports), tuple(tokens)
 
     def _same(self, key: Pubkey) -> Pubkey:
         """One object per address among the recorded token balances: the 2,000 remembered
@@ -525,13 +531,6 @@ _SYSVAR_OWNER = Pubkey.from_string("Sysvar1111111111111111111111111111111111111"
 
 _TOKEN_PROGRAMS = (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID)
 _ACCOUNT_TYPE_ACCOUNT = 2  # Token-2022's account-type byte after the base layout: an account
-
-
-def _data_accounts(tx: VersionedTransaction, keys: list[Pubkey]) -> list[tuple[int, Pubkey]]:
-    """`keys` with their indices, less the programs the transaction calls (whose accounts hold
-    their code: not token accounts, and costly to read)."""
-    programs = {ix.program_id_index for ix in tx.message.instructions}
-    return [(i, key) for i, key in enumerate(keys) if i not in programs]
 
 
 def _is_token_account(account: Account) -> bool:
