@@ -12,7 +12,12 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 
-from solbot.chain.builders import build_transaction, sol_transfer
+from solbot.chain.builders import (
+    build_transaction,
+    create_associated_token_account,
+    sol_transfer,
+    token_transfer_checked,
+)
 from solbot.clock import ManualClock
 from solbot.config import DEFAULT_TOKENS
 from solbot.sim.journal import journal_path, read_journal
@@ -120,3 +125,28 @@ def test_the_journal_is_private(tmp_path: Path) -> None:
     path = tmp_path / "sim-state.json"
     world(path)
     assert journal_path(path).stat().st_mode & 0o777 == 0o600
+
+
+def test_a_reopened_world_records_what_its_transactions_moved(tmp_path: Path) -> None:
+    """A world loaded from its file trades on: a token transfer after the reopening lands and
+    its token balances are recorded (what a fill is read from)."""
+    path = tmp_path / "sim-state.json"
+    network, clock = world(path)
+    network.save(path)
+    again = SimNetwork.load(path, tokens=TOKENS, clock=clock, writable=False)
+    friend = Keypair().pubkey()
+    payer = again.wallet
+    clock.advance(5)
+    again.ledger.advance_to(clock.now())
+    blockhash, _ = again.ledger.latest_blockhash()
+    moves = [
+        create_associated_token_account(payer.pubkey(), friend, USDC),
+        token_transfer_checked(payer.pubkey(), friend, USDC, 5, 6),
+    ]
+    tx = build_transaction(payer.pubkey(), moves, blockhash, [payer])
+
+    assert again.ledger.send(tx).ok
+    record = again.ledger.transaction(tx.signatures[0])
+    assert record is not None
+    got = {t.holding.owner: t.holding.amount for t in record.post_tokens}
+    assert got[friend] == 5

@@ -495,6 +495,7 @@ class SimLedger:
         ledger._statuses = OrderedDict()
         ledger._history = OrderedDict()
         ledger._touched = set()
+        ledger._keys = {}
         ledger._batch = []
         ledger._journal = None
         for address, data in snap["accounts"].items():
