@@ -100,9 +100,8 @@ class RentReclaim:
         if done.waiting:  # an order of theirs in flight (`close_empty`): noted, for later
             return 0
         self._last[user_id] = now
-        del self._emptied[
-            user_id
-        ]  # closed, or found not empty (tokens came back: not ours to close)
+        # Done with: closed, or found not empty (tokens came back: not ours to close).
+        del self._emptied[user_id]
         for account, why in done.failed:
             log.warning("%s's %s account not closed: %s", user_id, account.token.symbol, why)
         return done.reclaimed

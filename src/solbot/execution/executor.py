@@ -352,10 +352,10 @@ class Executor:
     async def wallet_costs(self, order: OrderRow, *, swapped: bool = True) -> int | None:
         """Lamports the wallet paid for the order's transaction beyond the swap itself: the
         network and priority fees, tips, the rent of accounts it paid for, as the chain shows
-        them (`Chain.costs`; the wallet is the fee payer on these routes). 0 where the venue
-        pays them (`/order`'s maker, paper); None when the chain no longer has the transaction
-        (the books then cannot say it). `swapped`: the transaction succeeded (one that failed
-        on chain moved nothing but its costs).
+        them (`Chain.costs`). 0 where the venue pays them (JupiterZ's RFQ maker on `/order`,
+        whose signature, not the wallet's, is the transaction's id; paper); None when the chain
+        no longer has the transaction (the books then cannot say it). `swapped`: the
+        transaction succeeded (one that failed on chain moved nothing but its costs).
 
         What the wallet's balance lost in the transaction, less the SOL it swapped away (a SOL
         input), is exact whoever funded what. A SOL output arrives in that same balance, by an
@@ -364,8 +364,9 @@ class Executor:
         comes and goes within it)."""
         if not order.signature:
             return None if Route(order.route) in OURS_TO_SEND else 0
-        if Route(order.route) not in OURS_TO_SEND and not await self._wallet_paid_fee(order):
-            return 0
+        ours = Route(order.route) in OURS_TO_SEND or order.signature == order.own_signature
+        if not ours:
+            return 0  # the transaction's id is its fee payer's signature: the maker paid
         costs = await self.chain.costs(Signature.from_string(order.signature))
         if costs is None:
             return None
@@ -373,15 +374,6 @@ class Executor:
             return costs.lamports
         sent = order.amount_in if swapped and order.input_mint == str(NATIVE_MINT) else 0
         return costs.payer_spent - sent
-
-    async def _wallet_paid_fee(self, order: OrderRow) -> bool:
-        """Whether the wallet was the fee payer of a transaction Jupiter landed (`/order` on an
-        aggregator route, `gasless: false`; on JupiterZ's RFQ the maker pays): the first
-        account of the signed message, as journaled."""
-        if order.signed_tx is None:
-            return False
-        payer = VersionedTransaction.from_bytes(order.signed_tx).message.account_keys[0]
-        return payer == await self._owner(order)
 
     async def _settle_from_balance(self, order: OrderRow) -> Outcome:
         """Decide an order whose transaction id is unknown, after its blockhash expired: it

@@ -362,11 +362,12 @@ class GroupExecutor:
             if status is None:
                 order.slow = True
                 continue
-            moved = None if status.err else await ex.received(order.row, order.owner)  # waits
-            order.row.fee_lamports = await ex.wallet_costs(order.row, swapped=status.err is None)
-            if moved is None:
+            if status.err is not None:  # it paid its costs, and moved nothing else
+                order.row.fee_lamports = await ex.wallet_costs(order.row, swapped=False)
                 failures.append((order, f"failed on chain: {status.err}"))
                 continue
+            moved = await ex.received(order.row, order.owner)  # first: it waits for the metadata
+            order.row.fee_lamports = await ex.wallet_costs(order.row)
             filled_out = swap_output(order.row, moved, order.row.fee_lamports)
             if filled_out <= 0:
                 failures.append((order, "landed but nothing received"))

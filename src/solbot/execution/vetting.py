@@ -175,7 +175,7 @@ def vet_swap(
                 "(SOLBOT_TRUSTED_PROGRAMS adds a swap program you trust)"
             )
         if program == SYSTEM_PROGRAM:
-            _system_kind(data)  # a durable nonce or an assignment is refused, whoever it names
+            _only_transfer(data)  # a durable nonce or an assignment is refused, whoever it names
         if terms.owner not in accounts:
             continue
         if program == JUPITER_AGGREGATOR:
@@ -257,28 +257,27 @@ def _budget(data: bytes, tally: _Tally) -> None:
             f"Jupiter's transaction sets its compute budget twice (instruction {kind.hex()})"
         )
     tally.budget_kinds.add(kind)
-    if data[:1] == b"\x02" and len(data) >= 5:
+    if kind == b"\x02" and len(data) >= 5:
         tally.unit_limit = struct.unpack_from("<I", data, 1)[0]
-    elif data[:1] == b"\x03" and len(data) >= 9:
+    elif kind == b"\x03" and len(data) >= 9:
         tally.unit_price = struct.unpack_from("<Q", data, 1)[0]
 
 
-def _system_kind(data: bytes) -> int:
-    """A System instruction's number, refused unless it is a transfer: the others assign or
-    allocate accounts, or advance a durable nonce (a transaction that never expires)."""
+def _only_transfer(data: bytes) -> None:
+    """Refuse a System instruction that is not a transfer: the others assign or allocate
+    accounts, or advance a durable nonce (a transaction that never expires)."""
     kind = struct.unpack_from("<I", data)[0] if len(data) >= 4 else -1
     if kind != _SYSTEM_TRANSFER or len(data) < 12:
         name = _SYSTEM_NAMES.get(kind, f"instruction {kind}")
         raise UnsafeTransactionError(
             f"Jupiter's transaction has a System {name}: solbot signs only transfers"
         )
-    return kind
 
 
 def _system(
     data: bytes, accounts: list[Pubkey], terms: SwapTerms, ours: frozenset[Pubkey], tally: _Tally
 ) -> None:
-    _system_kind(data)
+    """A transfer (`_only_transfer` let nothing else through): SOL the wallet sends away."""
     if len(accounts) >= 2 and accounts[0] == terms.owner and accounts[1] not in ours:
         tally.sol_out += struct.unpack_from("<Q", data, 4)[0]
 

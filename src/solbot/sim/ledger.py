@@ -81,12 +81,20 @@ class SimLedger:
     takes one job at a time, in order."""
 
     def __init__(self, now: float) -> None:
+        self._start(start_time=now, now=now, slot=FIRST_SLOT, block_height=0, transactions=0)
+        self._new_block()
+
+    def _start(
+        self, *, start_time: float, now: float, slot: int, block_height: int, transactions: int
+    ) -> None:
+        """Every field of a ledger, for a new world and a restored one alike (one list, so a
+        restored ledger cannot lack one a new ledger has)."""
         self.svm = _new_svm()
-        self._start_time = float(now)
+        self._start_time = float(start_time)
         self._now = float(now)
-        self.slot = FIRST_SLOT
-        self.block_height = 0
-        self.transaction_count = 0  # processed since genesis (getEpochInfo's transactionCount)
+        self.slot = slot
+        self.block_height = block_height
+        self.transaction_count = transactions  # since genesis (getEpochInfo's transactionCount)
         self._hashes: OrderedDict[str, int] = OrderedDict()  # blockhash -> block height
         self._statuses: OrderedDict[Signature, TxOutcome] = OrderedDict()
         self._history: OrderedDict[Signature, TxRecord] = OrderedDict()
@@ -94,7 +102,6 @@ class SimLedger:
         self._keys: dict[Pubkey, Pubkey] = {}  # `_same`: bounded by the accounts and mints
         self._batch: list[tuple[VersionedTransaction, list[Pubkey], asyncio.Future[Executed]]] = []
         self._journal: LedgerJournal | None = None
-        self._new_block()
 
     def journal_to(self, journal: LedgerJournal | None) -> None:
         """From now on, every change is appended to `journal` (synced) before it is reported."""
@@ -484,20 +491,14 @@ class SimLedger:
         if snap.get("version") != 1:
             raise ValueError(f"unknown sim snapshot version {snap.get('version')!r}")
         ledger = cls.__new__(cls)
-        ledger.svm = _new_svm()
-        ledger._start_time = float(snap["start_time"])
-        ledger._now = float(snap["now"])
-        ledger.slot = int(snap["slot"])
-        ledger.block_height = int(snap["block_height"])
-        # a world saved before the count existed: at least what it remembers
-        ledger.transaction_count = int(snap.get("transaction_count", len(snap.get("statuses", ()))))
-        ledger._hashes = OrderedDict()
-        ledger._statuses = OrderedDict()
-        ledger._history = OrderedDict()
-        ledger._touched = set()
-        ledger._keys = {}
-        ledger._batch = []
-        ledger._journal = None
+        ledger._start(
+            start_time=float(snap["start_time"]),
+            now=float(snap["now"]),
+            slot=int(snap["slot"]),
+            block_height=int(snap["block_height"]),
+            # a world saved before the count existed: at least what it remembers
+            transactions=int(snap.get("transaction_count", len(snap.get("statuses", ())))),
+        )
         for address, data in snap["accounts"].items():
             ledger._put(Pubkey.from_string(address), Account.from_json(json.dumps(data)))
         for row in snap.get("statuses", ()):
