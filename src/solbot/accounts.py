@@ -10,6 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from solbot.execution.signing import Signer
 from solbot.risk import S_LAST_EQUITY, RiskGate
 from solbot.store.db import Database
@@ -63,10 +66,22 @@ class AccountSource(Protocol):
         ...
 
 
+def gate_key(user_id: str) -> str:
+    """Where a user's breakers' memory is kept in `meta`."""
+    return f"risk:{user_id}"
+
+
+async def saved_gates(session: AsyncSession, user_ids: Sequence[str]) -> dict[str, list[float]]:
+    """The breakers' memory the loop last saved for these users (those it has one for)."""
+    keys = {gate_key(user_id): user_id for user_id in user_ids}
+    rows = await session.scalars(select(MetaEntry).where(MetaEntry.key.in_(list(keys))))
+    return {keys[row.key]: json.loads(row.value) for row in rows}
+
+
 async def load_gate(db: Database, account: Account) -> None:
     """Restore the account's breakers from what the last run saved."""
     async with db.session() as s:
-        row = await s.get(MetaEntry, f"risk:{account.user_id}")
+        row = await s.get(MetaEntry, gate_key(account.user_id))
     if row is not None:
         account.gate.restore(json.loads(row.value))
     account.saved_gate = account.gate.state()
@@ -86,7 +101,7 @@ async def save_gates(db: Database, accounts: Sequence[Account]) -> None:
     async with db.session() as s:
         for account in changed:
             account.saved_gate = account.gate.state()
-            key = f"risk:{account.user_id}"
+            key = gate_key(account.user_id)
             row = await s.get(MetaEntry, key)
             value = json.dumps(account.saved_gate)
             if row is None:

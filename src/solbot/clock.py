@@ -67,3 +67,17 @@ class ScaledClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds) / self._speed)
+
+
+class RunningFrom:
+    """A clock that starts at `start` and runs at the wall's speed: where a saved sim world
+    stopped, for a process that reads it without running it (`solbot web` beside the sim)."""
+
+    def __init__(self, start: float) -> None:
+        self._offset = float(start) - time.time()
+
+    def now(self) -> float:
+        return time.time() + self._offset
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)

@@ -259,6 +259,14 @@ class Settings(BaseSettings):
     daily_summary_utc: str = Field(default="20:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     export_visible_seconds: float = Field(default=60.0, gt=0)
 
+    # The dashboard and its API (`solbot web`, `solbot run --web`): where it listens, and the
+    # address friends open (sign-in links from Telegram's /web): the reverse proxy's https
+    # address where the operator has a domain; unset, http://<web_host>:<web_port>.
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8780, ge=1, le=65535)
+    web_url: str | None = None
+    web_requests_per_minute: int = Field(default=240, ge=1)
+
     # The simulated network.
     sim_seed: int = Field(default=7, ge=0)
     sim_wallet_usdc: float = Field(default=10_000.0, ge=0)

@@ -310,6 +310,11 @@ class RiskGate:
             return EntryVerdict(0.0, BlockReason.INSUFFICIENT_CASH)
         return EntryVerdict(budget, BlockReason.NONE)
 
+    def holding(self, now: float) -> BlockReason:
+        """The breaker holding entries now (daily loss, drawdown, cooldown), if any: the
+        entry check's own rule, without the count of open positions."""
+        return BlockReason(check_entry(self._state, self._limits, now, 0))
+
     def describe(self, reason: BlockReason, now: float) -> str:
         """A sentence for the user: which breaker, and until when it holds."""
         s, lim = self._state, self.limits

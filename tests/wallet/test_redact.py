@@ -50,3 +50,13 @@ def test_the_logging_filter_masks_messages_arguments_and_exceptions(
     text = caplog.text
     assert str(keypair) not in text
     assert text.count(MASK) == 3
+
+
+def test_the_dashboards_sign_in_secrets_are_masked() -> None:
+    from solbot.web import secrets
+
+    for prefix in (secrets.OPERATOR_TOKEN, secrets.SIGN_IN_LINK):
+        secret = secrets.new(prefix)
+        line = f"signed in with {secret} at 12:00"
+        assert redact(line) == f"signed in with {MASK} at 12:00"
+    assert redact("solbot_op_ alone") == "solbot_op_ alone"

@@ -4,29 +4,25 @@ with the bytes the server would have sent."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import socket
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from solbot.asgi_serving import ServedApp, serve_app
 from solbot.sim.jupiter_api import ROUTES, Handler, JupiterApi
 from solbot.sim.maker import SimMaker
 from solbot.sim.rpc_faults import Congestion
 
 __all__ = [
     "InProcessJupiter",
-    "JupiterServer",
     "WireAnswer",
     "create_jupiter_app",
     "json_bytes",
@@ -133,60 +129,9 @@ def json_bytes(payload: Any) -> bytes:
 
 
 # ---------------------------------------------------------------------- serving
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn inside someone else's program: the program, not the server, owns the signals."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
-@dataclass
-class JupiterServer:
-    """A running server: where it listens, and how to stop it."""
-
-    host: str
-    port: int
-    _server: uvicorn.Server = field(repr=False)
-    _task: asyncio.Task[None] = field(repr=False)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    async def stop(self) -> None:
-        """Stop accepting, finish what is in flight, and wait for the server to end."""
-        self._server.should_exit = True
-        await self._task
-
-
-async def serve_jupiter(app: Starlette, host: str = "127.0.0.1", port: int = 0) -> JupiterServer:
-    """Serve `app` with uvicorn as a task of the running event loop; port 0 picks a free one.
-
-    A task, not a thread: the maker and the ledger are not thread-safe, and the loop that owns
-    them then also runs every request, one handler at a time between awaits.
-    """
-    sock = _bind(host, port)  # here, so a taken port is an OSError now, not a SystemExit later
-    config = uvicorn.Config(app, log_level="warning", lifespan="off")
-    server = _EmbeddedServer(config)
-    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            sock.close()
-            raise OSError(f"the sim Jupiter server could not start on {host}:{port}") from (
-                task.exception()
-            )
-        await asyncio.sleep(0.005)
-    return JupiterServer(host, int(sock.getsockname()[1]), server, task)
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-    except OSError:
-        sock.close()
-        raise
-    return sock
+async def serve_jupiter(app: Starlette, host: str = "127.0.0.1", port: int = 0) -> ServedApp:
+    """Serve `app` as a task of the running event loop (`asgi_serving.serve_app`); port 0
+    picks a free one."""
+    return await serve_app(app, host, port, what="sim Jupiter server")

@@ -30,7 +30,7 @@ import json
 import logging
 import math
 import socket
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +44,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.asyncio.server import serve as ws_serve
 from websockets.exceptions import ConnectionClosed
 
+from solbot.asgi_serving import EmbeddedServer
 from solbot.clock import Clock
 from solbot.sim.ledger import SimLedger
 from solbot.sim.rpc_faults import Congestion, Faults
@@ -186,14 +187,6 @@ def _websocket_answer(
     return {"jsonrpc": "2.0", "result": result, "id": request_id}
 
 
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without its signal handlers: the process embedding the sim owns its signals."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 @dataclass
 class RpcServerHandle:
     """A running sim RPC server: HTTP on `port`, WebSocket on `ws_port` (= port + 1)."""
@@ -269,7 +262,7 @@ async def serve_rpc(
         create_app(rpc), log_level="warning", lifespan="off", access_log=False,
         timeout_graceful_shutdown=2,
     )  # fmt: skip
-    server = _EmbeddedServer(config)
+    server = EmbeddedServer(config)
     http_task = asyncio.create_task(server.serve(sockets=[http_sock]), name="sim-rpc-http")
     ws_server: WsServer = await ws_serve(
         lambda connection: _websocket_session(rpc, connection), sock=ws_sock

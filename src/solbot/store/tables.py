@@ -544,3 +544,8 @@ class AccountCloseRow(Base):
     def outcome_details(self) -> dict[str, object]:
         """What the audit records of how it ended (`solbot.transfers`)."""
         return {"account_close": self.id, "accounts": self.addresses.count(",") + 1}
+
+
+# The dashboard's sign-in tables live beside these, in their own module; importing it here
+# puts them in `Base.metadata` wherever the tables are loaded (migrations, backups, tests).
+from solbot.store import web_tables  # noqa: E402, F401

@@ -8,9 +8,9 @@ curious friend cannot flood the vault or the venue.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 
+from solbot.budget import PerMinute
 from solbot.clock import Clock
 
 
@@ -18,8 +18,15 @@ class Access:
     def __init__(self, clock: Clock, allowed: Iterable[int], *, per_minute: int = 20) -> None:
         self.clock = clock
         self.allowed = {int(i) for i in allowed}  # the configured ids, and those approved
-        self.per_minute = per_minute
-        self._recent: dict[int, deque[float]] = {}
+        self._budget = PerMinute(clock, per_minute)
+
+    @property
+    def per_minute(self) -> int:
+        return self._budget.per_minute
+
+    @per_minute.setter
+    def per_minute(self, value: int) -> None:
+        self._budget.per_minute = value
 
     def is_allowed(self, user_id: int) -> bool:
         return user_id in self.allowed
@@ -33,11 +40,4 @@ class Access:
 
     def take(self, user_id: int) -> bool:
         """Count one command of `user_id`; False when over the budget of the last minute."""
-        now = self.clock.now()
-        recent = self._recent.setdefault(user_id, deque())
-        while recent and recent[0] <= now - 60.0:
-            recent.popleft()
-        if len(recent) >= self.per_minute:
-            return False
-        recent.append(now)
-        return True
+        return self._budget.take(user_id)

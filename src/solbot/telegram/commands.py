@@ -22,6 +22,7 @@ from solbot.errors import UserError
 from solbot.fee_sweeps import owed, units
 from solbot.fees import FeeBook
 from solbot.funding import deposits
+from solbot.services.closing import NoOpenPositionError, request_close
 from solbot.services.custody import RiskChange
 from solbot.services.roster import limits_of
 from solbot.store.balances import Equity
@@ -209,15 +210,13 @@ class Commands:
         args = context.args or []
         if len(args) != 1:
             raise UserError(texts.usage("close"))
-        token = args[0].upper()
         user = await self._user(update)
-        async with self.s.db.session() as s:
-            position = await Positions(s, self.s.clock).open_for(user.id, token)
-        if position is None:
-            raise UserError(f"You hold no open {token} position (/positions lists them).")
-        if self.s.close_position is None:
-            raise UserError("Closing needs the trading loop running (solbot run); try later.")
-        self.s.close_position(user.id, token)
+        try:
+            token = await request_close(
+                self.s.db, self.s.clock, self.s.close_position, user.id, args[0]
+            )
+        except NoOpenPositionError as exc:  # the rule's words, and where to look in this chat
+            raise UserError(f"{str(exc).removesuffix('.')} (/positions lists them).") from None
         await self.reply_to(update)(
             f"Closing your {token} position at the next tick; you will be told when it is sold."
         )

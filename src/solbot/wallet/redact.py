@@ -9,7 +9,9 @@ them anyway. It recognises:
   (the Solana CLI key file), or as 128 hex characters: recognised *as a keypair*, i.e. its last
   32 bytes are the public key of its first 32, so transaction signatures (also 64 bytes of
   base58) are left alone;
-- 64 hex characters (a master key or a raw seed): always masked; solbot never logs hashes in hex.
+- 64 hex characters (a master key or a raw seed): always masked; solbot never logs hashes in hex;
+- the dashboard's sign-in secrets (`solbot.web.secrets`: an operator's API token, a one-time
+  link), which carry a prefix so they can be recognised.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ _BASE58 = re.compile(
 )
 _HEX128 = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{128}(?![0-9a-fA-F])")
 _HEX64 = re.compile(r"(?<![0-9a-fA-F])[0-9a-fA-F]{64}(?![0-9a-fA-F])")
+_WEB = re.compile(r"solbot_(?:op|ln)_[A-Za-z0-9_-]{20,}")
 _ARRAY = re.compile(r"\[\s*\d{1,3}(?:\s*,\s*\d{1,3}){63}\s*\]")
 
 
@@ -68,6 +71,7 @@ def redact(text: str) -> str:
     text = _BASE58.sub(_base58_secret, text)
     text = _HEX128.sub(_hex_secret, text)
     text = _HEX64.sub(MASK, text)
+    text = _WEB.sub(MASK, text)
     return _ARRAY.sub(_array_secret, text)
 
 

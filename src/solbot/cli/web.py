@@ -1,0 +1,189 @@
+"""`solbot web`: the dashboard and its API on 127.0.0.1 (beside the bot, reading the same
+database), and `solbot web token ...`: the operator's API tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from solbot.cli import stores
+from solbot.cli.context import settings
+from solbot.cli.json_output import JsonOption, emit, moment
+from solbot.errors import UserError
+
+if TYPE_CHECKING:
+    from solbot.clock import Clock
+    from solbot.config import Settings
+
+app = typer.Typer(
+    help="The dashboard and its REST API (read-only by default; no keys, no withdrawals).",
+    invoke_without_command=True,
+)
+token_app = typer.Typer(
+    help="The operator's API tokens: bearer tokens for scripts, and the dashboard's sign-in.",
+    no_args_is_help=True,
+)
+app.add_typer(token_app, name="token")
+
+CLI_ACTOR = "cli"
+
+
+@app.callback()
+def web(
+    ctx: typer.Context,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", min=1, max=65535, help="Port (default $SOLBOT_WEB_PORT, 8780)."),
+    ] = None,
+) -> None:
+    """Serve the dashboard and its API until Ctrl-C, on SOLBOT_WEB_HOST (127.0.0.1).
+
+    Friends sign in with the one-time link Telegram's /web sends; the operator with a token
+    (`solbot web token create NAME`). Run beside `solbot run`, it reads the same database
+    (`solbot run --web` serves it inside the bot, with the loop's live state)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    cfg = settings()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        stores.log_file(cfg)
+        await serve_dashboard(cfg, stop, port if port is not None else cfg.web_port)
+
+    asyncio.run(main())
+
+
+async def serve_dashboard(cfg: Settings, stop: asyncio.Event, port: int) -> None:
+    """`solbot web` until `stop` is set."""
+    from solbot.asgi_serving import serve_app
+    from solbot.web.app import create_app
+    from solbot.web.services import WebServices
+
+    console = stores.console()
+    async with stores.custody(cfg, need_key=False) as custody:
+        services = WebServices(cfg, custody, trading_clock(cfg))
+        try:
+            served = await serve_app(create_app(services), cfg.web_host, port, what="dashboard")
+        except OSError as exc:
+            raise UserError(
+                f"cannot listen on {cfg.web_host}:{port} ({exc.strerror or exc}): choose "
+                "another port with --port or SOLBOT_WEB_PORT"
+            ) from None
+        try:
+            console.print(f"dashboard on {served.url}  (API: {served.url}/api/docs)")
+            if not [t for t in await services.credentials.tokens() if t.revoked_at is None]:
+                console.print(
+                    "[yellow]no operator token yet:[/] `solbot web token create NAME` makes one"
+                )
+            console.print("Ctrl-C stops.")
+            await stop.wait()
+        finally:
+            await served.stop()
+
+
+def trading_clock(cfg: Settings) -> Clock:
+    """The clock breakers are read on: on the embedded sim, from where its saved world stopped
+    (a running `solbot run` moves it on; `solbot run --web` shows the loop's own)."""
+    from solbot.clock import RunningFrom, WallClock
+
+    if cfg.network == "sim" and not cfg.rpc_url:
+        from solbot.sim.network import SimNetwork
+
+        saved = SimNetwork.saved_time(cfg.sim_state_path)
+        if saved is not None:
+            return RunningFrom(saved)
+    return WallClock()
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Argument(help="What the token is for (laptop, grafana, ...).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Make a token (shown once: only its digest is kept). Audited; needs the master key."""
+
+    async def main() -> str:
+        from solbot.clock import WallClock
+        from solbot.web.credentials import Credentials
+
+        async with stores.custody(settings()) as custody:
+            _row, secret = await Credentials(custody, WallClock()).create_token(
+                name, actor=CLI_ACTOR
+            )
+            return secret
+
+    secret = asyncio.run(main())
+    if as_json:
+        emit({"name": name, "token": secret})
+        return
+    typer.echo(f"token {name!r} (shown once: keep it in a password manager):")
+    typer.echo(secret)
+
+
+@token_app.command("list")
+def token_list(as_json: JsonOption = False) -> None:
+    """Every token: when made, last used, revoked."""
+
+    async def main() -> list[dict[str, object]]:
+        from solbot.clock import WallClock
+        from solbot.web.credentials import Credentials
+
+        async with stores.custody(settings(), need_key=False) as custody:
+            rows = await Credentials(custody, WallClock()).tokens()
+        return [
+            {
+                "name": r.name,
+                "created_at": moment(r.created_at),
+                "created_by": r.created_by,
+                "last_used_at": moment(r.last_used_at),
+                "revoked_at": moment(r.revoked_at),
+            }
+            for r in rows
+        ]
+
+    tokens = asyncio.run(main())
+    if as_json:
+        emit({"tokens": tokens})
+        return
+    from rich.table import Table
+
+    table = Table(show_edge=False)
+    for column in ("name", "created", "last used", "revoked"):
+        table.add_column(column)
+    for t in tokens:
+        table.add_row(
+            str(t["name"]),
+            _short(t["created_at"]),
+            _short(t["last_used_at"]) or "never",
+            _short(t["revoked_at"]) or "",
+        )
+    console = stores.console()
+    if tokens:
+        console.print(table)
+    else:
+        console.print("no tokens yet: `solbot web token create NAME` makes one")
+
+
+def _short(value: object) -> str:
+    return "" if value is None else str(value)[:16].replace("T", " ")
+
+
+@token_app.command("revoke")
+def token_revoke(name: Annotated[str, typer.Argument(help="The token's name.")]) -> None:
+    """Revoke a token at once, and end the browser sessions opened with it. Audited."""
+
+    async def main() -> bool:
+        from solbot.clock import WallClock
+        from solbot.web.credentials import Credentials
+
+        async with stores.custody(settings()) as custody:
+            return await Credentials(custody, WallClock()).revoke_token(name, actor=CLI_ACTOR)
+
+    changed = asyncio.run(main())
+    typer.echo(f"token {name!r} revoked" if changed else f"token {name!r} was revoked already")

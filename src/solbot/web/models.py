@@ -1,0 +1,141 @@
+"""What the API answers, field by field. Every answer is one of these models: a row of the
+database never goes out whole, so a column added later (a sealed key, a 2FA secret) cannot
+leak through the dashboard by accident. Amounts on chain are integer atoms; prices, values
+and PnL are exact decimals, sent as strings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, PlainSerializer
+
+# An on-chain integer travels as a string, as in the CLI's --json: JavaScript's numbers lose
+# integers above 2**53, which a BONK balance in atoms passes.
+Atoms = Annotated[int, PlainSerializer(str, return_type=str, when_used="json")]
+
+
+class ErrorDetail(BaseModel):
+    status: int
+    code: str = Field(description="stable, for scripts: unauthorized, forbidden, not_found, ...")
+    message: str = Field(description="one line for people")
+
+
+class ErrorBody(BaseModel):
+    """Every error the API answers has this shape."""
+
+    error: ErrorDetail
+
+
+class Me(BaseModel):
+    role: Literal["operator", "user"]
+    username: str | None
+    actor: str = Field(description="how the audit log names you")
+
+
+class SignIn(BaseModel):
+    secret: str = Field(description="a one-time link's secret, or an operator token")
+
+
+class Breaker(BaseModel):
+    reason: str
+    text: str
+
+
+class LoopStatus(BaseModel):
+    """The trading loop's state; only served where the dashboard runs inside `solbot run`."""
+
+    now: datetime
+    ticks: int
+    entries: int
+    exits: int
+    failed: int
+    warming_up: str | None
+    prices: dict[str, Decimal]
+
+
+class UserState(BaseModel):
+    username: str
+    active: bool
+    paused_reason: str | None
+    risk_tier: str
+    breaker: Breaker | None
+    portfolio_value: Decimal
+    open_positions: int
+
+
+class Status(BaseModel):
+    world: str
+    network: str
+    mode: Literal["sim", "paper", "live"]
+    quote: str
+    entries_stopped: bool
+    loop: LoopStatus | None = Field(description="null when the dashboard runs without the loop")
+    users: list[UserState] = Field(description="yours; every user's for the operator")
+
+
+class UserDetail(UserState):
+    wallet: str
+    custody: str
+    created_at: datetime
+
+
+class Position(BaseModel):
+    token: str
+    mint: str
+    quantity_atoms: Atoms
+    quantity: Decimal
+    cost_atoms: Atoms
+    entry_price: Decimal
+    entry_time: datetime
+    stop_loss: Decimal | None
+    take_profit: Decimal | None
+    trailing_stop_pct: Decimal | None
+    price_now: Decimal | None = Field(description="the loop's last price (USD); null without it")
+
+
+class Trade(BaseModel):
+    id: str
+    timestamp: datetime
+    token: str
+    side: Literal["buy", "sell"]
+    price: Decimal
+    quantity_atoms: Atoms
+    quantity: Decimal
+    quote_atoms: Atoms
+    fee_lamports: Atoms
+    pnl: Decimal | None
+    signature: str | None
+
+
+class TradePage(BaseModel):
+    total: int = Field(description="trades matching the filter, on every page")
+    offset: int
+    limit: int
+    trades: list[Trade]
+
+
+class EquityPoint(BaseModel):
+    at: datetime
+    value: Decimal
+
+
+class Equity(BaseModel):
+    quote: str
+    points: list[EquityPoint]
+
+
+class Done(BaseModel):
+    """An action's answer: `changed` False when it already was so."""
+
+    changed: bool
+    message: str
+
+
+class RiskTierChange(BaseModel):
+    tier: Literal["conservative", "moderate", "aggressive"]
+
+
+class EntriesSwitch(BaseModel):
+    stopped: bool

@@ -1,0 +1,259 @@
+"""The dashboard's reads: what the database (and, inside `solbot run`, the loop) says about
+the bot and a user, shaped as `web.models`. Reads only; the rules they show (breakers, the
+entry switch) are the ones the loop follows, called where they are written."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from sqlalchemy import Float, Select, cast, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from solbot.accounts import saved_gates
+from solbot.group_admin import entries_stopped
+from solbot.risk import RiskGate
+from solbot.services.roster import limits_of
+from solbot.store.balances import Equity as EquityRepo
+from solbot.store.positions import Positions
+from solbot.store.states import Custody, PositionStatus
+from solbot.store.tables import PositionRow, TradeRow, UserRow
+from solbot.web import models
+from solbot.web.credentials import Principal
+from solbot.web.services import WebServices
+
+SortKey = Literal["timestamp", "token", "side", "price", "pnl", "quote"]
+
+
+def mode_of(web: WebServices) -> Literal["sim", "paper", "live"]:
+    world = web.settings.world
+    if world.paper:
+        return "paper"
+    return "sim" if world.network == "sim" else "live"
+
+
+def _decimals(web: WebServices) -> dict[str, int]:
+    return {t.symbol: t.decimals for t in web.settings.token_map().values()}
+
+
+async def status(web: WebServices, who: Principal) -> models.Status:
+    cfg = web.settings
+    async with web.db.session() as s:
+        stopped = await entries_stopped(s)
+        stmt = select(UserRow).order_by(UserRow.created_at, UserRow.username)
+        if who.is_operator:
+            stmt = stmt.where(UserRow.custody == Custody.VAULT.value)
+        else:
+            stmt = stmt.where(UserRow.id == who.user_id)
+        users = list(await s.scalars(stmt))
+        states = await user_states(web, s, users)
+    return models.Status(
+        world=cfg.world.name,
+        network=cfg.world.network,
+        mode=mode_of(web),
+        quote=cfg.quote,
+        entries_stopped=stopped,
+        loop=web.loop.status() if web.loop is not None else None,
+        users=states,
+    )
+
+
+async def user_states(
+    web: WebServices, s: AsyncSession, users: Sequence[UserRow]
+) -> list[models.UserState]:
+    """Each user's trading state now: active or paused, and the breaker holding their entries
+    (from the breakers' memory the loop keeps, read with the loop's own rule)."""
+    if not users:
+        return []
+    ids = [u.id for u in users]
+    memory = await saved_gates(s, ids)
+    counts = dict(
+        (
+            await s.execute(
+                select(PositionRow.user_id, func.count())
+                .where(PositionRow.user_id.in_(ids), PositionRow.status == PositionStatus.OPEN)
+                .group_by(PositionRow.user_id)
+            )
+        ).all()
+    )
+    now = web.clock.now()
+    out = []
+    for user in users:
+        breaker = None
+        state = memory.get(user.id)
+        if state is not None:
+            gate = RiskGate(limits_of(user), 0.0, now)
+            gate.restore(state)
+            holding = gate.holding(now)
+            if holding:
+                breaker = models.Breaker(
+                    reason=holding.name.lower(), text=gate.describe(holding, now)
+                )
+        out.append(
+            models.UserState(
+                username=user.username,
+                active=user.is_active,
+                paused_reason=user.paused_reason,
+                risk_tier=user.risk_tier,
+                breaker=breaker,
+                portfolio_value=user.portfolio_value,
+                open_positions=counts.get(user.id, 0),
+            )
+        )
+    return out
+
+
+async def user_detail(web: WebServices, user: UserRow) -> models.UserDetail:
+    async with web.db.session() as s:
+        (state,) = await user_states(web, s, [user])
+    return models.UserDetail(
+        **state.model_dump(),
+        wallet=user.wallet_pubkey,
+        custody=user.custody,
+        created_at=user.created_at,
+    )
+
+
+async def positions(web: WebServices, user: UserRow) -> list[models.Position]:
+    decimals = _decimals(web)
+    prices = web.loop.status().prices if web.loop is not None else {}
+    async with web.db.session() as s:
+        rows = await Positions(s, web.clock).all_open(user.id)
+    return [
+        models.Position(
+            token=p.token,
+            mint=p.mint,
+            quantity_atoms=p.quantity,
+            quantity=Decimal(p.quantity).scaleb(-decimals.get(p.token, 0)),
+            cost_atoms=p.cost,
+            entry_price=p.entry_price,
+            entry_time=p.entry_time,
+            stop_loss=p.stop_loss,
+            take_profit=p.take_profit,
+            trailing_stop_pct=p.trailing_stop_pct,
+            price_now=prices.get(p.token),
+        )
+        for p in rows
+    ]
+
+
+@dataclass(frozen=True)
+class TradeFilter:
+    token: str | None = None
+    side: Literal["buy", "sell"] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    result: Literal["win", "loss"] | None = None  # closing trades with a profit, or a loss
+    sort: SortKey = "timestamp"
+    descending: bool = True
+
+    def apply(self, stmt: Select[Any], dialect: str) -> Select[Any]:
+        if self.token:
+            stmt = stmt.where(TradeRow.token == self.token.upper())
+        if self.side:
+            stmt = stmt.where(TradeRow.side == self.side)
+        if self.since is not None:
+            stmt = stmt.where(TradeRow.timestamp >= self.since)
+        if self.until is not None:
+            stmt = stmt.where(TradeRow.timestamp < self.until)
+        if self.result is not None:
+            pnl = _numeric(TradeRow.pnl, dialect)
+            stmt = stmt.where(pnl > 0 if self.result == "win" else pnl < 0)
+        return stmt
+
+    def order(self, stmt: Select[Any], dialect: str) -> Select[Any]:
+        column: Any = {
+            "timestamp": TradeRow.timestamp,
+            "token": TradeRow.token,
+            "side": TradeRow.side,
+            "price": _numeric(TradeRow.price, dialect),
+            "pnl": _numeric(TradeRow.pnl, dialect),
+            "quote": TradeRow.quote_amount,  # zero-padded text on SQLite: orders right
+        }[self.sort]
+        first = column.desc() if self.descending else column.asc()
+        tie = TradeRow.timestamp.desc() if self.descending else TradeRow.timestamp.asc()
+        return stmt.order_by(first.nulls_last(), tie, TradeRow.id)
+
+
+def _numeric(column: Any, dialect: str) -> Any:
+    """A decimal column as something SQL can compare: PostgreSQL's NUMERIC is; SQLite keeps the
+    exact text (`store.types`), compared here through its float value. Only for ordering and a
+    sign, never for an amount anyone reads."""
+    return column if dialect == "postgresql" else cast(column, Float)
+
+
+async def trades(
+    web: WebServices, user: UserRow, wanted: TradeFilter, offset: int, limit: int
+) -> models.TradePage:
+    dialect = web.db.dialect
+    decimals = _decimals(web)
+    base = wanted.apply(select(TradeRow).where(TradeRow.user_id == user.id), dialect)
+    async with web.db.session() as s:
+        total = await s.scalar(select(func.count()).select_from(base.subquery()))
+        rows = list(await s.scalars(wanted.order(base, dialect).offset(offset).limit(limit)))
+    return models.TradePage(
+        total=total or 0,
+        offset=offset,
+        limit=limit,
+        trades=[_trade(t, decimals) for t in rows],
+    )
+
+
+async def trades_csv(web: WebServices, user: UserRow, wanted: TradeFilter) -> Iterator[str]:
+    """Every trade matching the filter, as CSV lines (a header first)."""
+    dialect = web.db.dialect
+    decimals = _decimals(web)
+    stmt = wanted.order(
+        wanted.apply(select(TradeRow).where(TradeRow.user_id == user.id), dialect), dialect
+    )
+    async with web.db.session() as s:
+        rows = list(await s.scalars(stmt))
+    fields = list(models.Trade.model_fields)
+
+    def lines() -> Iterator[str]:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(fields)
+        for row in rows:
+            trade = _trade(row, decimals).model_dump(mode="json")
+            writer.writerow(["" if trade[f] is None else trade[f] for f in fields])
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+        yield out.getvalue()
+
+    return lines()
+
+
+def _trade(t: TradeRow, decimals: dict[str, int]) -> models.Trade:
+    return models.Trade(
+        id=t.id,
+        timestamp=t.timestamp,
+        token=t.token,
+        side=t.side,  # type: ignore[arg-type]
+        price=t.price,
+        quantity_atoms=t.quantity,
+        quantity=Decimal(t.quantity).scaleb(-decimals.get(t.token, 0)),
+        quote_atoms=t.quote_amount,
+        fee_lamports=t.fee_lamports,
+        pnl=t.pnl,
+        signature=t.signature,
+    )
+
+
+async def equity(web: WebServices, user: UserRow, since: float | None) -> models.Equity:
+    async with web.db.session() as s:
+        curve = await EquityRepo(s, web.clock).curve(user.id, since)
+    return models.Equity(
+        quote=web.settings.quote,
+        points=[models.EquityPoint(at=at, value=value) for at, value in curve],
+    )
+
+
+def since_days(web: WebServices, days: float | None) -> float | None:
+    return None if days is None else web.clock.now() - days * 86_400

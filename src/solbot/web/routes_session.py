@@ -1,0 +1,64 @@
+"""Signing in and out, and who you are."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from solbot.web import models
+from solbot.web.auth import CSRF_COOKIE, SESSION_COOKIE, Caller, Services, client_of
+from solbot.web.credentials import Principal
+from solbot.web.errors import ApiError
+
+router = APIRouter(prefix="/api/v1", tags=["session"])
+
+
+def me_of(who: Principal) -> models.Me:
+    return models.Me(
+        role="operator" if who.is_operator else "user", username=who.username, actor=who.actor
+    )
+
+
+@router.post("/session", response_model=models.Me, summary="Sign in (a browser session)")
+async def sign_in(
+    body: models.SignIn, request: Request, response: Response, web: Services
+) -> models.Me:
+    """Exchange a one-time link's secret (good once, ten minutes) or an operator token for a
+    session cookie (HTTP-only, Secure, SameSite=Strict) and a CSRF cookie the page echoes in
+    `X-CSRF-Token` on every action."""
+    if not web.sign_ins.take(client_of(request)):
+        raise ApiError(
+            429, "too many sign-in attempts; wait a minute", headers={"Retry-After": "60"}
+        )
+    opened = await web.credentials.sign_in(body.secret.strip())
+    if opened is None:
+        raise ApiError(401, "that link or token is not valid (used, expired or revoked): ask again")
+    seconds = int(opened.expires_at - web.wall.now())
+    for name, value, http_only in (
+        (SESSION_COOKIE, opened.secret, True),
+        (CSRF_COOKIE, opened.csrf, False),
+    ):
+        response.set_cookie(
+            name,
+            value,
+            max_age=seconds,
+            httponly=http_only,
+            secure=True,
+            samesite="strict",
+            path="/",
+        )
+    web.on_change()
+    return me_of(opened.principal)
+
+
+@router.delete("/session", response_model=models.Done, summary="Sign out")
+async def sign_out(who: Caller, response: Response, web: Services) -> models.Done:
+    if who.session_id is not None:
+        await web.credentials.sign_out(who.session_id)
+    for name in (SESSION_COOKIE, CSRF_COOKIE):
+        response.delete_cookie(name, path="/", secure=True, samesite="strict")
+    return models.Done(changed=who.session_id is not None, message="signed out")
+
+
+@router.get("/me", response_model=models.Me, summary="Who you are signed in as")
+async def me(who: Caller) -> models.Me:
+    return me_of(who)

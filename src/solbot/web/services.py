@@ -1,0 +1,51 @@
+"""What the dashboard works with: the same services the CLI and the Telegram bot use, and,
+when it runs inside `solbot run`, a view of the running loop (its counters and prices, and
+the one way to sell a position: asking the loop)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from solbot.budget import PerMinute
+from solbot.clock import Clock, WallClock
+from solbot.config import Settings
+from solbot.services.closing import CloseRequest
+from solbot.services.custody import CustodyService
+from solbot.web.credentials import Credentials
+from solbot.web.models import LoopStatus
+
+
+class LoopView(Protocol):
+    """The running loop, as the dashboard sees it (`runner` makes one)."""
+
+    def status(self) -> LoopStatus: ...
+
+    @property
+    def close_position(self) -> CloseRequest: ...
+
+
+@dataclass
+class WebServices:
+    settings: Settings
+    custody: CustodyService
+    clock: Clock  # the trading clock: breakers and trades follow it
+    loop: LoopView | None = None
+    # Security timers (links, sessions, request budgets) follow the wall clock.
+    wall: Clock = field(default_factory=WallClock)
+    credentials: Credentials = field(init=False)
+    requests: PerMinute = field(init=False)  # per signed-in caller
+    sign_ins: PerMinute = field(
+        init=False
+    )  # per client address: guessing is pointless, flooding is not
+    on_change: Callable[[], None] = lambda: None  # tell the page something changed (live updates)
+
+    def __post_init__(self) -> None:
+        self.credentials = Credentials(self.custody, self.wall)
+        self.requests = PerMinute(self.wall, self.settings.web_requests_per_minute)
+        self.sign_ins = PerMinute(self.wall, 10)
+
+    @property
+    def db(self):  # noqa: ANN201 - the custody service's database
+        return self.custody.db

@@ -1,0 +1,131 @@
+"""What the reads answer: trades filtered, sorted, paged and exported as CSV; positions,
+equity and status (breakers read with the loop's own rule); and never key material, whatever
+is asked. Both databases."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from solbot.accounts import gate_key
+from solbot.store.tables import MetaEntry, UserRow
+from web.conftest import Site
+
+
+async def test_trades_filter_sort_and_page(site: Site) -> None:
+    alice = await site.signed_in("alice")
+    page = (await alice.get("/api/v1/users/alice/trades?limit=4")).json()
+    assert (page["total"], page["offset"], page["limit"], len(page["trades"])) == (6, 0, 4, 4)
+    times = [t["timestamp"] for t in page["trades"]]
+    assert times == sorted(times, reverse=True)  # newest first by default
+    rest = (await alice.get("/api/v1/users/alice/trades?limit=4&offset=4")).json()
+    assert len(rest["trades"]) == 2
+    ids = {t["id"] for t in page["trades"] + rest["trades"]}
+    assert len(ids) == 6
+    jup = (await alice.get("/api/v1/users/alice/trades?token=jup")).json()
+    assert jup["total"] == 3
+    assert {t["token"] for t in jup["trades"]} == {"JUP"}
+    losses = (await alice.get("/api/v1/users/alice/trades?result=loss")).json()
+    assert [t["pnl"] for t in losses["trades"]] == ["-2.25", "-2.25"]
+    by_pnl = (await alice.get("/api/v1/users/alice/trades?sort=pnl&order=asc")).json()
+    pnls = [Decimal(t["pnl"]) for t in by_pnl["trades"]]
+    assert pnls == sorted(pnls)
+    since = "2027-01-15T05:00:00Z"  # START - 3h is 2027-01-15T05:00 UTC
+    recent = (await alice.get(f"/api/v1/users/alice/trades?since={since}")).json()
+    assert recent["total"] == 3
+    trade = page["trades"][0]
+    assert trade["quantity_atoms"] == "1000000"  # on-chain integers as strings (JavaScript)
+    assert trade["price"] == "0.5"  # exact decimals travel as strings
+
+
+async def test_trades_export_as_csv_with_the_same_filters(site: Site) -> None:
+    alice = await site.signed_in("alice")
+    answer = await alice.get("/api/v1/users/alice/trades.csv?token=BONK&sort=timestamp&order=asc")
+    assert answer.headers["content-type"].startswith("text/csv")
+    assert "solbot-alice-trades.csv" in answer.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    assert len(rows) == 3
+    assert {r["token"] for r in rows} == {"BONK"}
+    assert [r["timestamp"] for r in rows] == sorted(r["timestamp"] for r in rows)
+    assert rows[0]["pnl"] == "-2.25"
+
+
+async def test_positions_and_equity(site: Site) -> None:
+    alice = await site.signed_in("alice")
+    (position,) = (await alice.get("/api/v1/users/alice/positions")).json()
+    assert position["token"] == "JUP"
+    assert position["quantity_atoms"] == "12345678"
+    assert position["quantity"] == "12.345678"  # JUP has 6 decimals
+    assert position["entry_price"] == "0.486"
+    assert position["price_now"] is None  # no loop in this process
+    curve = (await alice.get("/api/v1/users/alice/equity")).json()
+    assert curve["quote"] == "USDC"
+    assert [p["value"] for p in curve["points"]] == ["1000.5", "1012.25"]
+    recent = (await alice.get("/api/v1/users/alice/equity?days=0.05")).json()
+    assert [p["value"] for p in recent["points"]] == ["1012.25"]
+
+
+async def test_status_shows_the_world_the_switch_and_a_tripped_breaker(site: Site) -> None:
+    alice = site.users["alice"]
+    gate_state = await _tripped(site, alice)
+    async with site.db.session() as s:
+        s.add(MetaEntry(key=gate_key(alice.id), value=json.dumps(gate_state)))  # as the loop saves
+    operator = site.bearer()
+    await operator.put("/api/v1/group/entries", json={"stopped": True})
+    status = (await operator.get("/api/v1/status")).json()
+    assert (status["world"], status["network"], status["mode"]) == ("sim", "sim", "sim")
+    assert status["entries_stopped"] is True
+    assert status["loop"] is None
+    users = {u["username"]: u for u in status["users"]}
+    assert users["alice"]["breaker"]["reason"] == "daily_loss"  # the first of those holding
+    assert "daily loss limit" in users["alice"]["breaker"]["text"]
+    assert users["bob"]["breaker"] is None
+    assert users["alice"]["open_positions"] == 1
+    site.clock.advance(7 * 86_400)  # the trading clock passes the pause: the breaker lifts
+    status = (await operator.get("/api/v1/status")).json()
+    assert {u["username"]: u["breaker"] for u in status["users"]}["alice"] is None
+
+
+async def _tripped(site: Site, user: UserRow) -> list[float]:
+    from solbot.risk import RiskGate
+    from solbot.services.roster import limits_of
+
+    gate = RiskGate(limits_of(user), 1000.0, site.clock.now())
+    assert gate.mark(500.0, site.clock.now())  # half gone: the day's loss limit trips
+    return gate.state()
+
+
+async def test_no_answer_ever_carries_key_material(site: Site) -> None:
+    """Every GET as the operator and as a friend: neither a wallet's secret key (base58, as
+    /export shows it), nor its sealed form, nor any of our own secrets comes back."""
+    async with site.db.session() as s:
+        sealed = [u.encrypted_private_key for u in await s.scalars(select(UserRow))]
+    forbidden = [*list(site.secret_keys.values()), site.operator_token]
+    for blob in sealed:
+        forbidden += [
+            blob.hex(),
+            base64.b64encode(blob).decode(),
+            base64.urlsafe_b64encode(blob).decode(),
+        ]
+    operator, alice = site.bearer(), await site.signed_in("alice")
+    forbidden.append(alice.cookies["solbot_session"])
+    described = (await operator.get("/api/v1/openapi.json")).json()
+    seen = 0
+    for path, item in described["paths"].items():
+        if "get" not in item:
+            continue
+        for client, name in ((operator, "bob"), (alice, "alice")):
+            url = path.replace("{username}", name)
+            body = (await client.get(url)).text
+            seen += 1
+            for secret in forbidden:
+                assert secret not in body, url
+            assert "encrypted" not in body
+            assert "totp" not in body
+            assert "seed" not in body
+    assert seen >= 12
