@@ -476,6 +476,14 @@ class Settings(BaseSettings):
         return self.world_dir / "sim-state.json"
 
     @property
+    def web_address(self) -> str:
+        """Where friends open the dashboard (the links Telegram's /web sends)."""
+        if self.web_url:
+            return self.web_url.rstrip("/")
+        host = f"[{self.web_host}]" if ":" in self.web_host else self.web_host
+        return f"http://{host}:{self.web_port}"
+
+    @property
     def log_path(self) -> Path:
         """Where `solbot run` writes its JSON-lines log: the world's own."""
         return self.world_dir / "solbot.log"

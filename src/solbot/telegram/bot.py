@@ -59,6 +59,7 @@ COMMANDS: dict[str, tuple[str, bool]] = {
     "export": ("export", True),
     "whitelist": ("whitelist", True),
     "withdraw": ("withdraw", True),
+    "web": ("web", True),
 }
 # The operator's commands (their private chat only): command → method of OperatorCommands.
 OPERATOR_COMMANDS = {

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from solders.pubkey import Pubkey
 from sqlalchemy import select
-from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, Update
+from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, LinkPreviewOptions, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
@@ -38,6 +38,7 @@ from solbot.telegram.sensitive import WITHDRAW_NO, WITHDRAW_OK, Sensitive
 from solbot.telegram.services import BotServices
 from solbot.telegram.ui import keyboard
 from solbot.telegram.wallet_value import wallet_value
+from solbot.web.credentials import LINK_SECONDS, Credentials
 
 log = logging.getLogger(__name__)
 
@@ -324,6 +325,33 @@ class Commands:
             price = f"{t.price:.6g} {quote}"
             lines.append(f"{when} {verb} {quantity:,.4f} {t.token} at {price}{pnl}")
         await self.reply_to(update)("\n".join(lines))
+
+    async def web(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A one-time link to the dashboard, signed in as this user. The secret is in the
+        address's fragment (a browser never sends it to a server: no access log keeps it), the
+        message is protected and previewless (Telegram's preview fetcher would open the link
+        first), and it is deleted from the chat when the link expires."""
+        if context.args:
+            raise UserError(texts.usage("web"))
+        user = await self._user(update)
+        secret = await Credentials(self.s.custody, self.s.wall).create_link(user.id)
+        url = f"{self.s.settings.web_address}/signin#{secret}"
+        chat = update.effective_chat
+        assert chat is not None
+        minutes = LINK_SECONDS // 60
+        await self.secrets.send(
+            chat.id,
+            "web",
+            user.id,
+            LINK_SECONDS,
+            lambda: self.bot.send_message(
+                chat.id,
+                f"Your dashboard, signed in as {user.username}:\n{url}\n\nGood once, for "
+                f"{minutes} minutes; this message disappears then. Don't share it.",
+                protect_content=True,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            ),
+        )
 
     # ------------------------------------------------------------------ settings
     async def risk(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -43,6 +43,7 @@ WHAT = {
     "key": "a message with your private key",
     "2fa": "the picture with your second factor's secret",
     "code": "one of your messages with a 2FA code",
+    "web": "your sign-in link to the dashboard",
 }
 
 Alert = Callable[[str], Awaitable[None]]

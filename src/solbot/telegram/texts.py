@@ -42,6 +42,7 @@ USAGE = {
     "settings": "/settings",
     "2fa": "/2fa [code]",
     "whitelist": "/whitelist [add <address> [label] | remove <address>]",
+    "web": "/web",
     "help": "/help",
 }
 
@@ -60,6 +61,7 @@ HELP = "\n".join(
         "/whitelist – addresses you may withdraw to",
         "/withdraw <address> <SOL> <code> – send SOL to a whitelisted address",
         "/export <code> – your private key (shown for 60 s)",
+        "/web – a sign-in link to the dashboard (charts, trades; good once, 10 minutes)",
     ]
 )
 
@@ -73,6 +75,7 @@ MENU = {
     "resume": "Trade again",
     "risk": "Conservative, moderate or aggressive",
     "close": "Sell a position now",
+    "web": "A sign-in link to the dashboard",
     "settings": "Which notifications you get",
     "withdraw": "Send SOL to a whitelisted address",
     "whitelist": "Addresses you may withdraw to",

@@ -104,6 +104,7 @@ class Trade(BaseModel):
     quantity_atoms: Atoms
     quantity: Decimal
     quote_atoms: Atoms
+    quote_amount: Decimal = Field(description="quote_atoms in units of the quote asset")
     fee_lamports: Atoms
     pnl: Decimal | None
     signature: str | None

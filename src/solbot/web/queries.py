@@ -200,7 +200,7 @@ async def trades(
         total=total or 0,
         offset=offset,
         limit=limit,
-        trades=[_trade(t, decimals) for t in rows],
+        trades=[_trade(t, decimals, web.settings.quote) for t in rows],
     )
 
 
@@ -220,7 +220,7 @@ async def trades_csv(web: WebServices, user: UserRow, wanted: TradeFilter) -> It
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(fields)
         for row in rows:
-            trade = _trade(row, decimals).model_dump(mode="json")
+            trade = _trade(row, decimals, web.settings.quote).model_dump(mode="json")
             writer.writerow(["" if trade[f] is None else trade[f] for f in fields])
             yield out.getvalue()
             out.seek(0)
@@ -230,7 +230,7 @@ async def trades_csv(web: WebServices, user: UserRow, wanted: TradeFilter) -> It
     return lines()
 
 
-def _trade(t: TradeRow, decimals: dict[str, int]) -> models.Trade:
+def _trade(t: TradeRow, decimals: dict[str, int], quote: str) -> models.Trade:
     return models.Trade(
         id=t.id,
         timestamp=t.timestamp,
@@ -240,6 +240,7 @@ def _trade(t: TradeRow, decimals: dict[str, int]) -> models.Trade:
         quantity_atoms=t.quantity,
         quantity=Decimal(t.quantity).scaleb(-decimals.get(t.token, 0)),
         quote_atoms=t.quote_amount,
+        quote_amount=Decimal(t.quote_amount).scaleb(-decimals[quote]),
         fee_lamports=t.fee_lamports,
         pnl=t.pnl,
         signature=t.signature,
