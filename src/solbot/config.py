@@ -262,6 +262,7 @@ class Settings(BaseSettings):
     # The dashboard and its API (`solbot web`, `solbot run --web`): where it listens, and the
     # address friends open (sign-in links from Telegram's /web): the reverse proxy's https
     # address where the operator has a domain; unset, http://<web_host>:<web_port>.
+    web: bool = False  # `solbot run` serves the dashboard too (`--web`)
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8780, ge=1, le=65535)
     web_url: str | None = None

@@ -6,7 +6,12 @@ Telegram notifier each render them their own way."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from solbot.engine import Engine
 
 # Said (and logged) when the operator's entry switch changes (`Roster.refresh`); `solbot
 # reconcile` reads the span from the log.
@@ -79,3 +84,28 @@ def failed_text(token: str, side: str, state: str, error: str | None) -> str:
 def recovered_text(order_id: str, state: str, error: str | None) -> str:
     """'order 8f3c…: confirmed', or with the reason when it did not go through."""
     return f"order {order_id}: {state}" + (f" ({error})" if error else "")
+
+
+def when(ts: float) -> str:
+    """A moment for people: '2026-01-05 14:05' (UTC)."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def warm_up(engine: Engine, now: float) -> str:
+    """'warming up: first signal at 2026-01-05 14:05 UTC, in 5 more 1m candles' while no
+    token has the candles the strategy needs (naming the tokens still short when some have
+    them); '' once every token has."""
+    missing = engine.candles_missing()
+    short = {symbol: n for symbol, n in missing.items() if n > 0}
+    if not short:
+        return ""
+    n = min(short.values())
+    timeframe = engine.timeframe
+    # The candle forming now is the first of the `n`; the signal comes as the last one closes.
+    first = timeframe.floor(int(now)) + n * timeframe.seconds
+    who = "" if len(short) == len(missing) else f" ({', '.join(sorted(short))})"
+    plural = "s" if n > 1 else ""
+    return (
+        f"warming up{who}: first signal at {when(first)} UTC, in {n} more {timeframe.value} "
+        f"candle{plural}"
+    )

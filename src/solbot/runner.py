@@ -89,6 +89,7 @@ from solbot.telegram.bot import TelegramBot
 from solbot.telegram.services import BotServices
 from solbot.wallet import keycheck, master
 from solbot.wallet.keys import SigningKey, WatchOnly, paper_address
+from solbot.web.dashboard import Dashboard
 
 log = logging.getLogger(__name__)
 
@@ -342,6 +343,8 @@ async def _assemble(
     if telegram is not None:
         _connect(telegram, engine, quote, tokens)
     sweeps = await _fee_sweeps(settings, db, clock, chain, quote, roster, network)
+    custody = roster.custody or CustodyService(db, clock, None)
+    dashboard = Dashboard(settings, custody, clock, engine) if settings.web else None
     return Runtime(
         settings=settings,
         options=options,
@@ -355,8 +358,9 @@ async def _assemble(
         on_event=on_event,
         warm_up=warm_up,
         telegram=telegram,
-        custody=roster.custody,
+        custody=custody,
         fee_sweeps=sweeps,
+        dashboard=dashboard,
     )
 
 

@@ -46,6 +46,7 @@ from solbot.store.db import Database
 from solbot.store.positions import Positions
 from solbot.telegram.bot import TelegramBot
 from solbot.transfer_recovery import Recovered, recover_transfers
+from solbot.web.dashboard import Dashboard
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,7 @@ class Runtime:
         custody: CustodyService | None = None,
         fee_sweeps: FeeSweeps | None = None,
         wall: Clock | None = None,
+        dashboard: Dashboard | None = None,
     ) -> None:
         self.settings = settings
         self.options = options
@@ -181,6 +183,9 @@ class Runtime:
         self.custody = custody or CustodyService(db, clock, None)  # keyless: nothing to sign
         if telegram is not None:
             self._closers.append(telegram.stop)  # closers run in reverse: it stops first
+        self.dashboard = dashboard
+        if dashboard is not None:
+            self._closers.append(dashboard.stop)
         self._stop = asyncio.Event()
         self.chain_failures = 0  # ticks skipped because the chain could not be reached
         self._openings: dict[str, Opening] = {}  # what each wallet held when first served
@@ -274,6 +279,8 @@ class Runtime:
             tune_collector()
         if self.telegram is not None and not self.telegram.running:
             await self.telegram.start()
+        if self.dashboard is not None and self.dashboard.url is None:
+            await self.dashboard.start()
 
     async def _step(self, unfinished: bool) -> None:
         """One tick, after finishing what an earlier one left mid-way."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 import httpx
 import pytest
@@ -85,7 +86,7 @@ async def seed(db: Database, clock: ManualClock, user: UserRow, trades: int) -> 
         await Equity(s, clock).record(int(START - 3600), {user.id: Decimal("1012.25")})
 
 
-async def make_site(db_url: str, loop: LoopView | None = None) -> Site:
+async def make_site(db_url: str, data_dir: Path, loop: LoopView | None = None) -> Site:
     db = Database(db_url)
     clock, wall = ManualClock(START), ManualClock(START)
     custody = CustodyService(db, clock, KEY)
@@ -94,17 +95,35 @@ async def make_site(db_url: str, loop: LoopView | None = None) -> Site:
         users[name], keys[name] = await custody.create_user(name, actor="test")
     await seed(db, clock, users["alice"], 6)
     await seed(db, clock, users["bob"], 2)
-    services = WebServices(Settings(), custody, clock, loop=loop, wall=wall)
+    services = WebServices(Settings(data_dir=data_dir), custody, clock, loop=loop, wall=wall)
     _row, token = await services.credentials.create_token("laptop", actor="cli")
     return Site(db, services, clock, wall, users, token, {n: k.reveal() for n, k in keys.items()})
 
 
 @pytest.fixture
-async def site(db_url: str) -> AsyncIterator[Site]:
-    made = await make_site(db_url)
+async def site(db_url: str, tmp_path: Path) -> AsyncIterator[Site]:
+    made = await make_site(db_url, tmp_path / "data")
     try:
         yield made
     finally:
         for client in made.clients:
             await client.aclose()
         await made.db.dispose()
+
+
+def seed_candles(site: Site, hours: int = 48) -> None:
+    """`hours` hourly JUP candles up to START, where the loop writes them in this world."""
+    import numpy as np
+
+    from solbot.domain import CandleSeries
+    from solbot.market.store import CandleStore
+
+    cfg = site.services.settings
+    step = cfg.timeframe.seconds
+    first = int(START) // step * step - hours * step
+    times = np.arange(first, first + hours * step, step, dtype=np.int64)
+    closes = np.linspace(0.40, 0.52, len(times))
+    series = CandleSeries(
+        cfg.timeframe, times, closes, closes + 0.01, closes - 0.01, closes, closes
+    )
+    CandleStore(cfg.built_candles_dir()).save("JUP", series)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from solbot.accounts import gate_key
 from solbot.store.tables import MetaEntry, UserRow
-from web.conftest import Site
+from web.conftest import Site, seed_candles
 
 
 async def test_trades_filter_sort_and_page(site: Site) -> None:
@@ -129,3 +129,20 @@ async def test_no_answer_ever_carries_key_material(site: Site) -> None:
             assert "totp" not in body
             assert "seed" not in body
     assert seen >= 12
+
+
+async def test_a_tokens_candles_with_the_users_fills(site: Site) -> None:
+    """The candles the loop built in this world, and alice's JUP fills on them."""
+    seed_candles(site)
+    alice = await site.signed_in("alice")
+    chart = (await alice.get("/api/v1/users/alice/chart/jup?days=1")).json()
+    assert (chart["token"], chart["timeframe"], chart["quote"]) == ("JUP", "1h", "USDC")
+    assert len(chart["candles"]) == 24  # the last day of the 48 hours stored
+    assert set(chart["candles"][0]) == {"t", "o", "h", "l", "c"}
+    assert [f["side"] for f in chart["fills"]] == ["sell"] * 3  # her JUP trades of that day
+    assert {f["y"] for f in chart["fills"]} == {0.5}
+    wider = (await alice.get("/api/v1/users/alice/chart/JUP?days=3")).json()
+    assert len(wider["candles"]) == 48
+    refused = await alice.get("/api/v1/users/alice/chart/USDC")
+    assert refused.status_code == 409
+    assert (await alice.get("/api/v1/users/bob/chart/JUP")).status_code == 403

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from solbot.store.tables import AuditRow
 from solbot.store.users import Users
 from web.browser import browser, served
-from web.conftest import Site
+from web.conftest import Site, seed_candles
 
 SHOTS = os.environ.get("SOLBOT_SCREENSHOTS")
 
@@ -45,6 +45,14 @@ async def test_a_friend_signs_in_looks_filters_and_pauses(site: Site) -> None:
         await expect(chart.locator("svg.main-svg").first).to_be_visible()
         await expect(card.locator("table tbody tr")).to_have_count(1)  # her JUP position
         await shot(page, "overview")
+        # Its candles with her entries and exits, from the position's token.
+        seed_candles(site)
+        await card.locator("table tbody a", has_text="JUP").click()
+        candles = page.locator("#candles")
+        await expect(candles).to_have_attribute("data-candles", "48")
+        await expect(candles).to_have_attribute("data-fills", "3")
+        await expect(candles.locator("g.trace").first).to_be_visible()
+        await shot(page, "chart")
         # Trades: all six, then JUP only, then sorted by PnL.
         await page.click("text=Trades")
         rows = page.locator("#trades-table tbody tr")

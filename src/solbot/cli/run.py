@@ -87,6 +87,14 @@ def run(
             show_default=False,
         ),
     ] = None,
+    web: Annotated[
+        bool,
+        typer.Option(
+            "--web",
+            help="Serve the dashboard too, with the loop's live state (SOLBOT_WEB_HOST and "
+            "SOLBOT_WEB_PORT; same as SOLBOT_WEB=true).",
+        ),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every HTTP call.")] = False,
 ) -> None:
     """Run the bot: poll prices, build candles, trade on closed candles, manage exits.
@@ -103,6 +111,8 @@ def run(
     seconds whatever the bot was waiting for.
     """
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    if web:
+        set_settings(settings().model_copy(update={"web": True}))
     try:
         _run(speed, stop_after, live, paper, verbose, replay or [])
     finally:

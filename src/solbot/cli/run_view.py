@@ -16,6 +16,8 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from solbot.events import warm_up, when
+
 if TYPE_CHECKING:  # the trading stack is imported when the bot runs, not for `solbot --help`
     from solbot.engine import Engine
     from solbot.events import Event
@@ -84,26 +86,6 @@ def status_line(engine: Engine, now: float) -> Text:
     return Text(text + (f"  {warming}" if warming else ""), style="dim")
 
 
-def warm_up(engine: Engine, now: float) -> str:
-    """'warming up: first signal at 2026-01-05 14:05 UTC, in 5 more 1m candles' while no
-    token has the candles the strategy needs (naming the tokens still short when some have
-    them); '' once every token has."""
-    missing = engine.candles_missing()
-    short = {symbol: n for symbol, n in missing.items() if n > 0}
-    if not short:
-        return ""
-    n = min(short.values())
-    timeframe = engine.timeframe
-    # The candle forming now is the first of the `n`; the signal comes as the last one closes.
-    first = timeframe.floor(int(now)) + n * timeframe.seconds
-    who = "" if len(short) == len(missing) else f" ({', '.join(sorted(short))})"
-    plural = "s" if n > 1 else ""
-    return (
-        f"warming up{who}: first signal at {when(first)} UTC, in {n} more {timeframe.value} "
-        f"candle{plural}"
-    )
-
-
 def panel(runtime: Runtime) -> Group:
     """The live status on a terminal: the status line, and each token's last price and candles."""
     engine = runtime.engine
@@ -148,6 +130,11 @@ def banner(console: Console, runtime: Runtime) -> None:
         console.print(
             f"[bold yellow]paper trading[/]: {where} prices and quotes, fills at the quote, "
             f"nothing signed or sent; books in {runtime.db.safe_url}"
+        )
+    if runtime.dashboard is not None:
+        console.print(
+            f"[bold]dashboard[/] at {cfg.web_address} once started (`solbot web token create` "
+            "signs the operator in; friends send /web to the Telegram bot)"
         )
     replay = runtime.options.replay
     if replay is not None:
@@ -237,10 +224,6 @@ def _reconciliation(table: Table, summary: Summary, held: str) -> None:
         )
     if len(wrong) > SHOWN_LINES:
         table.add_row("", f"and {len(wrong) - SHOWN_LINES} more")
-
-
-def when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def _utc(t: float) -> str:

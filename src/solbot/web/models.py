@@ -70,6 +70,7 @@ class Status(BaseModel):
     network: str
     mode: Literal["sim", "paper", "live"]
     quote: str
+    tokens: list[str] = Field(description="the tokens the bot trades")
     entries_stopped: bool
     loop: LoopStatus | None = Field(description="null when the dashboard runs without the loop")
     users: list[UserState] = Field(description="yours; every user's for the operator")
@@ -125,6 +126,36 @@ class EquityPoint(BaseModel):
 class Equity(BaseModel):
     quote: str
     points: list[EquityPoint]
+
+
+class Candle(BaseModel):
+    """One bar, in USD (the price feed's unit; chart points, not amounts anyone books)."""
+
+    t: datetime
+    o: float
+    h: float
+    low: float = Field(serialization_alias="l")
+    c: float
+
+
+class Fill(BaseModel):
+    """One of the user's trades of the token, to mark on its candles."""
+
+    at: datetime
+    side: Literal["buy", "sell"]
+    price: Decimal = Field(description="the fill's price, in the quote asset")
+    y: float = Field(
+        description="where to draw it: the fill price on a USD quote, else the bar's close"
+    )
+    pnl: Decimal | None
+
+
+class Chart(BaseModel):
+    token: str
+    timeframe: str
+    quote: str
+    candles: list[Candle]
+    fills: list[Fill]
 
 
 class Done(BaseModel):

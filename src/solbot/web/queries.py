@@ -12,10 +12,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
+import numpy as np
 from sqlalchemy import Float, Select, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from solbot.accounts import saved_gates
+from solbot.errors import UserError
 from solbot.group_admin import entries_stopped
 from solbot.risk import RiskGate
 from solbot.services.roster import limits_of
@@ -23,6 +25,7 @@ from solbot.store.balances import Equity as EquityRepo
 from solbot.store.positions import Positions
 from solbot.store.states import Custody, PositionStatus
 from solbot.store.tables import PositionRow, TradeRow, UserRow
+from solbot.store.types import utc_from_timestamp
 from solbot.web import models
 from solbot.web.credentials import Principal
 from solbot.web.services import WebServices
@@ -57,6 +60,7 @@ async def status(web: WebServices, who: Principal) -> models.Status:
         network=cfg.world.network,
         mode=mode_of(web),
         quote=cfg.quote,
+        tokens=[symbol for symbol in cfg.trade_tokens if symbol != cfg.quote],
         entries_stopped=stopped,
         loop=web.loop.status() if web.loop is not None else None,
         users=states,
@@ -258,3 +262,56 @@ async def equity(web: WebServices, user: UserRow, since: float | None) -> models
 
 def since_days(web: WebServices, days: float | None) -> float | None:
     return None if days is None else web.clock.now() - days * 86_400
+
+
+USD_QUOTES = {"USDC", "USDT"}
+
+
+async def chart(web: WebServices, user: UserRow, token: str, days: float) -> models.Chart:
+    """A token's candles as the loop built them in this world (`built_candles_dir`), with the
+    user's fills over the same span. Candles are in USD: a fill is drawn at its own price when
+    the quote is a dollar, else on its bar's close (its price, in the quote, is in the hover)."""
+    from solbot.market.store import CandleStore
+
+    cfg = web.settings
+    symbol = token.upper()
+    if symbol not in cfg.token_map() or symbol == cfg.quote:
+        raise UserError(f"{symbol} is not a token this bot trades")
+    now = web.clock.now()
+    start = int(now - days * 86_400)
+    series = CandleStore(cfg.built_candles_dir()).load(symbol, cfg.timeframe, start=start)
+    async with web.db.session() as s:
+        rows = list(
+            await s.scalars(
+                select(TradeRow)
+                .where(
+                    TradeRow.user_id == user.id,
+                    TradeRow.token == symbol,
+                    TradeRow.timestamp >= utc_from_timestamp(start),
+                )
+                .order_by(TradeRow.timestamp)
+            )
+        )
+    times = series.open_time
+    candles = [
+        models.Candle(
+            t=utc_from_timestamp(int(times[i])),
+            o=float(series.open[i]),
+            h=float(series.high[i]),
+            low=float(series.low[i]),
+            c=float(series.close[i]),
+        )
+        for i in range(len(series))
+    ]
+    fills = []
+    for t in rows:
+        y = float(t.price)
+        if cfg.quote not in USD_QUOTES and len(series):
+            bar = max(0, int(np.searchsorted(times, t.timestamp.timestamp(), side="right")) - 1)
+            y = float(series.close[bar])
+        fills.append(
+            models.Fill(at=t.timestamp, side=t.side, price=t.price, y=y, pnl=t.pnl)  # type: ignore[arg-type]
+        )
+    return models.Chart(
+        token=symbol, timeframe=cfg.timeframe.value, quote=cfg.quote, candles=candles, fills=fills
+    )

@@ -121,3 +121,20 @@ async def equity(
 ) -> models.Equity:
     user = await user_for(web, who, username)
     return await queries.equity(web, user, queries.since_days(web, days))
+
+
+@router.get(
+    "/users/{username}/chart/{token}",
+    response_model=models.Chart,
+    response_model_by_alias=True,
+    summary="A token's candles with the user's entries and exits",
+)
+async def chart(
+    username: str,
+    token: str,
+    who: Caller,
+    web: Services,
+    days: Annotated[float, Query(gt=0, le=90, description="the last N days")] = 7,
+) -> models.Chart:
+    user = await user_for(web, who, username)
+    return await queries.chart(web, user, token, days)

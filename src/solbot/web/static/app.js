@@ -94,6 +94,17 @@ async function overview() {
   }
   for (const user of status.users) main.append(await userCard(user, status));
   if (!status.users.length) main.append(el("p", { class: "muted" }, "No users yet."));
+  if (status.loop) refreshLater(overview);
+}
+
+// Inside `solbot run --web` the overview follows the loop: drawn again every 15 s while it is
+// the page shown (and the tab is visible).
+let refreshTimer = null;
+function refreshLater(view) {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(() => {
+    if ((VIEWS[location.hash.split("?")[0]] || overview) === view && !document.hidden) route();
+  }, 15000);
 }
 
 async function userCard(user, status) {
@@ -148,7 +159,8 @@ function drawEquity(node, equity) {
 function positionsTable(name, positions) {
   if (!positions.length) return el("p", { class: "muted" }, "No open positions.");
   const rows = positions.map((p) => el("tr", {},
-    el("td", {}, p.token), el("td", { class: "num" }, Number(p.quantity).toLocaleString()),
+    el("td", {}, el("a", { href: `#/chart?token=${encodeURIComponent(p.token)}` }, p.token)),
+    el("td", { class: "num" }, Number(p.quantity).toLocaleString()),
     el("td", { class: "num" }, p.entry_price), el("td", { class: "num" }, p.price_now ?? "–"),
     el("td", { class: "num" }, p.stop_loss ?? "–"), el("td", { class: "num" }, p.take_profit ?? "–"),
     el("td", {}, el("button", { onclick: () => act("POST", `/users/${name}/positions/${p.token}/close`) }, "Close"))));
@@ -165,6 +177,54 @@ async function act(method, path, body) {
     notice(error.message, true);
   }
   await route();
+}
+
+// A token's candles with the user's entries (▲) and exits (▼).
+const charts = { token: null, days: 7 };
+
+async function chartView() {
+  const status = state.status ?? (await api("GET", "/status"));
+  state.status = status;
+  const who = state.me.username ?? status.users[0]?.username;
+  const main = $("#main");
+  main.replaceChildren(el("h1", {}, "Charts"));
+  if (!who || !status.tokens.length) { main.append(el("p", { class: "muted" }, "Nothing to chart yet.")); return; }
+  const wanted = new URLSearchParams(location.hash.split("?")[1] || "").get("token");
+  charts.token = wanted || charts.token || status.tokens[0];
+  const pick = el("select", { id: "chart-token", onchange: (e) => { location.hash = `#/chart?token=${e.target.value}`; } },
+    ...status.tokens.map((t) => el("option", { value: t, selected: t === charts.token }, t)));
+  const span = el("select", { id: "chart-days", onchange: (e) => { charts.days = Number(e.target.value); chartView(); } },
+    ...[1, 7, 30, 90].map((d) => el("option", { value: d, selected: d === charts.days }, `${d} day${d > 1 ? "s" : ""}`)));
+  const data = await api("GET", `/users/${who}/chart/${charts.token}?days=${charts.days}`);
+  const node = el("div", { class: "chart tall", id: "candles" });
+  main.append(el("div", { class: "filters" }, pick, span,
+    el("span", { class: "muted" }, `${who}'s fills · ${data.timeframe} candles in USD`)), node);
+  if (!data.candles.length) {
+    node.replaceWith(el("p", { class: "muted", id: "candles" }, "No candles yet: the bot builds them as it runs."));
+    return;
+  }
+  const bars = {
+    type: "candlestick", name: data.token, x: data.candles.map((b) => b.t),
+    open: data.candles.map((b) => b.o), high: data.candles.map((b) => b.h),
+    low: data.candles.map((b) => b.l), close: data.candles.map((b) => b.c),
+    increasing: { line: { color: "#2ea043" } }, decreasing: { line: { color: "#f85149" } },
+  };
+  const marks = (side, symbol, color) => {
+    const fills = data.fills.filter((f) => f.side === side);
+    return {
+      type: "scatter", mode: "markers", name: side === "buy" ? "entries" : "exits",
+      x: fills.map((f) => f.at), y: fills.map((f) => f.y),
+      text: fills.map((f) => `${side} at ${f.price} ${data.quote}` + (f.pnl === null ? "" : `, PnL ${signed(f.pnl)}`)),
+      hoverinfo: "text+x", marker: { symbol, size: 12, color, line: { color: "#0f1419", width: 1 } },
+    };
+  };
+  window.Plotly?.newPlot(node, [bars, marks("buy", "triangle-up", "#2ea043"), marks("sell", "triangle-down", "#f85149")], {
+    margin: { l: 50, r: 10, t: 10, b: 40 }, paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+    font: { color: "#e6edf3" }, xaxis: { gridcolor: "#2a3542", rangeslider: { visible: false } },
+    yaxis: { gridcolor: "#2a3542" }, legend: { orientation: "h" },
+  }, { displayModeBar: false, responsive: true });
+  node.dataset.candles = String(data.candles.length);
+  node.dataset.fills = String(data.fills.length);
 }
 
 // Trades: filters, sorting by a column, pages, CSV of the same filter.
@@ -238,7 +298,7 @@ async function usersView() {
 }
 
 // ------------------------------------------------------------------ routing
-const VIEWS = { "#/overview": overview, "#/trades": tradesView, "#/users": usersView };
+const VIEWS = { "#/overview": overview, "#/chart": chartView, "#/trades": tradesView, "#/users": usersView };
 
 async function route() {
   if (location.pathname === "/signin" && location.hash.length > 1) {
@@ -253,8 +313,9 @@ async function route() {
   $("#nav").hidden = false;
   $("#sign-out").hidden = false;
   $("#nav-users").hidden = state.me.role !== "operator";
-  const view = VIEWS[location.hash] || overview;
-  for (const link of document.querySelectorAll("#nav a")) link.classList.toggle("active", link.getAttribute("href") === location.hash);
+  const page = location.hash.split("?")[0];
+  const view = VIEWS[page] || overview;
+  for (const link of document.querySelectorAll("#nav a")) link.classList.toggle("active", link.getAttribute("href") === page);
   try {
     await view();
     const world = state.status ? `${state.status.world} · ${state.status.mode}` : "";
