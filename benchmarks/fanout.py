@@ -25,7 +25,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -100,9 +100,19 @@ async def make_users(
         await s.execute(insert(UserRow), rows)
 
 
-async def one_candle(
-    users: int, token_count: int, folder: Path, venue: str = "in-process"
-) -> dict[str, float]:
+@dataclass
+class Bench:
+    """A started engine over `users` funded vault users, the first candles open: the next
+    tick closes them and every user gets one entry (`closing_tick`)."""
+
+    engine: Engine
+    db: Database
+    clock: ManualClock
+    custody: CustodyService
+    done_at: list[float]  # perf_counter of each entry's confirmation
+
+
+async def prepared(users: int, token_count: int, folder: Path, venue: str = "in-process") -> Bench:
     every = tokens(token_count, liquidity_usd=5e9)  # deep enough for 10,000 buyers at once
     clock = ManualClock(START)
     network = SimNetwork.create(
@@ -120,13 +130,8 @@ async def one_candle(
     jupiter = timed_venue(network, clock, venue, Stopwatch())
     chain = LiteSvmChain(network.ledger, clock)
     executor = Executor(db, jupiter, chain, clock, decimals={t.mint: t.decimals for t in every})
-    roster = Roster(
-        db=db,
-        clock=clock,
-        chain=chain,
-        quote=every[0],
-        custody=CustodyService(db, clock, key, vault),
-    )
+    custody = CustodyService(db, clock, key, vault)
+    roster = Roster(db=db, clock=clock, chain=chain, quote=every[0], custody=custody)
     done_at: list[float] = []
 
     def on_event(event: Event) -> None:
@@ -153,20 +158,34 @@ async def one_candle(
     for account in engine.accounts:  # one position each: one order per user
         account.gate.set_limits(replace(account.gate.limits, max_open_positions=1))
     await engine.tick()  # opens the first candles
-    clock.advance(TF.seconds)
+    return Bench(engine, db, clock, custody, done_at)
+
+
+async def closing_tick(bench: Bench, users: int) -> dict[str, float]:
+    """The tick that closes the candles: 20 signals, one entry for every user."""
+    bench.clock.advance(TF.seconds)
     began = time.perf_counter()
-    await engine.tick()  # they close: 20 signals, one entry for every user
+    await bench.engine.tick()
     total = time.perf_counter() - began
-    await db.dispose()
-    if len(done_at) != users:
-        raise SystemExit(f"only {len(done_at)} of {users} users' orders confirmed")
-    latency = sorted(t - began for t in done_at)
+    if len(bench.done_at) != users:
+        raise SystemExit(f"only {len(bench.done_at)} of {users} users' orders confirmed")
+    latency = sorted(t - began for t in bench.done_at)
     return {
         "total": total,
         "p50": statistics.median(latency),
         "p99": latency[min(len(latency) - 1, int(0.99 * len(latency)))],
         "max": latency[-1],
     }
+
+
+async def one_candle(
+    users: int, token_count: int, folder: Path, venue: str = "in-process"
+) -> dict[str, float]:
+    bench = await prepared(users, token_count, folder, venue)
+    try:
+        return await closing_tick(bench, users)
+    finally:
+        await bench.db.dispose()
 
 
 def decrypt_and_sign_seconds(samples: int = 2000) -> float:

@@ -47,13 +47,19 @@ class ServedApp:
 
 
 async def serve_app(
-    app: Any, host: str = "127.0.0.1", port: int = 0, *, what: str = "server"
+    app: Any,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    what: str = "server",
+    forwarded_from: str | None = None,
 ) -> ServedApp:
     """Serve `app` as a task of the running event loop; port 0 picks a free one.
 
     A task, not a thread: what the app reads (a sim's ledger, the bot's engine) is not
     thread-safe, and the loop that owns it then also runs every request, one handler at a
-    time between awaits."""
+    time between awaits. `X-Forwarded-For` is believed only from `forwarded_from` (a reverse
+    proxy's address, or a comma-separated list): anyone else could name any client."""
     sock = bind(host, port)
     config = uvicorn.Config(
         app,
@@ -61,6 +67,8 @@ async def serve_app(
         lifespan="off",
         access_log=False,  # an access log would keep every path and query for nothing
         timeout_graceful_shutdown=GRACE_SECONDS,
+        proxy_headers=forwarded_from is not None,
+        forwarded_allow_ips=forwarded_from,
     )
     server = EmbeddedServer(config)
     task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]), name=what)

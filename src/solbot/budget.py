@@ -4,26 +4,31 @@ flood the vault, the venue or the database."""
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Hashable
 
 from solbot.clock import Clock
 
 WINDOW = 60.0
+MOST_CALLERS = 10_000  # callers remembered; the one quiet longest is forgotten first
 
 
 class PerMinute:
     def __init__(self, clock: Clock, per_minute: int) -> None:
         self.clock = clock
         self.per_minute = per_minute
-        self._recent: dict[Hashable, deque[float]] = {}
+        self._recent: OrderedDict[Hashable, deque[float]] = OrderedDict()
 
     def take(self, who: Hashable) -> bool:
         """Count one action of `who`; False when over the budget of the last minute."""
         now = self.clock.now()
-        if len(self._recent) > 10_000:  # callers gone quiet are forgotten: memory stays bounded
-            self._forget_quiet(now)
-        recent = self._recent.setdefault(who, deque())
+        recent = self._recent.get(who)
+        if recent is None:
+            recent = self._recent[who] = deque()
+            if len(self._recent) > MOST_CALLERS:  # memory stays bounded, in O(1)
+                self._recent.popitem(last=False)
+        else:
+            self._recent.move_to_end(who)
         while recent and recent[0] <= now - WINDOW:
             recent.popleft()
         if len(recent) >= self.per_minute:
@@ -36,8 +41,4 @@ class PerMinute:
         recent = self._recent.get(who)
         if not recent or len(recent) < self.per_minute:
             return 0.0
-        return max(0.0, recent[0] + WINDOW - self.clock.now())
-
-    def _forget_quiet(self, now: float) -> None:
-        for who in [w for w, r in self._recent.items() if not r or r[-1] <= now - WINDOW]:
-            del self._recent[who]
+        return max(0.0, recent[-self.per_minute] + WINDOW - self.clock.now())

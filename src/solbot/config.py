@@ -267,6 +267,9 @@ class Settings(BaseSettings):
     web_port: int = Field(default=8780, ge=1, le=65535)
     web_url: str | None = None
     web_requests_per_minute: int = Field(default=240, ge=1)
+    # The reverse proxy in front of the dashboard (its address): only its X-Forwarded-For is
+    # believed, so that request budgets count each browser, not the proxy.
+    web_trusted_proxy: str | None = None
 
     # The simulated network.
     sim_seed: int = Field(default=7, ge=0)

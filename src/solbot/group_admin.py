@@ -21,8 +21,9 @@ from solbot.store.states import Custody
 from solbot.store.tables import MetaEntry, TelegramAccessRow
 from solbot.store.types import utc_from_timestamp
 from solbot.store.users import Users
+from solbot.store.web_access import WebAccess
 from solbot.wallet import keycheck
-from solbot.wallet.audit import AuditLog
+from solbot.wallet.audit import Action, AuditLog
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,13 @@ class GroupAdmin:
             await AuditLog(s, self.clock, key).append(
                 actor, action, telegram_id=telegram_id, name=row.name
             )
+            if revoke:  # out of the dashboard at the same moment (its sessions, its links)
+                user = await Users(s, self.clock).by_telegram_id(telegram_id)
+                if user is not None:
+                    ended = await WebAccess(s, self.clock).end(user.id)
+                    await AuditLog(s, self.clock, key).append(
+                        actor, Action.WEB_END, user.id, sessions=ended
+                    )
             await s.flush()
             return row
 

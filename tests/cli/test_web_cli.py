@@ -105,7 +105,7 @@ def test_the_dashboard_serves_its_token_and_stops_on_a_signal(
         # A second dashboard on the same port: one line, exit 2.
         taken = solbot(tmp_path, env, "web", "--port", str(port))
         assert taken.returncode == 2, taken.stderr
-        assert taken.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}")
+        assert taken.stderr.startswith(f"error: the dashboard cannot listen on 127.0.0.1:{port}")
         assert len(taken.stderr.strip().splitlines()) == 1
         sent = time.monotonic()
         process.send_signal(signum)
@@ -121,3 +121,12 @@ def test_the_dashboard_serves_its_token_and_stops_on_a_signal(
         if path.is_file():
             assert token.encode() not in path.read_bytes(), path
     assert os.stat(tmp_path / "data").st_mode & 0o077 == 0
+
+
+def test_plain_http_beyond_this_machine_is_refused(tmp_path: Path) -> None:
+    env = child_env(tmp_path, {"SOLBOT_WEB_HOST": "0.0.0.0"})
+    refused = solbot(tmp_path, env, "web", "--port", str(free_port()))
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("error: SOLBOT_WEB_HOST=0.0.0.0 would serve the dashboard")
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert not list((tmp_path / "data").rglob("*.db"))  # nothing opened, nothing changed

@@ -157,3 +157,25 @@ async def test_a_lazy_session_through_aiosqlite_too(tmp_path: Path) -> None:
             async with db.session(durable=durable) as s:
                 modes.append(await _commit_mode(db, s))
     assert modes == ["lazy", "durable", "lazy"]
+
+
+async def test_a_reader_takes_no_write_lock_and_cannot_write(db: Database) -> None:
+    """The dashboard reads beside a running loop: a read-only transaction, open, must not make
+    a writer wait (SQLite: BEGIN DEFERRED), and a write inside it is refused (PostgreSQL: READ
+    ONLY; SQLite would take the lock on its first write, which the dashboard never makes)."""
+    import asyncio
+
+    async with db.session(read_only=True) as reader:
+        assert (await reader.execute(text("SELECT 1"))).scalar_one() == 1
+
+        async def write() -> None:
+            async with db.session() as writer:
+                writer.add(MetaEntry(key="w", value="1"))
+
+        await asyncio.wait_for(write(), timeout=5)  # not held up by the open reader
+    if db.dialect == "postgresql":
+        with pytest.raises(EnvironmentFaultError, match="read-only"):
+            async with db.session(read_only=True) as reader:
+                reader.add(MetaEntry(key="x", value="1"))
+    async with db.session(durable=False, read_only=True) as s:
+        assert await s.get(MetaEntry, "w") is not None

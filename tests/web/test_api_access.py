@@ -171,3 +171,35 @@ async def test_each_caller_has_a_request_budget(site: Site) -> None:
     assert (await site.bearer().get("/api/v1/me")).status_code == 200  # the operator's own
     site.wall.advance(61)
     assert (await alice.get("/api/v1/me")).status_code == 200
+
+
+async def test_an_unexpected_error_is_one_line_and_no_detail(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from solbot.web import queries
+
+    async def broken(*_args: object) -> None:
+        raise RuntimeError("secret detail solbot_op_abcdefghijklmnopqrstuvwxyz")
+
+    monkeypatch.setattr(queries, "status", broken)
+    from solbot.web.app import create_app
+
+    transport = httpx.ASGITransport(app=create_app(site.services), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+        answer = await client.get(
+            "/api/v1/status", headers={"Authorization": f"Bearer {site.operator_token}"}
+        )
+    assert_error(answer, 500, "internal")
+    assert "secret" not in answer.text
+    assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_large_bodies_and_long_secrets_are_refused_unread(site: Site) -> None:
+    anonymous = site.client()
+    huge = await anonymous.post("/api/v1/session", json={"secret": "x" * 20_000})
+    assert_error(huge, 413, "too_large")
+    long = await anonymous.post("/api/v1/session", json={"secret": "x" * 200})
+    assert_error(long, 422, "invalid_request")
+    cookie = site.client()
+    cookie.cookies.set("solbot_session", "y" * 5000, domain="testserver")
+    assert_error(await cookie.get("/api/v1/me"), 401, "unauthorized")

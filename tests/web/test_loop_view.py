@@ -62,3 +62,19 @@ async def test_the_loops_state_and_a_close(looped: tuple[Site, FakeLoop]) -> Non
     assert refused.json()["error"]["message"] == "You hold no open WIF position."
     assert (await alice.post("/api/v1/users/bob/positions/JUP/close")).status_code == 403
     assert loop.closes == [(site.users["alice"].id, "JUP")]
+
+
+async def test_a_close_is_audited_under_whoever_asked(looped: tuple[Site, FakeLoop]) -> None:
+    from sqlalchemy import select
+
+    from solbot.store.tables import AuditRow
+
+    site, _loop = looped
+    alice = await site.signed_in("alice")
+    assert (await alice.post("/api/v1/users/alice/positions/JUP/close")).status_code == 200
+    async with site.db.session() as s:
+        rows = [(a.actor, a.action, a.details) for a in await s.scalars(select(AuditRow))]
+    assert ("web:alice", "close_request") in [(actor, action) for actor, action, _ in rows]
+    assert any(
+        '"token":"JUP"' in details for _, action, details in rows if action == "close_request"
+    )

@@ -150,3 +150,77 @@ async def test_a_token_of_another_kind_of_secret_signs_nobody_in(site: Site) -> 
     async with site.db.session() as s:
         (token,) = list(await s.scalars(select(WebTokenRow)))
     assert token.digest == secrets.digest(site.operator_token)
+
+
+async def test_revoking_a_friends_telegram_access_ends_their_dashboard(site: Site) -> None:
+    """The operator's /revoke: the friend's sessions end and their unused links are spent, in
+    the same transaction (audited)."""
+    from solbot.group_admin import GroupAdmin
+    from solbot.store.tables import UserRow
+
+    async with site.db.session() as s:
+        row = await s.get(UserRow, site.users["alice"].id)
+        assert row is not None
+        row.telegram_id = 4242
+    admin = GroupAdmin(site.services.custody)
+    await admin.ask(4242, "Alice")
+    await admin.decide(4242, True, actor="telegram:1")
+    alice = await site.signed_in("alice")
+    spare = await site.services.credentials.create_link(site.users["alice"].id)
+    bob = await site.signed_in("bob")
+    await admin.decide(4242, False, actor="telegram:1", revoke=True)
+    assert (await alice.get("/api/v1/me")).status_code == 401
+    assert (await site.client().post("/api/v1/session", json={"secret": spare})).status_code == 401
+    assert (await bob.get("/api/v1/me")).status_code == 200  # only hers
+    assert ("telegram:1", "web_end") in await audit(site)
+
+
+async def test_only_failures_count_against_an_address(site: Site) -> None:
+    """Friends behind one address (a household, a proxy) are not locked out by signing in;
+    nine failures from it still leave the tenth try."""
+    for _ in range(15):
+        link = await site.services.credentials.create_link(site.users["alice"].id)
+        assert (
+            await site.client().post("/api/v1/session", json={"secret": link})
+        ).status_code == 200
+    anonymous = site.client()
+    for _ in range(9):
+        assert (await anonymous.post("/api/v1/session", json={"secret": "x"})).status_code == 401
+    link = await site.services.credentials.create_link(site.users["bob"].id)
+    assert (await anonymous.post("/api/v1/session", json={"secret": link})).status_code == 200
+    await anonymous.post("/api/v1/session", json={"secret": "x"})  # the tenth failure
+    late = await site.services.credentials.create_link(site.users["bob"].id)
+    refused = await site.client().post("/api/v1/session", json={"secret": late})
+    assert refused.status_code == 429  # the address waits a minute; the link is not spent
+    site.wall.advance(61)
+    assert (await site.client().post("/api/v1/session", json={"secret": late})).status_code == 200
+
+
+async def test_bad_credentials_count_as_failures_too(site: Site) -> None:
+    for n in range(10):
+        answer = await site.client(Authorization=f"Bearer solbot_op_{n}").get("/api/v1/me")
+        assert answer.status_code == 401
+    blocked = await site.bearer().get("/api/v1/me")
+    assert blocked.status_code == 429  # even a good token, from that address, for a minute
+
+
+async def test_signing_in_again_ends_the_browsers_earlier_session(site: Site) -> None:
+    browser = await site.signed_in("alice")
+    first = browser.cookies["solbot_session"]
+    link = await site.services.credentials.create_link(site.users["alice"].id)
+    assert (await browser.post("/api/v1/session", json={"secret": link})).status_code == 200
+    replay = site.client()
+    replay.cookies.set("solbot_session", first, domain="testserver")
+    assert (await replay.get("/api/v1/me")).status_code == 401
+
+
+async def test_old_links_and_sessions_are_forgotten(site: Site) -> None:
+    await site.signed_in("alice")
+    await site.services.credentials.create_link(site.users["alice"].id)
+    site.wall.advance(SESSION_SECONDS + 86_400 + 1)
+    await site.services.credentials.create_link(site.users["bob"].id)
+    async with site.db.session() as s:
+        links = list(await s.scalars(select(WebLinkRow)))
+        sessions = list(await s.scalars(select(WebSessionRow)))
+    assert [link.user_id for link in links] == [site.users["bob"].id]
+    assert sessions == []

@@ -61,22 +61,18 @@ def web(
 
 async def serve_dashboard(cfg: Settings, stop: asyncio.Event, port: int) -> None:
     """`solbot web` until `stop` is set."""
-    from solbot.asgi_serving import serve_app
-    from solbot.web.app import create_app
+    from solbot.web.dashboard import exposure_problem, serve_dashboard_app
     from solbot.web.services import WebServices
 
     console = stores.console()
+    problem = exposure_problem(cfg)  # before the database is opened: nothing changed
+    if problem is not None:
+        raise UserError(problem)
     async with stores.custody(cfg, need_key=False) as custody:
         services = WebServices(cfg, custody, trading_clock(cfg))
+        served = await serve_dashboard_app(services, port)
         try:
-            served = await serve_app(create_app(services), cfg.web_host, port, what="dashboard")
-        except OSError as exc:
-            raise UserError(
-                f"cannot listen on {cfg.web_host}:{port} ({exc.strerror or exc}): choose "
-                "another port with --port or SOLBOT_WEB_PORT"
-            ) from None
-        try:
-            console.print(f"dashboard on {served.url}  (API: {served.url}/api/docs)")
+            console.print(f"dashboard on {served.url}  (API: {served.url}/api/v1/openapi.json)")
             if not [t for t in await services.credentials.tokens() if t.revoked_at is None]:
                 console.print(
                     "[yellow]no operator token yet:[/] `solbot web token create NAME` makes one"

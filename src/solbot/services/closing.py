@@ -1,15 +1,20 @@
 """A user asks to sell one open position now (Telegram's `/close`, the dashboard's button):
 the one rule both follow. The sale itself is the running loop's (`Engine.request_exit`), so a
-position never gets two exits; without a loop in this process there is nobody to sell it."""
+position never gets two exits; without a loop in this process there is nobody to sell it. The
+request is audited under whoever asked (logged when the key cannot audit), like a pause."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
-from solbot.clock import Clock
 from solbot.errors import UserError
-from solbot.store.db import Database
+from solbot.services.custody import CustodyService
 from solbot.store.positions import Positions
+from solbot.store.tables import UserRow
+from solbot.wallet.audit import Action
+
+log = logging.getLogger(__name__)
 
 
 class NoOpenPositionError(UserError):
@@ -20,16 +25,23 @@ CloseRequest = Callable[[str, str], None]  # (user id, token): sell at the next 
 
 
 async def request_close(
-    db: Database, clock: Clock, loop: CloseRequest | None, user_id: str, token: str
+    custody: CustodyService, loop: CloseRequest | None, user: UserRow, token: str, *, actor: str
 ) -> str:
     """Hand the user's open `token` position to the loop to sell at its next tick; the token's
     symbol. `UserError` when there is no such position or no loop to sell it."""
     symbol = token.upper()
-    async with db.session() as s:
-        position = await Positions(s, clock).open_for(user_id, symbol)
-    if position is None:
-        raise NoOpenPositionError(f"You hold no open {symbol} position.")
-    if loop is None:
-        raise UserError("Closing needs the trading loop running (solbot run); try later.")
-    loop(user_id, symbol)
+    async with custody.db.session() as s:
+        position = await Positions(s, custody.clock).open_for(user.id, symbol)
+        if position is None:
+            raise NoOpenPositionError(f"You hold no open {symbol} position.")
+        if loop is None:
+            raise UserError("Closing needs the trading loop running (solbot run); try later.")
+        unaudited = await custody.why_unauditable(s)
+        if unaudited is None:
+            await custody.audit(s, actor, Action.CLOSE_REQUEST, user, token=symbol)
+        else:
+            log.warning(
+                "close of %s's %s by %s not audited: %s", user.username, symbol, actor, unaudited
+            )
+    loop(user.id, symbol)  # after the audit row is written: asked, then recorded, then done
     return symbol

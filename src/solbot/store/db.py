@@ -42,6 +42,7 @@ from solbot.private_files import private_file
 from solbot.store import failures
 
 _LAZY_COMMIT = "solbot_lazy_commit"  # execution option of a `durable=False` session
+_READ_ONLY = "solbot_read_only"  # execution option of a `read_only=True` session
 _SYNCHRONOUS = "solbot_synchronous"  # a SQLite connection's current safety level
 _SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 _ASYNC_POSTGRES_DRIVERS = ("postgresql+asyncpg", "postgresql+psycopg")
@@ -193,7 +194,10 @@ def _configure_sqlite_sync(engine: Engine, *, foreign_keys: bool) -> None:
         if conn.info.get(_SYNCHRONOUS) != wanted:
             conn.exec_driver_sql(f"PRAGMA synchronous={wanted}")
             conn.info[_SYNCHRONOUS] = wanted
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A reader takes no write lock (BEGIN DEFERRED): the dashboard's reads never make the
+        # loop's writes wait; a writer takes it at once, so it never fails half-way on a lock.
+        read_only = conn.get_execution_options().get(_READ_ONLY)
+        conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
 
 class LocalSession:
@@ -271,25 +275,32 @@ class Database:
         return self.engine.dialect.name
 
     @asynccontextmanager
-    async def session(self, *, durable: bool = True) -> AsyncIterator[AsyncSession]:
+    async def session(
+        self, *, durable: bool = True, read_only: bool = False
+    ) -> AsyncIterator[AsyncSession]:
         """One transaction. `durable=False` lets its commit return before it is on disk: no
         fsync of its own on SQLite (synchronous=NORMAL; WAL order still holds, so the next
         durable commit carries it to disk), `synchronous_commit` off on PostgreSQL. Only for
         writes whose loss in a power cut the journal already survives: it costs nothing after
-        a process crash, and it never corrupts anything."""
-        lazy = {_LAZY_COMMIT: True}
+        a process crash, and it never corrupts anything. `read_only`: a transaction that only
+        reads (the dashboard's): no write lock on SQLite, and PostgreSQL refuses a write in it."""
+        options = {_LAZY_COMMIT: True} if not durable else {}
+        if read_only:
+            options[_READ_ONLY] = True
         if self._local is not None:
             with self._local() as local, local.begin():
-                if not durable:
-                    local.connection(execution_options=lazy)
+                if options:
+                    local.connection(execution_options=options)
                 yield cast(AsyncSession, LocalSession(local))
             return
         async with self._sessions() as session, session.begin():
-            if not durable:
-                if self.dialect == "postgresql":
+            if self.dialect == "postgresql":
+                if not durable:
                     await session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-                else:
-                    await session.connection(execution_options=lazy)
+                if read_only:
+                    await session.execute(text("SET TRANSACTION READ ONLY"))
+            elif options:
+                await session.connection(execution_options=options)
             yield session
 
     async def dispose(self) -> None:

@@ -212,9 +212,14 @@ class Commands:
         if len(args) != 1:
             raise UserError(texts.usage("close"))
         user = await self._user(update)
+        assert update.effective_user is not None
         try:
             token = await request_close(
-                self.s.db, self.s.clock, self.s.close_position, user.id, args[0]
+                self.s.custody,
+                self.s.close_position,
+                user,
+                args[0],
+                actor=self.s.actor(update.effective_user.id),
             )
         except NoOpenPositionError as exc:  # the rule's words, and where to look in this chat
             raise UserError(f"{str(exc).removesuffix('.')} (/positions lists them).") from None

@@ -64,6 +64,8 @@ class Action:
     IDENTITY = "identity"  # a user's identity changed (see `identity`); none does today
     IDENTITY_ADOPT = "identity_adopt"  # rows of an older database sealed (see `identity`)
     REARM = "rearm"
+    CLOSE_REQUEST = "close_request"  # a user asked to sell a position now (Telegram, the web)
+    WEB_END = "web_end"  # a user's dashboard sessions and links ended (access revoked)
 
 
 class MasterKeyChangedError(UserError):

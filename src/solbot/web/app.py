@@ -1,5 +1,5 @@
-"""The dashboard's application: the API under `/api/v1` (OpenAPI at `/api/v1/openapi.json`,
-its browsable form at `/api/docs`), one error shape, security headers."""
+"""The dashboard's application: the API under `/api/v1` (OpenAPI at `/api/v1/openapi.json`),
+one error shape, security headers."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def create_app(web: WebServices) -> errors.Guarded:
         version=__version__,
         summary="The bot at a glance: read-only by default; nothing here moves or shows keys.",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # FastAPI's page loads Swagger UI from a CDN: nothing foreign runs here
         redoc_url=None,
         responses=ERRORS,  # type: ignore[arg-type]
     )

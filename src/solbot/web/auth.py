@@ -23,6 +23,7 @@ from solbot.web.services import WebServices
 SESSION_COOKIE = "solbot_session"
 CSRF_COOKIE = "solbot_csrf"  # readable by our page, which echoes it in X-CSRF-Token
 CSRF_HEADER = "x-csrf-token"
+MAX_SECRET = 128  # our secrets are under 60 characters: anything longer is not one
 
 
 def services(request: Request) -> WebServices:
@@ -36,21 +37,35 @@ def client_of(request: Request) -> str:
     return request.client.host if request.client is not None else "?"
 
 
+def refuse_if_failing(web: WebServices, address: str) -> None:
+    """429 before any lookup when this address (or everyone) failed too often lately."""
+    wait = web.refused_lately(address)
+    if wait > 0:
+        headers = {"Retry-After": str(max(1, round(wait)))}
+        raise ApiError(429, "too many failed sign-ins; wait a minute", headers=headers)
+
+
 async def principal(request: Request, web: Services) -> Principal:
     header = request.headers.get("authorization")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if header is None and not cookie:
+        raise ApiError(401, "sign in first")
+    address = client_of(request)
+    refuse_if_failing(web, address)
     if header is not None:
         scheme, _, secret = header.partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
+        secret = secret.strip()
+        if scheme.lower() != "bearer" or not secret or len(secret) > MAX_SECRET:
+            web.failed(address)
             raise ApiError(401, "use Authorization: Bearer <token>")
-        who = await web.credentials.bearer(secret.strip())
+        who = await web.credentials.bearer(secret)
         if who is None:
+            web.failed(address)
             raise ApiError(401, "that token is not valid (revoked, or never made here)")
     else:
-        cookie = request.cookies.get(SESSION_COOKIE)
-        if not cookie:
-            raise ApiError(401, "sign in first")
-        who = await web.credentials.session(cookie)
+        who = await web.credentials.session(cookie) if len(cookie or "") <= MAX_SECRET else None
         if who is None:
+            web.failed(address)
             raise ApiError(401, "your session has ended; sign in again")
     if not web.requests.take(who.actor):
         wait = max(1, round(web.requests.retry_after(who.actor)))

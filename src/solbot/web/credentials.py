@@ -15,13 +15,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from solbot.clock import Clock
 from solbot.errors import UserError
+from solbot.group_admin import REFUSED
 from solbot.services.custody import CustodyService
-from solbot.store.tables import UserRow
+from solbot.store.tables import TelegramAccessRow, UserRow
 from solbot.store.types import utc_from_timestamp
 from solbot.store.web_tables import WebLinkRow, WebSessionRow, WebTokenRow
 from solbot.wallet.audit import AuditLog
@@ -128,10 +129,14 @@ class Credentials:
         return True
 
     async def bearer(self, secret: str) -> Principal | None:
-        """The operator, if `secret` is a live token (its last use noted)."""
-        async with self.db.session() as s:
+        """The operator, if `secret` is a live token (its last use noted, at most once a
+        minute: most requests only read)."""
+        async with self.db.session(read_only=True) as s:
             row = await self._live_token(s, secret)
-            return None if row is None else Principal(None, None, operator_actor(row.name))
+        if row is None:
+            return None
+        await self._note_use(row)
+        return Principal(None, None, operator_actor(row.name))
 
     # ------------------------------------------------------------------ friends' links
     async def create_link(self, user_id: str) -> str:
@@ -139,6 +144,7 @@ class Credentials:
         secret = secrets.new(secrets.SIGN_IN_LINK)
         now = self.wall.now()
         async with self.db.session() as s:
+            await self._forget_old(s, now)
             s.add(
                 WebLinkRow(
                     id=str(uuid.uuid4()),
@@ -156,10 +162,12 @@ class Credentials:
         neither (unknown, used, expired, revoked). A link is used up here, atomically: of
         two sign-ins with the same link, one wins."""
         async with self.db.session() as s:
+            await self._forget_old(s, self.wall.now())
             if secret.startswith(secrets.OPERATOR_TOKEN):
                 token = await self._live_token(s, secret)
                 if token is None:
                     return None
+                await self._note_use(token, s)
                 principal = Principal(None, None, operator_actor(token.name))
                 opened = self._open(s, principal, token_id=token.id)
             else:
@@ -172,20 +180,22 @@ class Credentials:
 
     async def session(self, secret: str) -> Principal | None:
         """Who a session cookie belongs to, while it lives (not ended, not expired, its token
-        not revoked, its user still there)."""
+        not revoked, its user still there and not refused on Telegram)."""
         now = self._now()
         stmt = (
             select(WebSessionRow, WebTokenRow.name, UserRow.username)
             .outerjoin(WebTokenRow, WebTokenRow.id == WebSessionRow.token_id)
             .outerjoin(UserRow, UserRow.id == WebSessionRow.user_id)
+            .outerjoin(TelegramAccessRow, TelegramAccessRow.telegram_id == UserRow.telegram_id)
             .where(
                 WebSessionRow.digest == secrets.digest(secret),
                 WebSessionRow.ended_at.is_(None),
                 WebSessionRow.expires_at > now,
                 WebTokenRow.revoked_at.is_(None),
+                or_(TelegramAccessRow.state.is_(None), TelegramAccessRow.state != REFUSED),
             )
         )
-        async with self.db.session() as s:
+        async with self.db.session(read_only=True) as s:
             found = (await s.execute(stmt)).one_or_none()
         if found is None:
             return None
@@ -213,18 +223,27 @@ class Credentials:
     async def _live_token(self, s: AsyncSession, secret: str) -> WebTokenRow | None:
         if not secret.startswith(secrets.OPERATOR_TOKEN):
             return None
-        row = await s.scalar(
+        return await s.scalar(
             select(WebTokenRow).where(
                 WebTokenRow.digest == secrets.digest(secret), WebTokenRow.revoked_at.is_(None)
             )
         )
-        if row is None:
-            return None
+
+    async def _note_use(self, row: WebTokenRow, s: AsyncSession | None = None) -> None:
         now = self.wall.now()
         last = row.last_used_at
-        if last is None or now - last.timestamp() >= LAST_USE_EVERY:
-            row.last_used_at = utc_from_timestamp(now)
-        return row
+        if last is not None and now - last.timestamp() < LAST_USE_EVERY:
+            return
+        stmt = (
+            update(WebTokenRow)
+            .where(WebTokenRow.id == row.id)
+            .values(last_used_at=utc_from_timestamp(now))
+        )
+        if s is not None:
+            await s.execute(stmt)
+            return
+        async with self.db.session(durable=False) as own:  # a hint; losing it costs nothing
+            await own.execute(stmt)
 
     async def _use_link(self, s: AsyncSession, secret: str) -> UserRow | None:
         if not secret.startswith(secrets.SIGN_IN_LINK):
@@ -241,7 +260,18 @@ class Credentials:
             .returning(WebLinkRow.user_id)
         )
         user_id = used.scalar_one_or_none()
-        return None if user_id is None else await s.get(UserRow, user_id)
+        user = None if user_id is None else await s.get(UserRow, user_id)
+        if user is not None and user.telegram_id is not None:
+            access = await s.get(TelegramAccessRow, user.telegram_id)
+            if access is not None and access.state == REFUSED:
+                return None  # revoked on Telegram: the link is spent, nobody signed in
+        return user
+
+    async def _forget_old(self, s: AsyncSession, now: float) -> None:
+        """Links and sessions over for a day are of no use to anyone: removed as new ones come."""
+        gone = utc_from_timestamp(now - 86_400)
+        await s.execute(delete(WebLinkRow).where(WebLinkRow.expires_at < gone))
+        await s.execute(delete(WebSessionRow).where(WebSessionRow.expires_at < gone))
 
     def _open(
         self, s: AsyncSession, principal: Principal, *, token_id: str | None = None

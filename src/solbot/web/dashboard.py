@@ -19,6 +19,48 @@ from solbot.web.app import create_app
 from solbot.web.models import LoopStatus
 from solbot.web.services import WebServices
 
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def exposure_problem(settings: Settings) -> str | None:
+    """Why serving on `web_host` would be unsafe, or None. Beyond this machine the dashboard
+    must be reached over https: browsers drop its Secure cookies over plain http (a friend's
+    link would be spent for nothing) and the secrets would cross the network in clear."""
+    if settings.web_host in LOOPBACK:
+        return None
+    if settings.web_url and settings.web_url.startswith("https://"):
+        return None
+    return (
+        f"SOLBOT_WEB_HOST={settings.web_host} would serve the dashboard over plain http: keep "
+        "127.0.0.1 behind a TLS reverse proxy and set SOLBOT_WEB_URL=https://…"
+    )
+
+
+def serving_problem(host: str, port: int, exc: OSError) -> str:
+    return (
+        f"the dashboard cannot listen on {host}:{port} ({exc.strerror or exc}): choose another "
+        "port (--port or SOLBOT_WEB_PORT), or stop what holds it"
+    )
+
+
+async def serve_dashboard_app(services: WebServices, port: int) -> ServedApp:
+    """The dashboard served for `services` on SOLBOT_WEB_HOST:`port`; `UserError` when that is
+    unsafe or the port is taken."""
+    cfg = services.settings
+    problem = exposure_problem(cfg)
+    if problem is not None:
+        raise UserError(problem)
+    try:
+        return await serve_app(
+            create_app(services),
+            cfg.web_host,
+            port,
+            what="dashboard",
+            forwarded_from=cfg.web_trusted_proxy,
+        )
+    except OSError as exc:
+        raise UserError(serving_problem(cfg.web_host, port, exc)) from None
+
 
 class EngineView:
     """The engine as the dashboard's `LoopView`: read between ticks on the loop's own event
@@ -58,14 +100,7 @@ class Dashboard:
         return None if self.server is None else self.server.url
 
     async def start(self) -> None:
-        host, port = self.settings.web_host, self.settings.web_port
-        try:
-            self.server = await serve_app(create_app(self.services), host, port, what="dashboard")
-        except OSError as exc:
-            raise UserError(
-                f"the dashboard cannot listen on {host}:{port} ({exc.strerror or exc}): set "
-                "another SOLBOT_WEB_PORT, or stop what holds it"
-            ) from None
+        self.server = await serve_dashboard_app(self.services, self.settings.web_port)
 
     async def stop(self) -> None:
         if self.server is not None:

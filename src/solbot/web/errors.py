@@ -5,7 +5,6 @@ not ours (an unexpected error is logged, through the log's secret masking, and a
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -32,6 +31,7 @@ CODES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "refused",
+    413: "too_large",
     422: "invalid_request",
     429: "too_many_requests",
     500: "internal",
@@ -87,6 +87,16 @@ def install(app: FastAPI) -> None:
         text = str(exc).strip().splitlines()
         return error_response(409, text[0] if text else "refused")
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.error(
+            "dashboard request %s %s failed",
+            request.method,
+            request.url.path,
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
+        return error_response(500, "internal error (logged)")
+
     @app.exception_handler(EnvironmentFaultError)
     async def _environment(_request: Request, exc: EnvironmentFaultError) -> Response:
         log.warning("dashboard request failed: %s", exc)
@@ -94,8 +104,9 @@ def install(app: FastAPI) -> None:
 
 
 class Guarded:
-    """The outermost layer: security headers on every answer, and an unexpected error
-    answered in the one shape (logged here, once) instead of a bare 500 or a traceback."""
+    """The outermost layer: security headers on every answer, and no request body larger
+    than `MAX_BODY` is read (the API takes small JSON; a bigger body is refused before any
+    work). Starlette's own error layer answers an unexpected error in our shape (`install`)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -104,37 +115,34 @@ class Guarded:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
+        api = scope["path"].startswith("/api/")
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal started
             if message["type"] == "http.response.start":
-                started = True
                 headers = message.setdefault("headers", [])
                 headers.extend(SECURITY_HEADERS)
-                if scope["path"].startswith("/api/"):
+                if api:
                     headers.append((b"cache-control", b"no-store"))
             await send(message)
 
-        try:
-            await self.app(scope, receive, send_with_headers)
-        except Exception:
-            log.exception("dashboard request %s %s failed", scope.get("method"), scope["path"])
-            if started:
-                return
-            body = json.dumps(
-                {"error": {"status": 500, "code": "internal", "message": "internal error (logged)"}}
-            ).encode()
-            await send_with_headers(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [(b"content-type", b"application/json")],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+        length = dict(scope.get("headers", [])).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            await error_response(413, "the request is too large")(scope, receive, send_with_headers)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > MAX_BODY:  # a body sent in chunks, without a length
+                raise ApiError(413, "the request is too large")
+            return message
+
+        await self.app(scope, limited, send_with_headers)
 
 
+MAX_BODY = 16 * 1024
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),

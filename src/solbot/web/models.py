@@ -35,7 +35,9 @@ class Me(BaseModel):
 
 
 class SignIn(BaseModel):
-    secret: str = Field(description="a one-time link's secret, or an operator token")
+    secret: str = Field(
+        max_length=128, description="a one-time link's secret, or an operator token"
+    )
 
 
 class Breaker(BaseModel):

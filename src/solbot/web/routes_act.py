@@ -63,7 +63,8 @@ async def close(username: str, token: str, who: Actor, web: Services) -> models.
     at its next tick; the user is told when it is sold."""
     user = await user_for(web, who, username)
     loop = web.loop.close_position if web.loop is not None else None
-    symbol = await request_close(web.db, web.clock, loop, user.id, token)
+    symbol = await request_close(web.custody, loop, user, token, actor=who.actor)
+    web.on_change()
     return models.Done(changed=True, message=f"closing {symbol} at the next tick")
 
 

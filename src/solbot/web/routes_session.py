@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Request, Response
 
 from solbot.web import models
-from solbot.web.auth import CSRF_COOKIE, SESSION_COOKIE, Caller, Services, client_of
+from solbot.web.auth import (
+    CSRF_COOKIE,
+    MAX_SECRET,
+    SESSION_COOKIE,
+    Actor,
+    Caller,
+    Services,
+    client_of,
+    refuse_if_failing,
+)
 from solbot.web.credentials import Principal
 from solbot.web.errors import ApiError
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["session"])
 
 
@@ -25,13 +37,18 @@ async def sign_in(
     """Exchange a one-time link's secret (good once, ten minutes) or an operator token for a
     session cookie (HTTP-only, Secure, SameSite=Strict) and a CSRF cookie the page echoes in
     `X-CSRF-Token` on every action."""
-    if not web.sign_ins.take(client_of(request)):
-        raise ApiError(
-            429, "too many sign-in attempts; wait a minute", headers={"Retry-After": "60"}
-        )
+    address = client_of(request)
+    refuse_if_failing(web, address)
     opened = await web.credentials.sign_in(body.secret.strip())
     if opened is None:
+        web.failed(address)
+        log.info("a sign-in from %s failed", address)
         raise ApiError(401, "that link or token is not valid (used, expired or revoked): ask again")
+    earlier = request.cookies.get(SESSION_COOKIE)
+    if earlier and len(earlier) <= MAX_SECRET:  # this browser's earlier session ends
+        before = await web.credentials.session(earlier)
+        if before is not None and before.session_id is not None:
+            await web.credentials.sign_out(before.session_id)
     seconds = int(opened.expires_at - web.wall.now())
     for name, value, http_only in (
         (SESSION_COOKIE, opened.secret, True),
@@ -51,7 +68,7 @@ async def sign_in(
 
 
 @router.delete("/session", response_model=models.Done, summary="Sign out")
-async def sign_out(who: Caller, response: Response, web: Services) -> models.Done:
+async def sign_out(who: Actor, response: Response, web: Services) -> models.Done:
     if who.session_id is not None:
         await web.credentials.sign_out(who.session_id)
     for name in (SESSION_COOKIE, CSRF_COOKIE):

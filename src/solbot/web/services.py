@@ -16,6 +16,9 @@ from solbot.services.custody import CustodyService
 from solbot.web.credentials import Credentials
 from solbot.web.models import LoopStatus
 
+FAILURES_PER_ADDRESS = 10
+FAILURES_OVERALL = 300
+
 
 class LoopView(Protocol):
     """The running loop, as the dashboard sees it (`runner` makes one)."""
@@ -36,15 +39,28 @@ class WebServices:
     wall: Clock = field(default_factory=WallClock)
     credentials: Credentials = field(init=False)
     requests: PerMinute = field(init=False)  # per signed-in caller
-    sign_ins: PerMinute = field(
-        init=False
-    )  # per client address: guessing is pointless, flooding is not
+    # Failed sign-ins (and requests with a credential that is not valid) per client address,
+    # and all of them together: guessing a 256-bit secret is hopeless, flooding the database
+    # with tries is not. Only failures count, so nobody is locked out by someone else's junk
+    # unless they share an address (then the reverse proxy must say whose:
+    # SOLBOT_WEB_TRUSTED_PROXY).
+    failures: PerMinute = field(init=False)
+    all_failures: PerMinute = field(init=False)
     on_change: Callable[[], None] = lambda: None  # tell the page something changed (live updates)
 
     def __post_init__(self) -> None:
         self.credentials = Credentials(self.custody, self.wall)
         self.requests = PerMinute(self.wall, self.settings.web_requests_per_minute)
-        self.sign_ins = PerMinute(self.wall, 10)
+        self.failures = PerMinute(self.wall, FAILURES_PER_ADDRESS)
+        self.all_failures = PerMinute(self.wall, FAILURES_OVERALL)
+
+    def refused_lately(self, address: str) -> float:
+        """Seconds until `address` may try again after too many failures (0: it may now)."""
+        return max(self.failures.retry_after(address), self.all_failures.retry_after("*"))
+
+    def failed(self, address: str) -> None:
+        self.failures.take(address)
+        self.all_failures.take("*")
 
     @property
     def db(self):  # noqa: ANN201 - the custody service's database

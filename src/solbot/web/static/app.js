@@ -57,12 +57,17 @@ const tone = (value) => (Number(value) > 0 ? "up" : Number(value) < 0 ? "down" :
 
 // ------------------------------------------------------------------ sign-in
 async function signIn(secret) {
+  if (!window.isSecureContext) {
+    // The session cookie is Secure: over plain http (beyond this machine) the browser would
+    // drop it, and the one-time link would be spent for nothing. Keep it unused.
+    return showSignIn("This address is not https: ask the operator for the dashboard's https address.");
+  }
   try {
     state.me = await api("POST", "/session", { secret });
     history.replaceState(null, "", "/#/overview"); // the link's secret leaves the address bar
     await route();
   } catch (error) {
-    history.replaceState(null, "", "/");
+    if (error.status !== 429) history.replaceState(null, "", "/"); // a link still unused stays
     showSignIn(error.message);
   }
 }
@@ -92,7 +97,14 @@ async function overview() {
   if (status.entries_stopped) {
     main.append(el("p", { class: "warn" }, "The operator has stopped new entries for everyone."));
   }
-  for (const user of status.users) main.append(await userCard(user, status));
+  const chosen = new URLSearchParams(location.hash.split("?")[1] || "").get("user");
+  if (state.me.role === "operator" && !chosen) {
+    main.append(groupTable(status)); // one request for any number of users
+  } else {
+    for (const user of status.users.filter((u) => !chosen || u.username === chosen)) {
+      main.append(await userCard(user, status));
+    }
+  }
   if (!status.users.length) main.append(el("p", { class: "muted" }, "No users yet."));
   if (status.loop) refreshLater(overview);
 }
@@ -138,6 +150,18 @@ async function userCard(user, status) {
   card.append(controls, positionsTable(name, positions));
   requestAnimationFrame(() => drawEquity(chart, equity));
   return card;
+}
+
+function groupTable(status) {
+  const rows = status.users.map((u) => el("tr", { "data-user": u.username },
+    el("td", {}, el("a", { href: `#/overview?user=${encodeURIComponent(u.username)}` }, u.username)),
+    el("td", {}, u.active ? "trading" : "paused"), el("td", {}, u.risk_tier),
+    el("td", { class: "num" }, money(u.portfolio_value)), el("td", { class: "num" }, String(u.open_positions)),
+    el("td", { class: u.breaker ? "warn" : "" }, u.breaker ? u.breaker.text : "")));
+  return el("section", { class: "card" }, el("h2", {}, "Everyone"), el("div", { class: "table-wrap" },
+    el("table", { id: "group-table" }, el("thead", {}, el("tr", {},
+      ...["User", "State", "Risk", `Value (${status.quote})`, "Open", "Breaker"].map((h) => el("th", {}, h)))),
+    el("tbody", {}, rows))));
 }
 
 function stat(label, value, cls = "") {
