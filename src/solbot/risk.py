@@ -20,6 +20,7 @@ of portfolio value and by the cash available after the SOL fee reserve.
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -342,3 +343,15 @@ class RiskGate:
         if reason is BlockReason.PAUSED:
             return "trading is paused"
         return "not blocked"
+
+
+def holding(state: list[float], limits: RiskLimits, now: float) -> BlockReason:
+    """`RiskGate.holding` of a saved breaker memory, without building a gate: what the
+    dashboard asks for every user at once."""
+    vector = np.asarray(state, dtype=np.float64)
+    return BlockReason(check_entry(vector, _limits_of(limits), now, 0))
+
+
+@functools.lru_cache(maxsize=256)
+def _limits_of(limits: RiskLimits) -> FloatArray:
+    return limits_vector(limits)  # a handful of distinct limits: tiers and their overrides

@@ -225,6 +225,8 @@ class Runtime:
                 self._on_event(Event(self.clock.now(), None, "chain", f"tick skipped: {exc}"))
             if len(self._openings) < len(self.engine.accounts):  # a user added while running
                 await self._note_openings()
+            if self.dashboard is not None:
+                self.dashboard.publish()
             if on_tick is not None:
                 on_tick(self)
             now = self.clock.now()

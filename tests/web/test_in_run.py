@@ -1,6 +1,7 @@
 """The dashboard inside `solbot run --web` on the embedded sim: it starts after the start-up
-recovery, shows the loop's counters and prices, a pause sent to the API reaches the loop at
-its next look at the users, and the dashboard stops with the run."""
+recovery, on its own thread, shows the loop's counters and prices (the snapshot the loop
+publishes after each tick), a pause sent to the API reaches the loop at its next look at the
+users, a close reaches the loop's thread, and the dashboard stops with the run."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import httpx
 import pytest
 
 from engine.test_sim_day import day_settings
-from solbot.clock import ManualClock
+from solbot.clock import ManualClock, WallClock
 from solbot.runner import build
 from solbot.runtime import RunOptions
+from solbot.web.credentials import Credentials
 from web.conftest import KEY
 
 START = 1_800_000_000.0
@@ -38,7 +40,8 @@ async def test_the_dashboard_runs_inside_the_bot(
         dashboard = runtime.dashboard
         assert dashboard is not None
         assert dashboard.url is None  # not before the start-up recovery
-        _row, token = await dashboard.services.credentials.create_token("laptop", actor="test")
+        creds = Credentials(runtime.custody, WallClock())
+        _row, token = await creds.create_token("laptop", actor="test")
         running = asyncio.create_task(runtime.run())
         deadline = time.monotonic() + 60
         while dashboard.url is None:
@@ -58,6 +61,8 @@ async def test_the_dashboard_runs_inside_the_bot(
                     break
                 assert time.monotonic() < deadline, "the loop never saw the pause"
                 await asyncio.sleep(0.01)
+            asked = await api.post("/api/v1/users/operator/positions/JUP/close")
+            assert asked.status_code in (200, 409)  # 409: no JUP position open just now
             later = (await api.get("/api/v1/status")).json()["loop"]
             assert later["ticks"] > status["loop"]["ticks"]
             assert set(later["prices"]) >= {"JUP", "BONK"}

@@ -99,7 +99,7 @@ async def user_for(web: WebServices, who: Principal, username: str) -> UserRow:
     operator. A friend asking for another name is refused without saying whether it exists."""
     if not who.is_operator and username != who.username:
         raise ApiError(403, "you may only see your own account")
-    async with web.db.session() as s:
+    async with web.db.session(read_only=True) as s:
         user = await Users(s, web.clock).by_username(username)
     if user is None:
         raise ApiError(404, f"no user named {username!r}")

@@ -64,6 +64,7 @@ class UserState(BaseModel):
     risk_tier: str
     breaker: Breaker | None
     portfolio_value: Decimal
+    today_pnl: Decimal = Field(description="realised since midnight UTC (the trading clock's)")
     open_positions: int
 
 

@@ -46,15 +46,15 @@ def _decimals(web: WebServices) -> dict[str, int]:
 
 async def status(web: WebServices, who: Principal) -> models.Status:
     cfg = web.settings
-    async with web.db.session() as s:
+    async with web.db.session(read_only=True) as s:
         stopped = await entries_stopped(s)
-        stmt = select(UserRow).order_by(UserRow.created_at, UserRow.username)
+        stmt = _STATE_COLUMNS.order_by(UserRow.created_at, UserRow.username)
         if who.is_operator:
             stmt = stmt.where(UserRow.custody == Custody.VAULT.value)
         else:
             stmt = stmt.where(UserRow.id == who.user_id)
-        users = list(await s.scalars(stmt))
-        states = await user_states(web, s, users)
+        users = list(await s.execute(stmt))
+        states = await user_states(web, s, users)  # type: ignore[arg-type]
     return models.Status(
         world=cfg.world.name,
         network=cfg.world.network,
@@ -67,14 +67,37 @@ async def status(web: WebServices, who: Principal) -> models.Status:
     )
 
 
+# The columns a user's state needs: not the whole row (sealed keys, MACs) for every user.
+_STATE_COLUMNS = select(
+    UserRow.id,
+    UserRow.username,
+    UserRow.custody,
+    UserRow.is_active,
+    UserRow.paused_reason,
+    UserRow.risk_tier,
+    UserRow.max_position_size_pct,
+    UserRow.max_daily_loss_pct,
+    UserRow.portfolio_value,
+)
+
+
 async def user_states(
     web: WebServices, s: AsyncSession, users: Sequence[UserRow]
 ) -> list[models.UserState]:
-    """Each user's trading state now: active or paused, and the breaker holding their entries
-    (from the breakers' memory the loop keeps, read with the loop's own rule)."""
+    """Each user's trading state now: active or paused, the breaker holding their entries
+    (from the breakers' memory the loop keeps, read with the loop's own rule), and the PnL
+    realised since midnight UTC on the trading clock."""
     if not users:
         return []
     ids = [u.id for u in users]
+    now = web.clock.now()
+    midnight = utc_from_timestamp(now - now % 86_400)
+    today: dict[str, Decimal] = {}
+    realised = select(TradeRow.user_id, TradeRow.pnl).where(
+        TradeRow.user_id.in_(ids), TradeRow.timestamp >= midnight, TradeRow.pnl.is_not(None)
+    )
+    for user_id, pnl in await s.execute(realised):
+        today[user_id] = today.get(user_id, Decimal(0)) + pnl
     memory = await saved_gates(s, ids)
     counts = dict(
         (
@@ -85,7 +108,6 @@ async def user_states(
             )
         ).all()
     )
-    now = web.clock.now()
     out = []
     for user in users:
         breaker = None
@@ -106,6 +128,7 @@ async def user_states(
                 risk_tier=user.risk_tier,
                 breaker=breaker,
                 portfolio_value=user.portfolio_value,
+                today_pnl=today.get(user.id, Decimal(0)),
                 open_positions=counts.get(user.id, 0),
             )
         )
@@ -113,7 +136,7 @@ async def user_states(
 
 
 async def user_detail(web: WebServices, user: UserRow) -> models.UserDetail:
-    async with web.db.session() as s:
+    async with web.db.session(read_only=True) as s:
         (state,) = await user_states(web, s, [user])
     return models.UserDetail(
         **state.model_dump(),
@@ -126,7 +149,7 @@ async def user_detail(web: WebServices, user: UserRow) -> models.UserDetail:
 async def positions(web: WebServices, user: UserRow) -> list[models.Position]:
     decimals = _decimals(web)
     prices = web.loop.status().prices if web.loop is not None else {}
-    async with web.db.session() as s:
+    async with web.db.session(read_only=True) as s:
         rows = await Positions(s, web.clock).all_open(user.id)
     return [
         models.Position(
@@ -197,7 +220,7 @@ async def trades(
     dialect = web.db.dialect
     decimals = _decimals(web)
     base = wanted.apply(select(TradeRow).where(TradeRow.user_id == user.id), dialect)
-    async with web.db.session() as s:
+    async with web.db.session(read_only=True) as s:
         total = await s.scalar(select(func.count()).select_from(base.subquery()))
         rows = list(await s.scalars(wanted.order(base, dialect).offset(offset).limit(limit)))
     return models.TradePage(
@@ -215,7 +238,7 @@ async def trades_csv(web: WebServices, user: UserRow, wanted: TradeFilter) -> It
     stmt = wanted.order(
         wanted.apply(select(TradeRow).where(TradeRow.user_id == user.id), dialect), dialect
     )
-    async with web.db.session() as s:
+    async with web.db.session(read_only=True) as s:
         rows = list(await s.scalars(stmt))
     fields = list(models.Trade.model_fields)
 
@@ -252,7 +275,7 @@ def _trade(t: TradeRow, decimals: dict[str, int], quote: str) -> models.Trade:
 
 
 async def equity(web: WebServices, user: UserRow, since: float | None) -> models.Equity:
-    async with web.db.session() as s:
+    async with web.db.session(read_only=True) as s:
         curve = await EquityRepo(s, web.clock).curve(user.id, since)
     return models.Equity(
         quote=web.settings.quote,
@@ -280,7 +303,7 @@ async def chart(web: WebServices, user: UserRow, token: str, days: float) -> mod
     now = web.clock.now()
     start = int(now - days * 86_400)
     series = CandleStore(cfg.built_candles_dir()).load(symbol, cfg.timeframe, start=start)
-    async with web.db.session() as s:
+    async with web.db.session(read_only=True) as s:
         rows = list(
             await s.scalars(
                 select(TradeRow)

@@ -26,7 +26,7 @@ async def status(who: Caller, web: Services) -> models.Status:
 @router.get("/users", response_model=list[models.UserDetail], summary="Every user (operator)")
 async def users(who: Caller, web: Services) -> list[models.UserDetail]:
     operator_only(who)
-    async with web.db.session() as s:
+    async with web.db.session(read_only=True) as s:
         rows = await Users(s, web.clock).all(custody=Custody.VAULT)
     return [await queries.user_detail(web, u) for u in rows]
 

@@ -121,13 +121,11 @@ function refreshLater(view) {
 
 async function userCard(user, status) {
   const name = user.username;
-  const since = new Date(); since.setUTCHours(0, 0, 0, 0);
-  const [positions, equity, today] = await Promise.all([
+  const [positions, equity] = await Promise.all([
     api("GET", `/users/${name}/positions`),
     api("GET", `/users/${name}/equity?days=30`),
-    api("GET", `/users/${name}/trades?since=${since.toISOString()}&limit=500`),
   ]);
-  const todayPnl = today.trades.reduce((sum, t) => sum + Number(t.pnl || 0), 0);
+  const todayPnl = user.today_pnl;
   const card = el("section", { class: "card", "data-user": name });
   const state = user.active ? "trading" : `paused (${user.paused_reason || "by you"})`;
   card.append(
