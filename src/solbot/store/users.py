@@ -47,7 +47,7 @@ class UserSettings(Protocol):
     max_daily_loss_pct: Decimal | None
 
 
-_SETTINGS = select(
+SETTINGS_COLUMNS = (  # a `UserSettings`: what the loop (and the dashboard) read of a user
     UserRow.id,
     UserRow.username,
     UserRow.custody,
@@ -56,7 +56,8 @@ _SETTINGS = select(
     UserRow.risk_tier,
     UserRow.max_position_size_pct,
     UserRow.max_daily_loss_pct,
-).order_by(UserRow.created_at, UserRow.username)
+)
+_SETTINGS = select(*SETTINGS_COLUMNS).order_by(UserRow.created_at, UserRow.username)
 _BY_IDS = (
     select(UserRow)
     .where(UserRow.id.in_(bindparam("ids", expanding=True)))

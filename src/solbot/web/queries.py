@@ -26,6 +26,7 @@ from solbot.store.positions import Positions
 from solbot.store.states import Custody, PositionStatus
 from solbot.store.tables import PositionRow, TradeRow, UserRow
 from solbot.store.types import utc_from_timestamp
+from solbot.store.users import SETTINGS_COLUMNS
 from solbot.web import models
 from solbot.web.credentials import Principal
 from solbot.web.services import WebServices
@@ -68,17 +69,7 @@ async def status(web: WebServices, who: Principal) -> models.Status:
 
 
 # The columns a user's state needs: not the whole row (sealed keys, MACs) for every user.
-_STATE_COLUMNS = select(
-    UserRow.id,
-    UserRow.username,
-    UserRow.custody,
-    UserRow.is_active,
-    UserRow.paused_reason,
-    UserRow.risk_tier,
-    UserRow.max_position_size_pct,
-    UserRow.max_daily_loss_pct,
-    UserRow.portfolio_value,
-)
+_STATE_COLUMNS = select(*SETTINGS_COLUMNS, UserRow.portfolio_value)
 
 
 async def user_states(

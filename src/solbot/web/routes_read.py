@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from solbot.store.states import Custody
@@ -43,18 +43,6 @@ async def positions(username: str, who: Caller, web: Services) -> list[models.Po
     return await queries.positions(web, await user_for(web, who, username))
 
 
-def _filter(
-    token: str | None,
-    side: Literal["buy", "sell"] | None,
-    since: datetime | None,
-    until: datetime | None,
-    result: Literal["win", "loss"] | None,
-    sort: queries.SortKey,
-    order: Literal["asc", "desc"],
-) -> queries.TradeFilter:
-    return queries.TradeFilter(token, side, since, until, result, sort, order == "desc")
-
-
 Token = Annotated[str | None, Query(max_length=32, description="one token's trades")]
 Side = Annotated[Literal["buy", "sell"] | None, Query()]
 Since = Annotated[datetime | None, Query(description="from this time (ISO 8601)")]
@@ -64,11 +52,7 @@ Sort = Annotated[queries.SortKey, Query()]
 Order = Annotated[Literal["asc", "desc"], Query()]
 
 
-@router.get("/users/{username}/trades", response_model=models.TradePage, summary="Trades")
-async def trades(
-    username: str,
-    who: Caller,
-    web: Services,
+def trade_filter(
     token: Token = None,
     side: Side = None,
     since: Since = None,
@@ -76,11 +60,24 @@ async def trades(
     result: Result = None,
     sort: Sort = "timestamp",
     order: Order = "desc",
+) -> queries.TradeFilter:
+    """The trades' filters and order, as the list and its CSV both take them."""
+    return queries.TradeFilter(token, side, since, until, result, sort, order == "desc")
+
+
+Filter = Annotated[queries.TradeFilter, Depends(trade_filter)]
+
+
+@router.get("/users/{username}/trades", response_model=models.TradePage, summary="Trades")
+async def trades(
+    username: str,
+    who: Caller,
+    web: Services,
+    wanted: Filter,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> models.TradePage:
     """Filtered, sorted and paged; `total` counts every match."""
-    wanted = _filter(token, side, since, until, result, sort, order)
     return await queries.trades(web, await user_for(web, who, username), wanted, offset, limit)
 
 
@@ -90,19 +87,9 @@ async def trades(
     summary="Trades as CSV (the same filters, every match)",
 )
 async def trades_csv(
-    username: str,
-    who: Caller,
-    web: Services,
-    token: Token = None,
-    side: Side = None,
-    since: Since = None,
-    until: Until = None,
-    result: Result = None,
-    sort: Sort = "timestamp",
-    order: Order = "desc",
+    username: str, who: Caller, web: Services, wanted: Filter
 ) -> StreamingResponse:
     user = await user_for(web, who, username)
-    wanted = _filter(token, side, since, until, result, sort, order)
     lines = await queries.trades_csv(web, user, wanted)
     name = f"solbot-{user.username}-trades.csv"
     return StreamingResponse(
