@@ -5,7 +5,6 @@ request is audited under whoever asked (logged when the key cannot audit), like 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from solbot.errors import UserError
@@ -13,8 +12,6 @@ from solbot.services.custody import CustodyService
 from solbot.store.positions import Positions
 from solbot.store.tables import UserRow
 from solbot.wallet.audit import Action
-
-log = logging.getLogger(__name__)
 
 
 class NoOpenPositionError(UserError):
@@ -36,12 +33,7 @@ async def request_close(
             raise NoOpenPositionError(f"You hold no open {symbol} position.")
         if loop is None:
             raise UserError("Closing needs the trading loop running (solbot run); try later.")
-        unaudited = await custody.why_unauditable(s)
-        if unaudited is None:
-            await custody.audit(s, actor, Action.CLOSE_REQUEST, user, token=symbol)
-        else:
-            log.warning(
-                "close of %s's %s by %s not audited: %s", user.username, symbol, actor, unaudited
-            )
+        details = {"username": user.username, "token": symbol}
+        await custody.audit_or_log(s, actor, Action.CLOSE_REQUEST, user.id, **details)
     loop(user.id, symbol)  # after the audit row is written: asked, then recorded, then done
     return symbol

@@ -300,6 +300,20 @@ class CustodyService:
                 )
         return Paused(changed, unaudited)
 
+    async def audit_or_log(
+        self, session: object, actor: str, action: str, user_id: str | None, **details: object
+    ) -> bool:
+        """Audit an action that goes on without the key (a close, a sign-in): an audit row in
+        the caller's transaction when this key can write one, else a warning in the log."""
+        problem = await self.why_unauditable(session)
+        if problem is not None:
+            log.warning("%s by %s not audited: %s", action, actor, problem)
+            return False
+        await AuditLog(session, self.clock, self.require_key()).append(
+            actor, action, user_id, **details
+        )
+        return True
+
     async def why_unauditable(self, session: object) -> str | None:
         """Why audit rows cannot be written with this service's key; None when they can."""
         if self.key is None:

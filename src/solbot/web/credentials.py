@@ -9,7 +9,6 @@ looks). Secrets are returned once to their caller and stored as digests (`web.se
 
 from __future__ import annotations
 
-import logging
 import re
 import uuid
 from dataclasses import dataclass
@@ -27,8 +26,6 @@ from solbot.store.types import utc_from_timestamp
 from solbot.store.web_tables import WebLinkRow, WebSessionRow, WebTokenRow
 from solbot.wallet.audit import AuditLog
 from solbot.web import secrets
-
-log = logging.getLogger(__name__)
 
 LINK_SECONDS = 600  # a sign-in link is good once, for ten minutes
 SESSION_SECONDS = 12 * 3600
@@ -51,9 +48,6 @@ class Principal:
     @property
     def is_operator(self) -> bool:
         return self.user_id is None
-
-    def may_see(self, user_id: str) -> bool:
-        return self.is_operator or self.user_id == user_id
 
 
 @dataclass(frozen=True)
@@ -175,7 +169,8 @@ class Credentials:
                 if user is None:
                     return None
                 opened = self._open(s, Principal(user.id, user.username, user_actor(user.username)))
-            await self._audit(s, opened.principal.actor, "web_sign_in", opened.principal.user_id)
+            principal = opened.principal
+            await self.custody.audit_or_log(s, principal.actor, "web_sign_in", principal.user_id)
         return opened
 
     async def session(self, secret: str) -> Principal | None:
@@ -292,11 +287,3 @@ class Credentials:
             principal.user_id, principal.username, principal.actor, row.id, row.csrf_digest
         )
         return OpenedSession(secret, csrf, opened, now + SESSION_SECONDS)
-
-    async def _audit(self, s: AsyncSession, actor: str, action: str, user_id: str | None) -> None:
-        problem = await self.custody.why_unauditable(s)
-        if problem is None:
-            key = self.custody.require_key()
-            await AuditLog(s, self.custody.clock, key).append(actor, action, user_id)
-        else:
-            log.warning("%s by %s not audited: %s", action, actor, problem)

@@ -41,13 +41,6 @@ def exposure_problem(settings: Settings) -> str | None:
     )
 
 
-def serving_problem(host: str, port: int, exc: OSError) -> str:
-    return (
-        f"the dashboard cannot listen on {host}:{port} ({exc.strerror or exc}): choose another "
-        "port (--port or SOLBOT_WEB_PORT), or stop what holds it"
-    )
-
-
 async def serve_dashboard_app(services: WebServices, port: int) -> ServedApp:
     """The dashboard served for `services` on SOLBOT_WEB_HOST:`port`; `UserError` when that is
     unsafe or the port is taken."""
@@ -64,7 +57,10 @@ async def serve_dashboard_app(services: WebServices, port: int) -> ServedApp:
             forwarded_from=cfg.web_trusted_proxy,
         )
     except OSError as exc:
-        raise UserError(serving_problem(cfg.web_host, port, exc)) from None
+        raise UserError(
+            f"the dashboard cannot listen on {cfg.web_host}:{port} ({exc.strerror or exc}): "
+            "choose another port (--port or SOLBOT_WEB_PORT), or stop what holds it"
+        ) from None
 
 
 class EngineView:

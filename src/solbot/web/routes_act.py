@@ -24,7 +24,6 @@ async def pause(username: str, who: Actor, web: Services) -> models.Done:
     """No new positions; open ones are still managed."""
     user = await user_for(web, who, username)
     paused = await web.custody.pause(user.username, actor=who.actor, reason=WEB_PAUSE)
-    web.on_change()
     return models.Done(
         changed=paused.changed, message="paused" if paused.changed else "already paused"
     )
@@ -34,7 +33,6 @@ async def pause(username: str, who: Actor, web: Services) -> models.Done:
 async def resume(username: str, who: Actor, web: Services) -> models.Done:
     user = await user_for(web, who, username)
     changed = await web.custody.set_active(user.username, True, actor=who.actor)
-    web.on_change()
     return models.Done(changed=changed, message="resumed" if changed else "not paused")
 
 
@@ -47,7 +45,6 @@ async def risk(
     changed = await web.custody.set_risk(
         user.username, RiskChange(tier=RiskTier(body.tier)), actor=who.actor
     )
-    web.on_change()
     return models.Done(
         changed=changed.risk_tier != before, message=f"risk tier is {changed.risk_tier}"
     )
@@ -64,7 +61,6 @@ async def close(username: str, token: str, who: Actor, web: Services) -> models.
     user = await user_for(web, who, username)
     loop = web.loop.close_position if web.loop is not None else None
     symbol = await request_close(web.custody, loop, user, token, actor=who.actor)
-    web.on_change()
     return models.Done(changed=True, message=f"closing {symbol} at the next tick")
 
 
@@ -72,7 +68,6 @@ async def close(username: str, token: str, who: Actor, web: Services) -> models.
 async def pause_all(who: Actor, web: Services) -> models.Done:
     operator_only(who)
     names = await GroupAdmin(web.custody).set_all_active(False, actor=who.actor)
-    web.on_change()
     return models.Done(changed=bool(names), message=f"paused {len(names)} user(s)")
 
 
@@ -81,7 +76,6 @@ async def resume_all(who: Actor, web: Services) -> models.Done:
     """Resumes those the operator paused for everyone; a friend who paused stays paused."""
     operator_only(who)
     names = await GroupAdmin(web.custody).set_all_active(True, actor=who.actor)
-    web.on_change()
     return models.Done(changed=bool(names), message=f"resumed {len(names)} user(s)")
 
 
@@ -90,6 +84,5 @@ async def entries(body: models.EntriesSwitch, who: Actor, web: Services) -> mode
     """Stopped: no user opens a position (exits go on)."""
     operator_only(who)
     changed = await GroupAdmin(web.custody).set_entries(body.stopped, actor=who.actor)
-    web.on_change()
     state = "stopped" if body.stopped else "allowed"
     return models.Done(changed=changed, message=f"new entries {state}")

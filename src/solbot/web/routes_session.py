@@ -63,7 +63,6 @@ async def sign_in(
             samesite="strict",
             path="/",
         )
-    web.on_change()
     return me_of(opened.principal)
 
 

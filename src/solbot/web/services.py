@@ -4,7 +4,6 @@ the one way to sell a position: asking the loop)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -46,7 +45,6 @@ class WebServices:
     # SOLBOT_WEB_TRUSTED_PROXY).
     failures: PerMinute = field(init=False)
     all_failures: PerMinute = field(init=False)
-    on_change: Callable[[], None] = lambda: None  # tell the page something changed (live updates)
 
     def __post_init__(self) -> None:
         self.credentials = Credentials(self.custody, self.wall)
