@@ -124,7 +124,13 @@ def test_a_database_of_another_world_is_refused_and_left_alone(
     assert world_of(empty_url) == "sim"
     before = query(empty_url, select(UserRow.id, UserRow.username, UserRow.updated_at))
     in_world(monkeypatch, network, paper=paper)
-    for command in (["list-users"], ["positions"], ["add-user", "--username", "bob"]):
+    for command in (
+        ["list-users"],
+        ["positions"],
+        ["add-user", "--username", "bob"],
+        ["web", "token", "create", "laptop"],  # the dashboard's sign-in: the same world rule
+        ["web", "token", "list"],
+    ):
         line = cli(*command).error_line()
         assert f"holds the {holds} world, not {network}{'-paper' if paper else ''}" in line
         assert "DATABASE_URL" in line
