@@ -1,7 +1,8 @@
 """The dashboard beside a trading bot: what it answers in, and what it costs the loop.
 
-In one process, as `solbot run --web` runs it (the dashboard on its own thread): the embedded
-sim, 1,000 vault users × 20 tokens, and a candle close that gives every user an entry
+As `solbot run --web` runs it (the dashboard a process of its own, reading the loop's
+heartbeat and the database; `web.process`): the embedded sim, 1,000 vault users × 20
+tokens, and a candle close that gives every user an entry
 (`fanout.py`'s worst case); one user also has 10,000 trades. A client in another process
 loads a page every 0.5 s, in turn (some thirty open dashboards, each redrawn every 15 s):
 that friend's overview (status, positions, 30 days of equity: the three calls the page makes,
@@ -35,9 +36,10 @@ from sqlalchemy import insert, select
 from fanout import Bench, closing_tick, prepared
 from solbot.clock import WallClock
 from solbot.config import Settings
+from solbot.heartbeat import beat
 from solbot.store.tables import OrderRow, TradeRow, UserRow
 from solbot.web.credentials import Credentials
-from solbot.web.dashboard import Dashboard
+from solbot.web.process import DashboardProcess
 
 TRADES = 10_000
 PAUSE = 0.5  # seconds between two page loads
@@ -111,23 +113,7 @@ def browse(url: str, token: str, link: str, username: str, stop: object, results
     results.put(samples)  # type: ignore[attr-defined]
 
 
-def serve_apart(url: str, folder: str, port: int, ready: object, stop: object) -> None:
-    """`solbot web` beside the bot: the dashboard in a process of its own, on the database."""
-    from solbot.cli.web import serve_dashboard
-
-    async def main() -> None:
-        done = asyncio.Event()
-        settings = Settings(data_dir=Path(folder), database_url=url, web_requests_per_minute=10**6)
-        server = asyncio.create_task(serve_dashboard(settings, done, port))
-        await asyncio.to_thread(ready.set)  # type: ignore[attr-defined]
-        await asyncio.to_thread(stop.wait)  # type: ignore[attr-defined]
-        done.set()
-        await server
-
-    asyncio.run(main())
-
-
-MODES = ("alone", "thread", "process")
+MODES = ("alone", "web")
 
 
 async def one_round(users: int, folder: Path, mode: str) -> dict[str, object]:
@@ -146,18 +132,11 @@ async def one_round(users: int, folder: Path, mode: str) -> dict[str, object]:
     link = await credentials.create_link(str(friend))
     spawn = multiprocessing.get_context("spawn")
     stop, results = spawn.Event(), spawn.Queue()
-    dashboard = Dashboard(settings, bench.custody, bench.clock, bench.engine)
-    apart = None
-    if mode == "thread":
-        await dashboard.start()  # as `solbot run --web` does: on its own thread
-        url = str(dashboard.url)
-    else:
-        ready, done = spawn.Event(), spawn.Event()
-        where = (bench.db.url, str(folder), settings.web_port, ready, done)
-        apart = spawn.Process(target=serve_apart, args=where)
-        apart.start()
-        await asyncio.to_thread(ready.wait, 120)
-        url = f"http://127.0.0.1:{settings.web_port}"
+    settings = settings.model_copy(update={"database_url": bench.db.url})
+    dashboard = DashboardProcess(settings)  # as `solbot run --web` starts it
+    await beat(bench.db, bench.engine, bench.clock, WallClock())
+    await dashboard.start()
+    url = str(dashboard.url)
     client = spawn.Process(target=browse, args=(url, token, link, "user_00000", stop, results))
     client.start()
     try:
@@ -165,7 +144,7 @@ async def one_round(users: int, folder: Path, mode: str) -> dict[str, object]:
         began = time.monotonic()
         tick = (await closing_tick(bench, users))["total"]
         ended = time.monotonic()
-        dashboard.publish()
+        await beat(bench.db, bench.engine, bench.clock, WallClock())
         await asyncio.sleep(1.0)
         stop.set()
         samples = await asyncio.to_thread(results.get, timeout=60)
@@ -174,9 +153,6 @@ async def one_round(users: int, folder: Path, mode: str) -> dict[str, object]:
         if client.is_alive():
             client.kill()
         await dashboard.stop()
-        if apart is not None:
-            done.set()
-            await asyncio.to_thread(apart.join, 30)
         await bench.db.dispose()
     return {"tick": tick, "samples": samples, "window": (began, ended)}
 
@@ -213,10 +189,7 @@ def main() -> None:
     alone = statistics.median(ticks["alone"])
     print(f"\n{args.users:,} users × 20 tokens, the closing tick, median of {args.rounds}:")
     print(f"  the bot alone: {alone:.2f} s")
-    for mode, label in (
-        ("thread", "solbot run --web (a thread)"),
-        ("process", "solbot web beside it"),
-    ):
+    for mode, label in (("web", "solbot run --web (a process)"),):
         tick = statistics.median(ticks[mode])
         print(f"  with {label}: {tick:.2f} s, ratio {tick / alone:.3f} (target ≤ 1.05)")
         for name in sorted(set(during[mode]) | set(idle[mode])):

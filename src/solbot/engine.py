@@ -61,6 +61,7 @@ from solbot.market.store import CandleStore
 from solbot.moved_out import MovedOutWatch
 from solbot.quarantine import BackoffPolicy, OrderGuard
 from solbot.rent_reclaim import RentReclaim
+from solbot.store import close_requests
 from solbot.store.balances import Equity
 from solbot.store.db import Database
 from solbot.store.position_moves import MovedOut
@@ -120,7 +121,7 @@ class Engine:
         self._turn = 0  # where the next fan-out starts: see `_fan_out_order`
         self._names: dict[str, str] = {}
         self._equity_hour = 0  # the last hour whose equity points were written
-        self._manual_exits: set[tuple[str, str]] = set()  # (user id, token) to sell now
+        self._manual_exits: set[tuple[str, str]] = set()  # (user id, token) asked to sell
         self.failed_accounts = 0  # users whose tick raised (each one is skipped, not the loop)
         self.needs_recovery = False  # a user's tick failed mid-way: finish its orders first
         self.max_price_age = max_price_age
@@ -155,11 +156,6 @@ class Engine:
         self.moved_out = MovedOutWatch(db, clock)
         self.reclaim = reclaim  # the token accounts exits empty, closed for their rent
 
-    def request_exit(self, user_id: str, token: str) -> None:
-        """Sell the user's `token` position at the next tick (a user's `/close`). Taken by the
-        loop, never sold from outside it, so one position cannot get two exits."""
-        self._manual_exits.add((user_id, token))
-
     @property
     def accounts(self) -> list[Account]:
         return self.roster.accounts if self.roster is not None else self._accounts
@@ -190,6 +186,9 @@ class Engine:
         if self.roster is not None:
             self._tell(await self.roster.before_tick())
         await self.guard.refresh()  # a re-arm from another process takes effect now
+        # The positions users asked to sell (`/close`, the dashboard), from whichever process:
+        # the loop alone sells, so a position never gets two exits.
+        self._manual_exits = await close_requests.pending(self.db)
         try:
             snapshot = await self.feed.snapshot(self._mints)
         except VenueError as exc:

@@ -89,7 +89,7 @@ from solbot.telegram.bot import TelegramBot
 from solbot.telegram.services import BotServices
 from solbot.wallet import keycheck, master
 from solbot.wallet.keys import SigningKey, WatchOnly, paper_address
-from solbot.web.dashboard import Dashboard
+from solbot.web.process import DashboardProcess
 
 log = logging.getLogger(__name__)
 
@@ -344,7 +344,7 @@ async def _assemble(
         _connect(telegram, engine, quote, tokens)
     sweeps = await _fee_sweeps(settings, db, clock, chain, quote, roster, network)
     custody = roster.custody or CustodyService(db, clock, None)
-    dashboard = Dashboard(settings, custody, clock, engine) if settings.web else None
+    dashboard = DashboardProcess(settings) if settings.web else None
     return Runtime(
         settings=settings,
         options=options,
@@ -500,8 +500,8 @@ def _telegram(
 def _connect(
     telegram: TelegramBot, engine: Engine, quote: TokenInfo, tokens: dict[str, TokenInfo]
 ) -> None:
-    """The bot and the loop in one process: events become notifications, `/close` goes to the
-    loop, and prices come from the loop's feed."""
+    """The bot and the loop in one process: events become notifications and prices come from
+    the loop's feed (a `/close` reaches the loop through the database, from any process)."""
     told = engine.on_event
     notify = telegram.notifier.on_event
 
@@ -510,7 +510,6 @@ def _connect(
         notify(event)
 
     engine.on_event = both
-    telegram.services.close_position = engine.request_exit
     if quote.symbol == "USDC":  # USD prices are quote prices then
         telegram.services.prices = lambda: dict(engine.prices)
         sol = tokens["SOL"].mint if "SOL" in tokens else None

@@ -36,6 +36,7 @@ from solbot.execution.signing import Signer
 from solbot.faults import crash_hook
 from solbot.fee_sweeps import LATER, UNREACHED, FeeSweeps, SweepsHeldError, Swept, amount_text
 from solbot.fees import FeeBook
+from solbot.heartbeat import beat
 from solbot.quarantine import Hold
 from solbot.reconcile import Assets, Line, Opening, Wallet, opening, reconcile
 from solbot.services.custody import CustodyService
@@ -46,7 +47,7 @@ from solbot.store.db import Database
 from solbot.store.positions import Positions
 from solbot.telegram.bot import TelegramBot
 from solbot.transfer_recovery import Recovered, recover_transfers
-from solbot.web.dashboard import Dashboard
+from solbot.web.process import DashboardProcess
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ class Runtime:
         custody: CustodyService | None = None,
         fee_sweeps: FeeSweeps | None = None,
         wall: Clock | None = None,
-        dashboard: Dashboard | None = None,
+        dashboard: DashboardProcess | None = None,
     ) -> None:
         self.settings = settings
         self.options = options
@@ -225,8 +226,7 @@ class Runtime:
                 self._on_event(Event(self.clock.now(), None, "chain", f"tick skipped: {exc}"))
             if len(self._openings) < len(self.engine.accounts):  # a user added while running
                 await self._note_openings()
-            if self.dashboard is not None:
-                self.dashboard.publish()
+            await self._beat()
             if on_tick is not None:
                 on_tick(self)
             now = self.clock.now()
@@ -240,6 +240,8 @@ class Runtime:
             if deadline is not None and now >= deadline:
                 break
             await self._sleep(self.settings.poll_seconds)
+        if started_up:
+            await self._beat(stopped=True)  # no close request is taken from here on
         self.engine.market.save()  # the candles not written yet
         closing = self._closing_deadline()
         if unfinished:
@@ -279,10 +281,14 @@ class Runtime:
             raise chain_down(self.settings, exc) from None
         if self.options.tune_gc:
             tune_collector()
+        await self._beat()  # before the bot and the dashboard: a close request finds a loop
         if self.telegram is not None and not self.telegram.running:
             await self.telegram.start()
         if self.dashboard is not None and self.dashboard.url is None:
             await self.dashboard.start()
+
+    async def _beat(self, *, stopped: bool = False) -> None:
+        await beat(self.db, self.engine, self.clock, self.wall, stopped=stopped)
 
     async def _step(self, unfinished: bool) -> None:
         """One tick, after finishing what an earlier one left mid-way."""

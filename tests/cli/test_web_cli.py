@@ -130,3 +130,53 @@ def test_plain_http_beyond_this_machine_is_refused(tmp_path: Path) -> None:
     assert refused.stderr.startswith("error: SOLBOT_WEB_HOST=0.0.0.0 would serve the dashboard")
     assert len(refused.stderr.strip().splitlines()) == 1
     assert not list((tmp_path / "data").rglob("*.db"))  # nothing opened, nothing changed
+
+
+def dashboard_answers(port: int) -> bool:
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False) as client:
+            return client.get("/api/v1/status", timeout=2).status_code == 401
+    except httpx.TransportError:
+        return False
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
+def test_the_runs_dashboard_never_outlives_the_run(tmp_path: Path, how: str) -> None:
+    """`solbot run --web` serves its dashboard from a process of its own: a Ctrl-C stops both
+    within seconds, and a run killed outright (kill -9) leaves no dashboard behind."""
+    from solbot.wallet.master import MasterKey
+
+    port = free_port()
+    env = child_env(
+        tmp_path,
+        {"MASTER_ENCRYPTION_KEY": MasterKey.generate().hex(), "SOLBOT_WEB_PORT": str(port)},
+    )
+    out, err = tmp_path / "out", tmp_path / "err"
+    with out.open("wb") as o, err.open("wb") as e:
+        process = subprocess.Popen(
+            [*SOLBOT, "--data-dir", str(tmp_path / "data"), "run", "--web"],
+            cwd=tmp_path, env=env, stdout=o, stderr=e,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not dashboard_answers(port):
+            assert process.poll() is None, out.read_text() + err.read_text()
+            assert time.monotonic() < deadline, out.read_text() + err.read_text()
+            time.sleep(0.1)
+        sent = time.monotonic()
+        process.send_signal(signal.SIGINT if how == "SIGINT" else signal.SIGKILL)
+        process.wait(timeout=LIMIT + 5)
+        while dashboard_answers(port):
+            assert time.monotonic() - sent < LIMIT, "the dashboard outlived the run"
+            time.sleep(0.1)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    if how == "SIGINT":
+        assert time.monotonic() - sent < LIMIT + 5
+        assert process.returncode == 0, err.read_text()
+        assert "run summary" in out.read_text()
+        assert err.read_text() == ""
+    with socket.socket() as sock:  # the port is free again: nothing holds it
+        sock.bind(("127.0.0.1", port))

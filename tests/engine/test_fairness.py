@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from solbot.clock import ManualClock
 from solbot.domain import RiskLimits
@@ -85,18 +85,3 @@ async def _forget_positions(engine: Engine) -> None:
     otherwise block the next entry); the test looks at who is served, not at the books."""
     async with engine.db.session() as s:
         await s.execute(update(PositionRow).values(status="closed"))
-
-
-async def test_a_requested_exit_sells_at_the_next_tick(world) -> None:
-    """A user's `/close`: the loop itself sells, at its next tick, with the reason 'manual'."""
-    engine, _recorder, _wallets, clock = world
-    await engine.tick()
-    clock.advance(TF.seconds)
-    await engine.tick()  # every user enters
-    engine.request_exit("u0", "JUP")
-    clock.advance(1.0)
-    await engine.tick()  # within the same candle: no signal, only the request
-    async with engine.db.session() as s:
-        rows = {(p.user_id, p.status, p.exit_reason) for p in await s.scalars(select(PositionRow))}
-    assert ("u0", "closed", "manual") in rows
-    assert ("u1", "open", None) in rows

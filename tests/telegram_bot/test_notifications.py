@@ -14,7 +14,9 @@ from solbot.config import Settings
 from solbot.deposits import Deposit
 from solbot.events import Event, exit_text
 from solbot.fees import FeeBook
+from solbot.store import close_requests, loop_beat
 from solbot.store.balances import Equity
+from solbot.store.loop_beat import LoopBeat
 from solbot.store.positions import Positions
 from solbot.store.tables import UserRow
 
@@ -170,11 +172,11 @@ async def test_close_goes_to_the_loop(world: World) -> None:
     await open_jup(world, user)
     answer = await world.api.reply_to(ALICE, "/close jup")
     assert answer.text == "Closing needs the trading loop running (solbot run); try later."
-    asked: list[tuple[str, str]] = []
-    world.services.close_position = lambda user_id, token: asked.append((user_id, token))
+    # A loop beats on this database (in this process or another): the request is a row for it.
+    await loop_beat.publish(world.services.db, LoopBeat(now=0.0, written_at=world.wall.now()))
     answer = await world.api.reply_to(ALICE, "/close jup")
     assert answer.text.startswith("Closing your JUP position at the next tick")
-    assert asked == [(user.id, "JUP")]
+    assert await close_requests.pending(world.services.db) == {(user.id, "JUP")}
 
 
 async def test_balance_and_summary_value_every_asset_in_the_wallet(world: World) -> None:

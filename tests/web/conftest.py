@@ -24,7 +24,7 @@ from solbot.store.tables import UserRow
 from solbot.wallet.master import MasterKey
 from solbot.web.app import create_app
 from solbot.web.auth import CSRF_COOKIE
-from solbot.web.services import LoopView, WebServices
+from solbot.web.services import WebServices
 
 START = 1_800_000_000.0
 KEY = MasterKey.generate()
@@ -86,7 +86,7 @@ async def seed(db: Database, clock: ManualClock, user: UserRow, trades: int) -> 
         await Equity(s, clock).record(int(START - 3600), {user.id: Decimal("1012.25")})
 
 
-async def make_site(db_url: str, data_dir: Path, loop: LoopView | None = None) -> Site:
+async def make_site(db_url: str, data_dir: Path) -> Site:
     db = Database(db_url)
     clock, wall = ManualClock(START), ManualClock(START)
     custody = CustodyService(db, clock, KEY)
@@ -95,7 +95,7 @@ async def make_site(db_url: str, data_dir: Path, loop: LoopView | None = None) -
         users[name], keys[name] = await custody.create_user(name, actor="test")
     await seed(db, clock, users["alice"], 6)
     await seed(db, clock, users["bob"], 2)
-    services = WebServices(Settings(data_dir=data_dir), custody, clock, loop=loop, wall=wall)
+    services = WebServices(Settings(data_dir=data_dir), custody, clock, wall=wall)
     _row, token = await services.credentials.create_token("laptop", actor="cli")
     return Site(db, services, clock, wall, users, token, {n: k.reveal() for n, k in keys.items()})
 

@@ -1,11 +1,14 @@
-"""The dashboard inside `solbot run --web` on the embedded sim: it starts after the start-up
-recovery, on its own thread, shows the loop's counters and prices (the snapshot the loop
-publishes after each tick), a pause sent to the API reaches the loop at its next look at the
-users, a close reaches the loop's thread, and the dashboard stops with the run."""
+"""The dashboard of `solbot run --web` on the embedded sim: a process of its own, started after
+the start-up recovery; it shows the loop's counters and prices (its heartbeat in the
+database), a pause sent to it reaches the loop at its next look at the users, a close is a
+request the loop takes, a dashboard that dies is started again while the run goes on, and it
+stops with the run."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 import time
 from pathlib import Path
@@ -16,7 +19,10 @@ import pytest
 from engine.test_sim_day import day_settings
 from solbot.clock import ManualClock, WallClock
 from solbot.runner import build
-from solbot.runtime import RunOptions
+from solbot.runtime import RunOptions, Runtime
+from solbot.store import close_requests
+from solbot.store.positions import Positions
+from solbot.store.tables import PositionRow
 from solbot.web.credentials import Credentials
 from web.conftest import KEY
 
@@ -29,7 +35,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_the_dashboard_runs_inside_the_bot(
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+async def served(runtime: Runtime, running: asyncio.Task[object], deadline: float) -> str:
+    dashboard = runtime.dashboard
+    assert dashboard is not None
+    while dashboard.url is None:
+        assert not running.done(), running
+        assert time.monotonic() < deadline, "the dashboard never started"
+        await asyncio.sleep(0.02)
+    return dashboard.url
+
+
+async def test_the_dashboard_runs_beside_the_loop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MASTER_ENCRYPTION_KEY", KEY.hex())
@@ -43,16 +67,39 @@ async def test_the_dashboard_runs_inside_the_bot(
         creds = Credentials(runtime.custody, WallClock())
         _row, token = await creds.create_token("laptop", actor="test")
         running = asyncio.create_task(runtime.run())
-        deadline = time.monotonic() + 60
-        while dashboard.url is None:
-            assert not running.done(), running
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.01)
+        deadline = time.monotonic() + 90
+        url = await served(runtime, running, deadline)
+        assert url == f"http://127.0.0.1:{port}"
+        child = dashboard.pid
+        assert child is not None
+        assert child != os.getpid()
         headers = {"Authorization": f"Bearer {token}"}
-        async with httpx.AsyncClient(base_url=dashboard.url, headers=headers) as api:
+        async with httpx.AsyncClient(base_url=url, headers=headers, trust_env=False) as api:
             status = (await api.get("/api/v1/status")).json()
-            assert status["loop"] is not None
-            assert status["loop"]["ticks"] >= 0
+            assert status["loop"] is not None  # the loop beat before the dashboard started
+            user_id = next(a.user_id for a in runtime.engine.accounts if a.username == "operator")
+            held = []
+            while not held:  # the loop trades on a fast clock: a position comes soon
+                assert time.monotonic() < deadline, "the operator never held a position"
+                async with runtime.db.session() as s:
+                    held = await Positions(s, clock).all_open(user_id)
+                await asyncio.sleep(0.02)
+            symbol = held[0].token
+            asked = await api.post(f"/api/v1/users/operator/positions/{symbol}/close")
+            if asked.status_code == 409:  # it closed by itself in between: nothing to ask
+                assert "no open" in asked.json()["error"]["message"]
+            else:
+                assert asked.status_code == 200, asked.text
+                while True:  # a request row, which the loop takes and sells
+                    async with runtime.db.session() as s:
+                        position = await s.get(PositionRow, held[0].id)
+                        assert position is not None
+                    if position.status == "closed":
+                        break
+                    assert time.monotonic() < deadline, "the loop never took the close"
+                    await asyncio.sleep(0.02)
+                assert position.exit_reason is not None  # "manual", unless a stop came first
+                assert await close_requests.pending(runtime.db) == set()
             paused = await api.post("/api/v1/users/operator/pause")
             assert paused.json() == {"changed": True, "message": "paused"}
             while True:  # the loop reads its users at each closed candle
@@ -61,12 +108,26 @@ async def test_the_dashboard_runs_inside_the_bot(
                     break
                 assert time.monotonic() < deadline, "the loop never saw the pause"
                 await asyncio.sleep(0.01)
-            asked = await api.post("/api/v1/users/operator/positions/JUP/close")
-            assert asked.status_code in (200, 409)  # 409: no JUP position open just now
-            later = (await api.get("/api/v1/status")).json()["loop"]
-            assert later["ticks"] > status["loop"]["ticks"]
+            while True:  # the candle clock moves on; the beat with it
+                later = (await api.get("/api/v1/status")).json()["loop"]
+                if later["ticks"] > status["loop"]["ticks"]:
+                    break
+                assert time.monotonic() < deadline, "the beat never moved"
+                await asyncio.sleep(0.2)
             assert set(later["prices"]) >= {"JUP", "BONK"}
+        # A dashboard that dies is started again, and the run goes on.
+        os.kill(child, signal.SIGKILL)
+        while dashboard.restarts == 0 or dashboard.url is None:
+            assert not running.done(), running
+            assert time.monotonic() < deadline, "the dashboard was not started again"
+            await asyncio.sleep(0.05)
+        again = dashboard.pid
+        assert again is not None
+        assert again != child
+        async with httpx.AsyncClient(base_url=url, headers=headers, trust_env=False) as api:
+            assert (await api.get("/api/v1/status")).status_code == 200
         runtime.stop()
         summary = await running
     assert dashboard.url is None  # stopped with the run
+    assert gone(again)
     assert summary.consistent

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -17,6 +18,7 @@ from solbot.errors import UserError
 if TYPE_CHECKING:
     from solbot.clock import Clock
     from solbot.config import Settings
+    from solbot.web.services import WebServices
 
 app = typer.Typer(
     help="The dashboard and its REST API (read-only by default; no keys, no withdrawals).",
@@ -59,12 +61,17 @@ def web(
     asyncio.run(main())
 
 
-async def serve_dashboard(cfg: Settings, stop: asyncio.Event, port: int) -> None:
-    """`solbot web` until `stop` is set."""
-    from solbot.web.dashboard import exposure_problem, serve_dashboard_app
-    from solbot.web.services import WebServices
+Announce = Callable[[str, "WebServices"], Awaitable[None]]
 
-    console = stores.console()
+
+async def serve_dashboard(
+    cfg: Settings, stop: asyncio.Event, port: int, announce: Announce | None = None
+) -> None:
+    """The dashboard until `stop` is set (`solbot web`, and the process `solbot run --web`
+    starts); `announce` is told its address once it listens (by default, the console)."""
+    from solbot.web.services import WebServices
+    from solbot.web.serving import exposure_problem, serve_dashboard_app
+
     problem = exposure_problem(cfg)  # before the database is opened: nothing changed
     if problem is not None:
         raise UserError(problem)
@@ -72,20 +79,23 @@ async def serve_dashboard(cfg: Settings, stop: asyncio.Event, port: int) -> None
         services = WebServices(cfg, custody, trading_clock(cfg))
         served = await serve_dashboard_app(services, port)
         try:
-            console.print(f"dashboard on {served.url}  (API: {served.url}/api/v1/openapi.json)")
-            if not [t for t in await services.credentials.tokens() if t.revoked_at is None]:
-                console.print(
-                    "[yellow]no operator token yet:[/] `solbot web token create NAME` makes one"
-                )
-            console.print("Ctrl-C stops.")
+            await (announce or _tell_console)(served.url, services)
             await stop.wait()
         finally:
             await served.stop()
 
 
+async def _tell_console(url: str, services: WebServices) -> None:
+    console = stores.console()
+    console.print(f"dashboard on {url}  (API: {url}/api/v1/openapi.json)")
+    if not [t for t in await services.credentials.tokens() if t.revoked_at is None]:
+        console.print("[yellow]no operator token yet:[/] `solbot web token create NAME` makes one")
+    console.print("Ctrl-C stops.")
+
+
 def trading_clock(cfg: Settings) -> Clock:
-    """The clock breakers are read on: on the embedded sim, from where its saved world stopped
-    (a running `solbot run` moves it on; `solbot run --web` shows the loop's own)."""
+    """The clock breakers are read on until a running loop's heartbeat gives its own: on the
+    embedded sim, from where its saved world stopped."""
     from solbot.clock import RunningFrom, WallClock
 
     if cfg.network == "sim" and not cfg.rpc_url:

@@ -546,6 +546,7 @@ class AccountCloseRow(Base):
         return {"account_close": self.id, "accounts": self.addresses.count(",") + 1}
 
 
-# The dashboard's sign-in tables live beside these, in their own module; importing it here
-# puts them in `Base.metadata` wherever the tables are loaded (migrations, backups, tests).
-from solbot.store import web_tables  # noqa: E402, F401
+# The dashboard's sign-in tables and what other processes ask of the loop live beside these,
+# in their own modules; importing them here puts them in `Base.metadata` wherever the tables
+# are loaded (migrations, backups, tests).
+from solbot.store import loop_tables, web_tables  # noqa: E402, F401

@@ -216,10 +216,11 @@ class Commands:
         try:
             token = await request_close(
                 self.s.custody,
-                self.s.close_position,
                 user,
                 args[0],
                 actor=self.s.actor(update.effective_user.id),
+                poll_seconds=self.s.settings.poll_seconds,
+                wall=self.s.wall,
             )
         except NoOpenPositionError as exc:  # the rule's words, and where to look in this chat
             raise UserError(f"{str(exc).removesuffix('.')} (/positions lists them).") from None

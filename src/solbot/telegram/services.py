@@ -28,8 +28,6 @@ class BotServices:
     prices: Callable[[], dict[str, Decimal]] | None = None  # symbol → USD, from the loop
     # Quote units per SOL now, for the withdrawal limit (None: unknown; then only SOL counts).
     sol_price: Callable[[], Awaitable[Decimal | None]] | None = None
-    # Ask the running loop to sell a user's position at its next tick (None: no loop here).
-    close_position: Callable[[str, str], None] | None = None
     # Security timers (2FA windows, time-locks, the 24-hour limit, command budgets,
     # confirmations, deletions) follow the wall clock, never the sim's accelerated one.
     wall: Clock = field(default_factory=WallClock)

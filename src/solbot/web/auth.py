@@ -26,8 +26,11 @@ CSRF_HEADER = "x-csrf-token"
 MAX_SECRET = 128  # our secrets are under 60 characters: anything longer is not one
 
 
-def services(request: Request) -> WebServices:
-    return request.app.state.services  # type: ignore[no-any-return]
+async def services(request: Request) -> WebServices:
+    """The services, with the loop's heartbeat read lately (its clock is the trading clock)."""
+    web: WebServices = request.app.state.services
+    await web.loop.refresh()
+    return web
 
 
 Services = Annotated[WebServices, Depends(services)]

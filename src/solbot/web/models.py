@@ -46,9 +46,10 @@ class Breaker(BaseModel):
 
 
 class LoopStatus(BaseModel):
-    """The trading loop's state; only served where the dashboard runs inside `solbot run`."""
+    """The running loop's state, from its heartbeat (written after every tick)."""
 
-    now: datetime
+    now: datetime = Field(description="the trading clock at the loop's last tick")
+    seen_at: datetime = Field(description="when the loop last beat (the wall clock)")
     ticks: int
     entries: int
     exits: int
@@ -75,7 +76,7 @@ class Status(BaseModel):
     quote: str
     tokens: list[str] = Field(description="the tokens the bot trades")
     entries_stopped: bool
-    loop: LoopStatus | None = Field(description="null when the dashboard runs without the loop")
+    loop: LoopStatus | None = Field(description="null when no trading loop runs")
     users: list[UserState] = Field(description="yours; every user's for the operator")
 
 

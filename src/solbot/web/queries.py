@@ -63,7 +63,7 @@ async def status(web: WebServices, who: Principal) -> models.Status:
         quote=cfg.quote,
         tokens=[symbol for symbol in cfg.trade_tokens if symbol != cfg.quote],
         entries_stopped=stopped,
-        loop=web.loop.status() if web.loop is not None else None,
+        loop=await web.loop.status(),
         users=states,
     )
 
@@ -139,7 +139,8 @@ async def user_detail(web: WebServices, user: UserRow) -> models.UserDetail:
 
 async def positions(web: WebServices, user: UserRow) -> list[models.Position]:
     decimals = _decimals(web)
-    prices = web.loop.status().prices if web.loop is not None else {}
+    loop = await web.loop.status()
+    prices = loop.prices if loop is not None else {}
     async with web.db.session(read_only=True) as s:
         rows = await Positions(s, web.clock).all_open(user.id)
     return [

@@ -56,11 +56,17 @@ async def risk(
     summary="Sell a position at the next tick",
 )
 async def close(username: str, token: str, who: Actor, web: Services) -> models.Done:
-    """Handed to the running loop (the dashboard must run inside `solbot run`), which sells it
-    at its next tick; the user is told when it is sold."""
+    """Asked of the running loop (`solbot run`, in any process on this database), which sells
+    it at its next tick; the user is told when it is sold."""
     user = await user_for(web, who, username)
-    loop = web.loop.close_position if web.loop is not None else None
-    symbol = await request_close(web.custody, loop, user, token, actor=who.actor)
+    symbol = await request_close(
+        web.custody,
+        user,
+        token,
+        actor=who.actor,
+        poll_seconds=web.settings.poll_seconds,
+        wall=web.wall,
+    )
     return models.Done(changed=True, message=f"closing {symbol} at the next tick")
 
 

@@ -1,41 +1,32 @@
-"""What the dashboard works with: the same services the CLI and the Telegram bot use, and,
-when it runs inside `solbot run`, a view of the running loop (its counters and prices, and
-the one way to sell a position: asking the loop)."""
+"""What the dashboard works with: the same services the CLI and the Telegram bot use, and the
+running loop as its heartbeat in the database shows it (`loop_watch`), in whichever process
+the loop runs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from solbot.budget import PerMinute
 from solbot.clock import Clock, WallClock
 from solbot.config import Settings
-from solbot.services.closing import CloseRequest
 from solbot.services.custody import CustodyService
 from solbot.web.credentials import Credentials
-from solbot.web.models import LoopStatus
+from solbot.web.loop_watch import LoopWatch
 
 FAILURES_PER_ADDRESS = 10
 FAILURES_OVERALL = 300
-
-
-class LoopView(Protocol):
-    """The running loop, as the dashboard sees it (`runner` makes one)."""
-
-    def status(self) -> LoopStatus: ...
-
-    @property
-    def close_position(self) -> CloseRequest: ...
 
 
 @dataclass
 class WebServices:
     settings: Settings
     custody: CustodyService
-    clock: Clock  # the trading clock: breakers and trades follow it
-    loop: LoopView | None = None
+    # The trading clock (breakers and trades follow it): the running loop's, from its beat;
+    # this one before any beat.
+    clock: Clock
     # Security timers (links, sessions, request budgets) follow the wall clock.
     wall: Clock = field(default_factory=WallClock)
+    loop: LoopWatch = field(init=False)
     credentials: Credentials = field(init=False)
     requests: PerMinute = field(init=False)  # per signed-in caller
     # Failed sign-ins (and requests with a credential that is not valid) per client address,
@@ -47,6 +38,8 @@ class WebServices:
     all_failures: PerMinute = field(init=False)
 
     def __post_init__(self) -> None:
+        self.loop = LoopWatch(self.custody.db, self.wall, self.settings.poll_seconds, self.clock)
+        self.clock = self.loop.clock
         self.credentials = Credentials(self.custody, self.wall)
         self.requests = PerMinute(self.wall, self.settings.web_requests_per_minute)
         self.failures = PerMinute(self.wall, FAILURES_PER_ADDRESS)
