@@ -70,6 +70,20 @@ async def test_positions_and_equity(site: Site) -> None:
     assert [p["value"] for p in recent["points"]] == ["1012.25"]
 
 
+async def test_the_overview_is_its_parts_in_one_answer(site: Site) -> None:
+    alice = await site.signed_in("alice")
+    whole = (await alice.get("/api/v1/users/alice/overview")).json()
+    (state,) = (await alice.get("/api/v1/status")).json()["users"]
+    assert whole["user"] == state
+    assert whole["positions"] == (await alice.get("/api/v1/users/alice/positions")).json()
+    assert whole["equity"] == (await alice.get("/api/v1/users/alice/equity?days=30")).json()
+    recent = (await alice.get("/api/v1/users/alice/overview?days=0.05")).json()
+    assert [p["value"] for p in recent["equity"]["points"]] == ["1012.25"]
+    operator = site.bearer()
+    assert (await operator.get("/api/v1/users/bob/overview")).json()["user"]["username"] == "bob"
+    assert (await alice.get("/api/v1/users/bob/overview")).status_code == 403
+
+
 async def test_status_shows_the_world_the_switch_and_a_tripped_breaker(site: Site) -> None:
     alice = site.users["alice"]
     gate_state = await _tripped(site, alice)

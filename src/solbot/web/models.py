@@ -100,6 +100,14 @@ class Position(BaseModel):
     price_now: Decimal | None = Field(description="the loop's last price (USD); null without it")
 
 
+class Overview(BaseModel):
+    """A user's overview page in one answer."""
+
+    user: UserState
+    positions: list[Position]
+    equity: Equity
+
+
 class Trade(BaseModel):
     id: str
     timestamp: datetime

@@ -126,23 +126,34 @@ async def user_states(
     return out
 
 
-async def user_detail(web: WebServices, user: UserRow) -> models.UserDetail:
+async def user_details(web: WebServices, users: Sequence[UserRow]) -> list[models.UserDetail]:
+    """Each user's state and identity, in one transaction for any number of users."""
     async with web.db.session(read_only=True) as s:
-        (state,) = await user_states(web, s, [user])
-    return models.UserDetail(
-        **state.model_dump(),
-        wallet=user.wallet_pubkey,
-        custody=user.custody,
-        created_at=user.created_at,
-    )
+        states = await user_states(web, s, users)
+    return [
+        models.UserDetail(
+            **state.model_dump(),
+            wallet=user.wallet_pubkey,
+            custody=user.custody,
+            created_at=user.created_at,
+        )
+        for user, state in zip(users, states, strict=True)
+    ]
 
 
 async def positions(web: WebServices, user: UserRow) -> list[models.Position]:
-    decimals = _decimals(web)
     loop = await web.loop.status()
-    prices = loop.prices if loop is not None else {}
     async with web.db.session(read_only=True) as s:
         rows = await Positions(s, web.clock).all_open(user.id)
+    return position_models(web, rows, loop)
+
+
+def position_models(
+    web: WebServices, rows: Sequence[PositionRow], loop: models.LoopStatus | None
+) -> list[models.Position]:
+    """Open positions, each with the running loop's last price of its token."""
+    decimals = _decimals(web)
+    prices = loop.prices if loop is not None else {}
     return [
         models.Position(
             token=p.token,
@@ -159,6 +170,19 @@ async def positions(web: WebServices, user: UserRow) -> list[models.Position]:
         )
         for p in rows
     ]
+
+
+async def overview(web: WebServices, user: UserRow, days: float) -> models.Overview:
+    """What a user's overview shows, in one answer and one transaction: a page load is one
+    request, not three."""
+    loop = await web.loop.status()
+    async with web.db.session(read_only=True) as s:
+        (state,) = await user_states(web, s, [user])
+        rows = await Positions(s, web.clock).all_open(user.id)
+        curve = await EquityRepo(s, web.clock).curve(user.id, since_days(web, days))
+    return models.Overview(
+        user=state, positions=position_models(web, rows, loop), equity=equity_model(web, curve)
+    )
 
 
 @dataclass(frozen=True)
@@ -269,6 +293,10 @@ def _trade(t: TradeRow, decimals: dict[str, int], quote: str) -> models.Trade:
 async def equity(web: WebServices, user: UserRow, since: float | None) -> models.Equity:
     async with web.db.session(read_only=True) as s:
         curve = await EquityRepo(s, web.clock).curve(user.id, since)
+    return equity_model(web, curve)
+
+
+def equity_model(web: WebServices, curve: Sequence[tuple[datetime, Decimal]]) -> models.Equity:
     return models.Equity(
         quote=web.settings.quote,
         points=[models.EquityPoint(at=at, value=value) for at, value in curve],

@@ -28,12 +28,13 @@ async def users(who: Caller, web: Services) -> list[models.UserDetail]:
     operator_only(who)
     async with web.db.session(read_only=True) as s:
         rows = await Users(s, web.clock).all(custody=Custody.VAULT)
-    return [await queries.user_detail(web, u) for u in rows]
+    return await queries.user_details(web, rows)
 
 
 @router.get("/users/{username}", response_model=models.UserDetail, summary="One user")
 async def user(username: str, who: Caller, web: Services) -> models.UserDetail:
-    return await queries.user_detail(web, await user_for(web, who, username))
+    (detail,) = await queries.user_details(web, [await user_for(web, who, username)])
+    return detail
 
 
 @router.get(
@@ -41,6 +42,20 @@ async def user(username: str, who: Caller, web: Services) -> models.UserDetail:
 )
 async def positions(username: str, who: Caller, web: Services) -> list[models.Position]:
     return await queries.positions(web, await user_for(web, who, username))
+
+
+@router.get(
+    "/users/{username}/overview",
+    response_model=models.Overview,
+    summary="A user's state, open positions and equity curve, in one answer",
+)
+async def overview(
+    username: str,
+    who: Caller,
+    web: Services,
+    days: Annotated[float, Query(gt=0, le=3650, description="the equity's last N days")] = 30,
+) -> models.Overview:
+    return await queries.overview(web, await user_for(web, who, username), days)
 
 
 Token = Annotated[str | None, Query(max_length=32, description="one token's trades")]

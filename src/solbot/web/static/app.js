@@ -92,7 +92,7 @@ async function overview() {
   const loop = status.loop
     ? `loop: ${status.loop.ticks.toLocaleString()} ticks, ${status.loop.entries} entries, ` +
       `${status.loop.exits} exits` + (status.loop.warming_up ? ` · ${status.loop.warming_up}` : "")
-    : "the trading loop's live state shows when the dashboard runs inside solbot run --web";
+    : "no trading loop runs on this database now (solbot run): what it left is shown";
   main.append(el("p", { class: "muted", id: "loop-line" }, loop));
   if (status.entries_stopped) {
     main.append(el("p", { class: "warn" }, "The operator has stopped new entries for everyone."));
@@ -109,8 +109,8 @@ async function overview() {
   if (status.loop) refreshLater(overview);
 }
 
-// Inside `solbot run --web` the overview follows the loop: drawn again every 15 s while it is
-// the page shown (and the tab is visible).
+// While a loop runs the overview follows it: drawn again every 15 s while it is the page
+// shown (and the tab is visible).
 let refreshTimer = null;
 function refreshLater(view) {
   clearTimeout(refreshTimer);
@@ -119,12 +119,9 @@ function refreshLater(view) {
   }, 15000);
 }
 
-async function userCard(user, status) {
-  const name = user.username;
-  const [positions, equity] = await Promise.all([
-    api("GET", `/users/${name}/positions`),
-    api("GET", `/users/${name}/equity?days=30`),
-  ]);
+async function userCard(listed, status) {
+  const name = listed.username;
+  const { user, positions, equity } = await api("GET", `/users/${name}/overview?days=30`);
   const todayPnl = user.today_pnl;
   const card = el("section", { class: "card", "data-user": name });
   const state = user.active ? "trading" : `paused (${user.paused_reason || "by you"})`;
