@@ -19,6 +19,13 @@ ENTRIES_STOPPED = "new entries stopped by the operator; exits keep running"
 ENTRIES_ALLOWED = "new entries allowed again"
 
 
+# Alerts for the operator (the vault's, a quarantine, a fee that could not be paid): Telegram
+# sends them to the operator's chat, webhooks to the operator's endpoints.
+OPERATOR_ALERTS = frozenset(
+    {"decrypt_alert", "key_rotated", "identity_refused", "quarantined", "fee_failed"}
+)
+
+
 @dataclass
 class Event:
     """Something worth telling the operator (and the user it is about)."""

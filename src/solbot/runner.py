@@ -90,6 +90,7 @@ from solbot.telegram.services import BotServices
 from solbot.wallet import keycheck, master
 from solbot.wallet.keys import SigningKey, WatchOnly, paper_address
 from solbot.web.process import DashboardProcess
+from solbot.webhooks.dispatcher import WebhookDispatcher
 
 log = logging.getLogger(__name__)
 
@@ -344,6 +345,10 @@ async def _assemble(
         _connect(telegram, engine, quote, tokens)
     sweeps = await _fee_sweeps(settings, db, clock, chain, quote, roster, network)
     custody = roster.custody or CustodyService(db, clock, None)
+    webhooks = _webhooks(settings, db, clock, engine, custody.key or master.from_environment())
+    if webhooks is not None:
+        webhooks.start()
+        closers.append(webhooks.stop)
     dashboard = DashboardProcess(settings) if settings.web else None
     return Runtime(
         settings=settings,
@@ -497,19 +502,35 @@ def _telegram(
     )
 
 
+def _also_tell(engine: Engine, consumer: Callable[[Event], None]) -> None:
+    """`consumer` hears the loop's events too (after whoever heard them before)."""
+    told = engine.on_event
+
+    def both(event: Event) -> None:
+        told(event)
+        consumer(event)
+
+    engine.on_event = both
+
+
+def _webhooks(
+    settings: Settings, db: Database, clock: Clock, engine: Engine, key: master.MasterKey | None
+) -> WebhookDispatcher | None:
+    """The webhooks' dispatcher beside the loop; none without the master key (their addresses
+    are sealed under it: `solbot webhook add` needs it too)."""
+    if key is None:
+        return None
+    dispatcher = WebhookDispatcher(db, key, settings, clock, WallClock())
+    _also_tell(engine, dispatcher.on_event)
+    return dispatcher
+
+
 def _connect(
     telegram: TelegramBot, engine: Engine, quote: TokenInfo, tokens: dict[str, TokenInfo]
 ) -> None:
     """The bot and the loop in one process: events become notifications and prices come from
     the loop's feed (a `/close` reaches the loop through the database, from any process)."""
-    told = engine.on_event
-    notify = telegram.notifier.on_event
-
-    def both(event: Event) -> None:
-        told(event)
-        notify(event)
-
-    engine.on_event = both
+    _also_tell(engine, telegram.notifier.on_event)
     if quote.symbol == "USDC":  # USD prices are quote prices then
         telegram.services.prices = lambda: dict(engine.prices)
         sol = tokens["SOL"].mint if "SOL" in tokens else None

@@ -30,6 +30,7 @@ from solbot.cli import strategies as strategies_cmd
 from solbot.cli import tokens as tokens_cmd
 from solbot.cli import users as users_cmd
 from solbot.cli import web as web_cmd
+from solbot.cli import webhook as webhook_cmd
 from solbot.cli.context import set_settings
 from solbot.config_loading import load_settings
 from solbot.errors import InterruptError, UserError, path_problem
@@ -53,6 +54,7 @@ app.command(name="strategies")(strategies_cmd.strategies)
 app.command(name="run")(run_cmd.run)
 app.add_typer(sim_cmd.app, name="sim")
 app.add_typer(web_cmd.app, name="web")
+app.add_typer(webhook_cmd.app, name="webhook")
 # Users and custody (the seed's CLI tools).
 app.command(name="add-user")(users_cmd.add_user)
 app.command(name="import-user")(users_cmd.import_user)

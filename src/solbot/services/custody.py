@@ -40,6 +40,7 @@ from solbot.wallet.decrypt_guard import (
 from solbot.wallet.envelope import EnvelopeError
 from solbot.wallet.master import ENV_OLD, MasterKey
 from solbot.wallet.vault import RevealedKey, Vault, VaultSigner
+from solbot.webhooks import addresses
 
 log = logging.getLogger(__name__)
 
@@ -445,6 +446,7 @@ class CustodyService:
                 if user.totp_secret is not None:
                     secret = second_factor.unseal(old, user.totp_secret, user.id)
                     user.totp_secret = second_factor.seal(new, secret, user.id)
+            await addresses.reseal_all(s, old, new)  # and webhooks' addresses
             try:
                 await log_.rechain(old)
             except ValueError as exc:

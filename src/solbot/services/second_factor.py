@@ -20,22 +20,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pyotp
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 
 from solbot.clock import Clock
 from solbot.errors import UserError
 from solbot.store.tables import UserRow
 from solbot.store.types import utc_from_timestamp
-from solbot.wallet.master import KEY_ID_BYTES, MasterKey
+from solbot.wallet import sealed_text
+from solbot.wallet.master import MasterKey
 
 ISSUER = "solbot"
 STEP_SECONDS = 30
 MAX_FAILURES = 5
 LOCK_SECONDS = 3600
 _LABEL = b"solbot-totp-v1"
-_VERSION = 1
 
 
 class SecondFactorError(UserError):
@@ -64,27 +62,23 @@ class Verdict:
 
 
 def seal(key: MasterKey, secret: str, user_id: str) -> bytes:
-    nonce = secrets.token_bytes(12)
-    aad = _LABEL + b"\x00" + user_id.encode()
-    body = AESGCM(key.second_factor_key()).encrypt(nonce, secret.encode(), aad)
-    return bytes([_VERSION]) + key.key_id_bytes + nonce + body
+    return sealed_text.seal(key, key.second_factor_key(), _LABEL, secret, user_id)
+
+
+_UNSEALED = {
+    sealed_text.Unsealed.UNREADABLE: "the stored second factor is unreadable; ask the operator",
+    sealed_text.Unsealed.OTHER_KEY: "the second factor was sealed under another master key",
+    sealed_text.Unsealed.DOES_NOT_OPEN: (
+        "the stored second factor does not open; ask the operator"
+    ),
+}
 
 
 def unseal(key: MasterKey, blob: bytes, user_id: str) -> str:
-    if len(blob) < 1 + KEY_ID_BYTES + 12 or blob[0] != _VERSION:
-        raise SecondFactorError("the stored second factor is unreadable; ask the operator")
-    if blob[1 : 1 + KEY_ID_BYTES] != key.key_id_bytes:
-        raise SecondFactorError("the second factor was sealed under another master key")
-    nonce, body = blob[1 + KEY_ID_BYTES : 13 + KEY_ID_BYTES], blob[13 + KEY_ID_BYTES :]
     try:
-        plain = AESGCM(key.second_factor_key()).decrypt(
-            nonce, body, _LABEL + b"\x00" + user_id.encode()
-        )
-    except InvalidTag:
-        raise SecondFactorError(
-            "the stored second factor does not open; ask the operator"
-        ) from None
-    return plain.decode()
+        return sealed_text.unseal(key, key.second_factor_key(), _LABEL, blob, user_id)
+    except sealed_text.SealError as exc:
+        raise SecondFactorError(_UNSEALED[exc.why]) from None
 
 
 class SecondFactor:

@@ -549,4 +549,4 @@ class AccountCloseRow(Base):
 # The dashboard's sign-in tables and what other processes ask of the loop live beside these,
 # in their own modules; importing them here puts them in `Base.metadata` wherever the tables
 # are loaded (migrations, backups, tests).
-from solbot.store import loop_tables, web_tables  # noqa: E402, F401
+from solbot.store import loop_tables, web_tables, webhook_tables  # noqa: E402, F401

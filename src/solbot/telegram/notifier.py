@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from solders.pubkey import Pubkey
 from sqlalchemy import select
 from telegram import Bot
 
-from solbot.events import Event
+from solbot import daily
+from solbot.events import OPERATOR_ALERTS, Event
 from solbot.store.balances import Equity
-from solbot.store.tables import TradeRow, UserRow
-from solbot.store.types import utc_from_timestamp
+from solbot.store.tables import UserRow
 from solbot.telegram.alerts import OperatorAlerts
 from solbot.telegram.charts import equity_png
 from solbot.telegram.services import BotServices
@@ -46,7 +45,7 @@ ALWAYS = {
     "fee",
     "deposit",
 }
-OPERATOR_KINDS = {"decrypt_alert", "key_rotated", "identity_refused", "quarantined", "fee_failed"}
+OPERATOR_KINDS = OPERATOR_ALERTS
 USER_AND_OPERATOR = ALWAYS & OPERATOR_KINDS  # to the user too (a quarantine needs both)
 ICONS = {
     "entry": "🟢",
@@ -144,33 +143,18 @@ class Notifier:
                 log.exception("daily summaries failed")
 
     def _next_due(self, now: float) -> float:
-        hour, minute = _parse_hhmm(self.s.settings.daily_summary_utc)
-        moment = datetime.fromtimestamp(now, UTC)
-        at = moment.replace(hour=hour, minute=minute, second=0, microsecond=0)
-        if at <= moment:
-            at += timedelta(days=1)
-        return at.timestamp()
+        return daily.next_due(now, self.s.settings.daily_summary_utc)
 
-    async def _summary(self, user: UserRow, now: float, day_start: datetime, quote: str) -> None:
+    async def _summary(self, user: UserRow, now: float, quote: str) -> None:
         async with self.s.db.session() as s:
-            trades = list(
-                await s.scalars(
-                    select(TradeRow).where(
-                        TradeRow.user_id == user.id, TradeRow.timestamp >= day_start
-                    )
-                )
-            )
+            day = await daily.day_of(s, user.id, now)
             curve = await Equity(s, self.s.clock).curve(user.id, now - 7 * 86_400)
-        pnl = sum((t.pnl or Decimal(0)) for t in trades)
         value = Decimal(user.portfolio_value)  # the loop's last mark
         if self.s.chain is not None:  # every asset in the wallet, when each has a price here
             held = await wallet_value(self.s, Pubkey.from_string(user.wallet_pubkey))
             if not held.unpriced:
                 value = held.total
-        text = (
-            f"Your day: value {value:,.2f} {quote}, realised PnL "
-            f"{pnl:+,.2f} {quote}, {len(trades)} trade(s). The chart shows the last 7 days."
-        )
+        text = f"Your day: {day.text(value, quote)}. The chart shows the last 7 days."
         png = equity_png(curve, quote, f"{user.username}: the last 7 days")
         assert user.telegram_id is not None
         await self.bot.send_photo(user.telegram_id, photo=png, caption=text)
@@ -178,7 +162,6 @@ class Notifier:
     async def send_daily_summaries(self) -> int:
         """Each subscribed user's day: value, PnL, trades, and the week's equity curve."""
         now = self.s.clock.now()
-        day_start = utc_from_timestamp(now - 86_400)
         quote = self.s.settings.quote
         async with self.s.db.session() as s:
             users = [
@@ -189,13 +172,8 @@ class Notifier:
         sent = 0
         for user in users:
             try:  # one user's failure (a blocked bot, an RPC error) is not everyone's
-                await self._summary(user, now, day_start, quote)
+                await self._summary(user, now, quote)
                 sent += 1
             except Exception as exc:
                 log.warning("daily summary of %s failed: %s", user.username, exc)
         return sent
-
-
-def _parse_hhmm(text: str) -> tuple[int, int]:
-    hour, minute = (int(part) for part in text.split(":"))
-    return hour, minute

@@ -40,6 +40,7 @@ _AUDIT = b"solbot audit key v1"
 _TOTP = b"solbot second factor key v1"
 _IDENTITY = b"solbot identity key v1"
 _BACKUP = b"solbot backup key v1"
+_WEBHOOK = b"solbot webhook key v1"
 _KEY_ID = b"solbot key id v1"
 _CHECK = b"solbot key check v1"
 
@@ -107,6 +108,10 @@ class MasterKey:
 
     def backup_key(self) -> bytes:
         return _derive(self._key, _BACKUP)
+
+    def webhook_key(self) -> bytes:
+        """Seals webhook addresses (a Discord or Slack address carries its token)."""
+        return _derive(self._key, _WEBHOOK)
 
     def check_value(self) -> str:
         return _derive(self._key, _CHECK).hex()

@@ -1,0 +1,71 @@
+"""A webhook's address: which ones a webhook may post to, and the address sealed under the
+master key (it carries the endpoint's token), bound to the webhook's id; re-sealed by a key
+rotation like every other sealed secret."""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from solbot.errors import UserError
+from solbot.store.webhook_tables import WebhookRow
+from solbot.wallet import sealed_text
+from solbot.wallet.master import MasterKey
+
+MAX_URL = 2048
+_LABEL = b"solbot-webhook-v1"
+
+
+def check_address(url: str) -> str:
+    """`url` if a webhook may post to it: https, or plain http to this machine only (a token
+    must not cross a network in clear). `UserError` naming what is wrong."""
+    url = url.strip()
+    if len(url) > MAX_URL:
+        raise UserError(f"that address is longer than {MAX_URL} characters")
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme == "https" and host:
+        return url
+    if parts.scheme == "http" and _loopback(host):
+        return url
+    raise UserError(
+        "a webhook address must be https:// (plain http only to this machine): its token "
+        "would cross the network in clear"
+    )
+
+
+def hint_of(url: str) -> str:
+    parts = urlsplit(url)
+    tail = parts.path.rstrip("/")[-4:]
+    return f"{parts.scheme}://{parts.hostname}/…{tail}"
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def seal_address(key: MasterKey, hook_id: str, url: str) -> bytes:
+    return sealed_text.seal(key, key.webhook_key(), _LABEL, url, hook_id)
+
+
+def open_address(key: MasterKey, hook_id: str, name: str, sealed: bytes) -> str:
+    """The address to post to (the sender's only: never printed, never logged)."""
+    try:
+        return sealed_text.unseal(key, key.webhook_key(), _LABEL, sealed, hook_id)
+    except sealed_text.SealError as exc:
+        raise UserError(f"webhook {name!r}: its address {exc}; add it again") from None
+
+
+async def reseal_all(s: AsyncSession, old: MasterKey, new: MasterKey) -> None:
+    """Every webhook's address sealed under `new` (a key rotation, in its transaction)."""
+    for row in await s.scalars(select(WebhookRow)):
+        url = open_address(old, row.id, row.name, row.url_sealed)
+        row.url_sealed = seal_address(new, row.id, url)

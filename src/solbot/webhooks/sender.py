@@ -1,0 +1,63 @@
+"""One POST to a webhook, and what its answer means: delivered (2xx), try again later
+(a timeout, a network error, 408, 429 with how long to wait, 5xx), or never (any other
+answer: the address is wrong, gone or refuses the body; a redirect too, which is not
+followed: the token would go wherever it points). Errors are told without the address."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import httpx
+
+from solbot import __version__
+
+TIMEOUT_SECONDS = 10.0
+RETRY = {408, 429}
+
+
+@dataclass(frozen=True)
+class Answer:
+    delivered: bool
+    error: str = ""
+    never: bool = False
+    wait: float | None = None  # seconds the endpoint asked us to wait
+
+
+def client() -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        timeout=TIMEOUT_SECONDS,
+        follow_redirects=False,
+        headers={"User-Agent": f"solbot/{__version__}", "Content-Type": "application/json"},
+    )
+
+
+async def post(http: httpx.AsyncClient, url: str, body: str) -> Answer:
+    try:
+        response = await http.post(url, content=body.encode())
+    except httpx.TimeoutException:
+        return Answer(False, "no answer in time")
+    except httpx.HTTPError as exc:  # its message may name the address: only its kind
+        return Answer(False, f"not reached ({type(exc).__name__})")
+    status = response.status_code
+    if 200 <= status < 300:
+        return Answer(True)
+    said = " ".join(response.text.split())[:120]
+    error = f"HTTP {status}" + (f": {said}" if said else "")
+    if status == 429:
+        return Answer(False, error, wait=_retry_after(response))
+    if status in RETRY or status >= 500:
+        return Answer(False, error)
+    return Answer(False, error, never=True)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds to wait: the Retry-After header, or Discord's JSON `retry_after` (seconds)."""
+    header = response.headers.get("retry-after")
+    try:
+        if header is not None:
+            return max(0.0, float(header))
+        value = json.loads(response.text).get("retry_after")
+        return max(0.0, float(value)) if value is not None else None
+    except (ValueError, TypeError, AttributeError):
+        return None
