@@ -14,6 +14,7 @@ from web.conftest import Site
 OPEN = {("POST", "/api/v1/session")}  # signing in is what the anonymous may do
 OPERATOR_ONLY = {
     ("GET", "/api/v1/users"),
+    ("GET", "/api/v1/reports"),
     ("POST", "/api/v1/group/pause"),
     ("POST", "/api/v1/group/resume"),
     ("PUT", "/api/v1/group/entries"),

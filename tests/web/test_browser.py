@@ -115,3 +115,36 @@ async def test_a_phone_screen_needs_no_sideways_scrolling(site: Site) -> None:
         width = await page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390
         await shot(page, "phone")
+
+
+async def test_the_operator_opens_a_report_in_its_sandbox(site: Site) -> None:
+    from web.test_reports import write_report
+
+    path = write_report(site)
+    async with served(site.services) as server, browser() as chromium:
+        context = await chromium.new_context()
+        said: list[tuple[object, str]] = []  # every page's, the report's from its first line
+        context.on("weberror", lambda e: said.append((e.page, str(e.error))))
+        context.on("console", lambda m: said.append((m.page, m.text)) if m.type == "error" else 0)
+        page = await context.new_page()
+        await page.goto(server.url)
+        await page.fill("#signin-secret", site.operator_token)
+        await page.click("#signin-form button")
+        await page.click("#nav-reports")
+        row = page.locator(f"#reports-table tr[data-report='{path.name}']")
+        await expect(row).to_be_visible()
+        await shot(page, "reports")
+        async with context.expect_page() as opened:
+            await row.locator("a", has_text=path.name).click()
+        report = await opened.value
+        await expect(report.locator("svg.main-svg").first).to_be_visible()  # plotly drew it
+        # Sandboxed: the report's scripts run as an origin of their own, without our cookies.
+        assert await report.evaluate("window.origin") == "null"
+        assert (
+            await report.evaluate(
+                "(() => { try { return document.cookie } catch (e) { return 'refused' } })()"
+            )
+            == "refused"
+        )
+        assert [text for where, text in said if where is page]  # the sign-in probe: seen
+        assert [text for where, text in said if where is report] == []

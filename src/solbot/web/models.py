@@ -183,3 +183,11 @@ class RiskTierChange(BaseModel):
 
 class EntriesSwitch(BaseModel):
     stopped: bool
+
+
+class Report(BaseModel):
+    name: str = Field(description="open it at /reports/{name}")
+    kind: Literal["backtest", "optimize", "other"]
+    written_at: datetime
+    size_bytes: int
+    image: str | None = Field(description="its equity chart (PNG), when it has one")

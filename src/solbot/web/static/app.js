@@ -316,8 +316,28 @@ async function usersView() {
     el("tbody", {}, rows))));
 }
 
+// The operator's backtest and optimize reports, each opened as written (sandboxed) in a tab.
+async function reportsView() {
+  const reports = await api("GET", "/reports");
+  const main = $("#main");
+  main.replaceChildren(el("h1", {}, "Reports"));
+  if (!reports.length) {
+    main.append(el("p", { class: "muted" }, "No reports yet: solbot backtest --report and solbot optimize write them."));
+    return;
+  }
+  const link = (name, text) => el("a", { href: `/reports/${encodeURIComponent(name)}`, target: "_blank", rel: "noopener" }, text);
+  const rows = reports.map((r) => el("tr", { "data-report": r.name },
+    el("td", {}, link(r.name, r.name)), el("td", {}, r.kind),
+    el("td", {}, r.written_at.slice(0, 16).replace("T", " ")),
+    el("td", { class: "num" }, `${(r.size_bytes / 1024).toFixed(0)} KB`),
+    el("td", {}, r.image ? link(r.image, "chart") : "")));
+  main.append(el("div", { class: "table-wrap" }, el("table", { id: "reports-table" },
+    el("thead", {}, el("tr", {}, ...["Report", "Kind", "Written (UTC)", "Size", ""].map((h) => el("th", {}, h)))),
+    el("tbody", {}, rows))));
+}
+
 // ------------------------------------------------------------------ routing
-const VIEWS = { "#/overview": overview, "#/chart": chartView, "#/trades": tradesView, "#/users": usersView };
+const VIEWS = { "#/overview": overview, "#/chart": chartView, "#/trades": tradesView, "#/users": usersView, "#/reports": reportsView };
 
 async function route() {
   if (location.pathname === "/signin" && location.hash.length > 1) {
@@ -332,6 +352,7 @@ async function route() {
   $("#nav").hidden = false;
   $("#sign-out").hidden = false;
   $("#nav-users").hidden = state.me.role !== "operator";
+  $("#nav-reports").hidden = state.me.role !== "operator";
   const page = location.hash.split("?")[0];
   const view = VIEWS[page] || overview;
   for (const link of document.querySelectorAll("#nav a")) link.classList.toggle("active", link.getAttribute("href") === page);
