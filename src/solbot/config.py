@@ -270,6 +270,10 @@ class Settings(BaseSettings):
     # The reverse proxy in front of the dashboard (its address): only its X-Forwarded-For is
     # believed, so that request budgets count each browser, not the proxy.
     web_trusted_proxy: str | None = None
+    # Friends sign in with the Telegram Login Widget too, where the operator has a domain
+    # (SOLBOT_WEB_URL https, linked to the bot with BotFather's /setdomain): the bot's
+    # username, which the widget names.
+    web_telegram_login: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_]{5,32}$")
 
     # The simulated network.
     sim_seed: int = Field(default=7, ge=0)
@@ -478,6 +482,20 @@ class Settings(BaseSettings):
     def sim_state_path(self) -> Path:
         """The embedded sim's accounts, clock and prices (a sim world's own)."""
         return self.world_dir / "sim-state.json"
+
+    @property
+    def telegram_login_problem(self) -> str | None:
+        """Why the Telegram Login Widget cannot be offered (None: it can, or is not asked)."""
+        if self.web_telegram_login is None:
+            return None
+        if self.telegram_bot_token is None:
+            return "SOLBOT_WEB_TELEGRAM_LOGIN needs TELEGRAM_BOT_TOKEN (its hash is keyed by it)"
+        if not (self.web_url or "").startswith("https://"):
+            return (
+                "SOLBOT_WEB_TELEGRAM_LOGIN needs SOLBOT_WEB_URL=https://<the domain linked to "
+                "the bot with BotFather's /setdomain>"
+            )
+        return None
 
     @property
     def web_address(self) -> str:

@@ -180,3 +180,16 @@ def test_the_runs_dashboard_never_outlives_the_run(tmp_path: Path, how: str) -> 
         assert err.read_text() == ""
     with socket.socket() as sock:  # the port is free again: nothing holds it
         sock.bind(("127.0.0.1", port))
+
+
+def test_the_telegram_widget_without_https_is_refused(tmp_path: Path) -> None:
+    env = child_env(
+        tmp_path, {"SOLBOT_WEB_TELEGRAM_LOGIN": "solbot_friends_bot", "TELEGRAM_BOT_TOKEN": "1:x"}
+    )
+    refused = solbot(tmp_path, env, "web", "--port", str(free_port()))
+    assert refused.returncode == 2
+    assert refused.stderr.startswith(
+        "error: SOLBOT_WEB_TELEGRAM_LOGIN needs SOLBOT_WEB_URL=https://"
+    )
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert not list((tmp_path / "data").rglob("*.db"))  # nothing opened, nothing changed

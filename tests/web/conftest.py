@@ -29,6 +29,7 @@ from solbot.web.services import WebServices
 START = 1_800_000_000.0
 KEY = MasterKey.generate()
 BASE = "https://testserver"
+TELEGRAM_IDS = (1001, 1002)  # alice's and bob's Telegram accounts
 
 
 @dataclass
@@ -86,16 +87,18 @@ async def seed(db: Database, clock: ManualClock, user: UserRow, trades: int) -> 
         await Equity(s, clock).record(int(START - 3600), {user.id: Decimal("1012.25")})
 
 
-async def make_site(db_url: str, data_dir: Path) -> Site:
+async def make_site(db_url: str, data_dir: Path, **settings: object) -> Site:
     db = Database(db_url)
     clock, wall = ManualClock(START), ManualClock(START)
     custody = CustodyService(db, clock, KEY)
     users, keys = {}, {}
-    for name in ("alice", "bob"):
-        users[name], keys[name] = await custody.create_user(name, actor="test")
+    for n, name in enumerate(("alice", "bob")):
+        users[name], keys[name] = await custody.create_user(
+            name, actor="test", telegram_id=TELEGRAM_IDS[n]
+        )
     await seed(db, clock, users["alice"], 6)
     await seed(db, clock, users["bob"], 2)
-    services = WebServices(Settings(data_dir=data_dir), custody, clock, wall=wall)
+    services = WebServices(Settings(data_dir=data_dir, **settings), custody, clock, wall=wall)
     _row, token = await services.credentials.create_token("laptop", actor="cli")
     return Site(db, services, clock, wall, users, token, {n: k.reveal() for n, k in keys.items()})
 

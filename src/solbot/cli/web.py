@@ -72,7 +72,7 @@ async def serve_dashboard(
     from solbot.web.services import WebServices
     from solbot.web.serving import exposure_problem, serve_dashboard_app
 
-    problem = exposure_problem(cfg)  # before the database is opened: nothing changed
+    problem = exposure_problem(cfg) or cfg.telegram_login_problem  # nothing opened yet
     if problem is not None:
         raise UserError(problem)
     async with stores.custody(cfg, need_key=False) as custody:

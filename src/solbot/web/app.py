@@ -6,7 +6,15 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from solbot import __version__
-from solbot.web import errors, pages, reports, routes_act, routes_read, routes_session
+from solbot.web import (
+    errors,
+    pages,
+    reports,
+    routes_act,
+    routes_read,
+    routes_session,
+    routes_telegram,
+)
 from solbot.web.models import ErrorBody
 from solbot.web.services import WebServices
 
@@ -35,6 +43,6 @@ def create_app(web: WebServices) -> errors.Guarded:
     )
     app.state.services = web
     errors.install(app)
-    for module in (routes_session, routes_read, routes_act, reports, pages):
+    for module in (routes_session, routes_telegram, routes_read, routes_act, reports, pages):
         app.include_router(module.router)
     return errors.Guarded(app)

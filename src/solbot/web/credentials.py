@@ -15,17 +15,20 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from solbot.clock import Clock
 from solbot.errors import UserError
 from solbot.group_admin import REFUSED
 from solbot.services.custody import CustodyService
+from solbot.store.states import Custody
 from solbot.store.tables import TelegramAccessRow, UserRow
 from solbot.store.types import utc_from_timestamp
 from solbot.store.web_tables import WebLinkRow, WebSessionRow, WebTokenRow
 from solbot.wallet.audit import AuditLog
 from solbot.web import secrets
+from solbot.web.telegram_login import FRESH_SECONDS, WidgetLogin
 
 LINK_SECONDS = 600  # a sign-in link is good once, for ten minutes
 SESSION_SECONDS = 12 * 3600
@@ -149,6 +152,50 @@ class Credentials:
                 )
             )
         return secret
+
+    # ------------------------------------------------------------------ the Telegram widget
+    async def sign_in_telegram(self, login: WidgetLogin) -> OpenedSession | None:
+        """A browser session for a friend the Telegram Login Widget vouched for (its hash
+        checked by the caller), or None: not a friend of the bot, refused on Telegram, or
+        this answer used already (it is spent here like a link, so a copied callback address
+        signs nobody in twice)."""
+        try:
+            return await self._sign_in_telegram(login)
+        except IntegrityError:  # the same answer, signed in with at the same moment: spent
+            return None
+
+    async def _sign_in_telegram(self, login: WidgetLogin) -> OpenedSession | None:
+        now = self.wall.now()
+        spent = secrets.digest(f"telegram-widget:{login.hash}")
+        async with self.db.session() as s:
+            await self._forget_old(s, now)
+            user = await s.scalar(
+                select(UserRow).where(
+                    UserRow.telegram_id == login.telegram_id,
+                    UserRow.custody == Custody.VAULT.value,
+                )
+            )
+            if user is None:
+                return None
+            access = await s.get(TelegramAccessRow, login.telegram_id)
+            if access is not None and access.state == REFUSED:
+                return None
+            if await s.scalar(select(WebLinkRow.id).where(WebLinkRow.digest == spent)):
+                return None
+            s.add(
+                WebLinkRow(
+                    id=str(uuid.uuid4()), user_id=user.id, digest=spent,
+                    created_at=utc_from_timestamp(now),
+                    expires_at=utc_from_timestamp(login.auth_date + FRESH_SECONDS),
+                    used_at=utc_from_timestamp(now),
+                )
+            )  # fmt: skip
+            await s.flush()  # two sign-ins with one answer: the second's insert fails here
+            opened = self._open(s, Principal(user.id, user.username, user_actor(user.username)))
+            await self.custody.audit_or_log(
+                s, opened.principal.actor, "web_sign_in", user.id, via="telegram"
+            )
+        return opened
 
     # ------------------------------------------------------------------ sessions
     async def sign_in(self, secret: str) -> OpenedSession | None:

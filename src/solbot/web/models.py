@@ -40,6 +40,10 @@ class SignIn(BaseModel):
     )
 
 
+class SignInWays(BaseModel):
+    telegram_login: bool = Field(description="the Telegram Login Widget at /signin/telegram")
+
+
 class Breaker(BaseModel):
     reason: str
     text: str

@@ -17,8 +17,9 @@ from solbot.web.auth import (
     client_of,
     refuse_if_failing,
 )
-from solbot.web.credentials import Principal
+from solbot.web.credentials import OpenedSession, Principal
 from solbot.web.errors import ApiError
+from solbot.web.services import WebServices
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["session"])
@@ -44,8 +45,17 @@ async def sign_in(
         web.failed(address)
         log.info("a sign-in from %s failed", address)
         raise ApiError(401, "that link or token is not valid (used, expired or revoked): ask again")
+    await start_session(request, response, web, opened)
+    return me_of(opened.principal)
+
+
+async def start_session(
+    request: Request, response: Response, web: WebServices, opened: OpenedSession
+) -> None:
+    """The session's cookies on `response` (HTTP-only, Secure, SameSite=Strict, and the CSRF
+    value the page reads); the browser's earlier session ends."""
     earlier = request.cookies.get(SESSION_COOKIE)
-    if earlier and len(earlier) <= MAX_SECRET:  # this browser's earlier session ends
+    if earlier and len(earlier) <= MAX_SECRET:
         before = await web.credentials.session(earlier)
         if before is not None and before.session_id is not None:
             await web.credentials.sign_out(before.session_id)
@@ -63,7 +73,15 @@ async def sign_in(
             samesite="strict",
             path="/",
         )
-    return me_of(opened.principal)
+
+
+@router.get(
+    "/sign-in", response_model=models.SignInWays, summary="How one may sign in here (anyone)"
+)
+async def sign_in_ways(web: Services) -> models.SignInWays:
+    cfg = web.settings
+    widget = cfg.web_telegram_login is not None and cfg.telegram_login_problem is None
+    return models.SignInWays(telegram_login=widget)
 
 
 @router.delete("/session", response_model=models.Done, summary="Sign out")

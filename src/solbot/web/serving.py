@@ -30,7 +30,7 @@ async def serve_dashboard_app(services: WebServices, port: int) -> ServedApp:
     """The dashboard served for `services` on SOLBOT_WEB_HOST:`port`; `UserError` when that is
     unsafe or the port is taken."""
     cfg = services.settings
-    problem = exposure_problem(cfg)
+    problem = exposure_problem(cfg) or cfg.telegram_login_problem
     if problem is not None:
         raise UserError(problem)
     try:

@@ -81,6 +81,10 @@ function showSignIn(message) {
     event.preventDefault();
     signIn($("#signin-secret").value.trim());
   });
+  api("GET", "/sign-in").then((ways) => {
+    const widget = $("#signin-telegram");
+    if (widget) widget.hidden = !ways.telegram_login;
+  }).catch(() => null);
 }
 
 // ------------------------------------------------------------------ views

@@ -1,0 +1,74 @@
+"""The Telegram Login Widget's two pages: `/signin/telegram` shows Telegram's button (the only
+page that runs Telegram's script, under a policy that allows it and nothing of ours), and
+`/signin/telegram/callback` is where Telegram sends the browser back: checked, spent, and a
+session opened (the same cookies as any sign-in), then the dashboard. Both are 404 unless the
+operator turned the widget on (`SOLBOT_WEB_TELEGRAM_LOGIN`, with a bot token and an https
+address)."""
+
+from __future__ import annotations
+
+import logging
+from html import escape
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from solbot.web.auth import Services, client_of, refuse_if_failing
+from solbot.web.errors import ApiError
+from solbot.web.routes_session import start_session
+from solbot.web.services import WebServices
+from solbot.web.telegram_login import verify, widget_page
+
+log = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
+WIDGET_CSP = (
+    "default-src 'none'; script-src https://telegram.org; frame-src https://oauth.telegram.org; "
+    "style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; "
+    "form-action 'none'"
+)
+PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+CALLBACK = "/signin/telegram/callback"
+
+
+def _widget(web: WebServices) -> tuple[str, str]:
+    """(the bot's username, its token) when the widget is on; 404 otherwise."""
+    cfg = web.settings
+    if cfg.web_telegram_login is None or cfg.telegram_login_problem is not None:
+        raise ApiError(404, "signing in with Telegram is not set up here")
+    assert cfg.telegram_bot_token is not None
+    return cfg.web_telegram_login, cfg.telegram_bot_token.get_secret_value()
+
+
+@router.get("/signin/telegram")
+async def widget(web: Services) -> Response:
+    bot, _token = _widget(web)
+    page = widget_page(bot, web.settings.web_address + CALLBACK)
+    return HTMLResponse(page, headers={"Content-Security-Policy": WIDGET_CSP})
+
+
+@router.get(CALLBACK)
+async def callback(request: Request, web: Services) -> Response:
+    _bot, token = _widget(web)
+    address = client_of(request)
+    refuse_if_failing(web, address)
+    fields = dict(request.query_params)
+    login = verify(fields, token, web.wall.now())
+    opened = await web.credentials.sign_in_telegram(login) if login is not None else None
+    if opened is None:
+        web.failed(address)
+        log.info("a Telegram sign-in from %s was refused", address)
+        return _refused(
+            "That sign-in did not work: it is not Telegram's, it is older than five minutes "
+            "or used already, or this Telegram account is not one of the bot's friends."
+        )
+    response = RedirectResponse("/", status_code=303)
+    await start_session(request, response, web, opened)
+    return response
+
+
+def _refused(text: str) -> Response:
+    page = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>solbot</title>'
+        "</head><body><p>" + escape(text) + '</p><p><a href="/">Back</a></p></body></html>'
+    )
+    return HTMLResponse(page, status_code=401, headers={"Content-Security-Policy": PAGE_CSP})
