@@ -193,3 +193,39 @@ def test_the_telegram_widget_without_https_is_refused(tmp_path: Path) -> None:
     )
     assert len(refused.stderr.strip().splitlines()) == 1
     assert not list((tmp_path / "data").rglob("*.db"))  # nothing opened, nothing changed
+
+
+def test_sessions_listed_and_a_users_ended(cli: Run, empty_url: str) -> None:
+    from .support import OLD, add_wallet
+
+    add_wallet(cli, "alice")
+    cli("web", "token", "create", "laptop")
+
+    async def signed_in() -> None:
+        from solbot.clock import WallClock
+        from solbot.services.custody import CustodyService
+        from solbot.store.db import Database
+        from solbot.store.users import Users
+        from solbot.web.credentials import Credentials
+
+        db = Database(empty_url)
+        try:
+            credentials = Credentials(CustodyService(db, WallClock(), OLD), WallClock())
+            async with db.session() as s:
+                alice = await Users(s, WallClock()).by_username("alice")
+            assert alice is not None
+            assert await credentials.sign_in(await credentials.create_link(alice.id))
+            await credentials.create_link(alice.id)  # one more, unused
+        finally:
+            await db.dispose()
+
+    import asyncio
+
+    asyncio.run(signed_in())
+    listed = json.loads(cli("web", "sessions", "list", "--json").out)["sessions"]
+    assert [s["who"] for s in listed] == ["alice"]
+    ended = cli("web", "sessions", "end", "alice")
+    assert ended.out.strip() == "1 session(s) of alice ended; their unused links spent"
+    assert json.loads(cli("web", "sessions", "list", "--json").out)["sessions"] == []
+    assert "nobody is signed in" in cli("web", "sessions", "list").out
+    assert "no user 'carol'" in cli("web", "sessions", "end", "carol").error_line()

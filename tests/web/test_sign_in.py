@@ -68,6 +68,17 @@ async def test_a_token_is_listed_with_its_last_use_and_revoked_with_its_sessions
     assert ("cli", "web_token_revoke") in await audit(site)
 
 
+async def test_a_browser_signed_in_with_a_token_notes_its_use(site: Site) -> None:
+    browser = await site.signed_in()  # the operator, with the token, in a browser
+    (before,) = await site.services.credentials.tokens()
+    site.wall.advance(3600)
+    assert (await browser.get("/api/v1/status")).status_code == 200
+    (after,) = await site.services.credentials.tokens()
+    assert before.last_used_at is not None
+    assert after.last_used_at is not None
+    assert after.last_used_at.timestamp() == site.wall.now()  # the session used the token
+
+
 async def test_a_link_signs_in_once(site: Site) -> None:
     link = await site.services.credentials.create_link(site.users["alice"].id)
     first = site.client()

@@ -29,6 +29,8 @@ token_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(token_app, name="token")
+sessions_app = typer.Typer(help="Browser sessions: who is signed in, and ending them.")
+app.add_typer(sessions_app, name="sessions")
 
 CLI_ACTOR = "cli"
 
@@ -193,3 +195,53 @@ def token_revoke(name: Annotated[str, typer.Argument(help="The token's name.")])
 
     changed = asyncio.run(main())
     typer.echo(f"token {name!r} revoked" if changed else f"token {name!r} was revoked already")
+
+
+@sessions_app.command("list")
+def sessions_list(as_json: JsonOption = False) -> None:
+    """Who is signed in now (browser sessions not ended nor expired)."""
+
+    async def main() -> list[dict[str, object]]:
+        from solbot.clock import WallClock
+        from solbot.web.credentials import Credentials
+
+        async with stores.custody(settings(), need_key=False) as custody:
+            rows = await Credentials(custody, WallClock()).live_sessions()
+        return [
+            {"who": who, "since": moment(r.created_at), "until": moment(r.expires_at)}
+            for r, who in rows
+        ]
+
+    rows = asyncio.run(main())
+    if as_json:
+        emit({"sessions": rows})
+        return
+    console = stores.console()
+    if not rows:
+        console.print("nobody is signed in")
+        return
+    from rich.table import Table
+
+    table = Table(show_edge=False)
+    for column in ("who", "since", "until"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(str(r["who"]), _short(r["since"]), _short(r["until"]))
+    console.print(table)
+
+
+@sessions_app.command("end")
+def sessions_end(
+    username: Annotated[str, typer.Argument(help="The user whose sessions end.")],
+) -> None:
+    """End a user's browser sessions and spend their unused sign-in links (audited)."""
+
+    async def main() -> int:
+        from solbot.clock import WallClock
+        from solbot.web.credentials import Credentials
+
+        async with stores.custody(settings()) as custody:
+            return await Credentials(custody, WallClock()).end_user(username, actor=CLI_ACTOR)
+
+    ended = asyncio.run(main())
+    typer.echo(f"{ended} session(s) of {username} ended; their unused links spent")

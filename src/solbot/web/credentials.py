@@ -25,8 +25,9 @@ from solbot.services.custody import CustodyService
 from solbot.store.states import Custody
 from solbot.store.tables import TelegramAccessRow, UserRow
 from solbot.store.types import utc_from_timestamp
+from solbot.store.web_access import WebAccess
 from solbot.store.web_tables import WebLinkRow, WebSessionRow, WebTokenRow
-from solbot.wallet.audit import AuditLog
+from solbot.wallet.audit import Action, AuditLog
 from solbot.web import secrets
 from solbot.web.telegram_login import FRESH_SECONDS, WidgetLogin
 
@@ -135,6 +136,34 @@ class Credentials:
         await self._note_use(row)
         return Principal(None, None, operator_actor(row.name))
 
+    async def live_sessions(self) -> list[tuple[WebSessionRow, str]]:
+        """Sessions not ended nor expired, newest first, each with whose it is (a username,
+        or `operator:<token>`)."""
+        now = self._now()
+        async with self.db.session(read_only=True) as s:
+            rows = await s.execute(
+                select(WebSessionRow, UserRow.username, WebTokenRow.name)
+                .outerjoin(UserRow, UserRow.id == WebSessionRow.user_id)
+                .outerjoin(WebTokenRow, WebTokenRow.id == WebSessionRow.token_id)
+                .where(WebSessionRow.ended_at.is_(None), WebSessionRow.expires_at > now)
+                .order_by(WebSessionRow.created_at.desc())
+            )
+            return [(row, username or f"operator:{token}") for row, username, token in rows]
+
+    async def end_user(self, username: str, *, actor: str) -> int:
+        """End a user's browser sessions and spend their unused links (a lost phone, a
+        shared computer); how many sessions ended. Audited."""
+        key = self.custody.require_key()
+        async with self.db.session() as s:
+            user = await s.scalar(select(UserRow).where(UserRow.username == username))
+            if user is None:
+                raise UserError(f"no user {username!r} (`solbot users list`)")
+            ended = await WebAccess(s, self.wall).end(user.id)
+            await AuditLog(s, self.custody.clock, key).append(
+                actor, Action.WEB_END, user.id, sessions=ended
+            )
+        return ended
+
     # ------------------------------------------------------------------ friends' links
     async def create_link(self, user_id: str) -> str:
         """A one-time sign-in link's secret for a user (from Telegram's `/web`)."""
@@ -225,7 +254,7 @@ class Credentials:
         not revoked, its user still there and not refused on Telegram)."""
         now = self._now()
         stmt = (
-            select(WebSessionRow, WebTokenRow.name, UserRow.username)
+            select(WebSessionRow, WebTokenRow, UserRow.username)
             .outerjoin(WebTokenRow, WebTokenRow.id == WebSessionRow.token_id)
             .outerjoin(UserRow, UserRow.id == WebSessionRow.user_id)
             .outerjoin(TelegramAccessRow, TelegramAccessRow.telegram_id == UserRow.telegram_id)
@@ -241,9 +270,10 @@ class Credentials:
             found = (await s.execute(stmt)).one_or_none()
         if found is None:
             return None
-        row, token_name, username = found
-        if row.user_id is None and token_name is not None:
-            actor = operator_actor(token_name)
+        row, token, username = found
+        if row.user_id is None and token is not None:
+            actor = operator_actor(token.name)
+            await self._note_use(token)  # a browser's use of the token is its use too
         elif row.user_id is not None and username is not None:
             actor = user_actor(username)
         else:
