@@ -37,7 +37,7 @@ from solbot.accounts import (
     save_gates,
 )
 from solbot.chain.port import NATIVE_MINT, Chain, ChainUnavailableError, holdings
-from solbot.clock import Clock
+from solbot.clock import Clock, WallClock
 from solbot.domain import BlockReason, ExitReason, ExitRules, Signal, Timeframe
 from solbot.domain import TokenInfo as Token
 from solbot.entries import EntryPlanner, UserPlan
@@ -122,6 +122,8 @@ class Engine:
         self._names: dict[str, str] = {}
         self._equity_hour = 0  # the last hour whose equity points were written
         self._manual_exits: set[tuple[str, str]] = set()  # (user id, token) asked to sell
+        self.wall: Clock = WallClock()  # close requests' lifetime (a security timer)
+        self._started_wall = self.wall.now()
         self.failed_accounts = 0  # users whose tick raised (each one is skipped, not the loop)
         self.needs_recovery = False  # a user's tick failed mid-way: finish its orders first
         self.max_price_age = max_price_age
@@ -163,6 +165,7 @@ class Engine:
     # ------------------------------------------------------------------ start-up
     async def start(self) -> None:
         """Warm the candle windows from stored history and finish what a crash left open."""
+        self._started_wall = self.wall.now()  # close requests asked before are not this run's
         self.market.warm_up(self.clock.now())
         if self.roster is not None:
             self._tell(await self.roster.refresh())
@@ -187,8 +190,18 @@ class Engine:
             self._tell(await self.roster.before_tick())
         await self.guard.refresh()  # a re-arm from another process takes effect now
         # The positions users asked to sell (`/close`, the dashboard), from whichever process:
-        # the loop alone sells, so a position never gets two exits.
-        self._manual_exits = await close_requests.pending(self.db)
+        # the loop alone sells, so a position never gets two exits. A request is this run's,
+        # for ten wall-clock minutes; older ones are dropped and their users told.
+        wall_now = self.wall.now()
+        oldest = max(self._started_wall, wall_now - close_requests.LIFETIME_SECONDS)
+        self._manual_exits, dropped = await close_requests.pending(self.db, oldest)
+        for user_id, token, asked in dropped:
+            why = "the bot restarted since" if asked < self._started_wall else "not sold in time"
+            self._say(
+                user_id,
+                "close_dropped",
+                f"{token}: your close was not done ({why}); ask again to sell it now",
+            )
         try:
             snapshot = await self.feed.snapshot(self._mints)
         except VenueError as exc:

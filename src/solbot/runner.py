@@ -89,6 +89,7 @@ from solbot.telegram.bot import TelegramBot
 from solbot.telegram.services import BotServices
 from solbot.wallet import keycheck, master
 from solbot.wallet.keys import SigningKey, WatchOnly, paper_address
+from solbot.web.exposure import exposure_problem
 from solbot.web.process import DashboardProcess
 from solbot.webhooks.dispatcher import WebhookDispatcher
 
@@ -226,6 +227,10 @@ async def _assemble(
     quote = _quote_token(settings, tokens)
     if settings.fee_wallet:  # a setting to fix is said before anything opens
         fee_wallet_address(settings.fee_wallet)
+    if settings.web:  # so is the dashboard's, before the start-up's work
+        problem = exposure_problem(settings) or settings.telegram_login_problem
+        if problem is not None:
+            raise UserError(problem)
     trade = [tokens[s] for s in settings.trade_tokens if s != quote.symbol]
     strategy = load_strategy(settings.strategy, settings.strategy_params)
     timeframe = settings.timeframe

@@ -77,6 +77,7 @@ def test_add_list_test_and_remove(cli: Run, empty_url: str) -> None:
     [
         (("add", "x", "http://10.0.0.5/hook"), "a webhook address must be https://"),
         (("add", "x", "https://e.org/h", "--kind", "teams"), "unknown kind 'teams'"),
+        (("add", "x", "https://[::1/x"), "that is not a web address"),
         (("add", "x", "https://e.org/h", "--user", "nobody"), "no user 'nobody'"),
         (("remove", "nothing"), "no webhook named 'nothing'"),
         (("test", "nothing"), "no webhook named 'nothing'"),
@@ -140,3 +141,16 @@ def test_a_key_rotation_reseals_the_addresses(cli: Run, monkeypatch: pytest.Monk
         monkeypatch.delenv("MASTER_ENCRYPTION_KEY_OLD")
         assert cli("webhook", "test", "ops").code == 0
     assert len(Discord.got) == 1
+
+
+def test_the_address_can_be_piped_in(cli: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Off the command line (shell history, the process list): read from stdin."""
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"https://hooks.example.org/h/{TOKEN}\n"))
+    added = cli("webhook", "add", "piped")
+    assert added.code == 0, added.err
+    assert TOKEN not in added.out
+    assert "https://hooks.example.org/…c123" in added.out
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert "no address" in cli("webhook", "add", "empty").error_line()

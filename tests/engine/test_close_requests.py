@@ -1,7 +1,9 @@
 """A user's request to sell a position now (`/close`, the dashboard's button) is a row the loop
 reads at every tick, whichever process wrote it: it sells at the next tick with the reason
 "manual", a failed exit is tried again, a request never sells a later position of the same
-token, and a request is forgotten once its position is closed (both databases)."""
+token, and a request is forgotten once its position is closed. A request is the run's that
+took it, for ten wall-clock minutes: one asked before the run started (a stop or a crash in
+between) or not done in time is dropped, and its user told (both databases)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
+from solbot.clock import ManualClock
 from solbot.domain import RiskLimits
+from solbot.events import Event
 from solbot.quarantine import BackoffPolicy
 from solbot.store import close_requests
 from solbot.store.db import Database
@@ -27,7 +31,14 @@ WALL = 1_900_000_000.0
 
 
 @pytest.fixture
-async def world(tmp_path: Path, db_url: str) -> AsyncIterator[tuple[SmallWorld, Refusing]]:
+def events() -> list[Event]:
+    return []
+
+
+@pytest.fixture
+async def world(
+    tmp_path: Path, db_url: str, events: list[Event]
+) -> AsyncIterator[tuple[SmallWorld, Refusing]]:
     """Two users who hold JUP, bought at a candle's close; the venue refuses on demand."""
     venues: list[Refusing] = []
 
@@ -43,7 +54,10 @@ async def world(tmp_path: Path, db_url: str) -> AsyncIterator[tuple[SmallWorld, 
         venue=venue,
         url=db_url,
         backoff=BackoffPolicy(first_delay=1.0, max_delay=1.0, max_attempts=10),
+        on_event=events.append,
     )
+    built.engine.wall = ManualClock(WALL)  # close requests' lifetime: the wall clock's
+    built.engine._started_wall = WALL - 1.0
     await built.engine.tick()
     built.clock.advance(TF.seconds)
     await built.engine.tick()  # the candle closes: both buy JUP
@@ -51,14 +65,14 @@ async def world(tmp_path: Path, db_url: str) -> AsyncIterator[tuple[SmallWorld, 
     await built.db.dispose()
 
 
-async def ask_from_elsewhere(url: str, user_id: str, token: str) -> bool:
+async def ask_from_elsewhere(url: str, user_id: str, token: str, at: float = WALL) -> bool:
     """A request written as another process writes it: its own connection to the database."""
     other = Database(url)
     try:
         async with other.session() as s:
             position = await Positions(s, None).open_for(user_id, token)  # type: ignore[arg-type]
             assert position is not None
-            return await close_requests.ask(s, position, "web:user_0", WALL)
+            return await close_requests.ask(s, position, "web:user_0", at)
     finally:
         await other.dispose()
 
@@ -121,3 +135,40 @@ async def test_a_request_never_sells_a_later_position_of_the_token(
     await built.engine.tick()
     assert ("u0", "open", None) in await positions(built)
     assert await requests(built) == 0
+
+
+async def test_a_request_from_before_the_run_is_dropped_and_told(
+    world: tuple[SmallWorld, Refusing], db_url: str, events: list[Event]
+) -> None:
+    built, _venue = world
+    await ask_from_elsewhere(db_url, "u0", "JUP", at=WALL - 60)  # the run before this one
+    built.clock.advance(1.0)
+    await built.engine.tick()
+    assert ("u0", "open", None) in await positions(built)  # not sold at a price nobody saw
+    assert await requests(built) == 0
+    (told,) = [e for e in events if e.kind == "close_dropped"]
+    assert (told.user_id, told.text) == (
+        "u0",
+        "JUP: your close was not done (the bot restarted since); ask again to sell it now",
+    )
+
+
+async def test_a_request_not_done_in_ten_minutes_is_dropped(
+    world: tuple[SmallWorld, Refusing], db_url: str, events: list[Event]
+) -> None:
+    built, venue = world
+    venue.refused = (built.wallets[0], built.network.token("JUP").mint)  # its exit keeps failing
+    await ask_from_elsewhere(db_url, "u0", "JUP")
+    built.clock.advance(1.0)
+    await built.engine.tick()
+    assert await requests(built) == 1
+    wall = built.engine.wall
+    assert isinstance(wall, ManualClock)
+    wall.advance(close_requests.LIFETIME_SECONDS + 1)
+    venue.refused = None
+    built.clock.advance(2.0)
+    await built.engine.tick()
+    assert ("u0", "open", None) in await positions(built)
+    assert await requests(built) == 0
+    (told,) = [e for e in events if e.kind == "close_dropped"]
+    assert "not sold in time" in told.text

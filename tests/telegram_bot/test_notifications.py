@@ -14,9 +14,10 @@ from solbot.config import Settings
 from solbot.deposits import Deposit
 from solbot.events import Event, exit_text
 from solbot.fees import FeeBook
-from solbot.store import close_requests, loop_beat
+from solbot.store import loop_beat
 from solbot.store.balances import Equity
 from solbot.store.loop_beat import LoopBeat
+from solbot.store.loop_tables import CloseRequestRow
 from solbot.store.positions import Positions
 from solbot.store.tables import UserRow
 
@@ -176,7 +177,9 @@ async def test_close_goes_to_the_loop(world: World) -> None:
     await loop_beat.publish(world.services.db, LoopBeat(now=0.0, written_at=world.wall.now()))
     answer = await world.api.reply_to(ALICE, "/close jup")
     assert answer.text.startswith("Closing your JUP position at the next tick")
-    assert await close_requests.pending(world.services.db) == {(user.id, "JUP")}
+    async with world.services.db.session() as s:
+        asked = [(r.user_id, r.token) for r in await s.scalars(select(CloseRequestRow))]
+    assert asked == [(user.id, "JUP")]
 
 
 async def test_balance_and_summary_value_every_asset_in_the_wallet(world: World) -> None:

@@ -99,7 +99,7 @@ async def test_the_dashboard_runs_beside_the_loop(
                     assert time.monotonic() < deadline, "the loop never took the close"
                     await asyncio.sleep(0.02)
                 assert position.exit_reason is not None  # "manual", unless a stop came first
-                assert await close_requests.pending(runtime.db) == set()
+                assert (await close_requests.pending(runtime.db, 0.0))[0] == set()
             paused = await api.post("/api/v1/users/operator/pause")
             assert paused.json() == {"changed": True, "message": "paused"}
             while True:  # the loop reads its users at each closed candle
@@ -131,3 +131,40 @@ async def test_the_dashboard_runs_beside_the_loop(
     assert dashboard.url is None  # stopped with the run
     assert gone(again)
     assert summary.consistent
+
+
+async def test_a_dashboard_told_to_stop_is_not_started_again(tmp_path: Path) -> None:
+    """systemd stopping the unit signals every process of it: the child's clean exit is not
+    a crash to recover from, and the run is not the one to decide."""
+    from solbot.config import Settings
+    from solbot.web.process import DashboardProcess
+
+    dashboard = DashboardProcess(Settings(data_dir=tmp_path / "data", web_port=free_port()))
+    await dashboard.start()
+    try:
+        child = dashboard.pid
+        assert child is not None
+        os.kill(child, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while dashboard.url is not None:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(3)  # longer than the first restart's delay
+        assert dashboard.restarts == 0
+        assert dashboard.pid == child  # no new child
+    finally:
+        await dashboard.stop()
+
+
+async def test_an_unsafe_dashboard_address_is_refused_before_the_start_up(
+    tmp_path: Path,
+) -> None:
+    from solbot.errors import UserError
+
+    settings = day_settings(tmp_path, "v2").model_copy(
+        update={"web": True, "web_host": "0.0.0.0", "web_port": free_port()}
+    )
+    with pytest.raises(UserError, match="would serve the dashboard over plain http"):
+        async with build(settings, RunOptions(stop_after=60), None, ManualClock(START)):
+            pass
+    assert not list(tmp_path.rglob("*.db"))  # nothing opened

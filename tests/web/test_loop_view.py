@@ -90,3 +90,17 @@ async def test_no_close_without_a_running_loop(site: Site) -> None:
         assert (await bob.get("/api/v1/status")).json()["loop"] is None
     assert await requests(site) == []
     assert await close_audits(site) == 0
+
+
+async def test_two_closes_at_once_are_one_request(site: Site) -> None:
+    """A double click, or a page and Telegram at the same moment: one row, one audit entry,
+    and neither caller sees an error."""
+    import asyncio
+
+    await beat(site)
+    alice = await site.signed_in("alice")
+    url = "/api/v1/users/alice/positions/JUP/close"
+    answers = await asyncio.gather(*(alice.post(url) for _ in range(4)))
+    assert [a.status_code for a in answers] == [200] * 4
+    assert len(await requests(site)) == 1
+    assert await close_audits(site) == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -62,8 +63,15 @@ async def test_the_widgets_page_runs_telegrams_script_only(widget_site: Site) ->
     assert ways.json() == {"telegram_login": True}
 
 
+async def started(site: Site) -> httpx.AsyncClient:
+    """A browser that opened the widget's page (and so carries its cookie)."""
+    browser = site.client()
+    assert (await browser.get("/signin/telegram")).status_code == 200
+    return browser
+
+
 async def test_a_friend_signs_in_with_telegram(widget_site: Site) -> None:
-    browser = widget_site.client()
+    browser = await started(widget_site)
     back = await browser.get("/signin/telegram/callback", params=answer(TELEGRAM_IDS[0]))
     assert back.status_code == 303
     assert back.headers["location"] == "/"
@@ -73,7 +81,7 @@ async def test_a_friend_signs_in_with_telegram(widget_site: Site) -> None:
         audits = [(a.actor, a.action, a.details) for a in await s.scalars(select(AuditRow))]
     assert ("web:alice", "web_sign_in", '{"via":"telegram"}') in audits
     # The same answer again (a copied address, a reloaded page): nobody.
-    again = await widget_site.client().get(
+    again = await (await started(widget_site)).get(
         "/signin/telegram/callback", params=answer(TELEGRAM_IDS[0])
     )
     assert again.status_code == 401
@@ -81,7 +89,18 @@ async def test_a_friend_signs_in_with_telegram(widget_site: Site) -> None:
 
 
 @pytest.mark.parametrize(
-    "case", ["forged", "altered", "stale", "future", "stranger", "no hash", "huge"]
+    "case",
+    [
+        "forged",
+        "altered",
+        "stale",
+        "future",
+        "stranger",
+        "no hash",
+        "huge",
+        "not hex",
+        "not begun here",
+    ],
 )
 async def test_what_signs_nobody_in(widget_site: Site, case: str) -> None:
     fields = answer(TELEGRAM_IDS[0])
@@ -99,7 +118,9 @@ async def test_what_signs_nobody_in(widget_site: Site, case: str) -> None:
         fields.pop("hash")
     elif case == "huge":
         fields["first_name"] = "A" * 5000
-    browser = widget_site.client()
+    elif case == "not hex":
+        fields["hash"] = "é" * 64  # as long as a hash: compared, never a crash
+    browser = widget_site.client() if case == "not begun here" else await started(widget_site)
     refused = await browser.get("/signin/telegram/callback", params=fields)
     assert refused.status_code == 401
     assert (await browser.get("/api/v1/me")).status_code == 401
@@ -114,7 +135,7 @@ async def test_a_refused_friend_is_not_signed_in(widget_site: Site) -> None:
                 decided_by="telegram:1",
             )
         )  # fmt: skip
-    refused = await widget_site.client().get(
+    refused = await (await started(widget_site)).get(
         "/signin/telegram/callback", params=answer(TELEGRAM_IDS[1])
     )
     assert refused.status_code == 401

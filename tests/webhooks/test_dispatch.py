@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 from starlette.responses import JSONResponse, Response
 
+from solbot.config import Settings
 from solbot.errors import UserError
 from solbot.events import Event
 from solbot.store.tables import AuditRow
 from solbot.store.webhook_tables import WebhookDeliveryRow, WebhookRow
+from solbot.wallet.master import MasterKey
+from solbot.webhooks.addresses import reseal_all
 from solbot.webhooks.dispatcher import WebhookDispatcher
 from solbot.webhooks.formats import HookKind
 from solbot.webhooks.outbox import MAX_ATTEMPTS
@@ -29,8 +33,6 @@ DISCORD, SLACK = HookKind.DISCORD, HookKind.SLACK
 
 
 def dispatcher(group: Group) -> WebhookDispatcher:
-    from solbot.config import Settings
-
     return WebhookDispatcher(group.db, group.key, Settings(), group.clock, group.wall)
 
 
@@ -223,3 +225,86 @@ async def test_what_a_webhook_may_be(group: Group, endpoints: Endpoints) -> None
 async def rows(group: Group) -> list[WebhookDeliveryRow]:
     async with group.db.session() as s:
         return list(await s.scalars(select(WebhookDeliveryRow)))
+
+
+async def test_the_address_never_reaches_the_log(
+    group: Group, endpoints: Endpoints, tmp_path: Path
+) -> None:
+    """httpx logs every request's address at info (`solbot run --verbose`); an endpoint may
+    echo it back in an error: the log file shows a mask."""
+    from solbot.logs import NOISY, log_to_file
+
+    log = tmp_path / "solbot.log"
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    noisy = {name: logging.getLogger(name).level for name in NOISY}
+    log_to_file(log, verbose=True, level="info")
+    try:
+        await Webhooks(group.custody).add("ops", endpoints.discord(), actor="cli", kind=DISCORD)
+        endpoints.fail("discord", Response(f"Cannot POST {endpoints.discord()}", 404))
+        sender = dispatcher(group)
+        sender.on_event(event(group, "entry", "alice", "bought 1 JUP"))
+        sender.on_event(event(group, "exit", "alice", "sold 1 JUP"))
+        await sender.flush()
+        await sender.stop()
+        for handler in root.handlers:
+            handler.flush()
+        written = log.read_text()
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name, was in noisy.items():
+            logging.getLogger(name).setLevel(was)
+    assert "HTTP Request: POST" in written  # httpx did log the requests ...
+    assert DISCORD_TOKEN not in written  # ... with the address masked
+    (dead,) = await sender.outbox.dead()
+    assert DISCORD_TOKEN not in str(dead.last_error)
+    assert "<redacted secret>" in str(dead.last_error)
+
+
+async def test_one_bad_row_or_a_silent_endpoint_never_holds_the_others(
+    group: Group, endpoints: Endpoints
+) -> None:
+    from solbot.webhooks.addresses import seal_address
+
+    hooks = Webhooks(group.custody)
+    silent = await hooks.add("silent", "http://127.0.0.1:9/never", actor="cli")  # nobody there
+    broken = await hooks.add("broken", endpoints.json(), actor="cli")
+    await hooks.add("good", endpoints.json(), actor="cli")
+    async with group.db.session() as s:  # an address httpx refuses, sealed as if it were good
+        row = await s.get(WebhookRow, broken.id)
+        assert row is not None
+        row.url_sealed = seal_address(group.key, broken.id, "https://127.0.0.1/a\nb")
+    sender = dispatcher(group)
+    for n in range(3):
+        sender.on_event(event(group, "decrypt_alert", None, f"burst {n}"))
+    await sender._record_queued()
+    assert await sender.send_due() == 3  # the good endpoint got all three, in one pass
+    assert [m["text"] for m in endpoints.received["json"]] == ["burst 0", "burst 1", "burst 2"]
+    pending = {(d.webhook, d.attempts) for d in await sender.outbox._listed((), None)}
+    assert ("silent", 1) in pending  # tried once this pass, then left for the next
+    assert ("silent", 0) in pending
+    dead = {d.webhook for d in await sender.outbox.dead()}
+    assert dead == {"broken"}
+    assert silent.name == "silent"
+    await sender.stop()
+
+
+async def test_a_key_rotated_under_the_running_bot_waits_for_its_restart(
+    group: Group, endpoints: Endpoints
+) -> None:
+    await Webhooks(group.custody).add("ops", endpoints.json(), actor="cli")
+    running = dispatcher(group)  # the bot, with the key it started with
+    new = MasterKey.generate()
+    async with group.db.session() as s:
+        await reseal_all(s, group.key, new)  # what rotate-master-key does to the addresses
+    running.on_event(event(group, "key_rotated", None, "the master key was rotated"))
+    await running._record_queued()
+    assert await running.send_due() == 0
+    assert await running.outbox.dead() == []  # not given up: owed to the restarted bot
+    restarted = WebhookDispatcher(group.db, new, Settings(), group.clock, group.wall)
+    group.wall.advance(301)
+    assert await restarted.send_due() == 1
+    assert endpoints.received["json"][0]["event"] == "key_rotated"
+    await running.stop()
+    await restarted.stop()

@@ -71,8 +71,9 @@ async def serve_dashboard(
 ) -> None:
     """The dashboard until `stop` is set (`solbot web`, and the process `solbot run --web`
     starts); `announce` is told its address once it listens (by default, the console)."""
+    from solbot.web.exposure import exposure_problem
     from solbot.web.services import WebServices
-    from solbot.web.serving import exposure_problem, serve_dashboard_app
+    from solbot.web.serving import serve_dashboard_app
 
     problem = exposure_problem(cfg) or cfg.telegram_login_problem  # nothing opened yet
     if problem is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import pickle
 import signal
 import sys
@@ -20,17 +21,30 @@ import threading
 from solbot.errors import UserError
 
 LENGTH_BYTES = 8
+STDIN = 0
 
 
 def read_order() -> tuple[object, int]:
     """(settings, port) as the parent sent them."""
-    stream = sys.stdin.buffer
-    size = int.from_bytes(stream.read(LENGTH_BYTES), "big")
-    payload = stream.read(size)
+    size = int.from_bytes(_read_exactly(LENGTH_BYTES), "big")
+    payload = _read_exactly(size)
     if size == 0 or len(payload) != size:
         raise SystemExit("solbot.cli.web_child is started by `solbot run --web`, not by hand")
     settings, port = pickle.loads(payload)  # from our own parent, over a pipe
     return settings, int(port)
+
+
+def _read_exactly(size: int) -> bytes:
+    """`size` bytes from the pipe (fewer at its end), read from the descriptor: nothing is
+    left in a buffer the parent-watching thread would not see."""
+    chunks, got = [], 0
+    while got < size:
+        chunk = os.read(STDIN, size - got)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
 
 
 async def serve(settings: object, port: int) -> None:
@@ -43,7 +57,10 @@ async def serve(settings: object, port: int) -> None:
         loop.add_signal_handler(sig, stop.set)
 
     def watch_parent() -> None:  # EOF: the parent closed the pipe or is gone
-        sys.stdin.buffer.read()
+        # The file descriptor, not sys.stdin: a daemon thread blocked inside a buffered
+        # reader holds its lock, and the interpreter aborts at exit trying to take it.
+        while os.read(STDIN, 4096):
+            pass
         loop.call_soon_threadsafe(stop.set)
 
     threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()

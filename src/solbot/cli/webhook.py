@@ -24,7 +24,13 @@ CLI_ACTOR = "cli"
 @app.command("add")
 def add(
     name: Annotated[str, typer.Argument(help="A name for it (lowercase: discord, alice-slack).")],
-    url: Annotated[str, typer.Argument(help="The endpoint's https:// address (kept sealed).")],
+    url: Annotated[
+        str | None,
+        typer.Argument(
+            help="The endpoint's https:// address (kept sealed). Leave it out to type it "
+            "unseen (or pipe it in): an address on the command line stays in shell history."
+        ),
+    ] = None,
     user: Annotated[
         str | None, typer.Option("--user", help="A user's webhook: only that user's events.")
     ] = None,
@@ -48,11 +54,13 @@ def add(
     if kind is not None and kind not in {k.value for k in HookKind}:
         raise UserError(f"unknown kind {kind!r}: discord, slack or json")
 
+    address = url if url is not None else _read_address()
+
     async def main() -> None:
         async with stores.custody(settings()) as custody:
             hook = await Webhooks(custody).add(
                 name,
-                url,
+                address,
                 actor=CLI_ACTOR,
                 username=user,
                 kind=HookKind(kind) if kind else None,
@@ -65,6 +73,18 @@ def add(
         )
 
     asyncio.run(main())
+
+
+def _read_address() -> str:
+    """The address typed without echo (a terminal) or piped in (its first line)."""
+    import sys
+
+    if sys.stdin.isatty():
+        return str(typer.prompt("The webhook's address (not shown)", hide_input=True))
+    line = sys.stdin.readline().strip()
+    if not line:
+        raise UserError("no address: give it, type it when asked, or pipe it in")
+    return line
 
 
 @app.command("list")

@@ -8,6 +8,10 @@ when the key cannot audit), like a pause, in the same transaction."""
 
 from __future__ import annotations
 
+import contextlib
+
+from sqlalchemy.exc import IntegrityError
+
 from solbot.clock import Clock, WallClock
 from solbot.errors import UserError
 from solbot.services.custody import CustodyService
@@ -36,7 +40,20 @@ async def request_close(
     symbol. `UserError` when there is no such position or no loop running to sell it
     (`poll_seconds`: the loop's, which says how old its heartbeat may be)."""
     symbol = token.upper()
-    wall_now = (wall or WallClock()).now()
+    # Asked at the same moment elsewhere (a double click, Telegram and a page): one request.
+    with contextlib.suppress(IntegrityError):
+        await _ask(custody, user, symbol, actor, poll_seconds, (wall or WallClock()).now())
+    return symbol
+
+
+async def _ask(
+    custody: CustodyService,
+    user: UserRow,
+    symbol: str,
+    actor: str,
+    poll_seconds: float,
+    wall_now: float,
+) -> None:
     async with custody.db.session() as s:
         position = await Positions(s, custody.clock).open_for(user.id, symbol)
         if position is None:
@@ -45,6 +62,6 @@ async def request_close(
         if beat is None or not beat.alive(wall_now, poll_seconds):
             raise UserError(NO_LOOP)
         if await close_requests.ask(s, position, actor, wall_now):
+            await s.flush()  # a request written at the same moment fails here, not later
             details = {"username": user.username, "token": symbol}
             await custody.audit_or_log(s, actor, Action.CLOSE_REQUEST, user.id, **details)
-    return symbol

@@ -11,7 +11,7 @@ rewrites; a beat that stops coming says the loop is gone."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -72,5 +72,10 @@ async def last(s: AsyncSession) -> LoopBeat | None:
     if row is None:
         return None
     data = json.loads(row.value)
-    data["prices"] = {symbol: Decimal(price) for symbol, price in data["prices"].items()}
-    return LoopBeat(**data)
+    known = {f.name for f in fields(LoopBeat)}  # a beat of another version: what is common
+    data = {name: value for name, value in data.items() if name in known}
+    data["prices"] = {symbol: Decimal(price) for symbol, price in data.get("prices", {}).items()}
+    try:
+        return LoopBeat(**data)
+    except TypeError:  # too old to read (a field it lacks has no default): as if none
+        return None

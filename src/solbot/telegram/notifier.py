@@ -44,6 +44,7 @@ ALWAYS = {
     "withdrawal",
     "fee",
     "deposit",
+    "close_dropped",
 }
 OPERATOR_KINDS = OPERATOR_ALERTS
 USER_AND_OPERATOR = ALWAYS & OPERATOR_KINDS  # to the user too (a quarantine needs both)
@@ -60,6 +61,7 @@ ICONS = {
     "withdrawal": "💸",
     "fee": "🧾",
     "deposit": "📥",
+    "close_dropped": "↩️",
 }
 
 

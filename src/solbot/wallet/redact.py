@@ -11,7 +11,10 @@ them anyway. It recognises:
   base58) are left alone;
 - 64 hex characters (a master key or a raw seed): always masked; solbot never logs hashes in hex;
 - the dashboard's sign-in secrets (`solbot.web.secrets`: an operator's API token, a one-time
-  link), which carry a prefix so they can be recognised.
+  link), which carry a prefix so they can be recognised;
+- secrets this process was given that have no shape of their own (`register`: a webhook's
+  address carries its endpoint's token), masked wherever they appear, a library's log line
+  (httpx logs every request's address) or an endpoint's answer included.
 """
 
 from __future__ import annotations
@@ -66,8 +69,24 @@ def _array_secret(match: re.Match[str]) -> str:
     return MASK if is_keypair_bytes(raw) else match.group(0)
 
 
+_REGISTERED: list[str] = []  # longest first, so a secret's parts never mask it piecemeal
+REGISTER_MIN = 8  # shorter values would mask ordinary words
+
+
+def register(*secrets: str) -> None:
+    """Mask these exact values from now on, in this process (those of `REGISTER_MIN`
+    characters or more)."""
+    for secret in secrets:
+        if len(secret) >= REGISTER_MIN and secret not in _REGISTERED:
+            _REGISTERED.append(secret)
+    _REGISTERED.sort(key=len, reverse=True)
+
+
 def redact(text: str) -> str:
     """`text` with every secret-shaped value replaced by a mask."""
+    for secret in _REGISTERED:
+        if secret in text:
+            text = text.replace(secret, MASK)
     text = _BASE58.sub(_base58_secret, text)
     text = _HEX128.sub(_hex_secret, text)
     text = _HEX64.sub(MASK, text)

@@ -119,6 +119,11 @@ class DashboardProcess:
             began = loop.time()
             code = await self._proc.wait()
             self.url = None
+            if code == 0 or self._stopping:
+                # It was told to stop, by us or by someone else (systemd stopping the unit
+                # signals every process of it): not a crash to recover from.
+                log.info("the dashboard stopped (exit %s)", code)
+                return
             if loop.time() - began > RESTART_SECONDS[1]:  # it served a while: not a crash loop
                 delay = RESTART_SECONDS[0]
             while not self._stopping:
@@ -129,7 +134,7 @@ class DashboardProcess:
                 delay = min(delay * 2, RESTART_SECONDS[1])
                 try:
                     await self._spawn()
-                except (UserError, EnvironmentFaultError) as exc:
+                except Exception as exc:  # never the run's end: tried again, later
                     log.warning("the dashboard could not start again: %s", exc)
                     continue
                 self.restarts += 1

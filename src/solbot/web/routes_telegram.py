@@ -13,11 +13,12 @@ from html import escape
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from solbot.web import secrets
 from solbot.web.auth import Services, client_of, refuse_if_failing
 from solbot.web.errors import ApiError
 from solbot.web.routes_session import start_session
 from solbot.web.services import WebServices
-from solbot.web.telegram_login import verify, widget_page
+from solbot.web.telegram_login import FRESH_SECONDS, verify, widget_page
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -28,6 +29,7 @@ WIDGET_CSP = (
 )
 PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 CALLBACK = "/signin/telegram/callback"
+STARTED_COOKIE = "solbot_tg_started"
 
 
 def _widget(web: WebServices) -> tuple[str, str]:
@@ -43,7 +45,15 @@ def _widget(web: WebServices) -> tuple[str, str]:
 async def widget(web: Services) -> Response:
     bot, _token = _widget(web)
     page = widget_page(bot, web.settings.web_address + CALLBACK)
-    return HTMLResponse(page, headers={"Content-Security-Policy": WIDGET_CSP})
+    response = HTMLResponse(page, headers={"Content-Security-Policy": WIDGET_CSP})
+    # Proof that this browser began the sign-in: a callback address someone else's browser
+    # opens (to sign it into their account) finds none. Lax: Telegram's return is a top-level
+    # navigation from its own site.
+    response.set_cookie(
+        STARTED_COOKIE, secrets.new(), max_age=FRESH_SECONDS * 2, httponly=True, secure=True,
+        samesite="lax", path="/signin/telegram",
+    )  # fmt: skip
+    return response
 
 
 @router.get(CALLBACK)
@@ -53,16 +63,21 @@ async def callback(request: Request, web: Services) -> Response:
     refuse_if_failing(web, address)
     fields = dict(request.query_params)
     login = verify(fields, token, web.wall.now())
-    opened = await web.credentials.sign_in_telegram(login) if login is not None else None
+    began_here = bool(request.cookies.get(STARTED_COOKIE))
+    opened = None
+    if login is not None and began_here:
+        opened = await web.credentials.sign_in_telegram(login)
     if opened is None:
         web.failed(address)
         log.info("a Telegram sign-in from %s was refused", address)
         return _refused(
-            "That sign-in did not work: it is not Telegram's, it is older than five minutes "
-            "or used already, or this Telegram account is not one of the bot's friends."
+            "That sign-in did not work: it is not Telegram's, it did not begin in this "
+            "browser, it is older than five minutes or used already, or this Telegram account "
+            "is not one of the bot's friends."
         )
     response = RedirectResponse("/", status_code=303)
     await start_session(request, response, web, opened)
+    response.delete_cookie(STARTED_COOKIE, path="/signin/telegram", secure=True, samesite="lax")
     return response
 
 

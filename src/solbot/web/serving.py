@@ -4,26 +4,10 @@ may listen, and the app on its address."""
 from __future__ import annotations
 
 from solbot.asgi_serving import ServedApp, serve_app
-from solbot.config import Settings
 from solbot.errors import UserError
 from solbot.web.app import create_app
+from solbot.web.exposure import exposure_problem
 from solbot.web.services import WebServices
-
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
-
-
-def exposure_problem(settings: Settings) -> str | None:
-    """Why serving on `web_host` would be unsafe, or None. Beyond this machine the dashboard
-    must be reached over https: browsers drop its Secure cookies over plain http (a friend's
-    link would be spent for nothing) and the secrets would cross the network in clear."""
-    if settings.web_host in LOOPBACK:
-        return None
-    if settings.web_url and settings.web_url.startswith("https://"):
-        return None
-    return (
-        f"SOLBOT_WEB_HOST={settings.web_host} would serve the dashboard over plain http: keep "
-        "127.0.0.1 behind a TLS reverse proxy and set SOLBOT_WEB_URL=https://…"
-    )
 
 
 async def serve_dashboard_app(services: WebServices, port: int) -> ServedApp:

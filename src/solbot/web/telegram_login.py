@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
@@ -20,6 +21,7 @@ SKEW_SECONDS = 60  # an auth_date this far in the future is still believed (cloc
 MAX_FIELDS = 12
 MAX_VALUE = 512
 WIDGET_SCRIPT = "https://telegram.org/js/telegram-widget.js?22"
+HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,9 @@ def verify(fields: Mapping[str, str], bot_token: str, now: float) -> WidgetLogin
     given = fields.get("hash", "")
     if len(fields) > MAX_FIELDS or any(len(v) > MAX_VALUE for v in fields.values()):
         return None
-    if len(given) != 64 or not hmac.compare_digest(signature(fields, bot_token), given.lower()):
+    if not HEX64.fullmatch(given) or not hmac.compare_digest(
+        signature(fields, bot_token), given.lower()
+    ):
         return None
     try:
         telegram_id, auth_date = int(fields["id"]), int(fields["auth_date"])

@@ -7,12 +7,13 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
+import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from solbot.errors import UserError
 from solbot.store.webhook_tables import WebhookRow
-from solbot.wallet import sealed_text
+from solbot.wallet import redact, sealed_text
 from solbot.wallet.master import MasterKey
 
 MAX_URL = 2048
@@ -25,8 +26,14 @@ def check_address(url: str) -> str:
     url = url.strip()
     if len(url) > MAX_URL:
         raise UserError(f"that address is longer than {MAX_URL} characters")
-    parts = urlsplit(url)
-    host = parts.hostname or ""
+    try:
+        httpx.URL(url)  # what the sender will parse: an address it refuses is refused now
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except (ValueError, httpx.InvalidURL):
+        raise UserError("that is not a web address (https://host/path)") from None
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        raise UserError("that is not a web address (https://host/path)")
     if parts.scheme == "https" and host:
         return url
     if parts.scheme == "http" and _loopback(host):
@@ -56,12 +63,30 @@ def seal_address(key: MasterKey, hook_id: str, url: str) -> bytes:
     return sealed_text.seal(key, key.webhook_key(), _LABEL, url, hook_id)
 
 
+class AddressError(UserError):
+    """A sealed address that does not open, and why (`sealed_text.Unsealed`)."""
+
+    def __init__(self, name: str, why: sealed_text.Unsealed) -> None:
+        advice = (
+            "restart the bot after a key rotation"
+            if why is sealed_text.Unsealed.OTHER_KEY
+            else "add it again"
+        )
+        super().__init__(f"webhook {name!r}: its address {why.value}; {advice}")
+        self.why = why
+
+
 def open_address(key: MasterKey, hook_id: str, name: str, sealed: bytes) -> str:
-    """The address to post to (the sender's only: never printed, never logged)."""
+    """The address to post to (the sender's only). It is registered with the log's masking
+    (`redact.register`) as it is opened: a library's log line or an endpoint's answer that
+    repeats it, or its path, shows a mask."""
     try:
-        return sealed_text.unseal(key, key.webhook_key(), _LABEL, sealed, hook_id)
+        url = sealed_text.unseal(key, key.webhook_key(), _LABEL, sealed, hook_id)
     except sealed_text.SealError as exc:
-        raise UserError(f"webhook {name!r}: its address {exc}; add it again") from None
+        raise AddressError(name, exc.why) from None
+    parts = urlsplit(url)
+    redact.register(url, parts.path, f"{parts.path}?{parts.query}" if parts.query else "")
+    return url
 
 
 async def reseal_all(s: AsyncSession, old: MasterKey, new: MasterKey) -> None:

@@ -20,19 +20,20 @@ from sqlalchemy import select
 from solbot import daily
 from solbot.clock import Clock
 from solbot.config import Settings
-from solbot.errors import UserError
 from solbot.events import Event
 from solbot.store.db import Database
 from solbot.store.tables import UserRow
 from solbot.store.types import utc_from_timestamp
 from solbot.wallet.master import MasterKey
+from solbot.wallet.sealed_text import Unsealed
 from solbot.webhooks import formats, registry, sender
-from solbot.webhooks.addresses import open_address
+from solbot.webhooks.addresses import AddressError, open_address
 from solbot.webhooks.outbox import Delivery, Outbox
 
 log = logging.getLogger(__name__)
 
 IDLE_SECONDS = 5.0  # the longest the sender sleeps without a wake-up
+ROTATED_WAIT = 300.0  # an address sealed under a newer key waits for the restart
 
 
 class WebhookDispatcher:
@@ -155,26 +156,38 @@ class WebhookDispatcher:
         async with self._sending:
             hooks = {hook.id: hook for hook in await registry.load(self.db)}
             done = 0
+            silent: set[str] = set()  # endpoints that did not answer: not again this pass
             for delivery in await self.outbox.due():
                 hook = hooks.get(delivery.webhook_id)
-                if hook is None:  # removed meanwhile (its rows went with it)
+                if hook is None or hook.id in silent:  # removed meanwhile, or not answering
                     continue
-                if await self._deliver(hook, delivery):
+                try:
+                    answer = await self._deliver(hook, delivery)
+                except Exception:  # one delivery's surprise never stops the others
+                    log.exception("webhook %s: a delivery failed", hook.name)
+                    await self.outbox.failed(delivery, "internal error (logged)")
+                    continue
+                if answer.delivered:
                     done += 1
+                elif answer.unreachable:
+                    silent.add(hook.id)
             self.delivered += done
             return done
 
-    async def _deliver(self, hook: registry.Hook, delivery: Delivery) -> bool:
+    async def _deliver(self, hook: registry.Hook, delivery: Delivery) -> sender.Answer:
         try:
             url = open_address(self.key, hook.id, hook.name, hook.sealed)
-        except UserError as exc:
-            await self.outbox.failed(delivery, str(exc), never=True)
-            log.warning("webhook %s: %s", hook.name, exc)
-            return False
+        except AddressError as exc:
+            # Sealed under another key: rotated while this bot runs, and the restart with the
+            # new key sends it. Anything else will not open, ever.
+            later = exc.why is Unsealed.OTHER_KEY
+            await self.outbox.failed(delivery, str(exc), never=not later, wait=ROTATED_WAIT)
+            log.warning("%s", exc)
+            return sender.Answer(False, str(exc), never=not later)
         answer = await sender.post(self.http, url, delivery.body)
         if answer.delivered:
             await self.outbox.delivered(delivery.id)
-            return True
+            return answer
         dead = await self.outbox.failed(
             delivery, answer.error, never=answer.never, wait=answer.wait
         )
@@ -183,7 +196,7 @@ class WebhookDispatcher:
                 "webhook %s: a %s event was not delivered (%s); `solbot webhook failed` lists it",
                 hook.name, delivery.kind, answer.error,
             )  # fmt: skip
-        return False
+        return answer
 
     # ------------------------------------------------------------------ the daily summary
     async def _daily(self) -> None:

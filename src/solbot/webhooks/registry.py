@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from solbot.errors import UserError
 from solbot.services.custody import CustodyService
@@ -20,6 +21,7 @@ from solbot.store.types import utc_from_timestamp
 from solbot.store.webhook_tables import WebhookDeliveryRow, WebhookRow
 from solbot.wallet import keycheck
 from solbot.wallet.audit import AuditLog
+from solbot.wallet.master import MasterKey
 from solbot.webhooks.addresses import check_address, hint_of, seal_address
 from solbot.webhooks.formats import GROUPS, USER_GROUPS, HookKind, kind_of
 
@@ -83,6 +85,21 @@ class Webhooks:
         key = self.custody.key
         if key is None:
             raise UserError(NEEDS_KEY)
+        try:
+            return await self._add(name, url, actor, username, kind, groups, key)
+        except IntegrityError:  # the same name added at the same moment elsewhere
+            raise UserError(f"a webhook named {name!r} exists (`solbot webhook list`)") from None
+
+    async def _add(
+        self,
+        name: str,
+        url: str,
+        actor: str,
+        username: str | None,
+        kind: HookKind | None,
+        groups: frozenset[str],
+        key: MasterKey,
+    ) -> Hook:
         async with self.db.session() as s:
             await keycheck.check(s, key, register=True)  # the key the database keeps
             if await s.scalar(select(WebhookRow.id).where(WebhookRow.name == name)):
@@ -105,6 +122,7 @@ class Webhooks:
                 created_at=utc_from_timestamp(self.custody.clock.now()),
             )
             s.add(row)
+            await s.flush()
             await AuditLog(s, self.custody.clock, key).append(
                 actor, "webhook_add", user_id, name=name, kind=row.kind, events=row.events
             )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import httpx
 
 from solbot import __version__
+from solbot.wallet.redact import redact
 
 TIMEOUT_SECONDS = 10.0
 RETRY = {408, 429}
@@ -22,6 +23,7 @@ class Answer:
     error: str = ""
     never: bool = False
     wait: float | None = None  # seconds the endpoint asked us to wait
+    unreachable: bool = False  # no answer at all: its other deliveries wait for the next pass
 
 
 def client() -> httpx.AsyncClient:
@@ -36,13 +38,15 @@ async def post(http: httpx.AsyncClient, url: str, body: str) -> Answer:
     try:
         response = await http.post(url, content=body.encode())
     except httpx.TimeoutException:
-        return Answer(False, "no answer in time")
+        return Answer(False, "no answer in time", unreachable=True)
+    except (httpx.InvalidURL, UnicodeError):  # refused before anything was sent
+        return Answer(False, "the address is not valid", never=True)
     except httpx.HTTPError as exc:  # its message may name the address: only its kind
-        return Answer(False, f"not reached ({type(exc).__name__})")
+        return Answer(False, f"not reached ({type(exc).__name__})", unreachable=True)
     status = response.status_code
     if 200 <= status < 300:
         return Answer(True)
-    said = " ".join(response.text.split())[:120]
+    said = redact(" ".join(response.text.split()))[:120]  # an echo of the address is masked
     error = f"HTTP {status}" + (f": {said}" if said else "")
     if status == 429:
         return Answer(False, error, wait=_retry_after(response))
