@@ -6,6 +6,7 @@ base URL is https, so the Secure cookies come back)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -103,15 +104,22 @@ async def make_site(db_url: str, data_dir: Path, **settings: object) -> Site:
     return Site(db, services, clock, wall, users, token, {n: k.reveal() for n, k in keys.items()})
 
 
-@pytest.fixture
-async def site(db_url: str, tmp_path: Path) -> AsyncIterator[Site]:
-    made = await make_site(db_url, tmp_path / "data")
+@asynccontextmanager
+async def site_of(db_url: str, data_dir: Path, **settings: object) -> AsyncIterator[Site]:
+    """A site for the length of a block (its clients closed and its database let go after)."""
+    made = await make_site(db_url, data_dir, **settings)
     try:
         yield made
     finally:
         for client in made.clients:
             await client.aclose()
         await made.db.dispose()
+
+
+@pytest.fixture
+async def site(db_url: str, tmp_path: Path) -> AsyncIterator[Site]:
+    async with site_of(db_url, tmp_path / "data") as made:
+        yield made
 
 
 def seed_candles(site: Site, hours: int = 48) -> None:

@@ -19,7 +19,7 @@ from solbot.group_admin import REFUSED
 from solbot.store.tables import AuditRow, TelegramAccessRow
 from solbot.store.types import utc_from_timestamp
 from solbot.web.telegram_login import signature
-from web.conftest import START, TELEGRAM_IDS, Site, make_site
+from web.conftest import START, TELEGRAM_IDS, Site, site_of
 
 BOT_TOKEN = "123456:test-bot-token"
 ON = {
@@ -31,13 +31,8 @@ ON = {
 
 @pytest.fixture
 async def widget_site(db_url: str, tmp_path: Path) -> AsyncIterator[Site]:
-    made = await make_site(db_url, tmp_path / "data", **ON)
-    try:
+    async with site_of(db_url, tmp_path / "data", **ON) as made:
         yield made
-    finally:
-        for client in made.clients:
-            await client.aclose()
-        await made.db.dispose()
 
 
 def answer(telegram_id: int, auth_date: float = START, token: str = BOT_TOKEN) -> dict[str, str]:

@@ -8,7 +8,7 @@ need).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from rich.console import Console
 from rich.table import Table
@@ -31,3 +31,18 @@ def print_table(console: Console, build: Callable[[bool], Table]) -> None:
         console.print(whole)
     else:
         console.print(build(False))
+
+
+def print_rows(
+    console: Console, columns: Sequence[str], rows: Sequence[Sequence[str]], empty: str
+) -> None:
+    """A plain table of `rows` under `columns`, or the line `empty` when there are none."""
+    if not rows:
+        console.print(empty)
+        return
+    table = Table(show_edge=False)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)

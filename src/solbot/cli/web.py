@@ -13,6 +13,7 @@ import typer
 from solbot.cli import stores
 from solbot.cli.context import settings
 from solbot.cli.json_output import JsonOption, emit, moment
+from solbot.cli.tables import print_rows
 from solbot.errors import UserError
 
 if TYPE_CHECKING:
@@ -160,23 +161,21 @@ def token_list(as_json: JsonOption = False) -> None:
     if as_json:
         emit({"tokens": tokens})
         return
-    from rich.table import Table
-
-    table = Table(show_edge=False)
-    for column in ("name", "created", "last used", "revoked"):
-        table.add_column(column)
-    for t in tokens:
-        table.add_row(
+    rows = [
+        [
             str(t["name"]),
             _short(t["created_at"]),
             _short(t["last_used_at"]) or "never",
             _short(t["revoked_at"]) or "",
-        )
-    console = stores.console()
-    if tokens:
-        console.print(table)
-    else:
-        console.print("no tokens yet: `solbot web token create NAME` makes one")
+        ]
+        for t in tokens
+    ]
+    print_rows(
+        stores.console(),
+        ("name", "created", "last used", "revoked"),
+        rows,
+        "no tokens yet: `solbot web token create NAME` makes one",
+    )
 
 
 def _short(value: object) -> str:
@@ -217,18 +216,8 @@ def sessions_list(as_json: JsonOption = False) -> None:
     if as_json:
         emit({"sessions": rows})
         return
-    console = stores.console()
-    if not rows:
-        console.print("nobody is signed in")
-        return
-    from rich.table import Table
-
-    table = Table(show_edge=False)
-    for column in ("who", "since", "until"):
-        table.add_column(column)
-    for r in rows:
-        table.add_row(str(r["who"]), _short(r["since"]), _short(r["until"]))
-    console.print(table)
+    lines = [[str(r["who"]), _short(r["since"]), _short(r["until"])] for r in rows]
+    print_rows(stores.console(), ("who", "since", "until"), lines, "nobody is signed in")
 
 
 @sessions_app.command("end")

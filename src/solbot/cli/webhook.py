@@ -11,6 +11,7 @@ import typer
 from solbot.cli import stores
 from solbot.cli.context import settings
 from solbot.cli.json_output import JsonOption, emit, moment
+from solbot.cli.tables import print_rows
 from solbot.errors import UserError
 
 app = typer.Typer(
@@ -114,17 +115,8 @@ def list_(as_json: JsonOption = False) -> None:
     if as_json:
         emit({"webhooks": hooks})
         return
-    console = stores.console()
-    if not hooks:
-        console.print("no webhooks yet: `solbot webhook add NAME URL` adds one")
-        return
-    from rich.table import Table
-
-    table = Table(show_edge=False)
-    for column in ("name", "for", "kind", "address", "events", "pending", "failed"):
-        table.add_column(column)
-    for h in hooks:
-        table.add_row(
+    rows = [
+        [
             str(h["name"]),
             str(h["user"] or "operator"),
             str(h["kind"]),
@@ -132,8 +124,15 @@ def list_(as_json: JsonOption = False) -> None:
             ", ".join(h["events"]),  # type: ignore[arg-type]
             str(h["pending"]),
             str(h["failed"]),
-        )
-    console.print(table)
+        ]
+        for h in hooks
+    ]
+    print_rows(
+        stores.console(),
+        ("name", "for", "kind", "address", "events", "pending", "failed"),
+        rows,
+        "no webhooks yet: `solbot webhook add NAME` adds one",
+    )
 
 
 @app.command("remove")
@@ -200,25 +199,19 @@ def failed(as_json: JsonOption = False) -> None:
     if as_json:
         emit({"failed": rows})
         return
-    console = stores.console()
-    if not rows:
-        console.print("no failed deliveries")
-        return
-    from rich.table import Table
-
-    table = Table(show_edge=False)
-    for column in ("id", "webhook", "event", "tries", "error", "since"):
-        table.add_column(column)
-    for r in rows:
-        table.add_row(
+    lines = [
+        [
             str(r["id"])[:8],
             str(r["webhook"]),
             str(r["event"]),
             str(r["attempts"]),
             str(r["error"] or ""),
             str(r["created_at"])[:16].replace("T", " "),
-        )
-    console.print(table)
+        ]
+        for r in rows
+    ]
+    columns = ("id", "webhook", "event", "tries", "error", "since")
+    print_rows(stores.console(), columns, lines, "no failed deliveries")
 
 
 @app.command("replay")
