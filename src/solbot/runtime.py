@@ -6,8 +6,9 @@ Telegram bot answers anyone, notes what every wallet holds (where the run's reco
 starts), then ticks until stopped. A tick that fails on the chain is skipped and the orders it
 left mid-way are finished before the next one. SIGINT/SIGTERM give the current step
 `STOP_GRACE_SECONDS`, then cancel it wherever it waits; finishing orders and the summary share
-`CLOSING_SECONDS`. The summary reconciles every user's every asset with the books
-(`reconcile`). `runner.build` assembles it from settings.
+`CLOSING_SECONDS` (`CLOSING_WHEN_DOWN` when the chain was failing as the stop came). The
+summary reconciles every user's every asset with the books (`reconcile`). `runner.build`
+assembles it from settings.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 SAVE_EVERY_SECONDS = 300.0  # simulated time between sim state saves
 STOP_GRACE_SECONDS = 1.0  # wall time a stopping run lets the current step finish
 CLOSING_SECONDS = 2.0  # wall time for the closing recovery and the summary, after a stop
+CLOSING_WHEN_DOWN = 0.5  # the same when the chain was failing as the stop came
 SWEEP_RETRY_SECONDS = 300.0  # wall time before fees that could not be swept are tried again
 SWEEP_SECONDS_PER_TICK = 10.0  # wall time a tick gives the fee sweeps before trading goes on
 DEPOSIT_CHECK_SECONDS = 300.0  # bot time between looks for deposits (a few per candle)
@@ -418,7 +420,10 @@ class Runtime:
         the chain does not answer; no limit after a normal end."""
         if not self._stop.is_set():
             return None
-        return asyncio.get_running_loop().time() + CLOSING_SECONDS
+        # Stopped while the node was failing: the summary would most likely fail too, and the
+        # operator is waiting; it is still tried, briefly.
+        down = bool(getattr(self.chain, "failing", False))
+        return asyncio.get_running_loop().time() + (CLOSING_WHEN_DOWN if down else CLOSING_SECONDS)
 
     def _wallets(self) -> list[Wallet]:
         return [

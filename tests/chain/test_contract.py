@@ -276,3 +276,27 @@ async def test_retrying_chain_reads_accounts_through_a_node_that_fails_once(worl
     wallet = await chain.account(world.bob.pubkey())
     assert wallet == AccountInfo(BOB_LAMPORTS, SYSTEM_PROGRAM_ID, False, 0)
     assert (flaky.calls, chain.retries) == (2, 1)
+    assert not chain.failing  # it answered in the end
+
+
+async def test_a_retrying_chain_knows_the_node_is_failing(world: World) -> None:
+    """Failing from the first failure until a call succeeds (a stop then gives the closing
+    summary less time: the operator is waiting)."""
+
+    class Down:
+        up = False
+
+        async def balance(self, owner: Pubkey) -> int:
+            if not Down.up:
+                raise ChainUnavailableError("503")
+            return 1
+
+    policy = RetryPolicy(max_attempts=2, backoff=0.01, max_backoff=0.01)
+    chain = RetryingChain(Down(), world.clock, policy)  # type: ignore[arg-type]
+    assert not chain.failing
+    with pytest.raises(ChainUnavailableError):
+        await chain.balance(world.bob.pubkey())
+    assert chain.failing
+    Down.up = True
+    assert await chain.balance(world.bob.pubkey()) == 1
+    assert not chain.failing

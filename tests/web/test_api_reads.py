@@ -131,7 +131,7 @@ async def test_no_answer_ever_carries_key_material(site: Site) -> None:
     described = (await operator.get("/api/v1/openapi.json")).json()
     seen = 0
     for path, item in described["paths"].items():
-        if "get" not in item:
+        if "get" not in item or path == "/api/v1/events":  # a stream of counters: test_live
             continue
         for client, name in ((operator, "bob"), (alice, "alice")):
             url = path.replace("{username}", name)

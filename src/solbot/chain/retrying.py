@@ -46,18 +46,25 @@ class RetryingChain:
         self.clock = clock
         self.policy = policy
         self.retries = 0  # calls that failed and were tried again (for logs and tests)
+        # The last call failed and no call succeeded since: the node is down as far as we
+        # know (a stop then gives the closing summary less time: `Runtime.run`).
+        self.failing = False
 
     async def _call(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
         for attempt in range(1, self.policy.max_attempts + 1):
             try:
-                return await call()
+                answer = await call()
             except ChainUnavailableError as exc:
+                self.failing = True
                 if attempt == self.policy.max_attempts:
                     raise
                 self.retries += 1
                 delay = self.policy.delay(attempt)
                 log.info("%s: %s; retry %d in %.1f s", what, exc, attempt, delay)
                 await self.clock.sleep(delay)
+            else:
+                self.failing = False
+                return answer
         raise AssertionError("unreachable")  # the loop returns or raises
 
     async def balance(self, owner: Pubkey) -> int:

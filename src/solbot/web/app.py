@@ -11,6 +11,7 @@ from solbot.web import (
     pages,
     reports,
     routes_act,
+    routes_live,
     routes_read,
     routes_session,
     routes_telegram,
@@ -43,6 +44,14 @@ def create_app(web: WebServices) -> errors.Guarded:
     )
     app.state.services = web
     errors.install(app)
-    for module in (routes_session, routes_telegram, routes_read, routes_act, reports, pages):
+    for module in (
+        routes_session,
+        routes_telegram,
+        routes_read,
+        routes_live,
+        routes_act,
+        reports,
+        pages,
+    ):
         app.include_router(module.router)
     return errors.Guarded(app)

@@ -7,6 +7,7 @@ trading clock, which on a fast sim is not the wall's."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 from solbot.clock import Clock
 from solbot.store import loop_beat
@@ -45,12 +46,17 @@ class LoopWatch:
         self._read_at: float | None = None
 
     async def refresh(self) -> LoopBeat | None:
-        """The loop's last beat, read at most once a `REFRESH_SECONDS` (wall)."""
-        now = self.wall.now()
+        """The loop's last beat, read at most once a `REFRESH_SECONDS` (a cache: monotonic
+        time, whatever the clocks say) for every page and stream together."""
+        now = time.monotonic()
         if self._read_at is None or now - self._read_at >= REFRESH_SECONDS:
             self.clock.beat = await loop_beat.read(self.db)
             self._read_at = now
         return self.clock.beat
+
+    def forget(self) -> None:
+        """Read the beat afresh at the next look (tests; a beat just written here)."""
+        self._read_at = None
 
     async def status(self) -> LoopStatus | None:
         """What the running loop says; None when no loop runs on this database."""

@@ -4,6 +4,7 @@ the loop runs."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from solbot.budget import PerMinute
@@ -36,6 +37,7 @@ class WebServices:
     # SOLBOT_WEB_TRUSTED_PROXY).
     failures: PerMinute = field(init=False)
     all_failures: PerMinute = field(init=False)
+    streams: Counter[str] = field(default_factory=Counter)  # live-update streams per caller
 
     def __post_init__(self) -> None:
         self.loop = LoopWatch(self.custody.db, self.wall, self.settings.poll_seconds, self.clock)

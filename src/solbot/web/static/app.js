@@ -110,11 +110,31 @@ async function overview() {
     }
   }
   if (!status.users.length) main.append(el("p", { class: "muted" }, "No users yet."));
-  if (status.loop) refreshLater(overview);
+  if (status.loop && !live) refreshLater(overview); // without live updates: every 15 s
 }
 
-// While a loop runs the overview follows it: drawn again every 15 s while it is the page
-// shown (and the tab is visible).
+// While a loop runs the overview follows it: drawn again when the loop beats (live updates,
+// /api/v1/events: after every tick, at most every 5 s), or every 15 s where a browser has no
+// EventSource; only while it is the page shown and the tab is visible.
+let live = null;
+function followLoop() {
+  if (live || !window.EventSource) return;
+  live = new EventSource("/api/v1/events");
+  let drawn = Date.now(); // the first beat comes at once: the page was just drawn
+  live.addEventListener("beat", () => {
+    const shown = VIEWS[location.hash.split("?")[0]] || overview;
+    if (shown === overview && !document.hidden && Date.now() - drawn > 5000) {
+      drawn = Date.now();
+      route();
+    }
+  });
+}
+
+function stopFollowing() {
+  if (live) live.close();
+  live = null;
+}
+
 let refreshTimer = null;
 function refreshLater(view) {
   clearTimeout(refreshTimer);
@@ -355,6 +375,7 @@ async function route() {
   }
   $("#nav").hidden = false;
   $("#sign-out").hidden = false;
+  followLoop();
   $("#nav-users").hidden = state.me.role !== "operator";
   $("#nav-reports").hidden = state.me.role !== "operator";
   const page = location.hash.split("?")[0];
@@ -374,6 +395,7 @@ window.addEventListener("hashchange", route);
 window.addEventListener("DOMContentLoaded", () => {
   $("#sign-out").addEventListener("click", async () => {
     await api("DELETE", "/session").catch(() => null);
+    stopFollowing();
     state.me = null;
     history.replaceState(null, "", "/");
     showSignIn();
