@@ -268,7 +268,7 @@ async def test_one_bad_row_or_a_silent_endpoint_never_holds_the_others(
     from solbot.webhooks.addresses import seal_address
 
     hooks = Webhooks(group.custody)
-    silent = await hooks.add("silent", "http://127.0.0.1:9/never", actor="cli")  # nobody there
+    await hooks.add("silent", "http://127.0.0.1:9/never", actor="cli")  # nobody there
     broken = await hooks.add("broken", endpoints.json(), actor="cli")
     await hooks.add("good", endpoints.json(), actor="cli")
     async with group.db.session() as s:  # an address httpx refuses, sealed as if it were good
@@ -286,7 +286,6 @@ async def test_one_bad_row_or_a_silent_endpoint_never_holds_the_others(
     assert ("silent", 0) in pending
     dead = {d.webhook for d in await sender.outbox.dead()}
     assert dead == {"broken"}
-    assert silent.name == "silent"
     await sender.stop()
 
 

@@ -46,8 +46,7 @@ ALWAYS = {
     "deposit",
     "close_dropped",
 }
-OPERATOR_KINDS = OPERATOR_ALERTS
-USER_AND_OPERATOR = ALWAYS & OPERATOR_KINDS  # to the user too (a quarantine needs both)
+USER_AND_OPERATOR = ALWAYS & OPERATOR_ALERTS  # to the user too (a quarantine needs both)
 ICONS = {
     "entry": "🟢",
     "exit": "🔴",
@@ -78,7 +77,7 @@ class Notifier:
 
     def on_event(self, event: Event) -> None:
         """The loop's event hook: queued, never awaited by the loop."""
-        if event.kind in SWITCH_OF_KIND or event.kind in ALWAYS or event.kind in OPERATOR_KINDS:
+        if event.kind in SWITCH_OF_KIND or event.kind in ALWAYS or event.kind in OPERATOR_ALERTS:
             self._queue.put_nowait(event)
 
     def start(self) -> None:
@@ -110,7 +109,7 @@ class Notifier:
                 self._queue.task_done()
 
     async def _tell(self, event: Event) -> None:
-        if event.kind in OPERATOR_KINDS:
+        if event.kind in OPERATOR_ALERTS:
             await self.alerts.alert(event.text, user=event.user_id or "", kind=event.kind)
             self.sent += 1
             if event.kind not in USER_AND_OPERATOR:

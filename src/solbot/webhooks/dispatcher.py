@@ -100,8 +100,7 @@ class WebhookDispatcher:
             events.append(self._queue.get_nowait())
             self._queue.task_done()
         if events:
-            hooks = await registry.load(self.db)
-            await self.outbox.owe([item for e in events for item in self._routed(hooks, e)])
+            await self._write(events)
 
     # ------------------------------------------------------------------ events → outbox
     async def _record(self) -> None:
@@ -110,14 +109,18 @@ class WebhookDispatcher:
             while not self._queue.empty():
                 events.append(self._queue.get_nowait())
             try:
-                hooks = await registry.load(self.db)
-                await self.outbox.owe([item for e in events for item in self._routed(hooks, e)])
+                await self._write(events)
                 self._wake.set()
             except Exception:  # the database's moment: these events are not delivered
                 log.exception("webhook events not recorded: %s", [e.kind for e in events])
             finally:
                 for _ in events:
                     self._queue.task_done()
+
+    async def _write(self, events: list[Event]) -> None:
+        """The deliveries `events` make, written to the outbox."""
+        hooks = await registry.load(self.db)
+        await self.outbox.owe([item for e in events for item in self._routed(hooks, e)])
 
     def _routed(self, hooks: list[registry.Hook], event: Event) -> list[tuple[str, str, str]]:
         group = formats.GROUP_OF[event.kind]
