@@ -130,6 +130,10 @@ def test_a_database_of_another_world_is_refused_and_left_alone(
         ["add-user", "--username", "bob"],
         ["web", "token", "create", "laptop"],  # the dashboard's sign-in: the same world rule
         ["web", "token", "list"],
+        ["web", "sessions", "list"],
+        ["webhook", "add", "ops", "https://hooks.example.org/h/1"],  # nothing sealed there
+        ["webhook", "list"],
+        ["webhook", "failed"],
     ):
         line = cli(*command).error_line()
         assert f"holds the {holds} world, not {network}{'-paper' if paper else ''}" in line
