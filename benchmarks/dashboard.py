@@ -15,7 +15,7 @@ world each round): the closing tick's time (median, and the ratio: target ≤ 1.
 page's p50/p99 over the loads that met that tick (target: p99 < 100 ms), beside the same
 with the bot idle.
 
-Run: `python benchmarks/dashboard.py [--users 1000] [--rounds 5]`
+Run: `python benchmarks/dashboard.py [--users 1000] [--rounds 5] [--pause 0.1]`
 """
 
 from __future__ import annotations
@@ -78,8 +78,10 @@ async def seed_trades(bench: Bench, username: str, count: int) -> None:
         await s.execute(insert(TradeRow), trades)
 
 
-def browse(url: str, token: str, link: str, username: str, stop: object, results: object) -> None:
-    """The other process: page loads until `stop` is set, one every `PAUSE` seconds in turn;
+def browse(
+    url: str, token: str, link: str, username: str, pause: float, stop: object, results: object
+) -> None:
+    """The other process: page loads until `stop` is set, one every `pause` seconds in turn;
     (start, page, seconds) each. The friend signs in with the link, as a browser would."""
     import httpx
 
@@ -106,14 +108,14 @@ def browse(url: str, token: str, link: str, username: str, stop: object, results
             for path in paths:
                 client.get(path, headers=headers).raise_for_status()
             samples.append((began, name, time.monotonic() - began))
-            time.sleep(PAUSE)
+            time.sleep(pause)
     results.put(samples)  # type: ignore[attr-defined]
 
 
 MODES = ("alone", "web")
 
 
-async def one_round(users: int, folder: Path, mode: str) -> dict[str, object]:
+async def one_round(users: int, folder: Path, mode: str, pause: float) -> dict[str, object]:
     bench = await prepared(users, 20, folder)
     await seed_trades(bench, "user_00000", TRADES)
     if mode == "alone":
@@ -134,7 +136,8 @@ async def one_round(users: int, folder: Path, mode: str) -> dict[str, object]:
     await beat(bench.db, bench.engine, bench.clock, WallClock())
     await dashboard.start()
     url = str(dashboard.url)
-    client = spawn.Process(target=browse, args=(url, token, link, "user_00000", stop, results))
+    browsing = (url, token, link, "user_00000", pause, stop, results)
+    client = spawn.Process(target=browse, args=browsing)
     client.start()
     try:
         await asyncio.sleep(4.0)  # the client starts, then browses the idle bot for a while
@@ -169,6 +172,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--pause", type=float, default=PAUSE, help="seconds between two page loads")
     args = parser.parse_args()
     ticks: dict[str, list[float]] = {mode: [] for mode in MODES}
     during: dict[str, dict[str, list[float]]] = {mode: {} for mode in MODES}
@@ -176,7 +180,7 @@ def main() -> None:
     for n in range(args.rounds):
         for mode in MODES:
             with tempfile.TemporaryDirectory() as folder:
-                got = asyncio.run(one_round(args.users, Path(folder), mode))
+                got = asyncio.run(one_round(args.users, Path(folder), mode, args.pause))
             ticks[mode].append(got["tick"])  # type: ignore[arg-type]
             for began, name, seconds in got["samples"]:  # type: ignore[union-attr]
                 lo, hi = got["window"]  # type: ignore[misc]
@@ -184,7 +188,10 @@ def main() -> None:
                 (during if overlaps else idle)[mode].setdefault(name, []).append(seconds)
             print(f"round {n + 1}, {mode}: closing tick {got['tick']:.2f} s")
     alone = statistics.median(ticks["alone"])
-    print(f"\n{args.users:,} users × 20 tokens, the closing tick, median of {args.rounds}:")
+    print(
+        f"\n{args.users:,} users × 20 tokens, the closing tick, median of {args.rounds}, "
+        f"a page load every {args.pause} s:"
+    )
     print(f"  the bot alone: {alone:.2f} s")
     for mode, label in (("web", "solbot run --web (a process)"),):
         tick = statistics.median(ticks[mode])

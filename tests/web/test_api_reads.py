@@ -10,6 +10,7 @@ import io
 import json
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import select
 
 from solbot.accounts import gate_key
@@ -53,6 +54,26 @@ async def test_trades_export_as_csv_with_the_same_filters(site: Site) -> None:
     assert {r["token"] for r in rows} == {"BONK"}
     assert [r["timestamp"] for r in rows] == sorted(r["timestamp"] for r in rows)
     assert rows[0]["pnl"] == "-2.25"
+
+
+async def test_an_export_past_memory_is_every_trade_as_the_list_gives_it(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past `CSV_IN_MEMORY` the export is written to a temporary file and sent in chunks:
+    byte for byte what the listing says, in its order, and the file gone after."""
+    from solbot.web import queries
+
+    monkeypatch.setattr(queries, "CSV_IN_MEMORY", 64)
+    monkeypatch.setattr(queries, "CSV_CHUNK", 100)
+    alice = await site.signed_in("alice")
+    listed = (await alice.get("/api/v1/users/alice/trades?sort=pnl&limit=500")).json()["trades"]
+    answer = await alice.get("/api/v1/users/alice/trades.csv?sort=pnl")
+    assert answer.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    assert len(answer.content) > 64 * 4
+    assert [r["id"] for r in rows] == [t["id"] for t in listed]
+    for row, trade in zip(rows, listed, strict=True):
+        assert row == {k: "" if v is None else str(v) for k, v in trade.items()}
 
 
 async def test_positions_and_equity(site: Site) -> None:

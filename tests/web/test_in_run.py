@@ -156,6 +156,37 @@ async def test_a_dashboard_told_to_stop_is_not_started_again(tmp_path: Path) -> 
         await dashboard.stop()
 
 
+async def test_a_dashboard_that_hangs_is_killed_and_started_again(tmp_path: Path) -> None:
+    """A child that keeps its port but answers nothing (a deadlock, SIGSTOP) is not a dashboard:
+    after a few unanswered probes it is killed and started again; one that answers is left."""
+    from solbot.config import Settings
+    from solbot.web.process import DashboardProcess
+
+    dashboard = DashboardProcess(
+        Settings(data_dir=tmp_path / "data", web_port=free_port()),
+        probe_every=0.3,
+        probe_timeout=1.0,
+    )
+    await dashboard.start()
+    try:
+        child = dashboard.pid
+        assert child is not None
+        await asyncio.sleep(2.5)  # several probes, each answered
+        assert dashboard.restarts == 0
+        assert dashboard.pid == child
+        os.kill(child, signal.SIGSTOP)  # alive, listening, and silent
+        deadline = time.monotonic() + 60
+        while dashboard.restarts == 0 or dashboard.url is None:
+            assert time.monotonic() < deadline, "the hung dashboard was left hanging"
+            await asyncio.sleep(0.05)
+        assert gone(child)
+        assert dashboard.pid != child
+        async with httpx.AsyncClient(base_url=dashboard.url, trust_env=False) as api:
+            assert (await api.get("/api/v1/sign-in")).status_code == 200
+    finally:
+        await dashboard.stop()
+
+
 async def test_an_unsafe_dashboard_address_is_refused_before_the_start_up(
     tmp_path: Path,
 ) -> None:

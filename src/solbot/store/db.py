@@ -19,6 +19,7 @@ SQLite settings and why:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -245,10 +246,26 @@ class LocalSession:
     def get_bind(self) -> Any:
         return self.sync_session.get_bind()
 
+    async def stream_scalars(self, statement: Any, params: Any = None, **kwargs: Any) -> Any:
+        """Rows as an async iterator, fetched `yield_per` at a time (an export of every trade),
+        the event loop let through between two batches."""
+        return _Batched(self.sync_session.scalars(statement, params, **kwargs))
+
     @asynccontextmanager
     async def begin_nested(self) -> AsyncIterator[Any]:
         with self.sync_session.begin_nested() as nested:
             yield nested
+
+
+class _Batched:
+    def __init__(self, rows: Any) -> None:
+        self.rows = rows
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        for batch in self.rows.partitions():
+            for row in batch:
+                yield row
+            await asyncio.sleep(0)
 
 
 class Database:

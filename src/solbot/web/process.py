@@ -9,7 +9,9 @@ tick (`store.close_requests`), exactly as with `solbot web` beside a bot.
 
 The child (`cli.web_child`) gets the run's settings over a pipe it keeps open, so it stops
 when the run stops it or dies in any way. A child that dies while the run goes on is started
-again, a little later each time; the run never stops for its dashboard."""
+again, a little later each time; the run never stops for its dashboard. One that lives but
+answers nothing (a deadlock, a SIGSTOP: it keeps its port) is found by a probe of its address
+and killed, which is a crash like any other."""
 
 from __future__ import annotations
 
@@ -31,11 +33,24 @@ CHILD = "solbot.cli.web_child"
 START_SECONDS = 60.0  # an interpreter, FastAPI and the database: seconds on a busy machine
 RESTART_SECONDS = (2.0, 60.0)  # the first delay after a crash, and the longest
 LENGTH_BYTES = 8  # `cli.web_child.LENGTH_BYTES`
+PROBE_EVERY = 30.0  # seconds between two looks at whether the child answers
+PROBE_TIMEOUT = 10.0  # a page of ours answers in milliseconds; the busiest in under one
+PROBE_MISSES = 3  # unanswered looks in a row: it is hung
+PROBE_PATH = "/api/v1/sign-in"  # anyone may ask; no database, no session
 
 
 class DashboardProcess:
-    def __init__(self, settings: Settings, port: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        port: int | None = None,
+        *,
+        probe_every: float = PROBE_EVERY,
+        probe_timeout: float = PROBE_TIMEOUT,
+    ) -> None:
         self.settings = settings
+        self.probe_every = probe_every
+        self.probe_timeout = probe_timeout
         self.port = settings.web_port if port is None else port
         self.url: str | None = None  # while it serves
         self.restarts = 0
@@ -49,6 +64,7 @@ class DashboardProcess:
         self._stopping = False
         await self._spawn()
         self._tasks.append(asyncio.create_task(self._supervise(), name="dashboard-supervisor"))
+        self._tasks.append(asyncio.create_task(self._probe(), name="dashboard-probe"))
 
     async def stop(self) -> None:
         self._stopping = True
@@ -140,6 +156,39 @@ class DashboardProcess:
                 self.restarts += 1
                 break
 
+    async def _probe(self) -> None:
+        """Kill a child that has not answered `PROBE_MISSES` looks in a row (`_supervise`
+        starts it again). A child starting, or already gone, is not looked at."""
+        import httpx  # the run imports this module before it knows it serves a dashboard
+
+        misses = 0
+        async with httpx.AsyncClient(timeout=self.probe_timeout, trust_env=False) as http:
+            while not self._stopping:
+                await asyncio.sleep(self.probe_every)
+                proc, url = self._proc, self.url
+                if proc is None or url is None or proc.returncode is not None:
+                    misses = 0
+                    continue
+                try:
+                    (await http.get(_local(url) + PROBE_PATH)).raise_for_status()
+                    misses = 0
+                    continue
+                except httpx.HTTPError as exc:
+                    misses += 1
+                    why = type(exc).__name__
+                if misses < PROBE_MISSES or proc is not self._proc:
+                    continue
+                log.warning(
+                    "the dashboard (pid %s) has not answered %d looks in a row (%s): killed, "
+                    "to be started again",
+                    proc.pid,
+                    misses,
+                    why,
+                )
+                misses = 0
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+
     async def _end_child(self) -> None:
         """Close its pipe (it stops at the EOF) and ask it to stop; kill it if it will not."""
         proc = self._proc
@@ -156,3 +205,9 @@ class DashboardProcess:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             await proc.wait()
+
+
+def _local(url: str) -> str:
+    """The child's address as this machine reaches it (one listening on every address is
+    asked on loopback)."""
+    return url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:")
