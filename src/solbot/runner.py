@@ -77,7 +77,7 @@ from solbot.sim.maker_types import MakerConfig
 from solbot.sim.network import LAMPORTS_PER_SOL, SimNetwork
 from solbot.sim.replay import WARM_UP_SPARE_BARS, Replay
 from solbot.startup import Remote, chain_down, reach_services
-from solbot.store import schema
+from solbot.store import run_lock, schema
 from solbot.store.db import Database
 from solbot.store.states import Custody, Route
 from solbot.store.tables import MetaEntry, OrderRow, TradeRow, UserRow
@@ -253,13 +253,14 @@ async def _assemble(
 
     url = settings.database
     await schema.prepare(url, settings.world, settings.world_hints())
+    lock = await run_lock.acquire(url)  # before anything is read for trading
+    closers.append(lock.release)
     db = Database(url)
     closers.append(db.dispose)
 
     network: SimNetwork | None = None
     if remote is None:
-        lock = SimLock.acquire(settings.sim_state_path)
-        closers.append(lock.release)
+        closers.append(SimLock.acquire(settings.sim_state_path).release)
         if clock is None and options.replay is not None:
             clock = ManualClock(options.replay.start)  # as fast as the ticks compute
         elif clock is None:
@@ -371,6 +372,7 @@ async def _assemble(
         custody=custody,
         fee_sweeps=sweeps,
         dashboard=dashboard,
+        run_lock=lock,
     )
 
 

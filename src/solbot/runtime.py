@@ -46,6 +46,7 @@ from solbot.sim.replay import Replay
 from solbot.startup import chain_down
 from solbot.store.db import Database
 from solbot.store.positions import Positions
+from solbot.store.run_lock import RunLock
 from solbot.telegram.bot import TelegramBot
 from solbot.transfer_recovery import Recovered, recover_transfers
 from solbot.web.process import DashboardProcess
@@ -170,8 +171,10 @@ class Runtime:
         fee_sweeps: FeeSweeps | None = None,
         wall: Clock | None = None,
         dashboard: DashboardProcess | None = None,
+        run_lock: RunLock | None = None,
     ) -> None:
         self.settings = settings
+        self.run_lock = run_lock  # one bot per database: looked at before every tick
         self.options = options
         self.clock = clock
         self.engine = engine
@@ -214,6 +217,8 @@ class Runtime:
         unfinished = False  # a tick failed mid-way: orders may wait in a non-terminal state
         started_up = await self._unless_stopped(self._start())
         while started_up and not self._stop.is_set():
+            if self.run_lock is not None:
+                await self.run_lock.still_held()  # another bot took the database: stop now
             try:
                 if not await self._unless_stopped(self._step(unfinished)):
                     unfinished = True  # cancelled mid-tick: the journal knows what to finish

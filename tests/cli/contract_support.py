@@ -32,6 +32,7 @@ from solbot.store.db import async_url, create_engine
 
 SKIPPED_FILES = ("solbot.log",)  # the log records what happened: the one file a failure adds to
 SQLITE_SIDE_FILES = ("-wal", "-shm")  # SQLite's own; the rows are compared instead
+LOCK_FILES = (".run.lock",)  # who runs on the database (`store.run_lock`): not what it holds
 
 
 def closed_port() -> int:
@@ -214,7 +215,7 @@ def state_of(folder: Path, url: str) -> dict[str, str]:
         for path in sorted(folder.rglob("*")):
             if not path.is_file() or path.name in SKIPPED_FILES:
                 continue
-            if path.name.endswith(SQLITE_SIDE_FILES):
+            if path.name.endswith(SQLITE_SIDE_FILES + LOCK_FILES):
                 continue
             if path.suffix == ".db":
                 continue  # compared by its rows: the file may hold them in its WAL

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -140,6 +141,34 @@ def silent(world: World, *names: str) -> Iterator[None]:
 
 def hanging(*names: str) -> During:
     return lambda world: silent(world, *names)
+
+
+HOLD_RUN_LOCK = """
+import asyncio, sys
+from solbot.store import run_lock
+
+async def main():
+    await run_lock.acquire(sys.argv[1])
+    print("held", flush=True)
+    await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+@contextlib.contextmanager
+def another_bot(world: World) -> Iterator[None]:
+    """Another process holds the database's run lock, as a running `solbot run` does."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_RUN_LOCK, world.url], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def jupiter_like(**behaviour: Any) -> During:
@@ -386,6 +415,9 @@ CASES = [
         {"SOLBOT_TRUSTED_PROGRAMS": "JUP6LkbZbjS1jKKwapdHNy74zcZ3tLUZoi5QNyVTaV4,jupiter"},
     ),
     Case("mainnet without opt-in", RUN, "SOLBOT_LIVE", {"SOLBOT_NETWORK": "mainnet"}),
+    # One bot per database: a second would trade every user again; no schema change under one.
+    Case("bot on the database", RUN, "in use by another `solbot run`", meanwhile=another_bot),
+    Case("upgrade under a bot", ("db", "upgrade"), "before upgrading", meanwhile=another_bot),
     # Command-line values.
     early("speed zero", ("run", "--speed", "0"), "--speed"),
     early("duration", ("run", "--stop-after", "soon"), "--stop-after"),

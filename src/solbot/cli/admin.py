@@ -55,13 +55,17 @@ def db_upgrade(
     ] = "head",
 ) -> None:
     """Apply the schema migrations this version of solbot needs, in one transaction."""
-    from solbot.store import schema
+    from solbot.store import run_lock, schema
 
     async def main() -> tuple[str | None, str]:
         cfg = settings()
         url = cfg.database
         before = await schema.current_revision(url)
-        after = await schema.upgrade(url, revision, world=cfg.world, hints=cfg.world_hints())
+        lock = await run_lock.acquire(url, doing=": stop it before upgrading the schema")
+        try:
+            after = await schema.upgrade(url, revision, world=cfg.world, hints=cfg.world_hints())
+        finally:
+            await lock.release()
         return before, after
 
     before, after = asyncio.run(main())
