@@ -40,7 +40,7 @@ from solbot.config import Settings
 from solbot.heartbeat import beat
 from solbot.store.tables import OrderRow, TradeRow, UserRow
 from solbot.web.credentials import Credentials
-from solbot.web.process import DashboardProcess
+from solbot.web.process import NICENESS, DashboardProcess
 
 TRADES = 10_000
 PAUSE = 0.1  # seconds between two page loads (150 dashboards, each redrawn every 15 s)
@@ -112,7 +112,7 @@ def browse(
     results.put(samples)  # type: ignore[attr-defined]
 
 
-MODES = ("alone", "web")
+MODES = ("alone", "web", "web, not niced")
 
 
 async def one_round(users: int, folder: Path, mode: str, pause: float) -> dict[str, object]:
@@ -132,7 +132,8 @@ async def one_round(users: int, folder: Path, mode: str, pause: float) -> dict[s
     spawn = multiprocessing.get_context("spawn")
     stop, results = spawn.Event(), spawn.Queue()
     settings = settings.model_copy(update={"database_url": bench.db.url})
-    dashboard = DashboardProcess(settings)  # as `solbot run --web` starts it
+    niceness = 0 if mode == "web, not niced" else NICENESS
+    dashboard = DashboardProcess(settings, niceness=niceness)  # as `solbot run --web` does
     await beat(bench.db, bench.engine, bench.clock, WallClock())
     await dashboard.start()
     url = str(dashboard.url)
@@ -193,7 +194,11 @@ def main() -> None:
         f"a page load every {args.pause} s:"
     )
     print(f"  the bot alone: {alone:.2f} s")
-    for mode, label in (("web", "solbot run --web (a process)"),):
+    labels = {
+        "web": "solbot run --web (a process, niced)",
+        "web, not niced": "the dashboard process not niced",
+    }
+    for mode, label in labels.items():
         tick = statistics.median(ticks[mode])
         print(f"  with {label}: {tick:.2f} s, ratio {tick / alone:.3f} (target ≤ 1.05)")
         for name in sorted(set(during[mode]) | set(idle[mode])):

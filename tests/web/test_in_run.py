@@ -171,6 +171,8 @@ async def test_a_dashboard_that_hangs_is_killed_and_started_again(tmp_path: Path
     try:
         child = dashboard.pid
         assert child is not None
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, child) == min(19, mine + 5)  # the loop first
         await asyncio.sleep(2.5)  # several probes, each answered
         assert dashboard.restarts == 0
         assert dashboard.pid == child

@@ -24,14 +24,14 @@ LENGTH_BYTES = 8
 STDIN = 0
 
 
-def read_order() -> tuple[object, int]:
-    """(settings, port) as the parent sent them."""
+def read_order() -> tuple[object, int, int]:
+    """(settings, port, niceness) as the parent sent them."""
     size = int.from_bytes(_read_exactly(LENGTH_BYTES), "big")
     payload = _read_exactly(size)
     if size == 0 or len(payload) != size:
         raise SystemExit("solbot.cli.web_child is started by `solbot run --web`, not by hand")
-    settings, port = pickle.loads(payload)  # from our own parent, over a pipe
-    return settings, int(port)
+    settings, port, niceness = pickle.loads(payload)  # from our own parent, over a pipe
+    return settings, int(port), int(niceness)
 
 
 def _read_exactly(size: int) -> bytes:
@@ -74,7 +74,8 @@ async def serve(settings: object, port: int) -> None:
 
 
 def main() -> None:
-    settings, port = read_order()
+    settings, port, niceness = read_order()
+    os.nice(niceness)  # the loop first (`web.process.NICENESS`)
     try:
         asyncio.run(serve(settings, port))
     except UserError as exc:

@@ -33,6 +33,9 @@ CHILD = "solbot.cli.web_child"
 START_SECONDS = 60.0  # an interpreter, FastAPI and the database: seconds on a busy machine
 RESTART_SECONDS = (2.0, 60.0)  # the first delay after a crash, and the longest
 LENGTH_BYTES = 8  # `cli.web_child.LENGTH_BYTES`
+# The loop first: on a busy machine the pages wait a little, not the tick. Beside 150 open
+# dashboards on 2 cores the child took some 6 % from the tick (`benchmarks/dashboard.py`).
+NICENESS = 5
 PROBE_EVERY = 30.0  # seconds between two looks at whether the child answers
 PROBE_TIMEOUT = 10.0  # a page of ours answers in milliseconds; the busiest in under one
 PROBE_MISSES = 3  # unanswered looks in a row: it is hung
@@ -47,8 +50,10 @@ class DashboardProcess:
         *,
         probe_every: float = PROBE_EVERY,
         probe_timeout: float = PROBE_TIMEOUT,
+        niceness: int = NICENESS,
     ) -> None:
         self.settings = settings
+        self.niceness = niceness
         self.probe_every = probe_every
         self.probe_timeout = probe_timeout
         self.port = settings.web_port if port is None else port
@@ -95,7 +100,7 @@ class DashboardProcess:
         assert proc.stdout is not None
         assert proc.stderr is not None
         self._proc = proc
-        payload = pickle.dumps((self.settings, self.port))
+        payload = pickle.dumps((self.settings, self.port, self.niceness))
         try:
             proc.stdin.write(len(payload).to_bytes(LENGTH_BYTES, "big") + payload)
             await proc.stdin.drain()
