@@ -26,6 +26,7 @@ BODIES = {
     "/api/v1/users/{username}/risk": {"tier": "conservative"},
     "/api/v1/group/entries": {"stopped": True},
     "/api/v1/session": {"secret": "nothing"},
+    "/api/v1/users/{username}/webhooks": {"name": "mine", "url": "https://hooks.example.com/x"},
 }
 
 

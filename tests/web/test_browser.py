@@ -117,6 +117,30 @@ async def test_a_phone_screen_needs_no_sideways_scrolling(site: Site) -> None:
         await shot(page, "phone")
 
 
+async def test_a_friend_adds_a_webhook_and_never_sees_its_address_again(site: Site) -> None:
+    """Adding posts nothing (no Test click here: its name would be looked up)."""
+    link = await site.services.credentials.create_link(site.users["alice"].id)
+    secret = "https://discord.com/api/webhooks/9/page-token-abc1"
+    async with served(site.services) as server, browser() as chromium:
+        page = await chromium.new_page()
+        await page.goto(f"{server.url}/signin#{link}")
+        await expect(page.locator("section[data-user=alice]")).to_be_visible()
+        await page.click("#nav-webhooks")
+        await page.fill("#hook-name", "alice-discord")
+        await page.fill("#hook-url", secret)
+        await page.uncheck(".hook-group[value=summary]")
+        await page.click("#webhook-form button[type=submit]")
+        await expect(page.locator("#notice")).to_contain_text("webhook 'alice-discord' added")
+        row = page.locator("#webhooks-table tbody tr[data-hook=alice-discord]")
+        await expect(row).to_contain_text("https://discord.com/…abc1")
+        await expect(row).to_contain_text("breaker, entry, exit")
+        assert "page-token" not in await page.content()
+        await shot(page, "webhooks")
+        await row.locator("button.danger").click()
+        await expect(page.locator("#notice")).to_have_text("webhook 'alice-discord' removed")
+        await expect(page.locator("#webhooks-table")).to_have_count(0)
+
+
 async def test_the_operator_opens_a_report_in_its_sandbox(site: Site) -> None:
     from web.test_reports import write_report
 

@@ -151,23 +151,14 @@ def remove(name: Annotated[str, typer.Argument(help="The webhook's name.")]) -> 
 @app.command("test")
 def test(name: Annotated[str, typer.Argument(help="The webhook's name.")]) -> None:
     """Post a test message now, from here, and say what the endpoint answered."""
-    from datetime import UTC, datetime
 
-    from solbot.webhooks import formats, sender
-    from solbot.webhooks.addresses import open_address
-    from solbot.webhooks.registry import Webhooks
+    from solbot.webhooks import registry, sender
 
     async def main() -> sender.Answer:
         cfg = settings()
         async with stores.custody(cfg) as custody:
-            hook = await Webhooks(custody).named(name)
-            url = open_address(custody.require_key(), hook.id, hook.name, hook.sealed)
-        text = f"a test from solbot ({cfg.world.name}): this webhook works"
-        body = formats.body(hook.kind, "test", hook.username, text, datetime.now(UTC), "")
-        import json
-
-        async with sender.client() as http:
-            return await sender.post(http, url, json.dumps(body, ensure_ascii=False))
+            hook = await registry.Webhooks(custody).named(name)
+            return await registry.send_test(custody, hook, cfg.world.name)
 
     answer = asyncio.run(main())
     if not answer.delivered:

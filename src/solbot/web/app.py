@@ -15,6 +15,7 @@ from solbot.web import (
     routes_read,
     routes_session,
     routes_telegram,
+    routes_webhooks,
 )
 from solbot.web.models import ErrorBody
 from solbot.web.services import WebServices
@@ -50,6 +51,7 @@ def create_app(web: WebServices) -> errors.Guarded:
         routes_read,
         routes_live,
         routes_act,
+        routes_webhooks,
         reports,
         pages,
     ):

@@ -195,3 +195,28 @@ class Report(BaseModel):
     written_at: datetime
     size_bytes: int
     image: str | None = Field(description="its equity chart (PNG), when it has one")
+
+
+HookKindName = Literal["discord", "slack", "json"]
+HookGroup = Literal["entry", "exit", "breaker", "summary"]
+
+
+class Webhook(BaseModel):
+    """A user's webhook; its address only as a hint (it carries the endpoint's token)."""
+
+    name: str
+    kind: HookKindName
+    address: str = Field(description="a hint: scheme, host and the address's last 4 characters")
+    events: list[str]
+    pending: int = Field(description="deliveries still owed to it")
+    failed: int = Field(description="deliveries that gave up (the operator can replay them)")
+    from_dashboard: bool = Field(description="added here: it posts to the public internet only")
+
+
+class WebhookAdd(BaseModel):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$", description="unique among webhooks")
+    url: str = Field(
+        max_length=2048, description="https:// on the public internet (the endpoint's secret)"
+    )
+    kind: HookKindName | None = Field(default=None, description="default: from the address")
+    events: list[HookGroup] | None = Field(default=None, description="default: all of them")

@@ -15,14 +15,17 @@ from solbot.errors import UserError
 from solbot.store.webhook_tables import WebhookRow
 from solbot.wallet import redact, sealed_text
 from solbot.wallet.master import MasterKey
+from solbot.webhooks.public_only import literal_problem
 
 MAX_URL = 2048
 _LABEL = b"solbot-webhook-v1"
 
 
-def check_address(url: str) -> str:
+def check_address(url: str, *, public: bool = False) -> str:
     """`url` if a webhook may post to it: https, or plain http to this machine only (a token
-    must not cross a network in clear). `UserError` naming what is wrong."""
+    must not cross a network in clear); `public` (added from the dashboard): https to a host
+    that is not this machine or a private address (`public_only`; a name is judged again at
+    every connection). `UserError` naming what is wrong."""
     url = url.strip()
     if len(url) > MAX_URL:
         raise UserError(f"that address is longer than {MAX_URL} characters")
@@ -34,6 +37,13 @@ def check_address(url: str) -> str:
         raise UserError("that is not a web address (https://host/path)") from None
     if any(c.isspace() or ord(c) < 32 for c in url):
         raise UserError("that is not a web address (https://host/path)")
+    if public:
+        problem = literal_problem(host) if host else "that address has no host"
+        if parts.scheme != "https":
+            problem = "a webhook added here must be https://"
+        if problem is not None:
+            raise UserError(f"{problem}: a webhook posts to the public internet only")
+        return url
     if parts.scheme == "https" and host:
         return url
     if parts.scheme == "http" and _loopback(host):

@@ -53,6 +53,7 @@ class WebhookDispatcher:
         self.outbox = Outbox(db, wall)
         self.wall = wall
         self.http = http or sender.client()
+        self.public_http = sender.client(public_only=True)  # the dashboard's webhooks
         self.check_seconds = 1.0
         self.delivered = 0
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
@@ -84,6 +85,7 @@ class WebhookDispatcher:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         await self.http.aclose()
+        await self.public_http.aclose()
 
     async def flush(self) -> None:
         """Record what is queued and send what is due now (tests)."""
@@ -187,7 +189,8 @@ class WebhookDispatcher:
             await self.outbox.failed(delivery, str(exc), never=not later, wait=ROTATED_WAIT)
             log.warning("%s", exc)
             return sender.Answer(False, str(exc), never=not later)
-        answer = await sender.post(self.http, url, delivery.body)
+        http = self.public_http if hook.public_only else self.http
+        answer = await sender.post(http, url, delivery.body)
         if answer.delivered:
             await self.outbox.delivered(delivery.id)
             return answer

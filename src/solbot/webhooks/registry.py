@@ -1,17 +1,22 @@
-"""The webhooks the operator set up (`solbot webhook add/list/remove`): the operator's own (every
-user's events, and the alerts) and each user's (that user's events). An address carries its
+"""The webhooks: the operator's own (every user's events, and the alerts) and each user's (that
+user's events), added by the operator (`solbot webhook add/list/remove`) or, a user's own, from
+the dashboard. What the dashboard adds posts to the public internet only (`public_only`: a
+friend must not make the bot post to this machine or its network). An address carries its
 endpoint's token (Discord's and Slack's do), so it is a secret: sealed under the master key
 (bound to the webhook's id), never printed whole after it is given, never logged; listings
 show a hint. Adding and removing are audited and need the master key."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from solbot.errors import UserError
 from solbot.services.custody import CustodyService
@@ -22,7 +27,8 @@ from solbot.store.webhook_tables import WebhookDeliveryRow, WebhookRow
 from solbot.wallet import keycheck
 from solbot.wallet.audit import AuditLog
 from solbot.wallet.master import MasterKey
-from solbot.webhooks.addresses import check_address, hint_of, seal_address
+from solbot.webhooks import formats, sender
+from solbot.webhooks.addresses import check_address, hint_of, open_address, seal_address
 from solbot.webhooks.formats import GROUPS, USER_GROUPS, HookKind, kind_of
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
@@ -42,9 +48,22 @@ class Hook:
     hint: str
     events: frozenset[str]
     sealed: bytes
+    created_by: str = ""
 
     def wants(self, group: str) -> bool:
         return group in self.events
+
+    @property
+    def public_only(self) -> bool:
+        """Added from the dashboard: posted to the public internet only."""
+        return from_dashboard(self.created_by)
+
+
+MAX_FROM_DASHBOARD = 5  # webhooks a user may add from the dashboard
+
+
+def from_dashboard(actor: str) -> bool:
+    return actor.startswith("web:")
 
 
 def parse_events(text: str | None, for_user: bool) -> frozenset[str]:
@@ -80,7 +99,7 @@ class Webhooks:
             raise UserError(
                 f"invalid webhook name {name!r}: 1 to 32 characters of a-z, 0-9, _ and -"
             )
-        url = check_address(url)
+        url = check_address(url, public=from_dashboard(actor))
         groups = parse_events(events, for_user=username is not None)
         key = self.custody.key
         if key is None:
@@ -109,6 +128,8 @@ class Webhooks:
                 user_id = await s.scalar(select(UserRow.id).where(UserRow.username == username))
                 if user_id is None:
                     raise UserError(f"no user {username!r} (`solbot users list`)")
+            if from_dashboard(actor):
+                await _room_for_one_more(s, user_id)
             hook_id = str(uuid.uuid4())
             row = WebhookRow(
                 id=hook_id,
@@ -137,13 +158,20 @@ class Webhooks:
                 return hook
         raise UserError(f"no webhook named {name!r} (`solbot webhook list`)")
 
-    async def remove(self, name: str, *, actor: str) -> None:
-        """The webhook and what is still owed to it go; audited."""
+    async def of_user(self, username: str) -> list[Hook]:
+        return [hook for hook in await self.all() if hook.username == username]
+
+    async def remove(self, name: str, *, actor: str, username: str | None = None) -> None:
+        """The webhook and what is still owed to it go; audited. With `username`, only one of
+        that user's (a friend's from the dashboard: another's is "no webhook" to them)."""
         key = self.custody.key
         if key is None:
             raise UserError(NEEDS_KEY)
         async with self.db.session() as s:
             row = await s.scalar(select(WebhookRow).where(WebhookRow.name == name))
+            if row is not None and username is not None:
+                owner = await s.scalar(select(UserRow.username).where(UserRow.id == row.user_id))
+                row = row if owner == username else None
             if row is None:
                 raise UserError(f"no webhook named {name!r} (`solbot webhook list`)")
             await s.execute(
@@ -153,6 +181,29 @@ class Webhooks:
             await AuditLog(s, self.custody.clock, key).append(
                 actor, "webhook_remove", row.user_id, name=name
             )
+
+
+async def send_test(custody: CustodyService, hook: Hook, world: str) -> sender.Answer:
+    """A test message to `hook` now, from this process; what its endpoint answered."""
+    url = open_address(custody.require_key(), hook.id, hook.name, hook.sealed)
+    text = f"a test from solbot ({world}): this webhook works"
+    body = formats.body(hook.kind, "test", hook.username, text, datetime.now(UTC), "")
+    async with sender.client(public_only=hook.public_only) as http:
+        return await sender.post(http, url, json.dumps(body, ensure_ascii=False))
+
+
+async def _room_for_one_more(s: AsyncSession, user_id: str | None) -> None:
+    if user_id is None:
+        raise UserError("the operator's own webhooks are added with `solbot webhook add`")
+    added = await s.scalar(
+        select(func.count())
+        .select_from(WebhookRow)
+        .where(WebhookRow.user_id == user_id, WebhookRow.created_by.startswith("web:"))
+    )
+    if (added or 0) >= MAX_FROM_DASHBOARD:
+        raise UserError(
+            f"{MAX_FROM_DASHBOARD} webhooks added from the dashboard already: remove one first"
+        )
 
 
 async def load(db: Database) -> list[Hook]:
@@ -176,4 +227,5 @@ def _hook(row: WebhookRow, username: str | None) -> Hook:
         hint=row.url_hint,
         events=frozenset(row.events.split(",")),
         sealed=row.url_sealed,
+        created_by=row.created_by,
     )

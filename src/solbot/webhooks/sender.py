@@ -12,6 +12,7 @@ import httpx
 
 from solbot import __version__
 from solbot.wallet.redact import redact
+from solbot.webhooks.public_only import REFUSED, public_transport
 
 TIMEOUT_SECONDS = 10.0
 RETRY = {408, 429}
@@ -26,11 +27,18 @@ class Answer:
     unreachable: bool = False  # no answer at all: its other deliveries wait for the next pass
 
 
-def client() -> httpx.AsyncClient:
+PRIVATE = "the address leads to this machine or a private network"
+
+
+def client(*, public_only: bool = False) -> httpx.AsyncClient:
+    """The client deliveries are posted with; `public_only` for the webhooks added from the
+    dashboard (`public_only.PublicOnly`: never this machine or a private network)."""
     return httpx.AsyncClient(
         timeout=TIMEOUT_SECONDS,
         follow_redirects=False,
         headers={"User-Agent": f"solbot/{__version__}", "Content-Type": "application/json"},
+        transport=public_transport() if public_only else None,
+        trust_env=not public_only,
     )
 
 
@@ -41,6 +49,10 @@ async def post(http: httpx.AsyncClient, url: str, body: str) -> Answer:
         return Answer(False, "no answer in time", unreachable=True)
     except (httpx.InvalidURL, UnicodeError):  # refused before anything was sent
         return Answer(False, "the address is not valid", never=True)
+    except httpx.ConnectError as exc:
+        if REFUSED in str(exc):  # it will not become a public address by waiting
+            return Answer(False, PRIVATE, never=True)
+        return Answer(False, f"not reached ({type(exc).__name__})", unreachable=True)
     except httpx.HTTPError as exc:  # its message may name the address: only its kind
         return Answer(False, f"not reached ({type(exc).__name__})", unreachable=True)
     status = response.status_code

@@ -360,8 +360,49 @@ async function reportsView() {
     el("tbody", {}, rows))));
 }
 
+// A friend's own webhooks: their events to Discord, Slack or a JSON endpoint. The address is
+// a secret (it carries the endpoint's token): typed once, sent once, shown back as a hint only.
+async function webhooksView() {
+  const main = $("#main");
+  const name = state.me.username;
+  if (!name) {
+    main.replaceChildren(el("h1", {}, "Webhooks"),
+      el("p", { class: "muted" }, "The operator's webhooks are added with solbot webhook add."));
+    return;
+  }
+  const hooks = await api("GET", `/users/${name}/webhooks`);
+  const base = `/users/${name}/webhooks`;
+  const rows = hooks.map((h) => el("tr", { "data-hook": h.name },
+    el("td", {}, h.name), el("td", {}, h.kind), el("td", { class: "muted" }, h.address),
+    el("td", {}, h.events.join(", ")), el("td", { class: "num" }, String(h.pending)),
+    el("td", { class: "num" }, String(h.failed)),
+    el("td", {},
+      el("button", { onclick: () => act("POST", `${base}/${encodeURIComponent(h.name)}/test`) }, "Test"), " ",
+      el("button", { class: "danger", onclick: () => act("DELETE", `${base}/${encodeURIComponent(h.name)}`) }, "Remove"))));
+  const groups = ["entry", "exit", "breaker", "summary"];
+  const form = el("form", { class: "filters", id: "webhook-form" },
+    el("input", { id: "hook-name", required: true, pattern: "[a-z0-9][a-z0-9_-]{0,31}", placeholder: `${name}-discord`, "aria-label": "name" }),
+    el("input", { id: "hook-url", type: "password", autocomplete: "off", required: true, placeholder: "https://discord.com/api/webhooks/…", "aria-label": "address" }),
+    ...groups.map((g) => el("label", {}, el("input", { type: "checkbox", value: g, checked: true, class: "hook-group" }), ` ${g}`)),
+    el("button", { type: "submit", class: "primary" }, "Add"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const events = [...document.querySelectorAll(".hook-group:checked")].map((box) => box.value);
+    const url = $("#hook-url");
+    const body = { name: $("#hook-name").value, url: url.value, events };
+    url.value = "";  // not left in the page
+    await act("POST", base, body);
+  });
+  main.replaceChildren(el("h1", {}, "Webhooks"),
+    el("p", { class: "muted" }, "Your entries, exits, breakers and daily summary, posted to Discord, Slack or your own endpoint (https on the public internet)."),
+    form,
+    hooks.length ? el("div", { class: "table-wrap" }, el("table", { id: "webhooks-table" },
+      el("thead", {}, el("tr", {}, ...["Name", "Kind", "Address", "Events", "Pending", "Failed", ""].map((h) => el("th", {}, h)))),
+      el("tbody", {}, rows))) : el("p", { class: "muted" }, "None yet."));
+}
+
 // ------------------------------------------------------------------ routing
-const VIEWS = { "#/overview": overview, "#/chart": chartView, "#/trades": tradesView, "#/users": usersView, "#/reports": reportsView };
+const VIEWS = { "#/overview": overview, "#/chart": chartView, "#/trades": tradesView, "#/webhooks": webhooksView, "#/users": usersView, "#/reports": reportsView };
 
 async function route() {
   if (location.pathname === "/signin" && location.hash.length > 1) {
@@ -378,6 +419,7 @@ async function route() {
   followLoop();
   $("#nav-users").hidden = state.me.role !== "operator";
   $("#nav-reports").hidden = state.me.role !== "operator";
+  $("#nav-webhooks").hidden = state.me.role === "operator";
   const page = location.hash.split("?")[0];
   const view = VIEWS[page] || overview;
   for (const link of document.querySelectorAll("#nav a")) link.classList.toggle("active", link.getAttribute("href") === page);
