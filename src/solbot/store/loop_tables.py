@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import BigInteger, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from solbot.store.tables import ID, USER_FK, Base
@@ -26,3 +26,29 @@ class CloseRequestRow(Base):
     token: Mapped[str] = mapped_column(String(32))
     asked_by: Mapped[str] = mapped_column(String(64))
     asked_at: Mapped[datetime] = mapped_column(UtcDateTime())  # the wall clock's
+
+
+class WorkerRow(Base):
+    """A `solbot run --worker` process, alive while `beat_at` (the database's clock) is
+    recent; how many are alive decides each one's share of the users."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))  # "pid 1234 on host": for people
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    beat_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class UserLeaseRow(Base):
+    """Which worker acts for a user, until when (the database's clock), and the epoch: raised
+    at every change of hands, and checked by every journal write of the holder (the fence)."""
+
+    __tablename__ = "user_leases"
+
+    user_id: Mapped[str] = mapped_column(
+        ID, ForeignKey(USER_FK, ondelete="CASCADE"), primary_key=True
+    )
+    worker_id: Mapped[str | None] = mapped_column(ID, index=True)  # None: nobody's
+    epoch: Mapped[int] = mapped_column(BigInteger())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
