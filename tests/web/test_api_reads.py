@@ -4,6 +4,7 @@ is asked. Both databases."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import csv
 import io
@@ -74,6 +75,18 @@ async def test_an_export_past_memory_is_every_trade_as_the_list_gives_it(
     assert [r["id"] for r in rows] == [t["id"] for t in listed]
     for row, trade in zip(rows, listed, strict=True):
         assert row == {k: "" if v is None else str(v) for k, v in trade.items()}
+
+
+async def test_many_exports_at_once_all_finish(site: Site) -> None:
+    """More at once than the pool has connections (SQLite's session holds one while it reads:
+    one that let the loop through there would leave the next waiting for it on the loop's
+    own thread, which froze every page for 30 s)."""
+    alice = await site.signed_in("alice")
+    answers = await asyncio.wait_for(
+        asyncio.gather(*(alice.get("/api/v1/users/alice/trades.csv") for _ in range(20))), 60
+    )
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.text for a in answers}) == 1
 
 
 async def test_positions_and_equity(site: Site) -> None:

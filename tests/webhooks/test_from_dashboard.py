@@ -5,6 +5,7 @@ name, the address never answered back. Both databases."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from solbot.config import Settings
+from solbot.errors import UserError
 from solbot.events import Event
 from solbot.store.tables import AuditRow
 from solbot.store.webhook_tables import WebhookDeliveryRow, WebhookRow
@@ -109,6 +111,21 @@ async def test_five_at_most_and_only_ones_own_removed(site: Site) -> None:
     assert "no webhook named 'bobs'" in theirs.json()["error"]["message"]
     assert "bobs" in [h.name for h in await Webhooks(site.services.custody).all()]
     assert (await alice.post(f"{HOOKS}/bobs/test")).status_code == 409
+
+
+async def test_five_at_most_when_many_are_added_at_once(group: Group) -> None:
+    hooks = Webhooks(group.custody)
+
+    async def add(n: int) -> bool:
+        try:
+            await hooks.add(f"r{n}", f"{DISCORD}{n}", actor="web:alice", username="alice")
+        except UserError:
+            return False
+        return True
+
+    added = await asyncio.gather(*(add(n) for n in range(12)))
+    assert sum(added) == 5
+    assert len(await hooks.of_user("alice")) == 5
 
 
 async def test_a_name_that_resolves_inward_is_refused_when_posted_to(

@@ -19,7 +19,6 @@ SQLite settings and why:
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -247,8 +246,9 @@ class LocalSession:
         return self.sync_session.get_bind()
 
     async def stream_scalars(self, statement: Any, params: Any = None, **kwargs: Any) -> Any:
-        """Rows as an async iterator, fetched `yield_per` at a time (an export of every trade),
-        the event loop let through between two batches."""
+        """Rows as an async iterator, fetched `yield_per` at a time (an export of every trade).
+        It never yields to the event loop: this session holds a pooled connection, and a
+        coroutine waiting for one blocks the loop's thread (`LocalSession`'s rule)."""
         return _Batched(self.sync_session.scalars(statement, params, **kwargs))
 
     @asynccontextmanager
@@ -265,7 +265,6 @@ class _Batched:
         for batch in self.rows.partitions():
             for row in batch:
                 yield row
-            await asyncio.sleep(0)
 
 
 class Database:

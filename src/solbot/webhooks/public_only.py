@@ -31,18 +31,28 @@ REFUSED = "refused: not a public address"
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 
+GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")  # every public IPv6 address is in here
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # the well-known prefix: an IPv4 address inside
+
+
 def is_public(address: str) -> bool:
     """True for an address of the public internet: not loopback, private, link-local, shared
-    (CGNAT), multicast, reserved or documentation; an IPv4 address written as IPv6 is judged
-    as the IPv4 address it is."""
+    (CGNAT), multicast, reserved or documentation. An IPv6 address must be global unicast
+    (2000::/3: not site-local, not IPv4-compatible or SIIT forms, not a local-use NAT64
+    prefix); one that carries an IPv4 address (mapped, 6to4, Teredo, NAT64) is judged as the
+    IPv4 address it leads to."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
     if isinstance(ip, ipaddress.IPv6Address):
         inner = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if inner is None and ip in NAT64:
+            inner = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if inner is not None:
             return is_public(str(inner))
+        if ip not in GLOBAL_UNICAST:
+            return False
     return ip.is_global and not ip.is_multicast
 
 

@@ -195,6 +195,9 @@ async def send_test(custody: CustodyService, hook: Hook, world: str) -> sender.A
 async def _room_for_one_more(s: AsyncSession, user_id: str | None) -> None:
     if user_id is None:
         raise UserError("the operator's own webhooks are added with `solbot webhook add`")
+    # The user's row locked first: two adds at once count one after the other (PostgreSQL
+    # reads committed rows only; SQLite's writers are one at a time already).
+    await s.execute(select(UserRow.id).where(UserRow.id == user_id).with_for_update())
     added = await s.scalar(
         select(func.count())
         .select_from(WebhookRow)

@@ -5,6 +5,7 @@ followed: the token would go wherever it points). Errors are told without the ad
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 
@@ -14,7 +15,8 @@ from solbot import __version__
 from solbot.wallet.redact import redact
 from solbot.webhooks.public_only import REFUSED, public_transport
 
-TIMEOUT_SECONDS = 10.0
+TIMEOUT_SECONDS = 10.0  # the whole post, answer included
+ANSWER_BYTES = 4096  # of an endpoint's answer: what the log and the dead letter show
 RETRY = {408, 429}
 
 
@@ -43,9 +45,14 @@ def client(*, public_only: bool = False) -> httpx.AsyncClient:
 
 
 async def post(http: httpx.AsyncClient, url: str, body: str) -> Answer:
+    """One POST, over within `TIMEOUT_SECONDS` whatever the endpoint does (httpx's timeout is
+    per read: an endpoint dripping a byte at a time would hold every delivery), reading at
+    most `ANSWER_BYTES` of its answer (one streaming gigabytes would fill the bot's memory)."""
     try:
-        response = await http.post(url, content=body.encode())
-    except httpx.TimeoutException:
+        async with asyncio.timeout(TIMEOUT_SECONDS):
+            async with http.stream("POST", url, content=body.encode()) as response:
+                said = await _first_bytes(response)
+    except (TimeoutError, httpx.TimeoutException):
         return Answer(False, "no answer in time", unreachable=True)
     except (httpx.InvalidURL, UnicodeError):  # refused before anything was sent
         return Answer(False, "the address is not valid", never=True)
@@ -58,22 +65,31 @@ async def post(http: httpx.AsyncClient, url: str, body: str) -> Answer:
     status = response.status_code
     if 200 <= status < 300:
         return Answer(True)
-    said = redact(" ".join(response.text.split()))[:120]  # an echo of the address is masked
-    error = f"HTTP {status}" + (f": {said}" if said else "")
+    shown = redact(" ".join(said.split()))[:120]  # an echo of the address is masked
+    error = f"HTTP {status}" + (f": {shown}" if shown else "")
     if status == 429:
-        return Answer(False, error, wait=_retry_after(response))
+        return Answer(False, error, wait=_retry_after(response.headers, said))
     if status in RETRY or status >= 500:
         return Answer(False, error)
     return Answer(False, error, never=True)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+async def _first_bytes(response: httpx.Response) -> str:
+    got = b""
+    async for chunk in response.aiter_bytes():
+        got += chunk
+        if len(got) >= ANSWER_BYTES:
+            break
+    return got[:ANSWER_BYTES].decode(errors="replace")
+
+
+def _retry_after(headers: httpx.Headers, said: str) -> float | None:
     """Seconds to wait: the Retry-After header, or Discord's JSON `retry_after` (seconds)."""
-    header = response.headers.get("retry-after")
+    header = headers.get("retry-after")
     try:
         if header is not None:
             return max(0.0, float(header))
-        value = json.loads(response.text).get("retry_after")
+        value = json.loads(said).get("retry_after")
         return max(0.0, float(value)) if value is not None else None
     except (ValueError, TypeError, AttributeError):
         return None
