@@ -252,9 +252,9 @@ async def _assemble(
     http: httpx.AsyncClient | None = None
 
     url = settings.database
-    await schema.prepare(url, settings.world, settings.world_hints())
-    lock = await run_lock.acquire(url)  # before anything is read for trading
+    lock = await run_lock.acquire(url)  # before anything is read or written
     closers.append(lock.release)
+    await schema.prepare(url, settings.world, settings.world_hints())
     db = Database(url)
     closers.append(db.dispose)
 

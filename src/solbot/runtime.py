@@ -217,8 +217,12 @@ class Runtime:
         unfinished = False  # a tick failed mid-way: orders may wait in a non-terminal state
         started_up = await self._unless_stopped(self._start())
         while started_up and not self._stop.is_set():
-            if self.run_lock is not None:
-                await self.run_lock.still_held()  # another bot took the database: stop now
+            # Another bot took the database: stop now, writing nothing more (not even the
+            # stopped beat: the beat is the other bot's now).
+            if self.run_lock is not None and not await self._unless_stopped(
+                self.run_lock.still_held()
+            ):
+                break
             try:
                 if not await self._unless_stopped(self._step(unfinished)):
                     unfinished = True  # cancelled mid-tick: the journal knows what to finish

@@ -416,8 +416,15 @@ CASES = [
     ),
     Case("mainnet without opt-in", RUN, "SOLBOT_LIVE", {"SOLBOT_NETWORK": "mainnet"}),
     # One bot per database: a second would trade every user again; no schema change under one.
-    Case("bot on the database", RUN, "in use by another `solbot run`", meanwhile=another_bot),
+    Case("bot on the database", RUN, "in use by solbot run, pid", meanwhile=another_bot),
     Case("upgrade under a bot", ("db", "upgrade"), "before upgrading", meanwhile=another_bot),
+    Case(
+        "withdraw under a bot",
+        ("withdraw", "-u", "alice", "--to", DESTINATION, "--amount", "0.1"),
+        "must have the database to itself",
+        given=alice,
+        meanwhile=another_bot,
+    ),
     # Command-line values.
     early("speed zero", ("run", "--speed", "0"), "--speed"),
     early("duration", ("run", "--stop-after", "soon"), "--stop-after"),

@@ -41,7 +41,7 @@ async def test_a_second_holder_is_refused_naming_the_first(db_url: str) -> None:
             await run_lock.acquire(db_url)
         line = str(refused.value)
         assert "\n" not in line
-        assert "in use by another `solbot run`" in line
+        assert "in use by solbot run, pid" in line
         assert f"pid {os.getpid()}" in line  # who holds it
         assert "two bots on one database would both trade" in line
         with pytest.raises(UserError, match="stop it before upgrading"):
@@ -103,13 +103,50 @@ async def _drop_lock_connection(db_url: str) -> None:
         await db.dispose()
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_one_file_one_lock_whichever_path_names_it(db_url: str, tmp_path: Path) -> None:
+    real = Path(make_url(db_url).database or "")
+    link = tmp_path / "elsewhere" / "link.db"
+    link.parent.mkdir()
+    link.symlink_to(real)
+    held = await run_lock.acquire(db_url)
+    try:
+        with pytest.raises(UserError, match="in use by solbot run"):
+            await run_lock.acquire(f"sqlite:///{link}")
+        with pytest.raises(UserError, match="in use by solbot run"):
+            await run_lock.acquire(f"sqlite:///{real.parent}/./{real.name}")
+    finally:
+        await held.release()
+
+
+@PG_ONLY
+async def test_a_run_that_cannot_reach_its_lock_stops_after_a_few_looks(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It cannot know that no other bot started meanwhile: a few ticks' grace, then a stop."""
+    held = await run_lock.acquire(db_url)
+    try:
+        await _drop_lock_connection(db_url)
+
+        async def unreachable(*_args: object) -> None:
+            raise OSError("connection refused")
+
+        monkeypatch.setattr(run_lock, "_take", unreachable)
+        for _ in range(run_lock.UNSURE_LOOKS - 1):
+            await held.still_held()  # told in the log, trading goes on
+        with pytest.raises(EnvironmentFaultError, match="could not take it again"):
+            await held.still_held()
+    finally:
+        await held.release()
+
+
 @PG_ONLY
 async def test_a_dropped_connection_takes_the_lock_again(db_url: str) -> None:
     held = await run_lock.acquire(db_url)
     try:
         await _drop_lock_connection(db_url)
         await held.still_held()  # taken again on a new connection
-        with pytest.raises(UserError, match="in use by another"):
+        with pytest.raises(UserError, match="in use by solbot run"):
             await run_lock.acquire(db_url)  # and held again, not merely unchecked
     finally:
         await held.release()
@@ -150,7 +187,7 @@ async def test_a_run_stops_before_its_next_tick_when_another_bot_took_its_databa
     clock = ManualClock(1_800_000_000.0)
     other = None
     async with build(settings, RunOptions(stop_after=86_400), None, clock) as runtime:
-        with pytest.raises(UserError, match="in use by another"):
+        with pytest.raises(UserError, match="in use by solbot run"):
             await run_lock.acquire(db_url)
         await _drop_lock_connection(db_url)
         other = await run_lock.acquire(db_url)

@@ -60,9 +60,11 @@ def db_upgrade(
     async def main() -> tuple[str | None, str]:
         cfg = settings()
         url = cfg.database
-        before = await schema.current_revision(url)
-        lock = await run_lock.acquire(url, doing=": stop it before upgrading the schema")
+        lock = await run_lock.acquire(
+            url, what="solbot db upgrade", doing=": stop it before upgrading the schema"
+        )
         try:
+            before = await schema.current_revision(url)
             after = await schema.upgrade(url, revision, world=cfg.world, hints=cfg.world_hints())
         finally:
             await lock.release()

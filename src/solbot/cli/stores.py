@@ -118,10 +118,33 @@ async def chain_view(settings: Settings) -> AsyncIterator[tuple[Chain | None, st
         await rpc.close()
 
 
+MOVES_MONEY = "a solbot command that moves money"
+
+
 @contextlib.asynccontextmanager
 async def writable_chain(settings: Settings) -> AsyncIterator[tuple[Chain, Clock]]:
-    """A chain to send transactions on, and the clock to wait on. The embedded sim's world is
-    locked (no `solbot run` may own it meanwhile), changed, and saved back."""
+    """A chain to send transactions on, and the clock to wait on, for a command that moves
+    money (`withdraw`, `cleanup`, `fees sweep`, `telegram`): it holds the database's run lock
+    meanwhile, since it settles first what a dead process left in flight, and a running bot's
+    transfers are not a dead process's. The embedded sim's world is locked too (no
+    `solbot run` may own it meanwhile), changed, and saved back."""
+    from solbot.store import run_lock
+
+    lock = await run_lock.acquire(
+        settings.database,
+        what=MOVES_MONEY,
+        doing=": stop it first (a command that moves money must have the database to itself; "
+        "with a bot running, friends withdraw in Telegram)",
+    )
+    try:
+        async with _chain(settings) as opened:
+            yield opened
+    finally:
+        await lock.release()
+
+
+@contextlib.asynccontextmanager
+async def _chain(settings: Settings) -> AsyncIterator[tuple[Chain, Clock]]:
     from solbot.chain.litesvm import LiteSvmChain
     from solbot.chain.rpc import RpcChain
     from solbot.sim.lock import SimLock

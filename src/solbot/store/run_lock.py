@@ -20,8 +20,10 @@ these."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
+import logging
 import os
 import socket
 from pathlib import Path
@@ -32,15 +34,21 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import NullPool
 
 from solbot.errors import EnvironmentFaultError, UserError
+from solbot.private_files import private_dir
 from solbot.store.db import async_url, create_engine
 
 KEY = 0x50_1B_07_B0_7B_07  # the advisory lock id of "a bot runs here" (PostgreSQL)
 SUFFIX = ".run.lock"
-TAKEN = "this database is in use by another `solbot run` ({holder})"
+TAKEN = "this database is in use by {holder}"
+UNKNOWN = "another solbot process"
+LOOK_SECONDS = 5.0  # the longest a look at the lock's connection may take (a half-open TCP)
+UNSURE_LOOKS = 3  # looks in a row that could not reach the lock: the run stops
+
+log = logging.getLogger(__name__)
 
 
-def holder_name() -> str:
-    return f"solbot run, pid {os.getpid()} on {socket.gethostname()}"[:63]
+def holder_name(what: str = "solbot run") -> str:
+    return f"{what}, pid {os.getpid()} on {socket.gethostname()}"[:63]
 
 
 class RunLock:
@@ -54,18 +62,19 @@ class RunLock:
         """Free the lock (the process's end frees it too)."""
 
 
-async def acquire(url: str, *, doing: str = "") -> RunLock:
-    """The lock on `url`'s database for this process; `UserError` naming the holder when
-    another process has it. `doing` ends the refusal's line (what to do first)."""
-    backend = make_url(async_url(url)).get_backend_name()
-    if backend == "sqlite":
-        return _FileLock.acquire(Path(make_url(async_url(url)).database or ""), doing)
-    return await _AdvisoryLock.acquire(url, doing)
+async def acquire(url: str, *, what: str = "solbot run", doing: str = "") -> RunLock:
+    """The lock on `url`'s database for this process (`what` names it to a refused other);
+    `UserError` naming the holder when another process has it. `doing` ends the refusal's
+    line (what to do first)."""
+    parsed = make_url(async_url(url))
+    if parsed.get_backend_name() == "sqlite":
+        return _FileLock.acquire(Path(parsed.database or ""), what, doing)
+    return await _AdvisoryLock.acquire(url, what, doing)
 
 
 def _refusal(holder: str, doing: str) -> UserError:
     return UserError(
-        TAKEN.format(holder=holder or "its holder did not say who it is")
+        TAKEN.format(holder=holder or UNKNOWN)
         + (doing or ": stop it first; two bots on one database would both trade every user")
     )
 
@@ -75,8 +84,9 @@ class _FileLock(RunLock):
         self._fd: int | None = fd
 
     @classmethod
-    def acquire(cls, database: Path, doing: str) -> _FileLock:
-        path = database.with_name(database.name + SUFFIX)
+    def acquire(cls, database: Path, what: str, doing: str) -> _FileLock:
+        real = database.resolve()  # one file, one lock: whichever link or path names it
+        path = private_dir(real.parent) / (real.name + SUFFIX)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             os.fchmod(fd, 0o600)
@@ -89,7 +99,7 @@ class _FileLock(RunLock):
             os.close(fd)
             raise
         os.ftruncate(fd, 0)
-        os.pwrite(fd, holder_name().encode() + b"\n", 0)
+        os.pwrite(fd, holder_name(what).encode() + b"\n", 0)
         return cls(fd)
 
     async def release(self) -> None:
@@ -101,42 +111,70 @@ class _FileLock(RunLock):
 
 
 class _AdvisoryLock(RunLock):
-    def __init__(self, engine: AsyncEngine, conn: AsyncConnection, url: str) -> None:
+    def __init__(self, engine: AsyncEngine, conn: AsyncConnection, what: str) -> None:
         self._engine = engine
         self._conn: AsyncConnection | None = conn
-        self._url = url
+        self._what = what
+        self._unsure = 0  # looks in a row that could not reach the database
 
     @classmethod
-    async def acquire(cls, url: str, doing: str) -> _AdvisoryLock:
+    async def acquire(cls, url: str, what: str, doing: str) -> _AdvisoryLock:
         engine = create_engine(url, poolclass=NullPool)
         try:
-            conn = await _take(engine)
+            conn = await _take(engine, what)
             if conn is None:
                 raise _refusal(await _holder(engine), doing)
         except BaseException:
             await engine.dispose()
             raise
-        return cls(engine, conn, url)
+        return cls(engine, conn, what)
 
     async def still_held(self) -> None:
+        """The lock lives as long as its connection: a look at the connection, and if it
+        dropped, the lock taken again on a new one. Another holder by then: this run stops.
+        The database out of reach for `UNSURE_LOOKS` looks in a row: this run stops too (it
+        cannot know that no other bot started meanwhile)."""
         if self._conn is not None:
             try:
-                await self._conn.execute(text("SELECT 1"))
+                async with asyncio.timeout(LOOK_SECONDS):
+                    await self._conn.execute(text("SELECT 1"))
+                self._unsure = 0
                 return
             except Exception:  # the connection is gone, and the lock with it
-                with contextlib.suppress(Exception):
-                    await self._conn.close()
-                self._conn = None
+                await self._drop()
         try:
-            self._conn = await _take(self._engine)
-        except Exception:  # the database is unreachable: so is it for any other bot
+            async with asyncio.timeout(LOOK_SECONDS):
+                self._conn = await _take(self._engine, self._what)
+        except Exception as exc:
+            self._unsure += 1
+            log.warning(
+                "the run lock's connection dropped and cannot be made again (%s); look %d of %d",
+                type(exc).__name__,
+                self._unsure,
+                UNSURE_LOOKS,
+            )
+            if self._unsure >= UNSURE_LOOKS:
+                raise EnvironmentFaultError(
+                    "this run lost its lock on the database and could not take it again in "
+                    f"{UNSURE_LOOKS} looks: it stops rather than trade beside another bot; "
+                    "check that PostgreSQL is reachable, then start it again"
+                ) from None
             return
         if self._conn is None:
             raise EnvironmentFaultError(
-                TAKEN.format(holder=await _holder(self._engine))
+                TAKEN.format(holder=await _holder(self._engine) or UNKNOWN)
                 + " since this run lost its connection to it: this run stops; one bot per "
                 "database"
             )
+        self._unsure = 0
+        log.warning("the run lock's connection dropped; the lock is taken again")
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(LOOK_SECONDS):
+                    await conn.close()
 
     async def release(self) -> None:
         if self._conn is not None:
@@ -147,13 +185,20 @@ class _AdvisoryLock(RunLock):
         await self._engine.dispose()
 
 
-async def _take(engine: AsyncEngine) -> AsyncConnection | None:
-    """A connection holding the lock, or None when another session holds it."""
+async def _take(engine: AsyncEngine, what: str) -> AsyncConnection | None:
+    """A connection holding the lock, or None when another session holds it. The connection
+    sits idle between ticks: the server must not end it for that (`idle_session_timeout`)."""
     conn = await engine.connect()
     try:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
         await conn.execute(
-            text("SELECT set_config('application_name', :n, false)"), {"n": holder_name()}
+            text("SELECT set_config('application_name', :n, false)"), {"n": holder_name(what)}
+        )
+        await conn.execute(  # PostgreSQL 14 and later have it
+            text(
+                "SELECT set_config('idle_session_timeout', '0', false) "
+                "WHERE current_setting('server_version_num')::int >= 140000"
+            )
         )
         if await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": KEY}):
             return conn

@@ -45,6 +45,12 @@ def create_app(web: WebServices) -> errors.Guarded:
     )
     app.state.services = web
     errors.install(app)
+
+    @app.get("/api/v1/alive", include_in_schema=False)
+    async def alive() -> dict[str, bool]:
+        """The process answers (`web.process`'s probe): nothing read, nobody signed in."""
+        return {"alive": True}
+
     for module in (
         routes_session,
         routes_telegram,

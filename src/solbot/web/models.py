@@ -219,4 +219,6 @@ class WebhookAdd(BaseModel):
         max_length=2048, description="https:// on the public internet (the endpoint's secret)"
     )
     kind: HookKindName | None = Field(default=None, description="default: from the address")
-    events: list[HookGroup] | None = Field(default=None, description="default: all of them")
+    events: list[HookGroup] | None = Field(
+        default=None, min_length=1, description="default: all of them"
+    )

@@ -39,7 +39,7 @@ NICENESS = 5
 PROBE_EVERY = 30.0  # seconds between two looks at whether the child answers
 PROBE_TIMEOUT = 10.0  # a page of ours answers in milliseconds; the busiest in under one
 PROBE_MISSES = 3  # unanswered looks in a row: it is hung
-PROBE_PATH = "/api/v1/sign-in"  # anyone may ask; no database, no session
+PROBE_PATH = "/api/v1/alive"  # no database, no session: the process itself
 
 
 class DashboardProcess:
@@ -166,17 +166,18 @@ class DashboardProcess:
         starts it again). A child starting, or already gone, is not looked at."""
         import httpx  # the run imports this module before it knows it serves a dashboard
 
-        misses = 0
+        misses, looked_at = 0, None
         async with httpx.AsyncClient(timeout=self.probe_timeout, trust_env=False) as http:
             while not self._stopping:
                 await asyncio.sleep(self.probe_every)
                 proc, url = self._proc, self.url
+                if proc is not looked_at:  # a new child: its own count
+                    misses, looked_at = 0, proc
                 if proc is None or url is None or proc.returncode is not None:
-                    misses = 0
                     continue
                 try:
-                    (await http.get(_local(url) + PROBE_PATH)).raise_for_status()
-                    misses = 0
+                    await http.get(_local(url) + PROBE_PATH)
+                    misses = 0  # any answer: it is alive (a database outage is not a hang)
                     continue
                 except httpx.HTTPError as exc:
                     misses += 1

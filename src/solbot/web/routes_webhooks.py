@@ -67,7 +67,9 @@ async def test(username: str, name: str, who: Actor, web: Services) -> models.Do
     hook = hooks.get(name)
     if hook is None:
         raise UserError(f"no webhook named {name!r}")
-    answer = await send_test(web.custody, hook, web.settings.world.name)
+    answer = await send_test(
+        web.custody, hook, web.settings.world.name, public_only=not who.is_operator
+    )
     said = "took the test message" if answer.delivered else f"did not: {answer.error}"
     return models.Done(changed=answer.delivered, message=f"webhook {name!r} {said}")
 

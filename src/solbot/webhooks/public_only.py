@@ -122,8 +122,12 @@ def public_transport(backend: PublicOnly | None = None) -> httpx.AsyncHTTPTransp
     without a network backend option, so the pool is built here with the same TLS context
     (pinned in requirements; tests/webhooks/test_public_only.py fails if that changes)."""
     made = httpx.AsyncHTTPTransport(trust_env=False)
+    limits = httpx.Limits()  # httpx's own defaults: idle connections closed after 5 s
     made._pool = httpcore.AsyncConnectionPool(
         ssl_context=httpx.create_ssl_context(trust_env=False),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
         network_backend=backend or PublicOnly(),
     )
     return made

@@ -183,12 +183,16 @@ class Webhooks:
             )
 
 
-async def send_test(custody: CustodyService, hook: Hook, world: str) -> sender.Answer:
-    """A test message to `hook` now, from this process; what its endpoint answered."""
+async def send_test(
+    custody: CustodyService, hook: Hook, world: str, *, public_only: bool = False
+) -> sender.Answer:
+    """A test message to `hook` now, from this process; what its endpoint answered.
+    `public_only` for a friend asking (their answer shows what the endpoint said: never one
+    on this machine or its network, whoever added it)."""
     url = open_address(custody.require_key(), hook.id, hook.name, hook.sealed)
     text = f"a test from solbot ({world}): this webhook works"
     body = formats.body(hook.kind, "test", hook.username, text, datetime.now(UTC), "")
-    async with sender.client(public_only=hook.public_only) as http:
+    async with sender.client(public_only=public_only or hook.public_only) as http:
         return await sender.post(http, url, json.dumps(body, ensure_ascii=False))
 
 
