@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import json
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ import pytest
 from solders.keypair import Keypair
 from sqlalchemy.engine import make_url
 
+from holders import holding_run_lock
 from solbot import startup
 from solbot.cli import data as data_cmd
 from solbot.cli.app import main
@@ -143,32 +143,11 @@ def hanging(*names: str) -> During:
     return lambda world: silent(world, *names)
 
 
-HOLD_RUN_LOCK = """
-import asyncio, sys
-from solbot.store import run_lock
-
-async def main():
-    await run_lock.acquire(sys.argv[1])
-    print("held", flush=True)
-    await asyncio.sleep(600)
-
-asyncio.run(main())
-"""
-
-
 @contextlib.contextmanager
 def another_bot(world: World) -> Iterator[None]:
     """Another process holds the database's run lock, as a running `solbot run` does."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_RUN_LOCK, world.url], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline() == "held\n"
+    with holding_run_lock(world.url):
         yield
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def jupiter_like(**behaviour: Any) -> During:

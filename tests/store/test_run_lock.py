@@ -6,32 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from holders import holding_run_lock
 from solbot.errors import EnvironmentFaultError, UserError
 from solbot.store import run_lock
 from solbot.store.db import Database
 
 PG_ONLY = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)  # a connection
-HOLD = """
-import asyncio, sys
-from solbot.store import run_lock
-
-async def main():
-    await run_lock.acquire(sys.argv[1])
-    print("held", flush=True)
-    await asyncio.sleep(600)
-
-asyncio.run(main())
-"""
 
 
 async def test_a_second_holder_is_refused_naming_the_first(db_url: str) -> None:
@@ -65,17 +52,10 @@ async def test_the_lock_file_is_private(db_url: str) -> None:
 
 
 async def test_a_holder_killed_with_sigkill_frees_the_lock(db_url: str) -> None:
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD, db_url], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout is not None
-        assert await asyncio.to_thread(holder.stdout.readline) == "held\n"
-        with pytest.raises(UserError, match=f"pid {holder.pid}"):
+    with holding_run_lock(db_url) as holder:  # killed with SIGKILL on leaving
+        refused = pytest.raises(UserError, match=f"pid {holder.pid}")
+        with refused:
             await run_lock.acquire(db_url)
-    finally:
-        holder.send_signal(signal.SIGKILL)
-        holder.wait()
     for _ in range(100):  # the server notices the closed connection at once, or nearly
         try:
             taken = await run_lock.acquire(db_url)
