@@ -33,6 +33,7 @@ class Account:
     username: str = ""
     told: str = ""  # the last standing condition the user was told about (e.g. "unfunded")
     value: float | None = None  # portfolio value at the last mark, in the quote asset
+    cash_atoms: int | None = None  # the quote asset the wallet held at that mark
 
 
 class Notice(Protocol):

@@ -323,11 +323,13 @@ class Engine:
         """Value the user's portfolio, feed the breakers at a close, and decide which positions
         to exit. `bar` is the bar time (see the module docstring)."""
         owner = account.signer.pubkey()
-        cash = self._units(self.quote, await holdings(self.chain, owner, _pk(self.quote.mint)))
+        cash_atoms = await holdings(self.chain, owner, _pk(self.quote.mint))
+        cash = self._units(self.quote, cash_atoms)
         value = float(cash) + sum(
             float(self._units_of(p) * self._in_quote(p, quote_usd)) for p in positions
         )
         account.value = value  # what the wallet is worth now, for the user's listings
+        account.cash_atoms = cash_atoms
         if closed:  # the breakers and the sizing see the closes, as the backtest's do
             value = float(cash) + sum(
                 float(self._units_of(p) * self._at_close(p, quote_usd)) for p in positions
@@ -531,9 +533,10 @@ class Engine:
         if not marked:
             return
         values = {a.user_id: Decimal(str(round(a.value or 0.0, 9))) for a in marked}
+        cash = {a.user_id: a.cash_atoms for a in marked}
         hour = int(self.clock.now()) // 3600 * 3600
         async with self.db.session() as s:
-            await Users(s, self.clock).set_portfolio_values(values)
+            await Users(s, self.clock).set_portfolio_values(values, cash)
             if hour > self._equity_hour:  # the equity curve: one point an hour
                 await Equity(s, self.clock).record(hour, values)
                 self._equity_hour = hour

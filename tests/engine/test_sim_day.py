@@ -22,7 +22,7 @@ from solbot.runner import OPERATOR, build
 from solbot.runtime import GC_THRESHOLDS, RunOptions
 from solbot.sim.network import SimNetwork
 from solbot.store.states import OrderState
-from solbot.store.tables import AccountCloseRow, OrderRow, PositionRow, TradeRow
+from solbot.store.tables import AccountCloseRow, OrderRow, PositionRow, TradeRow, UserRow
 from solbot.store.types import utc_from_timestamp
 
 START = 1_800_000_000.0
@@ -70,6 +70,12 @@ async def test_a_simulated_day_trades_and_the_database_equals_the_chain(tmp_path
                     # for the next close when the user's last one is less than an hour old)
                     assert await runtime.chain.account(account) is None, mint
             closes = (await s.scalars(select(AccountCloseRow))).all()
+            marked = await s.scalar(select(UserRow).where(UserRow.wallet_pubkey == str(owner)))
+    # The last mark's cash is recorded (the dashboard's balances), on the trading clock.
+    assert marked is not None
+    assert marked.cash_atoms is not None
+    assert marked.marked_at is not None
+    assert START + DAY - 3600 <= marked.marked_at.timestamp() <= START + DAY + 600
 
     assert summary.ended - summary.started >= DAY
     assert summary.entries > 0, {o.error for o in orders}

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from solbot.accounts import gate_key
 from solbot.store.tables import MetaEntry, UserRow
+from solbot.store.users import Users
 from web.conftest import Site, seed_candles
 
 
@@ -89,6 +90,26 @@ async def test_many_exports_at_once_all_finish(site: Site) -> None:
     assert len({a.text for a in answers}) == 1
 
 
+async def test_balances_are_the_last_marks_cash_and_the_positions_tokens(site: Site) -> None:
+    alice = await site.signed_in("alice")
+    before = (await alice.get("/api/v1/users/alice/balances")).json()
+    assert (before["cash"], before["as_of"]) == (None, None)  # no loop has marked her yet
+    assert before["tokens"] == [
+        {"symbol": "JUP", "mint": before["tokens"][0]["mint"], "atoms": "12345678",
+         "units": "12.345678"}
+    ]  # fmt: skip
+    async with site.db.session() as s:
+        await Users(s, site.clock).set_portfolio_values(
+            {site.users["alice"].id: Decimal("1012.25")}, {site.users["alice"].id: 987_654_321}
+        )
+    after = (await alice.get("/api/v1/users/alice/balances")).json()
+    assert after["cash"]["atoms"] == "987654321"
+    assert after["cash"]["units"] == "987.654321"  # USDC has 6 decimals
+    assert after["cash"]["symbol"] == after["quote"] == "USDC"
+    assert after["as_of"] is not None
+    assert after["value"] == "1012.25"
+
+
 async def test_positions_and_equity(site: Site) -> None:
     alice = await site.signed_in("alice")
     (position,) = (await alice.get("/api/v1/users/alice/positions")).json()
@@ -110,6 +131,7 @@ async def test_the_overview_is_its_parts_in_one_answer(site: Site) -> None:
     (state,) = (await alice.get("/api/v1/status")).json()["users"]
     assert whole["user"] == state
     assert whole["positions"] == (await alice.get("/api/v1/users/alice/positions")).json()
+    assert whole["balances"] == (await alice.get("/api/v1/users/alice/balances")).json()
     assert whole["equity"] == (await alice.get("/api/v1/users/alice/equity?days=30")).json()
     recent = (await alice.get("/api/v1/users/alice/overview?days=0.05")).json()
     assert [p["value"] for p in recent["equity"]["points"]] == ["1012.25"]

@@ -109,6 +109,10 @@ class UserRow(Base):
     identity_mac: Mapped[str | None] = mapped_column(String(64))
     # The performance fee for this user, in percent (NULL: SOLBOT_PERFORMANCE_FEE_PCT).
     fee_pct: Mapped[Decimal | None] = mapped_column(Price())
+    # The quote asset the wallet held at the loop's last mark, and when (the trading clock's):
+    # the dashboard's balances, read in another process that cannot ask the loop's chain.
+    cash_atoms: Mapped[int | None] = mapped_column(Atoms())
+    marked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     __table_args__ = (
         CheckConstraint(f"custody IN ({sql_in(Custody)})", name="custody"),

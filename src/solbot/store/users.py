@@ -210,20 +210,30 @@ class Users(Repository):
     async def set_portfolio_value(self, user_id: str, value: Decimal) -> None:
         await self._update(user_id, portfolio_value=canonical_price(value))
 
-    async def set_portfolio_values(self, values: dict[str, Decimal]) -> None:
-        """Many users' last marked values in one executemany (once per closed candle)."""
+    async def set_portfolio_values(
+        self, values: dict[str, Decimal], cash: dict[str, int | None] | None = None
+    ) -> None:
+        """Many users' last marked values, and the quote asset each wallet held then, in one
+        executemany (once per closed candle)."""
         if not values:
             return
         table = UserRow.__table__
+        now = self._now()
         stmt = (
             update(table)
             .where(table.c.id == bindparam("b_id"))
             .values(
                 portfolio_value=bindparam("b_value", type_=table.c.portfolio_value.type),
-                updated_at=self._now(),
+                cash_atoms=bindparam("b_cash", type_=table.c.cash_atoms.type),
+                marked_at=now,
+                updated_at=now,
             )
         )
-        params = [{"b_id": k, "b_value": canonical_price(v)} for k, v in values.items()]
+        cash = cash or {}
+        params = [
+            {"b_id": k, "b_value": canonical_price(v), "b_cash": cash.get(k)}
+            for k, v in values.items()
+        ]
         await self.session.execute(stmt, params)
 
     async def bind_wallet(self, user_id: str, wallet_pubkey: str) -> bool:

@@ -104,10 +104,30 @@ class Position(BaseModel):
     price_now: Decimal | None = Field(description="the loop's last price (USD); null without it")
 
 
+class Holding(BaseModel):
+    symbol: str
+    mint: str
+    atoms: Atoms
+    units: Decimal
+
+
+class Balances(BaseModel):
+    """What the wallet held at the loop's last mark (cash), and the tokens of its open
+    positions (the books). Assets the bot does not trade are not here: Telegram's /balance
+    reads the wallet itself."""
+
+    quote: str
+    as_of: datetime | None = Field(description="the loop's last mark (trading clock); null before")
+    cash: Holding | None = Field(description="the quote asset then; null before the first mark")
+    tokens: list[Holding] = Field(description="held in open positions, one line per token")
+    value: Decimal = Field(description="the marked value, in the quote asset")
+
+
 class Overview(BaseModel):
     """A user's overview page in one answer."""
 
     user: UserState
+    balances: Balances
     positions: list[Position]
     equity: Equity
 

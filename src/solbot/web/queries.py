@@ -173,6 +173,37 @@ def position_models(
     ]
 
 
+async def balances(web: WebServices, user: UserRow) -> models.Balances:
+    """The quote asset at the loop's last mark and the open positions' tokens, from the
+    database (the loop's chain, the embedded sim's above all, is another process's)."""
+    async with web.db.session(read_only=True) as s:
+        rows = await Positions(s, web.clock).all_open(user.id)
+    return balances_model(web, user, rows)
+
+
+def balances_model(web: WebServices, user: UserRow, rows: Sequence[PositionRow]) -> models.Balances:
+    tokens = web.settings.token_map()
+    quote = tokens[web.settings.quote]
+    held: dict[tuple[str, str], int] = {}
+    for p in rows:
+        held[(p.token, p.mint)] = held.get((p.token, p.mint), 0) + p.quantity
+
+    def line(symbol: str, mint: str, atoms: int) -> models.Holding:
+        decimals = tokens[symbol].decimals if symbol in tokens else 0
+        return models.Holding(
+            symbol=symbol, mint=mint, atoms=atoms, units=Decimal(atoms).scaleb(-decimals)
+        )
+
+    cash = user.cash_atoms
+    return models.Balances(
+        quote=quote.symbol,
+        as_of=user.marked_at,
+        cash=None if cash is None else line(quote.symbol, quote.mint, cash),
+        tokens=[line(symbol, mint, atoms) for (symbol, mint), atoms in sorted(held.items())],
+        value=user.portfolio_value,
+    )
+
+
 async def overview(web: WebServices, user: UserRow, days: float) -> models.Overview:
     """What a user's overview shows, in one answer and one transaction: a page load is one
     request, not three."""
@@ -182,7 +213,10 @@ async def overview(web: WebServices, user: UserRow, days: float) -> models.Overv
         rows = await Positions(s, web.clock).all_open(user.id)
         curve = await EquityRepo(s, web.clock).curve(user.id, since_days(web, days))
     return models.Overview(
-        user=state, positions=position_models(web, rows, loop), equity=equity_model(web, curve)
+        user=state,
+        balances=balances_model(web, user, rows),
+        positions=position_models(web, rows, loop),
+        equity=equity_model(web, curve),
     )
 
 

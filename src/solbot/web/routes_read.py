@@ -38,6 +38,15 @@ async def user(username: str, who: Caller, web: Services) -> models.UserDetail:
 
 
 @router.get(
+    "/users/{username}/balances",
+    response_model=models.Balances,
+    summary="Cash at the last mark and the open positions' tokens",
+)
+async def balances(username: str, who: Caller, web: Services) -> models.Balances:
+    return await queries.balances(web, await user_for(web, who, username))
+
+
+@router.get(
     "/users/{username}/positions", response_model=list[models.Position], summary="Open positions"
 )
 async def positions(username: str, who: Caller, web: Services) -> list[models.Position]:

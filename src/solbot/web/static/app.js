@@ -145,7 +145,7 @@ function refreshLater(view) {
 
 async function userCard(listed, status) {
   const name = listed.username;
-  const { user, positions, equity } = await api("GET", `/users/${name}/overview?days=30`);
+  const { user, balances, positions, equity } = await api("GET", `/users/${name}/overview?days=30`);
   const todayPnl = user.today_pnl;
   const card = el("section", { class: "card", "data-user": name });
   const state = user.active ? "trading" : `paused (${user.paused_reason || "by you"})`;
@@ -153,6 +153,7 @@ async function userCard(listed, status) {
     el("h2", {}, name, " ", el("span", { class: "badge", "data-state": user.active ? "active" : "paused" }, state)),
     el("div", { class: "grid" },
       stat("Value", `${money(user.portfolio_value)} ${status.quote}`),
+      stat("Cash", balances.cash ? `${money(balances.cash.units)} ${balances.quote}` : "not marked yet"),
       stat("Today's PnL", `${signed(todayPnl)} ${status.quote}`, tone(todayPnl)),
       stat("Open positions", String(user.open_positions)),
       stat("Breaker", user.breaker ? user.breaker.text : "none holding", user.breaker ? "warn" : "")),
