@@ -22,6 +22,7 @@ from solbot.store.balances import Equity
 from solbot.store.db import Database
 from solbot.store.positions import Positions
 from solbot.store.tables import UserRow
+from solbot.store.users import Users
 from solbot.wallet.master import MasterKey
 from solbot.web.app import create_app
 from solbot.web.auth import CSRF_COOKIE
@@ -99,6 +100,10 @@ async def make_site(db_url: str, data_dir: Path, **settings: object) -> Site:
         )
     await seed(db, clock, users["alice"], 6)
     await seed(db, clock, users["bob"], 2)
+    async with db.session() as s:  # what the loop marked last: alice's wallet, bob's not yet
+        await Users(s, clock).set_portfolio_values(
+            {users["alice"].id: Decimal("1012.25")}, {users["alice"].id: 1_006_250_000}
+        )
     services = WebServices(Settings(data_dir=data_dir, **settings), custody, clock, wall=wall)
     _row, token = await services.credentials.create_token("laptop", actor="cli")
     return Site(db, services, clock, wall, users, token, {n: k.reveal() for n, k in keys.items()})

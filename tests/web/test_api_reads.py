@@ -91,11 +91,14 @@ async def test_many_exports_at_once_all_finish(site: Site) -> None:
 
 
 async def test_balances_are_the_last_marks_cash_and_the_positions_tokens(site: Site) -> None:
+    bob = await site.signed_in("bob")
+    before = (await bob.get("/api/v1/users/bob/balances")).json()
+    assert (before["cash"], before["as_of"]) == (None, None)  # no loop has marked him yet
     alice = await site.signed_in("alice")
-    before = (await alice.get("/api/v1/users/alice/balances")).json()
-    assert (before["cash"], before["as_of"]) == (None, None)  # no loop has marked her yet
-    assert before["tokens"] == [
-        {"symbol": "JUP", "mint": before["tokens"][0]["mint"], "atoms": "12345678",
+    marked = (await alice.get("/api/v1/users/alice/balances")).json()
+    assert Decimal(marked["cash"]["units"]) == Decimal("1006.25")
+    assert marked["tokens"] == [
+        {"symbol": "JUP", "mint": marked["tokens"][0]["mint"], "atoms": "12345678",
          "units": "12.345678"}
     ]  # fmt: skip
     async with site.db.session() as s:
