@@ -259,11 +259,14 @@ async def test_two_withdraw_commands_side_by_side_leave_the_fee_reserve(
     assert len(ok) == 1, [r.describe() for r in runs]
     (other,) = refused
     assert "Traceback" not in other.err, other.describe()
-    # Refused for the balance (before journaling, or after it: then audited as failed); or,
-    # when the other command started while this one was between journaling and signing, its
-    # start-up recovery ended this one unsigned (never sent either way).
+    # Refused while the other holds the database (a command that moves money settles first
+    # what a dead process left in flight: it must not take a live one's for dead, as its
+    # start-up recovery once ended the other's withdrawal unsigned); or, when it came after
+    # the other ended, refused for the balance.
     said = other.err + other.out
-    assert "more than can be withdrawn" in said or "stopped before signing" in said, said
+    assert "in use by a solbot command that moves money" in said or (
+        "more than can be withdrawn" in said
+    ), said
     assert [r.state for r in rows].count("confirmed") == 2  # the drain, and one of the pair
     assert balance >= 50_000_000  # the fee reserve held
 

@@ -133,8 +133,8 @@ async def writable_chain(settings: Settings) -> AsyncIterator[tuple[Chain, Clock
     lock = await run_lock.acquire(
         settings.database,
         what=MOVES_MONEY,
-        doing=": stop it first (a command that moves money must have the database to itself; "
-        "with a bot running, friends withdraw in Telegram)",
+        doing=": wait for it to end, or stop it (a command that moves money must have the "
+        "database to itself; with a bot running, friends withdraw in Telegram)",
     )
     try:
         async with _chain(settings) as opened:
