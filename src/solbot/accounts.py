@@ -34,6 +34,7 @@ class Account:
     told: str = ""  # the last standing condition the user was told about (e.g. "unfunded")
     value: float | None = None  # portfolio value at the last mark, in the quote asset
     cash_atoms: int | None = None  # the quote asset the wallet held at that mark
+    marked_at: float | None = None  # when that mark was (the trading clock)
 
 
 class Notice(Protocol):

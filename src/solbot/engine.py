@@ -329,7 +329,7 @@ class Engine:
             float(self._units_of(p) * self._in_quote(p, quote_usd)) for p in positions
         )
         account.value = value  # what the wallet is worth now, for the user's listings
-        account.cash_atoms = cash_atoms
+        account.cash_atoms, account.marked_at = cash_atoms, self.clock.now()
         if closed:  # the breakers and the sizing see the closes, as the backtest's do
             value = float(cash) + sum(
                 float(self._units_of(p) * self._at_close(p, quote_usd)) for p in positions
@@ -533,7 +533,7 @@ class Engine:
         if not marked:
             return
         values = {a.user_id: Decimal(str(round(a.value or 0.0, 9))) for a in marked}
-        cash = {a.user_id: a.cash_atoms for a in marked}
+        cash = {a.user_id: (a.cash_atoms, a.marked_at) for a in marked}
         hour = int(self.clock.now()) // 3600 * 3600
         async with self.db.session() as s:
             await Users(s, self.clock).set_portfolio_values(values, cash)

@@ -5,11 +5,13 @@ is left, `--dry-run` sends nothing, `--json` says what happened with amounts as 
 from __future__ import annotations
 
 import json
+import os
 from decimal import Decimal
 from pathlib import Path
 
 from solders.pubkey import Pubkey
 
+from holders import holding_run_lock
 from solbot.chain.builders import SIGNATURE_FEE, associated_token_address
 from solbot.clock import ManualClock
 from solbot.sim.maker import TOKEN_ACCOUNT_RENT
@@ -52,9 +54,13 @@ def test_cleanup_closes_the_empty_accounts_and_leaves_the_others(cli: Run, data_
     address, _ = add(cli, "alice", "--no-show-key")
     leave_accounts(data_dir, address)
 
-    dry = cli("cleanup", "-u", "alice", "--dry-run")
-    assert dry.code == 0, dry.err
-    assert "would close JUP, BONK" in dry.out
+    with holding_run_lock(os.environ["DATABASE_URL"]):  # a bot runs: a dry run only reads
+        dry = cli("cleanup", "-u", "alice", "--dry-run")
+        assert dry.code == 0, dry.err
+        assert "would close JUP, BONK" in dry.out
+        refused = cli("cleanup", "-u", "alice")  # closing moves money: not beside a bot
+        assert refused.code == 2
+        assert "in use by solbot run" in refused.error_line()
     assert held(world(data_dir), address, "JUP") is not None
 
     done = cli("cleanup", "-u", "alice", "--json")

@@ -90,3 +90,58 @@ async def test_the_standalone_bot_settles_withdrawals_left_in_flight_first(
     assert len(outcome) == 1
     saved = SimNetwork.load(settings.sim_state_path, tokens=network.tokens, clock=clock)
     assert saved.ledger.balance(to) == (500_000_000 if row.state == "confirmed" else 0)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)  # a lock on a connection
+async def test_the_standalone_bot_stops_when_another_process_took_the_database(
+    tmp_path: Path, api: FakeBotApi, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It holds the run lock for days: a lock connection lost and the database taken by
+    another process (a `solbot run` started meanwhile) stops it before it moves money again."""
+    from sqlalchemy import text
+
+    from holders import holding_run_lock
+    from solbot.cli import admin, stores
+    from solbot.errors import EnvironmentFaultError
+
+    monkeypatch.setenv("MASTER_ENCRYPTION_KEY", KEY.hex())
+    monkeypatch.setattr(admin, "LOCK_LOOK_SECONDS", 0.2)
+    settings = Settings(
+        data_dir=tmp_path,
+        network="sim",
+        database_url=db_url,
+        telegram_bot_token=SecretStr(TOKEN),
+        telegram_allowed_ids=[ALICE],
+        telegram_api_url=api.base_url,
+        tokens=Settings().tokens,
+    )
+    network = open_sim_network(settings, ManualClock(START), load_strategy(settings.strategy, None))
+    network.save(settings.sim_state_path)
+    stop = asyncio.Event()
+    bot = asyncio.ensure_future(serve_telegram(settings, stop))
+    db = Database(db_url)
+    try:
+        while True:  # it holds the lock once it runs
+            async with db.session() as s:
+                held = await s.scalar(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE :n"),
+                    {"n": f"{stores.MOVES_MONEY}%"},
+                )
+            if held:
+                break
+            assert not bot.done(), bot
+            await asyncio.sleep(0.05)
+        async with db.session() as s:  # its lock connection dropped
+            await s.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name LIKE :n"
+                ),
+                {"n": f"{stores.MOVES_MONEY}%"},
+            )
+        stops = pytest.raises(EnvironmentFaultError, match="in use by solbot run")
+        with holding_run_lock(db_url), stops:  # and another process took the database
+            await asyncio.wait_for(bot, 30)
+    finally:
+        stop.set()
+        await db.dispose()

@@ -102,7 +102,7 @@ async def make_site(db_url: str, data_dir: Path, **settings: object) -> Site:
     await seed(db, clock, users["bob"], 2)
     async with db.session() as s:  # what the loop marked last: alice's wallet, bob's not yet
         await Users(s, clock).set_portfolio_values(
-            {users["alice"].id: Decimal("1012.25")}, {users["alice"].id: 1_006_250_000}
+            {users["alice"].id: Decimal("1012.25")}, {users["alice"].id: (1_006_250_000, START)}
         )
     services = WebServices(Settings(data_dir=data_dir, **settings), custody, clock, wall=wall)
     _row, token = await services.credentials.create_token("laptop", actor="cli")

@@ -103,7 +103,8 @@ async def test_balances_are_the_last_marks_cash_and_the_positions_tokens(site: S
     ]  # fmt: skip
     async with site.db.session() as s:
         await Users(s, site.clock).set_portfolio_values(
-            {site.users["alice"].id: Decimal("1012.25")}, {site.users["alice"].id: 987_654_321}
+            {site.users["alice"].id: Decimal("1012.25")},
+            {site.users["alice"].id: (987_654_321, site.clock.now())},
         )
     after = (await alice.get("/api/v1/users/alice/balances")).json()
     assert after["cash"]["atoms"] == "987654321"

@@ -26,7 +26,7 @@ def hostile() -> Starlette:
                 yield b"."
                 await asyncio.sleep(0.2)
 
-        return StreamingResponse(body(), status_code=200)
+        return StreamingResponse(body(), status_code=500)
 
     async def flood(_request: Request) -> Response:
         async def body() -> AsyncIterator[bytes]:
@@ -37,8 +37,20 @@ def hostile() -> Starlette:
 
         return StreamingResponse(body(), status_code=500)
 
+    async def taken_slowly(_request: Request) -> Response:
+        async def body() -> AsyncIterator[bytes]:
+            while True:
+                yield b"."
+                await asyncio.sleep(0.2)
+
+        return StreamingResponse(body(), status_code=200)  # 200, then a body without end
+
     return Starlette(
-        routes=[Route("/drip", drip, methods=["POST"]), Route("/flood", flood, methods=["POST"])]
+        routes=[
+            Route("/drip", drip, methods=["POST"]),
+            Route("/flood", flood, methods=["POST"]),
+            Route("/taken", taken_slowly, methods=["POST"]),
+        ]
     )
 
 
@@ -73,3 +85,13 @@ async def test_an_endless_answer_is_read_a_few_kilobytes_deep(url: str) -> None:
     assert answer.error.startswith("HTTP 500: xxxx")
     assert len(answer.error) < 200
     assert not answer.never  # a 5xx is tried again later
+
+
+async def test_a_2xx_is_delivered_whatever_its_body_does(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Taken is taken: a slow body after a 200 must not make it sent again."""
+    monkeypatch.setattr(sender, "TIMEOUT_SECONDS", 1.0)
+    async with sender.client() as http:
+        answer = await sender.post(http, f"{url}/taken", "{}")
+    assert answer.delivered

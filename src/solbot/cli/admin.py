@@ -8,6 +8,7 @@ every invocation pay for all of them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -46,6 +47,9 @@ def gen_master_key() -> None:
     from solbot.wallet.master import MasterKey
 
     typer.echo(MasterKey.generate().hex())
+
+
+LOCK_LOOK_SECONDS = 10.0  # how often `solbot telegram` looks at its hold on the database
 
 
 @db_app.command("upgrade")
@@ -224,9 +228,10 @@ def backup_restore(
 def telegram() -> None:
     """Run only the Telegram bot (without the trading loop), until Ctrl-C.
 
-    `solbot run` starts the bot by itself when TELEGRAM_BOT_TOKEN is set; this is for when the
-    loop runs elsewhere or is stopped. On the embedded sim the bot needs the sim world to itself
-    (stop `solbot run` first), since withdrawals change it.
+    `solbot run` starts the bot by itself when TELEGRAM_BOT_TOKEN is set; this is for when no
+    loop runs on the database: it moves money (withdrawals) and settles first what a dead
+    process left in flight, so it holds the database's run lock (and on the embedded sim, the
+    sim world) while it runs.
     """
 
     async def main() -> None:
@@ -259,7 +264,8 @@ async def serve_telegram(cfg: Settings, stop: asyncio.Event) -> None:
     console = stores.console()
     async with (
         stores.custody(cfg, need_key=False) as service,
-        stores.writable_chain(cfg) as (chain, clock),
+        stores.money_lock(cfg) as lock,
+        stores.writable_chain(cfg, locked=lock) as (chain, clock),
     ):
         use_bot_clock(clock)  # log lines say the sim's time too
         services = BotServices(
@@ -286,6 +292,11 @@ async def serve_telegram(cfg: Settings, stop: asyncio.Event) -> None:
             "allowed user(s); Ctrl-C stops it"
         )
         try:
-            await stop.wait()
+            while not stop.is_set():  # the lock looked at now and then: it lives on a connection
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(LOCK_LOOK_SECONDS):
+                        await stop.wait()
+                if not stop.is_set():
+                    await lock.still_held()  # another process took the database: stop
         finally:
             await bot.stop()

@@ -4,7 +4,8 @@ back (see `solbot.chain.token_accounts`)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -15,7 +16,10 @@ from solbot.cli.json_output import JsonOption, atoms, emit, units
 from solbot.errors import UserError
 
 if TYPE_CHECKING:
+    from solbot.chain.port import Chain
     from solbot.chain.token_accounts import EmptyAccount
+    from solbot.clock import Clock
+    from solbot.config import Settings
     from solbot.execution.cleanup import Cleanup
 
 SOL_DECIMALS = 9
@@ -57,7 +61,9 @@ def cleanup(
         cfg = settings()
         tokens = list(cfg.token_map().values())
         done = []
-        async with stores.custody(cfg) as service, stores.writable_chain(cfg) as (chain, clock):
+        # A dry run only reads: beside a running bot too (no run lock, the world not written).
+        opened = _read_only(cfg) if dry_run else stores.writable_chain(cfg)
+        async with stores.custody(cfg) as service, opened as (chain, clock):
             if username is not None:
                 users = [await service.user(username)]
             else:
@@ -111,3 +117,11 @@ def cleanup(
 
 def _symbols(accounts: Sequence[EmptyAccount]) -> str:
     return ", ".join(a.token.symbol for a in accounts)
+
+
+@contextlib.asynccontextmanager
+async def _read_only(cfg: Settings) -> AsyncIterator[tuple[Chain, Clock]]:
+    async with stores.chain_view(cfg) as (chain, note):
+        if chain is None:
+            raise UserError(note)
+        yield chain, stores.clock()

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from solbot.config import Settings
     from solbot.services.custody import CustodyService
     from solbot.store.db import Database
+    from solbot.store.run_lock import RunLock
 
 
 def clock() -> Clock:
@@ -122,12 +123,10 @@ MOVES_MONEY = "a solbot command that moves money"
 
 
 @contextlib.asynccontextmanager
-async def writable_chain(settings: Settings) -> AsyncIterator[tuple[Chain, Clock]]:
-    """A chain to send transactions on, and the clock to wait on, for a command that moves
-    money (`withdraw`, `cleanup`, `fees sweep`, `telegram`): it holds the database's run lock
-    meanwhile, since it settles first what a dead process left in flight, and a running bot's
-    transfers are not a dead process's. The embedded sim's world is locked too (no
-    `solbot run` may own it meanwhile), changed, and saved back."""
+async def money_lock(settings: Settings) -> AsyncIterator[RunLock]:
+    """The database's run lock for a command that moves money (`withdraw`, `cleanup`, `fees
+    sweep`, `telegram`): it settles first what a dead process left in flight, and a running
+    bot's transfers are not a dead process's."""
     from solbot.store import run_lock
 
     lock = await run_lock.acquire(
@@ -137,10 +136,25 @@ async def writable_chain(settings: Settings) -> AsyncIterator[tuple[Chain, Clock
         "database to itself; with a bot running, friends withdraw in Telegram)",
     )
     try:
-        async with _chain(settings) as opened:
-            yield opened
+        yield lock
     finally:
         await lock.release()
+
+
+@contextlib.asynccontextmanager
+async def writable_chain(
+    settings: Settings, *, locked: RunLock | None = None
+) -> AsyncIterator[tuple[Chain, Clock]]:
+    """A chain to send transactions on, and the clock to wait on, for a command that moves
+    money, holding `money_lock` meanwhile (`locked`: the caller holds it already). The
+    embedded sim's world is locked too (no `solbot run` may own it meanwhile), changed, and
+    saved back."""
+    if locked is not None:
+        async with _chain(settings) as opened:
+            yield opened
+        return
+    async with money_lock(settings), _chain(settings) as opened:
+        yield opened
 
 
 @contextlib.asynccontextmanager

@@ -1,9 +1,9 @@
 """Each user leased to one worker, exactly once (`solbot run --worker`, PostgreSQL only).
 
 Several workers on one database share the users. Which worker acts for a user is a row,
-`user_leases` (owner, epoch, expiry), and every rule below is one SQL statement on it, timed by
-the database's clock (`now()`), never a worker's: machines' clocks disagree, the database's
-is one.
+`user_leases` (owner, epoch, expiry), and every rule below is one SQL statement on it, timed
+by the database's clock (`statement_timestamp()`), never a worker's: machines' clocks
+disagree, the database's is one.
 
 - **Claim**: a worker takes leases that are free or expired (`FOR UPDATE SKIP LOCKED`: two
   claimers never take the same row, and neither waits for the other), raising each one's epoch.
@@ -30,8 +30,9 @@ import socket
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, bindparam, func, literal, null, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, exists, func, literal, null, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,6 +57,11 @@ class Held:
         return user_id in self.epochs
 
 
+def _db_now() -> Any:
+    """The database's time of the statement (not of its transaction's start, `now()`)."""
+    return func.statement_timestamp()
+
+
 def worker_name() -> str:
     return f"pid {os.getpid()} on {socket.gethostname()}"[:64]
 
@@ -69,21 +75,21 @@ class Leases:
         self.seconds = seconds
 
     def _until(self) -> object:
-        return func.now() + func.make_interval(0, 0, 0, 0, 0, 0, bindparam("ttl", self.seconds))
+        return _db_now() + func.make_interval(0, 0, 0, 0, 0, 0, bindparam("ttl", self.seconds))
 
     async def beat(self) -> int:
         """This worker is alive (registered on its first beat); how many workers are."""
         stmt = pg_insert(WorkerRow).values(
-            id=self.worker_id, name=worker_name(), started_at=func.now(), beat_at=func.now()
+            id=self.worker_id, name=worker_name(), started_at=_db_now(), beat_at=_db_now()
         )
         await self.s.execute(
-            stmt.on_conflict_do_update(index_elements=[WorkerRow.id], set_={"beat_at": func.now()})
+            stmt.on_conflict_do_update(index_elements=[WorkerRow.id], set_={"beat_at": _db_now()})
         )
         alive = select(func.count()).where(WorkerRow.beat_at > self._ago())
         return int(await self.s.scalar(alive) or 0)
 
     def _ago(self) -> object:
-        return func.now() - func.make_interval(0, 0, 0, 0, 0, 0, bindparam("ago", self.seconds))
+        return _db_now() - func.make_interval(0, 0, 0, 0, 0, 0, bindparam("ago", self.seconds))
 
     async def renew(self) -> Held:
         """The leases this worker still holds, extended; those taken from it are gone."""
@@ -103,13 +109,15 @@ class Leases:
             pg_insert(UserLeaseRow)
             .from_select(
                 ["user_id", "worker_id", "epoch", "expires_at"],
-                select(UserRow.id, null(), literal(0), func.now()),
+                select(UserRow.id, null(), literal(0), _db_now()).where(
+                    ~exists().where(UserLeaseRow.user_id == UserRow.id)
+                ),
             )
             .on_conflict_do_nothing(index_elements=[UserLeaseRow.user_id])
         )
         free = (
             select(UserLeaseRow.user_id)
-            .where(or_(UserLeaseRow.worker_id.is_(None), UserLeaseRow.expires_at <= func.now()))
+            .where(or_(UserLeaseRow.worker_id.is_(None), UserLeaseRow.expires_at <= _db_now()))
             .order_by(UserLeaseRow.user_id)
             .limit(wanted)
             .with_for_update(skip_locked=True)
@@ -129,7 +137,7 @@ class Leases:
         stmt = update(UserLeaseRow).where(UserLeaseRow.worker_id == self.worker_id)
         if user_ids is not None:
             stmt = stmt.where(UserLeaseRow.user_id.in_(user_ids))
-        result = await self.s.execute(stmt.values(worker_id=None, expires_at=func.now()))
+        result = await self.s.execute(stmt.values(worker_id=None, expires_at=_db_now()))
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def share(self, alive: int) -> int:

@@ -25,6 +25,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -48,7 +49,38 @@ log = logging.getLogger(__name__)
 
 
 def holder_name(what: str = "solbot run") -> str:
-    return f"{what}, pid {os.getpid()} on {socket.gethostname()}"[:63]
+    """How a holder names itself: what it is, its pid and host, and a tag of this machine's
+    boot (`_orphaned`: a holder of this boot whose process is gone, or which is this very
+    process, holds the lock through a connection nobody uses any more)."""
+    tag = f" [{_boot_tag()}]" if _boot_tag() else ""
+    return f"{what}, pid {os.getpid()} on {socket.gethostname()[:20]}{tag}"[:63]
+
+
+def _boot_tag() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
+    except OSError:
+        return ""
+
+
+_NAMED = re.compile(r", pid (\d+) on .* \[([0-9a-f]{8})\]$")
+
+
+def _orphaned(name: str) -> bool:
+    """`name` is this machine's, this boot's, and its process is gone."""
+    found = _NAMED.search(name)
+    if found is None or found.group(2) != _boot_tag():
+        return False
+    pid = int(found.group(1))
+    if pid == os.getpid():
+        return False  # this process: only `still_held` knows which of its sessions is stale
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
 
 
 class RunLock:
@@ -115,19 +147,28 @@ class _AdvisoryLock(RunLock):
         self._engine = engine
         self._conn: AsyncConnection | None = conn
         self._what = what
+        self._backend: int | None = None  # the server session holding it for us
         self._unsure = 0  # looks in a row that could not reach the database
+
+    async def _note_backend(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(LOOK_SECONDS):
+                    self._backend = await self._conn.scalar(text("SELECT pg_backend_pid()"))
 
     @classmethod
     async def acquire(cls, url: str, what: str, doing: str) -> _AdvisoryLock:
         engine = create_engine(url, poolclass=NullPool)
         try:
-            conn = await _take(engine, what)
+            conn = await _take_or_orphan(engine, what)
             if conn is None:
-                raise _refusal(await _holder(engine), doing)
+                raise _refusal((await _holder(engine))[0], doing)
         except BaseException:
             await engine.dispose()
             raise
-        return cls(engine, conn, what)
+        made = cls(engine, conn, what)
+        await made._note_backend()
+        return made
 
     async def still_held(self) -> None:
         """The lock lives as long as its connection: a look at the connection, and if it
@@ -144,7 +185,7 @@ class _AdvisoryLock(RunLock):
                 await self._drop()
         try:
             async with asyncio.timeout(LOOK_SECONDS):
-                self._conn = await _take(self._engine, self._what)
+                self._conn = await _take_or_orphan(self._engine, self._what, self._backend)
         except Exception as exc:
             self._unsure += 1
             log.warning(
@@ -162,32 +203,73 @@ class _AdvisoryLock(RunLock):
             return
         if self._conn is None:
             raise EnvironmentFaultError(
-                TAKEN.format(holder=await _holder(self._engine) or UNKNOWN)
+                TAKEN.format(holder=(await _holder(self._engine))[0] or UNKNOWN)
                 + " since this run lost its connection to it: this run stops; one bot per "
                 "database"
             )
         self._unsure = 0
+        await self._note_backend()
         log.warning("the run lock's connection dropped; the lock is taken again")
 
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(LOOK_SECONDS):
-                    await conn.close()
+            await _let_go(conn)
 
     async def release(self) -> None:
-        if self._conn is not None:
+        """Within seconds whatever the network does (a stop must not wait on a half-open
+        TCP): the server frees the lock with the connection in any case."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
             with contextlib.suppress(Exception):
-                await self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": KEY})
-                await self._conn.close()
-            self._conn = None
-        await self._engine.dispose()
+                async with asyncio.timeout(LOOK_SECONDS):
+                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": KEY})
+            await _let_go(conn)
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(LOOK_SECONDS):
+                await self._engine.dispose()
+
+
+async def _let_go(conn: AsyncConnection) -> None:
+    """Close `conn` within seconds; one that will not close (dead, half-open) is thrown away."""
+    try:
+        async with asyncio.timeout(LOOK_SECONDS):
+            await conn.close()
+    except Exception:
+        with contextlib.suppress(Exception):
+            await conn.invalidate()
+        with contextlib.suppress(Exception):
+            await conn.close()
+
+
+async def _take_or_orphan(
+    engine: AsyncEngine, what: str, stale: int | None = None
+) -> AsyncConnection | None:
+    """`_take`; and if the holder is an orphan (its server session outlived the connection's
+    other end: a session of a process of this boot that is gone (`_orphaned`), or `stale`,
+    this process's own session it lost), that session ended and the lock taken."""
+    conn = await _take(engine, what)
+    if conn is not None:
+        return conn
+    name, backend = await _holder(engine)
+    if backend is None or not (backend == stale or _orphaned(name)):
+        return None
+    log.warning("the run lock is held by a session nobody uses (%s): ending it", name)
+    async with engine.connect() as admin:
+        await admin.execute(text("SELECT pg_terminate_backend(:p)"), {"p": backend})
+    for _ in range(20):  # the server lets the lock go as the session ends
+        await asyncio.sleep(0.1)
+        conn = await _take(engine, what)
+        if conn is not None:
+            return conn
+    return None
 
 
 async def _take(engine: AsyncEngine, what: str) -> AsyncConnection | None:
     """A connection holding the lock, or None when another session holds it. The connection
-    sits idle between ticks: the server must not end it for that (`idle_session_timeout`)."""
+    sits idle between ticks: the server must not end it for that (`idle_session_timeout`),
+    and must notice within a minute a peer that vanished without closing it (a power cut, a
+    cable: keepalives), or it would hold the lock for hours."""
     conn = await engine.connect()
     try:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -200,6 +282,13 @@ async def _take(engine: AsyncEngine, what: str) -> AsyncConnection | None:
                 "WHERE current_setting('server_version_num')::int >= 140000"
             )
         )
+        await conn.execute(
+            text(
+                "SELECT set_config('tcp_keepalives_idle', '20', false), "
+                "set_config('tcp_keepalives_interval', '5', false), "
+                "set_config('tcp_keepalives_count', '4', false)"
+            )
+        )
         if await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": KEY}):
             return conn
     except BaseException:
@@ -209,17 +298,21 @@ async def _take(engine: AsyncEngine, what: str) -> AsyncConnection | None:
     return None
 
 
-async def _holder(engine: AsyncEngine) -> str:
-    """Who holds the lock, as its connection says (best effort: '' if unknown)."""
+async def _holder(engine: AsyncEngine) -> tuple[str, int | None]:
+    """Who holds the lock, as its connection says, and its server session (best effort:
+    ('', None) if unknown)."""
     query = text(
-        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "SELECT a.application_name, a.pid FROM pg_locks l "
+        "JOIN pg_stat_activity a ON a.pid = l.pid "
         "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :hi AND l.objid = :lo "
         "AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database "
         "WHERE datname = current_database())"
     )
     try:
         async with engine.connect() as conn:
-            found = await conn.scalar(query, {"hi": KEY >> 32, "lo": KEY & 0xFFFFFFFF})
+            found = (await conn.execute(query, {"hi": KEY >> 32, "lo": KEY & 0xFFFFFFFF})).first()
     except Exception:
-        return ""
-    return str(found or "")
+        return "", None
+    if found is None:
+        return "", None
+    return str(found[0] or ""), int(found[1])

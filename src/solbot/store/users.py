@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from solbot.store.repository import ROWS_PER_STATEMENT, Repository, chunks
 from solbot.store.states import Custody, RiskTier
 from solbot.store.tables import UserRow
-from solbot.store.types import canonical_price
+from solbot.store.types import canonical_price, utc_from_timestamp
 
 USERNAME = re.compile(r"^[a-z0-9_]{3,32}$")
 
@@ -211,29 +211,36 @@ class Users(Repository):
         await self._update(user_id, portfolio_value=canonical_price(value))
 
     async def set_portfolio_values(
-        self, values: dict[str, Decimal], cash: dict[str, int | None] | None = None
+        self, values: dict[str, Decimal], cash: dict[str, tuple[int | None, float | None]]
     ) -> None:
-        """Many users' last marked values, and the quote asset each wallet held then, in one
-        executemany (once per closed candle)."""
+        """Many users' last marked values, with the quote asset each wallet held then and when
+        that was (each its own: a user not valued at this tick keeps the time of their last
+        mark), in one executemany (once per closed candle)."""
         if not values:
             return
         table = UserRow.__table__
-        now = self._now()
         stmt = (
             update(table)
             .where(table.c.id == bindparam("b_id"))
             .values(
                 portfolio_value=bindparam("b_value", type_=table.c.portfolio_value.type),
                 cash_atoms=bindparam("b_cash", type_=table.c.cash_atoms.type),
-                marked_at=now,
-                updated_at=now,
+                marked_at=bindparam("b_marked", type_=table.c.marked_at.type),
+                updated_at=self._now(),
             )
         )
-        cash = cash or {}
-        params = [
-            {"b_id": k, "b_value": canonical_price(v), "b_cash": cash.get(k)}
-            for k, v in values.items()
-        ]
+        params = []
+        for user_id, value in values.items():
+            atoms, at = cash.get(user_id, (None, None))
+            marked = None if at is None else utc_from_timestamp(at)
+            params.append(
+                {
+                    "b_id": user_id,
+                    "b_value": canonical_price(value),
+                    "b_cash": atoms,
+                    "b_marked": marked,
+                }
+            )
         await self.session.execute(stmt, params)
 
     async def bind_wallet(self, user_id: str, wallet_pubkey: str) -> bool:
