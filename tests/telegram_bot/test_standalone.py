@@ -40,15 +40,9 @@ def die_when_signed(row: WithdrawalRow) -> None:
         raise Died
 
 
-async def test_the_standalone_bot_settles_withdrawals_left_in_flight_first(
-    tmp_path: Path,
-    api: FakeBotApi,
-    db_url: str,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    monkeypatch.setenv("MASTER_ENCRYPTION_KEY", KEY.hex())
-    settings = Settings(
+def standalone(tmp_path: Path, api: FakeBotApi, db_url: str) -> Settings:
+    """`solbot telegram`'s settings: the embedded sim, the fake Bot API, alice allowed."""
+    return Settings(
         data_dir=tmp_path,
         network="sim",
         database_url=db_url,
@@ -57,6 +51,17 @@ async def test_the_standalone_bot_settles_withdrawals_left_in_flight_first(
         telegram_api_url=api.base_url,
         tokens=Settings().tokens,
     )
+
+
+async def test_the_standalone_bot_settles_withdrawals_left_in_flight_first(
+    tmp_path: Path,
+    api: FakeBotApi,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("MASTER_ENCRYPTION_KEY", KEY.hex())
+    settings = standalone(tmp_path, api, db_url)
     # A process that died mid-withdrawal: the sim world it saved, and its journal.
     clock = ManualClock(START)
     network = open_sim_network(settings, clock, load_strategy(settings.strategy, None))
@@ -106,15 +111,7 @@ async def test_the_standalone_bot_stops_when_another_process_took_the_database(
 
     monkeypatch.setenv("MASTER_ENCRYPTION_KEY", KEY.hex())
     monkeypatch.setattr(admin, "LOCK_LOOK_SECONDS", 0.2)
-    settings = Settings(
-        data_dir=tmp_path,
-        network="sim",
-        database_url=db_url,
-        telegram_bot_token=SecretStr(TOKEN),
-        telegram_allowed_ids=[ALICE],
-        telegram_api_url=api.base_url,
-        tokens=Settings().tokens,
-    )
+    settings = standalone(tmp_path, api, db_url)
     network = open_sim_network(settings, ManualClock(START), load_strategy(settings.strategy, None))
     network.save(settings.sim_state_path)
     stop = asyncio.Event()
