@@ -19,14 +19,16 @@ from solbot.asgi_serving import serve_app
 from solbot.webhooks import sender
 
 
+async def dripping() -> AsyncIterator[bytes]:
+    """A body without end, a byte at a time: each within httpx's read timeout."""
+    while True:
+        yield b"."
+        await asyncio.sleep(0.2)
+
+
 def hostile() -> Starlette:
     async def drip(_request: Request) -> Response:
-        async def body() -> AsyncIterator[bytes]:
-            while True:
-                yield b"."
-                await asyncio.sleep(0.2)
-
-        return StreamingResponse(body(), status_code=500)
+        return StreamingResponse(dripping(), status_code=500)
 
     async def flood(_request: Request) -> Response:
         async def body() -> AsyncIterator[bytes]:
@@ -38,12 +40,7 @@ def hostile() -> Starlette:
         return StreamingResponse(body(), status_code=500)
 
     async def taken_slowly(_request: Request) -> Response:
-        async def body() -> AsyncIterator[bytes]:
-            while True:
-                yield b"."
-                await asyncio.sleep(0.2)
-
-        return StreamingResponse(body(), status_code=200)  # 200, then a body without end
+        return StreamingResponse(dripping(), status_code=200)  # 200, then a body without end
 
     return Starlette(
         routes=[

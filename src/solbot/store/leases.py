@@ -53,9 +53,6 @@ class Held:
 
     epochs: Mapping[str, int]
 
-    def __contains__(self, user_id: object) -> bool:
-        return user_id in self.epochs
-
 
 def _db_now() -> Any:
     """The database's time of the statement (not of its transaction's start, `now()`)."""
